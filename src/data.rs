@@ -1,0 +1,190 @@
+//! The payloads that travel along a pipeline's edges: audio buffers, VAD results, small JSON values.
+//!
+//! Audio is stored interleaved (`frame0.ch0, frame0.ch1, frame1.ch0, ...`), which is what a
+//! C-contiguous numpy array of shape `(frames, channels)` already is, so data from Python needs
+//! no reshuffling on its way in or out.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Sample storage in one of the three formats the engine understands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Samples {
+    F32(Vec<f32>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+}
+
+/// The name of a sample format, as written in manifests (`"f32"`, `"i16"`, `"i32"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleFormat {
+    F32,
+    I16,
+    I32,
+}
+
+impl SampleFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleFormat::F32 => "f32",
+            SampleFormat::I16 => "i16",
+            SampleFormat::I32 => "i32",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SampleFormat> {
+        match s {
+            "f32" => Some(SampleFormat::F32),
+            "i16" => Some(SampleFormat::I16),
+            "i32" => Some(SampleFormat::I32),
+            _ => None,
+        }
+    }
+}
+
+impl Samples {
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::F32(v) => v.len(),
+            Samples::I16(v) => v.len(),
+            Samples::I32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn format(&self) -> SampleFormat {
+        match self {
+            Samples::F32(_) => SampleFormat::F32,
+            Samples::I16(_) => SampleFormat::I16,
+            Samples::I32(_) => SampleFormat::I32,
+        }
+    }
+}
+
+/// A buffer of audio: interleaved samples, a sample rate in Hz and a channel count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AudioBuffer {
+    pub samples: Samples,
+    pub sample_rate: u32,
+    pub channels: u16,
+}
+
+impl AudioBuffer {
+    /// Builds a buffer, checking that the sample count is a whole number of frames.
+    pub fn new(samples: Samples, sample_rate: u32, channels: u16) -> Result<AudioBuffer, String> {
+        if channels == 0 {
+            return Err("channel count must be at least 1".into());
+        }
+        if sample_rate == 0 {
+            return Err("sample rate must be positive".into());
+        }
+        if samples.len() % channels as usize != 0 {
+            return Err(format!(
+                "{} samples is not a whole number of frames of {} channels",
+                samples.len(),
+                channels
+            ));
+        }
+        Ok(AudioBuffer { samples, sample_rate, channels })
+    }
+
+    /// A mono f32 buffer; the most common case in tests and examples.
+    pub fn mono_f32(samples: Vec<f32>, sample_rate: u32) -> AudioBuffer {
+        AudioBuffer { samples: Samples::F32(samples), sample_rate, channels: 1 }
+    }
+
+    /// Number of frames (samples per channel).
+    pub fn frames(&self) -> usize {
+        self.samples.len() / self.channels.max(1) as usize
+    }
+
+    /// Duration in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.frames() as f64 / self.sample_rate as f64
+    }
+
+    /// The samples as f32, if they are f32.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match &self.samples {
+            Samples::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// What a `VADNode` produces for one buffer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VadResult {
+    /// Speech segments as `(start_s, end_s)`, in seconds from the start of the buffer
+    /// (or of the stream, for streaming sessions).
+    pub segments: Vec<(f64, f64)>,
+    /// One decision per frame, `true` for speech.
+    pub frames: Vec<bool>,
+    /// Frame length in milliseconds (10, 20 or 30).
+    pub frame_duration_ms: u32,
+    /// The node's input, passed on unchanged.
+    pub audio: AudioBuffer,
+}
+
+/// One value travelling along an edge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Payload {
+    Audio(AudioBuffer),
+    Vad(VadResult),
+    /// A small JSON value: segment lists, scores, labels.
+    Json(serde_json::Value),
+    /// Named values, for nodes (often Python ones) with several outputs.
+    Map(BTreeMap<String, Payload>),
+}
+
+impl Payload {
+    /// A short name of the payload's kind, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::Audio(_) => "audio",
+            Payload::Vad(_) => "vad result",
+            Payload::Json(_) => "json",
+            Payload::Map(_) => "map",
+        }
+    }
+
+    /// The part of this payload named by an edge's `output_key`, or `None` if it has no such part.
+    ///
+    /// A VAD result has the keys `audio`, `segments` and `frames`; a map has its own keys.
+    pub fn output(&self, key: &str) -> Option<Payload> {
+        match self {
+            Payload::Vad(v) => match key {
+                "audio" => Some(Payload::Audio(v.audio.clone())),
+                "segments" => Some(Payload::Json(segments_json(&v.segments))),
+                "frames" => Some(Payload::Json(serde_json::Value::from(v.frames.clone()))),
+                _ => None,
+            },
+            Payload::Map(m) => m.get(key).cloned(),
+            _ => None,
+        }
+    }
+
+    /// The audio this payload carries, if any (a VAD result carries its input audio).
+    pub fn audio(&self) -> Option<&AudioBuffer> {
+        match self {
+            Payload::Audio(a) => Some(a),
+            Payload::Vad(v) => Some(&v.audio),
+            _ => None,
+        }
+    }
+}
+
+/// Segments as a JSON list of `[start_s, end_s]` pairs.
+pub fn segments_json(segments: &[(f64, f64)]) -> serde_json::Value {
+    serde_json::Value::Array(
+        segments
+            .iter()
+            .map(|(s, e)| serde_json::Value::from(vec![*s, *e]))
+            .collect(),
+    )
+}

@@ -1,0 +1,173 @@
+//! The engine's errors: manifest problems (all of them at once), node failures that name the node,
+//! bad input data, and engine faults.
+
+use std::fmt;
+
+/// One thing wrong with a manifest: where, what was expected, what was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where in the manifest, e.g. `nodes[2].params.output_rate`.
+    pub path: String,
+    /// What would have been accepted.
+    pub expected: String,
+    /// What the manifest holds there.
+    pub found: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, expected: impl Into<String>, found: impl Into<String>) -> Problem {
+        Problem { path: path.into(), expected: expected.into(), found: found.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: expected {}, found {}", self.path, self.expected, self.found)
+    }
+}
+
+/// Every problem found in a manifest; validation collects them all before anything runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(f, "invalid manifest ({} problem{})", n, if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+/// How a node failure should be treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeErrorKind {
+    /// Will fail again if retried with the same input.
+    Permanent,
+    /// May succeed if retried (timeouts, lost connections).
+    Transient,
+    /// The data given to the node is unusable (wrong rate, wrong kind of payload, NaN...).
+    InvalidInput,
+    /// The node panicked; the panic was caught and turned into this error.
+    Panic,
+}
+
+/// A node's failure, with the context the engine adds: which node, which run, how many retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeError {
+    pub kind: NodeErrorKind,
+    pub message: String,
+    /// Filled in by the engine.
+    pub node_id: String,
+    /// Filled in by the engine.
+    pub node_type: String,
+    /// The operation that failed (`process`, `initialize`, ...).
+    pub operation: String,
+    /// The run (timely epoch) the failure happened in.
+    pub run: Option<u64>,
+    /// The item within a batch run.
+    pub item: Option<u64>,
+    /// How many retries were made before giving up.
+    pub retries: u32,
+    /// Causes, outermost first.
+    pub causes: Vec<String>,
+    /// A Python traceback, for Python nodes.
+    pub traceback: Option<String>,
+}
+
+impl NodeError {
+    fn with_kind(kind: NodeErrorKind, message: impl Into<String>) -> NodeError {
+        NodeError {
+            kind,
+            message: message.into(),
+            node_id: String::new(),
+            node_type: String::new(),
+            operation: "process".into(),
+            run: None,
+            item: None,
+            retries: 0,
+            causes: Vec::new(),
+            traceback: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> NodeError {
+        NodeError::with_kind(NodeErrorKind::Permanent, message)
+    }
+
+    pub fn transient(message: impl Into<String>) -> NodeError {
+        NodeError::with_kind(NodeErrorKind::Transient, message)
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> NodeError {
+        NodeError::with_kind(NodeErrorKind::InvalidInput, message)
+    }
+
+    pub fn panic(message: impl Into<String>) -> NodeError {
+        NodeError::with_kind(NodeErrorKind::Panic, message)
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == NodeErrorKind::Transient
+    }
+
+    /// Attaches the node's identity; the engine calls this, nodes need not.
+    pub fn at_node(mut self, node_id: &str, node_type: &str) -> NodeError {
+        self.node_id = node_id.to_string();
+        self.node_type = node_type.to_string();
+        self
+    }
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            NodeErrorKind::Panic => "panicked",
+            NodeErrorKind::InvalidInput => "rejected its input",
+            _ => "failed",
+        };
+        write!(f, "node '{}' ({}) {} in {}", self.node_id, self.node_type, what, self.operation)?;
+        if let Some(run) = self.run {
+            write!(f, " (run {run}")?;
+            if let Some(item) = self.item {
+                write!(f, ", item {item}")?;
+            }
+            write!(f, ")")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if self.retries > 0 {
+            write!(f, " (after {} retries)", self.retries)?;
+        }
+        for c in &self.causes {
+            write!(f, "\n  caused by: {c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+/// Any error the engine returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+    #[error("{0}")]
+    Node(#[from] NodeError),
+    /// The data handed to a run is unusable (missing named input, wrong shape...).
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    /// The engine itself failed (a worker died, the pool shut down).
+    #[error("engine error: {0}")]
+    Engine(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

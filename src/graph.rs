@@ -1,0 +1,131 @@
+//! The validated pipeline graph: what a manifest becomes once every problem has been ruled out,
+//! and what the dataflow compiler builds operators from.
+
+use std::fmt::Write as _;
+
+use crate::manifest::PipelineConfig;
+use crate::nodes::{NodeType, Params};
+
+/// Where a node asks to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeHint {
+    #[default]
+    Auto,
+    Rust,
+    Python,
+}
+
+impl RuntimeHint {
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeHint::Auto => "auto",
+            RuntimeHint::Rust => "rust",
+            RuntimeHint::Python => "python",
+        }
+    }
+}
+
+/// One node of a validated graph.
+#[derive(Clone, Debug)]
+pub struct GraphNode {
+    pub id: String,
+    pub node_type: NodeType,
+    /// Declared params with defaults filled in.
+    pub params: Params,
+    pub runtime_hint: RuntimeHint,
+    /// Indices into `Graph::edges` of the edges ending here, in manifest order.
+    pub inputs: Vec<usize>,
+    /// Indices into `Graph::edges` of the edges starting here, in manifest order.
+    pub outputs: Vec<usize>,
+}
+
+/// One edge of a validated graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphEdge {
+    /// Index into `Graph::nodes`.
+    pub from: usize,
+    /// Index into `Graph::nodes`.
+    pub to: usize,
+    /// The part of the source's output this edge carries; `None` for the whole output.
+    pub output_key: Option<String>,
+    /// The input port this edge feeds, resolved (`in` for one-input nodes).
+    pub port: String,
+}
+
+/// A validated pipeline: nodes in manifest order, edges, a deterministic topological order.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    pub nodes: Vec<GraphNode>,
+    pub edges: Vec<GraphEdge>,
+    /// Node indices in a topological order that depends only on the manifest (ties broken by
+    /// manifest order), so that every worker builds the same operators in the same order.
+    pub order: Vec<usize>,
+    pub config: PipelineConfig,
+}
+
+impl Graph {
+    /// Nodes with no incoming edge: they receive the run's input.
+    pub fn sources(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].inputs.is_empty())
+    }
+
+    /// Nodes with no outgoing edge: their outputs are the run's outputs, keyed by node id.
+    pub fn sinks(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].outputs.is_empty())
+    }
+
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// The graph as Graphviz DOT, for `remotemedia graph`.
+    pub fn to_dot(&self) -> String {
+        let mut s = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
+        s.push_str("  input [shape=oval, label=\"input\"];\n  output [shape=oval, label=\"outputs\"];\n");
+        for n in &self.nodes {
+            let mut params: Vec<String> = n
+                .params
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("{k}={}", v.to_string().replace('"', "")))
+                .collect();
+            params.sort();
+            let mut label = format!("{}\\n{}", dot_escape(&n.id), dot_escape(&n.node_type.name));
+            if !params.is_empty() {
+                label.push_str("\\n");
+                label.push_str(&dot_escape(&params.join(", ")));
+            }
+            let _ = writeln!(s, "  \"{}\" [label=\"{}\"];", dot_escape(&n.id), label);
+        }
+        for i in self.sources() {
+            let _ = writeln!(s, "  input -> \"{}\";", dot_escape(&self.nodes[i].id));
+        }
+        for e in &self.edges {
+            let mut label = Vec::new();
+            if let Some(k) = &e.output_key {
+                label.push(k.clone());
+            }
+            if e.port != crate::nodes::DEFAULT_PORT {
+                label.push(format!("→{}", e.port));
+            }
+            let attrs = if label.is_empty() { String::new() } else { format!(" [label=\"{}\"]", dot_escape(&label.join(" "))) };
+            let _ = writeln!(
+                s,
+                "  \"{}\" -> \"{}\"{};",
+                dot_escape(&self.nodes[e.from].id),
+                dot_escape(&self.nodes[e.to].id),
+                attrs
+            );
+        }
+        for i in self.sinks() {
+            let _ = writeln!(s, "  \"{}\" -> output;", dot_escape(&self.nodes[i].id));
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}

@@ -1,0 +1,18 @@
+//! remotemedia: audio and ML preprocessing pipelines, declared as manifests and compiled into
+//! timely dataflows that run on a long-lived pool of workers.
+//!
+//! The data's own path through the crate: [`manifest`] (JSON/YAML → tree) → [`manifest::validate`]
+//! (tree → [`graph::Graph`], or every problem at once) → [`runtime`] (graph → timely operators on a
+//! [`runtime::WorkerPool`]) → outputs keyed by node id, and per-node metrics.
+
+pub mod data;
+pub mod error;
+pub mod graph;
+pub mod manifest;
+pub mod nodes;
+pub mod runtime;
+
+pub use data::{AudioBuffer, Payload, SampleFormat, Samples, VadResult};
+pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result};
+pub use graph::Graph;
+pub use nodes::{Node, NodeType, Registry};

@@ -1,0 +1,44 @@
+//! `GainNode`: multiplies f32 audio by a constant factor given in decibels.
+
+use serde_json::Value;
+
+use super::{expect_audio, param_f64, Inputs, Node, NodeType, ParamKind, ParamSpec};
+use crate::data::{Payload, Samples};
+use crate::error::NodeError;
+
+pub const TYPE_NAME: &str = "GainNode";
+
+struct Gain {
+    factor: f32,
+}
+
+impl Node for Gain {
+    fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        let mut audio = expect_audio(inputs.one()?)?;
+        match &mut audio.samples {
+            Samples::F32(v) => v.iter_mut().for_each(|x| *x *= self.factor),
+            other => {
+                return Err(NodeError::invalid_input(format!(
+                    "GainNode needs f32 samples, received {}; put a FormatConverterNode before it",
+                    other.format().name()
+                )))
+            }
+        }
+        Ok(Payload::Audio(audio))
+    }
+}
+
+pub fn node_type() -> NodeType {
+    NodeType {
+        params: vec![ParamSpec::with_default(
+            "gain_db",
+            ParamKind::Float { min: -120.0, max: 60.0 },
+            Value::from(0.0),
+            "gain in dB applied to every sample",
+        )],
+        ..NodeType::new(TYPE_NAME, "Multiplies f32 audio by 10^(gain_db/20).", |cfg| {
+            let db = param_f64(cfg.params, "gain_db")?.unwrap_or(0.0);
+            Ok(Box::new(Gain { factor: 10f64.powf(db / 20.0) as f32 }))
+        })
+    }
+}

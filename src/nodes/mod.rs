@@ -1,0 +1,286 @@
+//! Node types: the `Node` trait every operator body implements, the parameter schemas that
+//! validation checks manifests against, and the registry that maps type names to both.
+
+pub mod format;
+pub mod gain;
+pub mod mix;
+pub mod passthrough;
+pub mod resample;
+pub mod vad;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::data::{AudioBuffer, Payload};
+use crate::error::NodeError;
+
+/// A node's parameters after validation: every declared param present, defaults filled in.
+pub type Params = serde_json::Map<String, Value>;
+
+/// The inputs one node execution receives, by port name.
+///
+/// A node with one input port sees a single entry named `in`.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    entries: Vec<(String, Payload)>,
+}
+
+impl Inputs {
+    pub fn single(payload: Payload) -> Inputs {
+        Inputs { entries: vec![(DEFAULT_PORT.to_string(), payload)] }
+    }
+
+    pub fn from_ports(entries: Vec<(String, Payload)>) -> Inputs {
+        Inputs { entries }
+    }
+
+    /// Takes the first (for one-input nodes, the only) input.
+    pub fn one(mut self) -> Result<Payload, NodeError> {
+        if self.entries.is_empty() {
+            return Err(NodeError::invalid_input("the node received no input"));
+        }
+        Ok(self.entries.swap_remove(0).1)
+    }
+
+    /// Takes the input on a named port.
+    pub fn take(&mut self, port: &str) -> Option<Payload> {
+        let i = self.entries.iter().position(|(p, _)| p == port)?;
+        Some(self.entries.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn into_entries(self) -> Vec<(String, Payload)> {
+        self.entries
+    }
+}
+
+/// The port name used when an edge names none.
+pub const DEFAULT_PORT: &str = "in";
+
+/// What a node does with one item's inputs.
+///
+/// A node instance lives on one worker and keeps whatever it needs between calls (FFT plans,
+/// filter state): it is built once when the pipeline is installed, not per run.
+pub trait Node: Send {
+    /// Processes one item. Returning `Err` fails this item's run; the node stays usable.
+    fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError>;
+
+    /// Forgets state carried between calls (streaming nodes); the next call starts afresh.
+    fn reset(&mut self) {}
+}
+
+/// The type of one parameter, with its allowed range.
+#[derive(Clone, Debug)]
+pub enum ParamKind {
+    /// An integer in `min..=max`.
+    Int { min: i64, max: i64 },
+    /// A finite number in `min..=max`.
+    Float { min: f64, max: f64 },
+    /// One of a fixed set of strings.
+    Choice(&'static [&'static str]),
+    /// One of a fixed set of integers.
+    IntChoice(&'static [i64]),
+    Bool,
+    /// Anything JSON can hold (Python nodes interpret their own params).
+    Any,
+}
+
+impl fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamKind::Int { min, max } => write!(f, "an integer from {min} to {max}"),
+            ParamKind::Float { min, max } => write!(f, "a number from {min} to {max}"),
+            ParamKind::Choice(c) => write!(f, "one of {}", c.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")),
+            ParamKind::IntChoice(c) => write!(f, "one of {}", c.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+            ParamKind::Bool => write!(f, "true or false"),
+            ParamKind::Any => write!(f, "any value"),
+        }
+    }
+}
+
+/// One declared parameter of a node type.
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    /// `None` with `required == false` means the param is optional and has no default.
+    pub default: Option<Value>,
+    pub required: bool,
+    /// Unit and meaning, for docs and error messages.
+    pub doc: &'static str,
+}
+
+impl ParamSpec {
+    pub fn required(name: &'static str, kind: ParamKind, doc: &'static str) -> ParamSpec {
+        ParamSpec { name, kind, default: None, required: true, doc }
+    }
+
+    pub fn optional(name: &'static str, kind: ParamKind, doc: &'static str) -> ParamSpec {
+        ParamSpec { name, kind, default: None, required: false, doc }
+    }
+
+    pub fn with_default(name: &'static str, kind: ParamKind, default: Value, doc: &'static str) -> ParamSpec {
+        ParamSpec { name, kind, default: Some(default), required: false, doc }
+    }
+}
+
+/// Which input ports a node type has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputPorts {
+    /// Exactly one input, on port `in`.
+    One,
+    /// These named ports, each fed by exactly one edge.
+    Named(Vec<String>),
+    /// Any number of inputs; an edge without `input_key` uses its source node's id as the port.
+    Any,
+}
+
+/// What a node's factory is given to build one instance.
+pub struct NodeConfig<'a> {
+    pub id: &'a str,
+    pub params: &'a Params,
+    /// Index of the worker the instance will live on.
+    pub worker: usize,
+}
+
+pub type Factory = Arc<dyn Fn(&NodeConfig) -> Result<Box<dyn Node>, NodeError> + Send + Sync>;
+
+/// A cross-parameter check; returns `(param, expected, found)` for each problem.
+pub type ParamCheck = fn(&Params) -> Vec<(String, String, String)>;
+
+/// Everything the engine knows about a node type.
+#[derive(Clone)]
+pub struct NodeType {
+    pub name: String,
+    pub doc: String,
+    pub params: Vec<ParamSpec>,
+    /// Accept params not declared in `params` (Python nodes).
+    pub open_params: bool,
+    pub inputs: InputPorts,
+    /// Keys an edge may name as `output_key`; the whole output is always available too.
+    pub outputs: Vec<String>,
+    /// Carries state between items (streaming): retries are off by default for such nodes.
+    pub stateful: bool,
+    pub check: Option<ParamCheck>,
+    pub factory: Factory,
+}
+
+impl fmt::Debug for NodeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeType").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl NodeType {
+    /// A node type with one input, no params and no named outputs; adjust with struct update.
+    pub fn new(
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        factory: impl Fn(&NodeConfig) -> Result<Box<dyn Node>, NodeError> + Send + Sync + 'static,
+    ) -> NodeType {
+        NodeType {
+            name: name.into(),
+            doc: doc.into(),
+            params: Vec::new(),
+            open_params: false,
+            inputs: InputPorts::One,
+            outputs: Vec::new(),
+            stateful: false,
+            check: None,
+            factory: Arc::new(factory),
+        }
+    }
+
+    pub fn param(&self, name: &str) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+/// Maps node type names to their types. Cloning is cheap.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    types: BTreeMap<String, NodeType>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn empty() -> Registry {
+        Registry::default()
+    }
+
+    /// The built-in native nodes.
+    pub fn builtin() -> Registry {
+        let mut r = Registry::empty();
+        r.register(resample::node_type());
+        r.register(vad::node_type());
+        r.register(format::node_type());
+        r.register(passthrough::node_type());
+        r.register(gain::node_type());
+        r.register(mix::node_type());
+        r
+    }
+
+    /// Adds or replaces a node type.
+    pub fn register(&mut self, t: NodeType) {
+        self.types.insert(t.name.clone(), t);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&NodeType> {
+        self.types.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.types.keys().map(|s| s.as_str())
+    }
+}
+
+// ---- helpers shared by node implementations ----
+
+/// The audio in a payload, or an `InvalidInput` error naming what arrived instead.
+pub fn expect_audio(payload: Payload) -> Result<AudioBuffer, NodeError> {
+    match payload {
+        Payload::Audio(a) => Ok(a),
+        Payload::Vad(v) => Ok(v.audio),
+        other => Err(NodeError::invalid_input(format!("expected audio, received {}", other.kind()))),
+    }
+}
+
+pub fn param_f64(params: &Params, name: &str) -> Result<Option<f64>, NodeError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| NodeError::permanent(format!("param '{name}' must be a number, found {v}"))),
+    }
+}
+
+pub fn param_i64(params: &Params, name: &str) -> Result<Option<i64>, NodeError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| NodeError::permanent(format!("param '{name}' must be an integer, found {v}"))),
+    }
+}
+
+pub fn param_str<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, NodeError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_str()
+            .map(Some)
+            .ok_or_else(|| NodeError::permanent(format!("param '{name}' must be a string, found {v}"))),
+    }
+}

@@ -1,0 +1,7 @@
+//! `AudioResampleNode` (placeholder until the rubato implementation lands).
+use super::NodeType;
+use crate::error::NodeError;
+pub const TYPE_NAME: &str = "AudioResampleNode";
+pub fn node_type() -> NodeType {
+    NodeType::new(TYPE_NAME, "placeholder", |_| Err(NodeError::permanent("not implemented yet")))
+}

@@ -1,0 +1,1 @@
+//! The timely runtime (being written).
