@@ -9,6 +9,7 @@ pub mod data;
 pub mod error;
 pub mod graph;
 pub mod manifest;
+pub mod metrics;
 pub mod nodes;
 pub mod runtime;
 
@@ -16,3 +17,4 @@ pub use data::{AudioBuffer, Payload, SampleFormat, Samples, VadResult};
 pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result};
 pub use graph::Graph;
 pub use nodes::{Node, NodeType, Registry};
+pub use runtime::{Pipeline, RunInput, RunOutput, WorkerPool};

@@ -1,0 +1,317 @@
+//! Compiles a validated graph into timely operators on one worker: an input operator that turns
+//! queued runs into epochs, one operator per node, and a collector that completes a run once
+//! timely's progress tracking shows its epoch has passed every output.
+//!
+//! Every worker calls [`build`] with the same graph and builds the same operators in the same
+//! order (the graph's deterministic topological order).
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::{Exchange, Pipeline as LocalPact};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::{Scope, Stream};
+use timely::worker::Worker;
+
+use crate::data::Payload;
+use crate::error::NodeError;
+use crate::graph::Graph;
+use crate::nodes::{Inputs, Node, NodeConfig};
+use crate::runtime::panic::{catch_node_panic, panic_message};
+use crate::runtime::pipeline::Shared;
+
+/// One item's payload on an edge. `epoch` is the run (also the record's timely time: carried in
+/// the record so no operator depends on how timely stamps batches); `item` indexes the item
+/// within its run's batch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub epoch: u64,
+    pub item: u64,
+    pub payload: Payload,
+}
+
+type RecordStream<'scope> = Stream<'scope, u64, Vec<Record>>;
+
+/// Builds `shared`'s dataflow on this worker. Returns the first node-construction error, if any;
+/// the operators are built regardless, so that every worker's dataflow has the same shape.
+pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>) -> Result<(), NodeError> {
+    let graph = Arc::clone(&shared.graph);
+    let index = worker.index();
+    let mut first_error = None;
+    let name = format!("pipeline-{}", shared.id);
+    worker.dataflow_named::<u64, _, _>(&name, |scope| {
+        let inputs = input_operator(scope, shared);
+        let slots = placement_slots(&graph);
+        let mut node_out: Vec<Option<RecordStream>> = vec![None; graph.nodes.len()];
+        let mut source_streams = inputs.into_iter();
+        let mut source_of = vec![None; graph.nodes.len()];
+        for &s in &shared.sources {
+            source_of[s] = source_streams.next();
+        }
+        for &n in &graph.order {
+            let gn = &graph.nodes[n];
+            let node = catch_unwind(AssertUnwindSafe(|| {
+                (gn.node_type.factory)(&NodeConfig { id: &gn.id, params: &gn.params, worker: index })
+            }))
+            .unwrap_or_else(|p| Err(NodeError::panic(panic_message(&*p))))
+            .map_err(|mut e| {
+                e.operation = "initialize".into();
+                e.at_node(&gn.id, &gn.node_type.name)
+            });
+            if let Err(e) = &node {
+                first_error.get_or_insert_with(|| e.clone());
+            }
+            let mut ins: Vec<(RecordStream, Option<String>, String)> = Vec::new();
+            if let Some(stream) = source_of[n].take() {
+                ins.push((stream, None, crate::nodes::DEFAULT_PORT.to_string()));
+            }
+            for &e in &gn.inputs {
+                let edge = &graph.edges[e];
+                let upstream = node_out[edge.from].clone().expect("topological order builds sources first");
+                ins.push((upstream, edge.output_key.clone(), edge.port.clone()));
+            }
+            node_out[n] = Some(node_operator(scope, shared, n, node, ins, slots[n]));
+        }
+        let sink_streams: Vec<RecordStream> =
+            shared.sinks.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect();
+        collector(scope, shared, sink_streams);
+    });
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Which worker a node's items go to is `(item + slot) % workers`: nodes in a linear chain share a
+/// slot (no hand-over between them), parallel branches get different ones.
+fn placement_slots(graph: &Graph) -> Vec<u64> {
+    let mut slots = vec![0u64; graph.nodes.len()];
+    let mut next = 0u64;
+    for &n in &graph.order {
+        let node = &graph.nodes[n];
+        slots[n] = match node.inputs.as_slice() {
+            [e] if graph.nodes[graph.edges[*e].from].outputs.len() == 1 => slots[graph.edges[*e].from],
+            _ => {
+                let s = next;
+                next += 1;
+                s
+            }
+        };
+    }
+    slots
+}
+
+/// The input operator: one output per source node. Only worker 0 holds capabilities; it drains
+/// the pipeline's queue when activated, sends each run at its own epoch and then advances.
+fn input_operator<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>) -> Vec<RecordStream<'scope>> {
+    let mut builder = OperatorBuilder::new("Input".to_owned(), scope);
+    let info = builder.operator_info();
+    let mut outputs = Vec::new();
+    let mut streams = Vec::new();
+    for _ in &shared.sources {
+        let (output, stream) = builder.new_output::<Vec<Record>>();
+        outputs.push(OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Record>>>::from(output));
+        streams.push(stream);
+    }
+    let shared = Arc::clone(shared);
+    let worker_index = scope.index();
+    if worker_index == 0 {
+        let _ = shared.activator.set(scope.worker().sync_activator_for(info.address.to_vec()));
+    }
+    builder.build(move |caps| {
+        let mut caps: Option<Vec<Capability<u64>>> = if worker_index == 0 { Some(caps) } else { None };
+        move |_frontiers| {
+            let Some(held) = caps.as_mut() else { return };
+            let (submissions, next_epoch, closed) = {
+                let mut q = shared.lock_queue();
+                (q.pending.drain(..).collect::<Vec<_>>(), q.next_epoch, q.closed)
+            };
+            for sub in submissions {
+                for ((out, cap), records) in outputs.iter_mut().zip(held.iter()).zip(sub.per_source) {
+                    let at = cap.delayed(&sub.epoch);
+                    let mut handle = out.activate();
+                    let mut session = handle.session(&at);
+                    for (item, payload) in records {
+                        session.give(Record { epoch: sub.epoch, item, payload });
+                    }
+                }
+            }
+            if closed {
+                caps = None;
+            } else {
+                for cap in held.iter_mut() {
+                    cap.downgrade(&next_epoch);
+                }
+            }
+        }
+    });
+    streams
+}
+
+/// One node as a timely operator. Single-input nodes process each record as it arrives;
+/// multi-input nodes gather an item's inputs from every port, process when all are there, and
+/// drop partial gatherings once the frontier shows the rest will never come (an upstream failure).
+fn node_operator<'scope>(
+    scope: Scope<'scope, u64>,
+    shared: &Arc<Shared>,
+    n: usize,
+    node: Result<Box<dyn Node>, NodeError>,
+    inputs: Vec<(RecordStream<'scope>, Option<String>, String)>,
+    slot: u64,
+) -> RecordStream<'scope> {
+    let gn = &shared.graph.nodes[n];
+    let mut builder = OperatorBuilder::new(gn.id.clone(), scope);
+    let mut handles = Vec::new();
+    let mut ports = Vec::new();
+    for (stream, output_key, port) in inputs {
+        handles.push(builder.new_input(stream, Exchange::new(move |r: &Record| r.item.wrapping_add(slot))));
+        ports.push((output_key, port));
+    }
+    let (output, stream) = builder.new_output::<Vec<Record>>();
+    let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Record>>>::from(output);
+    let shared = Arc::clone(shared);
+    let worker = scope.index();
+    builder.build(move |_caps| {
+        let mut exec = Executor { shared, n, worker, node };
+        let n_ports = ports.len();
+        // (epoch, item) -> capability and the payloads gathered so far, by port.
+        let mut gathering: BTreeMap<(u64, u64), (Capability<u64>, Vec<Option<Payload>>)> = BTreeMap::new();
+        move |frontiers| {
+            let mut out = output.activate();
+            for (p, handle) in handles.iter_mut().enumerate() {
+                handle.for_each(|cap, data| {
+                    for Record { epoch, item, payload } in data.drain(..) {
+                        let payload = match project(payload, ports[p].0.as_deref(), &exec) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                exec.shared.record_error(epoch, item, e);
+                                continue;
+                            }
+                        };
+                        if n_ports == 1 {
+                            let inputs = Inputs::from_ports(vec![(ports[p].1.clone(), payload)]);
+                            if let Some(result) = exec.run(epoch, item, inputs) {
+                                out.session(&cap).give(Record { epoch, item, payload: result });
+                            }
+                            continue;
+                        }
+                        let entry = gathering
+                            .entry((epoch, item))
+                            .or_insert_with(|| (cap.delayed(&epoch, 0), vec![None; n_ports]));
+                        entry.1[p] = Some(payload);
+                        if entry.1.iter().all(Option::is_some) {
+                            let Some((held, got)) = gathering.remove(&(epoch, item)) else { continue };
+                            let entries = got
+                                .into_iter()
+                                .zip(&ports)
+                                .filter_map(|(v, (_, port))| v.map(|v| (port.clone(), v)))
+                                .collect();
+                            if let Some(result) = exec.run(epoch, item, Inputs::from_ports(entries)) {
+                                out.session(&held).give(Record { epoch, item, payload: result });
+                            }
+                        }
+                    }
+                });
+            }
+            if !gathering.is_empty() {
+                // An item still gathering at a time every input has passed lost an upstream input.
+                gathering.retain(|(epoch, _), _| frontiers.iter().any(|f| f.less_equal(epoch)));
+            }
+        }
+    });
+    stream
+}
+
+/// Takes the part of a payload an edge's `output_key` names.
+fn project(payload: Payload, key: Option<&str>, exec: &Executor) -> Result<Payload, NodeError> {
+    match key {
+        None => Ok(payload),
+        Some(k) => payload.output(k).ok_or_else(|| {
+            let gn = &exec.shared.graph.nodes[exec.n];
+            NodeError::invalid_input(format!("its input has no part named '{k}' (received {})", payload.kind()))
+                .at_node(&gn.id, &gn.node_type.name)
+        }),
+    }
+}
+
+/// Runs one node's `process` for one item: catches panics, records statistics and errors.
+struct Executor {
+    shared: Arc<Shared>,
+    n: usize,
+    worker: usize,
+    node: Result<Box<dyn Node>, NodeError>,
+}
+
+impl Executor {
+    fn run(&mut self, epoch: u64, item: u64, inputs: Inputs) -> Option<Payload> {
+        let gn = &self.shared.graph.nodes[self.n];
+        let node = match &mut self.node {
+            Ok(node) => node,
+            Err(e) => {
+                self.shared.record_error(epoch, item, e.clone());
+                return None;
+            }
+        };
+        let started = if self.shared.metrics { Some(Instant::now()) } else { None };
+        let result = catch_node_panic(|| node.process(inputs));
+        if let Some(t) = started {
+            let elapsed = t.elapsed();
+            let samples = match &result {
+                Ok(p) => p.audio().map(|a| a.samples.len() as u64).unwrap_or(0),
+                Err(_) => 0,
+            };
+            let mut stats = self.shared.node_stats[self.n].slot(self.worker).lock().unwrap_or_else(|e| e.into_inner());
+            stats.record(elapsed, result.is_ok(), samples);
+        }
+        match result {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
+                None
+            }
+        }
+    }
+}
+
+/// Gathers the sinks' outputs on every worker; on worker 0, completes each run whose epoch every
+/// sink's frontier has passed (timely's progress tracking says nothing more can arrive for it).
+fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec<RecordStream<'scope>>) {
+    let mut builder = OperatorBuilder::new("Collect".to_owned(), scope);
+    let mut handles = Vec::new();
+    for s in sinks {
+        handles.push(builder.new_input(s, LocalPact));
+    }
+    let shared = Arc::clone(shared);
+    let completes = scope.index() == 0;
+    builder.build(move |_caps| {
+        move |frontiers| {
+            for (slot, handle) in handles.iter_mut().enumerate() {
+                handle.for_each(|_cap, data| {
+                    let mut runs = shared.lock_runs();
+                    for Record { epoch, item, payload } in data.drain(..) {
+                        shared.record_output(&mut runs, epoch, slot, item, payload);
+                    }
+                });
+            }
+            if completes {
+                let finished: Vec<_> = {
+                    let mut runs = shared.lock_runs();
+                    let done: Vec<u64> = runs
+                        .keys()
+                        .copied()
+                        .filter(|epoch| frontiers.iter().all(|f| !f.less_equal(epoch)))
+                        .collect();
+                    done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
+                };
+                for (epoch, run) in finished {
+                    shared.finish(epoch, run);
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,344 @@
+//! An installed pipeline: the handle callers submit runs through, and the state its operators
+//! share with it (the input queue, the table of runs in flight, per-node statistics).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use timely::scheduling::SyncActivator;
+
+use crate::data::Payload;
+use crate::error::{Error, NodeError};
+use crate::graph::Graph;
+use crate::metrics::{NodeStats, PerWorker};
+use crate::runtime::pool::WorkerPool;
+
+/// What one run (or one item of a batch) is given.
+#[derive(Clone, Debug)]
+pub enum RunInput {
+    /// The same payload for every source node.
+    All(Payload),
+    /// One payload per source node, keyed by node id.
+    Named(BTreeMap<String, Payload>),
+}
+
+impl From<Payload> for RunInput {
+    fn from(p: Payload) -> Self {
+        RunInput::All(p)
+    }
+}
+
+impl From<crate::data::AudioBuffer> for RunInput {
+    fn from(a: crate::data::AudioBuffer) -> Self {
+        RunInput::All(Payload::Audio(a))
+    }
+}
+
+/// What one run produced: the output of every sink node, in manifest order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOutput {
+    pub outputs: Vec<(String, Payload)>,
+}
+
+impl RunOutput {
+    /// The output of the sink node with this id.
+    pub fn get(&self, node_id: &str) -> Option<&Payload> {
+        self.outputs.iter().find(|(id, _)| id == node_id).map(|(_, p)| p)
+    }
+}
+
+/// The result of one item: its outputs, or the first node error it met.
+pub type ItemResult = Result<RunOutput, NodeError>;
+
+/// Called once with every item's result when a run completes (on a worker thread: keep it short).
+pub type Reply = Box<dyn FnOnce(Result<Vec<ItemResult>, Error>) + Send>;
+
+/// One submitted run, waiting for the input operator: per source slot, the `(item, payload)` pairs.
+pub(crate) struct Submission {
+    pub epoch: u64,
+    pub per_source: Vec<Vec<(u64, Payload)>>,
+}
+
+pub(crate) struct InputQueue {
+    pub pending: VecDeque<Submission>,
+    /// The epoch the next submission gets; the input operator's capability never passes it.
+    pub next_epoch: u64,
+    pub closed: bool,
+}
+
+/// A run in flight: its outputs so far, per item and sink.
+pub(crate) struct PendingRun {
+    pub outputs: Vec<Vec<Option<Payload>>>,
+    pub errors: Vec<Option<NodeError>>,
+    pub reply: Option<Reply>,
+    pub started: Option<Instant>,
+}
+
+/// What the pipeline's operators (on every worker) and its handle share.
+pub(crate) struct Shared {
+    pub id: u64,
+    pub graph: Arc<Graph>,
+    /// Node indices of the source nodes, manifest order.
+    pub sources: Vec<usize>,
+    /// Node indices of the sink nodes, manifest order.
+    pub sinks: Vec<usize>,
+    pub queue: Mutex<InputQueue>,
+    /// Worker 0's input operator, woken when a run is queued.
+    pub activator: OnceLock<SyncActivator>,
+    pub runs: Mutex<HashMap<u64, PendingRun>>,
+    /// Per node (graph index), per worker.
+    pub node_stats: Vec<PerWorker>,
+    /// End-to-end latency of runs, recorded on worker 0.
+    pub run_latency: Mutex<Histogram<u64>>,
+    pub metrics: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a panic elsewhere; the data is still consistent for our use.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn new(id: u64, graph: Graph, workers: usize) -> Shared {
+        let sources: Vec<usize> = graph.sources().collect();
+        let sinks: Vec<usize> = graph.sinks().collect();
+        let node_stats = (0..graph.nodes.len()).map(|_| PerWorker::new(workers)).collect();
+        let metrics = graph.config.enable_metrics;
+        Shared {
+            id,
+            graph: Arc::new(graph),
+            sources,
+            sinks,
+            queue: Mutex::new(InputQueue { pending: VecDeque::new(), next_epoch: 0, closed: false }),
+            activator: OnceLock::new(),
+            runs: Mutex::new(HashMap::new()),
+            node_stats,
+            run_latency: Mutex::new(NodeStats::default().histogram),
+            metrics,
+        }
+    }
+
+    pub fn lock_queue(&self) -> MutexGuard<'_, InputQueue> {
+        lock(&self.queue)
+    }
+
+    pub fn lock_runs(&self) -> MutexGuard<'_, HashMap<u64, PendingRun>> {
+        lock(&self.runs)
+    }
+
+    /// Records the first error an item meets; later ones (other branches) are dropped.
+    pub fn record_error(&self, epoch: u64, item: u64, error: NodeError) {
+        if let Some(run) = self.lock_runs().get_mut(&epoch) {
+            if let Some(slot) = run.errors.get_mut(item as usize) {
+                if slot.is_none() {
+                    *slot = Some(error);
+                }
+            }
+        }
+    }
+
+    /// Stores a sink's output for one item.
+    pub fn record_output(&self, runs: &mut HashMap<u64, PendingRun>, epoch: u64, sink_slot: usize, item: u64, payload: Payload) {
+        if let Some(run) = runs.get_mut(&epoch) {
+            if let Some(outs) = run.outputs.get_mut(item as usize) {
+                outs[sink_slot] = Some(payload);
+            }
+        }
+    }
+
+    /// Turns a finished run into its reply and calls it.
+    pub fn finish(&self, epoch: u64, run: PendingRun) {
+        let PendingRun { outputs, errors, reply, started } = run;
+        let items = outputs.len();
+        let results: Vec<ItemResult> = outputs
+            .into_iter()
+            .zip(errors)
+            .enumerate()
+            .map(|(item, (outs, err))| match err {
+                Some(mut e) => {
+                    e.run = Some(epoch);
+                    e.item = if items > 1 { Some(item as u64) } else { None };
+                    Err(e)
+                }
+                None => {
+                    let outputs = self
+                        .sinks
+                        .iter()
+                        .zip(outs)
+                        .filter_map(|(&n, p)| p.map(|p| (self.graph.nodes[n].id.clone(), p)))
+                        .collect();
+                    Ok(RunOutput { outputs })
+                }
+            })
+            .collect();
+        if let Some(t) = started {
+            let ns = (t.elapsed().as_nanos() as u64).max(1);
+            lock(&self.run_latency).saturating_record(ns);
+        }
+        if let Some(reply) = reply {
+            reply(Ok(results));
+        }
+    }
+
+    /// Fails every run in flight (the pool died).
+    pub fn fail_all(&self, message: &str) {
+        let runs: Vec<PendingRun> = self.lock_runs().drain().map(|(_, r)| r).collect();
+        for run in runs {
+            if let Some(reply) = run.reply {
+                reply(Err(Error::Engine(message.to_string())));
+            }
+        }
+    }
+
+    /// Stops accepting runs; the input operator releases its capabilities and the dataflow ends.
+    pub fn close(&self) {
+        self.lock_queue().closed = true;
+        if let Some(a) = self.activator.get() {
+            let _ = a.activate();
+        }
+    }
+
+    /// Splits one item's input over the source nodes.
+    fn route(&self, input: RunInput) -> Result<Vec<Payload>, Error> {
+        match input {
+            RunInput::All(p) => {
+                let n = self.sources.len();
+                let mut v = Vec::with_capacity(n);
+                for _ in 1..n {
+                    v.push(p.clone());
+                }
+                v.push(p);
+                Ok(v)
+            }
+            RunInput::Named(mut map) => {
+                let mut v = Vec::with_capacity(self.sources.len());
+                for &s in &self.sources {
+                    let id = &self.graph.nodes[s].id;
+                    match map.remove(id) {
+                        Some(p) => v.push(p),
+                        None => {
+                            return Err(Error::Input(format!(
+                                "no input named '{id}': every source node needs one (source nodes: {})",
+                                self.source_names()
+                            )))
+                        }
+                    }
+                }
+                if let Some(extra) = map.keys().next() {
+                    return Err(Error::Input(format!(
+                        "input named '{extra}' matches no source node (source nodes: {})",
+                        self.source_names()
+                    )));
+                }
+                Ok(v)
+            }
+        }
+    }
+
+    fn source_names(&self) -> String {
+        self.sources.iter().map(|&s| self.graph.nodes[s].id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A pipeline installed on a worker pool. Runs may be submitted from any number of threads.
+/// Dropping the handle uninstalls the dataflow.
+pub struct Pipeline {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) pool: Arc<WorkerPool>,
+}
+
+impl Pipeline {
+    pub fn graph(&self) -> &Graph {
+        &self.shared.graph
+    }
+
+    pub fn workers(&self) -> usize {
+        self.pool.workers()
+    }
+
+    /// Submits a batch of items as one epoch; `reply` is called when timely's progress tracking
+    /// shows every operator is done with that epoch.
+    pub fn submit(&self, items: Vec<RunInput>, reply: Reply) -> Result<(), Error> {
+        self.pool.check_alive()?;
+        let n_sources = self.shared.sources.len();
+        let mut per_source: Vec<Vec<(u64, Payload)>> = (0..n_sources).map(|_| Vec::with_capacity(items.len())).collect();
+        let n_items = items.len();
+        for (item, input) in items.into_iter().enumerate() {
+            for (slot, p) in self.shared.route(input)?.into_iter().enumerate() {
+                per_source[slot].push((item as u64, p));
+            }
+        }
+        let run = PendingRun {
+            outputs: (0..n_items).map(|_| vec![None; self.shared.sinks.len()]).collect(),
+            errors: vec![None; n_items],
+            reply: Some(reply),
+            started: if self.shared.metrics { Some(Instant::now()) } else { None },
+        };
+        {
+            let mut q = self.shared.lock_queue();
+            if q.closed {
+                return Err(Error::Engine("the pipeline has been closed".into()));
+            }
+            let epoch = q.next_epoch;
+            q.next_epoch += 1;
+            // The run is known before its data can reach the collector.
+            self.shared.lock_runs().insert(epoch, run);
+            q.pending.push_back(Submission { epoch, per_source });
+        }
+        match self.shared.activator.get().map(|a| a.activate()) {
+            Some(Ok(())) => Ok(()),
+            _ => {
+                self.shared.fail_all("the worker pool is no longer running");
+                Err(Error::Engine("the worker pool is no longer running".into()))
+            }
+        }
+    }
+
+    /// Runs a batch and waits for it; each item gets its own result, in input order.
+    pub fn run_batch(&self, items: Vec<RunInput>) -> Result<Vec<ItemResult>, Error> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.submit(items, Box::new(move |r| {
+            let _ = tx.send(r);
+        }))?;
+        self.pool.wait(&rx)?
+    }
+
+    /// Runs one input and waits for its outputs.
+    pub fn run(&self, input: impl Into<RunInput>) -> Result<RunOutput, Error> {
+        let mut results = self.run_batch(vec![input.into()])?;
+        match results.pop() {
+            Some(r) => r.map_err(Error::Node),
+            None => Err(Error::Engine("a run completed without a result".into())),
+        }
+    }
+
+    /// Per-node statistics merged over workers, in manifest order.
+    pub fn node_stats(&self) -> Vec<(String, NodeStats)> {
+        self.shared
+            .graph
+            .nodes
+            .iter()
+            .zip(&self.shared.node_stats)
+            .map(|(n, s)| (n.id.clone(), s.merged()))
+            .collect()
+    }
+
+    /// End-to-end run latencies (nanoseconds), when metrics are enabled.
+    pub fn run_latency(&self) -> Histogram<u64> {
+        lock(&self.shared.run_latency).clone()
+    }
+
+    pub fn reset_stats(&self) {
+        for s in &self.shared.node_stats {
+            s.reset();
+        }
+        lock(&self.shared.run_latency).reset();
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}

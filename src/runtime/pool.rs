@@ -1,0 +1,230 @@
+//! The worker pool: long-lived timely workers that park when idle, install pipelines on request
+//! (every worker builds the same dataflow, in the same order), and run them until dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread::Thread;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use timely::execute::{execute, Config};
+
+use crate::error::{Error, NodeError};
+use crate::graph::Graph;
+use crate::runtime::dataflow;
+use crate::runtime::panic::register_worker;
+use crate::runtime::pipeline::{Pipeline, Shared};
+
+/// A message from the pool's owner to its workers.
+enum Control {
+    Install { shared: Arc<Shared>, ack: Sender<Result<(), NodeError>> },
+    Shutdown,
+}
+
+/// State shared by the pool's handle, its workers and the panic hook.
+pub(crate) struct PoolState {
+    poisoned: AtomicBool,
+    reason: Mutex<Option<String>>,
+    threads: OnceLock<Vec<Thread>>,
+    /// Pipelines installed on this pool, so a dying pool can fail their runs.
+    pipelines: Mutex<Vec<Weak<Shared>>>,
+}
+
+impl PoolState {
+    /// Marks the pool dead (a worker panicked outside node code) and wakes every worker.
+    pub(crate) fn poison(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        drop(r);
+        self.poisoned.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
+    }
+
+    fn reason(&self) -> String {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "the worker pool has shut down".into())
+    }
+
+    fn wake_all(&self) {
+        if let Some(threads) = self.threads.get() {
+            threads.iter().for_each(Thread::unpark);
+        }
+    }
+
+    fn fail_pipelines(&self) {
+        let reason = self.reason();
+        let pipelines = std::mem::take(&mut *self.pipelines.lock().unwrap_or_else(|e| e.into_inner()));
+        for p in pipelines.iter().filter_map(Weak::upgrade) {
+            p.fail_all(&reason);
+        }
+    }
+}
+
+/// A pool of timely workers in this process.
+pub struct WorkerPool {
+    workers: usize,
+    control: Vec<Sender<Control>>,
+    state: Arc<PoolState>,
+    /// Keeps installs in the same order on every worker.
+    install_lock: Mutex<()>,
+    next_pipeline: AtomicU64,
+    guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
+}
+
+impl WorkerPool {
+    /// Starts `workers` timely workers (threads) that park until there is work.
+    pub fn new(workers: usize) -> Result<Arc<WorkerPool>, Error> {
+        if workers == 0 {
+            return Err(Error::Engine("a worker pool needs at least one worker".into()));
+        }
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
+        let receivers: Arc<Vec<Receiver<Control>>> = Arc::new(receivers);
+        let state = Arc::new(PoolState {
+            poisoned: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            threads: OnceLock::new(),
+            pipelines: Mutex::new(Vec::new()),
+        });
+        let (thread_tx, thread_rx) = crossbeam_channel::bounded::<(usize, Thread)>(workers);
+        let worker_state = Arc::clone(&state);
+        let config = Config::process(workers);
+        let guards = execute(config, move |worker| {
+            let index = worker.index();
+            let rx = receivers[index].clone();
+            let state = Arc::clone(&worker_state);
+            register_worker(Arc::clone(&state));
+            let _ = thread_tx.send((index, std::thread::current()));
+            loop {
+                while let Ok(cmd) = rx.try_recv() {
+                    match cmd {
+                        Control::Install { shared, ack } => {
+                            let _ = ack.send(dataflow::build(worker, &shared));
+                        }
+                        Control::Shutdown => return,
+                    }
+                }
+                if state.is_poisoned() {
+                    if index == 0 {
+                        state.fail_pipelines();
+                    }
+                    for id in worker.installed_dataflows() {
+                        worker.drop_dataflow(id);
+                    }
+                    return;
+                }
+                worker.step_or_park(None);
+            }
+        })
+        .map_err(|e| Error::Engine(format!("cannot start timely workers: {e}")))?;
+        let mut threads: Vec<Option<Thread>> = vec![None; workers];
+        for _ in 0..workers {
+            let (i, t) = thread_rx
+                .recv_timeout(Duration::from_secs(10))
+                .map_err(|_| Error::Engine("timely workers did not start within 10 s".into()))?;
+            threads[i] = Some(t);
+        }
+        let _ = state.threads.set(threads.into_iter().flatten().collect());
+        Ok(Arc::new(WorkerPool {
+            workers,
+            control: senders,
+            state,
+            install_lock: Mutex::new(()),
+            next_pipeline: AtomicU64::new(0),
+            guards: Mutex::new(Some(guards)),
+        }))
+    }
+
+    /// The process-wide pool with this many workers, started on first use and kept for reuse.
+    /// A pool that has died is replaced.
+    pub fn shared(workers: usize) -> Result<Arc<WorkerPool>, Error> {
+        static POOLS: OnceLock<Mutex<HashMap<usize, Arc<WorkerPool>>>> = OnceLock::new();
+        let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = pools.get(&workers) {
+            if !p.state.is_poisoned() {
+                return Ok(Arc::clone(p));
+            }
+        }
+        let pool = WorkerPool::new(workers)?;
+        pools.insert(workers, Arc::clone(&pool));
+        Ok(pool)
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Fails with the reason if the pool has died.
+    pub fn check_alive(&self) -> Result<(), Error> {
+        if self.state.is_poisoned() {
+            Err(Error::Engine(self.state.reason()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Compiles `graph` into a dataflow on every worker and returns its handle.
+    /// Fails, uninstalling it again, if any node cannot be constructed.
+    pub fn install(self: &Arc<Self>, graph: Graph) -> Result<Pipeline, Error> {
+        self.check_alive()?;
+        let id = self.next_pipeline.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared::new(id, graph, self.workers));
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(self.workers);
+        {
+            let _order = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
+            for tx in &self.control {
+                tx.send(Control::Install { shared: Arc::clone(&shared), ack: ack_tx.clone() })
+                    .map_err(|_| Error::Engine("the worker pool is no longer running".into()))?;
+            }
+        }
+        self.state.wake_all();
+        self.state.pipelines.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&shared));
+        let pipeline = Pipeline { shared, pool: Arc::clone(self) };
+        let mut first_error = None;
+        for _ in 0..self.workers {
+            if let Err(e) = self.wait(&ack_rx)? {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            // Dropping `pipeline` closes the dataflow on every worker.
+            Some(e) => Err(Error::Node(e)),
+            None => Ok(pipeline),
+        }
+    }
+
+    /// Waits for a message from the workers, failing instead of hanging if the pool dies.
+    pub(crate) fn wait<T>(&self, rx: &Receiver<T>) -> Result<T, Error> {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(v) => return Ok(v),
+                Err(RecvTimeoutError::Timeout) => self.check_alive()?,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.check_alive()?;
+                    return Err(Error::Engine("the worker pool dropped a reply".into()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        for tx in &self.control {
+            let _ = tx.send(Control::Shutdown);
+        }
+        self.state.wake_all();
+        if let Some(guards) = self.guards.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            drop(guards); // joins the worker threads
+        }
+    }
+}
