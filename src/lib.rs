@@ -18,3 +18,6 @@ pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result}
 pub use graph::Graph;
 pub use nodes::{Node, NodeType, Registry};
 pub use runtime::{Pipeline, RunInput, RunOutput, WorkerPool};
+
+#[cfg(feature = "python")]
+mod python;

@@ -98,3 +98,19 @@ pub fn load_str(text: &str, registry: &Registry) -> Result<Graph, Error> {
     let tree = parse_str(text)?;
     Ok(validate(&tree, registry)?)
 }
+
+/// The graph as a canonical manifest (interim: the full version comes with the validator).
+pub fn to_manifest(graph: &Graph) -> Value {
+    let nodes: Vec<Value> = graph
+        .nodes
+        .iter()
+        .map(|n| serde_json::json!({"id": n.id, "type": n.node_type.name, "params": n.params, "runtime_hint": n.runtime_hint.name()}))
+        .collect();
+    let edges: Vec<Value> = graph
+        .edges
+        .iter()
+        .map(|e| serde_json::json!({"from": graph.nodes[e.from].id, "to": graph.nodes[e.to].id, "output_key": e.output_key, "input_key": e.port}))
+        .collect();
+    serde_json::json!({"version": "1.0", "nodes": nodes, "edges": edges,
+        "config": {"enable_metrics": graph.config.enable_metrics, "workers": graph.config.workers}})
+}

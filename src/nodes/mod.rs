@@ -1,6 +1,7 @@
 //! Node types: the `Node` trait every operator body implements, the parameter schemas that
 //! validation checks manifests against, and the registry that maps type names to both.
 
+pub mod describe;
 pub mod format;
 pub mod gain;
 pub mod mix;
@@ -169,6 +170,8 @@ pub struct NodeType {
     pub inputs: InputPorts,
     /// Keys an edge may name as `output_key`; the whole output is always available too.
     pub outputs: Vec<String>,
+    /// Accept any `output_key` (Python nodes, whose outputs are only known at run time).
+    pub open_outputs: bool,
     /// Carries state between items (streaming): retries are off by default for such nodes.
     pub stateful: bool,
     pub check: Option<ParamCheck>,
@@ -195,6 +198,7 @@ impl NodeType {
             open_params: false,
             inputs: InputPorts::One,
             outputs: Vec::new(),
+            open_outputs: false,
             stateful: false,
             check: None,
             factory: Arc::new(factory),

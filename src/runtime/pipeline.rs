@@ -342,3 +342,40 @@ impl Drop for Pipeline {
         self.shared.close();
     }
 }
+
+impl Pipeline {
+    /// Everything measured so far as the metrics JSON document (see docs/metrics.md).
+    pub fn metrics_json(&self) -> serde_json::Value {
+        let shared = &self.shared;
+        let nodes: Vec<serde_json::Value> = shared
+            .graph
+            .nodes
+            .iter()
+            .zip(&shared.node_stats)
+            .map(|(n, s)| crate::metrics::node_json(&n.id, &n.node_type.name, &s.merged()))
+            .collect();
+        let executions: u64 = shared.node_stats.iter().map(|s| s.merged().executions).sum();
+        let lat = self.run_latency();
+        let runs = lat.len();
+        let q = |p: f64| if runs == 0 { 0.0 } else { lat.value_at_quantile(p) as f64 / 1000.0 };
+        let total_ns: f64 = lat.iter_recorded().map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64).sum();
+        let peak = crate::metrics::peak_memory_bytes();
+        let overhead_us = if shared.metrics { crate::metrics::record_cost_ns() * executions as f64 / 1000.0 } else { 0.0 };
+        serde_json::json!({
+            "pipeline_id": format!("pipeline-{}", shared.id),
+            "metrics_enabled": shared.metrics,
+            "workers": self.pool.workers(),
+            "total_executions": runs,
+            "total_duration_us": total_ns / 1000.0,
+            "total_duration_ms": total_ns / 1e6,
+            "latency_p50_us": q(0.5),
+            "latency_p90_us": q(0.9),
+            "latency_p99_us": q(0.99),
+            "latency_p999_us": q(0.999),
+            "peak_memory_bytes": peak,
+            "peak_memory_mb": peak as f64 / (1024.0 * 1024.0),
+            "metrics_overhead_us": overhead_us,
+            "node_metrics": nodes,
+        })
+    }
+}

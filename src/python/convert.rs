@@ -1,0 +1,227 @@
+//! Conversions between Python values and payloads. numpy arrays come in with one copy (into the
+//! engine's own buffer) and go out with none (the buffer is handed to numpy).
+
+use std::collections::BTreeMap;
+
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::Value;
+
+use crate::data::{AudioBuffer, Payload, Samples, VadResult};
+
+/// Reads `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) into audio.
+/// Errors are plain messages; the caller raises them as `InputError`.
+pub fn audio_from_py(obj: &Bound<'_, PyAny>, what: &str) -> Result<AudioBuffer, String> {
+    let (array, rate) = if let Ok(t) = obj.cast::<PyTuple>() {
+        if t.len() != 2 {
+            return Err(format!("{what}: expected (samples, sample_rate), got a tuple of {} items", t.len()));
+        }
+        (t.get_item(0).map_err(|e| e.to_string())?, t.get_item(1).map_err(|e| e.to_string())?)
+    } else if obj.hasattr("samples").unwrap_or(false) && obj.hasattr("sample_rate").unwrap_or(false) {
+        (obj.getattr("samples").map_err(|e| e.to_string())?, obj.getattr("sample_rate").map_err(|e| e.to_string())?)
+    } else {
+        return Err(format!("{what}: expected (samples, sample_rate) or remotemedia.Audio, got {}", type_name(obj)));
+    };
+    let rate: i64 = rate
+        .extract()
+        .map_err(|_| format!("{what}: sample_rate must be an integer, got {}", type_name(&rate)))?;
+    if rate <= 0 || rate > u32::MAX as i64 {
+        return Err(format!("{what}: sample_rate must be a positive number of Hz, got {rate}"));
+    }
+    let (samples, shape) = samples_from_array(&array, what)?;
+    let channels = match shape.as_slice() {
+        [_] => 1,
+        [_, c] => *c,
+        _ => {
+            return Err(format!(
+                "{what}: samples must be 1-D (mono) or 2-D (frames, channels), got a {}-D array",
+                shape.len()
+            ))
+        }
+    };
+    if samples.is_empty() {
+        return Err(format!("{what}: samples are empty (shape {shape:?})"));
+    }
+    if channels == 0 || channels > u16::MAX as usize {
+        return Err(format!("{what}: unsupported channel count {channels}"));
+    }
+    if let Samples::F32(v) = &samples {
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(format!("{what}: samples contain {} at index {i}; audio must be finite", v[i]));
+        }
+    }
+    AudioBuffer::new(samples, rate as u32, channels as u16).map_err(|e| format!("{what}: {e}"))
+}
+
+fn samples_from_array(array: &Bound<'_, PyAny>, what: &str) -> Result<(Samples, Vec<usize>), String> {
+    fn read<T: numpy::Element + Clone>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> Result<(Vec<T>, Vec<usize>), String> {
+        let shape = a.shape().to_vec();
+        let ro = a.readonly();
+        let slice = ro
+            .as_slice()
+            .map_err(|_| format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)"))?;
+        Ok((slice.to_vec(), shape))
+    }
+    if let Ok(a) = array.cast::<PyArrayDyn<f32>>() {
+        let (v, s) = read(a, what)?;
+        return Ok((Samples::F32(v), s));
+    }
+    if let Ok(a) = array.cast::<PyArrayDyn<i16>>() {
+        let (v, s) = read(a, what)?;
+        return Ok((Samples::I16(v), s));
+    }
+    if let Ok(a) = array.cast::<PyArrayDyn<i32>>() {
+        let (v, s) = read(a, what)?;
+        return Ok((Samples::I32(v), s));
+    }
+    let dtype = array
+        .getattr("dtype")
+        .map(|d| d.to_string())
+        .unwrap_or_else(|_| type_name(array));
+    Err(format!("{what}: samples must be a numpy array of float32, int16 or int32, got {dtype}"))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// Audio as `(array, sample_rate)`: 1-D for mono, `(frames, channels)` otherwise. No copy.
+pub fn audio_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, PyAny>> {
+    let frames = a.frames();
+    let channels = a.channels as usize;
+    fn shaped<'py, T: numpy::Element>(py: Python<'py>, v: Vec<T>, frames: usize, channels: usize) -> PyResult<Bound<'py, PyAny>> {
+        let arr = v.into_pyarray(py);
+        if channels == 1 {
+            Ok(arr.into_any())
+        } else {
+            Ok(arr.reshape([frames, channels])?.into_any())
+        }
+    }
+    let array = match a.samples {
+        Samples::F32(v) => shaped(py, v, frames, channels)?,
+        Samples::I16(v) => shaped(py, v, frames, channels)?,
+        Samples::I32(v) => shaped(py, v, frames, channels)?,
+    };
+    Ok(PyTuple::new(py, [array, a.sample_rate.into_pyobject(py)?.into_any()])?.into_any())
+}
+
+fn vad_to_py<'py>(py: Python<'py>, v: VadResult) -> PyResult<Bound<'py, PyAny>> {
+    let d = PyDict::new(py);
+    let segments = PyList::empty(py);
+    for (s, e) in v.segments {
+        segments.append(PyTuple::new(py, [s, e])?)?;
+    }
+    d.set_item("segments", segments)?;
+    d.set_item("frames", v.frames.into_pyarray(py))?;
+    d.set_item("frame_duration_ms", v.frame_duration_ms)?;
+    d.set_item("audio", audio_to_py(py, v.audio)?)?;
+    Ok(d.into_any())
+}
+
+pub fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (_, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(a) => {
+            let l = PyList::empty(py);
+            for x in a {
+                l.append(json_to_py(py, x)?)?;
+            }
+            l.into_any()
+        }
+        Value::Object(o) => {
+            let d = PyDict::new(py);
+            for (k, x) in o {
+                d.set_item(k, json_to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// Any payload as a Python value (see docs/python.md for the shapes).
+pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, PyAny>> {
+    match p {
+        Payload::Audio(a) => audio_to_py(py, a),
+        Payload::Vad(v) => vad_to_py(py, v),
+        Payload::Json(v) => json_to_py(py, &v),
+        Payload::Map(m) => {
+            let d = PyDict::new(py);
+            for (k, v) in m {
+                d.set_item(k, payload_to_py(py, v)?)?;
+            }
+            Ok(d.into_any())
+        }
+    }
+}
+
+/// A value a Python node returned, as a payload: audio (an `Audio` or a `(array, rate)` tuple),
+/// a dict (a map of payloads), or anything JSON can hold.
+pub fn payload_from_py(obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
+    let looks_like_audio = obj.hasattr("samples").unwrap_or(false) && obj.hasattr("sample_rate").unwrap_or(false);
+    let audio_tuple = obj
+        .cast::<PyTuple>()
+        .map(|t| t.len() == 2 && t.get_item(0).map(|a| a.hasattr("dtype").unwrap_or(false)).unwrap_or(false))
+        .unwrap_or(false);
+    if looks_like_audio || audio_tuple {
+        return audio_from_py(obj, "node output").map(Payload::Audio);
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut m = BTreeMap::new();
+        for (k, v) in d.iter() {
+            let key: String = k.extract().map_err(|_| format!("output dict keys must be strings, got {}", type_name(&k)))?;
+            m.insert(key, payload_from_py(&v)?);
+        }
+        return Ok(Payload::Map(m));
+    }
+    json_from_py(obj).map(Payload::Json)
+}
+
+fn json_from_py(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.cast::<PyInt>().is_ok() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        return obj.extract::<u64>().map(Value::from).map_err(|_| "integer out of range".to_string());
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(serde_json::Number::from_f64(f.value()).map(Value::Number).unwrap_or(Value::Null));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(s.to_string()));
+    }
+    if obj.hasattr("tolist").unwrap_or(false) {
+        // numpy arrays and scalars
+        let l = obj.call_method0("tolist").map_err(|e| e.to_string())?;
+        return json_from_py(&l);
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut m = serde_json::Map::new();
+        for (k, v) in d.iter() {
+            let key: String = k.extract().map_err(|_| "dict keys must be strings".to_string())?;
+            m.insert(key, json_from_py(&v)?);
+        }
+        return Ok(Value::Object(m));
+    }
+    if let Ok(it) = obj.try_iter() {
+        let mut a = Vec::new();
+        for x in it {
+            a.push(json_from_py(&x.map_err(|e| e.to_string())?)?);
+        }
+        return Ok(Value::Array(a));
+    }
+    Err(format!("cannot pass a {} between nodes; return audio, a dict or JSON-like values", type_name(obj)))
+}

@@ -1,0 +1,67 @@
+//! Engine errors raised as the `remotemedia.errors` classes, so Python code catches the same
+//! exception types whichever runtime ran.
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::error::{Error, ManifestError, NodeError, NodeErrorKind};
+
+fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("remotemedia.errors")?.getattr(name)
+}
+
+fn instance(py: Python<'_>, name: &str, args: Bound<'_, PyTuple>) -> PyErr {
+    match class(py, name).and_then(|c| c.call1(args)) {
+        Ok(obj) => PyErr::from_value(obj),
+        Err(e) => e,
+    }
+}
+
+pub fn manifest_error(py: Python<'_>, e: &ManifestError) -> PyErr {
+    let problems: Vec<(String, String, String)> =
+        e.problems.iter().map(|p| (p.path.clone(), p.expected.clone(), p.found.clone())).collect();
+    match PyTuple::new(py, [problems]) {
+        Ok(args) => instance(py, "ManifestError", args),
+        Err(e) => e,
+    }
+}
+
+pub fn node_error(py: Python<'_>, e: &NodeError) -> PyErr {
+    let name = match e.kind {
+        NodeErrorKind::InvalidInput => "InputError",
+        _ => "NodeError",
+    };
+    if name == "InputError" {
+        let msg = e.to_string();
+        return match PyTuple::new(py, [msg]) {
+            Ok(args) => instance(py, name, args),
+            Err(e) => e,
+        };
+    }
+    let args = (e.to_string(), e.node_id.clone(), e.node_type.clone(), e.traceback.clone());
+    match args.into_pyobject(py) {
+        Ok(t) => instance(py, name, t),
+        Err(e) => e,
+    }
+}
+
+/// Any engine error as the matching Python exception.
+pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
+    match e {
+        Error::Manifest(m) => manifest_error(py, m),
+        Error::Node(n) => node_error(py, n),
+        Error::Input(msg) => match PyTuple::new(py, [msg.clone()]) {
+            Ok(args) => instance(py, "InputError", args),
+            Err(e) => e,
+        },
+        other => match PyTuple::new(py, [other.to_string()]) {
+            Ok(args) => instance(py, "RemoteMediaError", args),
+            Err(e) => e,
+        },
+    }
+}
+
+/// A Python input error raised from Rust (bad arrays, bad rates).
+pub fn input_error(py: Python<'_>, message: String) -> PyErr {
+    to_py(py, &Error::Input(message))
+}

@@ -1,0 +1,35 @@
+//! The Python extension module `remotemedia._native` (cargo feature `python`): pipelines compiled
+//! and run by the Rust engine, called from the `remotemedia` package.
+
+mod convert;
+mod errors;
+mod pipeline;
+mod pynode;
+
+use pyo3::prelude::*;
+
+/// Does nothing: the floor for measuring a call into the extension.
+#[pyfunction]
+fn noop() {}
+
+/// The extension's version.
+#[pyfunction]
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// The built-in node types as JSON (the schema the pure-Python runtime ships a copy of).
+#[pyfunction]
+fn node_types_json() -> String {
+    crate::nodes::Registry::builtin().describe().to_string()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(noop, m)?)?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
+    m.add_function(wrap_pyfunction!(pipeline::validate_manifest, m)?)?;
+    m.add_class::<pipeline::NativePipeline>()?;
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! `remotemedia._native.NativePipeline`: a manifest validated and installed on the shared worker
+//! pool, run from Python with the GIL released while the engine works.
+
+use std::sync::{Arc, OnceLock};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use serde_json::Value;
+
+use crate::error::{Error, NodeError};
+use crate::graph::Graph;
+use crate::manifest;
+use crate::nodes::{InputPorts, NodeType, Registry};
+use crate::python::convert::{audio_from_py, payload_to_py};
+use crate::python::errors;
+use crate::python::pynode::PyNode;
+use crate::runtime::{ItemResult, Pipeline, Reply, RunInput, RunOutput, WorkerPool};
+
+/// Validates a manifest (JSON or YAML text) and returns its canonical JSON, or raises
+/// `remotemedia.errors.ManifestError` listing every problem.
+#[pyfunction]
+#[pyo3(signature = (manifest_text, python_nodes=None))]
+pub fn validate_manifest(py: Python<'_>, manifest_text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+    let graph = build_graph(py, manifest_text, python_nodes)?;
+    Ok(manifest::to_manifest(&graph).to_string())
+}
+
+/// The node ids of the manifest's nodes with their type names.
+fn node_types_in(tree: &Value) -> Vec<(String, String)> {
+    tree.get("nodes")
+        .and_then(Value::as_array)
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter_map(|n| Some((n.get("id")?.as_str()?.to_string(), n.get("type")?.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How a Python node declares its inputs: `inputs = None` (one), a list of port names, or `"*"`.
+fn python_inputs(obj: &Bound<'_, PyAny>) -> InputPorts {
+    match obj.getattr("inputs") {
+        Ok(v) if v.is_none() => InputPorts::One,
+        Ok(v) => match v.extract::<String>() {
+            Ok(s) if s == "*" => InputPorts::Any,
+            _ => match v.extract::<Vec<String>>() {
+                Ok(ports) if !ports.is_empty() => InputPorts::Named(ports),
+                _ => InputPorts::One,
+            },
+        },
+        Err(_) => InputPorts::One,
+    }
+}
+
+/// Validates `text` against the built-in types plus the Python nodes' types, then makes every node
+/// that has a Python instance call that instance.
+fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<Graph> {
+    let tree = manifest::parse_str(text).map_err(|e| errors::manifest_error(py, &e))?;
+    let mut registry = Registry::builtin();
+    let mut instances: Vec<(String, Arc<Py<PyAny>>)> = Vec::new();
+    if let Some(nodes) = python_nodes {
+        let types = node_types_in(&tree);
+        for (k, obj) in nodes.iter() {
+            let id: String = k.extract()?;
+            if let Some((_, ty)) = types.iter().find(|(i, _)| *i == id) {
+                if registry.get(ty).is_none() {
+                    registry.register(NodeType {
+                        open_params: true,
+                        open_outputs: true,
+                        inputs: python_inputs(&obj),
+                        ..NodeType::new(ty.clone(), "a Python node", |cfg| {
+                            Err(NodeError::permanent(format!("no Python instance was given for node '{}'", cfg.id)))
+                        })
+                    });
+                }
+            }
+            instances.push((id, Arc::new(obj.unbind())));
+        }
+    }
+    let mut graph = manifest::validate(&tree, &registry).map_err(|e| errors::manifest_error(py, &e))?;
+    for (id, obj) in instances {
+        if let Some(node) = graph.nodes.iter_mut().find(|n| n.id == id) {
+            node.node_type.factory = Arc::new(move |_| Ok(Box::new(PyNode { obj: Arc::clone(&obj) })));
+        }
+    }
+    Ok(graph)
+}
+
+/// `{source_id: (samples, rate)}`, or `{"": (samples, rate)}` for every source.
+fn run_input(py: Python<'_>, inputs: &Bound<'_, PyDict>) -> PyResult<RunInput> {
+    if inputs.len() == 1 {
+        if let Some(v) = inputs.get_item("")? {
+            let a = audio_from_py(&v, "input").map_err(|m| errors::input_error(py, m))?;
+            return Ok(RunInput::All(crate::data::Payload::Audio(a)));
+        }
+    }
+    let mut named = std::collections::BTreeMap::new();
+    for (k, v) in inputs.iter() {
+        let key: String = k.extract()?;
+        let a = audio_from_py(&v, &format!("input '{key}'")).map_err(|m| errors::input_error(py, m))?;
+        named.insert(key, crate::data::Payload::Audio(a));
+    }
+    Ok(RunInput::Named(named))
+}
+
+fn outputs_to_py<'py>(py: Python<'py>, out: RunOutput) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (id, p) in out.outputs {
+        d.set_item(id, payload_to_py(py, p)?)?;
+    }
+    Ok(d)
+}
+
+/// One item's result as `(outputs, None)` or `(None, exception)`.
+fn item_to_py<'py>(py: Python<'py>, r: ItemResult) -> PyResult<Bound<'py, PyTuple>> {
+    match r {
+        Ok(out) => PyTuple::new(py, [outputs_to_py(py, out)?.into_any(), py.None().into_bound(py)]),
+        Err(e) => PyTuple::new(py, [py.None().into_bound(py), errors::node_error(py, &e).into_value(py).into_bound(py).into_any()]),
+    }
+}
+
+/// A finished asynchronous run, handed from a worker to the completion thread.
+struct Completion {
+    callback: Py<PyAny>,
+    result: Result<Vec<ItemResult>, Error>,
+}
+
+impl Completion {
+    fn deliver(self) {
+        Python::attach(|py| {
+            let (value, error) = match self.result {
+                Ok(mut items) => match items.pop() {
+                    Some(Ok(out)) => match outputs_to_py(py, out) {
+                        Ok(d) => (d.into_any(), py.None().into_bound(py)),
+                        Err(e) => (py.None().into_bound(py), e.into_value(py).into_bound(py).into_any()),
+                    },
+                    Some(Err(e)) => (py.None().into_bound(py), errors::node_error(py, &e).into_value(py).into_bound(py).into_any()),
+                    None => (py.None().into_bound(py), errors::to_py(py, &Error::Engine("no result".into())).into_value(py).into_bound(py).into_any()),
+                },
+                Err(e) => (py.None().into_bound(py), errors::to_py(py, &e).into_value(py).into_bound(py).into_any()),
+            };
+            if let Err(e) = self.callback.bind(py).call1((value, error)) {
+                e.write_unraisable(py, Some(self.callback.bind(py)));
+            }
+        });
+    }
+}
+
+/// Completed asynchronous runs are delivered to Python from one tokio-driven thread, so engine
+/// workers never wait for the GIL and no thread is started per call.
+fn completions() -> &'static tokio::sync::mpsc::UnboundedSender<Completion> {
+    static TX: OnceLock<tokio::sync::mpsc::UnboundedSender<Completion>> = OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Completion>();
+        let spawned = std::thread::Builder::new().name("remotemedia-completions".into()).spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };
+            rt.block_on(async move {
+                while let Some(c) = rx.recv().await {
+                    c.deliver();
+                }
+            });
+        });
+        if spawned.is_err() {
+            eprintln!("remotemedia: cannot start the completion thread; async runs will not complete");
+        }
+        tx
+    })
+}
+
+#[pyclass(frozen, module = "remotemedia._native")]
+pub struct NativePipeline {
+    inner: Pipeline,
+    manifest: String,
+}
+
+#[pymethods]
+impl NativePipeline {
+    #[new]
+    #[pyo3(signature = (manifest_text, python_nodes=None))]
+    fn new(py: Python<'_>, manifest_text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<NativePipeline> {
+        let graph = build_graph(py, manifest_text, python_nodes)?;
+        let manifest = manifest::to_manifest(&graph).to_string();
+        let workers = graph.config.workers;
+        // Python nodes are constructed on the workers, which take the GIL: release it meanwhile.
+        let inner = py
+            .detach(|| WorkerPool::shared(workers).and_then(|pool| pool.install(graph)))
+            .map_err(|e| errors::to_py(py, &e))?;
+        Ok(NativePipeline { inner, manifest })
+    }
+
+    /// Runs one input; blocks the calling thread (not the interpreter) until the outputs are ready.
+    fn run<'py>(&self, py: Python<'py>, inputs: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
+        let input = run_input(py, inputs)?;
+        let out = py.detach(|| self.inner.run(input)).map_err(|e| errors::to_py(py, &e))?;
+        outputs_to_py(py, out)
+    }
+
+    /// Runs a list of inputs as one epoch spread over the workers; returns one
+    /// `(outputs, None)` or `(None, exception)` per item, in input order.
+    fn run_batch<'py>(&self, py: Python<'py>, items: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+        let mut inputs = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            inputs.push(run_input(py, item.cast::<PyDict>()?)?);
+        }
+        let results = py.detach(|| self.inner.run_batch(inputs)).map_err(|e| errors::to_py(py, &e))?;
+        let out = PyList::empty(py);
+        for r in results {
+            out.append(item_to_py(py, r)?)?;
+        }
+        Ok(out)
+    }
+
+    /// Starts a run and returns at once; `callback(outputs, error)` is called when it completes.
+    fn run_async(&self, py: Python<'_>, inputs: &Bound<'_, PyDict>, callback: Py<PyAny>) -> PyResult<()> {
+        let input = run_input(py, inputs)?;
+        let tx = completions();
+        let reply: Reply = Box::new(move |result| {
+            let _ = tx.send(Completion { callback, result });
+        });
+        self.inner.submit(vec![input], reply).map_err(|e| errors::to_py(py, &e))
+    }
+
+    /// The canonical manifest (JSON text).
+    fn manifest(&self) -> String {
+        self.manifest.clone()
+    }
+
+    fn metrics_json(&self) -> String {
+        self.inner.metrics_json().to_string()
+    }
+
+    fn reset_metrics(&self) {
+        self.inner.reset_stats();
+    }
+
+    #[getter]
+    fn workers(&self) -> usize {
+        self.inner.workers()
+    }
+}

@@ -1,0 +1,81 @@
+//! A Python `remotemedia.Node` running inside the native dataflow: each execution takes the GIL
+//! only for the call, converts the inputs, calls `node._rm_call(inputs)` and converts the result.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::data::Payload;
+use crate::error::NodeError;
+use crate::nodes::{Inputs, Node};
+use crate::python::convert::{payload_from_py, payload_to_py};
+
+pub struct PyNode {
+    pub obj: Arc<Py<PyAny>>,
+}
+
+impl Node for PyNode {
+    fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        Python::attach(|py| {
+            let call = || -> PyResult<Result<Payload, String>> {
+                let audio_class = py.import("remotemedia.audio")?.getattr("Audio")?;
+                let d = PyDict::new(py);
+                for (port, payload) in inputs.into_entries() {
+                    d.set_item(port, as_audio_objects(py, &audio_class, payload_to_py(py, payload)?)?)?;
+                }
+                let out = self.obj.bind(py).call_method1("_rm_call", (d,))?;
+                Ok(payload_from_py(&out))
+            };
+            match call() {
+                Ok(Ok(p)) => Ok(p),
+                Ok(Err(msg)) => Err(NodeError::invalid_input(msg)),
+                Err(e) => Err(from_python_exception(py, e)),
+            }
+        })
+    }
+}
+
+/// `(array, rate)` tuples become `remotemedia.Audio`, inside dicts too, so Python nodes see the
+/// same objects whichever runtime calls them.
+fn as_audio_objects<'py>(py: Python<'py>, audio: &Bound<'py, PyAny>, v: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(t) = v.cast::<pyo3::types::PyTuple>() {
+        if t.len() == 2 && t.get_item(0)?.hasattr("dtype")? {
+            return audio.call1((t.get_item(0)?, t.get_item(1)?));
+        }
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        let out = PyDict::new(py);
+        for (k, x) in d.iter() {
+            out.set_item(k, as_audio_objects(py, audio, x)?)?;
+        }
+        return Ok(out.into_any());
+    }
+    Ok(v)
+}
+
+/// A Python exception as a node error: its type and message, its traceback, and whether a retry
+/// may help (`TimeoutError`, `ConnectionError`, `remotemedia.RetryableError` are transient).
+pub fn from_python_exception(py: Python<'_>, e: PyErr) -> NodeError {
+    let value = e.value(py);
+    let type_name = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let message = format!("{type_name}: {value}");
+    let transient = is_instance_of(py, value, "builtins", "TimeoutError")
+        || is_instance_of(py, value, "builtins", "ConnectionError")
+        || is_instance_of(py, value, "remotemedia.errors", "RetryableError");
+    let mut err = if transient { NodeError::transient(message) } else { NodeError::permanent(message) };
+    err.traceback = py
+        .import("traceback")
+        .and_then(|tb| tb.call_method1("format_exception", (value,)))
+        .and_then(|lines| lines.extract::<Vec<String>>())
+        .map(|lines| lines.concat())
+        .ok();
+    err
+}
+
+fn is_instance_of(py: Python<'_>, value: &Bound<'_, PyAny>, module: &str, class: &str) -> bool {
+    py.import(module)
+        .and_then(|m| m.getattr(class))
+        .and_then(|c| value.is_instance(&c))
+        .unwrap_or(false)
+}
