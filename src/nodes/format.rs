@@ -17,7 +17,8 @@
 //! Consequences: i16 → f32 → i16 and i16 → i32 → i16 are the identity for all 65536 values.
 //!
 //! The loops are single-pass and branch-free so that LLVM vectorises them with the baseline x86-64
-//! instruction set (SSE2, no `roundps`): rounding uses the add-and-subtract-1.5·2^23 trick instead
+//! instruction set (SSE2, no `roundps`): rounding adds 1.5·2^23 (1.5·2^52 in f64) and reads the
+//! integer from the low mantissa bits, instead
 //! of `round_ties_even`, which would be a libm call per sample without SSE4.1.
 
 use super::{expect_audio, param_str, Inputs, Node, NodeType, ParamKind, ParamSpec};
@@ -30,7 +31,7 @@ pub const TYPE_NAME: &str = "FormatConverterNode";
 pub const FORMAT_NAMES: &[&str] = &["f32", "i16", "i32"];
 
 /// 1.5·2^23: adding it to an f32 of magnitude < 2^22 leaves no fraction bits, so the addition
-/// itself rounds to an integer (to nearest, ties to even); subtracting it again is exact.
+/// itself rounds to an integer (to nearest, ties to even).
 const ROUND_MAGIC_F32: f32 = 12_582_912.0;
 /// 1.5·2^52: the same trick for f64 values of magnitude < 2^51.
 const ROUND_MAGIC_F64: f64 = 6_755_399_441_055_744.0;
@@ -55,20 +56,27 @@ fn s_i32_to_f32(x: i32) -> f32 {
 
 #[inline(always)]
 fn s_f32_to_i16(x: f32) -> i16 {
-    // x * 32768 is exact (or ±inf). `clamp` keeps NaN as NaN; the bounds are integers, so clipping
-    // before rounding gives the same result as rounding first.
+    // NaN → 0 first, as a select, so the rest is plain min/max arithmetic.
+    let x = if x.is_nan() { 0.0 } else { x };
+    // x * 32768 is exact (or ±inf); the bounds are integers, so clipping before rounding gives
+    // the same result as rounding first.
     let y = (x * I16_SCALE).clamp(-32_768.0, 32_767.0);
-    let r = (y + ROUND_MAGIC_F32) - ROUND_MAGIC_F32;
-    // A saturating cast: NaN becomes 0, everything else is already an in-range integer.
-    r as i16
+    // y + 1.5·2^23 lies in [2^23, 2^24), where the f32 spacing is 1: the addition rounds y to an
+    // integer (ties to even) and leaves it in the mantissa, offset by the constant's bits.
+    // Reading bits instead of a float→int cast keeps the loop vectorised on plain SSE2.
+    let i = (y + ROUND_MAGIC_F32).to_bits() as i32 - ROUND_MAGIC_F32.to_bits() as i32;
+    // Already in range; the integer clamp is a no-op that lets LLVM narrow with one saturating
+    // pack (`packssdw`) instead of three shuffles.
+    i.clamp(i16::MIN as i32, i16::MAX as i32) as i16
 }
 
 #[inline(always)]
 fn s_f32_to_i32(x: f32) -> i32 {
+    let x = if x.is_nan() { 0.0 } else { x };
     // In f64 so that 2147483647 is representable as a clip bound and nothing is rounded twice.
     let y = (x as f64 * I32_SCALE).clamp(-2_147_483_648.0, 2_147_483_647.0);
-    let r = (y + ROUND_MAGIC_F64) - ROUND_MAGIC_F64;
-    r as i32
+    // The same trick with 1.5·2^52: the low 32 bits of the sum are y in two's complement.
+    (y + ROUND_MAGIC_F64).to_bits() as u32 as i32
 }
 
 #[inline(always)]
@@ -83,7 +91,8 @@ fn s_i32_to_i16(x: i32) -> i16 {
     let q = x >> 16;
     let r = x & 0xFFFF;
     let up = (r + 0x7FFF + (q & 1)) >> 16;
-    (q + up).min(i16::MAX as i32) as i16
+    // Only q == 32767 with up == 1 overflows; the clamp compiles to a saturating pack.
+    (q + up).clamp(i16::MIN as i32, i16::MAX as i32) as i16
 }
 
 // ---- slice kernels ----
