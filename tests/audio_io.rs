@@ -169,3 +169,22 @@ fn write_errors_name_the_path() {
     assert!(matches!(err, Error::Input(_)) && err.to_string().contains("p.wav"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bundled_speech_sample_reads_as_documented() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dataflows/sample_speech.wav");
+    let audio = read_wav(&path).expect("bundled sample reads");
+    assert_eq!((audio.sample_rate, audio.channels, audio.samples.format().name()), (48000, 1, "i16"));
+    assert!((4.0..=6.2).contains(&audio.duration_s()), "{} s", audio.duration_s());
+    // The pauses README.md lists are quieter than the phrases by well over 10 dB.
+    let x = audio.samples.to_f32_vec();
+    let rms_db = |a: f64, b: f64| {
+        let s = &x[(a * 48000.0) as usize..(b * 48000.0) as usize];
+        10.0 * (s.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / s.len() as f64).log10()
+    };
+    for (pause, phrase) in [((0.0, 0.25), (0.4, 1.5)), ((1.7, 2.2), (2.4, 3.6)), ((3.8, 4.3), (4.5, 5.5))] {
+        let (quiet, loud) = (rms_db(pause.0, pause.1), rms_db(phrase.0, phrase.1));
+        assert!(loud - quiet > 10.0, "pause {pause:?} {quiet:.1} dB vs phrase {phrase:?} {loud:.1} dB");
+        assert!((-46.0..-34.0).contains(&quiet), "noise floor {quiet:.1} dBFS in {pause:?}");
+    }
+}
