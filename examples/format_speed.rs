@@ -54,4 +54,32 @@ fn main() {
     let ar = time("i16_to_f32_into", || i16_to_f32_into(black_box(&i16s), &mut d4f));
     let br = time("f32_to_i16_into", || f32_to_i16_into(black_box(&f32s), &mut d2));
     println!("ratio i16->f32 / memcpy4MB (reused) = {:.2}; f32->i16 {br:.1} us", ar / m4r);
+
+    // The machine is shared, so medians taken minutes apart drift; alternate the two operations
+    // and take the median of the per-pair ratios as well.
+    println!("-- paired: memcpy 4 MB then i16_to_f32, fresh Vecs, alternating --");
+    let mut ratios = Vec::with_capacity(ITERS);
+    let (mut tm, mut tc) = (Vec::new(), Vec::new());
+    for _ in 0..ITERS {
+        let t = Instant::now();
+        black_box(f32_4mb.to_vec());
+        let m = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        black_box(i16_to_f32(black_box(&i16s)));
+        let c = t.elapsed().as_secs_f64();
+        ratios.push(c / m);
+        tm.push(m * 1e6);
+        tc.push(c * 1e6);
+    }
+    for v in [&mut ratios, &mut tm, &mut tc] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    println!(
+        "memcpy median {:.1} us, i16_to_f32 median {:.1} us, median ratio {:.2} (p25 {:.2}, p75 {:.2})",
+        tm[ITERS / 2],
+        tc[ITERS / 2],
+        ratios[ITERS / 2],
+        ratios[ITERS / 4],
+        ratios[3 * ITERS / 4]
+    );
 }
