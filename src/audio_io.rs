@@ -140,7 +140,7 @@ pub fn write_wav(path: impl AsRef<Path>, audio: &AudioBuffer) -> Result<(), Erro
             audio.sample_rate
         )));
     }
-    if audio.samples.len() % audio.channels as usize != 0 {
+    if !audio.samples.len().is_multiple_of(audio.channels as usize) {
         return Err(Error::Input(format!(
             "cannot write '{}': {} samples is not a whole number of {}-channel frames",
             path.display(),

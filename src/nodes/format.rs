@@ -198,7 +198,7 @@ impl Samples {
     /// WAV's). Any alignment is accepted. Fails if the length is not a whole number of samples.
     pub fn from_le_bytes(format: SampleFormat, bytes: &[u8]) -> Result<Samples, String> {
         let size = sample_size(format);
-        if bytes.len() % size != 0 {
+        if !bytes.len().is_multiple_of(size) {
             return Err(format!(
                 "{} bytes is not a whole number of {} samples ({} bytes each)",
                 bytes.len(),
