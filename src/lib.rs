@@ -5,6 +5,7 @@
 //! (tree → [`graph::Graph`], or every problem at once) → [`runtime`] (graph → timely operators on a
 //! [`runtime::WorkerPool`]) → outputs keyed by node id, and per-node metrics.
 
+pub mod audio_io;
 pub mod data;
 pub mod error;
 pub mod graph;
