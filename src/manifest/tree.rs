@@ -92,11 +92,8 @@ impl<'de> Visitor<'de> for TreeVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut m = Map::new();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            if m.contains_key(&key) {
-                let shown = serde_json::to_string(&key).unwrap_or_default();
-                return Err(de::Error::custom(format!("duplicate key {shown}")));
-            }
+        // The seed rejects a repeated key while reading it, so the error points at that key.
+        while let Some(key) = map.next_key_seed(KeySeed(&m))? {
             let value = map.next_value::<Tree>()?;
             m.insert(key, value.0);
         }
@@ -105,19 +102,31 @@ impl<'de> Visitor<'de> for TreeVisitor {
 }
 
 /// A mapping key: strings as they are; numbers and booleans (YAML allows them) as their text.
-struct KeySeed;
+/// Holds the keys read so far, to refuse a repeated one. The check happens inside the visitor,
+/// while the key is being read, so that serde_norway pins the error on the key's own line.
+struct KeySeed<'m>(&'m Map<String, Value>);
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = String;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_any(KeyVisitor)
+        d.deserialize_any(KeyVisitor(self.0))
     }
 }
 
-struct KeyVisitor;
+struct KeyVisitor<'m>(&'m Map<String, Value>);
 
-impl<'de> Visitor<'de> for KeyVisitor {
+impl KeyVisitor<'_> {
+    fn accept<E: de::Error>(self, key: String) -> Result<String, E> {
+        if self.0.contains_key(&key) {
+            let shown = serde_json::to_string(&key).unwrap_or_default();
+            return Err(E::custom(format!("duplicate key {shown}")));
+        }
+        Ok(key)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyVisitor<'_> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -125,36 +134,37 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-        Number::from_f64(v)
-            .map(|n| n.to_string())
-            .ok_or_else(|| E::custom(format!("{v} is not a usable mapping key")))
+        match Number::from_f64(v) {
+            Some(n) => self.accept(n.to_string()),
+            None => Err(E::custom(format!("{v} is not a usable mapping key"))),
+        }
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_string())
+        self.accept(v.to_string())
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-        Ok(v)
+        self.accept(v)
     }
 }

@@ -92,6 +92,11 @@ impl Problems {
         self.list.is_empty() && self.omitted == 0
     }
 
+    /// No further problem will be listed: costly wording (suggestions) can be skipped.
+    fn full(&self) -> bool {
+        self.list.len() >= MAX_PROBLEMS
+    }
+
     fn count(&self) -> usize {
         self.list.len() + self.omitted
     }
@@ -437,7 +442,8 @@ fn check_nodes<'r>(p: &mut Problems, v: Option<&Value>, registry: &'r Registry) 
             Some(Value::String(s)) => match registry.get(s) {
                 Some(t) => d.node_type = Some(t),
                 None => {
-                    let hint = match closest(s, type_names.iter().copied()) {
+                    let guess = if p.full() { None } else { closest(s, type_names.iter().copied()) };
+                    let hint = match guess {
                         Some(c) => format!("a known node type (did you mean {}?)", quote(c)),
                         None => format!("a known node type: {}", list_names(&type_names)),
                     };
@@ -544,7 +550,8 @@ fn check_endpoint(
         Some(Value::String(s)) => match ids.get(s.as_str()) {
             Some(&i) => Some(i),
             None => {
-                let expected = match closest(s, id_list.iter().copied()) {
+                let guess = if p.full() { None } else { closest(s, id_list.iter().copied()) };
+                let expected = match guess {
                     Some(c) => format!("the id of a node (did you mean {}?)", quote(c)),
                     None => format!("the id of a node: {}", list_names(id_list)),
                 };
