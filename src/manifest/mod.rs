@@ -102,8 +102,9 @@ impl Default for PipelineConfig {
 /// Stricter than `serde_json::from_str::<Value>`: a key repeated within one object is an error
 /// (serde_json would silently keep the last one, hiding e.g. a second `params`).
 pub fn parse_json(text: &str) -> Result<Value, ManifestError> {
-    serde_json::from_str::<tree::Tree>(text).map(|t| t.0).map_err(|e| ManifestError {
-        problems: vec![Problem::new(format!("line {}, column {}", e.line(), e.column()), "valid JSON", e.to_string())],
+    serde_json::from_str::<tree::Tree>(text).map(|t| t.0).map_err(|e| {
+        let found = syntax_message(&e.to_string(), e.line(), e.column());
+        ManifestError { problems: vec![Problem::new(format!("line {}, column {}", e.line(), e.column()), "valid JSON", found)] }
     })
 }
 
@@ -113,12 +114,18 @@ pub fn parse_json(text: &str) -> Result<Value, ManifestError> {
 /// not strings, numbers or booleans, and `.nan`/`.inf` (serde_json would turn those into null).
 pub fn parse_yaml(text: &str) -> Result<Value, ManifestError> {
     serde_norway::from_str::<tree::Tree>(text).map(|t| t.0).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!("line {}, column {}", l.line(), l.column()))
-            .unwrap_or_else(|| "document".to_string());
-        ManifestError { problems: vec![Problem::new(at, "valid YAML", e.to_string())] }
+        let (at, found) = match e.location() {
+            Some(l) => (format!("line {}, column {}", l.line(), l.column()), syntax_message(&e.to_string(), l.line(), l.column())),
+            None => ("document".to_string(), format!("a syntax error: {e}")),
+        };
+        ManifestError { problems: vec![Problem::new(at, "valid YAML", found)] }
     })
+}
+
+/// A parser's message without the location the problem's path already gives.
+fn syntax_message(message: &str, line: usize, column: usize) -> String {
+    let at = format!(" at line {line} column {column}");
+    format!("a syntax error: {}", message.replacen(&at, "", 1))
 }
 
 /// Parses manifest text, JSON if it starts with `{`, YAML otherwise.
