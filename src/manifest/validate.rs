@@ -203,17 +203,24 @@ fn closest<'a>(wrong: &str, known: impl IntoIterator<Item = &'a str>) -> Option<
     if n == 0 || n > 100 {
         return None;
     }
-    let limit = (n / 3).max(2).min(n.saturating_sub(1).max(1));
+    // Short names allow fewer edits, or everything would be "close" to everything.
+    let limit = match n {
+        0..=3 => 1,
+        4..=5 => 2,
+        _ => (n / 3).max(2),
+    };
     let lower = wrong.to_lowercase();
     let mut best: Option<(usize, &str)> = None;
     for cand in known.into_iter().take(MAX_CANDIDATES) {
-        if cand.chars().count() > 100 {
+        let cand_len = cand.chars().count();
+        if cand_len > 100 {
             continue;
         }
         let score = match distance(wrong, cand, limit) {
             Some(d) => Some(d),
-            // A substring of at least 3 characters counts as close, after any real near-miss.
-            None if n >= 3 && cand.to_lowercase().contains(&lower) => Some(limit + 1),
+            // A substring of at least 3 characters and a third of the name counts as close,
+            // after any real near-miss.
+            None if n >= 3 && n * 3 >= cand_len && cand.to_lowercase().contains(&lower) => Some(limit + 1),
             None => None,
         };
         if let Some(d) = score {
@@ -998,6 +1005,10 @@ mod tests {
         assert_eq!(closest("Resample", known), Some("AudioResampleNode"));
         assert_eq!(closest("GainNod", known), Some("GainNode"));
         assert_eq!(closest("Transcriber", known), None);
+        assert_eq!(closest("VAD", known), Some("VADNode"));
+        assert_eq!(closest("tod", ["vad"]), None);
+        assert_eq!(closest("txt", ["audio", "text"]), Some("text"));
+        assert_eq!(closest("expo", ["none", "fixed", "exponential"]), Some("exponential"));
         assert_eq!(closest("", known), None);
     }
 
