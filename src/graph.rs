@@ -129,3 +129,22 @@ impl Graph {
 fn dot_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
+
+/// Structural equality: node types compare by name (a `NodeType` holds a factory closure, which
+/// has no equality); everything else compares by value. Used to check manifest round trips.
+impl PartialEq for GraphNode {
+    fn eq(&self, other: &GraphNode) -> bool {
+        self.id == other.id
+            && self.node_type.name == other.node_type.name
+            && self.params == other.params
+            && self.runtime_hint == other.runtime_hint
+            && self.inputs == other.inputs
+            && self.outputs == other.outputs
+    }
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, other: &Graph) -> bool {
+        self.nodes == other.nodes && self.edges == other.edges && self.order == other.order && self.config == other.config
+    }
+}

@@ -1,6 +1,7 @@
 //! Pipeline manifests: reading JSON or YAML into a tree, and the pipeline-wide configuration.
 //! `validate` turns a tree into a [`Graph`](crate::graph::Graph) or lists every problem in it.
 
+mod tree;
 pub mod validate;
 
 use std::path::Path;
@@ -10,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, ManifestError, Problem};
 use crate::graph::Graph;
-use crate::nodes::Registry;
+use crate::nodes::{InputPorts, Registry};
 
 pub use validate::validate;
 
@@ -27,42 +28,104 @@ pub enum RetryPolicy {
     Exponential,
 }
 
-/// The manifest's `config` section.
+impl RetryPolicy {
+    /// Every policy's manifest name, in declaration order.
+    pub const NAMES: &'static [&'static str] = &["none", "fixed", "exponential"];
+
+    /// The name used in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetryPolicy::None => "none",
+            RetryPolicy::Fixed => "fixed",
+            RetryPolicy::Exponential => "exponential",
+        }
+    }
+
+    /// The policy a manifest name stands for.
+    pub fn from_name(name: &str) -> Option<RetryPolicy> {
+        match name {
+            "none" => Some(RetryPolicy::None),
+            "fixed" => Some(RetryPolicy::Fixed),
+            "exponential" => Some(RetryPolicy::Exponential),
+            _ => None,
+        }
+    }
+}
+
+/// The manifest's `config` section. Field docs give the manifest default and the accepted range;
+/// `validate` enforces the ranges, so code reading a validated config can rely on them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PipelineConfig {
+    /// Collect per-node timings and counts (default false).
     pub enable_metrics: bool,
+    /// How failed node executions are retried (default none).
     pub retry_policy: RetryPolicy,
+    /// Retries per failed execution, 0..=100 (default 3); only used when `retry_policy` is not none.
     pub max_retries: u32,
-    /// Timely workers for this pipeline's pool.
+    /// Timely workers for this pipeline's pool, 1..=256 (default 1).
     pub workers: usize,
+    /// Delay before the first retry in ms, 0..=600000 (default 100); `fixed` waits this long
+    /// every time, `exponential` doubles it per retry.
+    pub retry_base_delay_ms: u64,
+    /// Upper bound on any retry delay in ms, 0..=3600000 (default 10000); at least
+    /// `retry_base_delay_ms`.
+    pub retry_max_delay_ms: u64,
+    /// Randomise each delay (uniformly in 0..=delay) so that retries of many items spread out
+    /// (default false).
+    pub retry_jitter: bool,
+    /// Consecutive failures of one node after which its circuit opens and further items fail
+    /// fast, 0..=1000000 (default 5; 0 turns the breaker off).
+    pub circuit_breaker_threshold: u32,
+    /// How long an open circuit stays open before one trial item is let through, in ms,
+    /// 0..=3600000 (default 30000).
+    pub circuit_breaker_cooldown_ms: u64,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { enable_metrics: false, retry_policy: RetryPolicy::None, max_retries: 3, workers: 1 }
+        PipelineConfig {
+            enable_metrics: false,
+            retry_policy: RetryPolicy::None,
+            max_retries: 3,
+            workers: 1,
+            retry_base_delay_ms: 100,
+            retry_max_delay_ms: 10_000,
+            retry_jitter: false,
+            circuit_breaker_threshold: 5,
+            circuit_breaker_cooldown_ms: 30_000,
+        }
     }
 }
 
 /// Parses JSON text into a tree; a syntax error becomes a problem with line and column.
+///
+/// Stricter than `serde_json::from_str::<Value>`: a key repeated within one object is an error
+/// (serde_json would silently keep the last one, hiding e.g. a second `params`).
 pub fn parse_json(text: &str) -> Result<Value, ManifestError> {
-    serde_json::from_str(text).map_err(|e| ManifestError {
-        problems: vec![Problem::new(
-            format!("line {}, column {}", e.line(), e.column()),
-            "valid JSON",
-            e.to_string(),
-        )],
+    serde_json::from_str::<tree::Tree>(text).map(|t| t.0).map_err(|e| {
+        let found = syntax_message(&e.to_string(), e.line(), e.column());
+        ManifestError { problems: vec![Problem::new(format!("line {}, column {}", e.line(), e.column()), "valid JSON", found)] }
     })
 }
 
 /// Parses YAML text into a tree; a syntax error becomes a problem with its location.
+///
+/// Besides syntax, rejects what a JSON tree cannot hold faithfully: repeated keys, keys that are
+/// not strings, numbers or booleans, and `.nan`/`.inf` (serde_json would turn those into null).
 pub fn parse_yaml(text: &str) -> Result<Value, ManifestError> {
-    serde_norway::from_str::<Value>(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!("line {}, column {}", l.line(), l.column()))
-            .unwrap_or_else(|| "document".to_string());
-        ManifestError { problems: vec![Problem::new(at, "valid YAML", e.to_string())] }
+    serde_norway::from_str::<tree::Tree>(text).map(|t| t.0).map_err(|e| {
+        let (at, found) = match e.location() {
+            Some(l) => (format!("line {}, column {}", l.line(), l.column()), syntax_message(&e.to_string(), l.line(), l.column())),
+            None => ("document".to_string(), format!("a syntax error: {e}")),
+        };
+        ManifestError { problems: vec![Problem::new(at, "valid YAML", found)] }
     })
+}
+
+/// A parser's message without the location the problem's path already gives.
+fn syntax_message(message: &str, line: usize, column: usize) -> String {
+    let at = format!(" at line {line} column {column}");
+    format!("a syntax error: {}", message.replacen(&at, "", 1))
 }
 
 /// Parses manifest text, JSON if it starts with `{`, YAML otherwise.
@@ -99,18 +162,70 @@ pub fn load_str(text: &str, registry: &Registry) -> Result<Graph, Error> {
     Ok(validate(&tree, registry)?)
 }
 
-/// The graph as a canonical manifest (interim: the full version comes with the validator).
+/// The canonical manifest of a validated graph: `version`, every node with `id`, `type`, its
+/// params (defaults included, unset optional params left out) and `runtime_hint`, every edge with
+/// `from`/`to` and its keys only where they differ from what validation would infer, and the full
+/// `config`. `validate(&to_manifest(&g), registry)` rebuilds a graph equal to `g`, given a
+/// registry holding the same node types.
 pub fn to_manifest(graph: &Graph) -> Value {
+    use serde_json::{json, Map};
     let nodes: Vec<Value> = graph
         .nodes
         .iter()
-        .map(|n| serde_json::json!({"id": n.id, "type": n.node_type.name, "params": n.params, "runtime_hint": n.runtime_hint.name()}))
+        .map(|n| {
+            // Declared params validation would fill with null are left out; undeclared ones
+            // (open_params types) are kept even when null, since validation keeps them as given.
+            let params: Map<String, Value> = n
+                .params
+                .iter()
+                .filter(|(k, v)| !(v.is_null() && n.node_type.param(k).is_some()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            json!({
+                "id": n.id,
+                "type": n.node_type.name,
+                "params": params,
+                "runtime_hint": n.runtime_hint.name(),
+            })
+        })
         .collect();
     let edges: Vec<Value> = graph
         .edges
         .iter()
-        .map(|e| serde_json::json!({"from": graph.nodes[e.from].id, "to": graph.nodes[e.to].id, "output_key": e.output_key, "input_key": e.port}))
+        .map(|e| {
+            let mut m = Map::new();
+            let (from, to) = (&graph.nodes[e.from], &graph.nodes[e.to]);
+            m.insert("from".into(), Value::from(from.id.as_str()));
+            m.insert("to".into(), Value::from(to.id.as_str()));
+            if let Some(k) = &e.output_key {
+                m.insert("output_key".into(), Value::from(k.as_str()));
+            }
+            let inferred = match &to.node_type.inputs {
+                InputPorts::One => true,
+                InputPorts::Named(ports) => ports.len() == 1 && ports[0] == e.port,
+                InputPorts::Any => e.port == from.id,
+            };
+            if !inferred {
+                m.insert("input_key".into(), Value::from(e.port.as_str()));
+            }
+            Value::Object(m)
+        })
         .collect();
-    serde_json::json!({"version": "1.0", "nodes": nodes, "edges": edges,
-        "config": {"enable_metrics": graph.config.enable_metrics, "workers": graph.config.workers}})
+    let c = &graph.config;
+    json!({
+        "version": SUPPORTED_VERSIONS.last().copied().unwrap_or("1.0"),
+        "nodes": nodes,
+        "edges": edges,
+        "config": {
+            "enable_metrics": c.enable_metrics,
+            "retry_policy": c.retry_policy.name(),
+            "max_retries": c.max_retries,
+            "workers": c.workers,
+            "retry_base_delay_ms": c.retry_base_delay_ms,
+            "retry_max_delay_ms": c.retry_max_delay_ms,
+            "retry_jitter": c.retry_jitter,
+            "circuit_breaker_threshold": c.circuit_breaker_threshold,
+            "circuit_breaker_cooldown_ms": c.circuit_breaker_cooldown_ms,
+        },
+    })
 }

@@ -170,7 +170,8 @@ pub struct NodeType {
     pub inputs: InputPorts,
     /// Keys an edge may name as `output_key`; the whole output is always available too.
     pub outputs: Vec<String>,
-    /// Accept any `output_key` (Python nodes, whose outputs are only known at run time).
+    /// Accept any `output_key` on edges leaving this node, not only those in `outputs`
+    /// (Python nodes, whose output dictionaries are only known at run time).
     pub open_outputs: bool,
     /// Carries state between items (streaming): retries are off by default for such nodes.
     pub stateful: bool,
