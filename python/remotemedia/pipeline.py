@@ -248,7 +248,7 @@ class Pipeline:
                     f"pass a dict with an entry for each of: {', '.join(self._sources)}"
                 )
             return {k: to_audio(v) for k, v in data.items()}
-        if isinstance(data, (Audio, tuple)):
+        if isinstance(data, (Audio, tuple, np.ndarray)):
             audio = to_audio(data)
             return {s: audio for s in self._sources}
         raise InputError(

@@ -1,0 +1,29 @@
+"""Shared fixtures: every pipeline test runs on both runtimes where it can.
+
+``runtime`` is ``"rust"`` (skipped, with the import error as reason, when ``remotemedia._native``
+cannot be imported) or ``"python"``; pass it as ``runtime_hint`` so no fallback warning is involved.
+"""
+
+import numpy as np
+import pytest
+
+from remotemedia import _runtime
+
+
+@pytest.fixture(params=["rust", "python"])
+def runtime(request):
+    if request.param == "rust" and not _runtime.is_rust_runtime_available():
+        pytest.skip(f"native module remotemedia._native not importable ({_runtime.native_import_error()})")
+    return request.param
+
+
+def tone(freq_hz=440.0, rate=16000, seconds=0.1, amplitude=0.5, channels=None, dtype=np.float32):
+    """A sine tone; ``channels`` makes it 2-D (frames, channels) with channel k scaled by 1/(k+1)."""
+    t = np.arange(int(round(rate * seconds))) / rate
+    x = amplitude * np.sin(2 * np.pi * freq_hz * t)
+    if channels is not None:
+        x = np.stack([x / (k + 1) for k in range(channels)], axis=1)
+    if np.dtype(dtype).kind == "i":
+        scale = 32767 if np.dtype(dtype) == np.int16 else 2**31 - 1
+        return np.round(x * scale).astype(dtype)
+    return x.astype(dtype)
