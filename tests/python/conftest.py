@@ -27,3 +27,21 @@ def tone(freq_hz=440.0, rate=16000, seconds=0.1, amplitude=0.5, channels=None, d
         scale = 32767 if np.dtype(dtype) == np.int16 else 2**31 - 1
         return np.round(x * scale).astype(dtype)
     return x.astype(dtype)
+
+
+def require_twin(runtime, name):
+    """Skips a python-runtime case whose numpy kernel module (merged from another branch) is missing."""
+    if runtime == "python":
+        import importlib
+
+        try:
+            importlib.import_module(f"remotemedia._pure.{name}")
+        except ImportError as e:
+            pytest.skip(f"remotemedia._pure.{name} not available yet ({e})")
+
+
+def dominant_frequency(x, rate):
+    """The frequency in Hz of the largest FFT bin of a mono signal (Hann-windowed)."""
+    x = np.asarray(x, dtype=np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return np.argmax(spectrum) * rate / x.size
