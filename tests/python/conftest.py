@@ -1,7 +1,8 @@
 """Shared fixtures: every pipeline test runs on both runtimes where it can.
 
 ``runtime`` is ``"rust"`` (skipped, with the import error as reason, when ``remotemedia._native``
-cannot be imported) or ``"python"``; pass it as ``runtime_hint`` so no fallback warning is involved.
+cannot be imported), ``"python"``, or the native code path of the wrapper against a Python stand-in
+for the bindings; pass it as ``runtime_hint`` so no fallback warning is involved.
 """
 
 import numpy as np
@@ -10,10 +11,17 @@ import pytest
 from remotemedia import _runtime
 
 
-@pytest.fixture(params=["rust", "python"])
-def runtime(request):
+@pytest.fixture(params=["rust", "python", "fake-native"])
+def runtime(request, monkeypatch):
+    """``fake-native`` runs the wrapper's native code path against ``fake_native.py``."""
     if request.param == "rust" and not _runtime.is_rust_runtime_available():
         pytest.skip(f"native module remotemedia._native not importable ({_runtime.native_import_error()})")
+    if request.param == "fake-native":
+        import fake_native
+
+        _runtime.is_rust_runtime_available()  # probe first, so the patch is not overwritten
+        monkeypatch.setattr(_runtime, "_native", fake_native)
+        return "rust"
     return request.param
 
 
@@ -31,7 +39,7 @@ def tone(freq_hz=440.0, rate=16000, seconds=0.1, amplitude=0.5, channels=None, d
 
 def require_twin(runtime, name):
     """Skips a python-runtime case whose numpy kernel module (merged from another branch) is missing."""
-    if runtime == "python":
+    if runtime == "python" or not _runtime.is_rust_runtime_available() or _runtime.native_module().__name__ == "fake_native":
         import importlib
 
         try:
