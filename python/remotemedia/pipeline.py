@@ -385,7 +385,7 @@ def _json_default(v: Any) -> Any:
 def _read_text(path_or_text: Any, yaml: bool = False) -> str:
     if isinstance(path_or_text, str):
         s = path_or_text.lstrip()
-        if s.startswith("{") or (yaml and "\n" in path_or_text):
+        if s.startswith(("{", "[")) or (yaml and "\n" in path_or_text):
             return path_or_text
     with open(os.fspath(path_or_text), encoding="utf-8") as f:
         return f.read()
