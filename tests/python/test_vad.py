@@ -36,6 +36,8 @@ class CountSegments(Node):
     inputs = ["segments", "audio"]
 
     def process(self, segments, audio):
+        # Projected segments arrive as the engine's JSON value: a list of [start_s, end_s] lists.
+        assert all(isinstance(seg, list) and len(seg) == 2 for seg in segments)
         return {"count": len(segments), "seconds": audio.duration}
 
 

@@ -96,6 +96,11 @@ class Executor:
 
     def _project(self, src: int, value: Any, key: str) -> Any:
         node = self.graph.nodes[src]
+        if isinstance(value, VadResult) and key in ("segments", "frames"):
+            # The engine hands these on as JSON values (Payload::output): lists, not tuples/arrays.
+            if key == "segments":
+                return [[float(s), float(e)] for s, e in value["segments"]]
+            return [bool(f) for f in value["frames"]]
         if isinstance(value, dict) and key in value:
             return value[key]
         keys = f" (its keys: {', '.join(map(str, value))})" if isinstance(value, dict) and not isinstance(value, VadResult) else ""
