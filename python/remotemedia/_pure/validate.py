@@ -262,10 +262,12 @@ class _Validator:
                 out[p.name] = p.default
                 continue
             ok, value = check_param(p, v)
-            if ok:
-                out[p.name] = value
-            else:
+            if not ok:
                 self.add(path, describe_kind(p), describe_value(v))
+            elif p.kind == "any":
+                out[p.name] = self.json_value(value, path)
+            else:
+                out[p.name] = value
         return out
 
     def edges(self, raw: Any, nodes: List[GraphNode]) -> List[GraphEdge]:
