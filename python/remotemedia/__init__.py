@@ -1,0 +1,64 @@
+"""remotemedia: audio and ML preprocessing pipelines, declared as manifests or in Python, run on a
+native timely-dataflow engine -- or, where it cannot be imported, on a pure-Python (numpy) runtime
+with identical results.
+
+    import numpy as np
+    from remotemedia import Pipeline, AudioResampleNode, VADNode
+
+    pipeline = Pipeline([AudioResampleNode(output_rate=16000), VADNode()])
+    result = pipeline.run_sync((np.zeros(48000, np.float32), 48000))
+"""
+
+from ._runtime import is_rust_runtime_available
+from .audio import Audio
+from .errors import (
+    CircuitOpenError,
+    InputError,
+    ManifestError,
+    NodeError,
+    Problem,
+    RemoteMediaError,
+    RetryableError,
+    RuntimeUnavailableError,
+)
+from .nodes import (
+    AudioResampleNode,
+    FormatConverterNode,
+    GainNode,
+    MixNode,
+    Node,
+    PassthroughNode,
+    VADNode,
+    register_node,
+    registered_nodes,
+    unregister_node,
+)
+from .payloads import VadResult
+from .pipeline import Pipeline
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Pipeline",
+    "Audio",
+    "VadResult",
+    "Node",
+    "register_node",
+    "unregister_node",
+    "registered_nodes",
+    "AudioResampleNode",
+    "VADNode",
+    "FormatConverterNode",
+    "GainNode",
+    "MixNode",
+    "PassthroughNode",
+    "is_rust_runtime_available",
+    "RemoteMediaError",
+    "ManifestError",
+    "Problem",
+    "NodeError",
+    "InputError",
+    "RuntimeUnavailableError",
+    "RetryableError",
+    "CircuitOpenError",
+]

@@ -1,0 +1,195 @@
+"""The built-in nodes in numpy: GainNode, MixNode and PassthroughNode here; AudioResampleNode,
+VADNode and FormatConverterNode call the kernels in ``resample.py``, ``vad.py`` and ``format.py``.
+
+Each ``make_*`` takes the node's validated params and returns a kernel ``inputs -> payload``
+(``inputs``: port name -> payload). Kernels raise :class:`InputError` for unusable data; the
+executor adds the node's id. Results match the Rust nodes bit for bit where the arithmetic allows
+(f32 arithmetic in the same order).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Dict, Mapping
+
+import numpy as np
+
+from ..audio import Audio
+from ..errors import InputError, RemoteMediaError
+from ..nodes import Node
+from ..payloads import VadResult, from_native, payload_kind
+
+__all__ = ["make_kernel", "KernelNode"]
+
+Kernel = Callable[[Mapping[str, Any]], Any]
+
+_FORMAT_NAMES = {np.dtype(np.float32): "f32", np.dtype(np.int16): "i16", np.dtype(np.int32): "i32"}
+
+
+def _twin(name: str, node_type: str):
+    """Imports a DSP kernel module lazily, so pipelines without that node never need it."""
+    try:
+        return importlib.import_module(f"remotemedia._pure.{name}")
+    except ImportError as e:
+        raise RemoteMediaError(
+            f"the pure-Python {node_type} needs remotemedia._pure.{name}, which cannot be imported ({e})"
+        ) from e
+
+
+def _one(inputs: Mapping[str, Any], node_type: str) -> Any:
+    if not inputs:
+        raise InputError(f"{node_type} received no input")
+    return next(iter(inputs.values()))
+
+
+def _expect_audio(payload: Any) -> Audio:
+    if isinstance(payload, Audio):
+        return payload
+    if isinstance(payload, VadResult):
+        return payload["audio"]
+    raise InputError(f"expected audio, received {payload_kind(payload)}")
+
+
+def format_name(samples: np.ndarray) -> str:
+    return _FORMAT_NAMES.get(samples.dtype, str(samples.dtype))
+
+
+def _as_f32_frames(samples: np.ndarray) -> np.ndarray:
+    """(frames, channels) float32, integer samples scaled with the project convention."""
+    if samples.dtype != np.float32:
+        samples = _twin("format", "converter").convert(samples, "f32")
+    return samples.reshape(samples.shape[0], -1)
+
+
+def _shaped_like(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return frames.reshape(-1) if like.ndim == 1 else frames
+
+
+def make_resample(params: Dict[str, Any]) -> Kernel:
+    output_rate = int(params["output_rate"])
+    input_rate = params.get("input_rate")
+    quality = params.get("quality") or "high"
+
+    def run(inputs: Mapping[str, Any]) -> Audio:
+        audio = _expect_audio(_one(inputs, "AudioResampleNode"))
+        if input_rate is not None and audio.sample_rate != input_rate:
+            raise InputError(f"AudioResampleNode expects {input_rate} Hz input, received {audio.sample_rate} Hz")
+        kernel = _twin("resample", "AudioResampleNode")
+        out = kernel.resample(_as_f32_frames(audio.samples), audio.sample_rate, output_rate, quality)
+        return Audio._trusted(_shaped_like(np.asarray(out, dtype=np.float32), audio.samples), output_rate)
+
+    return run
+
+
+def make_vad(params: Dict[str, Any]) -> Kernel:
+    kwargs = {"frame_duration_ms": int(params.get("frame_duration_ms") or 30), "threshold": params.get("threshold")}
+    if params.get("hangover_ms") is not None:
+        kwargs["hangover_ms"] = int(params["hangover_ms"])
+
+    def run(inputs: Mapping[str, Any]) -> VadResult:
+        audio = _expect_audio(_one(inputs, "VADNode"))
+        kernel = _twin("vad", "VADNode")
+        segments, frames = kernel.vad(_as_f32_frames(audio.samples), audio.sample_rate, **kwargs)
+        return VadResult(
+            segments=[(float(s), float(e)) for s, e in segments],
+            frames=np.asarray(frames, dtype=bool),
+            audio=audio,
+        )
+
+    return run
+
+
+def make_format(params: Dict[str, Any]) -> Kernel:
+    target = params["target_format"]
+
+    def run(inputs: Mapping[str, Any]) -> Audio:
+        audio = _expect_audio(_one(inputs, "FormatConverterNode"))
+        out = _twin("format", "FormatConverterNode").convert(audio.samples, target)
+        return Audio._trusted(np.asarray(out).reshape(audio.samples.shape), audio.sample_rate)
+
+    return run
+
+
+def make_gain(params: Dict[str, Any]) -> Kernel:
+    # The factor is computed in f64 and rounded to f32 once, then applied in f32, as in Rust.
+    factor = np.float32(10.0 ** (float(params.get("gain_db") or 0.0) / 20.0))
+
+    def run(inputs: Mapping[str, Any]) -> Audio:
+        audio = _expect_audio(_one(inputs, "GainNode"))
+        if audio.samples.dtype != np.float32:
+            raise InputError(
+                f"GainNode needs f32 samples, received {format_name(audio.samples)}; put a FormatConverterNode before it"
+            )
+        return Audio._trusted(audio.samples * factor, audio.sample_rate)
+
+    return run
+
+
+def make_mix(params: Dict[str, Any]) -> Kernel:
+    def f32(port: str, payload: Any) -> Audio:
+        audio = _expect_audio(payload)
+        if audio.samples.dtype != np.float32:
+            raise InputError(f"MixNode input '{port}' has {format_name(audio.samples)} samples; it needs f32")
+        return audio
+
+    def run(inputs: Mapping[str, Any]) -> Audio:
+        if not inputs:
+            raise InputError("MixNode received no inputs")
+        # Sum in port-name order so the result does not depend on arrival order.
+        ports = sorted(inputs)
+        first_port = ports[0]
+        first = f32(first_port, inputs[first_port])
+        flats = [first.samples.reshape(-1)]
+        for port in ports[1:]:
+            nxt = f32(port, inputs[port])
+            if nxt.sample_rate != first.sample_rate or nxt.channels != first.channels:
+                raise InputError(
+                    f"input '{port}' is {nxt.sample_rate} Hz x{nxt.channels} but '{first_port}' is "
+                    f"{first.sample_rate} Hz x{first.channels}"
+                )
+            flats.append(nxt.samples.reshape(-1))
+        acc = np.zeros(max(f.size for f in flats), dtype=np.float32)
+        acc[: flats[0].size] = flats[0]
+        for f in flats[1:]:
+            acc[: f.size] += f
+        shaped = acc if first.samples.ndim == 1 else acc.reshape(-1, first.channels)
+        return Audio._trusted(shaped, first.sample_rate)
+
+    return run
+
+
+def make_passthrough(params: Dict[str, Any]) -> Kernel:
+    return lambda inputs: _one(inputs, "PassthroughNode")
+
+
+_MAKERS = {
+    "AudioResampleNode": make_resample,
+    "VADNode": make_vad,
+    "FormatConverterNode": make_format,
+    "GainNode": make_gain,
+    "MixNode": make_mix,
+    "PassthroughNode": make_passthrough,
+}
+
+
+def make_kernel(type_name: str, params: Dict[str, Any]) -> Kernel:
+    """The numpy implementation of a built-in node type, configured with validated ``params``."""
+    return _MAKERS[type_name](params)
+
+
+class KernelNode(Node):
+    """A built-in node's numpy kernel behind the :class:`Node` protocol: what the pure runtime runs,
+    and what the native runtime calls back for built-in nodes with ``runtime_hint: python``."""
+
+    inputs = "any"
+
+    def __init__(self, node_id: str, type_name: str, params: Dict[str, Any]):
+        super().__init__(node_id=node_id, **params)
+        self.type_name = type_name
+        self._kernel = make_kernel(type_name, params)
+
+    def _rm_call(self, inputs: Mapping[str, Any]) -> Any:
+        return self._kernel({k: from_native(v) for k, v in inputs.items()})
+
+    async def _rm_call_async(self, inputs: Mapping[str, Any]) -> Any:
+        return self._rm_call(inputs)

@@ -1,0 +1,57 @@
+"""The validated pipeline graph: what a manifest becomes once no problem is left (mirrors ``src/graph.rs``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .schema import NodeTypeSpec
+
+__all__ = ["GraphNode", "GraphEdge", "Graph", "DEFAULT_CONFIG"]
+
+DEFAULT_CONFIG: Dict[str, Any] = {
+    "enable_metrics": False,
+    "retry_policy": "none",
+    "max_retries": 3,
+    "workers": 1,
+}
+
+
+@dataclass
+class GraphNode:
+    id: str
+    type: NodeTypeSpec
+    #: Declared params with defaults filled in (open params as given).
+    params: Dict[str, Any]
+    runtime_hint: str = "auto"
+    #: Indices into ``Graph.edges`` of the edges ending here, in manifest order.
+    inputs: List[int] = field(default_factory=list)
+    #: Indices into ``Graph.edges`` of the edges starting here, in manifest order.
+    outputs: List[int] = field(default_factory=list)
+
+
+@dataclass
+class GraphEdge:
+    src: int
+    dst: int
+    #: The part of the source's output this edge carries; None for the whole output.
+    output_key: Optional[str]
+    #: The input port it feeds, resolved (``in`` for one-input nodes).
+    port: str
+
+
+@dataclass
+class Graph:
+    nodes: List[GraphNode]
+    edges: List[GraphEdge]
+    #: Node indices in topological order, ties broken by manifest order.
+    order: List[int]
+    config: Dict[str, Any]
+
+    def sources(self) -> List[int]:
+        """Nodes with no incoming edge: they receive the run's input."""
+        return [i for i, n in enumerate(self.nodes) if not n.inputs]
+
+    def sinks(self) -> List[int]:
+        """Nodes with no outgoing edge: their outputs are the run's outputs."""
+        return [i for i, n in enumerate(self.nodes) if not n.outputs]

@@ -1,0 +1,313 @@
+"""Nodes: the base class for custom Python nodes, their registry, and builders for the built-in nodes.
+
+Custom nodes -- the one convention
+----------------------------------
+Subclass :class:`Node` and implement ``process``, plain or ``async def``:
+
+* a node with one input (``inputs = None``, the default) is called as ``process(data)`` with the
+  payload itself (an :class:`~remotemedia.audio.Audio`, a VAD result, a dict or a JSON value);
+* a node with named ports (``inputs = ["audio", "segments"]``) or any number of inputs
+  (``inputs = "any"``; ports are then the upstream node ids unless an edge sets ``input_key``) is
+  called as ``process(**inputs)``, one keyword argument per port.
+
+It returns an ``Audio``, a ``dict`` of named outputs (edges pick one with ``output_key``), or any
+JSON value. Constructor: ``Node(node_id=None, runtime_hint=None, **params)``; ``params`` go into
+the manifest, so they must be JSON values -- keep models and other objects as attributes set in
+your own ``__init__``. Optional ``initialize()`` runs once before the first run, ``cleanup()`` on
+``Pipeline.close()``; both may be ``async def``.
+
+Register a class with :func:`register_node` (also a decorator) so manifests can name its type.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+from typing import Any, Dict, List, Mapping, Optional, Type, Union
+
+from . import _loop
+from .payloads import from_native
+
+__all__ = [
+    "Node",
+    "BuiltinNode",
+    "register_node",
+    "unregister_node",
+    "registered_nodes",
+    "AudioResampleNode",
+    "VADNode",
+    "FormatConverterNode",
+    "GainNode",
+    "MixNode",
+    "PassthroughNode",
+    "BUILTIN_TYPES",
+]
+
+#: The port a one-input node's single input arrives on.
+DEFAULT_PORT = "in"
+
+InputsDecl = Union[None, List[str], str]
+
+
+class Node:
+    """Base class of every node. Subclass it and implement ``process`` (see the module docs)."""
+
+    #: Name of the type in manifests; defaults to the class name.
+    type_name: str = "Node"
+    #: ``None``: one input; a list: these named ports; ``"any"``: any number of inputs.
+    inputs: InputsDecl = None
+    #: Output keys an edge may name as ``output_key`` (informative; Python nodes may return any keys).
+    outputs: List[str] = []
+
+    # Class-level defaults keep the engine protocol working for subclasses whose __init__ forgets
+    # to call super().__init__().
+    node_id: Optional[str] = None
+    runtime_hint: Optional[str] = None
+    params: Dict[str, Any] = {}
+    _rm_initialized = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "type_name" not in cls.__dict__:
+            cls.type_name = cls.__name__
+
+    def __init__(self, node_id: Optional[str] = None, runtime_hint: Optional[str] = None, **params: Any):
+        self.node_id = node_id
+        self.runtime_hint = runtime_hint
+        self.params = params
+
+    def process(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement process()")
+
+    def initialize(self) -> Any:
+        """Called once before the first run. May be ``async def``."""
+
+    def cleanup(self) -> Any:
+        """Called when the pipeline is closed. May be ``async def``."""
+
+    # ---- manifest ----
+
+    def to_manifest(self) -> Dict[str, Any]:
+        """This node as a manifest node entry (``node_id`` must be set)."""
+        entry: Dict[str, Any] = {"id": self.node_id, "type": self.type_name}
+        if self.params:
+            entry["params"] = dict(self.params)
+        if self.runtime_hint not in (None, "auto"):
+            entry["runtime_hint"] = self.runtime_hint
+        return entry
+
+    def __repr__(self) -> str:
+        args = [f"node_id={self.node_id!r}"] if self.node_id is not None else []
+        args += [f"{k}={v!r}" for k, v in self.params.items()]
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    # ---- the protocol the engines call (not for users) ----
+
+    def _rm_args(self, inputs: Mapping[str, Any]):
+        values = {k: from_native(v) for k, v in inputs.items()}
+        if self.inputs is None:
+            if len(values) != 1:
+                raise TypeError(f"{self.type_name} has one input but received {len(values)}: {sorted(values)}")
+            return (next(iter(values.values())),), {}
+        return (), values
+
+    def _rm_call(self, inputs: Mapping[str, Any]) -> Any:
+        """Processes one item from synchronous code (engine threads): runs ``async def process``
+        to completion on this thread's long-lived event loop. Returns the node's output."""
+        self._rm_initialize()
+        args, kwargs = self._rm_args(inputs)
+        out = self.process(*args, **kwargs)
+        if inspect.isawaitable(out):
+            out = _loop.run_coroutine(_as_coroutine(out))
+        return out
+
+    async def _rm_call_async(self, inputs: Mapping[str, Any]) -> Any:
+        """Processes one item on the caller's event loop (the pure runtime's ``Pipeline.run``)."""
+        await self._rm_initialize_async()
+        args, kwargs = self._rm_args(inputs)
+        out = self.process(*args, **kwargs)
+        if inspect.isawaitable(out):
+            out = await out
+        return out
+
+    def _rm_initialize(self) -> None:
+        if self._rm_initialized:
+            return
+        with _init_lock:
+            if not self._rm_initialized:
+                out = self.initialize()
+                if inspect.isawaitable(out):
+                    _loop.run_coroutine(_as_coroutine(out))
+                self._rm_initialized = True
+
+    async def _rm_initialize_async(self) -> None:
+        if self._rm_initialized:
+            return
+        out = self.initialize()
+        if inspect.isawaitable(out):
+            await out
+        self._rm_initialized = True
+
+    def _rm_cleanup(self) -> None:
+        if not self._rm_initialized:
+            return
+        self._rm_initialized = False
+        out = self.cleanup()
+        if inspect.isawaitable(out):
+            _loop.run_coroutine(_as_coroutine(out))
+
+    @classmethod
+    def _rm_type_schema(cls) -> Dict[str, Any]:
+        """The node type schema the validator checks manifests against: open params and outputs."""
+        if cls.inputs is None:
+            inputs: Dict[str, Any] = {"kind": "one"}
+        elif cls.inputs == "any":
+            inputs = {"kind": "any"}
+        else:
+            inputs = {"kind": "named", "ports": list(cls.inputs)}
+        return {
+            "name": cls.type_name,
+            "doc": inspect.getdoc(cls) or "",
+            "params": [],
+            "inputs": inputs,
+            "outputs": list(cls.outputs),
+            "open_params": True,
+            "open_outputs": True,
+            "stateful": False,
+            "python_class": cls,
+        }
+
+
+async def _await(awaitable):
+    return await awaitable
+
+
+def _as_coroutine(awaitable):
+    return awaitable if inspect.iscoroutine(awaitable) else _await(awaitable)
+
+
+# Serialises the rare first-call initialisations; re-entrant for nodes that build other nodes.
+_init_lock = threading.RLock()
+
+
+# ---- registry of custom node types ----
+
+_registry: Dict[str, Type[Node]] = {}
+_registry_lock = threading.Lock()
+
+
+def register_node(cls: Optional[Type[Node]] = None, *, name: Optional[str] = None):
+    """Registers a :class:`Node` subclass so manifests can name it by ``type_name``.
+
+    Use as ``register_node(MyNode)``, ``@register_node`` or ``@register_node(name="Other")``.
+    Registering a name again replaces the earlier class (handy in notebooks).
+    """
+
+    def do(c: Type[Node]) -> Type[Node]:
+        if not (isinstance(c, type) and issubclass(c, Node)) or issubclass(c, BuiltinNode):
+            raise TypeError(f"register_node takes a subclass of remotemedia.Node, received {c!r}")
+        if name is not None:
+            c.type_name = name
+        if c.type_name in BUILTIN_TYPES:
+            raise ValueError(f"'{c.type_name}' is a built-in node type; give your class another type_name")
+        _check_inputs_decl(c)
+        with _registry_lock:
+            _registry[c.type_name] = c
+        return c
+
+    return do(cls) if cls is not None else do
+
+
+def unregister_node(type_name: str) -> None:
+    with _registry_lock:
+        _registry.pop(type_name, None)
+
+
+def registered_nodes() -> Dict[str, Type[Node]]:
+    """The registered custom node types, by type name."""
+    with _registry_lock:
+        return dict(_registry)
+
+
+def _check_inputs_decl(cls: Type[Node]) -> None:
+    decl = cls.inputs
+    ok = decl is None or decl == "any" or (
+        isinstance(decl, (list, tuple)) and decl and all(isinstance(p, str) and p for p in decl)
+    )
+    if not ok:
+        raise TypeError(f"{cls.__name__}.inputs must be None, 'any' or a non-empty list of port names, found {decl!r}")
+
+
+# ---- builders for the built-in (native) nodes ----
+
+
+class BuiltinNode(Node):
+    """A built-in node: a manifest entry for the engine's own implementation (not subclassed by users)."""
+
+    def __init__(self, node_id: Optional[str] = None, runtime_hint: Optional[str] = None, **params: Any):
+        super().__init__(node_id=node_id, runtime_hint=runtime_hint, **{k: v for k, v in params.items() if v is not None})
+
+    def process(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{self.type_name} is built in; run it inside a Pipeline")
+
+
+class AudioResampleNode(BuiltinNode):
+    """Resamples audio to ``output_rate`` Hz (f32 output; integer input is converted first)."""
+
+    def __init__(self, output_rate: int, input_rate: Optional[int] = None, quality: str = "high", *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, output_rate=output_rate, input_rate=input_rate, quality=quality)
+
+
+class VADNode(BuiltinNode):
+    """Voice activity detection: outputs ``segments``, ``frames`` and the unchanged ``audio``."""
+
+    outputs = ["audio", "segments", "frames"]
+
+    def __init__(self, frame_duration_ms: int = 30, threshold: Optional[float] = None, hangover_ms: int = 200, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, frame_duration_ms=frame_duration_ms, threshold=threshold,
+                         hangover_ms=hangover_ms)
+
+
+class FormatConverterNode(BuiltinNode):
+    """Converts samples to ``target_format``: ``"f32"``, ``"i16"`` or ``"i32"``."""
+
+    def __init__(self, target_format: str, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, target_format=target_format)
+
+
+class GainNode(BuiltinNode):
+    """Multiplies f32 audio by ``10 ** (gain_db / 20)``."""
+
+    def __init__(self, gain_db: float = 0.0, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, gain_db=gain_db)
+
+
+class MixNode(BuiltinNode):
+    """Sums its f32 audio inputs sample by sample; shorter inputs are padded with silence."""
+
+    inputs = "any"
+
+    def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint)
+
+
+class PassthroughNode(BuiltinNode):
+    """Passes its input on unchanged."""
+
+    def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint)
+
+
+BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
+    c.type_name: c for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode)
+}
+
+
+def default_id_stem(type_name: str) -> str:
+    """``AudioResampleNode`` -> ``audio_resample``, ``VADNode`` -> ``vad``: the stem of generated node ids."""
+    stem = type_name[:-4] if type_name.endswith("Node") and len(type_name) > 4 else type_name
+    stem = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", stem)
+    return stem.lower() or "node"

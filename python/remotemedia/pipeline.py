@@ -1,0 +1,392 @@
+"""``Pipeline``: build a pipeline from a manifest or from nodes, and run it on the native engine or,
+where that is unavailable, on the pure-Python runtime with the same results.
+
+Data in: ``(samples, sample_rate)``, an :class:`~remotemedia.audio.Audio`, or a dict of those keyed
+by source node id (a single value goes to every source node). Data out: a dict keyed by the ids of
+the sink nodes (nodes with no outgoing edge): :class:`Audio`, :class:`VadResult`, dicts or JSON values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _runtime
+from .audio import Audio, to_audio
+from .errors import InputError, ManifestError, node_error_from_exception
+from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
+from .payloads import from_native
+from ._pure.graph import Graph
+from ._pure.schema import NodeTypeSpec, builtin_types
+from ._pure.validate import validate
+
+__all__ = ["Pipeline"]
+
+NodeRef = Union[Node, str]
+RunInput = Union[Audio, Tuple[Any, Any], Mapping[str, Any]]
+
+
+class Pipeline:
+    """A pipeline of nodes. Build it from a manifest (:meth:`from_yaml`, :meth:`from_json`,
+    :meth:`from_dict`) or from nodes::
+
+        Pipeline([AudioResampleNode(16000), VADNode()])          # connected in order
+        p = Pipeline(); p.connect(a, b, output_key="audio")      # or edge by edge
+
+    ``runtime_hint``: ``"auto"`` (native engine if importable, else Python after one warning),
+    ``"rust"`` (native or :class:`RuntimeUnavailableError`) or ``"python"``.
+    """
+
+    def __init__(
+        self,
+        nodes: Optional[Iterable[Union[Node, Dict[str, Any]]]] = None,
+        edges: Optional[Iterable[Any]] = None,
+        *,
+        name: Optional[str] = None,
+        enable_metrics: bool = False,
+        runtime_hint: str = "auto",
+        workers: int = 1,
+        config: Optional[Dict[str, Any]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ):
+        top: Dict[str, Any] = {"version": "1.0"}
+        if name is not None:
+            top["name"] = name
+        if metadata is not None:
+            top["metadata"] = metadata
+        top["config"] = {"enable_metrics": enable_metrics, "workers": workers, **(config or {})}
+        self._setup(top, runtime_hint)
+        nodes = list(nodes or [])
+        for n in nodes:
+            self.add(n)
+        if edges is None:
+            for a, b in zip(self._entries, self._entries[1:]):
+                self.connect(_entry_id(a), _entry_id(b))
+        else:
+            for e in edges:
+                self._add_edge(e)
+        if nodes:
+            self._compile()
+
+    def _setup(self, top: Dict[str, Any], runtime_hint: str) -> None:
+        self._top = top
+        self._entries: List[Union[Node, Dict[str, Any]]] = []
+        self._edges: List[Dict[str, Any]] = []
+        self._runtime = _runtime.select_runtime(runtime_hint)
+        self._engine: Any = None
+        self._graph: Optional[Graph] = None
+        self._python_nodes: Dict[str, Node] = {}
+        self._sources: List[str] = []
+
+    # ---- construction from manifests ----
+
+    @classmethod
+    def from_dict(cls, manifest: Dict[str, Any], *, runtime_hint: str = "auto") -> "Pipeline":
+        """A pipeline from a manifest tree (as ``json.load`` would give). Raises ManifestError."""
+        validate(manifest, _types([]))  # every problem at once, before anything is built
+        self = cls.__new__(cls)
+        top = copy.deepcopy(manifest)
+        self._setup(top, runtime_hint)
+        self._entries = list(top.pop("nodes"))
+        self._edges = list(top.pop("edges", None) or [])
+        self._had_edges = "edges" in manifest
+        self._compile()
+        return self
+
+    @classmethod
+    def from_json(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto") -> "Pipeline":
+        """A pipeline from a JSON manifest: a file path, or the JSON text itself (starting with ``{``)."""
+        text = _read_text(path_or_text)
+        try:
+            tree = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ManifestError([(f"line {e.lineno}, column {e.colno}", "valid JSON", e.msg)]) from None
+        return cls.from_dict(tree, runtime_hint=runtime_hint)
+
+    @classmethod
+    def from_yaml(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto") -> "Pipeline":
+        """A pipeline from a YAML manifest file (or YAML text containing a newline)."""
+        import yaml
+
+        text = _read_text(path_or_text, yaml=True)
+        try:
+            tree = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "document"
+            raise ManifestError([(where, "valid YAML", str(getattr(e, "problem", None) or e))]) from None
+        return cls.from_dict(tree, runtime_hint=runtime_hint)
+
+    # ---- building ----
+
+    def add(self, node: Union[Node, Dict[str, Any]]) -> Union[Node, Dict[str, Any]]:
+        """Adds a node (a Node, or a manifest node dict) without connecting it; returns it.
+        A Node without ``node_id`` gets one made from its type (``gain``, ``gain_2``...)."""
+        if isinstance(node, Node):
+            if any(e is node for e in self._entries):
+                return node
+            if node.node_id is None:
+                node.node_id = self._fresh_id(node.type_name)
+        elif not isinstance(node, dict):
+            raise TypeError(f"add() takes a Node or a manifest node dict, received {type(node).__name__}")
+        self._entries.append(node)
+        self._dirty()
+        return node
+
+    def connect(self, src: NodeRef, dst: NodeRef, output_key: Optional[str] = None,
+                input_key: Optional[str] = None) -> "Pipeline":
+        """Adds an edge ``src -> dst`` (nodes or ids); nodes not yet added are added. Returns self."""
+        edge: Dict[str, Any] = {"from": self._ref(src), "to": self._ref(dst)}
+        if output_key is not None:
+            edge["output_key"] = output_key
+        if input_key is not None:
+            edge["input_key"] = input_key
+        self._edges.append(edge)
+        self._dirty()
+        return self
+
+    def _add_edge(self, e: Any) -> None:
+        if isinstance(e, dict):
+            self._edges.append(dict(e))
+            self._dirty()
+        elif isinstance(e, (tuple, list)) and len(e) == 2:
+            self.connect(e[0], e[1])
+        else:
+            raise TypeError(f"an edge is a dict with from/to or a (from, to) pair, received {e!r}")
+
+    def _ref(self, ref: NodeRef) -> str:
+        if isinstance(ref, Node):
+            self.add(ref)
+            return ref.node_id  # type: ignore[return-value]
+        return ref
+
+    def _fresh_id(self, type_name: str) -> str:
+        used = {_entry_id(e) for e in self._entries}
+        stem = default_id_stem(type_name)
+        if stem not in used:
+            return stem
+        n = 2
+        while f"{stem}_{n}" in used:
+            n += 1
+        return f"{stem}_{n}"
+
+    def _dirty(self) -> None:
+        self._graph = None
+        self._engine = None
+
+    @property
+    def manifest(self) -> Dict[str, Any]:
+        """The pipeline as a manifest tree; ``Pipeline.from_dict(p.manifest)`` builds the same pipeline."""
+        out = copy.deepcopy(self._top)
+        out["nodes"] = [e.to_manifest() if isinstance(e, Node) else copy.deepcopy(e) for e in self._entries]
+        if self._edges or getattr(self, "_had_edges", True):
+            out["edges"] = copy.deepcopy(self._edges)
+        return out
+
+    # ---- compilation ----
+
+    def _compile(self) -> None:
+        instances = {e.node_id: e for e in self._entries if isinstance(e, Node) and not isinstance(e, BuiltinNode)}
+        manifest = self.manifest
+        graph = validate(manifest, _types(instances.values()))
+        python_nodes: Dict[str, Node] = {}
+        for n in graph.nodes:
+            cls = n.type.python_class
+            if cls is not None:
+                node = instances.get(n.id)
+                if node is None:
+                    node = self._python_nodes.get(n.id)
+                if node is None or type(node) is not cls:
+                    try:
+                        node = cls(node_id=n.id, **n.params)
+                    except Exception as e:
+                        raise node_error_from_exception(e, n.id, n.type.name, "construction") from None
+                python_nodes[n.id] = node
+        self._python_nodes = python_nodes
+        self._sources = [graph.nodes[i].id for i in graph.sources()]
+        if self._runtime == "rust":
+            self._engine = self._native_engine(manifest, graph)
+        else:
+            from ._pure.executor import Executor
+
+            self._engine = Executor(graph, python_nodes)
+        self._graph = graph
+
+    def _native_engine(self, manifest: Dict[str, Any], graph: Graph) -> Any:
+        from ._pure.builtin import KernelNode
+
+        callbacks: Dict[str, Node] = dict(self._python_nodes)
+        for n in graph.nodes:
+            if n.runtime_hint == "python" and n.type.python_class is None:
+                callbacks[n.id] = KernelNode(n.id, n.type.name, n.params)
+        text = json.dumps(manifest, default=_json_default)
+        return _runtime.native_module().NativePipeline(text, callbacks)
+
+    def _ensure(self) -> None:
+        if self._graph is None:
+            self._compile()
+
+    # ---- running ----
+
+    def _inputs(self, data: RunInput) -> Dict[str, Audio]:
+        if isinstance(data, Mapping):
+            unknown = [k for k in data if k not in self._sources]
+            if unknown:
+                raise InputError(
+                    f"input for {', '.join(repr(k) for k in unknown)}, which is not a source node; "
+                    f"this pipeline's source nodes are: {', '.join(self._sources)}"
+                )
+            missing = [s for s in self._sources if s not in data]
+            if missing:
+                raise InputError(
+                    f"no input for source node {', '.join(repr(m) for m in missing)}; "
+                    f"pass a dict with an entry for each of: {', '.join(self._sources)}"
+                )
+            return {k: to_audio(v) for k, v in data.items()}
+        if isinstance(data, (Audio, tuple, np.ndarray)):
+            audio = to_audio(data)
+            return {s: audio for s in self._sources}
+        raise InputError(
+            "run() takes (samples, sample_rate), an Audio, or a dict of them keyed by source node id; "
+            f"received {type(data).__name__}"
+        )
+
+    def _native_inputs(self, data: RunInput, inputs: Dict[str, Audio]) -> Dict[str, Tuple[np.ndarray, int]]:
+        if isinstance(data, Mapping):
+            return {k: (a.samples, a.sample_rate) for k, a in inputs.items()}
+        a = next(iter(inputs.values()))
+        return {"": (a.samples, a.sample_rate)}
+
+    def run_sync(self, data: RunInput) -> Dict[str, Any]:
+        """Runs the pipeline once on ``data`` and returns the sink nodes' outputs by node id."""
+        self._ensure()
+        inputs = self._inputs(data)
+        if self._runtime == "rust":
+            raw = self._engine.run(self._native_inputs(data, inputs))
+            return {k: from_native(v) for k, v in raw.items()}
+        return self._engine.run(inputs)
+
+    async def run(self, data: RunInput) -> Dict[str, Any]:
+        """As :meth:`run_sync`, without blocking the event loop on the native engine.
+
+        On the pure runtime the nodes run on this event loop (``async def`` nodes are awaited here)."""
+        self._ensure()
+        inputs = self._inputs(data)
+        if self._runtime == "python":
+            return await self._engine.run_async(inputs)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+
+        def resolve(result: Any, error: Optional[BaseException]) -> None:
+            if future.cancelled():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                try:
+                    future.set_result({k: from_native(v) for k, v in result.items()})
+                except Exception as e:  # a malformed result must not leave the caller waiting
+                    future.set_exception(e)
+
+        def callback(result: Any, error: Optional[BaseException]) -> None:
+            # Called on an engine thread: hand over to the loop's thread.
+            try:
+                loop.call_soon_threadsafe(resolve, result, error)
+            except RuntimeError:
+                pass  # the loop was closed while the run was in flight; nobody is waiting
+
+        self._engine.run_async(self._native_inputs(data, inputs), callback)
+        return await future
+
+    # ---- metrics, lifecycle ----
+
+    def get_metrics(self) -> Dict[str, Any]:
+        """Execution metrics: ``{"enabled", "pipeline": {...}, "nodes": {id: {...}}}`` with counts
+        and durations in microseconds (collected when ``enable_metrics`` is set)."""
+        self._ensure()
+        if self._runtime == "rust":
+            return json.loads(self._engine.metrics_json())
+        return self._engine.metrics.as_dict()
+
+    def reset_metrics(self) -> None:
+        self._ensure()
+        if self._runtime == "rust":
+            self._engine.reset_metrics()
+        else:
+            self._engine.metrics.reset()
+
+    @property
+    def runtime(self) -> str:
+        """``"rust"`` (native engine) or ``"python"`` (pure-Python runtime)."""
+        return self._runtime
+
+    @property
+    def node_ids(self) -> List[str]:
+        return [_entry_id(e) for e in self._entries]
+
+    @property
+    def source_ids(self) -> List[str]:
+        """The nodes that receive the run's input."""
+        self._ensure()
+        return list(self._sources)
+
+    def close(self) -> None:
+        """Calls ``cleanup()`` on the Python nodes and releases the engine."""
+        for node in self._python_nodes.values():
+            node._rm_cleanup()
+        self._dirty()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Pipeline":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        name = self._top.get("name")
+        label = f" {name!r}" if name else ""
+        return f"<Pipeline{label} {len(self._entries)} nodes, {len(self._edges)} edges, runtime={self._runtime}>"
+
+
+def _entry_id(e: Union[Node, Dict[str, Any]]) -> Any:
+    return e.node_id if isinstance(e, Node) else e.get("id")
+
+
+def _types(instances: Iterable[Node]) -> Dict[str, NodeTypeSpec]:
+    """Node types a manifest may use: built-ins, registered Python nodes, and the classes of
+    Node instances given to this pipeline."""
+    types = dict(builtin_types())
+    for name, cls in registered_nodes().items():
+        types[name] = NodeTypeSpec.from_dict(cls._rm_type_schema())
+    for node in instances:
+        types[node.type_name] = NodeTypeSpec.from_dict(type(node)._rm_type_schema())
+    return types
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, tuple):
+        return list(v)
+    raise TypeError(f"{type(v).__name__} is not a JSON value")
+
+
+def _read_text(path_or_text: Any, yaml: bool = False) -> str:
+    if isinstance(path_or_text, str):
+        s = path_or_text.lstrip()
+        if s.startswith(("{", "[")) or (yaml and "\n" in path_or_text):
+            return path_or_text
+    with open(os.fspath(path_or_text), encoding="utf-8") as f:
+        return f.read()
+

@@ -1,0 +1,306 @@
+"""Manifests: loading from YAML/JSON/dicts, builder round trips, and ManifestError problem lists."""
+
+import json
+
+import numpy as np
+import pytest
+
+from remotemedia import (
+    AudioResampleNode,
+    FormatConverterNode,
+    GainNode,
+    ManifestError,
+    MixNode,
+    Node,
+    PassthroughNode,
+    Pipeline,
+    VADNode,
+    register_node,
+    unregister_node,
+)
+
+from conftest import tone
+
+YAML = """\
+version: "1.0"
+name: loud
+nodes:
+  - id: a
+    type: GainNode
+    params: {gain_db: 6.0}
+  - id: b
+    type: GainNode
+    params:
+      gain_db: -12
+edges:
+  - {from: a, to: b}
+config:
+  enable_metrics: true
+"""
+
+
+def gain_chain_ok(p):
+    x = tone()
+    out = p.run_sync((x, 16000))["b"]
+    np.testing.assert_array_equal(out.samples, x * np.float32(10 ** (6 / 20)) * np.float32(10 ** (-12 / 20)))
+
+
+def test_from_yaml_file(tmp_path, runtime):
+    path = tmp_path / "p.yaml"
+    path.write_text(YAML)
+    p = Pipeline.from_yaml(path, runtime_hint=runtime)
+    gain_chain_ok(p)
+    assert p.get_metrics()["nodes"]["a"]["execution_count"] == 1
+
+
+def test_from_json_path_and_text(tmp_path, runtime):
+    import yaml
+
+    text = json.dumps(yaml.safe_load(YAML))
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    gain_chain_ok(Pipeline.from_json(str(path), runtime_hint=runtime))
+    gain_chain_ok(Pipeline.from_json(text, runtime_hint=runtime))
+
+
+def test_builder_manifest_round_trips_through_from_dict(runtime):
+    p = Pipeline(
+        [
+            FormatConverterNode("f32"),
+            AudioResampleNode(16000, input_rate=48000, quality="medium"),
+            VADNode(frame_duration_ms=20, hangover_ms=100, runtime_hint="python"),
+            GainNode(3.0),
+        ],
+        name="speech",
+        enable_metrics=True,
+        runtime_hint=runtime,
+    )
+    m = p.manifest
+    assert [n["id"] for n in m["nodes"]] == ["format_converter", "audio_resample", "vad", "gain"]
+    assert m["nodes"][2] == {"id": "vad", "type": "VADNode", "runtime_hint": "python",
+                             "params": {"frame_duration_ms": 20, "hangover_ms": 100}}
+    assert m["edges"] == [{"from": "format_converter", "to": "audio_resample"},
+                          {"from": "audio_resample", "to": "vad"}, {"from": "vad", "to": "gain"}]
+    assert m["config"] == {"enable_metrics": True, "workers": 1}
+    again = Pipeline.from_dict(json.loads(json.dumps(m)), runtime_hint=runtime)
+    assert again.manifest == m
+
+
+def test_from_dict_manifest_is_returned_unchanged(runtime):
+    m = {"version": "1.0", "nodes": [{"id": "p", "type": "PassthroughNode"}]}
+    p = Pipeline.from_dict(m, runtime_hint=runtime)
+    assert p.manifest == m
+    p.manifest["nodes"].append({"id": "x"})  # a copy: the pipeline is unaffected
+    assert p.manifest == m
+
+
+def test_generated_ids_are_unique():
+    p = Pipeline([GainNode(1.0), GainNode(2.0), MixNode()], edges=[], runtime_hint="python")
+    assert p.node_ids == ["gain", "gain_2", "mix"]
+
+
+def test_custom_registered_type_in_a_manifest(runtime):
+    @register_node
+    class Scale(Node):
+        def process(self, audio):
+            return type(audio)(audio.samples * np.float32(self.params["factor"]), audio.sample_rate)
+
+    try:
+        p = Pipeline.from_dict(
+            {"version": "1.0", "nodes": [{"id": "s", "type": "Scale", "params": {"factor": 0.5, "anything": [1, 2]}}]},
+            runtime_hint=runtime,
+        )
+        x = tone()
+        np.testing.assert_array_equal(p.run_sync((x, 16000))["s"].samples, x * np.float32(0.5))
+    finally:
+        unregister_node("Scale")
+
+
+def problems(manifest):
+    with pytest.raises(ManifestError) as e:
+        Pipeline.from_dict(manifest, runtime_hint="python")
+    return {p.path: p for p in e.value.problems}, e.value
+
+
+def test_every_problem_is_reported_at_once():
+    got, err = problems(
+        {
+            "version": "2.0",
+            "nodez": [],
+            "nodes": [
+                {"id": "r", "type": "AudioResampleNode", "params": {"output_rate": 5, "qualty": "high"}},
+                {"id": "v", "type": "VADNode", "params": {"frame_duration_ms": 25, "hangover_ms": 2.5}},
+                {"id": "g", "type": "GainNod"},
+                {"id": "r", "type": "GainNode", "params": {"gain_db": float("nan")}, "runtime_hint": "gpu"},
+                {"type": "FormatConverterNode", "params": {"target_format": "f64"}},
+            ],
+            "config": {"workers": 0, "retry_policy": "sometimes", "max_retries": 101, "colour": 1},
+        }
+    )
+    assert set(got) == {
+        "version",
+        "nodez",
+        "nodes[0].params.output_rate",
+        "nodes[0].params.qualty",
+        "nodes[1].params.frame_duration_ms",
+        "nodes[1].params.hangover_ms",
+        "nodes[2].type",
+        "nodes[3].id",
+        "nodes[3].params.gain_db",
+        "nodes[3].runtime_hint",
+        "nodes[4].id",
+        "nodes[4].params.target_format",
+        "config.workers",
+        "config.retry_policy",
+        "config.max_retries",
+        "config.colour",
+    }
+    assert got["nodes[0].params.output_rate"].expected == "an integer from 8000 to 192000"
+    assert got["nodes[0].params.output_rate"].found == "5"
+    assert 'did you mean "quality"' in got["nodes[0].params.qualty"].expected
+    assert 'did you mean "GainNode"' in got["nodes[2].type"].expected
+    assert got["nodes[1].params.frame_duration_ms"].expected == "one of 10, 20, 30"
+    assert got["nodes[3].params.gain_db"].found == "NaN"
+    assert got["nodes[4].id"].found == "nothing"
+    assert 'did you mean "nodes"' in got["nodez"].expected
+    assert str(err).startswith("invalid manifest (16 problems)\n  - ")
+    assert "\n  - version: expected \"1.0\", found \"2.0\"" in str(err)
+
+
+def test_integer_valued_floats_count_as_integers():
+    p = Pipeline.from_dict({"version": "1.0", "nodes": [{"id": "r", "type": "AudioResampleNode", "params": {"output_rate": 16000.0}}]},
+                           runtime_hint="python")
+    assert p.manifest["nodes"][0]["params"]["output_rate"] == 16000.0
+
+
+@pytest.mark.parametrize(
+    "manifest, path, found",
+    [
+        ([], "manifest", "an empty list"),
+        ({"nodes": [{"id": "a", "type": "GainNode"}]}, "version", "nothing"),
+        ({"version": "1.0"}, "nodes", "nothing"),
+        ({"version": "1.0", "nodes": []}, "nodes", "an empty list"),
+        ({"version": "1.0", "nodes": {"id": "a"}}, "nodes", "an object"),
+        ({"version": "1.0", "nodes": [{"id": "", "type": "GainNode"}]}, "nodes[0].id", '""'),
+        ({"version": "1.0", "nodes": [{"id": "a", "type": "GainNode", "params": {"gain_db": 61}}]}, "nodes[0].params.gain_db", "61"),
+        ({"version": "1.0", "nodes": [{"id": "a", "type": "GainNode", "params": {"gain_db": "6"}}]}, "nodes[0].params.gain_db", '"6"'),
+        ({"version": "1.0", "nodes": [{"id": "a", "type": "FormatConverterNode"}]}, "nodes[0].params.target_format", "nothing"),
+        ({"version": "1.0", "nodes": [{"id": "a", "type": "PassthroughNode", "params": {"x": 1}}]}, "nodes[0].params.x", "an unknown parameter"),
+        ({"version": "1.0", "nodes": [{"id": "a", "type": "MixNode", "colour": 1}]}, "nodes[0].colour", "an unknown field"),
+        ({"version": "1.0", "nodes": [{"id": "a", "type": "MixNode"}], "config": {"enable_metrics": "yes"}}, "config.enable_metrics", '"yes"'),
+    ],
+)
+def test_single_problems(manifest, path, found):
+    got, _ = problems(manifest)
+    assert path in got, got
+    assert got[path].found == found
+
+
+def nodes(*ids, t="PassthroughNode"):
+    return [{"id": i, "type": t} for i in ids]
+
+
+def test_edge_problems():
+    got, _ = problems(
+        {
+            "version": "1.0",
+            "nodes": nodes("a", "b") + [{"id": "v", "type": "VADNode"}, {"id": "g", "type": "GainNode"}],
+            "edges": [
+                {"from": "a", "to": "bb"},
+                {"from": "v", "to": "g", "output_key": "segmentz"},
+                {"from": "a", "to": "g", "input_key": "left"},
+                {"from": "g", "to": "b", "output_key": "audio", "weight": 2},
+            ],
+        }
+    )
+    assert 'did you mean "b"' in got["edges[0].to"].expected and got["edges[0].to"].found == '"bb"'
+    assert 'did you mean "segments"' in got["edges[1].output_key"].expected
+    assert got["edges[2].input_key"].found == '"left"'
+    assert "single output" in got["edges[3].output_key"].expected
+    assert got["edges[3].weight"].found == "an unknown field"
+
+
+def test_two_edges_into_a_one_input_node():
+    got, _ = problems({"version": "1.0", "nodes": nodes("a", "b", "c"), "edges": [{"from": "a", "to": "c"}, {"from": "b", "to": "c"}]})
+    assert list(got) == ["edges[1].to"]
+    assert "MixNode" in got["edges[1].to"].expected and "edges[0]" in got["edges[1].to"].found
+
+
+def test_two_edges_into_one_port():
+    got, _ = problems(
+        {
+            "version": "1.0",
+            "nodes": nodes("a", "b") + [{"id": "m", "type": "MixNode"}],
+            "edges": [{"from": "a", "to": "m", "input_key": "x"}, {"from": "b", "to": "m", "input_key": "x"}],
+        }
+    )
+    assert list(got) == ["edges[1]"] and 'port "x"' in got["edges[1]"].found
+
+
+def test_named_ports_of_custom_nodes_are_checked():
+    class Two(Node):
+        inputs = ["left", "right"]
+
+    p = Pipeline(runtime_hint="python")
+    p.add(PassthroughNode(node_id="a"))
+    p.add(Two(node_id="t"))
+    p.connect("a", "t", input_key="middle")
+    with pytest.raises(ManifestError) as e:
+        p.run_sync((tone(), 16000))
+    (problem,) = e.value.problems
+    assert problem.path == "edges[0].input_key" and '"left", "right"' in problem.expected
+
+
+def test_cycles_are_named():
+    got, err = problems(
+        {
+            "version": "1.0",
+            "nodes": nodes("src", "a", "b", "c", "d") + [{"id": "m", "type": "MixNode"}],
+            "edges": [
+                {"from": "src", "to": "m"},
+                {"from": "m", "to": "a"},
+                {"from": "a", "to": "b"},
+                {"from": "b", "to": "m"},
+                {"from": "c", "to": "d"},
+                {"from": "d", "to": "c"},
+            ],
+        }
+    )
+    cycles = [p.found for p in err.problems if p.path == "edges"]
+    assert cycles == ["a cycle: a -> b -> m -> a", "a cycle: c -> d -> c"]
+
+
+def test_self_loop_is_a_cycle():
+    _, err = problems({"version": "1.0", "nodes": [{"id": "m", "type": "MixNode"}], "edges": [{"from": "m", "to": "m"}]})
+    assert [p.found for p in err.problems] == ["a cycle: m -> m"]
+
+
+def test_yaml_and_json_syntax_errors_are_manifest_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: '1.0'\nnodes: [\n")
+    with pytest.raises(ManifestError) as e:
+        Pipeline.from_yaml(bad)
+    assert e.value.problems[0].expected == "valid YAML" and e.value.problems[0].path.startswith("line ")
+    with pytest.raises(ManifestError) as e:
+        Pipeline.from_json('{"version": "1.0", "nodes": [}')
+    assert e.value.problems[0] == ("line 1, column 30", "valid JSON", "Expecting value")
+
+
+def test_manifest_error_is_a_value_error_and_pickles():
+    import pickle
+
+    _, err = problems({"version": "1.0", "nodes": []})
+    assert isinstance(err, ValueError)
+    again = pickle.loads(pickle.dumps(err))
+    assert again.problems == err.problems and str(again) == str(err)
+
+
+def test_non_json_params_are_rejected():
+    class Model(Node):
+        def process(self, x):
+            return x
+
+    with pytest.raises(ManifestError) as e:
+        Pipeline([Model(node_id="m", model=object())], runtime_hint="python")
+    assert e.value.problems[0].path == "nodes[0].params.model"
+    assert e.value.problems[0].expected == "a JSON value"

@@ -1,0 +1,39 @@
+"""The built-in node schemas: node_types.json, the builder classes and the native registry agree."""
+
+import inspect
+import json
+import os
+
+import pytest
+
+import remotemedia
+from remotemedia import _runtime
+from remotemedia._pure.schema import builtin_types
+from remotemedia.nodes import BUILTIN_TYPES
+
+NODE_TYPES_JSON = os.path.join(os.path.dirname(remotemedia.__file__), "_pure", "node_types.json")
+
+
+def test_every_builtin_has_a_builder_class():
+    assert set(builtin_types()) == set(BUILTIN_TYPES)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_TYPES))
+def test_builder_signature_matches_the_schema(name):
+    spec = builtin_types()[name]
+    sig = inspect.signature(BUILTIN_TYPES[name].__init__)
+    params = [p for p in sig.parameters.values() if p.name not in ("self", "node_id", "runtime_hint")]
+    assert [p.name for p in params] == [p.name for p in spec.params]
+    for p in params:
+        s = spec.param(p.name)
+        if s.required:
+            assert p.default is inspect.Parameter.empty, p.name
+        else:
+            assert p.default == s.default, p.name
+
+
+@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+def test_node_types_json_is_the_native_registry():
+    with open(NODE_TYPES_JSON, encoding="utf-8") as f:
+        ours = json.load(f)
+    assert json.loads(_runtime.native_module().node_types_json()) == ours
