@@ -79,7 +79,27 @@ pub struct NodeError {
     pub causes: Vec<String>,
     /// A Python traceback, for Python nodes.
     pub traceback: Option<String>,
+    /// The original error object, when there is one to hand back (a Python exception).
+    pub origin: Option<Origin>,
 }
+
+/// An opaque original error carried through the engine unchanged; ignored by equality.
+#[derive(Clone)]
+pub struct Origin(pub std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl fmt::Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Origin(..)")
+    }
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
+    }
+}
+
+impl Eq for Origin {}
 
 impl NodeError {
     fn with_kind(kind: NodeErrorKind, message: impl Into<String>) -> NodeError {
@@ -94,6 +114,7 @@ impl NodeError {
             retries: 0,
             causes: Vec::new(),
             traceback: None,
+            origin: None,
         }
     }
 

@@ -12,17 +12,23 @@ import asyncio
 import threading
 from typing import Any, Coroutine
 
-_local = threading.local()
+# Keyed by OS thread id rather than held in threading.local: the native engine's worker threads
+# get a fresh Python thread state each time they take the GIL, which would empty a
+# threading.local between calls.
+_loops: dict = {}
+_loops_lock = threading.Lock()
 _background_lock = threading.Lock()
 _background_loop = None
 
 
 def _thread_loop() -> asyncio.AbstractEventLoop:
-    loop = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = asyncio.new_event_loop()
-        _local.loop = loop
-    return loop
+    ident = threading.get_ident()
+    with _loops_lock:
+        loop = _loops.get(ident)
+        if loop is None or loop.is_closed():
+            loop = asyncio.new_event_loop()
+            _loops[ident] = loop
+        return loop
 
 
 def _shared_background_loop() -> asyncio.AbstractEventLoop:

@@ -39,10 +39,15 @@ pub fn node_error(py: Python<'_>, e: &NodeError) -> PyErr {
         };
     }
     let args = (e.to_string(), e.node_id.clone(), e.node_type.clone(), e.traceback.clone());
-    match args.into_pyobject(py) {
+    let err = match args.into_pyobject(py) {
         Ok(t) => instance(py, name, t),
-        Err(e) => e,
+        Err(e) => return e,
+    };
+    // The Python exception a Python node raised becomes the cause, as `raise ... from exc` would.
+    if let Some(origin) = e.origin.as_ref().and_then(|o| o.0.downcast_ref::<Py<PyAny>>()) {
+        err.set_cause(py, Some(PyErr::from_value(origin.bind(py).clone())));
     }
+    err
 }
 
 /// Any engine error as the matching Python exception.

@@ -70,6 +70,7 @@ pub fn from_python_exception(py: Python<'_>, e: PyErr) -> NodeError {
         .and_then(|lines| lines.extract::<Vec<String>>())
         .map(|lines| lines.concat())
         .ok();
+    err.origin = Some(crate::error::Origin(std::sync::Arc::new(value.clone().into_any().unbind())));
     err
 }
 

@@ -66,14 +66,14 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>) -> Result<(), Nod
             if let Err(e) = &node {
                 first_error.get_or_insert_with(|| e.clone());
             }
-            let mut ins: Vec<(RecordStream, Option<String>, String)> = Vec::new();
+            let mut ins: Vec<(RecordStream, Port)> = Vec::new();
             if let Some(stream) = source_of[n].take() {
-                ins.push((stream, None, crate::nodes::DEFAULT_PORT.to_string()));
+                ins.push((stream, Port { from: None, output_key: None, name: crate::nodes::DEFAULT_PORT.to_string() }));
             }
             for &e in &gn.inputs {
                 let edge = &graph.edges[e];
                 let upstream = node_out[edge.from].clone().expect("topological order builds sources first");
-                ins.push((upstream, edge.output_key.clone(), edge.port.clone()));
+                ins.push((upstream, Port { from: Some(edge.from), output_key: edge.output_key.clone(), name: edge.port.clone() }));
             }
             node_out[n] = Some(node_operator(scope, shared, n, node, ins, slots[n]));
         }
@@ -85,6 +85,14 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>) -> Result<(), Nod
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Where one of a node's inputs comes from: the producing node (none for the run's input), the
+/// part of its output the edge takes, and the port it feeds.
+struct Port {
+    from: Option<usize>,
+    output_key: Option<String>,
+    name: String,
 }
 
 /// Which worker a node's items go to is `(item + slot) % workers`: nodes in a linear chain share a
@@ -161,16 +169,16 @@ fn node_operator<'scope>(
     shared: &Arc<Shared>,
     n: usize,
     node: Result<Box<dyn Node>, NodeError>,
-    inputs: Vec<(RecordStream<'scope>, Option<String>, String)>,
+    inputs: Vec<(RecordStream<'scope>, Port)>,
     slot: u64,
 ) -> RecordStream<'scope> {
     let gn = &shared.graph.nodes[n];
     let mut builder = OperatorBuilder::new(gn.id.clone(), scope);
     let mut handles = Vec::new();
     let mut ports = Vec::new();
-    for (stream, output_key, port) in inputs {
+    for (stream, port) in inputs {
         handles.push(builder.new_input(stream, Exchange::new(move |r: &Record| r.item.wrapping_add(slot))));
-        ports.push((output_key, port));
+        ports.push(port);
     }
     let (output, stream) = builder.new_output::<Vec<Record>>();
     let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Record>>>::from(output);
@@ -186,7 +194,7 @@ fn node_operator<'scope>(
             for (p, handle) in handles.iter_mut().enumerate() {
                 handle.for_each(|cap, data| {
                     for Record { epoch, item, payload } in data.drain(..) {
-                        let payload = match project(payload, ports[p].0.as_deref(), &exec) {
+                        let payload = match project(payload, &ports[p], &exec) {
                             Ok(v) => v,
                             Err(e) => {
                                 exec.shared.record_error(epoch, item, e);
@@ -194,7 +202,7 @@ fn node_operator<'scope>(
                             }
                         };
                         if n_ports == 1 {
-                            let inputs = Inputs::from_ports(vec![(ports[p].1.clone(), payload)]);
+                            let inputs = Inputs::from_ports(vec![(ports[p].name.clone(), payload)]);
                             if let Some(result) = exec.run(epoch, item, inputs) {
                                 out.session(&cap).give(Record { epoch, item, payload: result });
                             }
@@ -209,7 +217,7 @@ fn node_operator<'scope>(
                             let entries = got
                                 .into_iter()
                                 .zip(&ports)
-                                .filter_map(|(v, (_, port))| v.map(|v| (port.clone(), v)))
+                                .filter_map(|(v, port)| v.map(|v| (port.name.clone(), v)))
                                 .collect();
                             if let Some(result) = exec.run(epoch, item, Inputs::from_ports(entries)) {
                                 out.session(&held).give(Record { epoch, item, payload: result });
@@ -227,16 +235,24 @@ fn node_operator<'scope>(
     stream
 }
 
-/// Takes the part of a payload an edge's `output_key` names.
-fn project(payload: Payload, key: Option<&str>, exec: &Executor) -> Result<Payload, NodeError> {
-    match key {
-        None => Ok(payload),
-        Some(k) => payload.output(k).ok_or_else(|| {
-            let gn = &exec.shared.graph.nodes[exec.n];
-            NodeError::invalid_input(format!("its input has no part named '{k}' (received {})", payload.kind()))
-                .at_node(&gn.id, &gn.node_type.name)
-        }),
-    }
+/// Takes the part of a payload an edge's `output_key` names. A missing part is the producing
+/// node's failure (its output lacks what the manifest promised), so the error names that node.
+fn project(payload: Payload, port: &Port, exec: &Executor) -> Result<Payload, NodeError> {
+    let Some(key) = port.output_key.as_deref() else { return Ok(payload) };
+    payload.output(key).ok_or_else(|| {
+        let graph = &exec.shared.graph;
+        let consumer = &graph.nodes[exec.n];
+        let producer = port.from.map(|f| &graph.nodes[f]).unwrap_or(consumer);
+        let keys = match &payload {
+            Payload::Map(m) => format!("its output has the keys {:?}", m.keys().collect::<Vec<_>>()),
+            other => format!("its output is {}", other.kind()),
+        };
+        NodeError::permanent(format!(
+            "no output named '{key}' for the edge to '{}'; {keys}",
+            consumer.id
+        ))
+        .at_node(&producer.id, &producer.node_type.name)
+    })
 }
 
 /// Runs one node's `process` for one item: catches panics, records statistics and errors.

@@ -2,6 +2,7 @@
 //! share with it (the input queue, the table of runs in flight, per-node statistics).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -91,6 +92,9 @@ pub(crate) struct Shared {
     pub node_stats: Vec<PerWorker>,
     /// End-to-end latency of runs, recorded on worker 0.
     pub run_latency: Mutex<Histogram<u64>>,
+    /// Items completed without and with an error.
+    pub items_ok: AtomicU64,
+    pub items_failed: AtomicU64,
     pub metrics: bool,
 }
 
@@ -115,6 +119,8 @@ impl Shared {
             runs: Mutex::new(HashMap::new()),
             node_stats,
             run_latency: Mutex::new(NodeStats::default().histogram),
+            items_ok: AtomicU64::new(0),
+            items_failed: AtomicU64::new(0),
             metrics,
         }
     }
@@ -175,6 +181,9 @@ impl Shared {
         if let Some(t) = started {
             let ns = (t.elapsed().as_nanos() as u64).max(1);
             lock(&self.run_latency).saturating_record(ns);
+            let failed = results.iter().filter(|r| r.is_err()).count() as u64;
+            self.items_failed.fetch_add(failed, Ordering::Relaxed);
+            self.items_ok.fetch_add(results.len() as u64 - failed, Ordering::Relaxed);
         }
         if let Some(reply) = reply {
             reply(Ok(results));
@@ -334,6 +343,8 @@ impl Pipeline {
             s.reset();
         }
         lock(&self.shared.run_latency).reset();
+        self.shared.items_ok.store(0, Ordering::Relaxed);
+        self.shared.items_failed.store(0, Ordering::Relaxed);
     }
 }
 
@@ -358,16 +369,24 @@ impl Pipeline {
         let lat = self.run_latency();
         let runs = lat.len();
         let q = |p: f64| if runs == 0 { 0.0 } else { lat.value_at_quantile(p) as f64 / 1000.0 };
+        // Sum of the histogram's recorded values (each at its bucket's highest equivalent value).
         let total_ns: f64 = lat.iter_recorded().map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64).sum();
+        let per_run = |x: f64| if runs == 0 { 0.0 } else { x };
         let peak = crate::metrics::peak_memory_bytes();
         let overhead_us = if shared.metrics { crate::metrics::record_cost_ns() * executions as f64 / 1000.0 } else { 0.0 };
         serde_json::json!({
             "pipeline_id": format!("pipeline-{}", shared.id),
+            "runtime": "rust",
             "metrics_enabled": shared.metrics,
             "workers": self.pool.workers(),
             "total_executions": runs,
+            "successful_executions": shared.items_ok.load(Ordering::Relaxed),
+            "failed_executions": shared.items_failed.load(Ordering::Relaxed),
             "total_duration_us": total_ns / 1000.0,
             "total_duration_ms": total_ns / 1e6,
+            "avg_duration_us": per_run(total_ns / 1000.0 / runs.max(1) as f64),
+            "min_duration_us": per_run(lat.min() as f64 / 1000.0),
+            "max_duration_us": per_run(lat.max() as f64 / 1000.0),
             "latency_p50_us": q(0.5),
             "latency_p90_us": q(0.9),
             "latency_p99_us": q(0.99),

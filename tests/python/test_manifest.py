@@ -50,7 +50,7 @@ def test_from_yaml_file(tmp_path, runtime):
     path.write_text(YAML)
     p = Pipeline.from_yaml(path, runtime_hint=runtime)
     gain_chain_ok(p)
-    assert p.get_metrics()["nodes"]["a"]["execution_count"] == 1
+    assert p.get_metrics()["node_metrics"][0]["execution_count"] == 1
 
 
 def test_from_json_path_and_text(tmp_path, runtime):

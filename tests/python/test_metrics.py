@@ -1,4 +1,4 @@
-"""Metrics: per-node and pipeline counts and durations (the schema is finalised by the metrics issue)."""
+"""Metrics: per-node and pipeline counts, durations and percentiles, the same schema on both runtimes."""
 
 import pytest
 
@@ -19,6 +19,10 @@ class FailsOnOdd(Node):
         return audio
 
 
+def node(metrics, node_id):
+    return next(n for n in metrics["node_metrics"] if n["node_id"] == node_id)
+
+
 def test_counts_and_durations(runtime):
     p = Pipeline([GainNode(1.0, node_id="g"), FailsOnOdd(node_id="f")], enable_metrics=True, runtime_hint=runtime)
     for _ in range(4):
@@ -27,22 +31,29 @@ def test_counts_and_durations(runtime):
         except NodeError:
             pass
     m = p.get_metrics()
-    g, f, run = m["nodes"]["g"], m["nodes"]["f"], m["pipeline"]
+    g, f = node(m, "g"), node(m, "f")
+    assert [n["node_id"] for n in m["node_metrics"]] == ["g", "f"], "manifest order"
     assert (g["execution_count"], g["success_count"], g["error_count"]) == (4, 4, 0)
     assert (f["execution_count"], f["success_count"], f["error_count"]) == (4, 2, 2)
-    assert (run["run_count"], run["success_count"], run["error_count"]) == (4, 2, 2)
-    for s in (g, f, run):
+    assert f["success_rate"] == 0.5
+    assert (m["total_executions"], m["successful_executions"], m["failed_executions"]) == (4, 2, 2)
+    assert g["samples_processed"] == 4 * tone().size
+    for s in (g, f, m):
         assert 0 < s["min_duration_us"] <= s["avg_duration_us"] <= s["max_duration_us"] <= s["total_duration_us"]
+    for s in (g, f):
+        assert s["min_duration_us"] <= s["p50_us"] <= s["p90_us"] <= s["p99_us"] <= s["p999_us"] <= s["max_duration_us"] * 1.001
+    assert m["peak_memory_bytes"] > 0 and m["metrics_overhead_us"] > 0
     p.reset_metrics()
-    assert p.get_metrics()["nodes"]["g"]["execution_count"] == 0
+    assert node(p.get_metrics(), "g")["execution_count"] == 0
 
 
 def test_disabled_metrics_count_nothing(runtime):
     p = Pipeline([GainNode(1.0, node_id="g")], runtime_hint=runtime)
     p.run_sync((tone(), 16000))
     m = p.get_metrics()
-    assert m["enabled"] is False
-    assert m["nodes"]["g"]["execution_count"] == 0
+    assert m["metrics_enabled"] is False
+    assert node(m, "g")["execution_count"] == 0
+    assert m["metrics_overhead_us"] == 0
 
 
 @pytest.mark.parametrize("enabled", [True, False])

@@ -50,7 +50,7 @@ class Executor:
                 except BaseException as e:  # noqa: BLE001 - every failure is reported as the node's
                     self._record(i, t0, ok=False)
                     raise self._node_error(i, e)
-                self._record(i, t0, ok=True)
+                self._record(i, t0, ok=True, out=out)
                 outputs[i] = out
         except BaseException:
             self._record_run(start, ok=False)
@@ -71,7 +71,7 @@ class Executor:
                 except BaseException as e:  # noqa: BLE001
                     self._record(i, t0, ok=False)
                     raise self._node_error(i, e)
-                self._record(i, t0, ok=True)
+                self._record(i, t0, ok=True, out=out)
                 outputs[i] = out
         except BaseException:
             self._record_run(start, ok=False)
@@ -120,9 +120,9 @@ class Executor:
             return err
         return node_error_from_exception(e, node.id, node.type.name)
 
-    def _record(self, i: int, t0: int, ok: bool) -> None:
+    def _record(self, i: int, t0: int, ok: bool, out: Any = None) -> None:
         if self.metrics.enabled:
-            self.metrics.nodes[i].record(time.perf_counter_ns() - t0, ok)
+            self.metrics.nodes[i].record(time.perf_counter_ns() - t0, ok, _sample_count(out))
 
     def _record_run(self, start: int, ok: bool) -> None:
         if self.metrics.enabled:
@@ -139,3 +139,9 @@ class Executor:
         for impl in self.impls:
             impl._rm_cleanup()
 
+
+def _sample_count(out: Any) -> int:
+    """Samples in a node's audio output (a VAD result counts its audio), as the engine counts them."""
+    audio = out.get("audio") if isinstance(out, dict) else out
+    samples = getattr(audio, "samples", None)
+    return int(samples.size) if samples is not None else 0
