@@ -78,6 +78,10 @@ impl Quality {
     }
 }
 
+/// Largest sample magnitude accepted: far above any real audio, far below where f32 FFT block
+/// sums could overflow.
+pub const MAX_ABS_SAMPLE: f32 = 1e30;
+
 /// Output frames for `frames` input frames: `round(frames * output_rate / input_rate)`, halves up.
 pub fn output_frames(frames: usize, input_rate: u32, output_rate: u32) -> usize {
     let num = frames as u128 * output_rate as u128 * 2 + input_rate as u128;
@@ -381,12 +385,29 @@ impl Resampler {
         }
     }
 
-    fn check_len(&self, input: &[f32]) -> Result<(), NodeError> {
+    /// Rejects data the FFTs cannot take: a NaN or infinity (or a value so large that the block
+    /// sums overflow f32) turns into a NaN imaginary part at DC, which rubato's inverse FFT
+    /// treats as a fatal error.
+    fn check_input(&self, input: &[f32]) -> Result<(), NodeError> {
         if input.len() % self.channels != 0 {
             return Err(NodeError::invalid_input(format!(
                 "{} samples is not a whole number of frames of {} channels",
                 input.len(),
                 self.channels
+            )));
+        }
+        if matches!(self.engine, Engine::Same) {
+            return Ok(());
+        }
+        // No early exit, so the scan vectorises; `!(|x| <= max)` is also true for NaN.
+        let bad = input.iter().fold(false, |acc, &x| acc | !(x.abs() <= MAX_ABS_SAMPLE));
+        if bad {
+            let pos = input.iter().position(|x| !(x.abs() <= MAX_ABS_SAMPLE)).unwrap_or(0);
+            return Err(NodeError::invalid_input(format!(
+                "sample {} (frame {}) is {}; the resampler needs finite samples within +/-{MAX_ABS_SAMPLE:e}",
+                pos,
+                pos / self.channels,
+                input.get(pos).copied().unwrap_or(f32::NAN)
             )));
         }
         Ok(())
@@ -397,7 +418,7 @@ impl Resampler {
     /// The output of all `push` calls followed by [`finish`](Resampler::finish) equals
     /// [`process_interleaved`](Resampler::process_interleaved) on the concatenated input.
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), NodeError> {
-        self.check_len(input)?;
+        self.check_input(input)?;
         match &mut self.engine {
             Engine::Same => out.extend_from_slice(input),
             Engine::F32(c) => c.push(input, out)?,
@@ -421,7 +442,6 @@ impl Resampler {
     /// Resamples a whole interleaved buffer into `out` (cleared first): exactly
     /// `round(frames * output_rate / input_rate)` frames, without start-up delay.
     pub fn process_interleaved(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), NodeError> {
-        self.check_len(input)?;
         out.clear();
         let frames = input.len() / self.channels;
         out.reserve(output_frames(frames, self.input_rate, self.output_rate) * self.channels);
