@@ -42,7 +42,7 @@ fn main() {
             assert_eq!(out.len(), output_frames(n, i, o));
             let edge = r.block_sizes().unwrap().1;
             let snr = snr_db(&out, 997.0, o, edge);
-            let rej = if o.min(i) < 20000 {
+            let rej = if o < i && o < 20000 {
                 r.process_interleaved(&tone(10000.0, i, n), &mut out).unwrap();
                 -level_db(&out, edge)
             } else {

@@ -1,5 +1,5 @@
 //! Times whole-buffer resampling of 1 s of mono audio per preset:
-//! `cargo run --release --example resample_speed [in_rate out_rate iterations]`.
+//! `cargo run --release --example resample_speed [in_rate out_rate iterations] [quality]`.
 //! Reports wall-clock medians and per-call thread CPU time (robust on a shared, loaded machine).
 
 use std::time::Instant;
@@ -16,12 +16,16 @@ fn thread_cpu_s() -> f64 {
 
 fn main() {
     let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let only: Option<Quality> = std::env::args().skip(1).find_map(|a| Quality::parse(&a));
     let (i, o, iters) = match args.as_slice() {
         [i, o, n] => (*i, *o, *n as usize),
         _ => (48000, 16000, 2000),
     };
     let x: Vec<f32> = (0..i as usize).map(|k| (k as f32 * 0.13).sin() * 0.5).collect();
     for q in [Quality::Low, Quality::Medium, Quality::High, Quality::VeryHigh] {
+        if only.is_some_and(|o| o != q) {
+            continue;
+        }
         let mut r = Resampler::new(i, o, 1, q).expect("valid rates");
         let mut out = Vec::new();
         r.process_interleaved(&x, &mut out).expect("resample");
