@@ -604,3 +604,48 @@ pub fn node_type() -> NodeType {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_frames_rounds_half_up_without_float_error() {
+        assert_eq!(output_frames(48000, 48000, 16000), 16000);
+        assert_eq!(output_frames(1, 48000, 16000), 0);
+        assert_eq!(output_frames(2, 48000, 16000), 1); // 0.667
+        assert_eq!(output_frames(3, 44100, 22050), 2); // 1.5 rounds up
+        assert_eq!(output_frames(1, 8000, 192000), 24);
+        assert_eq!(output_frames(0, 8000, 192000), 0);
+    }
+
+    #[test]
+    fn block_sizes_are_even_and_in_the_rate_ratio() {
+        for &(i, o) in &[(48000u32, 16000u32), (44100, 16000), (22050, 48000), (8000, 192000), (44101, 48000), (191999, 8000)] {
+            for q in [Quality::Low, Quality::Medium, Quality::High, Quality::VeryHigh] {
+                let (a, b) = block_sizes(i, o, q);
+                assert_eq!((a % 2, b % 2), (0, 0), "{i}->{o} {q:?}");
+                assert_eq!(a as u64 * o as u64, b as u64 * i as u64);
+                assert!(a.min(b) >= q.min_block());
+            }
+        }
+    }
+
+    #[test]
+    fn coprime_rates_work_with_long_blocks() {
+        let mut r = Resampler::new(44101, 48000, 2, Quality::Low).expect("resampler");
+        assert_eq!(r.block_sizes(), Some((88202, 96000)));
+        let x: Vec<f32> = (0..2000).map(|k| ((k / 2) as f32 * 0.05).sin()).collect();
+        let mut out = Vec::new();
+        r.process_interleaved(&x, &mut out).expect("resample");
+        assert_eq!(out.len(), 2 * output_frames(1000, 44101, 48000));
+        assert!(out.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn rates_out_of_range_are_errors() {
+        assert!(Resampler::new(7999, 16000, 1, Quality::High).is_err());
+        assert!(Resampler::new(48000, 192001, 1, Quality::High).is_err());
+        assert!(Resampler::new(48000, 16000, 0, Quality::High).is_err());
+    }
+}
