@@ -99,7 +99,7 @@ fn largest_prime_factor(mut n: usize) -> usize {
     let mut largest = 1;
     let mut p = 2;
     while p * p <= n {
-        while n % p == 0 {
+        while n.is_multiple_of(p) {
             largest = p;
             n /= p;
         }
@@ -388,8 +388,10 @@ impl Resampler {
     /// Rejects data the FFTs cannot take: a NaN or infinity (or a value so large that the block
     /// sums overflow f32) turns into a NaN imaginary part at DC, which rubato's inverse FFT
     /// treats as a fatal error.
+    // `!(|x| <= max)` is deliberate: it is true for NaN too, where `|x| > max` is not.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn check_input(&self, input: &[f32]) -> Result<(), NodeError> {
-        if input.len() % self.channels != 0 {
+        if !input.len().is_multiple_of(self.channels) {
             return Err(NodeError::invalid_input(format!(
                 "{} samples is not a whole number of frames of {} channels",
                 input.len(),
@@ -532,7 +534,7 @@ impl Node for ResampleNode {
         if audio.channels == 0 {
             return Err(NodeError::invalid_input("audio must have at least one channel"));
         }
-        if audio.samples.len() % audio.channels as usize != 0 {
+        if !audio.samples.len().is_multiple_of(audio.channels as usize) {
             return Err(NodeError::invalid_input(format!(
                 "{} samples is not a whole number of frames of {} channels",
                 audio.samples.len(),
