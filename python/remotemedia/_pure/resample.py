@@ -1,0 +1,126 @@
+"""Pure-numpy twin of the native ``AudioResampleNode`` (src/nodes/resample.rs).
+
+Same algorithm and filter as the native node, which uses rubato 5.1's synchronous ``Fft``
+resampler with ``FixedSync::Both``: the input is cut into blocks of ``fft_in`` frames counted from
+the first frame; each block is zero-padded to ``2*fft_in``, transformed, multiplied by the spectrum
+of a ``fft_in``-tap windowed-sinc low-pass (squared periodic Blackman-Harris window, taps summing to
+1, cutoff from rubato's ``calculate_cutoff``), truncated or zero-extended to ``fft_out + 1`` bins,
+inverse-transformed at ``2*fft_out`` points and overlap-added. The ``fft_out // 2`` frames of
+filter delay are dropped and exactly ``round(frames * output_rate / input_rate)`` frames are
+returned. Blocks are processed all at once along a numpy axis instead of one by one.
+
+Here everything runs in float64, so the output differs from the native one only by the native
+float32 rounding (low/medium/high run in f32 there, very_high in f64).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = ["resample", "block_sizes", "output_frames", "QUALITIES"]
+
+MIN_RATE = 8000
+MAX_RATE = 192000
+
+# Filter length on the lower-rate side per preset; keep in step with Quality::min_block in Rust.
+_MIN_BLOCK = {"low": 64, "medium": 128, "high": 256, "very_high": 1024}
+QUALITIES = tuple(_MIN_BLOCK)
+
+# rubato's calculate_cutoff coefficients for WindowFunction::BlackmanHarris2.
+_K1, _K2, _K3 = np.float32(13.745202940783823), np.float32(121.73532586374934), np.float32(5964.163279612051)
+
+
+def output_frames(frames: int, input_rate: int, output_rate: int) -> int:
+    """round(frames * output_rate / input_rate), halves rounded up (exact integer arithmetic)."""
+    return (frames * output_rate * 2 + input_rate) // (2 * input_rate)
+
+
+def _largest_prime_factor(n: int) -> int:
+    largest, p = 1, 2
+    while p * p <= n:
+        while n % p == 0:
+            largest, n = p, n // p
+        p += 1
+    return max(largest, n)
+
+
+def block_sizes(input_rate: int, output_rate: int, quality: str) -> tuple[int, int]:
+    """FFT block sizes (fft_in, fft_out); both even so the delay is a whole number of frames."""
+    g = np.gcd(input_rate, output_rate)
+    min_in, min_out = input_rate // g, output_rate // g
+    k = max(-(-_MIN_BLOCK[quality] // min(min_in, min_out)), 2)
+    k += k % 2
+    for cand in range(k, k + k // 4 + 1, 2):
+        if max(_largest_prime_factor(cand * min_in), _largest_prime_factor(cand * min_out)) <= 7:
+            k = cand
+            break
+    return int(k * min_in), int(k * min_out)
+
+
+def _calculate_cutoff(n: int) -> np.float32:
+    # Same float32 arithmetic as rubato's calculate_cutoff::<f32>.
+    nt = np.float32(n)
+    one = np.float32(1.0)
+    return one / (_K1 / nt + _K2 / (nt * nt) + _K3 / (nt * nt * nt) + one)
+
+
+def _cutoff(fft_in: int, fft_out: int) -> np.float32:
+    if fft_in > fft_out:
+        return _calculate_cutoff(fft_out) * np.float32(fft_out) / np.float32(fft_in)
+    return _calculate_cutoff(fft_in)
+
+
+@functools.lru_cache(maxsize=32)
+def _filter_spectrum(fft_in: int, fft_out: int) -> np.ndarray:
+    """Spectrum (2*fft_in real FFT) of the normalised windowed sinc, scaled as rubato scales it."""
+    n = fft_in
+    x = np.arange(n, dtype=np.float64)
+    ph = 2.0 * np.pi * x / n
+    w = 0.35875 - 0.48829 * np.cos(ph) + 0.14128 * np.cos(2 * ph) - 0.01168 * np.cos(3 * ph)
+    w = w * w
+    arg = (x - float(n // 2)) * float(_cutoff(fft_in, fft_out))
+    taps = w * np.sinc(arg)
+    taps /= taps.sum()
+    filt = np.zeros(2 * n)
+    filt[:n] = taps / (2 * n)
+    spec = np.fft.rfft(filt)
+    spec.flags.writeable = False
+    return spec
+
+
+def resample(samples: np.ndarray, input_rate: int, output_rate: int, quality: str = "high") -> np.ndarray:
+    """Resample (frames, channels) float32 audio; returns (round(frames*out/in), channels) float32."""
+    if quality not in _MIN_BLOCK:
+        raise ValueError(f"quality must be one of {', '.join(QUALITIES)}, got {quality!r}")
+    for what, rate in (("input", input_rate), ("output", output_rate)):
+        if not (isinstance(rate, (int, np.integer)) and MIN_RATE <= rate <= MAX_RATE):
+            raise ValueError(f"{what} sample rate must be an integer from {MIN_RATE} to {MAX_RATE} Hz, got {rate!r}")
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ValueError(f"samples must have shape (frames, channels), got {x.shape}")
+    frames, channels = x.shape
+    if input_rate == output_rate:
+        return x.copy()
+    total = output_frames(frames, int(input_rate), int(output_rate))
+    if total == 0:
+        return np.zeros((0, channels), dtype=np.float32)
+
+    fft_in, fft_out = block_sizes(int(input_rate), int(output_rate), quality)
+    delay = fft_out // 2
+    blocks = max(-(-(delay + total) // fft_out), -(-frames // fft_in))
+    xin = np.zeros((channels, blocks * fft_in))
+    xin[:, :frames] = x.T
+    spec_in = np.fft.rfft(xin.reshape(channels, blocks, fft_in), n=2 * fft_in, axis=-1)
+    keep = fft_in + 1 if fft_in < fft_out else fft_out
+    spec_out = np.zeros((channels, blocks, fft_out + 1), dtype=np.complex128)
+    spec_out[..., :keep] = spec_in[..., :keep] * _filter_spectrum(fft_in, fft_out)[:keep]
+    # realfft's inverse is unnormalised; numpy's divides by n.
+    y = np.fft.irfft(spec_out, n=2 * fft_out, axis=-1) * (2 * fft_out)
+    out = np.zeros((channels, (blocks + 1) * fft_out))
+    out[:, : blocks * fft_out] += y[..., :fft_out].reshape(channels, -1)
+    out[:, fft_out:] += y[..., fft_out:].reshape(channels, -1)
+    return np.ascontiguousarray(out[:, delay : delay + total].T, dtype=np.float32)
