@@ -1,0 +1,41 @@
+"""Type stubs for the native extension ``remotemedia._native`` (built by maturin from the Rust crate).
+
+Users call it through :class:`remotemedia.Pipeline`; ``tests/python/test_stubs.py`` checks these stubs
+against the built module.
+"""
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+AudioTuple = Tuple[np.ndarray, int]
+
+def noop() -> None:
+    """Does nothing: the floor for measuring a call into the extension."""
+
+def version() -> str:
+    """The extension's version."""
+
+def node_types_json() -> str:
+    """The built-in node types (params, ports, outputs) as JSON."""
+
+def validate_manifest(manifest_text: str, python_nodes: Optional[Dict[str, Any]] = None) -> str:
+    """Validates manifest text (JSON or YAML); returns the canonical manifest as JSON or raises
+    ``remotemedia.ManifestError`` listing every problem."""
+
+class NativePipeline:
+    """A manifest compiled into a timely dataflow and installed on the shared worker pool."""
+
+    def __init__(self, manifest_text: str, python_nodes: Optional[Dict[str, Any]] = None) -> None: ...
+    def run(self, inputs: Dict[str, AudioTuple]) -> Dict[str, Any]:
+        """Runs once (the GIL is released meanwhile); ``inputs`` maps source node ids to
+        ``(samples, rate)``, or ``""`` to the input of every source node."""
+    def run_batch(self, items: List[Dict[str, AudioTuple]]) -> List[Tuple[Optional[Dict[str, Any]], Optional[BaseException]]]:
+        """Runs every item as one epoch spread over the workers; one ``(outputs, error)`` per item."""
+    def run_async(self, inputs: Dict[str, AudioTuple], callback: Callable[[Optional[Dict[str, Any]], Optional[BaseException]], None]) -> None:
+        """Starts a run; ``callback(outputs, error)`` is called from the completion thread."""
+    def manifest(self) -> str: ...
+    def metrics_json(self) -> str: ...
+    def reset_metrics(self) -> None: ...
+    @property
+    def workers(self) -> int: ...
