@@ -11,6 +11,7 @@ pub mod graph;
 pub mod manifest;
 pub mod nodes;
 pub mod runtime;
+pub mod synth;
 
 pub use data::{AudioBuffer, Payload, SampleFormat, Samples, VadResult};
 pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result};
