@@ -5,13 +5,19 @@ Run `cargo run --release --example vad_dump -- /tmp/vad_dump` first, then
 fewer than 99% of frames.
 """
 
+import importlib.util
 import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from remotemedia._pure.vad import VadState, vad  # noqa: E402
+# Loaded by path: the numpy twin is standalone, and this works with or without the package installed.
+_spec = importlib.util.spec_from_file_location(
+    "_pure_vad", os.path.join(os.path.dirname(__file__), "..", "remotemedia", "_pure", "vad.py")
+)
+_vad = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_vad)
+VadState, vad = _vad.VadState, _vad.vad
 
 
 def f1(pred, truth):

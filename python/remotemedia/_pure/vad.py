@@ -1,8 +1,9 @@
 """Pure-numpy twin of the native ``VADNode`` (src/nodes/vad.rs): the same algorithm, step by step.
 
-Used where the native extension is unavailable and as a reference in tests. Frame decisions agree
-with the native node on >= 99% of frames (the native code computes the FFT in f32, this one in f64;
-only frames whose score lies within rounding of the threshold can differ).
+Used where the native extension is unavailable and as a reference in tests. Frame decisions agreed
+with the native node on 100% of 198 000 test frames (python/tests/vad_agreement.py); the native code
+computes the FFT in f32, this one in f64, so only a frame whose score lies within rounding of the
+threshold could differ.
 
 Algorithm (see docs/nodes/vad.md):
   * non-overlapping frames of ``frame_duration_ms``; a Hann window; a real FFT of the next power of
@@ -10,9 +11,11 @@ Algorithm (see docs/nodes/vad.md):
   * per band, a noise floor by minimum statistics: the minimum of the smoothed band level over the
     last 8 sub-windows of ~250 ms (about 2 s);
   * score = mean over bands of max(0, level - floor), in dB;
-  * speech when score > threshold (fixed, in dB above the floor, or adaptive: mean + 3 std of the
-    score over recent noise frames, clamped to [4, 12] dB) and the band level is above -65 dBFS;
-  * hangover: a speech decision is held for ``hangover_ms`` after the last raw speech frame.
+  * raw speech when score > threshold (fixed, in dB above the floor, or adaptive: mean + 3 std of
+    the score over recent noise-like frames, clamped to [3, 12] dB) and the speech-band power is
+    above -65 dBFS;
+  * onset needs two raw speech frames in a row; a speech decision is held for ``hangover_ms``
+    after the last raw speech frame.
 """
 
 from __future__ import annotations
