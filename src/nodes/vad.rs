@@ -79,7 +79,7 @@ impl VadConfig {
                 self.frame_duration_ms
             )));
         }
-        if !(MIN_RATE..=MAX_RATE).contains(&self.sample_rate) || self.sample_rate % 100 != 0 {
+        if !(MIN_RATE..=MAX_RATE).contains(&self.sample_rate) || !self.sample_rate.is_multiple_of(100) {
             return Err(NodeError::invalid_input(format!(
                 "VADNode needs a sample rate that is a multiple of 100 Hz from {MIN_RATE} to {MAX_RATE} Hz \
                  (e.g. 8000, 16000, 32000, 48000), received {} Hz; put an AudioResampleNode before it",
@@ -371,6 +371,7 @@ impl VadState {
 
 /// Whether no sample is NaN or infinite. Branch-free so that it vectorises (an early-exit scan
 /// cost as much as the FFT): `x - x` is 0 for finite `x` and NaN for NaN and ±inf.
+#[allow(clippy::eq_op)] // `x - x` is the point: it is NaN exactly for non-finite x
 fn all_finite(v: &[f32]) -> bool {
     let mut acc = [0f32; 8];
     let mut chunks = v.chunks_exact(8);
@@ -397,8 +398,11 @@ fn band_power(bins: &[Complex<f32>]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Speech segments as `(start_s, end_s)` pairs, in seconds.
+pub type Segments = Vec<(f64, f64)>;
+
 /// Runs of speech frames as `(start_s, end_s)`: frame `i` covers `[i, i+1) · frame_duration_ms`.
-pub fn segments(frames: &[bool], frame_duration_ms: u32) -> Vec<(f64, f64)> {
+pub fn segments(frames: &[bool], frame_duration_ms: u32) -> Segments {
     let t = |i: usize| i as f64 * frame_duration_ms as f64 / 1000.0;
     let mut out = Vec::new();
     let mut start = None;
@@ -424,7 +428,7 @@ pub fn to_mono(audio: &AudioBuffer) -> Result<Vec<f32>, NodeError> {
     if ch == 0 {
         return Err(NodeError::invalid_input("audio with 0 channels"));
     }
-    if audio.samples.len() % ch != 0 {
+    if !audio.samples.len().is_multiple_of(ch) {
         return Err(NodeError::invalid_input(format!(
             "{} samples is not a whole number of frames of {ch} channels",
             audio.samples.len()
@@ -445,7 +449,7 @@ pub fn to_mono(audio: &AudioBuffer) -> Result<Vec<f32>, NodeError> {
 }
 
 /// Convenience: decisions and segments for one whole buffer of mono samples.
-pub fn detect(samples: &[f32], config: VadConfig) -> Result<(Vec<(f64, f64)>, Vec<bool>), NodeError> {
+pub fn detect(samples: &[f32], config: VadConfig) -> Result<(Segments, Vec<bool>), NodeError> {
     let mut state = VadState::new(config)?;
     let mut frames = state.push(samples)?;
     frames.extend(state.finish());
@@ -470,7 +474,15 @@ impl Node for VadNode {
             hangover_ms: self.hangover_ms,
         };
         config.validate()?;
-        let mono = to_mono(&audio)?;
+        // Mono f32 (the usual case) is read in place; anything else is mixed down to a copy.
+        let owned;
+        let mono: &[f32] = match (&audio.samples, audio.channels) {
+            (Samples::F32(v), 1) => v,
+            _ => {
+                owned = to_mono(&audio)?;
+                &owned
+            }
+        };
         let state = match &mut self.state {
             Some(s) if s.config == config => {
                 s.reset();
@@ -478,7 +490,7 @@ impl Node for VadNode {
             }
             slot => slot.insert(VadState::new(config)?),
         };
-        let mut frames = state.push(&mono)?;
+        let mut frames = state.push(mono)?;
         frames.extend(state.finish());
         Ok(Payload::Vad(VadResult {
             segments: segments(&frames, self.frame_duration_ms),
