@@ -282,6 +282,17 @@ fn bad_input_is_rejected_without_panic() {
     s.push(&[0.1; 700]).expect("push");
     assert!(s.push(&[0.1, f32::NAN]).is_err());
     assert_eq!(s.frames_decided(), 1);
+    // Huge but finite samples overflow the f32 spectrum: no panic, no error, and the stream recovers.
+    let mut s = VadState::new(VadConfig::new(16000, 30)).expect("state");
+    let d = s.push(&vec![3e38f32; 480 * 4]).expect("finite input is accepted");
+    assert_eq!(d.len(), 4);
+    let (speech, truth) = synth::speech_like(16000, 10.0, 30);
+    let nz = synth::noise(NoiseKind::Pink, speech.len(), 16000, 31);
+    let x = synth::mix_at_snr(&speech, &truth, &nz, 10.0);
+    s.push(&vec![0.0; 16000 * 3]).expect("push");
+    assert!(s.push(&x).expect("push").iter().any(|d| *d), "still detects speech afterwards");
+    let stereo = AudioBuffer::new(Samples::F32(vec![3e38; 9600]), 16000, 2).expect("buffer");
+    assert!(run(&mut *n, stereo).is_ok(), "channel mean of huge values does not overflow");
     // Bad params fail when the node is built.
     let reg = Registry::builtin();
     let t = reg.get(vad::TYPE_NAME).expect("registered");

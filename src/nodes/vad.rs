@@ -299,7 +299,10 @@ impl VadState {
             .map_err(|e| NodeError::permanent(format!("VAD FFT failed: {e}")))?;
         let mut powers = [0f64; NB];
         for (p, (a, b)) in powers.iter_mut().zip(self.bands) {
-            *p = band_power(&self.spectrum[a..b]) as f64 * self.scale;
+            // Absurdly loud (finite) input can overflow the f32 spectrum to inf or NaN; clamp so
+            // the floors and statistics stay finite and the stream stays usable.
+            let bp = band_power(&self.spectrum[a..b]);
+            *p = if bp.is_finite() { bp } else { f32::MAX } as f64 * self.scale;
         }
         Ok(self.decide(&powers))
     }
@@ -438,8 +441,10 @@ pub fn to_mono(audio: &AudioBuffer) -> Result<Vec<f32>, NodeError> {
         if ch == 1 {
             return v.iter().map(|x| f(*x)).collect();
         }
+        // Scale before summing: huge finite samples cannot overflow to inf, and identical channels
+        // average to exactly the mono value for 1, 2 and 4 channels.
         let inv = 1.0 / ch as f32;
-        v.chunks_exact(ch).map(|c| c.iter().map(|x| f(*x)).sum::<f32>() * inv).collect()
+        v.chunks_exact(ch).map(|c| c.iter().map(|x| f(*x) * inv).sum::<f32>()).collect()
     }
     Ok(match &audio.samples {
         Samples::F32(v) => mix(v, ch, |x| x),
