@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod nodes;
 pub mod runtime;
+pub mod synth;
 
 pub use data::{AudioBuffer, Payload, SampleFormat, Samples, VadResult};
 pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result};

@@ -1,7 +1,571 @@
-//! `VADNode` (placeholder until the realfft implementation lands).
-use super::NodeType;
+//! `VADNode`: voice activity detection by speech-band energy against per-band noise floors tracked
+//! with minimum statistics, an adaptive threshold and a hangover; one realfft per frame.
+//!
+//! The detector itself is [`VadState`]: it carries the noise floors, the threshold statistics, the
+//! hangover and a partial frame across [`VadState::push`] calls, so a stream cut into chunks of any
+//! size gets exactly the decisions of the whole buffer. The node runs one fresh detector per buffer.
+//! `python/remotemedia/_pure/vad.py` is a numpy twin of this algorithm; keep the two in step.
+//! Algorithm, parameters and measured accuracy: `docs/nodes/vad.md`.
+
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+use serde_json::Value;
+
+use super::{expect_audio, param_f64, param_i64, Inputs, Node, NodeType, ParamKind, ParamSpec};
+use crate::data::{AudioBuffer, Payload, Samples, VadResult};
 use crate::error::NodeError;
+
 pub const TYPE_NAME: &str = "VADNode";
+
+/// Default frame length in milliseconds.
+pub const DEFAULT_FRAME_MS: u32 = 30;
+/// Default hangover in milliseconds: speech decisions are held this long after the last frame that
+/// looked like speech, so word endings and short pauses stay inside a segment.
+pub const DEFAULT_HANGOVER_MS: u32 = 200;
+/// Lowest and highest sample rate accepted (Hz); the rate must also be a multiple of 100 Hz so that
+/// 10, 20 and 30 ms are whole numbers of samples.
+pub const MIN_RATE: u32 = 8000;
+pub const MAX_RATE: u32 = 48000;
+
+/// Band edges in Hz: four bands covering the speech band (200–4000 Hz).
+const BAND_EDGES_HZ: [u64; 5] = [200, 500, 1000, 2000, 4000];
+const NB: usize = 4;
+/// Added to band powers before taking logs: −100 dB, far below any real signal.
+const EPS_POWER: f64 = 1e-10;
+/// Time constant of the band-level smoothing that feeds the minimum tracker.
+const SMOOTH_TAU_S: f64 = 0.04;
+/// Minimum statistics: the floor is the minimum over `SUBWINDOWS` sub-windows of ~250 ms (~2 s).
+const SUBWINDOW_MS: u32 = 250;
+const SUBWINDOWS: usize = 8;
+/// A frame is never speech when its speech-band power is below this (dB re full scale).
+const ABS_GATE_DB: f64 = -65.0;
+/// Adaptive threshold = mean + K·std of the score over noise-like frames, clamped to [MIN, MAX] dB.
+const ADAPT_TAU_S: f64 = 1.0;
+const ADAPT_K: f64 = 3.0;
+/// Frames whose score is above mean + GATE·std do not update the noise statistics.
+const ADAPT_GATE: f64 = 2.0;
+const ADAPT_MIN_DB: f64 = 3.0;
+const ADAPT_MAX_DB: f64 = 12.0;
+/// Start-up noise-score statistics (typical of stationary noise), giving a 4.5 dB first threshold.
+const INIT_MEAN_DB: f64 = 1.5;
+const INIT_VAR_DB2: f64 = 1.0;
+
+/// What a detector is configured with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VadConfig {
+    /// Hz; a multiple of 100 from 8000 to 48000.
+    pub sample_rate: u32,
+    /// 10, 20 or 30.
+    pub frame_duration_ms: u32,
+    /// Fixed threshold in dB above the noise floor (mean over the 4 bands); `None`: adaptive.
+    pub threshold_db: Option<f64>,
+    /// 0 to 2000 ms.
+    pub hangover_ms: u32,
+}
+
+impl VadConfig {
+    /// Defaults: adaptive threshold, [`DEFAULT_HANGOVER_MS`].
+    pub fn new(sample_rate: u32, frame_duration_ms: u32) -> VadConfig {
+        VadConfig { sample_rate, frame_duration_ms, threshold_db: None, hangover_ms: DEFAULT_HANGOVER_MS }
+    }
+
+    /// Checks every field; the message says what is accepted.
+    pub fn validate(&self) -> Result<(), NodeError> {
+        if ![10, 20, 30].contains(&self.frame_duration_ms) {
+            return Err(NodeError::permanent(format!(
+                "frame_duration_ms must be 10, 20 or 30, found {}",
+                self.frame_duration_ms
+            )));
+        }
+        if !(MIN_RATE..=MAX_RATE).contains(&self.sample_rate) || !self.sample_rate.is_multiple_of(100) {
+            return Err(NodeError::invalid_input(format!(
+                "VADNode needs a sample rate that is a multiple of 100 Hz from {MIN_RATE} to {MAX_RATE} Hz \
+                 (e.g. 8000, 16000, 32000, 48000), received {} Hz; put an AudioResampleNode before it",
+                self.sample_rate
+            )));
+        }
+        if let Some(t) = self.threshold_db {
+            if !t.is_finite() {
+                return Err(NodeError::permanent(format!("threshold must be a finite number of dB, found {t}")));
+            }
+        }
+        if self.hangover_ms > 2000 {
+            return Err(NodeError::permanent(format!("hangover_ms must be from 0 to 2000, found {}", self.hangover_ms)));
+        }
+        Ok(())
+    }
+
+    /// Samples per frame.
+    pub fn frame_len(&self) -> usize {
+        (self.sample_rate as u64 * self.frame_duration_ms as u64 / 1000) as usize
+    }
+}
+
+/// A streaming voice activity detector. Feed it mono f32 samples with [`push`](VadState::push);
+/// each complete frame yields one decision. State carried across calls: the noise floors, the
+/// threshold statistics, the hangover and the samples of a not yet complete frame.
+pub struct VadState {
+    config: VadConfig,
+    frame_len: usize,
+    fft: Arc<dyn RealToComplex<f32>>,
+    window: Vec<f32>,
+    input: Vec<f32>,
+    spectrum: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+    bands: [(usize, usize); NB],
+    scale: f64,
+    smooth: f64,
+    adapt: f64,
+    sub_frames: u32,
+    hang_frames: u32,
+    // ---- state reset by `reset` ----
+    pending: Vec<f32>,
+    started: bool,
+    smoothed: [f64; NB],
+    cur_min: [f64; NB],
+    ring: [[f64; NB]; SUBWINDOWS - 1],
+    ring_len: usize,
+    ring_pos: usize,
+    count: u32,
+    noise_mean: f64,
+    noise_var: f64,
+    hang: u32,
+    prev_raw: bool,
+    frames_done: u64,
+    last_score: f64,
+}
+
+impl VadState {
+    /// Plans the FFT (once; reuse the state with [`reset`](VadState::reset) rather than rebuilding).
+    pub fn new(config: VadConfig) -> Result<VadState, NodeError> {
+        config.validate()?;
+        let frame_len = config.frame_len();
+        let fft_len = frame_len.next_power_of_two();
+        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(fft_len);
+        // Hann window sampled at bin centres (no zero end points: every sample counts).
+        let window: Vec<f32> = (0..frame_len)
+            .map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * (n as f64 + 0.5) / frame_len as f64).cos()) as f32)
+            .collect();
+        let sum_w2: f64 = (0..frame_len)
+            .map(|n| {
+                let w = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * (n as f64 + 0.5) / frame_len as f64).cos();
+                w * w
+            })
+            .sum();
+        // Band power normalised so that a sine of amplitude A in the band reads A²/2 (dB re full scale).
+        let scale = 2.0 / (fft_len as f64 * sum_w2);
+        let rate = config.sample_rate as u64;
+        let mut bands = [(0usize, 0usize); NB];
+        for (b, band) in bands.iter_mut().enumerate() {
+            // Bin k (frequency k·rate/fft_len) is in the band when lo <= f < hi; integer arithmetic.
+            let (lo, hi) = (BAND_EDGES_HZ[b] * fft_len as u64, BAND_EDGES_HZ[b + 1] * fft_len as u64);
+            let first = (0..=fft_len / 2).find(|k| *k as u64 * rate >= lo).unwrap_or(fft_len / 2 + 1);
+            let end = (first..=fft_len / 2).find(|k| *k as u64 * rate >= hi).unwrap_or(fft_len / 2 + 1);
+            *band = (first, end);
+        }
+        let frame_s = config.frame_duration_ms as f64 / 1000.0;
+        let ms = config.frame_duration_ms;
+        let mut state = VadState {
+            frame_len,
+            input: fft.make_input_vec(),
+            spectrum: fft.make_output_vec(),
+            scratch: fft.make_scratch_vec(),
+            fft,
+            window,
+            bands,
+            scale,
+            smooth: 1.0 - (-frame_s / SMOOTH_TAU_S).exp(),
+            adapt: 1.0 - (-frame_s / ADAPT_TAU_S).exp(),
+            sub_frames: (SUBWINDOW_MS + ms / 2) / ms,
+            hang_frames: config.hangover_ms.div_ceil(ms),
+            config,
+            pending: Vec::with_capacity(frame_len),
+            started: false,
+            smoothed: [0.0; NB],
+            cur_min: [f64::INFINITY; NB],
+            ring: [[0.0; NB]; SUBWINDOWS - 1],
+            ring_len: 0,
+            ring_pos: 0,
+            count: 0,
+            noise_mean: INIT_MEAN_DB,
+            noise_var: INIT_VAR_DB2,
+            hang: 0,
+            prev_raw: false,
+            frames_done: 0,
+            last_score: 0.0,
+        };
+        state.reset();
+        Ok(state)
+    }
+
+    pub fn config(&self) -> &VadConfig {
+        &self.config
+    }
+
+    /// Samples per frame.
+    pub fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// Frames decided since the last reset.
+    pub fn frames_decided(&self) -> u64 {
+        self.frames_done
+    }
+
+    /// The score (mean dB above the noise floors over the 4 bands) of the last frame decided.
+    pub fn last_score(&self) -> f64 {
+        self.last_score
+    }
+
+    /// Forgets everything carried between calls; the next sample starts a new stream.
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.started = false;
+        self.smoothed = [0.0; NB];
+        self.cur_min = [f64::INFINITY; NB];
+        self.ring_len = 0;
+        self.ring_pos = 0;
+        self.count = 0;
+        self.noise_mean = INIT_MEAN_DB;
+        self.noise_var = INIT_VAR_DB2;
+        self.hang = 0;
+        self.prev_raw = false;
+        self.frames_done = 0;
+        self.last_score = 0.0;
+    }
+
+    /// Decides every frame completed by `samples` (mono, full scale ±1) and returns the decisions.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<bool>, NodeError> {
+        let mut out = Vec::with_capacity((self.pending.len() + samples.len()) / self.frame_len);
+        self.push_into(samples, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`push`](VadState::push), appending to `out`. On error (a NaN or infinite sample) nothing
+    /// is consumed and the state is unchanged.
+    pub fn push_into(&mut self, samples: &[f32], out: &mut Vec<bool>) -> Result<(), NodeError> {
+        if !all_finite(samples) {
+            let i = samples.iter().position(|x| !x.is_finite()).unwrap_or(0);
+            return Err(NodeError::invalid_input(format!(
+                "VADNode input contains a non-finite sample ({}) at index {i}",
+                samples.get(i).copied().unwrap_or(f32::NAN)
+            )));
+        }
+        let mut rest = samples;
+        if !self.pending.is_empty() {
+            let need = self.frame_len - self.pending.len();
+            if rest.len() < need {
+                self.pending.extend_from_slice(rest);
+                return Ok(());
+            }
+            let (head, tail) = rest.split_at(need);
+            self.pending.extend_from_slice(head);
+            rest = tail;
+            let frame = std::mem::take(&mut self.pending);
+            let d = self.frame(&frame)?;
+            self.pending = frame;
+            self.pending.clear();
+            out.push(d);
+        }
+        let mut chunks = rest.chunks_exact(self.frame_len);
+        for frame in &mut chunks {
+            let d = self.frame(frame)?;
+            out.push(d);
+        }
+        self.pending.extend_from_slice(chunks.remainder());
+        Ok(())
+    }
+
+    /// Ends the stream. A trailing partial frame gets no decision: it is dropped (so a buffer of
+    /// `n` samples yields `floor(n / frame_len)` decisions). Returns the decisions this produced
+    /// (always none; kept for symmetry with streaming callers) and leaves the state ready to reset.
+    pub fn finish(&mut self) -> Vec<bool> {
+        self.pending.clear();
+        Vec::new()
+    }
+
+    /// One frame of exactly `frame_len` samples → one decision.
+    fn frame(&mut self, frame: &[f32]) -> Result<bool, NodeError> {
+        let n = self.frame_len;
+        for ((dst, x), w) in self.input[..n].iter_mut().zip(frame).zip(&self.window) {
+            *dst = x * w;
+        }
+        // realfft uses the input as scratch: the zero padding must be rewritten every frame.
+        self.input[n..].iter_mut().for_each(|x| *x = 0.0);
+        self.fft
+            .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
+            .map_err(|e| NodeError::permanent(format!("VAD FFT failed: {e}")))?;
+        let mut powers = [0f64; NB];
+        for (p, (a, b)) in powers.iter_mut().zip(self.bands) {
+            // Absurdly loud (finite) input can overflow the f32 spectrum to inf or NaN; clamp so
+            // the floors and statistics stay finite and the stream stays usable.
+            let bp = band_power(&self.spectrum[a..b]);
+            *p = if bp.is_finite() { bp } else { f32::MAX } as f64 * self.scale;
+        }
+        Ok(self.decide(&powers))
+    }
+
+    /// The decision logic, in f64; mirrors `VadState._decide` in the numpy twin line by line.
+    fn decide(&mut self, powers: &[f64; NB]) -> bool {
+        let levels = powers.map(|p| 10.0 * (p + EPS_POWER).log10());
+        let total = 10.0 * (powers.iter().sum::<f64>() + EPS_POWER).log10();
+        if !self.started {
+            self.smoothed = levels;
+            self.started = true;
+        }
+        let mut score = 0.0;
+        for b in 0..NB {
+            let s = self.smoothed[b] + self.smooth * (levels[b] - self.smoothed[b]);
+            self.smoothed[b] = s;
+            if s < self.cur_min[b] {
+                self.cur_min[b] = s;
+            }
+            let mut floor = self.cur_min[b];
+            for m in &self.ring[..self.ring_len] {
+                if m[b] < floor {
+                    floor = m[b];
+                }
+            }
+            let d = levels[b] - floor;
+            if d > 0.0 {
+                score += d;
+            }
+        }
+        score /= NB as f64;
+        self.count += 1;
+        if self.count == self.sub_frames {
+            // The oldest sub-window minimum leaves the ring (order within it does not matter).
+            self.ring[self.ring_pos] = self.cur_min;
+            self.ring_pos = (self.ring_pos + 1) % (SUBWINDOWS - 1);
+            self.ring_len = (self.ring_len + 1).min(SUBWINDOWS - 1);
+            self.cur_min = [f64::INFINITY; NB];
+            self.count = 0;
+        }
+        let thr = match self.config.threshold_db {
+            Some(t) => t,
+            None => (self.noise_mean + ADAPT_K * self.noise_var.sqrt()).clamp(ADAPT_MIN_DB, ADAPT_MAX_DB),
+        };
+        let raw = score > thr && total > ABS_GATE_DB;
+        let dev = score - self.noise_mean;
+        if dev < ADAPT_GATE * self.noise_var.sqrt() {
+            // Noise statistics follow the frames that look like noise; the gate keeps speech out
+            // of them (without it, missed speech raises the threshold, which misses more speech).
+            self.noise_mean += self.adapt * dev;
+            self.noise_var += self.adapt * (dev * dev - self.noise_var);
+        }
+        self.last_score = score;
+        self.frames_done += 1;
+        // Onset needs two raw speech frames in a row: isolated noise peaks do not start a segment.
+        let onset = raw && (self.prev_raw || self.hang > 0);
+        self.prev_raw = raw;
+        if onset {
+            self.hang = self.hang_frames;
+            true
+        } else if self.hang > 0 {
+            self.hang -= 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Whether no sample is NaN or infinite. Branch-free so that it vectorises (an early-exit scan
+/// cost as much as the FFT): `x - x` is 0 for finite `x` and NaN for NaN and ±inf.
+#[allow(clippy::eq_op)] // `x - x` is the point: it is NaN exactly for non-finite x
+fn all_finite(v: &[f32]) -> bool {
+    let mut acc = [0f32; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x - x;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|x| x - x).sum();
+    acc.iter().sum::<f32>() + tail == 0.0
+}
+
+/// Sum of |X|² over `bins`, with 8 independent accumulators so the compiler can vectorise it
+/// (a single running f32 sum is a serial dependency chain: several times slower).
+fn band_power(bins: &[Complex<f32>]) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut chunks = bins.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x.re * x.re + x.im * x.im;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|x| x.re * x.re + x.im * x.im).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Speech segments as `(start_s, end_s)` pairs, in seconds.
+pub type Segments = Vec<(f64, f64)>;
+
+/// Runs of speech frames as `(start_s, end_s)`: frame `i` covers `[i, i+1) · frame_duration_ms`.
+pub fn segments(frames: &[bool], frame_duration_ms: u32) -> Segments {
+    let t = |i: usize| i as f64 * frame_duration_ms as f64 / 1000.0;
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, f) in frames.iter().enumerate() {
+        match (f, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((t(s), t(i)));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((t(s), t(frames.len())));
+    }
+    out
+}
+
+/// The buffer as mono f32: i16 / i32 scaled by 1/32768 and 1/2³¹, channels averaged.
+pub fn to_mono(audio: &AudioBuffer) -> Result<Vec<f32>, NodeError> {
+    let ch = audio.channels as usize;
+    if ch == 0 {
+        return Err(NodeError::invalid_input("audio with 0 channels"));
+    }
+    if !audio.samples.len().is_multiple_of(ch) {
+        return Err(NodeError::invalid_input(format!(
+            "{} samples is not a whole number of frames of {ch} channels",
+            audio.samples.len()
+        )));
+    }
+    fn mix<T: Copy>(v: &[T], ch: usize, f: impl Fn(T) -> f32) -> Vec<f32> {
+        if ch == 1 {
+            return v.iter().map(|x| f(*x)).collect();
+        }
+        // Scale before summing: huge finite samples cannot overflow to inf, and identical channels
+        // average to exactly the mono value for 1, 2 and 4 channels.
+        let inv = 1.0 / ch as f32;
+        v.chunks_exact(ch).map(|c| c.iter().map(|x| f(*x) * inv).sum::<f32>()).collect()
+    }
+    Ok(match &audio.samples {
+        Samples::F32(v) => mix(v, ch, |x| x),
+        Samples::I16(v) => mix(v, ch, |x| x as f32 / 32768.0),
+        Samples::I32(v) => mix(v, ch, |x| (x as f64 / 2147483648.0) as f32),
+    })
+}
+
+/// Convenience: decisions and segments for one whole buffer of mono samples.
+pub fn detect(samples: &[f32], config: VadConfig) -> Result<(Segments, Vec<bool>), NodeError> {
+    let mut state = VadState::new(config)?;
+    let mut frames = state.push(samples)?;
+    frames.extend(state.finish());
+    Ok((segments(&frames, state.config.frame_duration_ms), frames))
+}
+
+struct VadNode {
+    frame_duration_ms: u32,
+    threshold_db: Option<f64>,
+    hangover_ms: u32,
+    /// Kept between runs so the FFT is planned once per sample rate, reset before every run.
+    state: Option<VadState>,
+}
+
+impl Node for VadNode {
+    fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        let audio = expect_audio(inputs.one()?)?;
+        let config = VadConfig {
+            sample_rate: audio.sample_rate,
+            frame_duration_ms: self.frame_duration_ms,
+            threshold_db: self.threshold_db,
+            hangover_ms: self.hangover_ms,
+        };
+        config.validate()?;
+        // Mono f32 (the usual case) is read in place; anything else is mixed down to a copy.
+        let owned;
+        let mono: &[f32] = match (&audio.samples, audio.channels) {
+            (Samples::F32(v), 1) => v,
+            _ => {
+                owned = to_mono(&audio)?;
+                &owned
+            }
+        };
+        let state = match &mut self.state {
+            Some(s) if s.config == config => {
+                s.reset();
+                s
+            }
+            slot => slot.insert(VadState::new(config)?),
+        };
+        let mut frames = state.push(mono)?;
+        frames.extend(state.finish());
+        Ok(Payload::Vad(VadResult {
+            segments: segments(&frames, self.frame_duration_ms),
+            frames,
+            frame_duration_ms: self.frame_duration_ms,
+            audio,
+        }))
+    }
+
+    fn reset(&mut self) {
+        if let Some(s) = &mut self.state {
+            s.reset();
+        }
+    }
+}
+
 pub fn node_type() -> NodeType {
-    NodeType::new(TYPE_NAME, "placeholder", |_| Err(NodeError::permanent("not implemented yet")))
+    NodeType {
+        params: vec![
+            ParamSpec::with_default(
+                "frame_duration_ms",
+                ParamKind::IntChoice(&[10, 20, 30]),
+                Value::from(DEFAULT_FRAME_MS),
+                "frame length in ms: one decision per frame",
+            ),
+            ParamSpec::optional(
+                "threshold",
+                ParamKind::Float { min: 0.0, max: 60.0 },
+                "fixed decision threshold in dB above the tracked noise floor (mean over 4 speech bands); \
+                 absent: adaptive (3 std above the recent noise score, 3 to 12 dB)",
+            ),
+            ParamSpec::with_default(
+                "hangover_ms",
+                ParamKind::Int { min: 0, max: 2000 },
+                Value::from(DEFAULT_HANGOVER_MS),
+                "ms a speech decision is held after the last speech-like frame",
+            ),
+        ],
+        outputs: vec!["audio".into(), "segments".into(), "frames".into()],
+        ..NodeType::new(
+            TYPE_NAME,
+            "Voice activity detection: speech-band energy over per-band noise floors (minimum statistics), \
+             adaptive threshold, hangover. Input: audio at 8-48 kHz (multiple of 100 Hz); output: a VAD \
+             result (segments in s, one decision per frame, the input audio unchanged).",
+            |cfg| {
+                let frame_duration_ms = param_i64(cfg.params, "frame_duration_ms")?.unwrap_or(DEFAULT_FRAME_MS as i64);
+                let hangover_ms = param_i64(cfg.params, "hangover_ms")?.unwrap_or(DEFAULT_HANGOVER_MS as i64);
+                let threshold_db = param_f64(cfg.params, "threshold")?;
+                if ![10, 20, 30].contains(&frame_duration_ms) {
+                    return Err(NodeError::permanent(format!(
+                        "param 'frame_duration_ms' must be 10, 20 or 30, found {frame_duration_ms}"
+                    )));
+                }
+                if !(0..=2000).contains(&hangover_ms) {
+                    return Err(NodeError::permanent(format!(
+                        "param 'hangover_ms' must be from 0 to 2000, found {hangover_ms}"
+                    )));
+                }
+                if let Some(t) = threshold_db {
+                    if !t.is_finite() || !(0.0..=60.0).contains(&t) {
+                        return Err(NodeError::permanent(format!("param 'threshold' must be from 0 to 60 dB, found {t}")));
+                    }
+                }
+                Ok(Box::new(VadNode {
+                    frame_duration_ms: frame_duration_ms as u32,
+                    threshold_db,
+                    hangover_ms: hangover_ms as u32,
+                    state: None,
+                }))
+            },
+        )
+    }
 }
