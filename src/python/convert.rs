@@ -114,7 +114,6 @@ fn vad_to_py<'py>(py: Python<'py>, v: VadResult) -> PyResult<Bound<'py, PyAny>> 
     }
     d.set_item("segments", segments)?;
     d.set_item("frames", v.frames.into_pyarray(py))?;
-    d.set_item("frame_duration_ms", v.frame_duration_ms)?;
     d.set_item("audio", audio_to_py(py, v.audio)?)?;
     Ok(d.into_any())
 }

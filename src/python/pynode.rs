@@ -64,9 +64,11 @@ pub fn from_python_exception(py: Python<'_>, e: PyErr) -> NodeError {
         || is_instance_of(py, value, "builtins", "ConnectionError")
         || is_instance_of(py, value, "remotemedia.errors", "RetryableError");
     let mut err = if transient { NodeError::transient(message) } else { NodeError::permanent(message) };
+    // The traceback lives in the PyErr until it is restored: pass it explicitly.
+    let tb = e.traceback(py);
     err.traceback = py
         .import("traceback")
-        .and_then(|tb| tb.call_method1("format_exception", (value,)))
+        .and_then(|m| m.call_method1("format_exception", (value.get_type(), value, tb)))
         .and_then(|lines| lines.extract::<Vec<String>>())
         .map(|lines| lines.concat())
         .ok();

@@ -1,25 +1,11 @@
 """The numpy VAD twin and synthetic signals (no Rust needed): silence, frame rule, streaming,
-formats, bad input, accuracy in noise. Native agreement: see vad_agreement.py."""
-
-import importlib.util
-import pathlib
+formats, bad input, accuracy in noise. Agreement with the native node: test_parity.py."""
 
 import numpy as np
 import pytest
 
-_PURE = pathlib.Path(__file__).resolve().parents[1] / "remotemedia" / "_pure"
-
-
-def _load(name):
-    # By path: the twins are standalone numpy modules, importable with or without the package built.
-    spec = importlib.util.spec_from_file_location(f"_pure_{name}", _PURE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-vadmod = _load("vad")
-synth = _load("synth")
+from remotemedia._pure import synth
+from remotemedia._pure import vad as vadmod
 
 
 def _f1(pred, truth):

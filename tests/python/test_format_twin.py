@@ -1,13 +1,10 @@
 """The numpy twin of FormatConverterNode against the documented convention (no Rust needed)."""
 
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from remotemedia._pure.format import convert  # noqa: E402
+from remotemedia._pure.format import convert
 
 
 def test_i16_round_trips_exactly_through_f32_and_i32():
