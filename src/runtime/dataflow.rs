@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use timely::dataflow::channels::pact::{Exchange, Pipeline as LocalPact};
+use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline as LocalPact};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
@@ -75,7 +75,13 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>) -> Result<(), Nod
                 let upstream = node_out[edge.from].clone().expect("topological order builds sources first");
                 ins.push((upstream, Port { from: Some(edge.from), output_key: edge.output_key.clone(), name: edge.port.clone() }));
             }
-            node_out[n] = Some(node_operator(scope, shared, n, node, ins, slots[n]));
+            let slot = slots[n];
+            // One worker: records stay where they are. Several: route by item and branch slot.
+            node_out[n] = Some(if scope.peers() == 1 {
+                node_operator(scope, shared, n, node, ins, || LocalPact)
+            } else {
+                node_operator(scope, shared, n, node, ins, || Exchange::new(move |r: &Record| r.item.wrapping_add(slot)))
+            });
         }
         let sink_streams: Vec<RecordStream> =
             shared.sinks.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect();
@@ -164,20 +170,20 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>) -> Ve
 /// One node as a timely operator. Single-input nodes process each record as it arrives;
 /// multi-input nodes gather an item's inputs from every port, process when all are there, and
 /// drop partial gatherings once the frontier shows the rest will never come (an upstream failure).
-fn node_operator<'scope>(
+fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
     scope: Scope<'scope, u64>,
     shared: &Arc<Shared>,
     n: usize,
     node: Result<Box<dyn Node>, NodeError>,
     inputs: Vec<(RecordStream<'scope>, Port)>,
-    slot: u64,
+    pact: impl Fn() -> P,
 ) -> RecordStream<'scope> {
     let gn = &shared.graph.nodes[n];
     let mut builder = OperatorBuilder::new(gn.id.clone(), scope);
     let mut handles = Vec::new();
     let mut ports = Vec::new();
     for (stream, port) in inputs {
-        handles.push(builder.new_input(stream, Exchange::new(move |r: &Record| r.item.wrapping_add(slot))));
+        handles.push(builder.new_input(stream, pact()));
         ports.push(port);
     }
     let (output, stream) = builder.new_output::<Vec<Record>>();
