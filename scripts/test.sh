@@ -20,7 +20,7 @@ VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" develop
 
 echo "== pytest"
 set +e
-"$PY" -m pytest tests/python -q
+REMOTEMEDIA_REQUIRE_NATIVE=1 "$PY" -m pytest tests/python -q
 status=$?
 set -e
 # pytest exits 5 when it collects nothing: that is a broken suite here, not a pass.

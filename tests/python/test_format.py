@@ -5,11 +5,10 @@ import pytest
 
 from remotemedia import FormatConverterNode, Pipeline
 
-from conftest import require_twin, tone
+from conftest import tone
 
 
 def convert(runtime, x, target, rate=16000):
-    require_twin(runtime, "format")
     return Pipeline([FormatConverterNode(target, node_id="c")], runtime_hint=runtime).run_sync((x, rate))["c"]
 
 

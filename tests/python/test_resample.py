@@ -5,11 +5,10 @@ import pytest
 
 from remotemedia import AudioResampleNode, InputError, Pipeline
 
-from conftest import dominant_frequency, require_twin, tone
+from conftest import dominant_frequency, tone
 
 
 def resample(runtime, x, rate, out_rate, **kw):
-    require_twin(runtime, "resample")
     return Pipeline([AudioResampleNode(out_rate, node_id="r", **kw)], runtime_hint=runtime).run_sync((x, rate))["r"]
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from remotemedia import Audio, GainNode, Node, Pipeline, VadResult, VADNode
 
-from conftest import require_twin, tone
+from conftest import tone
 
 
 def burst(rate=16000):
@@ -15,7 +15,6 @@ def burst(rate=16000):
 
 
 def test_one_segment_around_the_tone(runtime):
-    require_twin(runtime, "vad")
     x = burst()
     out = Pipeline([VADNode(frame_duration_ms=30, hangover_ms=0, node_id="v")], runtime_hint=runtime).run_sync((x, 16000))["v"]
     assert isinstance(out, VadResult)
@@ -27,7 +26,6 @@ def test_one_segment_around_the_tone(runtime):
 
 
 def test_silence_has_no_segments(runtime):
-    require_twin(runtime, "vad")
     out = Pipeline([VADNode(node_id="v")], runtime_hint=runtime).run_sync((np.zeros(16000, np.float32), 16000))["v"]
     assert out["segments"] == [] and not out["frames"].any()
 
@@ -42,7 +40,6 @@ class CountSegments(Node):
 
 
 def test_vad_outputs_feed_downstream_nodes(runtime):
-    require_twin(runtime, "vad")
     p = Pipeline(runtime_hint=runtime)
     v = VADNode(hangover_ms=0, node_id="v")
     p.connect(v, GainNode(6.0, node_id="g"))  # a VAD result counts as its audio
