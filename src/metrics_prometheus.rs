@@ -210,11 +210,21 @@ pub fn format_f64(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "+Inf" } else { "-Inf" }.into();
     }
-    // `{:e}` gives the shortest round-trip digits (as Python's repr does) as `d.ddde<exp>`.
-    let sci = format!("{:e}", x.abs());
+    let a = x.abs();
+    // `{:e}` gives the shortest digits that round-trip, as `d.ddde<exp>`, like Python's repr; but
+    // where two candidates of that length are equally close to the value Rust rounds the tie up,
+    // Python to even. The exact formatting of the same length rounds ties to even: use it when it
+    // still round-trips (it does whenever it differs at all).
+    let shortest = format!("{a:e}");
+    let n = shortest.split('e').next().unwrap_or("").chars().filter(char::is_ascii_digit).count();
+    let exact = format!("{:.*e}", n.saturating_sub(1), a);
+    let sci = if exact.parse::<f64>() == Ok(a) { exact } else { shortest };
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
     let sign = if x.is_sign_negative() { "-" } else { "" };
     if (-4..16).contains(&exp) {
         // Python switches to exponent notation outside 1e-4 <= |x| < 1e16.
@@ -256,6 +266,8 @@ mod tests {
             (1.5e-7, "1.5e-07"),
             (-2.5e-300, "-2.5e-300"),
             (5e-324, "5e-324"),
+            // Two shortest candidates (...410.2 and ...410.3) equally close: ties go to even.
+            (779539845543410.25, "779539845543410.2"),
             (f64::MAX, "1.7976931348623157e+308"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),
