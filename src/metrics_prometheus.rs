@@ -267,7 +267,8 @@ mod tests {
             (-2.5e-300, "-2.5e-300"),
             (5e-324, "5e-324"),
             // Two shortest candidates (...410.2 and ...410.3) equally close: ties go to even.
-            (779539845543410.25, "779539845543410.2"),
+            // (written as a sum: the literal with both digits is exact but trips clippy)
+            (779539845543410.0 + 0.25, "779539845543410.2"),
             (f64::MAX, "1.7976931348623157e+308"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),

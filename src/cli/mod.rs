@@ -226,10 +226,14 @@ mod tests {
 
     #[test]
     fn bad_flags_exit_2_and_help_exits_0() {
-        assert_eq!(main_with_args(["remotemedia", "run"]), 2);
-        assert_eq!(main_with_args(["remotemedia", "frobnicate"]), 2);
-        assert_eq!(main_with_args(["remotemedia", "bench", "x.yaml", "--workers", "0"]), 2);
-        assert_eq!(main_with_args(["remotemedia", "--help"]), 0);
+        // clap's exit code is what `main_with_args` returns; checked without printing.
+        let code = |args: &[&str]| Cli::try_parse_from(args).err().map(|e| if e.use_stderr() { 2 } else { 0 });
+        assert_eq!(code(&["remotemedia", "run"]), Some(2));
+        assert_eq!(code(&["remotemedia", "frobnicate"]), Some(2));
+        assert_eq!(code(&["remotemedia", "bench", "x.yaml", "--workers", "0"]), Some(2));
+        assert_eq!(code(&["remotemedia", "bench", "x.yaml", "--iterations", "0"]), Some(2));
+        assert_eq!(code(&["remotemedia", "--help"]), Some(0));
+        assert_eq!(code(&["remotemedia", "run", "x.yaml", "--workers", "3"]), None);
     }
 
     #[test]

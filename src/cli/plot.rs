@@ -90,7 +90,7 @@ fn trim(x: f64) -> String {
 /// Series without samples are left out.
 pub fn latency_plot(path: &Path, title: &str, series: &[(String, Histogram<u64>)]) -> Result<(), String> {
     register_font()?;
-    let series: Vec<&(String, Histogram<u64>)> = series.iter().filter(|(_, h)| h.len() > 0).collect();
+    let series: Vec<&(String, Histogram<u64>)> = series.iter().filter(|(_, h)| !h.is_empty()).collect();
     if series.is_empty() {
         return Err("nothing to plot: no latencies were recorded".into());
     }

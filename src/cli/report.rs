@@ -166,8 +166,8 @@ pub fn payload_json(p: &Payload) -> Value {
 
 /// The first audio among the outputs (a VAD result's audio counts, maps are searched in key
 /// order), with the name of the output it came from.
-pub fn first_audio<'a>(outputs: &'a [(String, Payload)]) -> Option<(String, &'a AudioBuffer)> {
-    fn find<'a>(name: String, p: &'a Payload) -> Option<(String, &'a AudioBuffer)> {
+pub fn first_audio(outputs: &[(String, Payload)]) -> Option<(String, &AudioBuffer)> {
+    fn find(name: String, p: &Payload) -> Option<(String, &AudioBuffer)> {
         match p {
             Payload::Map(m) => m.iter().find_map(|(k, v)| find(format!("{name}.{k}"), v)),
             other => other.audio().map(|a| (name, a)),
