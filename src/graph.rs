@@ -80,10 +80,14 @@ impl Graph {
     }
 
     /// The graph as Graphviz DOT, for `remotemedia graph`.
+    ///
+    /// Pipeline nodes are named `n0`, `n1`, ... (manifest order) and labelled with their id, type
+    /// and params, so that no node id (any non-empty string is one) can clash with DOT syntax or
+    /// with the `input`/`output` markers; each edge line ends with a comment naming its ends by id.
     pub fn to_dot(&self) -> String {
-        let mut s = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
+        let mut s = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n");
         s.push_str("  input [shape=oval, label=\"input\"];\n  output [shape=oval, label=\"outputs\"];\n");
-        for n in &self.nodes {
+        for (i, n) in self.nodes.iter().enumerate() {
             let mut params: Vec<String> = n
                 .params
                 .iter()
@@ -96,10 +100,10 @@ impl Graph {
                 label.push_str("\\n");
                 label.push_str(&dot_escape(&params.join(", ")));
             }
-            let _ = writeln!(s, "  \"{}\" [label=\"{}\"];", dot_escape(&n.id), label);
+            let _ = writeln!(s, "  n{i} [label=\"{label}\"];");
         }
         for i in self.sources() {
-            let _ = writeln!(s, "  input -> \"{}\";", dot_escape(&self.nodes[i].id));
+            let _ = writeln!(s, "  input -> n{i};");
         }
         for e in &self.edges {
             let mut label = Vec::new();
@@ -112,22 +116,29 @@ impl Graph {
             let attrs = if label.is_empty() { String::new() } else { format!(" [label=\"{}\"]", dot_escape(&label.join(" "))) };
             let _ = writeln!(
                 s,
-                "  \"{}\" -> \"{}\"{};",
-                dot_escape(&self.nodes[e.from].id),
-                dot_escape(&self.nodes[e.to].id),
-                attrs
+                "  n{} -> n{}{attrs}; // {} -> {}",
+                e.from,
+                e.to,
+                comment_safe(&self.nodes[e.from].id),
+                comment_safe(&self.nodes[e.to].id)
             );
         }
         for i in self.sinks() {
-            let _ = writeln!(s, "  \"{}\" -> output;", dot_escape(&self.nodes[i].id));
+            let _ = writeln!(s, "  n{i} -> output;");
         }
         s.push_str("}\n");
         s
     }
 }
 
+/// An id inside a `//` comment: line breaks would end the comment, so they are shown as `\n`.
+fn comment_safe(s: &str) -> String {
+    s.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+/// Text inside a DOT double-quoted string: backslashes and quotes escaped, line breaks as `\n`.
 fn dot_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\r', "").replace('\n', "\\n")
 }
 
 /// Structural equality: node types compare by name (a `NodeType` holds a factory closure, which

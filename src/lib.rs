@@ -6,11 +6,13 @@
 //! [`runtime::WorkerPool`]) → outputs keyed by node id, and per-node metrics.
 
 pub mod audio_io;
+pub mod cli;
 pub mod data;
 pub mod error;
 pub mod graph;
 pub mod manifest;
 pub mod metrics;
+pub mod metrics_prometheus;
 pub mod nodes;
 pub mod runtime;
 pub mod synth;

@@ -1,0 +1,246 @@
+//! The `remotemedia` command line: argument parsing (clap derive), the subcommands (one module
+//! each), and the rules every subcommand shares: how manifests and input WAV files are loaded,
+//! where the bundled sample is found, and which exit code an error gets.
+//!
+//! Exit codes: 0 success; 2 for usage errors and for anything wrong with what the user pointed us
+//! at (unknown flags, a missing or invalid manifest, a missing or non-WAV input file); 1 when the
+//! pipeline itself fails (a node error, a node that cannot be constructed, an engine fault) or an
+//! output file cannot be written. Nothing here panics on user input.
+
+pub mod bench;
+pub mod graph;
+pub mod node_types;
+pub mod plot;
+pub mod report;
+pub mod run;
+pub mod table;
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::data::AudioBuffer;
+use crate::error::Error;
+use crate::graph::Graph;
+use crate::nodes::Registry;
+
+/// File name of the bundled speech sample, used when a command is given no `--input`.
+pub const SAMPLE_NAME: &str = "sample_speech.wav";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "remotemedia",
+    version,
+    about = "Run, inspect and benchmark remotemedia pipeline manifests",
+    long_about = "Run, inspect and benchmark remotemedia pipeline manifests (JSON or YAML).\n\n\
+                  Exit codes: 0 success, 1 the pipeline failed, 2 bad arguments, manifest or input file."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a manifest once on a WAV file (the bundled speech sample by default) and describe
+    /// every output and how long each node took.
+    Run(run::RunArgs),
+    /// Print the validated pipeline graph as Graphviz DOT (`| dot -Tpng -o graph.png`).
+    Graph(graph::GraphArgs),
+    /// Run a manifest many times on the same input and report per-node latency percentiles.
+    Bench(bench::BenchArgs),
+    /// Print every built-in node type (params, ports, outputs) as JSON.
+    NodeTypes(node_types::NodeTypesArgs),
+}
+
+/// A failure to report: a message for stderr and the process exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    /// Bad arguments, manifest or input file: exit code 2.
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError { code: 2, message: message.into() }
+    }
+
+    /// The pipeline failed or an output could not be written: exit code 1.
+    pub fn failure(message: impl Into<String>) -> CliError {
+        CliError { code: 1, message: message.into() }
+    }
+
+    /// An engine error met while running: manifest and input problems stay usage errors.
+    pub fn from_run(e: Error) -> CliError {
+        match e {
+            Error::Manifest(_) => CliError::usage(e.to_string()),
+            other => CliError::failure(other.to_string()),
+        }
+    }
+}
+
+/// Parses `args` (program name first), runs the subcommand, prints its output to stdout and any
+/// error to stderr, and returns the exit code.
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout and errors (with usage) to stderr.
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let mut out = String::new();
+    let result = execute(cli.command, &mut out);
+    // Whatever was produced before a failure is still shown, then the error.
+    print_stdout(&out);
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            e.code
+        }
+    }
+}
+
+/// Runs one subcommand, appending what it prints to `out`.
+pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
+    match command {
+        Command::Run(a) => run::run(&a, out),
+        Command::Graph(a) => graph::run(&a, out),
+        Command::Bench(a) => bench::run(&a, out),
+        Command::NodeTypes(a) => node_types::run(&a, out),
+    }
+}
+
+/// Writes to stdout, ignoring a closed pipe (`remotemedia node-types | head`) instead of panicking
+/// as `print!` would.
+fn print_stdout(text: &str) {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let _ = lock.write_all(text.as_bytes());
+    let _ = lock.flush();
+}
+
+/// Reads and validates a manifest with the built-in node types, listing every problem on failure.
+pub fn load_graph(path: &Path) -> Result<Graph, CliError> {
+    if !path.exists() {
+        return Err(CliError::usage(format!("manifest '{}' not found", path.display())));
+    }
+    if path.is_dir() {
+        return Err(CliError::usage(format!("manifest '{}' is a directory, not a file", path.display())));
+    }
+    let tree = crate::manifest::read_file(path).map_err(|e| manifest_error(path, e))?;
+    crate::manifest::validate(&tree, &Registry::builtin()).map_err(|e| manifest_error(path, Error::Manifest(e)))
+}
+
+fn manifest_error(path: &Path, e: Error) -> CliError {
+    match e {
+        // "invalid manifest (2 problems)" followed by one line per problem.
+        Error::Manifest(m) => CliError::usage(format!("{}: {m}", path.display())),
+        other => CliError::usage(other.to_string()),
+    }
+}
+
+/// Where an input comes from, for reports.
+#[derive(Clone, Debug)]
+pub struct InputFile {
+    pub path: PathBuf,
+    /// True when no `--input` was given and the bundled sample was used.
+    pub bundled: bool,
+    pub audio: AudioBuffer,
+}
+
+/// Reads `--input`, or the bundled sample when it is absent.
+pub fn load_input(input: Option<&Path>, manifest: &Path) -> Result<InputFile, CliError> {
+    let (path, bundled) = match input {
+        Some(p) => (p.to_path_buf(), false),
+        None => (find_sample(manifest)?, true),
+    };
+    if !path.exists() {
+        return Err(CliError::usage(format!("input file '{}' not found", path.display())));
+    }
+    if path.is_dir() {
+        return Err(CliError::usage(format!("input '{}' is a directory, not a WAV file", path.display())));
+    }
+    let audio = crate::audio_io::read_wav(&path).map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(InputFile { path, bundled, audio })
+}
+
+/// The places the bundled sample is looked for, in order: next to the manifest (and in a
+/// `dataflows/` folder there), in the source tree this binary was built from, in the current
+/// directory.
+pub fn sample_candidates(manifest: &Path) -> Vec<PathBuf> {
+    let mut c = Vec::new();
+    let dir = manifest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    c.push(dir.join(SAMPLE_NAME));
+    c.push(dir.join("dataflows").join(SAMPLE_NAME));
+    c.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("dataflows").join(SAMPLE_NAME));
+    c.push(PathBuf::from("dataflows").join(SAMPLE_NAME));
+    c.push(PathBuf::from(SAMPLE_NAME));
+    c
+}
+
+/// The first existing candidate from [`sample_candidates`].
+pub fn find_sample(manifest: &Path) -> Result<PathBuf, CliError> {
+    let candidates = sample_candidates(manifest);
+    if let Some(p) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(p.clone());
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| format!("  {}", p.display())).collect();
+    Err(CliError::usage(format!(
+        "no --input given and the bundled sample {SAMPLE_NAME} was not found; looked in:\n{}\npass --input FILE.wav",
+        tried.join("\n")
+    )))
+}
+
+/// Parses `--workers`: 1..=256, as the manifest's `config.workers` allows.
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=256).contains(&n) => Ok(n),
+        _ => Err(format!("expected a worker count from 1 to 256, found '{s}'")),
+    }
+}
+
+/// Writes a text file, naming it in the error.
+pub fn write_text(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|e| CliError::failure(format!("cannot write '{}': {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_flags_exit_2_and_help_exits_0() {
+        // clap's exit code is what `main_with_args` returns; checked without printing.
+        let code = |args: &[&str]| Cli::try_parse_from(args).err().map(|e| if e.use_stderr() { 2 } else { 0 });
+        assert_eq!(code(&["remotemedia", "run"]), Some(2));
+        assert_eq!(code(&["remotemedia", "frobnicate"]), Some(2));
+        assert_eq!(code(&["remotemedia", "bench", "x.yaml", "--workers", "0"]), Some(2));
+        assert_eq!(code(&["remotemedia", "bench", "x.yaml", "--iterations", "0"]), Some(2));
+        assert_eq!(code(&["remotemedia", "--help"]), Some(0));
+        assert_eq!(code(&["remotemedia", "run", "x.yaml", "--workers", "3"]), None);
+    }
+
+    #[test]
+    fn sample_is_looked_for_next_to_the_manifest_first() {
+        let c = sample_candidates(Path::new("some/dir/m.yaml"));
+        assert_eq!(c[0], Path::new("some/dir").join(SAMPLE_NAME));
+        // The source tree's copy is found from anywhere.
+        assert!(find_sample(Path::new("/nonexistent/m.yaml")).is_ok());
+    }
+}

@@ -1,0 +1,178 @@
+//! The latency plot of `remotemedia bench --plot`: one percentile curve per node (and one for
+//! whole runs) on a log-scale latency axis, drawn to PNG with plotters.
+//!
+//! The percentile axis is the usual HdrHistogram "nines" scale, x = -log10(1 - q), so the tail
+//! (p90, p99, p99.9) gets as much room as the body. Text is drawn with DejaVu Sans embedded in the
+//! binary (assets/fonts), so plotting needs no system fonts.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use hdrhistogram::Histogram;
+use plotters::prelude::*;
+
+/// DejaVu Sans 2.37 (Bitstream Vera license, see assets/fonts/DejaVuSans-LICENSE.txt).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// The family name the embedded font is registered under.
+const FAMILY: &str = "sans-serif";
+
+fn register_font() -> Result<(), String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
+                .map_err(|_| "the embedded plot font cannot be read".to_string())
+        })
+        .clone()
+}
+
+/// The label of the series for whole runs, drawn in black.
+pub const END_TO_END: &str = "end to end";
+
+/// Highest x of the nines axis: p99.9.
+const MAX_NINES: f64 = 3.0;
+
+fn quantile_at(x: f64) -> f64 {
+    1.0 - 10f64.powf(-x)
+}
+
+/// `p50`, `p90`, `p99.9`... for a position on the nines axis.
+fn percentile_label(x: f64) -> String {
+    let p = quantile_at(x) * 100.0;
+    let s = format!("{p:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("p{s}")
+}
+
+/// A latency in µs for the y axis.
+fn latency_label(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{} s", trim(us / 1e6))
+    } else if us >= 1e3 {
+        format!("{} ms", trim(us / 1e3))
+    } else {
+        format!("{} µs", trim(us))
+    }
+}
+
+/// The largest 1, 2 or 5 × 10^k at or below `x` (x > 0), a readable end for a log axis.
+fn nice_below(x: f64) -> f64 {
+    let decade = 10f64.powf(x.log10().floor());
+    [5.0, 2.0, 1.0].iter().map(|m| m * decade).find(|&v| v <= x).unwrap_or(decade)
+}
+
+/// The smallest 1, 2 or 5 × 10^k at or above `x` (x > 0).
+fn nice_above(x: f64) -> f64 {
+    let decade = 10f64.powf(x.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * decade).find(|&v| v >= x).unwrap_or(10.0 * decade)
+}
+
+/// Line colours: distinct and readable on white (no yellow); whole runs are drawn in black.
+const COLORS: &[RGBColor] = &[
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Draws the percentile curves of `series` (`(label, histogram of ns)`) to a PNG file.
+/// Series without samples are left out.
+pub fn latency_plot(path: &Path, title: &str, series: &[(String, Histogram<u64>)]) -> Result<(), String> {
+    register_font()?;
+    let series: Vec<&(String, Histogram<u64>)> = series.iter().filter(|(_, h)| !h.is_empty()).collect();
+    if series.is_empty() {
+        return Err("nothing to plot: no latencies were recorded".into());
+    }
+    let steps = 300;
+    let curves: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(name, h)| {
+            let pts = (0..=steps)
+                .map(|i| {
+                    let x = MAX_NINES * i as f64 / steps as f64;
+                    // The largest value (x = MAX_NINES) is clamped to the true maximum.
+                    let ns = if i == steps { h.max() } else { h.value_at_quantile(quantile_at(x)) };
+                    (x, (ns.max(1)) as f64 / 1000.0)
+                })
+                .collect();
+            (name.as_str(), pts)
+        })
+        .collect();
+    let lo = curves.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y)).fold(f64::INFINITY, f64::min);
+    let hi = curves.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y)).fold(0.0f64, f64::max);
+    let (y_lo, y_hi) = (nice_below(lo * 0.9), nice_above(hi * 1.1));
+
+    let err = |e: &dyn std::fmt::Display| format!("cannot draw the plot to '{}': {e}", path.display());
+    let root = BitMapBackend::new(path, (1100, 650)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FAMILY, 24))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..MAX_NINES, (y_lo..y_hi).log_scale())
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("latency (log scale)")
+        // 0..3 on the nines axis: p0, p90, p99, p99.9.
+        .x_labels(4)
+        .x_label_formatter(&|x| percentile_label(*x))
+        .y_label_formatter(&|y| latency_label(*y))
+        .label_style((FAMILY, 15))
+        .axis_desc_style((FAMILY, 17))
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (i, (name, pts)) in curves.into_iter().enumerate() {
+        let whole = name == END_TO_END;
+        let color = if whole { BLACK } else { COLORS[i % COLORS.len()] };
+        let style = color.stroke_width(if whole { 3 } else { 2 });
+        chart
+            .draw_series(LineSeries::new(pts, style))
+            .map_err(|e| err(&e))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FAMILY, 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nines_axis_labels() {
+        assert_eq!(percentile_label(0.0), "p0");
+        assert_eq!(percentile_label(1.0), "p90");
+        assert_eq!(percentile_label(2.0), "p99");
+        assert_eq!(percentile_label(3.0), "p99.9");
+        assert_eq!(percentile_label(2f64.log10()), "p50");
+        assert_eq!(latency_label(1500.0), "1.5 ms");
+        assert_eq!(latency_label(20.0), "20 µs");
+        assert_eq!(nice_below(89.0), 50.0);
+        assert_eq!(nice_below(1.0), 1.0);
+        assert_eq!(nice_above(5382.0), 10000.0);
+        assert_eq!(nice_above(148.0), 200.0);
+    }
+}

@@ -1,0 +1,118 @@
+//! `remotemedia run`: one run of a manifest on a WAV file, described for a person (input, every
+//! output, time per node), optionally written out as WAV, JSON and Prometheus text.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use super::report::{describe_input, describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table};
+use super::{load_graph, load_input, parse_workers, write_text, CliError};
+use crate::data::Payload;
+use crate::runtime::{RunInput, WorkerPool};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline manifest (.json, .yaml or .yml).
+    pub manifest: PathBuf,
+    /// WAV file to run on (default: the bundled dataflows/sample_speech.wav).
+    #[arg(long, short, value_name = "FILE.wav")]
+    pub input: Option<PathBuf>,
+    /// Write the first audio output (or the audio a VAD result carries) to this WAV file.
+    #[arg(long, short, value_name = "FILE.wav")]
+    pub output: Option<PathBuf>,
+    /// Write the input, the outputs and the metrics document to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also print per-node counts, errors and latency percentiles.
+    #[arg(long)]
+    pub metrics: bool,
+    /// Also print the metrics in Prometheus text format (to stdout, or to FILE with --prometheus=FILE).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    pub prometheus: Option<Option<PathBuf>>,
+    /// Timely workers (overrides the manifest's config.workers), 1 to 256.
+    #[arg(long, short, value_name = "N", value_parser = parse_workers)]
+    pub workers: Option<usize>,
+}
+
+pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
+    let mut graph = load_graph(&args.manifest)?;
+    let input = load_input(args.input.as_deref(), &args.manifest)?;
+    // Always measured: the report shows each node's time.
+    graph.config.enable_metrics = true;
+    if let Some(w) = args.workers {
+        graph.config.workers = w;
+    }
+    let workers = graph.config.workers;
+    let _ = writeln!(
+        out,
+        "manifest {} ({}, {}, {})",
+        args.manifest.display(),
+        super::report::plural(graph.nodes.len(), "node"),
+        super::report::plural(graph.edges.len(), "edge"),
+        super::report::plural(workers, "worker")
+    );
+    out.push_str(&describe_input(&input));
+
+    let pool = WorkerPool::shared(workers).map_err(CliError::from_run)?;
+    let pipeline = pool.install(graph).map_err(|e| CliError::failure(format!("cannot install the pipeline: {e}")))?;
+    let result = pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
+    let metrics = pipeline.metrics_json();
+    let outputs = match result {
+        Ok(o) => o.outputs,
+        Err(e) => {
+            // What did run is still worth seeing next to the error.
+            let _ = writeln!(out, "\ntiming (failed run)");
+            out.push_str(&timing_table(&metrics));
+            return Err(CliError::from_run(e));
+        }
+    };
+
+    let _ = writeln!(out, "\noutputs");
+    if outputs.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (id, p) in &outputs {
+        describe_payload(out, id, p, 2);
+    }
+    let _ = writeln!(out, "\ntiming (1 run, {workers} worker{})", if workers == 1 { "" } else { "s" });
+    out.push_str(&timing_table(&metrics));
+    if args.metrics {
+        let _ = writeln!(out, "\nmetrics");
+        out.push_str(&percentile_table(&metrics, false));
+    }
+
+    if let Some(path) = &args.output {
+        let (name, audio) = first_audio(&outputs)
+            .ok_or_else(|| CliError::failure(format!("--output {}: no output carries audio", path.display())))?;
+        crate::audio_io::write_wav(path, audio).map_err(|e| CliError::failure(e.to_string()))?;
+        let _ = writeln!(out, "\nwrote {} (output '{name}')", path.display());
+    }
+    if let Some(path) = &args.json {
+        let doc = run_json(&input, &outputs, metrics.clone());
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
+        write_text(path, &(text + "\n"))?;
+        let _ = writeln!(out, "wrote {}", path.display());
+    }
+    if let Some(target) = &args.prometheus {
+        let text = crate::metrics_prometheus::to_prometheus(&metrics);
+        match target {
+            Some(path) => {
+                write_text(path, &text)?;
+                let _ = writeln!(out, "wrote {}", path.display());
+            }
+            None => {
+                let _ = writeln!(out, "\n# prometheus");
+                out.push_str(&text);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `--json` document: `{"input": {...}, "outputs": {node_id: {...}}, "metrics": {...}}`.
+pub fn run_json(input: &super::InputFile, outputs: &[(String, Payload)], metrics: Value) -> Value {
+    let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();
+    json!({"input": input_json(input), "outputs": outs, "metrics": metrics})
+}
