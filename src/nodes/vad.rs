@@ -5,7 +5,7 @@
 //! hangover and a partial frame across [`VadState::push`] calls, so a stream cut into chunks of any
 //! size gets exactly the decisions of the whole buffer. The node runs one fresh detector per buffer.
 //! `python/remotemedia/_pure/vad.py` is a numpy twin of this algorithm; keep the two in step.
-//! Algorithm, parameters and measured accuracy: `docs/nodes/vad.md`.
+//! Algorithm, parameters and measured accuracy: `docs/nodes.md#vadnode`.
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@ with the native node on 100% of 198 000 test frames (python/tests/vad_agreement.
 computes the FFT in f32, this one in f64, so only a frame whose score lies within rounding of the
 threshold could differ.
 
-Algorithm (see docs/nodes/vad.md):
+Algorithm (see docs/nodes.md, VADNode):
   * non-overlapping frames of ``frame_duration_ms``; a Hann window; a real FFT of the next power of
     two; the power in 4 bands (200-500, 500-1000, 1000-2000, 2000-4000 Hz), in dB re full scale;
   * per band, a noise floor by minimum statistics: the minimum of the smoothed band level over the
