@@ -24,7 +24,7 @@ ACCEPTED_DTYPES = (np.dtype(np.float32), np.dtype(np.int16), np.dtype(np.int32))
 _DTYPE_NAMES = "float32, int16 or int32"
 #: More channels than this almost always means a ``(channels, frames)`` array.
 MAX_CHANNELS = 256
-_MAX_RATE = 2**32 - 1
+MAX_RATE = 2**32 - 1
 
 
 class Audio:
@@ -148,7 +148,7 @@ def _check_rate(rate: Any) -> int:
         value = int(rate)
     else:
         raise InputError(f"sample_rate must be a whole number of Hz, received {rate!r}")
-    if not 0 < value <= _MAX_RATE:
+    if not 0 < value <= MAX_RATE:
         raise InputError(f"sample_rate must be a positive integer in Hz, received {rate!r}")
     return value
 

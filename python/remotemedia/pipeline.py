@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from . import _runtime
-from .audio import Audio, to_audio
+from .audio import ACCEPTED_DTYPES, MAX_CHANNELS, MAX_RATE, Audio, to_audio
 from .errors import InputError, ManifestError, node_error_from_exception
 from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
 from .payloads import from_native
@@ -265,6 +265,11 @@ class Pipeline:
     def run_sync(self, data: RunInput) -> Dict[str, Any]:
         """Runs the pipeline once on ``data`` and returns the sink nodes' outputs by node id."""
         self._ensure()
+        if self._runtime == "rust" and _plain_audio_tuple(data):
+            # The common call, (samples, rate) already in a form the engine takes: the engine
+            # checks finiteness itself, with the same message, in its one copy of the input.
+            raw = self._engine.run({"": data})
+            return {k: from_native(v) for k, v in raw.items()}
         inputs = self._inputs(data)
         if self._runtime == "rust":
             raw = self._engine.run(self._native_inputs(data, inputs))
@@ -357,6 +362,22 @@ class Pipeline:
         name = self._top.get("name")
         label = f" {name!r}" if name else ""
         return f"<Pipeline{label} {len(self._entries)} nodes, {len(self._edges)} edges, runtime={self._runtime}>"
+
+
+def _plain_audio_tuple(data: Any) -> bool:
+    """``(samples, rate)`` that needs no conversion or message from the Python side's checks."""
+    if type(data) is not tuple or len(data) != 2:
+        return False
+    samples, rate = data
+    return (
+        type(samples) is np.ndarray
+        and samples.dtype in ACCEPTED_DTYPES
+        and (samples.ndim == 1 or (samples.ndim == 2 and 0 < samples.shape[1] <= MAX_CHANNELS))
+        and samples.size > 0
+        and samples.flags.c_contiguous
+        and type(rate) is int
+        and 0 < rate <= MAX_RATE
+    )
 
 
 def _entry_id(e: Union[Node, Dict[str, Any]]) -> Any:

@@ -47,8 +47,13 @@ pub fn audio_from_py(obj: &Bound<'_, PyAny>, what: &str) -> Result<AudioBuffer, 
         return Err(format!("{what}: unsupported channel count {channels}"));
     }
     if let Samples::F32(v) = &samples {
+        // Same words as the Python package's own check, so both runtimes say the same thing.
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(format!("{what}: samples contain {} at index {i}; audio must be finite", v[i]));
+            let count = v.iter().filter(|x| !x.is_finite()).count();
+            return Err(format!(
+                "samples contain NaN or infinity ({count} values, the first at frame {})",
+                i / channels.max(1)
+            ));
         }
     }
     AudioBuffer::new(samples, rate as u32, channels as u16).map_err(|e| format!("{what}: {e}"))
