@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
+        usage="%(prog)s MANIFEST [-i FILE.wav] [-o FILE.wav] [--json FILE] [--metrics]\n"
+        "       [--prometheus[=FILE]] [-w N] [--runtime auto|rust|python]",
         help="run a manifest once on a WAV file and describe every output and each node's time",
         description="Run a manifest once on a WAV file (the bundled speech sample by default) and "
         "describe every output and how long each node took.",
@@ -133,17 +135,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(_require_equals(raw))
     if getattr(args, "prometheus", None) == "" and "--prometheus=" in raw:
         # `--prometheus=` typed with nothing after it: clap refuses an empty value too.
-        _parser().error("argument --prometheus: a value is required after '=' (or leave out the '=')")
-    warnings.showwarning = _show_warning
+        _parser()._subparsers._group_actions[0].choices["run"].error("argument --prometheus: a value is required after '=' (or leave out the '=')")
     out: List[str] = []
     code = 0
     try:
-        if args.command == "run":
-            _run(args, out)
-        elif args.command == "graph":
-            _graph(args, out)
-        else:
-            _node_types(out)
+        with warnings.catch_warnings():  # restores showwarning when main() is called in-process
+            warnings.showwarning = _show_warning
+            if args.command == "run":
+                _run(args, out)
+            elif args.command == "graph":
+                _graph(args, out)
+            else:
+                _node_types(out)
     except CliError as e:
         code = e.code
         error = e.message
@@ -616,7 +619,7 @@ def _write_text(path: str, text: str) -> None:
 
 
 def _run(args: argparse.Namespace, out: List[str]) -> None:
-    from .errors import InputError, ManifestError, NodeError, RemoteMediaError, RuntimeUnavailableError
+    from .errors import ManifestError, NodeError, RemoteMediaError, RuntimeUnavailableError
     from .pipeline import Pipeline
 
     tree, graph = _load_graph(args.manifest)
@@ -650,10 +653,8 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
     try:
         result = pipeline.run_sync(audio)
         error: Optional[CliError] = None
-    except InputError as e:
-        # A node that rejects its input is a pipeline failure; anything else about the input is ours.
-        result, error = {}, (_failure(str(e)) if e.node_id is not None else _usage(f"invalid input: {e}"))
     except RemoteMediaError as e:
+        # The input already passed read_wav's checks: an InputError here is a node rejecting its input.
         result, error = {}, _failure(str(e))
     except Exception as e:
         result, error = {}, _failure(f"{type(e).__name__}: {e}")
