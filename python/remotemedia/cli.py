@@ -696,7 +696,7 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
         try:
             write_wav(args.output, a)
         except OSError as e:
-            raise _failure(f"cannot write '{args.output}': {e.strerror or e}") from None
+            raise _failure(f"cannot write WAV file '{args.output}': {e.strerror or e}") from None
         except KeyError:
             raise _failure(f"cannot write '{args.output}': {a.samples.dtype} samples have no WAV encoding here") from None
         out.append(f"\nwrote {args.output} (output '{name}')\n")
@@ -706,7 +706,7 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
             "outputs": {k: payload_json(p, frame_ms.get(k)) for k, p in outputs},
             "metrics": metrics,
         }
-        _write_text(args.json, json.dumps(_plain(doc), indent=2, ensure_ascii=False) + "\n")
+        _write_text(args.json, json.dumps(_plain(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         out.append(f"wrote {args.json}\n")
     if args.prometheus is not None:
         from .prometheus import to_prometheus
@@ -726,16 +726,17 @@ def _graph(args: argparse.Namespace, out: List[str]) -> None:
 
 
 def _node_types(out: List[str]) -> None:
-    # node_types.json is the Rust CLI's own `node-types` output, so it is printed as it is.
+    # node_types.json is generated from the Rust CLI's own `node-types`; written back the way
+    # serde_json pretty-prints it (two-space indent, non-ASCII as is) it is that output again.
     from ._pure import schema
 
     path = os.path.join(os.path.dirname(schema.__file__), "node_types.json")
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise _failure(f"cannot read the node types ({path}): {e.strerror or e}") from None
-    out.append(text if text.endswith("\n") else text + "\n")
+            types = json.load(f)
+    except (OSError, ValueError) as e:
+        raise _failure(f"cannot read the node types ({path}): {e}") from None
+    out.append(json.dumps(types, indent=2, ensure_ascii=False) + "\n")
 
 
 # ---- DOT (src/graph.rs `to_dot`) ----
