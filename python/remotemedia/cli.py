@@ -721,8 +721,8 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
 
 
 def _graph(args: argparse.Namespace, out: List[str]) -> None:
-    _, graph = _load_graph(args.manifest)
-    out.append(to_dot(graph))
+    tree, graph = _load_graph(args.manifest)
+    out.append(to_dot(graph, tree))
 
 
 def _node_types(out: List[str]) -> None:
@@ -752,9 +752,21 @@ def _comment_safe(s: str) -> str:
     return s.replace("\r", "\\r").replace("\n", "\\n")
 
 
-def to_dot(graph: Any) -> str:
+def _given_params(tree: Any, i: int) -> Dict[str, Any]:
+    """The params node ``i`` has in the manifest tree, or {}."""
+    try:
+        params = tree["nodes"][i].get("params")
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def to_dot(graph: Any, tree: Any = None) -> str:
     """The validated graph as Graphviz DOT: nodes ``n0``, ``n1``... in manifest order labelled
-    ``id\\ntype\\nparams``, edges with their output key and ``→port``, ``input``/``output`` markers."""
+    ``id\\ntype\\nparams``, edges with their output key and ``→port``, ``input``/``output`` markers.
+
+    With the manifest ``tree``, a param is shown as the manifest wrote it (``12``, not the ``12.0``
+    the Python validator turns a float param into), as the Rust engine keeps it."""
     lines = [
         "digraph pipeline {",
         "  rankdir=LR;",
@@ -764,7 +776,9 @@ def to_dot(graph: Any) -> str:
         '  output [shape=oval, label="outputs"];',
     ]
     for i, n in enumerate(graph.nodes):
-        params = sorted(f"{k}={_json_compact(v).replace(chr(34), '')}" for k, v in n.params.items() if v is not None)
+        given = _given_params(tree, i)
+        shown = {k: (given[k] if k in given and type(given[k]) is not bool and given[k] == v else v) for k, v in n.params.items()}
+        params = sorted(f"{k}={_json_compact(v).replace(chr(34), '')}" for k, v in shown.items() if v is not None)
         label = f"{_dot_escape(n.id)}\\n{_dot_escape(n.type.name)}"
         if params:
             label += "\\n" + _dot_escape(", ".join(params))

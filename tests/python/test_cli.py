@@ -157,3 +157,28 @@ def test_usage_errors_exit_2(bad_files, args, message, capsys, monkeypatch):
     assert code == 2, err
     assert message.replace("{tmp}", tmp) in err
     assert "Traceback" not in err
+
+
+def test_dot_escapes_ids_and_shows_params_as_the_manifest_wrote_them():
+    # In-process: the DOT text itself (the graph subprocess test covers the command).
+    from remotemedia._pure.schema import builtin_types
+    from remotemedia._pure.validate import validate
+    from remotemedia.cli import to_dot
+
+    odd = 'a "q"\nline'
+    tree = {"version": "1.0", "nodes": [{"id": odd, "type": "GainNode", "params": {"gain_db": 12}},
+                                        {"id": "input", "type": "GainNode", "params": {"gain_db": -1e-7}}],
+            "edges": [{"from": odd, "to": "input"}]}
+    dot = to_dot(validate(tree, builtin_types()), tree)
+    assert '  n0 [label="a \\"q\\"\\nline\\nGainNode\\ngain_db=12"];' in dot
+    assert '  n1 [label="input\\nGainNode\\ngain_db=-1e-7"];' in dot
+    assert '  n0 -> n1; // a "q"\\nline -> input' in dot
+    assert "  input -> n0;" in dot and "  n1 -> output;" in dot
+
+
+@pytest.mark.parametrize("x, text", [(1e-7, "1e-7"), (1e16, "1e16"), (1e15, "1000000000000000.0"), (1e-5, "0.00001"),
+                                     (0.0001, "0.0001"), (-6.0, "-6.0"), (0.1, "0.1"), (1.5e300, "1.5e300"), (-0.0, "-0.0")])
+def test_floats_are_written_as_serde_json_writes_them(x, text):
+    from remotemedia.cli import _float_text
+
+    assert _float_text(x) == text
