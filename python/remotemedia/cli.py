@@ -1,0 +1,800 @@
+"""``python -m remotemedia``: the ``remotemedia`` command line (``src/cli/``) for Python users, with the
+same commands, flags, output layout and exit codes, running on either runtime.
+
+    python -m remotemedia run MANIFEST [--input FILE.wav] [--output FILE.wav] [--json FILE]
+                              [--metrics] [--prometheus[=FILE]] [--workers N] [--runtime auto|rust|python]
+    python -m remotemedia graph MANIFEST
+    python -m remotemedia node-types
+
+Exit codes (as the Rust CLI): 0 success; 2 bad arguments or a problem with what the user pointed at
+(missing or invalid manifest, missing or non-WAV input file); 1 the pipeline failed (a node error,
+a node that cannot be constructed, the requested runtime is unavailable) or an output file could
+not be written. Errors go to stderr prefixed ``error:``; what was printed before a failure stays on
+stdout. No traceback reaches the user.
+
+Standard library and numpy only (PyYAML is needed for YAML manifests, as for ``Pipeline.from_yaml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import decimal
+import json
+import math
+import os
+import struct
+import sys
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["main", "CliError", "SAMPLE_NAME"]
+
+#: File name of the bundled speech sample, used when ``run`` is given no ``--input``.
+SAMPLE_NAME = "sample_speech.wav"
+
+#: Longest compact JSON shown inline; longer values are cut (the ``--json`` file has them whole).
+MAX_INLINE_JSON = 160
+
+_RUNTIME_NAMES = {"rust": "rust (native engine)", "python": "python (pure-Python runtime, numpy)"}
+
+
+class CliError(Exception):
+    """A failure to report: a message for stderr and the exit code (2 usage, 1 failure)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _usage(message: str) -> CliError:
+    return CliError(2, message)
+
+
+def _failure(message: str) -> CliError:
+    return CliError(1, message)
+
+
+# ---- arguments ----
+
+
+def _workers(s: str) -> int:
+    n = int(s) if s.isdigit() else 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"expected a worker count from 1 to 256, found '{s}'")
+    return n
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m remotemedia",
+        description="Run and inspect remotemedia pipeline manifests (JSON or YAML).",
+        epilog="Exit codes: 0 success, 1 the pipeline failed, 2 bad arguments, manifest or input file.",
+        allow_abbrev=False,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser(
+        "run",
+        usage="%(prog)s MANIFEST [-i FILE.wav] [-o FILE.wav] [--json FILE] [--metrics]\n"
+        "       [--prometheus[=FILE]] [-w N] [--runtime auto|rust|python]",
+        help="run a manifest once on a WAV file and describe every output and each node's time",
+        description="Run a manifest once on a WAV file (the bundled speech sample by default) and "
+        "describe every output and how long each node took.",
+        allow_abbrev=False,
+    )
+    run.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+    run.add_argument("-i", "--input", metavar="FILE.wav", help="WAV file to run on (default: the bundled sample_speech.wav)")
+    run.add_argument("-o", "--output", metavar="FILE.wav",
+                     help="write the first audio output (or the audio a VAD result carries) to this WAV file")
+    run.add_argument("--json", metavar="FILE", help="write the input, the outputs and the metrics document to this JSON file")
+    run.add_argument("--metrics", action="store_true", help="also print per-node counts, errors and latency percentiles")
+    # `--prometheus` alone prints; `--prometheus=FILE` writes (the `=` is required, as in the Rust
+    # CLI, so that `--prometheus MANIFEST` never takes the manifest for a file name): see main().
+    run.add_argument("--prometheus", metavar="FILE", nargs="?", const="", default=None,
+                     help="also print the metrics in Prometheus text format (or write them to FILE with --prometheus=FILE)")
+    run.add_argument("-w", "--workers", metavar="N", type=_workers,
+                     help="timely workers (overrides the manifest's config.workers), 1 to 256")
+    run.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto",
+                     help="which runtime runs the pipeline; auto (default) follows REMOTEMEDIA_RUNTIME, "
+                     "else the native engine when it can be imported")
+
+    graph = sub.add_parser("graph", help="print the validated pipeline graph as Graphviz DOT",
+                           description="Print the validated pipeline graph as Graphviz DOT (| dot -Tpng -o graph.png).",
+                           allow_abbrev=False)
+    graph.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+
+    sub.add_parser("node-types", help="print every built-in node type (params, ports, outputs) as JSON",
+                   description="Print every built-in node type (params, ports, outputs) as JSON.",
+                   allow_abbrev=False)
+    return p
+
+
+def _require_equals(argv: Sequence[str]) -> List[str]:
+    """``--prometheus FILE`` must not take FILE as its value: a bare ``--prometheus`` becomes
+    ``--prometheus=`` (the empty value means stdout); ``--prometheus=FILE`` stays as it is."""
+    out: List[str] = []
+    rest = False
+    for a in argv:
+        if a == "--":
+            rest = True
+        out.append("--prometheus=" if (a == "--prometheus" and not rest) else a)
+    return out
+
+
+# ---- entry point ----
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parses ``argv`` (default ``sys.argv[1:]``), runs the command, prints its output to stdout and
+    any error to stderr, and returns the exit code."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(_require_equals(raw))
+    if getattr(args, "prometheus", None) == "" and "--prometheus=" in raw:
+        # `--prometheus=` typed with nothing after it: clap refuses an empty value too.
+        _parser()._subparsers._group_actions[0].choices["run"].error("argument --prometheus: a value is required after '=' (or leave out the '=')")
+    out: List[str] = []
+    code = 0
+    try:
+        with warnings.catch_warnings():  # restores showwarning when main() is called in-process
+            warnings.showwarning = _show_warning
+            if args.command == "run":
+                _run(args, out)
+            elif args.command == "graph":
+                _graph(args, out)
+            else:
+                _node_types(out)
+    except CliError as e:
+        code = e.code
+        error = e.message
+    except KeyboardInterrupt:
+        _print_stdout("".join(out))
+        return 130
+    except Exception as e:  # never a traceback: say what broke
+        code = 1
+        error = f"internal error: {type(e).__name__}: {e}"
+    # Whatever was produced before a failure is still shown, then the error.
+    _print_stdout("".join(out))
+    if code:
+        print(f"error: {error}", file=sys.stderr)
+    return code
+
+
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _print_stdout(text: str) -> None:
+    """Writes to stdout, ignoring a closed pipe (``python -m remotemedia node-types | head``)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would complain again when flushing stdout at exit: point it at /dev/null.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+
+
+# ---- loading ----
+
+
+def _load_tree(path: str) -> Any:
+    """The manifest tree of ``path`` (JSON for .json, YAML for .yaml/.yml, else by its first character)."""
+    from .errors import ManifestError
+
+    if not os.path.exists(path):
+        raise _usage(f"manifest '{path}' not found")
+    if os.path.isdir(path):
+        raise _usage(f"manifest '{path}' is a directory, not a file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise _usage(f"cannot read manifest {path}: {e}") from None
+    ext = os.path.splitext(path)[1].lower()
+    as_json = ext == ".json" or (ext not in (".yaml", ".yml") and text.lstrip().startswith("{"))
+    try:
+        if as_json:
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ManifestError([(f"line {e.lineno}, column {e.colno}", "valid JSON", e.msg)]) from None
+        try:
+            import yaml
+        except ImportError:
+            raise _usage(f"{path}: reading YAML manifests needs PyYAML (pip install pyyaml), or use a JSON manifest") from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "document"
+            raise ManifestError([(where, "valid YAML", str(getattr(e, "problem", None) or e))]) from None
+    except ManifestError as e:
+        raise _usage(f"{path}: {e}") from None
+
+
+def _load_graph(path: str) -> Tuple[Any, Any]:
+    """The manifest tree and its validated graph (built-in node types); every problem listed on failure."""
+    from .errors import ManifestError
+    from ._pure.schema import builtin_types
+    from ._pure.validate import validate
+
+    tree = _load_tree(path)
+    try:
+        return tree, validate(tree, builtin_types())
+    except ManifestError as e:
+        # "invalid manifest (2 problems)" followed by one line per problem.
+        raise _usage(f"{path}: {e}") from None
+
+
+def sample_candidates(manifest: str) -> List[str]:
+    """Where the bundled sample is looked for, in order: next to the manifest (and in a ``dataflows/``
+    folder there), in the source tree this package lives in, in ``./dataflows/`` and in ``.``."""
+    d = os.path.dirname(manifest) or "."
+    source_tree = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return [
+        os.path.join(d, SAMPLE_NAME),
+        os.path.join(d, "dataflows", SAMPLE_NAME),
+        os.path.join(source_tree, "dataflows", SAMPLE_NAME),
+        os.path.join("dataflows", SAMPLE_NAME),
+        SAMPLE_NAME,
+    ]
+
+
+def _find_sample(manifest: str) -> str:
+    candidates = sample_candidates(manifest)
+    for c in candidates:
+        if os.path.isfile(c):
+            return c
+    tried = "\n".join(f"  {c}" for c in candidates)
+    raise _usage(f"no --input given and the bundled sample {SAMPLE_NAME} was not found; looked in:\n{tried}\npass --input FILE.wav")
+
+
+def _load_input(input_path: Optional[str], manifest: str) -> Tuple[str, bool, Any]:
+    """``(path, bundled, Audio)`` for ``--input``, or for the bundled sample when it is absent."""
+    from .errors import InputError
+    from .wav import read_wav
+
+    bundled = input_path is None
+    path = _find_sample(manifest) if input_path is None else input_path
+    if not os.path.exists(path):
+        raise _usage(f"input file '{path}' not found")
+    if os.path.isdir(path):
+        raise _usage(f"input '{path}' is a directory, not a WAV file")
+    try:
+        audio = read_wav(path)
+    except InputError as e:
+        raise _usage(f"invalid input: {e}") from None
+    except OSError as e:
+        raise _usage(f"invalid input: cannot read '{path}': {e.strerror or e}") from None
+    except struct.error:
+        raise _usage(f"invalid input: '{path}' is not a WAV file: its fmt chunk is cut short") from None
+    return path, bundled, audio
+
+
+# ---- describing audio and outputs (src/cli/report.rs) ----
+
+
+def _format_name(samples: np.ndarray) -> str:
+    return {"float32": "f32", "int16": "i16", "int32": "i32"}.get(samples.dtype.name, samples.dtype.name)
+
+
+def peak(audio: Any) -> float:
+    """The largest absolute sample relative to full scale (f32 as is, integers divided by 2^15 or
+    2^31); NaN samples are ignored."""
+    x = np.asarray(audio.samples)
+    if x.size == 0:
+        return 0.0
+    if x.dtype.kind == "f":
+        a = np.abs(x[~np.isnan(x)])
+        return float(a.max()) if a.size else 0.0
+    m = float(np.abs(x.astype(np.int64)).max())
+    return m / (32768.0 if x.dtype == np.int16 else 2147483648.0)
+
+
+def _fmt_peak(p: float) -> str:
+    if not p > 0.0:
+        return "peak 0 (silent)"
+    return f"peak {p:.3f} ({20.0 * math.log10(p):.1f} dBFS)"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _duration(audio: Any) -> float:
+    return audio.frames / audio.sample_rate
+
+
+def describe_audio(a: Any) -> str:
+    """``shape (frames, channels), 48000 Hz, i16, 5.885 s, peak 0.708 (-3.0 dBFS)``."""
+    return (f"shape ({a.frames}, {a.channels}), {a.sample_rate} Hz, {_format_name(a.samples)}, "
+            f"{_duration(a):.3f} s, {_fmt_peak(peak(a))}")
+
+
+def describe_input(path: str, bundled: bool, a: Any) -> str:
+    return (f"input    {path}{' (bundled sample)' if bundled else ''}\n"
+            f"         {_duration(a):.3f} s, {a.sample_rate} Hz, {plural(a.channels, 'channel')}, "
+            f"{_format_name(a.samples)}, {a.frames} frames, {_fmt_peak(peak(a))}\n")
+
+
+def input_json(path: str, bundled: bool, a: Any) -> Dict[str, Any]:
+    return {
+        "path": path,
+        "bundled_sample": bundled,
+        "sample_rate": a.sample_rate,
+        "channels": a.channels,
+        "format": _format_name(a.samples),
+        "frames": a.frames,
+        "duration_s": _duration(a),
+        "peak": peak(a),
+    }
+
+
+def _vad_stats(v: Any) -> Tuple[int, float]:
+    frames = np.asarray(v["frames"], dtype=bool)
+    speech = int(np.count_nonzero(frames))
+    return speech, (speech / frames.size if frames.size else 0.0)
+
+
+def _vad_frame_ms(v: Any, frame_ms: Optional[int]) -> int:
+    """The VAD frame length: the node's param when known, else the carried audio's duration per frame."""
+    if frame_ms is not None:
+        return int(frame_ms)
+    n = len(v["frames"])
+    return int(round(_duration(v["audio"]) * 1000.0 / n)) if n else 0
+
+
+def _kind(p: Any) -> str:
+    from .audio import Audio
+    from .payloads import VadResult
+
+    if isinstance(p, Audio):
+        return "audio"
+    if isinstance(p, VadResult):
+        return "vad"
+    if isinstance(p, dict):
+        return "map"
+    return "json"
+
+
+def describe_payload(out: List[str], name: str, p: Any, indent: int, frame_ms: Optional[int] = None) -> None:
+    """One output, as lines indented by ``indent`` spaces, starting with ``name: ``."""
+    pad = " " * indent
+    kind = _kind(p)
+    if kind == "audio":
+        out.append(f"{pad}{name}: audio, {describe_audio(p)}\n")
+    elif kind == "vad":
+        speech, fraction = _vad_stats(p)
+        segments = list(p["segments"])
+        out.append(f"{pad}{name}: VAD result, {plural(len(segments), 'speech segment')}, speech in "
+                   f"{fraction * 100.0:.1f}% of {len(p['frames'])} frames of {_vad_frame_ms(p, frame_ms)} ms "
+                   f"({speech} frames)\n")
+        for i, (s, e) in enumerate(segments):
+            out.append(f"{pad}  {i + 1:>2}. {s:>7.2f} – {e:>7.2f} s  ({e - s:.2f} s)\n")
+        out.append(f"{pad}  audio: {describe_audio(p['audio'])}\n")
+    elif kind == "map":
+        keys = sorted(p)
+        n = len(keys)
+        out.append(f"{pad}{name}: map of {n} {'entry' if n == 1 else 'entries'} ({', '.join(keys)})\n")
+        for k in keys:
+            describe_payload(out, k, p[k], indent + 2)
+    else:
+        text = _json_compact(p)
+        if len(text) > MAX_INLINE_JSON:
+            text = text[:MAX_INLINE_JSON] + " …"
+        out.append(f"{pad}{name}: json {text}\n")
+
+
+def _audio_fields(a: Any) -> Dict[str, Any]:
+    return {
+        "shape": [a.frames, a.channels],
+        "channels": a.channels,
+        "sample_rate": a.sample_rate,
+        "format": _format_name(a.samples),
+        "duration_s": _duration(a),
+        "peak": peak(a),
+    }
+
+
+def payload_json(p: Any, frame_ms: Optional[int] = None) -> Dict[str, Any]:
+    """One output as JSON: ``kind`` plus what describes it (docs/cli.md)."""
+    kind = _kind(p)
+    if kind == "audio":
+        return {"kind": "audio", **_audio_fields(p), "frames": p.frames}
+    if kind == "vad":
+        speech, fraction = _vad_stats(p)
+        # Audio fields describe the audio the result carries; `frames` counts VAD frames.
+        return {
+            "kind": "vad",
+            **_audio_fields(p["audio"]),
+            "segments": [[float(s), float(e)] for s, e in p["segments"]],
+            "frames": len(p["frames"]),
+            "frames_speech": speech,
+            "frame_duration_ms": _vad_frame_ms(p, frame_ms),
+            "speech_fraction": fraction,
+        }
+    if kind == "map":
+        return {"kind": "map", "entries": {k: payload_json(p[k]) for k in sorted(p)}}
+    return {"kind": "json", "value": _plain(p)}
+
+
+def first_audio(outputs: Sequence[Tuple[str, Any]]) -> Optional[Tuple[str, Any]]:
+    """The first audio among the outputs (a VAD result's audio counts, maps are searched in key
+    order), with the name of the output it came from."""
+
+    def find(name: str, p: Any) -> Optional[Tuple[str, Any]]:
+        kind = _kind(p)
+        if kind == "audio":
+            return name, p
+        if kind == "vad":
+            return name, p["audio"]
+        if kind == "map":
+            for k in sorted(p):
+                hit = find(f"{name}.{k}", p[k])
+                if hit is not None:
+                    return hit
+        return None
+
+    for name, p in outputs:
+        hit = find(name, p)
+        if hit is not None:
+            return hit
+    return None
+
+
+# ---- JSON text as serde_json writes it ----
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-ready copy: numpy scalars and arrays to Python values, tuples to lists, non-finite
+    floats to None (serde_json writes them as null)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, np.generic):
+        return _plain(v.item())
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _float_text(x: float) -> str:
+    """A float as serde_json (ryu) writes it: shortest round-trip digits, ``1e16``, ``1e-7``, ``0.0001``."""
+    if x == 0.0:
+        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
+    sign = "-" if x < 0 else ""
+    t = decimal.Decimal(repr(abs(x))).normalize().as_tuple()
+    d = "".join(str(c) for c in t.digits)
+    e = int(t.exponent)  # value = d * 10^e
+    kk = len(d) + e  # position of the decimal point from the first digit
+    if 0 <= e and kk <= 16:
+        s = d + "0" * e + ".0"
+    elif 0 < kk <= 16:
+        s = d[:kk] + "." + d[kk:]
+    elif -5 < kk <= 0:
+        s = "0." + "0" * (-kk) + d
+    elif len(d) == 1:
+        s = f"{d}e{kk - 1}"
+    else:
+        s = f"{d[0]}.{d[1:]}e{kk - 1}"
+    return sign + s
+
+
+def _json_compact(v: Any) -> str:
+    """Compact JSON as serde_json's ``to_string`` writes it (keys sorted, floats as ryu, no ASCII escaping)."""
+    v = _plain(v)
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return _float_text(v)
+    if isinstance(v, list):
+        return "[" + ",".join(_json_compact(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _json_compact(v[k]) for k in sorted(v)) + "}"
+    return json.dumps(str(v), ensure_ascii=False)
+
+
+# ---- tables (src/cli/table.rs) ----
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right_from: int, indent: int = 2) -> str:
+    """A header, a rule and aligned columns (from ``right_from`` on right-aligned), widths in characters."""
+    n = len(headers)
+    rows = [list(r)[:n] + [""] * (n - len(r)) for r in rows]
+    widths = [len(h) for h in headers]
+    for r in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, r)]
+
+    def line(cells: Sequence[str]) -> str:
+        s = " " * indent
+        for i, c in enumerate(cells):
+            pad = max(0, widths[i] - len(c))
+            last = i + 1 == n
+            if i >= right_from:
+                s += " " * pad + c
+            else:
+                s += c if last else c + " " * pad
+            if not last:
+                s += "  "
+        return s.rstrip() + "\n"
+
+    out = line(headers)
+    out += " " * indent + "-" * (sum(widths) + 2 * max(0, n - 1)) + "\n"
+    for r in rows:
+        out += line(r)
+    return out
+
+
+def fmt_us(us: float) -> str:
+    """Microseconds in a readable unit: ``812.4 µs``, ``3.21 ms``, ``1.204 s``."""
+    if not math.isfinite(us):
+        return "-"
+    if us < 1000.0:
+        return f"{us:.1f} µs"
+    if us < 1_000_000.0:
+        return f"{us / 1000.0:.2f} ms"
+    return f"{us / 1_000_000.0:.3f} s"
+
+
+def fmt_us_plain(us: float) -> str:
+    """Plain microseconds for percentile columns: one decimal below 10 000, none above."""
+    if not math.isfinite(us):
+        return "-"
+    return f"{us:.1f}" if us < 10_000.0 else f"{us:.0f}"
+
+
+def _num(v: Dict[str, Any], key: str) -> float:
+    x = v.get(key)
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return math.nan
+    return float(x)
+
+
+def _count(v: Dict[str, Any], key: str) -> str:
+    x = v.get(key)
+    if isinstance(x, bool) or not isinstance(x, int) or x < 0:
+        return "-"
+    return str(x)
+
+
+def _node_list(metrics: Dict[str, Any]) -> List[Dict[str, Any]]:
+    nodes = metrics.get("node_metrics")
+    return [n for n in nodes if isinstance(n, dict)] if isinstance(nodes, list) else []
+
+
+def timing_table(metrics: Dict[str, Any]) -> str:
+    """Time per node for a single run, plus the end-to-end latency."""
+    rows = []
+    for n in _node_list(metrics):
+        ran = _num(n, "execution_count") > 0
+        rows.append([str(n.get("node_id", "?")), str(n.get("node_type", "?")),
+                     fmt_us(_num(n, "total_duration_us")) if ran else "did not run"])
+    rows.append(["(end to end)", "", fmt_us(_num(metrics, "total_duration_us"))])
+    return render_table(["node", "type", "time"], rows, right_from=2)
+
+
+def percentile_table(metrics: Dict[str, Any], p999: bool = False) -> str:
+    """Per-node counts and latency percentiles in µs (``p999`` adds the 99.9th percentile and the
+    mean), with an end-to-end row."""
+    headers = ["node", "type", "count", "errors"] + (["mean µs"] if p999 else []) + ["p50 µs", "p90 µs", "p99 µs"]
+    headers += (["p99.9 µs"] if p999 else []) + ["max µs"]
+
+    def row(ident: str, ty: str, v: Dict[str, Any], prefix: str, count_key: str, errors_key: str) -> List[str]:
+        cells = [ident, ty, _count(v, count_key), _count(v, errors_key)]
+        if p999:
+            cells.append(fmt_us_plain(_num(v, "avg_duration_us")))
+        cells += [fmt_us_plain(_num(v, f"{prefix}{q}_us")) for q in ("p50", "p90", "p99")]
+        if p999:
+            cells.append(fmt_us_plain(_num(v, f"{prefix}p999_us")))
+        cells.append(fmt_us_plain(_num(v, "max_duration_us")))
+        return cells
+
+    rows = [row(str(n.get("node_id", "?")), str(n.get("node_type", "?")), n, "", "execution_count", "error_count")
+            for n in _node_list(metrics)]
+    rows.append(row("(end to end)", "", metrics, "latency_", "total_executions", "failed_executions"))
+    return render_table(headers, rows, right_from=2)
+
+
+# ---- commands ----
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    except OSError as e:
+        raise _failure(f"cannot write '{path}': {e.strerror or e}") from None
+
+
+def _run(args: argparse.Namespace, out: List[str]) -> None:
+    from .errors import ManifestError, NodeError, RemoteMediaError, RuntimeUnavailableError
+    from .pipeline import Pipeline
+
+    tree, graph = _load_graph(args.manifest)
+    path, bundled, audio = _load_input(args.input, args.manifest)
+    # Always measured: the report shows each node's time.
+    config = dict(tree.get("config") or {})
+    config["enable_metrics"] = True
+    if args.workers is not None:
+        config["workers"] = args.workers
+    tree = dict(tree, config=config)
+    workers = int(config.get("workers", 1))
+    out.append(f"manifest {args.manifest} ({plural(len(graph.nodes), 'node')}, "
+               f"{plural(len(graph.edges), 'edge')}, {plural(workers, 'worker')})\n")
+    out.append(describe_input(path, bundled, audio))
+
+    try:
+        pipeline = Pipeline.from_dict(tree, runtime_hint=args.runtime)
+    except ManifestError as e:
+        raise _usage(f"{args.manifest}: {e}") from None
+    except RuntimeUnavailableError as e:
+        raise _failure(str(e)) from None
+    except NodeError as e:
+        raise _failure(f"cannot install the pipeline: {e}") from None
+    except RemoteMediaError as e:  # e.g. REMOTEMEDIA_RUNTIME set to something unknown
+        raise _usage(str(e)) from None
+    except Exception as e:
+        raise _failure(f"cannot install the pipeline: {type(e).__name__}: {e}") from None
+    runtime = pipeline.runtime
+    out.append(f"runtime  {_RUNTIME_NAMES.get(runtime, runtime)}\n")
+
+    try:
+        result = pipeline.run_sync(audio)
+        error: Optional[CliError] = None
+    except RemoteMediaError as e:
+        # The input already passed read_wav's checks: an InputError here is a node rejecting its input.
+        result, error = {}, _failure(str(e))
+    except Exception as e:
+        result, error = {}, _failure(f"{type(e).__name__}: {e}")
+    try:
+        metrics = pipeline.get_metrics()
+    except Exception:
+        metrics = {}
+    if error is not None:
+        # What did run is still worth seeing next to the error.
+        out.append("\ntiming (failed run)\n")
+        out.append(timing_table(metrics))
+        raise error
+
+    # Outputs in manifest order of the sink nodes.
+    sink_ids = [graph.nodes[i].id for i in graph.sinks()]
+    order = [k for k in sink_ids if k in result] + [k for k in result if k not in sink_ids]
+    outputs = [(k, result[k]) for k in order]
+    frame_ms = {n.id: n.params.get("frame_duration_ms") for n in graph.nodes if n.type.name == "VADNode"}
+
+    out.append("\noutputs\n")
+    if not outputs:
+        out.append("  (none)\n")
+    for ident, p in outputs:
+        describe_payload(out, ident, p, 2, frame_ms.get(ident))
+    ran_on = metrics.get("workers", workers) if isinstance(metrics.get("workers"), int) else workers
+    out.append(f"\ntiming (1 run, {plural(ran_on, 'worker')})\n")
+    out.append(timing_table(metrics))
+    if args.metrics:
+        out.append("\nmetrics\n")
+        out.append(percentile_table(metrics, p999=False))
+
+    if args.output is not None:
+        from .wav import write_wav
+
+        found = first_audio(outputs)
+        if found is None:
+            raise _failure(f"--output {args.output}: no output carries audio")
+        name, a = found
+        try:
+            write_wav(args.output, a)
+        except OSError as e:
+            raise _failure(f"cannot write WAV file '{args.output}': {e.strerror or e}") from None
+        except KeyError:
+            raise _failure(f"cannot write '{args.output}': {a.samples.dtype} samples have no WAV encoding here") from None
+        out.append(f"\nwrote {args.output} (output '{name}')\n")
+    if args.json is not None:
+        doc = {
+            "input": input_json(path, bundled, audio),
+            "outputs": {k: payload_json(p, frame_ms.get(k)) for k, p in outputs},
+            "metrics": metrics,
+        }
+        _write_text(args.json, json.dumps(_plain(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        out.append(f"wrote {args.json}\n")
+    if args.prometheus is not None:
+        from .prometheus import to_prometheus
+
+        text = to_prometheus(metrics)
+        if args.prometheus:
+            _write_text(args.prometheus, text)
+            out.append(f"wrote {args.prometheus}\n")
+        else:
+            out.append("\n# prometheus\n")
+            out.append(text)
+
+
+def _graph(args: argparse.Namespace, out: List[str]) -> None:
+    tree, graph = _load_graph(args.manifest)
+    out.append(to_dot(graph, tree))
+
+
+def _node_types(out: List[str]) -> None:
+    # node_types.json is generated from the Rust CLI's own `node-types`; written back the way
+    # serde_json pretty-prints it (two-space indent, non-ASCII as is) it is that output again.
+    from ._pure import schema
+
+    path = os.path.join(os.path.dirname(schema.__file__), "node_types.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            types = json.load(f)
+    except (OSError, ValueError) as e:
+        raise _failure(f"cannot read the node types ({path}): {e}") from None
+    out.append(json.dumps(types, indent=2, ensure_ascii=False) + "\n")
+
+
+# ---- DOT (src/graph.rs `to_dot`) ----
+
+
+def _dot_escape(s: str) -> str:
+    """Text inside a DOT double-quoted string: backslashes and quotes escaped, line breaks as ``\\n``."""
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n")
+
+
+def _comment_safe(s: str) -> str:
+    """An id inside a ``//`` comment: line breaks would end the comment, so they are shown as ``\\n``."""
+    return s.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _given_params(tree: Any, i: int) -> Dict[str, Any]:
+    """The params node ``i`` has in the manifest tree, or {}."""
+    try:
+        params = tree["nodes"][i].get("params")
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def to_dot(graph: Any, tree: Any = None) -> str:
+    """The validated graph as Graphviz DOT: nodes ``n0``, ``n1``... in manifest order labelled
+    ``id\\ntype\\nparams``, edges with their output key and ``→port``, ``input``/``output`` markers.
+
+    With the manifest ``tree``, a param is shown as the manifest wrote it (``12``, not the ``12.0``
+    the Python validator turns a float param into), as the Rust engine keeps it."""
+    lines = [
+        "digraph pipeline {",
+        "  rankdir=LR;",
+        '  node [shape=box, style=rounded, fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+        '  input [shape=oval, label="input"];',
+        '  output [shape=oval, label="outputs"];',
+    ]
+    for i, n in enumerate(graph.nodes):
+        given = _given_params(tree, i)
+        shown = {k: (given[k] if k in given and type(given[k]) is not bool and given[k] == v else v) for k, v in n.params.items()}
+        params = sorted(f"{k}={_json_compact(v).replace(chr(34), '')}" for k, v in shown.items() if v is not None)
+        label = f"{_dot_escape(n.id)}\\n{_dot_escape(n.type.name)}"
+        if params:
+            label += "\\n" + _dot_escape(", ".join(params))
+        lines.append(f'  n{i} [label="{label}"];')
+    for i in graph.sources():
+        lines.append(f"  input -> n{i};")
+    for e in graph.edges:
+        label = []
+        if e.output_key is not None:
+            label.append(e.output_key)
+        if e.port != "in":
+            label.append(f"→{e.port}")
+        attrs = f' [label="{_dot_escape(" ".join(label))}"]' if label else ""
+        lines.append(f"  n{e.src} -> n{e.dst}{attrs}; // {_comment_safe(graph.nodes[e.src].id)} -> "
+                     f"{_comment_safe(graph.nodes[e.dst].id)}")
+    for i in graph.sinks():
+        lines.append(f"  n{i} -> output;")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

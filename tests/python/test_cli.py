@@ -1,0 +1,184 @@
+"""``python -m remotemedia`` in subprocesses, on both runtimes: the bundled speech sample through
+``dataflows/speech_vad.yaml`` (segments where the sample's phrases are, ``--json``, ``--output``,
+``--metrics``, ``--prometheus``), ``graph``, ``node-types``, and the error cases with their exit codes
+(2 for what the user pointed at, 1 for a failing pipeline) and messages, never a traceback."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from remotemedia.wav import read_wav
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PYTHON_DIR = os.path.join(REPO, "python")
+SPEECH_VAD = os.path.join("dataflows", "speech_vad.yaml")
+MIX = os.path.join("dataflows", "mix.yaml")  # GainNodes straight after the input: fail on i16 audio
+
+# Where the sample's three phrases are (dataflows/README.md), in seconds.
+PHRASES = [(0.30, 1.60), (2.30, 3.70), (4.40, 5.59)]
+
+
+def cli(*args, runtime="auto", cwd=REPO):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    env["REMOTEMEDIA_RUNTIME"] = runtime
+    p = subprocess.run([sys.executable, "-m", "remotemedia", *args], cwd=cwd, env=env,
+                       capture_output=True, text=True, encoding="utf-8", timeout=120)
+    assert "Traceback" not in p.stderr, p.stderr
+    return p
+
+
+def overlaps(a, b):
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def test_run_speech_vad_on_the_bundled_sample(runtime, tmp_path):
+    out_wav, out_json, prom = tmp_path / "speech.wav", tmp_path / "run.json", tmp_path / "run.prom"
+    p = cli("run", SPEECH_VAD, "--output", str(out_wav), "--json", str(out_json), "--metrics",
+            f"--prometheus={prom}", runtime=runtime)
+    assert p.returncode == 0, p.stderr
+    text = p.stdout
+    assert "(bundled sample)" in text
+    assert f"runtime  {runtime}" in text
+    # Every listed segment overlaps one phrase, and every phrase is found.
+    segments = [(float(s), float(e)) for s, e in re.findall(r"^\s+\d+\.\s+([\d.]+) – \s*([\d.]+) s", text, re.M)]
+    assert segments, text
+    for seg in segments:
+        assert any(overlaps(seg, ph) for ph in PHRASES), (seg, text)
+    for ph in PHRASES:
+        assert any(overlaps(seg, ph) for seg in segments), (ph, text)
+    # The timing table names every node; --metrics adds the percentile table.
+    for node in ("to_f32", "resample_16k", "vad"):
+        assert re.search(rf"^  {node}\s+\w+Node\s+[\d.]+ (µs|ms|s)$", text, re.M), text
+    assert "p50 µs" in text and "(end to end)" in text
+
+    doc = json.loads(out_json.read_text(encoding="utf-8"))
+    assert doc["input"]["bundled_sample"] is True and doc["input"]["sample_rate"] == 48000
+    vad = doc["outputs"]["vad"]
+    assert vad["kind"] == "vad" and vad["sample_rate"] == 16000
+    flat = [t for seg in segments for t in seg]
+    assert [t for seg in vad["segments"] for t in seg] == pytest.approx(flat, abs=0.006)
+    assert 0.0 < vad["speech_fraction"] < 1.0
+    assert vad["frames"] * vad["frame_duration_ms"] / 1000 == pytest.approx(vad["duration_s"], abs=0.03)
+    assert doc["metrics"]["runtime"] == runtime
+    assert [n["node_id"] for n in doc["metrics"]["node_metrics"]] == ["to_f32", "resample_16k", "vad"]
+
+    audio = read_wav(out_wav)  # the audio the VAD result carries
+    assert audio.sample_rate == 16000
+    assert audio.frames == vad["shape"][0]
+    assert f'runtime="{runtime}"' in prom.read_text(encoding="utf-8")
+
+
+def test_prometheus_to_stdout_and_the_runtime_flag_over_the_environment():
+    # --runtime python wins over REMOTEMEDIA_RUNTIME=rust.
+    p = cli("run", os.path.join("dataflows", "convert_gain.yaml"), "--prometheus", "--runtime", "python", runtime="rust")
+    assert p.returncode == 0, p.stderr
+    assert "runtime  python" in p.stdout
+    assert "\n# prometheus\n" in p.stdout
+    assert re.search(r'^remotemedia_runs_total{.*runtime="python"} 1$', p.stdout, re.M), p.stdout
+    # A -6 dB gain on the sample's -3.0 dBFS peak.
+    assert "gain: audio, shape (282499, 1), 48000 Hz, f32" in p.stdout and "(-9.0 dBFS)" in p.stdout
+
+
+def test_failing_node_exits_1_after_the_timing_of_what_ran(runtime):
+    p = cli("run", MIX, runtime=runtime)
+    assert p.returncode == 1
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: node '") and "GainNode" in last and "f32" in last, p.stderr
+    assert "timing (failed run)" in p.stdout
+
+
+def test_graph_prints_dot_with_every_node():
+    p = cli("graph", os.path.join("dataflows", "mix.yaml"))
+    assert p.returncode == 0, p.stderr
+    dot = p.stdout
+    assert dot.startswith("digraph pipeline {") and dot.rstrip().endswith("}")
+    for i, node in enumerate(["split", "quiet", "loud", "mix"]):
+        assert re.search(rf'^  n{i} \[label="{node}\\n', dot, re.M), dot
+    assert "  input -> n0;" in dot and "  n3 -> output;" in dot
+    assert '  n1 -> n3 [label="→background"]; // quiet -> mix' in dot
+
+
+def test_node_types_is_the_json_of_every_builtin():
+    p = cli("node-types")
+    assert p.returncode == 0, p.stderr
+    names = {t["name"] for t in json.loads(p.stdout)}
+    assert {"AudioResampleNode", "VADNode", "FormatConverterNode", "GainNode", "MixNode"} <= names
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('version: "1.0"\nnodes:\n  - {id: a, type: NoSuchNode}\n'
+                   "  - {id: b, type: GainNode, params: {gain_db: loud}}\nedges:\n  - {from: a, to: b}\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hi\n")
+    return tmp_path
+
+
+def test_bad_manifest_exits_2_listing_every_problem(bad_files):
+    p = cli("graph", str(bad_files / "bad.yaml"))
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert p.stdout == ""
+    assert "invalid manifest (2 problems)" in p.stderr
+    assert "nodes[0].type" in p.stderr and "NoSuchNode" in p.stderr
+    assert "nodes[1].params.gain_db" in p.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "no/such/manifest.yaml"], "error: manifest 'no/such/manifest.yaml' not found"),
+        (["run", SPEECH_VAD, "--input", "{tmp}/missing.wav"], "error: input file '{tmp}/missing.wav' not found"),
+        (["run", SPEECH_VAD, "--input", "{tmp}/notes.txt"], "not a WAV file"),
+        (["run", SPEECH_VAD, "--input", "{tmp}"], "is a directory, not a WAV file"),
+        (["run", SPEECH_VAD, "--workers", "0"], "expected a worker count from 1 to 256"),
+        (["run", SPEECH_VAD, "--prometheus="], "a value is required after '='"),
+        (["frobnicate"], "invalid choice"),
+    ],
+    ids=["missing-manifest", "missing-input", "non-wav-input", "directory-input", "bad-workers", "empty-prometheus", "bad-command"],
+)
+def test_usage_errors_exit_2(bad_files, args, message, capsys, monkeypatch):
+    # In-process (main() returns the exit code; argparse exits with 2) to keep the file fast: the
+    # subprocess tests above cover the process boundary.
+    from remotemedia.cli import main
+
+    monkeypatch.chdir(REPO)
+    tmp = str(bad_files)
+    try:
+        code = main([a.replace("{tmp}", tmp) for a in args])
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message.replace("{tmp}", tmp) in err
+    assert "Traceback" not in err
+
+
+def test_dot_escapes_ids_and_shows_params_as_the_manifest_wrote_them():
+    # In-process: the DOT text itself (the graph subprocess test covers the command).
+    from remotemedia._pure.schema import builtin_types
+    from remotemedia._pure.validate import validate
+    from remotemedia.cli import to_dot
+
+    odd = 'a "q"\nline'
+    tree = {"version": "1.0", "nodes": [{"id": odd, "type": "GainNode", "params": {"gain_db": 12}},
+                                        {"id": "input", "type": "GainNode", "params": {"gain_db": -1e-7}}],
+            "edges": [{"from": odd, "to": "input"}]}
+    dot = to_dot(validate(tree, builtin_types()), tree)
+    assert '  n0 [label="a \\"q\\"\\nline\\nGainNode\\ngain_db=12"];' in dot
+    assert '  n1 [label="input\\nGainNode\\ngain_db=-1e-7"];' in dot
+    assert '  n0 -> n1; // a "q"\\nline -> input' in dot
+    assert "  input -> n0;" in dot and "  n1 -> output;" in dot
+
+
+@pytest.mark.parametrize("x, text", [(1e-7, "1e-7"), (1e16, "1e16"), (1e15, "1000000000000000.0"), (1e-5, "0.00001"),
+                                     (0.0001, "0.0001"), (-6.0, "-6.0"), (0.1, "0.1"), (1.5e300, "1.5e300"), (-0.0, "-0.0")])
+def test_floats_are_written_as_serde_json_writes_them(x, text):
+    from remotemedia.cli import _float_text
+
+    assert _float_text(x) == text
