@@ -8,11 +8,11 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use super::report::{describe_input, input_json, percentile_table};
+use super::report::{input_json, percentile_table};
 use super::table::fmt_us;
-use super::{load_graph, load_input, parse_workers, write_text, CliError};
+use super::{parse_workers, write_text, CliError};
 use crate::data::Payload;
-use crate::runtime::{RunInput, WorkerPool};
+use crate::runtime::RunInput;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -44,25 +44,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs, out: &mut String) -> Result<(), CliError> {
-    let mut graph = load_graph(&args.manifest)?;
-    let input = load_input(args.input.as_deref(), &args.manifest)?;
-    graph.config.enable_metrics = true;
-    if let Some(w) = args.workers {
-        graph.config.workers = w;
-    }
-    let workers = graph.config.workers;
-    let _ = writeln!(
-        out,
-        "manifest {} ({}, {}, {})",
-        args.manifest.display(),
-        super::report::plural(graph.nodes.len(), "node"),
-        super::report::plural(graph.edges.len(), "edge"),
-        super::report::plural(workers, "worker")
-    );
-    out.push_str(&describe_input(&input));
-
-    let pool = WorkerPool::shared(workers).map_err(CliError::from_run)?;
-    let pipeline = pool.install(graph).map_err(|e| CliError::failure(format!("cannot install the pipeline: {e}")))?;
+    let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
     let payload = Payload::Audio(input.audio.clone());
     let run_once = |i: u64, phase: &str| -> Result<(), CliError> {
         // The clone happens before submission, outside the measured latency.

@@ -159,6 +159,38 @@ pub struct InputFile {
 }
 
 /// Reads `--input`, or the bundled sample when it is absent.
+/// What `run` and `bench` share: the manifest validated with metrics on (and the workers
+/// override), the input read, a header describing both written to `out`, and the pipeline
+/// installed on the shared pool.
+pub fn prepare(
+    manifest: &Path,
+    input: Option<&Path>,
+    workers: Option<usize>,
+    out: &mut String,
+) -> Result<(crate::runtime::Pipeline, InputFile), CliError> {
+    use std::fmt::Write as _;
+    let mut graph = load_graph(manifest)?;
+    let input = load_input(input, manifest)?;
+    // Always measured: both commands report each node's time.
+    graph.config.enable_metrics = true;
+    if let Some(w) = workers {
+        graph.config.workers = w;
+    }
+    let workers = graph.config.workers;
+    let _ = writeln!(
+        out,
+        "manifest {} ({}, {}, {})",
+        manifest.display(),
+        report::plural(graph.nodes.len(), "node"),
+        report::plural(graph.edges.len(), "edge"),
+        report::plural(workers, "worker")
+    );
+    out.push_str(&report::describe_input(&input));
+    let pool = crate::runtime::WorkerPool::shared(workers).map_err(CliError::from_run)?;
+    let pipeline = pool.install(graph).map_err(|e| CliError::failure(format!("cannot install the pipeline: {e}")))?;
+    Ok((pipeline, input))
+}
+
 pub fn load_input(input: Option<&Path>, manifest: &Path) -> Result<InputFile, CliError> {
     let (path, bundled) = match input {
         Some(p) => (p.to_path_buf(), false),

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::report::{describe_input, describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table};
-use super::{load_graph, load_input, parse_workers, write_text, CliError};
+use super::report::{describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table};
+use super::{parse_workers, write_text, CliError};
 use crate::data::Payload;
-use crate::runtime::{RunInput, WorkerPool};
+use crate::runtime::RunInput;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -37,26 +37,8 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
-    let mut graph = load_graph(&args.manifest)?;
-    let input = load_input(args.input.as_deref(), &args.manifest)?;
-    // Always measured: the report shows each node's time.
-    graph.config.enable_metrics = true;
-    if let Some(w) = args.workers {
-        graph.config.workers = w;
-    }
-    let workers = graph.config.workers;
-    let _ = writeln!(
-        out,
-        "manifest {} ({}, {}, {})",
-        args.manifest.display(),
-        super::report::plural(graph.nodes.len(), "node"),
-        super::report::plural(graph.edges.len(), "edge"),
-        super::report::plural(workers, "worker")
-    );
-    out.push_str(&describe_input(&input));
-
-    let pool = WorkerPool::shared(workers).map_err(CliError::from_run)?;
-    let pipeline = pool.install(graph).map_err(|e| CliError::failure(format!("cannot install the pipeline: {e}")))?;
+    let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
+    let workers = pipeline.workers();
     let result = pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
     let metrics = pipeline.metrics_json();
     let outputs = match result {
