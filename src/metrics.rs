@@ -101,6 +101,11 @@ impl PerWorker {
         total
     }
 
+    /// Each worker's record, by worker index (what `merged` adds up).
+    pub fn per_worker(&self) -> Vec<NodeStats> {
+        self.slots.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
+    }
+
     pub fn reset(&self) {
         for s in &self.slots {
             *s.lock().unwrap_or_else(|e| e.into_inner()) = NodeStats::default();

@@ -310,13 +310,36 @@ class Pipeline:
 
     # ---- metrics, lifecycle ----
 
-    def get_metrics(self) -> Dict[str, Any]:
-        """Execution metrics: ``{"enabled", "pipeline": {...}, "nodes": {id: {...}}}`` with counts
-        and durations in microseconds (collected when ``enable_metrics`` is set)."""
+    def get_metrics(self, format: str = "dict") -> Any:
+        """What the pipeline measured (docs/metrics.md): the pipeline document with counts, end-to-end
+        latency percentiles in microseconds, peak memory and a ``node_metrics`` list (one entry per
+        node, manifest order). Collected when ``enable_metrics`` is set; the same fields on both
+        runtimes.
+
+        ``format``: ``"dict"`` (default), ``"json"`` (the document as JSON text) or ``"prometheus"``
+        (Prometheus text exposition format 0.0.4, see :mod:`remotemedia.prometheus`).
+        """
+        if format not in ("dict", "json", "prometheus"):
+            raise ValueError(f'get_metrics: format must be "dict", "json" or "prometheus", got {format!r}')
         self._ensure()
         if self._runtime == "rust":
-            return json.loads(self._engine.metrics_json())
-        return self._engine.metrics.as_dict()
+            text = self._engine.metrics_json()
+            if format == "json":
+                return text
+            doc = json.loads(text)
+        else:
+            doc = self._engine.metrics.as_dict()
+            if format == "json":
+                return json.dumps(doc)
+        if format == "prometheus":
+            from .prometheus import to_prometheus
+
+            return to_prometheus(doc)
+        return doc
+
+    def get_metrics_json(self) -> str:
+        """The metrics document as JSON text (``get_metrics(format="json")``)."""
+        return self.get_metrics(format="json")
 
     def reset_metrics(self) -> None:
         self._ensure()

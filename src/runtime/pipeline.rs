@@ -179,8 +179,10 @@ impl Shared {
             })
             .collect();
         if let Some(t) = started {
+            // Every item of a batch is delivered when the batch completes: each counts as one
+            // execution with the batch's latency, so total = successful + failed.
             let ns = (t.elapsed().as_nanos() as u64).max(1);
-            lock(&self.run_latency).saturating_record(ns);
+            let _ = lock(&self.run_latency).record_n(ns.min(crate::metrics::MAX_TRACKED_NS), results.len() as u64);
             let failed = results.iter().filter(|r| r.is_err()).count() as u64;
             self.items_failed.fetch_add(failed, Ordering::Relaxed);
             self.items_ok.fetch_add(results.len() as u64 - failed, Ordering::Relaxed);
@@ -330,6 +332,17 @@ impl Pipeline {
             .iter()
             .zip(&self.shared.node_stats)
             .map(|(n, s)| (n.id.clone(), s.merged()))
+            .collect()
+    }
+
+    /// Per-node statistics per worker (index = worker), in manifest order: where the work ran.
+    pub fn node_stats_per_worker(&self) -> Vec<(String, Vec<NodeStats>)> {
+        self.shared
+            .graph
+            .nodes
+            .iter()
+            .zip(&self.shared.node_stats)
+            .map(|(n, s)| (n.id.clone(), s.per_worker()))
             .collect()
     }
 

@@ -60,3 +60,65 @@ def test_disabled_metrics_count_nothing(runtime):
 def test_enable_metrics_goes_into_the_manifest(enabled):
     p = Pipeline([GainNode(1.0)], enable_metrics=enabled, runtime_hint="python")
     assert p.manifest["config"]["enable_metrics"] is enabled
+
+
+def _key_sets(m):
+    return set(m), [set(n) for n in m["node_metrics"]]
+
+
+def _run_both(make):
+    """Runs the same two-node pipeline on both runtimes; returns {runtime: pipeline}."""
+    from remotemedia import _runtime
+
+    if not _runtime.is_rust_runtime_available():
+        pytest.skip(f"native module remotemedia._native not importable ({_runtime.native_import_error()})")
+    out = {}
+    for rt in ("rust", "python"):
+        p = make(rt)
+        p.run_sync((tone(), 16000))
+        out[rt] = p
+    return out
+
+
+def test_both_runtimes_have_exactly_the_same_fields():
+    ps = _run_both(lambda rt: Pipeline([GainNode(1.0, node_id="g"), GainNode(2.0, node_id="h")], enable_metrics=True, runtime_hint=rt))
+    rust, py = ps["rust"].get_metrics(), ps["python"].get_metrics()
+    assert (rust["runtime"], py["runtime"]) == ("rust", "python")
+    assert _key_sets(rust) == _key_sets(py)
+    top, per_node = _key_sets(rust)
+    assert "node_metrics" in top and len(per_node) == 2
+    # With metrics off the fields are the same too.
+    off = Pipeline([GainNode(1.0, node_id="g")], runtime_hint="python").get_metrics()
+    assert set(off) == top and set(off["node_metrics"][0]) == per_node[0]
+
+
+def test_json_and_prometheus_formats_on_both_runtimes():
+    import json
+
+    ps = _run_both(lambda rt: Pipeline([GainNode(1.0, node_id="g")], enable_metrics=True, runtime_hint=rt))
+    for rt, p in ps.items():
+        doc = p.get_metrics()
+        text = p.get_metrics_json()
+        assert isinstance(text, str) and text == p.get_metrics(format="json")
+        parsed = json.loads(text)
+        assert set(parsed) == set(doc) and parsed["node_metrics"][0]["execution_count"] == 1
+        prom = p.get_metrics(format="prometheus")
+        assert prom.endswith("\n")
+        labels = f'pipeline_id="{doc["pipeline_id"]}",runtime="{rt}"'
+        assert f"remotemedia_runs_total{{{labels}}} 1\n" in prom, rt
+        assert f'remotemedia_node_executions_total{{{labels},node_id="g",node_type="GainNode"}} 1\n' in prom, rt
+        # Every sample line is `name{labels} value` with a number for the value.
+        for line in prom.splitlines():
+            if not line.startswith("#"):
+                float(line.rsplit(" ", 1)[1].replace("Inf", "inf"))
+        with pytest.raises(ValueError, match="format"):
+            p.get_metrics(format="xml")
+
+
+def test_reset_metrics_on_both_runtimes(runtime):
+    p = Pipeline([GainNode(1.0, node_id="g")], enable_metrics=True, runtime_hint=runtime)
+    p.run_sync((tone(), 16000))
+    p.reset_metrics()
+    m = p.get_metrics()
+    assert m["total_executions"] == 0 and m["latency_p50_us"] == 0
+    assert node(m, "g")["execution_count"] == 0 and node(m, "g")["p99_us"] == 0
