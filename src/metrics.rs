@@ -62,6 +62,32 @@ impl NodeStats {
         self.histogram.saturating_record(ns);
     }
 
+    /// Records `items` executions that each took `elapsed` (the items of one batch), `failed`
+    /// of them with an error.
+    pub fn record_items(&mut self, elapsed: Duration, items: u64, failed: u64) {
+        if items == 0 {
+            return;
+        }
+        let ns = (elapsed.as_nanos() as u64).clamp(1, MAX_TRACKED_NS);
+        self.executions += items;
+        self.items += items;
+        self.errors += failed.min(items);
+        self.successes += items - failed.min(items);
+        self.total_ns += ns * items;
+        self.min_ns = self.min_ns.min(ns);
+        self.max_ns = self.max_ns.max(ns);
+        let _ = self.histogram.record_n(ns, items);
+    }
+
+    /// A latency percentile in microseconds. The histogram reports the top of a value's bucket
+    /// (3 significant digits), which can pass the exact extremes: clamp to them.
+    pub fn quantile_us(&self, q: f64) -> f64 {
+        if self.executions == 0 {
+            return 0.0;
+        }
+        us(self.histogram.value_at_quantile(q).clamp(self.min_ns, self.max_ns))
+    }
+
     /// Adds another record into this one (merging workers).
     pub fn merge(&mut self, other: &NodeStats) {
         self.executions += other.executions;
@@ -121,8 +147,7 @@ fn us(ns: u64) -> f64 {
 /// A node's merged record as the metrics JSON object (field names of the original SDK, plus
 /// percentiles from the histogram).
 pub fn node_json(node_id: &str, node_type: &str, s: &NodeStats) -> serde_json::Value {
-    let h = &s.histogram;
-    let q = |p: f64| if s.executions == 0 { 0.0 } else { us(h.value_at_quantile(p)) };
+    let q = |p: f64| s.quantile_us(p);
     serde_json::json!({
         "node_id": node_id,
         "node_type": node_type,

@@ -38,12 +38,12 @@ fn node_types_in(tree: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// How a Python node declares its inputs: `inputs = None` (one), a list of port names, or `"*"`.
+/// How a Python node declares its inputs: `inputs = None` (one), a list of port names, or `"any"`.
 fn python_inputs(obj: &Bound<'_, PyAny>) -> InputPorts {
     match obj.getattr("inputs") {
         Ok(v) if v.is_none() => InputPorts::One,
         Ok(v) => match v.extract::<String>() {
-            Ok(s) if s == "*" => InputPorts::Any,
+            Ok(s) if s == "any" || s == "*" => InputPorts::Any,
             _ => match v.extract::<Vec<String>>() {
                 Ok(ports) if !ports.is_empty() => InputPorts::Named(ports),
                 _ => InputPorts::One,

@@ -2,7 +2,6 @@
 //! share with it (the input queue, the table of runs in flight, per-node statistics).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -90,11 +89,8 @@ pub(crate) struct Shared {
     pub runs: Mutex<HashMap<u64, PendingRun>>,
     /// Per node (graph index), per worker.
     pub node_stats: Vec<PerWorker>,
-    /// End-to-end latency of runs, recorded on worker 0.
-    pub run_latency: Mutex<Histogram<u64>>,
-    /// Items completed without and with an error.
-    pub items_ok: AtomicU64,
-    pub items_failed: AtomicU64,
+    /// End-to-end latency of runs (one execution per batch item), recorded on worker 0.
+    pub run_stats: Mutex<NodeStats>,
     pub metrics: bool,
 }
 
@@ -118,9 +114,7 @@ impl Shared {
             activator: OnceLock::new(),
             runs: Mutex::new(HashMap::new()),
             node_stats,
-            run_latency: Mutex::new(NodeStats::default().histogram),
-            items_ok: AtomicU64::new(0),
-            items_failed: AtomicU64::new(0),
+            run_stats: Mutex::new(NodeStats::default()),
             metrics,
         }
     }
@@ -181,11 +175,8 @@ impl Shared {
         if let Some(t) = started {
             // Every item of a batch is delivered when the batch completes: each counts as one
             // execution with the batch's latency, so total = successful + failed.
-            let ns = (t.elapsed().as_nanos() as u64).max(1);
-            let _ = lock(&self.run_latency).record_n(ns.min(crate::metrics::MAX_TRACKED_NS), results.len() as u64);
             let failed = results.iter().filter(|r| r.is_err()).count() as u64;
-            self.items_failed.fetch_add(failed, Ordering::Relaxed);
-            self.items_ok.fetch_add(results.len() as u64 - failed, Ordering::Relaxed);
+            lock(&self.run_stats).record_items(t.elapsed(), results.len() as u64, failed);
         }
         if let Some(reply) = reply {
             reply(Ok(results));
@@ -348,16 +339,14 @@ impl Pipeline {
 
     /// End-to-end run latencies (nanoseconds), when metrics are enabled.
     pub fn run_latency(&self) -> Histogram<u64> {
-        lock(&self.shared.run_latency).clone()
+        lock(&self.shared.run_stats).histogram.clone()
     }
 
     pub fn reset_stats(&self) {
         for s in &self.shared.node_stats {
             s.reset();
         }
-        lock(&self.shared.run_latency).reset();
-        self.shared.items_ok.store(0, Ordering::Relaxed);
-        self.shared.items_failed.store(0, Ordering::Relaxed);
+        *lock(&self.shared.run_stats) = NodeStats::default();
     }
 }
 
@@ -379,31 +368,30 @@ impl Pipeline {
             .map(|(n, s)| crate::metrics::node_json(&n.id, &n.node_type.name, &s.merged()))
             .collect();
         let executions: u64 = shared.node_stats.iter().map(|s| s.merged().executions).sum();
-        let lat = self.run_latency();
-        let runs = lat.len();
-        let q = |p: f64| if runs == 0 { 0.0 } else { lat.value_at_quantile(p) as f64 / 1000.0 };
-        // Sum of the histogram's recorded values (each at its bucket's highest equivalent value).
-        let total_ns: f64 = lat.iter_recorded().map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64).sum();
-        let per_run = |x: f64| if runs == 0 { 0.0 } else { x };
+        let runs = lock(&shared.run_stats).clone();
+        let n = runs.executions;
+        let total_ns = runs.total_ns as f64;
+        let per_run = |x: f64| if n == 0 { 0.0 } else { x };
         let peak = crate::metrics::peak_memory_bytes();
-        let overhead_us = if shared.metrics { crate::metrics::record_cost_ns() * executions as f64 / 1000.0 } else { 0.0 };
+        // Each node execution and each completed item was recorded once.
+        let overhead_us = if shared.metrics { crate::metrics::record_cost_ns() * (executions + n) as f64 / 1000.0 } else { 0.0 };
         serde_json::json!({
             "pipeline_id": format!("pipeline-{}", shared.id),
             "runtime": "rust",
             "metrics_enabled": shared.metrics,
             "workers": self.pool.workers(),
-            "total_executions": runs,
-            "successful_executions": shared.items_ok.load(Ordering::Relaxed),
-            "failed_executions": shared.items_failed.load(Ordering::Relaxed),
+            "total_executions": n,
+            "successful_executions": runs.successes,
+            "failed_executions": runs.errors,
             "total_duration_us": total_ns / 1000.0,
             "total_duration_ms": total_ns / 1e6,
-            "avg_duration_us": per_run(total_ns / 1000.0 / runs.max(1) as f64),
-            "min_duration_us": per_run(lat.min() as f64 / 1000.0),
-            "max_duration_us": per_run(lat.max() as f64 / 1000.0),
-            "latency_p50_us": q(0.5),
-            "latency_p90_us": q(0.9),
-            "latency_p99_us": q(0.99),
-            "latency_p999_us": q(0.999),
+            "avg_duration_us": per_run(total_ns / 1000.0 / n.max(1) as f64),
+            "min_duration_us": per_run(runs.min_ns as f64 / 1000.0),
+            "max_duration_us": per_run(runs.max_ns as f64 / 1000.0),
+            "latency_p50_us": runs.quantile_us(0.5),
+            "latency_p90_us": runs.quantile_us(0.9),
+            "latency_p99_us": runs.quantile_us(0.99),
+            "latency_p999_us": runs.quantile_us(0.999),
             "peak_memory_bytes": peak,
             "peak_memory_mb": peak as f64 / (1024.0 * 1024.0),
             "metrics_overhead_us": overhead_us,

@@ -54,7 +54,8 @@ class _Stat:
         for key in sorted(self.hist):
             seen += self.hist[key]
             if seen >= target:
-                return key / 1000.0
+                # A bucket's top can pass the exact extremes: clamp to them, as the engine does.
+                return min(max(key, self.min_ns or 0), self.max_ns) / 1000.0
         return self.max_ns / 1000.0
 
 
