@@ -289,7 +289,7 @@ def test_yaml_and_json_syntax_errors_are_manifest_errors(tmp_path):
     assert e.value.problems[0].expected == "valid YAML" and e.value.problems[0].path.startswith("line ")
     with pytest.raises(ManifestError) as e:
         Pipeline.from_json('{"version": "1.0", "nodes": [}')
-    assert e.value.problems[0] == ("line 1, column 30", "valid JSON", "Expecting value")
+    assert e.value.problems[0] == ("line 1, column 30", "valid JSON", "a syntax error: expected value")
 
 
 def test_manifest_error_is_a_value_error_and_pickles():
