@@ -113,6 +113,11 @@ CASES = [
     Case("id_duplicate", m([n("r"), n("r"), n("s"), n("r")])),
     # ---- types ----
     Case("type_close", m([n("a", "AudioResampleNod"), n("b", "AudioResampler"), n("c", "Resample"), n("d", "gainnode")])),
+    Case("suggestion_thresholds", m(
+        [n("abcdef"), n("t1", "Res"), n("t2", "Resampl"), n("t3", "AudioResampleNodeXYZ"), n("t4", "VAD"), n("t5", "vda"),
+         n("g", "GainNode", params={"gainxx": 1, "gai_db": 2})],
+        [e("abcxyz", "abcdef"), e("abcdef", "abcdeff")],
+    )),
     Case("type_unknown_no_guess", m([n("a", "Transcriber"), n("b", "X")])),
     Case("type_missing_or_not_string", m([{"id": "a"}, n("b", 5), n("c", None)])),
     # ---- params ----
@@ -339,6 +344,16 @@ def test_pinned_wording():
     assert problems_of("params_non_finite_yaml") == [(
         "line 5, column 23", "valid YAML",
         "a syntax error: nodes[0].params.gain_db: NaN is not a finite number; manifests only hold finite numbers")]
+    got = {x[0]: x[1] for x in problems_of("suggestion_thresholds")}
+    assert "did you mean" not in got["nodes[1].type"]  # "Res": too short to count as a part of a name
+    assert got["nodes[2].type"] == 'a known node type (did you mean "AudioResampleNode"?)'
+    assert got["nodes[3].type"] == 'a known node type (did you mean "AudioResampleNode"?)'
+    assert got["nodes[4].type"] == 'a known node type (did you mean "VADNode"?)'
+    assert "did you mean" not in got["nodes[5].type"]  # "vda": 2 edits from "vad", 1 allowed at 3 letters
+    assert got["nodes[6].params.gai_db"] == 'a param of GainNode: gain_db (did you mean "gain_db"?)'
+    assert got["nodes[6].params.gainxx"] == "a param of GainNode: gain_db"  # 3 edits, 2 allowed at 6 letters
+    assert got["edges[0].from"] == "the id of a node: abcdef, t1, t2, t3, t4, t5, g"
+    assert got["edges[1].to"] == 'the id of a node (did you mean "abcdef"?)'
     assert problems_of("two_edges_into_one_mix_port")[-1] == (
         "edges[5]", "one edge per input port (edges[4] already feeds it; give each edge its own input_key)",
         'a second edge into port "b" of "mix"')
@@ -354,3 +369,105 @@ def test_cap_lists_100_then_counts_the_rest():
     assert got[:MAX_PROBLEMS] == [(f"nodes[{i}].params.gain_db", "a number from -120 to 60", "1000") for i in range(MAX_PROBLEMS)]
     assert got[-1] == ("manifest", "at most 100 problems listed", "20 more problems not listed")
     assert problems_of("cap_with_one_more")[-1] == ("manifest", "at most 100 problems listed", "1 more problem not listed")
+
+
+# ---- random manifests: the table above cannot think of everything ----
+
+_SCALARS = [None, True, False, 0, 1, -1, 30, 16000, 16000.0, 16000.5, 2.5, 1e21, 1e-7, 0.00001, 7e-6, -0.0, 2**63, 2**64,
+            -(2**63) - 1, 192001, 60, 60.0001, -120, "", " ", "16000", "true", "high", "High", "f32", "x" * 70, "auto",
+            "gpu", "a", "b", "audio", "text", "segments", "in", "é\n"]
+_TYPES = ["AudioResampleNode", "FormatConverterNode", "GainNode", "MixNode", "PassthroughNode", "VADNode", CAPTION,
+          "GainNod", "mixnode", "Resample", "X"]
+_PARAMS = ["output_rate", "input_rate", "quality", "target_format", "gain_db", "frame_duration_ms", "threshold",
+           "hangover_ms", "rate", "qualty", "x", "sample rate", ""]
+_IDS = ["a", "b", "c", "m", "cap", "", "aa"]
+_CONFIG = ["enable_metrics", "retry_policy", "max_retries", "workers", "retry_base_delay_ms", "retry_max_delay_ms",
+           "retry_jitter", "circuit_breaker_threshold", "circuit_breaker_cooldown_ms", "worker"]
+
+
+def _random_manifest(r) -> Dict[str, Any]:
+    def value(depth=0):
+        x = r.random()
+        if depth < 2 and x < 0.1:
+            return [value(depth + 1) for _ in range(r.randint(0, 3))]
+        if depth < 2 and x < 0.2:
+            return {r.choice(_PARAMS): value(depth + 1) for _ in range(r.randint(0, 6))}
+        return r.choice(_SCALARS)
+
+    def maybe(p, make, other=value):
+        return make() if r.random() < p else other()
+
+    def node():
+        d: Dict[str, Any] = {}
+        if r.random() < 0.95:
+            d["id"] = maybe(0.9, lambda: r.choice(_IDS))
+        if r.random() < 0.95:
+            d["type"] = maybe(0.9, lambda: r.choice(_TYPES))
+        if r.random() < 0.6:
+            d["params"] = maybe(0.9, lambda: {r.choice(_PARAMS): r.choice(_SCALARS) for _ in range(r.randint(0, 4))})
+        if r.random() < 0.1:
+            d["runtime_hint"] = r.choice(["auto", "rust", "python", "gpu", None, 1])
+        if r.random() < 0.05:
+            d["parmas"] = 1
+        return d
+
+    def edge():
+        d: Dict[str, Any] = {}
+        if r.random() < 0.95:
+            d["from"] = maybe(0.9, lambda: r.choice(_IDS + ["zz"]))
+        if r.random() < 0.95:
+            d["to"] = maybe(0.9, lambda: r.choice(_IDS + ["zz"]))
+        if r.random() < 0.3:
+            d["output_key"] = r.choice(["audio", "segments", "segment", "x", "", None, 3])
+        if r.random() < 0.4:
+            d["input_key"] = r.choice(["audio", "text", "txt", "in", "a", "b", "x", "", None, 3])
+        return d
+
+    out: Dict[str, Any] = {}
+    if r.random() < 0.95:
+        out["version"] = maybe(0.85, lambda: "1.0", lambda: r.choice([1.0, "2.0", 2, None]))
+    if r.random() < 0.95:
+        out["nodes"] = maybe(0.95, lambda: [maybe(0.95, node) for _ in range(r.randint(0, 6))])
+    if r.random() < 0.8:
+        out["edges"] = maybe(0.95, lambda: [maybe(0.95, edge) for _ in range(r.randint(0, 8))])
+    if r.random() < 0.3:
+        out["config"] = {r.choice(_CONFIG): r.choice([0, 1, 4.0, 4.5, 500, 100, 20000, "expo", "fixed", True, 10**7, None])
+                         for _ in range(r.randint(0, 4))}
+    if r.random() < 0.05:
+        out["name"] = value()
+    return out
+
+
+def test_same_problems_on_random_manifests():
+    import random
+
+    need_native()
+    r = random.Random(20261126)
+    compared = 0
+    for _ in range(600):
+        manifest = _random_manifest(r)
+        nodes = manifest.get("nodes") if isinstance(manifest.get("nodes"), list) else []
+        # The native side gives a Python node's type to the FIRST node carrying that node's id:
+        # send instances only for ids that a custom node carries first, as a Pipeline does.
+        first: Dict[str, Any] = {}
+        for x in nodes:
+            if isinstance(x, dict) and isinstance(x.get("id"), str) and isinstance(x.get("type"), str):
+                first.setdefault(x["id"], x["type"])
+        caption_ids = [i for i, t in first.items() if t == CAPTION]
+        text = json.dumps(manifest, ensure_ascii=False)
+        try:
+            _runtime.native_module().validate_manifest(text, {i: Caption(node_id=i) for i in caption_ids})
+            native: List[tuple] = []
+        except ManifestError as err:
+            native = [tuple(x) for x in err.problems]
+        types = dict(builtin_types())
+        if caption_ids:
+            types[CAPTION] = NodeTypeSpec.from_dict(Caption._rm_type_schema())
+        try:
+            validate(json.loads(text), types)
+            python: List[tuple] = []
+        except ManifestError as err:
+            python = [tuple(x) for x in err.problems]
+        assert python == native, text
+        compared += bool(native)
+    assert compared > 500  # nearly all random manifests are bad ones

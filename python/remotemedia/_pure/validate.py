@@ -181,7 +181,7 @@ def _key_text(k: Any) -> Any:
         return "true" if k else "false"
     if isinstance(k, (numbers.Integral, numbers.Real)) and not isinstance(k, str):
         return describe_value(k)
-    return k
+    return k if isinstance(k, str) else str(k)
 
 
 def _normalise(v: Any) -> Any:
