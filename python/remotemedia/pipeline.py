@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _runtime
 from .audio import ACCEPTED_DTYPES, MAX_CHANNELS, MAX_RATE, Audio, to_audio
-from .errors import InputError, ManifestError, node_error_from_exception
+from .errors import InputError, node_error_from_exception
 from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
 from .payloads import from_native
 from ._pure.graph import Graph
