@@ -233,6 +233,14 @@ CASES = [
     Case("cap_at_100_problems", m([n(f"g{i}", "GainNode", params={"gain_db": 1000}) for i in range(120)])),
     Case("cap_with_one_more", m([n(f"g{i}", "GainNode", params={"gain_db": 1000}) for i in range(101)])),
     Case("yaml_empty_edges_and_config_are_absent", text="version: '1.0'\nnodes:\n  - {id: a, type: MixNode, params: {x: 1}}\nedges:\nconfig:\n"),
+    Case("yaml_scalars_as_yaml_1_2_reads_them", text=(
+        "version: '1.0'\nnodes:\n"
+        + "".join(f"  - {{id: f{i}, type: FormatConverterNode, params: {{target_format: {v}}}}}\n"
+                  for i, v in enumerate(["yes", "off", "010", "0o10", "0x1F", "1_000", "1e5", "2001-01-01", "=", "~", "-0",
+                                         ".5", "+.5", "1e400", "18446744073709551616", "inf", "'3'", "!!str 4"]))
+    )),
+    Case("yaml_keys_as_text", text="version: '1.0'\nnodes:\n  - {id: a, type: PassthroughNode, params: {1: a, true: b, 1.50: c, 0x10: d, yes: e}}\n"),
+    Case("yaml_key_not_scalar", text="version: '1.0'\nnodes:\n  - {id: a, type: PassthroughNode, params: {[1]: a}}\n"),
     Case("yaml_several_problems", text=(
         "version: '1.0'\nname: [1]\nnodes:\n  - id: r\n    type: AudioResampleNode\n    params: {output_rate: 16000.0, quality: High}\n"
         "  - id: v\n    type: VADNode\nedges:\n  - {from: r, to: v}\n  - {from: v, to: r, output_key: segments}\nconfig:\n  workers: '4'\n"

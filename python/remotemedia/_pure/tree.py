@@ -157,6 +157,120 @@ def parse_json(text: str) -> Any:
 
 # ---- YAML ----
 
+#: The tag this reader gives every plain (unquoted, untagged) scalar: resolved by :func:`_plain`.
+_PLAIN = "tag:remotemedia,2026:plain"
+_DIGITS = {16: "0123456789abcdefABCDEF", 8: "01234567", 2: "01", 10: "0123456789"}
+
+
+def _from_str_radix(text: str, radix: int, signed: bool) -> Any:
+    """Rust's ``from_str_radix``: one optional sign (``-`` only when signed), then digits only."""
+    body = text
+    negative = False
+    if body[:1] == "+" or (signed and body[:1] == "-"):
+        negative = body[:1] == "-"
+        body = body[1:]
+    if not body or any(c not in _DIGITS[radix] for c in body):
+        return None
+    value = int(body, radix)
+    return -value if negative else value
+
+
+def _digits_but_not_number(v: str) -> bool:
+    """Leading zeros followed by digits: a string in YAML 1.2 (``010``)."""
+    v = v[1:] if v[:1] in ("-", "+") else v
+    return len(v) > 1 and v.startswith("0") and all(c in "0123456789" for c in v[1:])
+
+
+def _unsigned(v: str, bits: int) -> Any:
+    unpositive = v[1:] if v.startswith("+") else v
+    for prefix, radix in (("0x", 16), ("0o", 8), ("0b", 2)):
+        if unpositive.startswith(prefix):
+            rest = unpositive[2:]
+            if rest[:1] in ("+", "-"):
+                return None
+            n = _from_str_radix(rest, radix, False)
+            if n is not None and n < 2**bits:
+                return n
+    if unpositive[:1] in ("+", "-") or _digits_but_not_number(v):
+        return None
+    n = _from_str_radix(unpositive, 10, False)
+    return n if n is not None and n < 2**bits else None
+
+
+def _negative(v: str, bits: int) -> Any:
+    for prefix, radix in (("-0x", 16), ("-0o", 8), ("-0b", 2)):
+        if v.startswith(prefix):
+            n = _from_str_radix("-" + v[3:], radix, True)
+            if n is not None and -(2 ** (bits - 1)) <= n < 2 ** (bits - 1):
+                return n
+    if _digits_but_not_number(v):
+        return None
+    n = _from_str_radix(v, 10, True)
+    return n if n is not None and -(2 ** (bits - 1)) <= n < 2 ** (bits - 1) else None
+
+
+def _f64(v: str) -> Any:
+    """serde_norway's ``parse_f64``: YAML's ``.inf``/``.nan`` spellings, else a finite Rust float."""
+    from .validate import _rust_parses_f64  # the grammar of Rust's f64 parser
+
+    unpositive = v
+    if v.startswith("+"):
+        unpositive = v[1:]
+        if unpositive[:1] in ("+", "-"):
+            return None
+    if unpositive in (".inf", ".Inf", ".INF"):
+        return math.inf
+    if v in ("-.inf", "-.Inf", "-.INF"):
+        return -math.inf
+    if v in (".nan", ".NaN", ".NAN"):
+        return math.nan
+    if unpositive.strip() == unpositive and _rust_parses_f64(unpositive):
+        x = float(unpositive)
+        if math.isfinite(x):
+            return x
+    return None
+
+
+def _plain(v: str) -> Any:
+    """A plain scalar as serde_norway reads it (YAML 1.2 core schema: ``yes`` and ``010`` are
+    strings, ``0o10`` is 8), then as the Rust tree keeps it (integers beyond 64 bits as floats)."""
+    if v in ("", "~", "null", "Null", "NULL"):
+        return None
+    if v in ("true", "True", "TRUE"):
+        return True
+    if v in ("false", "False", "FALSE"):
+        return False
+    for parse in (lambda: _unsigned(v, 64), lambda: _negative(v, 64), lambda: _unsigned(v, 128), lambda: _negative(v, 128)):
+        n = parse()
+        if n is not None:
+            return n if -(2**63) <= n < 2**64 else float(n)
+    if not _digits_but_not_number(v):
+        x = _f64(v)
+        if x is not None:
+            return x
+    return v
+
+
+def _loader_class() -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """PyYAML with serde_norway's scalars instead of YAML 1.1's (no ``yes``, dates or ``=``)."""
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is yaml.ScalarNode and implicit[0]:
+                return _PLAIN
+            return super().resolve(kind, value, implicit)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            # Keys as the Rust tree holds them, text: `1` and `true` stay two keys (Python's 1 == True).
+            if not isinstance(node, yaml.MappingNode):
+                return super().construct_mapping(node, deep=deep)
+            return {_key_text(self.construct_object(k, deep=deep)): self.construct_object(v, deep=deep) for k, v in node.value}
+
+    Loader.add_constructor(_PLAIN, lambda loader, node: _plain(node.value))
+    return Loader
+
 
 def _yaml_path(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
@@ -169,7 +283,10 @@ def _check_yaml(node: Any, path: str, constructor: Any) -> None:
     if isinstance(node, yaml.MappingNode):
         seen = set()
         for knode, vnode in node.value:
-            key = constructor.construct_object(knode, deep=True)
+            kind = {yaml.SequenceNode: "sequence", yaml.MappingNode: "map"}.get(type(knode))
+            key = None if kind else constructor.construct_object(knode, deep=True)
+            if kind or key is None:
+                _yaml_problem(knode, path, f"invalid type: {kind or 'unit value'}, expected a string, number or boolean as a mapping key")
             text = _key_text(key)
             if text in seen:
                 _yaml_problem(knode, path, f"duplicate key {json.dumps(text, ensure_ascii=False)}")
@@ -178,7 +295,7 @@ def _check_yaml(node: Any, path: str, constructor: Any) -> None:
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _check_yaml(item, f"{path}[{i}]", constructor)
-    elif isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:float":
+    elif isinstance(node, yaml.ScalarNode) and node.tag in (_PLAIN, "tag:yaml.org,2002:float"):
         value = constructor.construct_object(node)
         if isinstance(value, float) and not math.isfinite(value):
             shown = "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
@@ -205,17 +322,16 @@ def parse_yaml(text: str) -> Any:
     """YAML text as a tree; raises ManifestError with one problem at the error's location."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    loader = _loader_class()(text)
     try:
-        try:
-            node = loader.get_single_node()
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "document"
-            raise ManifestError([(where, "valid YAML", f"a syntax error: {getattr(e, 'problem', None) or e}")]) from None
+        node = loader.get_single_node()
         if node is None:
             return None
         _check_yaml(node, "", loader)
         return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "document"
+        raise ManifestError([(where, "valid YAML", f"a syntax error: {getattr(e, 'problem', None) or e}")]) from None
     finally:
         loader.dispose()
