@@ -199,22 +199,17 @@ def _load_tree(path: str) -> Any:
         raise _usage(f"cannot read manifest {path}: {e}") from None
     ext = os.path.splitext(path)[1].lower()
     as_json = ext == ".json" or (ext not in (".yaml", ".yml") and text.lstrip().startswith("{"))
+    # Read as strictly as the native CLI reads it: repeated keys and non-finite numbers are problems.
+    from ._pure.tree import parse_json, parse_yaml
+
     try:
         if as_json:
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ManifestError([(f"line {e.lineno}, column {e.colno}", "valid JSON", e.msg)]) from None
+            return parse_json(text)
         try:
-            import yaml
+            import yaml  # noqa: F401
         except ImportError:
             raise _usage(f"{path}: reading YAML manifests needs PyYAML (pip install pyyaml), or use a JSON manifest") from None
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "document"
-            raise ManifestError([(where, "valid YAML", str(getattr(e, "problem", None) or e))]) from None
+        return parse_yaml(text)
     except ManifestError as e:
         raise _usage(f"{path}: {e}") from None
 

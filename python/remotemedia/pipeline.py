@@ -18,12 +18,13 @@ import numpy as np
 
 from . import _runtime
 from .audio import ACCEPTED_DTYPES, MAX_CHANNELS, MAX_RATE, Audio, to_audio
-from .errors import InputError, ManifestError, node_error_from_exception
+from .errors import InputError, node_error_from_exception
 from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
 from .payloads import from_native
 from ._pure.graph import Graph
 from ._pure.schema import NodeTypeSpec, builtin_types
 from ._pure.validate import validate
+from ._pure.tree import parse_json, parse_yaml
 
 __all__ = ["Pipeline"]
 
@@ -101,25 +102,14 @@ class Pipeline:
     @classmethod
     def from_json(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto") -> "Pipeline":
         """A pipeline from a JSON manifest: a file path, or the JSON text itself (starting with ``{``)."""
-        text = _read_text(path_or_text)
-        try:
-            tree = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ManifestError([(f"line {e.lineno}, column {e.colno}", "valid JSON", e.msg)]) from None
+        # Repeated keys and non-finite numbers are refused, as the native reader does.
+        tree = parse_json(_read_text(path_or_text))
         return cls.from_dict(tree, runtime_hint=runtime_hint)
 
     @classmethod
     def from_yaml(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto") -> "Pipeline":
         """A pipeline from a YAML manifest file (or YAML text containing a newline)."""
-        import yaml
-
-        text = _read_text(path_or_text, yaml=True)
-        try:
-            tree = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "document"
-            raise ManifestError([(where, "valid YAML", str(getattr(e, "problem", None) or e))]) from None
+        tree = parse_yaml(_read_text(path_or_text, yaml=True))
         return cls.from_dict(tree, runtime_hint=runtime_hint)
 
     # ---- building ----

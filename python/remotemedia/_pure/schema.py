@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
-__all__ = ["ParamSpec", "NodeTypeSpec", "builtin_types", "describe_kind", "describe_value"]
+__all__ = ["ParamSpec", "NodeTypeSpec", "builtin_types", "describe_kind", "describe_value", "quote", "format_number"]
 
 
 @dataclass(frozen=True)
@@ -83,22 +83,67 @@ def builtin_types() -> Dict[str, NodeTypeSpec]:
         return {d["name"]: NodeTypeSpec.from_dict(d) for d in json.load(f)}
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
+def _rust_display_f64(x: float) -> str:
+    """``x`` as Rust's ``Display`` for f64 writes it: never an exponent, no ``.0`` on whole numbers."""
+    from decimal import Decimal
+
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = format(Decimal(repr(float(x))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def format_float(x: float) -> str:
+    """A finite float as serde_json prints it (shortest round trip, ``1e+21``, ``1e-7``, ``0.00001``)."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    r = repr(float(x))
+    if "e" not in r:
+        return r
+    mantissa, exp_text = r.split("e")
+    exp = int(exp_text)
+    if exp >= 0:
+        return f"{mantissa}e+{exp}"
+    if exp == -5:
+        # serde_json's formatter writes 1e-5 and above in plain decimals, Python switches at 1e-4.
+        sign = "-" if mantissa.startswith("-") else ""
+        digits = mantissa.lstrip("-").replace(".", "")
+        return f"{sign}0.0000{digits}"
+    return f"{mantissa}e-{-exp}"
+
+
+def format_number(v) -> str:
+    """A JSON number as serde_json prints it; integers beyond u64 are floats there."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        if -(2**63) <= v < 2**64:
+            return str(v)
+        try:
+            return format_float(float(v))
+        except OverflowError:
+            return "inf" if v > 0 else "-inf"
+    return format_float(float(v))
+
+
+def quote(s: str) -> str:
+    """A string as a JSON literal, shortened to 60 characters (user text can be anything)."""
+    shown = s[:60] + ("…" if len(s) > 60 else "")
+    return json.dumps(shown, ensure_ascii=False)
 
 
 def describe_kind(p: ParamSpec) -> str:
     """What a param accepts, in the engine's words (``an integer from 8000 to 192000``)."""
     if p.kind == "int":
-        if p.min is None or p.max is None:
-            return "an integer"
-        return f"an integer from {_num(p.min)} to {_num(p.max)}"
+        return f"an integer from {int(p.min)} to {int(p.max)}"
     if p.kind == "float":
-        if p.min is None or p.max is None:
-            return "a finite number"
-        return f"a number from {_num(p.min)} to {_num(p.max)}"
+        return f"a number from {_rust_display_f64(p.min)} to {_rust_display_f64(p.max)}"
     if p.kind == "choice":
-        return "one of " + ", ".join(json.dumps(c) for c in p.choices or ())
+        return "one of " + ", ".join(f'"{c}"' for c in p.choices or ())
     if p.kind == "int_choice":
         return "one of " + ", ".join(str(c) for c in p.choices or ())
     if p.kind == "bool":
@@ -107,23 +152,22 @@ def describe_kind(p: ParamSpec) -> str:
 
 
 def describe_value(v: Any) -> str:
-    """A manifest value as error messages show it."""
+    """What a manifest value is, for the ``found`` half of a problem (``describe`` in Rust)."""
     if v is None:
         return "null"
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "NaN"
-        if math.isinf(v):
-            return "infinity" if v > 0 else "-infinity"
-        return repr(v)
-    if isinstance(v, int):
-        return str(v)
+    if isinstance(v, (int, float)):
+        return format_number(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return f"the string {quote(v)}"
     if isinstance(v, (list, tuple)):
-        return "an empty list" if not v else "a list"
+        n = len(v)
+        return "an empty list" if not n else f"a list of {n} item{'' if n == 1 else 's'}"
     if isinstance(v, dict):
-        return "an object"
+        if not v:
+            return "an empty object"
+        keys = sorted(str(k) for k in v)
+        more = ", …" if len(keys) > 5 else ""
+        return "an object with fields " + ", ".join(quote(k) for k in keys[:5]) + more
     return f"a Python {type(v).__name__} (not a JSON value)"

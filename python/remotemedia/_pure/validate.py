@@ -1,419 +1,795 @@
-"""Manifest validation, mirroring the Rust validator: walks the tree, collects EVERY problem as
-``(path, expected, found)`` and raises one :class:`ManifestError`, or returns the :class:`Graph`.
+"""Manifest validation, a line-by-line port of the Rust validator (``src/manifest/validate.rs``):
+walks the tree, collects EVERY problem as ``(path, expected, found)`` with the very same wording,
+in the same order, and raises one :class:`ManifestError`, or returns the :class:`Graph`.
+
+A manifest's problems must not depend on the runtime, so when the Rust wording changes this file
+changes with it (``tests/python/test_manifest_parity.py`` compares the two on many bad manifests).
+What only Python trees can hold (numpy scalars, tuples, NaN, arbitrary objects) is handled here
+without a Rust counterpart.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ManifestError, Problem
 from .graph import DEFAULT_CONFIG, Graph, GraphEdge, GraphNode
-from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value
+from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value, quote
 
-__all__ = ["validate", "SUPPORTED_VERSIONS", "closest"]
+__all__ = ["validate", "SUPPORTED_VERSIONS", "MAX_PROBLEMS", "closest", "check_param"]
 
 SUPPORTED_VERSIONS = ("1.0",)
+#: Problems listed in full; beyond this a last entry counts the rest.
+MAX_PROBLEMS = 100
 TOP_FIELDS = ("version", "name", "metadata", "nodes", "edges", "config")
 NODE_FIELDS = ("id", "type", "params", "runtime_hint")
 EDGE_FIELDS = ("from", "to", "output_key", "input_key")
 RUNTIME_HINTS = ("auto", "rust", "python")
 DEFAULT_PORT = "in"
 
+#: The ``config`` fields, their kinds and ranges (``config_kind`` in Rust), in the Rust order.
 CONFIG_PARAMS = [
-    ParamSpec("enable_metrics", "bool", default=False),
-    ParamSpec("retry_policy", "choice", choices=("none", "fixed", "exponential"), default="none"),
-    ParamSpec("max_retries", "int", 0, 100, default=3),
-    ParamSpec("workers", "int", 1, 256, default=1),
-    ParamSpec("retry_base_delay_ms", "int", 0, 60_000),
-    ParamSpec("retry_max_delay_ms", "int", 0, 600_000),
+    ParamSpec("enable_metrics", "bool"),
+    ParamSpec("retry_policy", "choice", choices=("none", "fixed", "exponential")),
+    ParamSpec("max_retries", "int", 0, 100),
+    ParamSpec("workers", "int", 1, 256),
+    ParamSpec("retry_base_delay_ms", "int", 0, 600_000),
+    ParamSpec("retry_max_delay_ms", "int", 0, 3_600_000),
     ParamSpec("retry_jitter", "bool"),
-    ParamSpec("circuit_breaker_threshold", "int", 0, 10_000),
+    ParamSpec("circuit_breaker_threshold", "int", 0, 1_000_000),
     ParamSpec("circuit_breaker_cooldown_ms", "int", 0, 3_600_000),
 ]
+CONFIG_FIELDS = tuple(p.name for p in CONFIG_PARAMS)
+_CONFIG_KINDS = {p.name: p for p in CONFIG_PARAMS}
+#: What ``PipelineConfig::default()`` holds (the retry delays matter to the cross-field check).
+_CONFIG_DEFAULTS = {
+    "enable_metrics": False,
+    "retry_policy": "none",
+    "max_retries": 3,
+    "workers": 1,
+    "retry_base_delay_ms": 100,
+    "retry_max_delay_ms": 10_000,
+    "retry_jitter": False,
+    "circuit_breaker_threshold": 5,
+    "circuit_breaker_cooldown_ms": 30_000,
+}
+
+_I64_MIN, _I64_MAX, _U64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 
 
 def validate(tree: Any, types: Dict[str, NodeTypeSpec]) -> Graph:
-    """Checks a manifest tree against the node ``types``; raises ManifestError listing every problem."""
-    v = _Validator(types)
-    graph = v.run(tree)
-    if v.problems:
-        raise ManifestError(v.problems)
-    assert graph is not None
-    return graph
+    """Checks a manifest tree against the node ``types``; raises ManifestError listing every problem
+    (up to :data:`MAX_PROBLEMS`, then a count)."""
+    p = _Problems()
+    graph = _Validator(p, types).check_manifest(_normalise(tree))
+    if graph is not None and p.is_empty():
+        return graph
+    if p.is_empty():
+        p.add("manifest", "a manifest the validator can build a graph from", "an internal inconsistency")
+    raise ManifestError(p.finish())
 
 
-# ---- helpers ----
+# ---- problem collection and wording ----
 
 
-def _levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+class _Problems:
+    def __init__(self) -> None:
+        self.list: List[Problem] = []
+        self.omitted = 0
+
+    def add(self, path: str, expected: str, found: str) -> None:
+        if len(self.list) < MAX_PROBLEMS:
+            self.list.append(Problem(path, expected, found))
+        else:
+            self.omitted += 1
+
+    def is_empty(self) -> bool:
+        return not self.list and self.omitted == 0
+
+    def full(self) -> bool:
+        """No further problem will be listed: suggestions can be skipped."""
+        return len(self.list) >= MAX_PROBLEMS
+
+    def count(self) -> int:
+        return len(self.list) + self.omitted
+
+    def finish(self) -> List[Problem]:
+        out = list(self.list)
+        if self.omitted:
+            n = self.omitted
+            out.append(Problem("manifest", f"at most {MAX_PROBLEMS} problems listed",
+                               f"{n} more problem{'' if n == 1 else 's'} not listed"))
+        return out
 
 
-def closest(name: str, candidates: Sequence[str]) -> Optional[str]:
-    """The candidate a misspelt ``name`` most likely meant, or None."""
-    if not candidates:
+def _describe_opt(present: bool, v: Any) -> str:
+    return describe_value(v) if present else "nothing"
+
+
+def _plain_key(key: str) -> bool:
+    return bool(key) and len(key) <= 60 and all(c.isascii() and (c.isalnum() or c in "_-") for c in key)
+
+
+def join(base: str, key: str) -> str:
+    """``base.key``, or ``base["odd key"]`` when the key is not a plain identifier."""
+    plain = _plain_key(key)
+    if not base:
+        return key if plain else f"[{quote(key)}]"
+    return f"{base}.{key}" if plain else f"{base}[{quote(key)}]"
+
+
+def list_names(names: Sequence[str]) -> str:
+    """Names as a comma-separated list, shortened when there are very many."""
+    s = ", ".join(names[:40])
+    if len(names) > 40:
+        s += f", … ({len(names)} in all)"
+    return s
+
+
+def _distance(a: str, b: str, limit: int) -> Optional[int]:
+    """Levenshtein distance over lowercase characters, or None when above ``limit``."""
+    a, b = a.lower(), b.lower()
+    if abs(len(a) - len(b)) > limit:
         return None
-    low = name.lower()
-    best = min(candidates, key=lambda c: (_levenshtein(low, c.lower()), c))
-    if _levenshtein(low, best.lower()) <= max(2, len(name) // 3):
-        return best
-    if len(name) >= 3:
-        return next((c for c in candidates if low in c.lower()), None)
-    return None
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a):
+        cur = [i + 1] + [0] * len(b)
+        for j, cb in enumerate(b):
+            cur[j + 1] = min(prev[j] + (ca != cb), prev[j + 1] + 1, cur[j] + 1)
+        prev = cur
+    d = prev[len(b)]
+    return d if d <= limit else None
 
 
-def _one_of(names: Sequence[str], given: Optional[str] = None) -> str:
-    text = "one of " + ", ".join(json.dumps(n) for n in names) if len(names) != 1 else json.dumps(names[0])
-    if given is not None:
-        s = closest(given, names)
-        if s is not None and s != given:
-            text += f' (did you mean "{s}"?)'
-    return text
+def closest(wrong: str, known: Iterable[str]) -> Optional[str]:
+    """The known name closest to ``wrong``, if reasonably close: a few edits away (about a third of
+    the name), or containing it (``Resample`` -> ``AudioResampleNode``)."""
+    n = len(wrong)
+    if n == 0 or n > 100:
+        return None
+    limit = 1 if n <= 3 else 2 if n <= 5 else max(n // 3, 2)
+    lower = wrong.lower()
+    best: Optional[Tuple[int, str]] = None
+    for k, cand in enumerate(known):
+        if k >= 2000:
+            break
+        if len(cand) > 100:
+            continue
+        score = _distance(wrong, cand, limit)
+        if score is None and n >= 3 and n * 3 >= len(cand) and lower in cand.lower():
+            score = limit + 1
+        if score is not None and (best is None or score < best[0]):
+            best = (score, cand)
+    return best[1] if best else None
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+def did_you_mean(wrong: str, known: Iterable[str]) -> str:
+    c = closest(wrong, known)
+    return f" (did you mean {quote(c)}?)" if c is not None else ""
 
 
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+# ---- Python trees as the JSON trees Rust sees ----
+
+
+def _key_text(k: Any) -> Any:
+    """A mapping key as the Rust tree holds it (YAML's number and boolean keys become text)."""
+    if isinstance(k, (bool, np.bool_)):
+        return "true" if k else "false"
+    if isinstance(k, (numbers.Integral, numbers.Real)) and not isinstance(k, str):
+        return describe_value(k)
+    return k if isinstance(k, str) else str(k)
+
+
+def _normalise(v: Any) -> Any:
+    """numpy scalars as Python numbers, tuples as lists, mapping keys as strings; other values as
+    they are (non-JSON objects are reported where they would be accepted)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (list, tuple)):
+        return [_normalise(x) for x in v]
+    if isinstance(v, dict):
+        return {_key_text(k): _normalise(x) for k, x in v.items()}
+    return v
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_int(v: Any) -> Tuple[Optional[int], str]:
+    """``(integer, "")`` or ``(None, why)``, why in ``not_number``, ``not_finite``, ``fraction``,
+    ``out_of_range`` (as ``as_int`` in Rust, which accepts integer-valued floats)."""
+    if not _is_number(v):
+        return None, "not_number"
+    if isinstance(v, int):
+        if _I64_MIN <= v <= _I64_MAX:
+            return v, ""
+        if 0 <= v <= _U64_MAX:
+            return None, "out_of_range"
+        # Beyond u64 serde_json reads a float, which is whole and out of range.
+        return None, "out_of_range"
+    if not math.isfinite(v):
+        return None, "not_finite"
+    if not v.is_integer():
+        return None, "fraction"
+    if -9.2e18 <= v <= 9.2e18:
+        return int(v), ""
+    return None, "out_of_range"
+
+
+_RUST_WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _rust_parses_f64(s: str) -> bool:
+    """Whether Rust's ``s.trim().parse::<f64>()`` succeeds."""
+    import re
+
+    return re.fullmatch(r"[+-]?(?:inf|infinity|nan|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?)",
+                        s.strip(_RUST_WS), re.IGNORECASE | re.ASCII) is not None
+
+
+def describe_mistyped(v: Any) -> str:
+    """``found`` text for a value of the wrong type, with a hint when a number was written as a string."""
+    base = describe_value(v)
+    if isinstance(v, str):
+        if _rust_parses_f64(v):
+            return f"{base} (write numbers without quotes)"
+        if v in ("true", "false"):
+            return f"{base} (write true/false without quotes)"
+    return base
+
+
+def check_value(p: ParamSpec, v: Any) -> Tuple[bool, Any, str, str]:
+    """``(True, normalised value, "", "")`` or ``(False, None, expected, found)``."""
+    expected = describe_kind(p)
+    if p.kind == "int":
+        n, why = _as_int(v)
+        if n is not None and p.min <= n <= p.max:
+            return True, n, "", ""
+        if n is not None or why == "out_of_range":
+            return False, None, expected, describe_value(v)
+        if why == "fraction":
+            return False, None, f"{expected} (a whole number)", describe_value(v)
+        if why == "not_finite":
+            return False, None, f"{expected} (a finite number)", describe_value(v)
+        return False, None, expected, describe_mistyped(v)
+    if p.kind == "float":
+        if _is_number(v):
+            x = float(v) if not isinstance(v, int) or abs(v) < 2**1023 else math.inf
+            if not math.isfinite(x):
+                if isinstance(v, int):  # too large for a float: out of range, not "not finite"
+                    return False, None, expected, describe_value(v)
+                return False, None, f"{expected} (a finite number)", describe_value(v)
+            if p.min <= x <= p.max:
+                return True, x, "", ""
+            return False, None, expected, describe_value(v)
+        return False, None, expected, describe_mistyped(v)
+    if p.kind == "choice":
+        choices = tuple(p.choices or ())
+        if isinstance(v, str) and v in choices:
+            return True, v, "", ""
+        if isinstance(v, str):
+            return False, None, expected + did_you_mean(v, choices), describe_value(v)
+        return False, None, expected, describe_value(v)
+    if p.kind == "int_choice":
+        n, why = _as_int(v)
+        if n is not None and n in (p.choices or ()):
+            return True, n, "", ""
+        if why == "not_number":
+            return False, None, expected, describe_mistyped(v)
+        return False, None, expected, describe_value(v)
+    if p.kind == "bool":
+        if isinstance(v, bool):
+            return True, v, "", ""
+        return False, None, expected, describe_mistyped(v)
+    return True, v, "", ""
 
 
 def check_param(p: ParamSpec, value: Any) -> Tuple[bool, Any]:
     """``(ok, normalised value)``; integer-valued floats count as integers."""
-    if p.kind in ("int", "int_choice"):
-        if _is_int(value):
-            n = int(value)
-        elif _is_real(value) and math.isfinite(float(value)) and float(value).is_integer():
-            n = int(value)
-        else:
-            return False, None
-        if p.kind == "int_choice":
-            return n in (p.choices or ()), n
-        in_range = (p.min is None or n >= p.min) and (p.max is None or n <= p.max)
-        return in_range, n
-    if p.kind == "float":
-        if not _is_real(value) or not math.isfinite(float(value)):
-            return False, None
-        x = float(value)
-        return (p.min is None or x >= p.min) and (p.max is None or x <= p.max), x
-    if p.kind == "choice":
-        return isinstance(value, str) and value in (p.choices or ()), value
-    if p.kind == "bool":
-        return isinstance(value, (bool, np.bool_)), bool(value) if isinstance(value, (bool, np.bool_)) else None
-    return True, value
+    ok, norm, _, _ = check_value(p, _normalise(value))
+    return ok, norm
+
+
+# ---- the manifest, section by section ----
+
+
+class _NodeDraft:
+    __slots__ = ("id", "type", "params", "runtime_hint")
+
+    def __init__(self) -> None:
+        self.id: Optional[str] = None
+        self.type: Optional[NodeTypeSpec] = None
+        self.params: Dict[str, Any] = {}
+        self.runtime_hint = "auto"
+
+
+class _EdgeDraft:
+    __slots__ = ("src", "dst", "output_key", "input_key", "port", "port_failed")
+
+    def __init__(self) -> None:
+        self.src: Optional[int] = None
+        self.dst: Optional[int] = None
+        self.output_key: Optional[str] = None
+        self.input_key: Optional[str] = None
+        self.port: Optional[str] = None
+        self.port_failed = False
 
 
 class _Validator:
-    def __init__(self, types: Dict[str, NodeTypeSpec]):
+    def __init__(self, problems: _Problems, types: Dict[str, NodeTypeSpec]):
+        self.p = problems
         self.types = types
-        self.problems: List[Problem] = []
 
     def add(self, path: str, expected: str, found: str) -> None:
-        self.problems.append(Problem(path, expected, found))
+        self.p.add(path, expected, found)
 
-    def unknown_fields(self, obj: Dict[str, Any], allowed: Sequence[str], prefix: str) -> None:
-        for k in obj:
-            if k not in allowed:
-                self.add(f"{prefix}{k}", _one_of(allowed, str(k)), "an unknown field")
+    def check_fields(self, base: str, obj: Dict[str, Any], allowed: Sequence[str], what: str) -> None:
+        # serde_json's map keeps keys sorted: problems come in key order.
+        for key in sorted(obj):
+            if key not in allowed:
+                self.add(join(base, key), f"one of the fields of {what}: {', '.join(allowed)}{did_you_mean(key, allowed)}",
+                         f"the unknown field {quote(key)}")
 
     def json_value(self, v: Any, path: str) -> Any:
-        """Normalises numpy scalars and tuples; flags what JSON cannot hold."""
-        if isinstance(v, np.generic):
-            v = v.item()
+        """Flags what a JSON tree cannot hold, in values accepted as they are (Python trees only)."""
         if v is None or isinstance(v, (bool, str, int)):
             return v
         if isinstance(v, float):
             if not math.isfinite(v):
                 self.add(path, "a finite number", describe_value(v))
             return v
-        if isinstance(v, (list, tuple)):
+        if isinstance(v, list):
             return [self.json_value(x, f"{path}[{i}]") for i, x in enumerate(v)]
         if isinstance(v, dict):
-            out = {}
-            for k, x in v.items():
-                if not isinstance(k, str):
-                    self.add(f"{path}.{k}", "a string key", describe_value(k))
-                out[str(k)] = self.json_value(x, f"{path}.{k}")
-            return out
+            return {k: self.json_value(x, join(path, str(k))) for k, x in v.items()}
         self.add(path, "a JSON value", describe_value(v))
         return None
 
-    # ---- the walk ----
-
-    def run(self, tree: Any) -> Optional[Graph]:
+    def check_manifest(self, tree: Any) -> Optional[Graph]:
         if not isinstance(tree, dict):
-            self.add("manifest", "an object with version and nodes", describe_value(tree))
+            self.add("manifest", 'an object with "version" and "nodes"', describe_value(tree))
             return None
-        self.unknown_fields(tree, TOP_FIELDS, "")
-        version = tree.get("version")
-        if version is None:
-            self.add("version", _one_of(SUPPORTED_VERSIONS), "nothing")
-        elif version not in SUPPORTED_VERSIONS:
-            self.add("version", _one_of(SUPPORTED_VERSIONS), describe_value(version))
-        if tree.get("name") is not None and not isinstance(tree["name"], str):
-            self.add("name", "a string", describe_value(tree["name"]))
-        if tree.get("metadata") is not None:
-            if isinstance(tree["metadata"], dict):
-                self.json_value(tree["metadata"], "metadata")
+        self.check_fields("", tree, TOP_FIELDS, "a manifest")
+        self.check_version("version" in tree, tree.get("version"))
+        name = tree.get("name")
+        if name is not None and not isinstance(name, str):
+            self.add("name", "a string", describe_value(name))
+        metadata = tree.get("metadata")
+        if metadata is not None:
+            if isinstance(metadata, dict):
+                self.json_value(metadata, "metadata")
             else:
-                self.add("metadata", "an object", describe_value(tree["metadata"]))
-
-        nodes = self.nodes(tree.get("nodes"))
-        edges = self.edges(tree.get("edges"), nodes)
-        order = self.order(nodes, edges)
-        config = self.config(tree.get("config"))
-        if self.problems:
+                self.add("metadata", "an object (free-form, ignored by the engine)", describe_value(metadata))
+        nodes = self.check_nodes("nodes" in tree, tree.get("nodes"))
+        edges = self.check_edges(tree.get("edges"), nodes)
+        self.check_named_ports(nodes, edges)
+        self.check_cycles(nodes, edges)
+        config = self.check_config(tree.get("config"))
+        if not self.p.is_empty():
             return None
-        return Graph(nodes=nodes, edges=edges, order=order, config=config)
+        return self.build_graph(nodes, edges, config)
 
-    def nodes(self, raw: Any) -> List[GraphNode]:
-        if raw is None:
-            self.add("nodes", "a non-empty list of nodes", "nothing")
+    def check_version(self, present: bool, v: Any) -> None:
+        if isinstance(v, str) and v in SUPPORTED_VERSIONS:
+            return
+        # YAML reads an unquoted `version: 1.0` as a number; accepted when its text matches.
+        if _is_number(v) and describe_value(v) in SUPPORTED_VERSIONS:
+            return
+        expected = "a supported manifest version: " + ", ".join(quote(s) for s in SUPPORTED_VERSIONS)
+        self.add("version", expected, _describe_opt(present, v))
+
+    def check_nodes(self, present: bool, v: Any) -> List[_NodeDraft]:
+        if isinstance(v, list) and not v:
+            self.add("nodes", "a list of at least one node", "an empty list")
             return []
-        if not isinstance(raw, list):
-            self.add("nodes", "a non-empty list of nodes", describe_value(raw))
+        if not isinstance(v, list):
+            self.add("nodes", "a list of nodes", _describe_opt(present, v))
             return []
-        if not raw:
-            self.add("nodes", "a non-empty list of nodes", "an empty list")
-        out: List[GraphNode] = []
-        seen: Dict[str, int] = {}
-        for i, n in enumerate(raw):
-            at = f"nodes[{i}]"
-            if not isinstance(n, dict):
-                self.add(at, "an object with id and type", describe_value(n))
+        type_names = sorted(self.types)
+        first: Dict[str, int] = {}
+        drafts: List[_NodeDraft] = []
+        for i, node in enumerate(v):
+            base = f"nodes[{i}]"
+            d = _NodeDraft()
+            drafts.append(d)
+            if not isinstance(node, dict):
+                self.add(base, 'a node object with "id" and "type"', describe_value(node))
                 continue
-            self.unknown_fields(n, NODE_FIELDS, f"{at}.")
-            node_id = n.get("id")
-            if node_id is None:
-                self.add(f"{at}.id", "a non-empty string", "nothing")
-            elif not isinstance(node_id, str) or not node_id:
-                self.add(f"{at}.id", "a non-empty string", describe_value(node_id))
-                node_id = None
-            elif node_id in seen:
-                self.add(f"{at}.id", "a unique node id", f'"{node_id}", already the id of nodes[{seen[node_id]}]')
-            else:
-                seen[node_id] = i
-            spec = self.node_type(n.get("type"), at)
-            params = self.params(n.get("params"), spec, at)
-            hint = n.get("runtime_hint")
-            if hint is None:
-                hint = "auto"
-            elif hint not in RUNTIME_HINTS:
-                self.add(f"{at}.runtime_hint", _one_of(RUNTIME_HINTS), describe_value(hint))
-            if isinstance(node_id, str) and spec is not None and seen.get(node_id) == i:
-                out.append(GraphNode(id=node_id, type=spec, params=params, runtime_hint=hint))
-            else:
-                # Keep a placeholder so edge checks can still resolve this node's id.
-                out.append(GraphNode(id=node_id if isinstance(node_id, str) and seen.get(node_id) == i else "",
-                                     type=spec or NodeTypeSpec(name="", open_params=True, open_outputs=True, inputs="?"),
-                                     params=params, runtime_hint="auto"))
-        return out
+            self.check_fields(base, node, NODE_FIELDS, "a node")
 
-    def node_type(self, ty: Any, at: str) -> Optional[NodeTypeSpec]:
-        if ty is None:
-            self.add(f"{at}.type", "a node type name", "nothing")
-            return None
-        if not isinstance(ty, str):
-            self.add(f"{at}.type", "a node type name", describe_value(ty))
-            return None
-        spec = self.types.get(ty)
-        if spec is None:
-            self.add(f"{at}.type", "a known node type, " + _one_of(sorted(self.types), ty), describe_value(ty))
-        return spec
+            node_id = node.get("id")
+            if isinstance(node_id, str) and not node_id.strip(_RUST_WS):
+                self.add(join(base, "id"), "a non-empty node id", describe_value(node_id))
+            elif isinstance(node_id, str):
+                if node_id in first:
+                    self.add(join(base, "id"), "a unique node id", f"{quote(node_id)}, already the id of nodes[{first[node_id]}]")
+                else:
+                    first[node_id] = i
+                    d.id = node_id
+            else:
+                self.add(join(base, "id"), "a node id (a string)", _describe_opt("id" in node, node_id))
 
-    def params(self, raw: Any, spec: Optional[NodeTypeSpec], at: str) -> Dict[str, Any]:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            self.add(f"{at}.params", "an object", describe_value(raw))
-            raw = {}
+            ty = node.get("type")
+            if isinstance(ty, str):
+                spec = self.types.get(ty)
+                if spec is not None:
+                    d.type = spec
+                else:
+                    guess = None if self.p.full() else closest(ty, type_names)
+                    hint = (f"a known node type (did you mean {quote(guess)}?)" if guess is not None
+                            else f"a known node type: {list_names(type_names)}")
+                    self.add(join(base, "type"), hint, quote(ty))
+            else:
+                self.add(join(base, "type"), "a node type name (a string)", _describe_opt("type" in node, ty))
+
+            params_path = join(base, "params")
+            raw = node.get("params")
+            given: Optional[Dict[str, Any]] = {}
+            if isinstance(raw, dict):
+                given = raw
+            elif raw is not None:
+                self.add(params_path, "an object of named params", describe_value(raw))
+                given = None
+            if d.type is not None and given is not None:
+                d.params = self.check_params(params_path, d.type, given)
+
+            hint_v = node.get("runtime_hint")
+            if hint_v is None:
+                pass
+            elif isinstance(hint_v, str) and hint_v in RUNTIME_HINTS:
+                d.runtime_hint = hint_v
+            else:
+                self.add(join(base, "runtime_hint"), 'one of "auto", "rust", "python"', describe_value(hint_v))
+        return drafts
+
+    def check_params(self, base: str, t: NodeTypeSpec, given: Dict[str, Any]) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
-        if spec is None:
-            return out
-        declared = [p.name for p in spec.params]
-        for k, v in raw.items():
-            path = f"{at}.params.{k}"
-            p = spec.param(k) if isinstance(k, str) else None
-            if p is None:
-                if spec.open_params:
-                    out[str(k)] = self.json_value(v, path)
-                elif declared:
-                    self.add(path, f"a parameter of {spec.name}, " + _one_of(declared, str(k)), "an unknown parameter")
+        declared = [s.name for s in t.params]
+        for key in sorted(given):
+            v = given[key]
+            path = join(base, key)
+            spec = t.param(key)
+            if spec is not None:
+                if v is None and not spec.required:
+                    continue
+                ok, norm, expected, found = check_value(spec, v)
+                if ok:
+                    out[key] = self.json_value(norm, path) if spec.kind == "any" else norm
                 else:
-                    self.add(path, f"no parameters ({spec.name} takes none)", "an unknown parameter")
-        for p in spec.params:
-            path = f"{at}.params.{p.name}"
-            v = raw.get(p.name)
-            if v is None:
-                if p.required:
-                    self.add(path, describe_kind(p), "nothing" if p.name not in raw else "null")
-                out[p.name] = p.default
-                continue
-            ok, value = check_param(p, v)
-            if not ok:
-                self.add(path, describe_kind(p), describe_value(v))
-            elif p.kind == "any":
-                out[p.name] = self.json_value(value, path)
+                    self.add(path, expected, found)
+            elif t.open_params:
+                out[key] = self.json_value(v, path)
+            elif not declared:
+                self.add(path, f"no params ({t.name} takes none)", f"the unknown param {quote(key)}")
             else:
-                out[p.name] = value
+                self.add(path, f"a param of {t.name}: {', '.join(declared)}{did_you_mean(key, declared)}",
+                         f"the unknown param {quote(key)}")
+        for spec in t.params:
+            absent = spec.name not in given or (given[spec.name] is None and not spec.required)
+            if not absent:
+                continue
+            if spec.required:
+                self.add(join(base, spec.name), f"{describe_kind(spec)} (required by {t.name})", "nothing")
+            else:
+                out[spec.name] = spec.default
         return out
 
-    def edges(self, raw: Any, nodes: List[GraphNode]) -> List[GraphEdge]:
-        if raw is None:
-            return []
-        if not isinstance(raw, list):
-            self.add("edges", "a list of edges", describe_value(raw))
-            return []
-        index = {n.id: i for i, n in enumerate(nodes) if n.id}
-        ids = list(index)
-        out: List[GraphEdge] = []
-        fed: Dict[Tuple[int, str], int] = {}
-        for i, e in enumerate(raw):
-            at = f"edges[{i}]"
-            if not isinstance(e, dict):
-                self.add(at, "an object with from and to", describe_value(e))
-                continue
-            self.unknown_fields(e, EDGE_FIELDS, f"{at}.")
-            ends = []
-            for end in ("from", "to"):
-                ref = e.get(end)
-                if ref is None:
-                    self.add(f"{at}.{end}", "a node id", "nothing")
-                elif not isinstance(ref, str):
-                    self.add(f"{at}.{end}", "a node id", describe_value(ref))
-                elif ref not in index:
-                    self.add(f"{at}.{end}", "the id of a node, " + _one_of(ids, ref), describe_value(ref))
-                ends.append(index.get(ref) if isinstance(ref, str) else None)
-            src, dst = ends
-            output_key = self.key(e, "output_key", at)
-            input_key = self.key(e, "input_key", at)
-            if src is not None and output_key is not None:
-                st = nodes[src].type
-                if st.name and not st.open_outputs and output_key not in st.outputs:
-                    expected = _one_of(st.outputs, output_key) if st.outputs else f"no output_key ({st.name} has a single output)"
-                    self.add(f"{at}.output_key", expected, describe_value(output_key))
-            if src is None or dst is None:
-                continue
-            port = self.port(nodes[src], nodes[dst], input_key, at)
-            if port is None:
-                continue
-            first = fed.get((dst, port))
-            if first is not None:
-                dt = nodes[dst].type
-                if dt.inputs == "one":
-                    self.add(f"{at}.to", f'one edge into "{nodes[dst].id}" ({dt.name} has one input; combine several with a MixNode)',
-                             f"a second edge (edges[{first}] already feeds it)")
-                else:
-                    self.add(at, f'one edge per input port of "{nodes[dst].id}"',
-                             f'a second edge into port "{port}" (edges[{first}] already feeds it)')
-                continue
-            fed[(dst, port)] = i
-            nodes[src].outputs.append(len(out))
-            nodes[dst].inputs.append(len(out))
-            out.append(GraphEdge(src=src, dst=dst, output_key=output_key, port=port))
-        return out
-
-    def key(self, e: Dict[str, Any], name: str, at: str) -> Optional[str]:
-        k = e.get(name)
-        if k is None or isinstance(k, str):
-            return k
-        self.add(f"{at}.{name}", "a string", describe_value(k))
+    def check_endpoint(self, path: str, present: bool, v: Any, ids: Dict[str, int], id_list: List[str]) -> Optional[int]:
+        if isinstance(v, str):
+            if v in ids:
+                return ids[v]
+            guess = None if self.p.full() else closest(v, id_list)
+            expected = (f"the id of a node (did you mean {quote(guess)}?)" if guess is not None
+                        else f"the id of a node: {list_names(id_list)}")
+            self.add(path, expected, f"{quote(v)}, which is no node's id")
+            return None
+        self.add(path, "the id of a node (a string)", _describe_opt(present, v))
         return None
 
-    def port(self, src: GraphNode, dst: GraphNode, input_key: Optional[str], at: str) -> Optional[str]:
-        t = dst.type
-        if t.inputs == "one":
-            if input_key is None or input_key == DEFAULT_PORT:
-                return DEFAULT_PORT
-            self.add(f"{at}.input_key", f'no input_key ({t.name} has one input)', describe_value(input_key))
-            return None
-        if t.inputs == "named":
-            if input_key in t.ports:
-                return input_key
-            self.add(f"{at}.input_key", f"{_one_of(t.ports, input_key)} ({t.name} has named inputs)",
-                     "nothing" if input_key is None else describe_value(input_key))
-            return None
-        if t.inputs == "any":
-            return input_key if input_key is not None else src.id
-        return None  # unknown type, already reported
+    def check_key(self, path: str, v: Any) -> Tuple[bool, Optional[str]]:
+        """``(ok, key)`` for an optional ``output_key``/``input_key``: absent, or a non-empty string."""
+        if v is None:
+            return True, None
+        if isinstance(v, str) and v:
+            return True, v
+        self.add(path, "a non-empty string", describe_value(v))
+        return False, None
 
-    def order(self, nodes: List[GraphNode], edges: List[GraphEdge]) -> List[int]:
-        """Kahn's algorithm, ties broken by manifest order; reports every cycle left over."""
-        indeg = [len(n.inputs) for n in nodes]
-        done = [False] * len(nodes)
-        order: List[int] = []
-        while True:
-            nxt = next((i for i in range(len(nodes)) if not done[i] and indeg[i] == 0), None)
-            if nxt is None:
-                break
-            done[nxt] = True
-            order.append(nxt)
-            for ei in nodes[nxt].outputs:
-                indeg[edges[ei].dst] -= 1
-        remaining = {i for i in range(len(nodes)) if not done[i]}
-        while remaining:
-            cycle = self.find_cycle(nodes, edges, remaining)
-            names = [nodes[i].id for i in cycle]
-            self.add("edges", "an acyclic graph", "a cycle: " + " -> ".join(names + names[:1]))
-            remaining -= set(cycle)
-            remaining = self.peel(nodes, edges, remaining)
-        return order
-
-    @staticmethod
-    def find_cycle(nodes: List[GraphNode], edges: List[GraphEdge], remaining: set) -> List[int]:
-        # Every remaining node has a predecessor among the remaining ones: walk backwards until a
-        # node repeats; the walk from there is a cycle (reversed).
-        v = min(remaining)
-        path: List[int] = []
-        seen: Dict[int, int] = {}
-        while v not in seen:
-            seen[v] = len(path)
-            path.append(v)
-            v = next(edges[ei].src for ei in nodes[v].inputs if edges[ei].src in remaining)
-        cycle = list(reversed(path[seen[v]:]))
-        start = cycle.index(min(cycle))
-        return cycle[start:] + cycle[:start]
-
-    @staticmethod
-    def peel(nodes: List[GraphNode], edges: List[GraphEdge], remaining: set) -> set:
-        """Drops the remaining nodes that no longer lie on or behind a cycle."""
-        changed = True
-        while changed:
-            changed = False
-            for i in sorted(remaining):
-                if not any(edges[ei].src in remaining for ei in nodes[i].inputs):
-                    remaining.discard(i)
-                    changed = True
-        return remaining
-
-    def config(self, raw: Any) -> Dict[str, Any]:
-        out = dict(DEFAULT_CONFIG)
-        if raw is None:
-            return out
-        if not isinstance(raw, dict):
-            self.add("config", "an object", describe_value(raw))
-            return out
-        allowed = [p.name for p in CONFIG_PARAMS]
-        self.unknown_fields(raw, allowed, "config.")
-        for p in CONFIG_PARAMS:
-            v = raw.get(p.name)
-            if v is None:
+    def check_edges(self, v: Any, nodes: List[_NodeDraft]) -> List[_EdgeDraft]:
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            self.add("edges", "a list of edges", describe_value(v))
+            return []
+        ids: Dict[str, int] = {}
+        for i, n in enumerate(nodes):
+            if n.id is not None:
+                ids.setdefault(n.id, i)
+        id_list = [n.id for n in nodes if n.id is not None]
+        drafts: List[_EdgeDraft] = []
+        seen: Dict[Tuple[int, int, Optional[str], Optional[str]], int] = {}
+        fed: Dict[Tuple[int, str], int] = {}
+        for j, edge in enumerate(v):
+            base = f"edges[{j}]"
+            d = _EdgeDraft()
+            if not isinstance(edge, dict):
+                self.add(base, 'an edge object with "from" and "to"', describe_value(edge))
+                drafts.append(d)
                 continue
-            ok, value = check_param(p, v)
-            if ok:
-                out[p.name] = value
+            self.check_fields(base, edge, EDGE_FIELDS, "an edge")
+            d.src = self.check_endpoint(join(base, "from"), "from" in edge, edge.get("from"), ids, id_list)
+            d.dst = self.check_endpoint(join(base, "to"), "to" in edge, edge.get("to"), ids, id_list)
+            _, d.output_key = self.check_key(join(base, "output_key"), edge.get("output_key"))
+            in_ok, d.input_key = self.check_key(join(base, "input_key"), edge.get("input_key"))
+            input_key = d.input_key
+
+            # The source must produce the named output.
+            if d.src is not None and d.output_key is not None:
+                t = nodes[d.src].type
+                key = d.output_key
+                if t is not None and not t.open_outputs and key not in t.outputs:
+                    src = quote(nodes[d.src].id or "")
+                    if not t.outputs:
+                        expected = f"no output_key ({t.name} {src} has one whole output)"
+                    else:
+                        expected = f"an output of {t.name} {src}: {', '.join(t.outputs)}{did_you_mean(key, t.outputs)}"
+                    self.add(join(base, "output_key"), expected, quote(key))
+
+            # Resolve the input port on the target.
+            if d.dst is not None and in_ok:
+                t = nodes[d.dst].type
+                if t is not None:
+                    target = quote(nodes[d.dst].id or "")
+                    key_path = join(base, "input_key")
+                    if t.inputs == "one":
+                        if input_key is None or input_key == DEFAULT_PORT:
+                            d.port = DEFAULT_PORT
+                        else:
+                            self.add(key_path, f'no input_key, or "{DEFAULT_PORT}" ({t.name} {target} has a single input)',
+                                     quote(input_key))
+                    elif t.inputs == "named":
+                        ports = t.ports
+                        if input_key is not None and input_key in ports:
+                            d.port = input_key
+                        elif input_key is None and len(ports) == 1:
+                            d.port = ports[0]
+                        elif not ports:
+                            self.add(join(base, "to"), f"a node with inputs ({t.name} {target} takes none)",
+                                     quote(nodes[d.dst].id or ""))
+                        elif input_key is not None:
+                            self.add(key_path, f"an input port of {t.name} {target}: {', '.join(ports)}{did_you_mean(input_key, ports)}",
+                                     quote(input_key))
+                        else:
+                            self.add(key_path, f"an input_key naming an input port of {t.name} {target}: {', '.join(ports)}",
+                                     "nothing")
+                    elif t.inputs == "any":
+                        if input_key is not None:
+                            d.port = input_key
+                        elif d.src is not None:
+                            d.port = nodes[d.src].id
+                    d.port_failed = d.port is None
+
+            # The same edge twice, then two edges into one port.
+            repeated = False
+            if d.src is not None and d.dst is not None:
+                key4 = (d.src, d.dst, d.output_key, d.input_key)
+                if key4 in seen:
+                    self.add(base, "each edge listed once", f"a repeat of edges[{seen[key4]}]")
+                    repeated = True
+                else:
+                    seen[key4] = j
+            if not repeated and d.dst is not None and d.port is not None:
+                first = fed.get((d.dst, d.port))
+                if first is not None:
+                    t = nodes[d.dst].type
+                    if t is not None:
+                        target = quote(nodes[d.dst].id or "")
+                        if t.inputs == "one":
+                            self.add(join(base, "to"),
+                                     f"a node with a free input ({t.name} {target} takes one input, already fed by "
+                                     f"edges[{first}]; combine inputs with a MixNode)",
+                                     f"a second edge into {target}")
+                        else:
+                            path = join(base, "input_key") if d.input_key is not None else base
+                            hint = "; give each edge its own input_key" if d.input_key is None and t.inputs == "any" else ""
+                            self.add(path, f"one edge per input port (edges[{first}] already feeds it{hint})",
+                                     f"a second edge into port {quote(d.port)} of {target}")
+                else:
+                    fed[(d.dst, d.port)] = j
+            drafts.append(d)
+        return drafts
+
+    def check_named_ports(self, nodes: List[_NodeDraft], edges: List[_EdgeDraft]) -> None:
+        """Every port of a node with named ports must be fed (unless an edge into it is already reported)."""
+        ports_fed: List[set] = [set() for _ in nodes]
+        failed = [False] * len(nodes)
+        for e in edges:
+            if e.dst is not None:
+                if e.port is not None:
+                    ports_fed[e.dst].add(e.port)
+                failed[e.dst] = failed[e.dst] or e.port_failed
+        for i, n in enumerate(nodes):
+            t = n.type
+            if t is None or t.inputs != "named" or failed[i]:
+                continue
+            missing = [quote(x) for x in t.ports if x not in ports_fed[i]]
+            if missing:
+                self.add(f"nodes[{i}]", f"an edge into every input port of {t.name}: {', '.join(t.ports)}",
+                         f"no edge into {', '.join(missing)}")
+
+    def check_cycles(self, nodes: List[_NodeDraft], edges: List[_EdgeDraft]) -> None:
+        """Reports each cycle (one per strongly connected component), naming its nodes in order."""
+        n = len(nodes)
+        out: List[List[Tuple[int, int]]] = [[] for _ in range(n)]
+        for j, e in enumerate(edges):
+            if e.src is not None and e.dst is not None:
+                out[e.src].append((j, e.dst))
+        comp = _strongly_connected(out)
+        size = [0] * n
+        for c in comp:
+            size[c] += 1
+
+        def name(i: int) -> str:
+            return nodes[i].id if nodes[i].id is not None else f"nodes[{i}]"
+
+        reported = [False] * n
+        for start in range(n):
+            c = comp[start]
+            if reported[c]:
+                continue
+            self_loop = next((j for j, t in out[start] if t == start), None)
+            if size[c] == 1 and self_loop is None:
+                continue
+            reported[c] = True
+            if self_loop is not None:
+                closing, path = self_loop, [start]
             else:
-                self.add(f"config.{p.name}", describe_kind(p), describe_value(v))
-        return out
+                found = _shortest_cycle(start, out, comp)
+                if found is None:
+                    continue
+                closing, path = found
+            names = [name(i) for i in path] + [name(start)]
+            self.add(f"edges[{closing}]", "a graph without cycles (data must flow from the inputs to the outputs)",
+                     "the cycle " + " -> ".join(names))
+
+    def check_config(self, v: Any) -> Dict[str, Any]:
+        c = dict(_CONFIG_DEFAULTS)
+        if v is None:
+            return c
+        if not isinstance(v, dict):
+            self.add("config", "an object of settings", describe_value(v))
+            return c
+        self.check_fields("config", v, CONFIG_FIELDS, "config")
+        for key in sorted(v):
+            spec = _CONFIG_KINDS.get(key)
+            if spec is None or v[key] is None:
+                continue
+            ok, value, expected, found = check_value(spec, v[key])
+            if not ok:
+                self.add(join("config", key), expected, found)
+                continue
+            c[key] = value
+        if c["retry_max_delay_ms"] < c["retry_base_delay_ms"]:
+            self.add("config.retry_max_delay_ms", f"at least retry_base_delay_ms ({c['retry_base_delay_ms']})",
+                     str(c["retry_max_delay_ms"]))
+        return c
+
+    def build_graph(self, drafts: List[_NodeDraft], edge_drafts: List[_EdgeDraft], config: Dict[str, Any]) -> Optional[Graph]:
+        nodes: List[GraphNode] = []
+        for d in drafts:
+            if d.id is None or d.type is None:
+                return None
+            nodes.append(GraphNode(id=d.id, type=d.type, params=d.params, runtime_hint=d.runtime_hint))
+        edges: List[GraphEdge] = []
+        for j, e in enumerate(edge_drafts):
+            if e.src is None or e.dst is None or e.port is None:
+                return None
+            nodes[e.src].outputs.append(j)
+            nodes[e.dst].inputs.append(j)
+            edges.append(GraphEdge(src=e.src, dst=e.dst, output_key=e.output_key, port=e.port))
+        order = _topological_order(nodes, edges)
+        if len(order) != len(nodes):
+            self.add("edges", "a graph without cycles", "a cycle the cycle check missed")
+            return None
+        cfg = dict(DEFAULT_CONFIG)
+        cfg.update(config)
+        return Graph(nodes=nodes, edges=edges, order=order, config=cfg)
+
+
+def _strongly_connected(out: List[List[Tuple[int, int]]]) -> List[int]:
+    """The component number of each node (Tarjan's algorithm, iterative)."""
+    n = len(out)
+    unseen = -1
+    index = [unseen] * n
+    low = [0] * n
+    on_stack = [False] * n
+    stack: List[int] = []
+    comp = [unseen] * n
+    next_index = 0
+    next_comp = 0
+    for root in range(n):
+        if index[root] != unseen:
+            continue
+        call = [[root, 0]]
+        index[root] = low[root] = next_index
+        next_index += 1
+        stack.append(root)
+        on_stack[root] = True
+        while call:
+            frame = call[-1]
+            v, pos = frame
+            if pos < len(out[v]):
+                frame[1] += 1
+                w = out[v][pos][1]
+                if index[w] == unseen:
+                    index[w] = low[w] = next_index
+                    next_index += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    call.append([w, 0])
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+            else:
+                call.pop()
+                if call:
+                    parent = call[-1][0]
+                    low[parent] = min(low[parent], low[v])
+                if low[v] == index[v]:
+                    while stack:
+                        w = stack.pop()
+                        on_stack[w] = False
+                        comp[w] = next_comp
+                        if w == v:
+                            break
+                    next_comp += 1
+    return comp
+
+
+def _shortest_cycle(start: int, out: List[List[Tuple[int, int]]], comp: List[int]) -> Optional[Tuple[int, List[int]]]:
+    """The closing edge and the nodes of a shortest cycle through ``start`` within its component."""
+    from collections import deque
+
+    c = comp[start]
+    prev: Dict[int, int] = {}
+    queue = deque([start])
+    while queue:
+        v = queue.popleft()
+        for j, w in out[v]:
+            if comp[w] != c:
+                continue
+            if w == start:
+                path = [v]
+                at = v
+                while at != start:
+                    at = prev[at]
+                    path.append(at)
+                path.reverse()
+                return j, path
+            if w not in prev:
+                prev[w] = v
+                queue.append(w)
+    return None
+
+
+def _topological_order(nodes: List[GraphNode], edges: List[GraphEdge]) -> List[int]:
+    """Kahn's algorithm, always taking the ready node that comes first in the manifest."""
+    import heapq
+
+    indeg = [len(n.inputs) for n in nodes]
+    ready = [i for i in range(len(nodes)) if indeg[i] == 0]
+    heapq.heapify(ready)
+    order: List[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for e in nodes[i].outputs:
+            to = edges[e].dst
+            indeg[to] -= 1
+            if indeg[to] == 0:
+                heapq.heappush(ready, to)
+    return order
