@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::report::{input_json, percentile_table};
 use super::table::fmt_us;
-use super::{parse_workers, write_text, CliError};
+use super::{parse_workers, CliError};
 use crate::data::Payload;
 use crate::runtime::RunInput;
 
@@ -106,22 +106,7 @@ pub fn run(args: &BenchArgs, out: &mut String) -> Result<(), CliError> {
             "wall_time_us": wall.as_secs_f64() * 1e6,
             "metrics": metrics,
         });
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
-        write_text(path, &(text + "\n"))?;
-        let _ = writeln!(out, "wrote {}", path.display());
+        super::write_json(path, &doc, out)?;
     }
-    if let Some(target) = &args.prometheus {
-        let text = crate::metrics_prometheus::to_prometheus(&metrics);
-        match target {
-            Some(path) => {
-                write_text(path, &text)?;
-                let _ = writeln!(out, "wrote {}", path.display());
-            }
-            None => {
-                let _ = writeln!(out, "\n# prometheus");
-                out.push_str(&text);
-            }
-        }
-    }
-    Ok(())
+    super::write_prometheus(args.prometheus.as_ref(), &metrics, out)
 }

@@ -242,6 +242,33 @@ fn parse_workers(s: &str) -> Result<usize, String> {
 }
 
 /// Writes a text file, naming it in the error.
+/// Writes a JSON document (pretty, with a final newline) and says so in `out`.
+pub fn write_json(path: &Path, doc: &serde_json::Value, out: &mut String) -> Result<(), CliError> {
+    use std::fmt::Write as _;
+    let text = serde_json::to_string_pretty(doc).map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
+    write_text(path, &(text + "\n"))?;
+    let _ = writeln!(out, "wrote {}", path.display());
+    Ok(())
+}
+
+/// `--prometheus` (to `out`) or `--prometheus=FILE`: the metrics document as Prometheus text.
+pub fn write_prometheus(target: Option<&Option<PathBuf>>, metrics: &serde_json::Value, out: &mut String) -> Result<(), CliError> {
+    use std::fmt::Write as _;
+    let Some(target) = target else { return Ok(()) };
+    let text = crate::metrics_prometheus::to_prometheus(metrics);
+    match target {
+        Some(path) => {
+            write_text(path, &text)?;
+            let _ = writeln!(out, "wrote {}", path.display());
+        }
+        None => {
+            let _ = writeln!(out, "\n# prometheus");
+            out.push_str(&text);
+        }
+    }
+    Ok(())
+}
+
 pub fn write_text(path: &Path, text: &str) -> Result<(), CliError> {
     std::fs::write(path, text).map_err(|e| CliError::failure(format!("cannot write '{}': {e}", path.display())))
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::report::{describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table};
-use super::{parse_workers, write_text, CliError};
+use super::{parse_workers, CliError};
 use crate::data::Payload;
 use crate::runtime::RunInput;
 
@@ -73,24 +73,9 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     }
     if let Some(path) = &args.json {
         let doc = run_json(&input, &outputs, metrics.clone());
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
-        write_text(path, &(text + "\n"))?;
-        let _ = writeln!(out, "wrote {}", path.display());
+        super::write_json(path, &doc, out)?;
     }
-    if let Some(target) = &args.prometheus {
-        let text = crate::metrics_prometheus::to_prometheus(&metrics);
-        match target {
-            Some(path) => {
-                write_text(path, &text)?;
-                let _ = writeln!(out, "wrote {}", path.display());
-            }
-            None => {
-                let _ = writeln!(out, "\n# prometheus");
-                out.push_str(&text);
-            }
-        }
-    }
-    Ok(())
+    super::write_prometheus(args.prometheus.as_ref(), &metrics, out)
 }
 
 /// The `--json` document: `{"input": {...}, "outputs": {node_id: {...}}, "metrics": {...}}`.
