@@ -207,7 +207,7 @@ fn main() {
         fmt_ns((s[1].median - s[0].median) / 3.0),
         100.0 * (s[1].median - s[0].median) / s[0].median
     ));
-    let m = p_on.metrics_json();
+    let m = p_on.metrics_json().expect("metrics");
     let runs = m["total_executions"].as_f64().unwrap_or(1.0).max(1.0);
     println!(
         "{:<58} {:.3} µs per run as estimated by the engine itself ({:.0} ns per recorded execution)",

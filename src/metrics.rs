@@ -1,7 +1,6 @@
 //! Per-node execution statistics recorded by the operators: counts, durations and an HDR histogram
 //! of latencies. Each (node, worker) pair has its own record, merged only when read.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -103,39 +102,31 @@ impl NodeStats {
     }
 }
 
-/// One record per worker for one node; each worker locks only its own (uncontended) slot.
-#[derive(Debug)]
-pub struct PerWorker {
-    slots: Vec<Mutex<NodeStats>>,
+/// What one worker recorded for one pipeline: one record per node (graph index) and, on
+/// worker 0 where runs complete, the runs' end-to-end latencies. The worker owns it outright: its
+/// operators record without locks or atomics, and readers get a copy through the pool's control
+/// channel ([`crate::runtime::WorkerPool`]), merged when read.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerStats {
+    pub nodes: Vec<NodeStats>,
+    pub runs: NodeStats,
 }
 
-impl PerWorker {
-    pub fn new(workers: usize) -> PerWorker {
-        PerWorker { slots: (0..workers).map(|_| Mutex::new(NodeStats::default())).collect() }
+impl WorkerStats {
+    pub fn new(nodes: usize) -> WorkerStats {
+        WorkerStats { nodes: vec![NodeStats::default(); nodes], runs: NodeStats::default() }
     }
 
-    pub fn slot(&self, worker: usize) -> &Mutex<NodeStats> {
-        &self.slots[worker % self.slots.len()]
-    }
-
-    /// All workers' records merged.
-    pub fn merged(&self) -> NodeStats {
-        let mut total = NodeStats::default();
-        for s in &self.slots {
-            total.merge(&s.lock().unwrap_or_else(|e| e.into_inner()));
+    /// Every worker's records added up, node by node.
+    pub fn merge_all(workers: &[WorkerStats], nodes: usize) -> WorkerStats {
+        let mut total = WorkerStats::new(nodes);
+        for w in workers {
+            for (t, n) in total.nodes.iter_mut().zip(&w.nodes) {
+                t.merge(n);
+            }
+            total.runs.merge(&w.runs);
         }
         total
-    }
-
-    /// Each worker's record, by worker index (what `merged` adds up).
-    pub fn per_worker(&self) -> Vec<NodeStats> {
-        self.slots.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
-    }
-
-    pub fn reset(&self) {
-        for s in &self.slots {
-            *s.lock().unwrap_or_else(|e| e.into_inner()) = NodeStats::default();
-        }
     }
 }
 

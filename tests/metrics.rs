@@ -80,7 +80,7 @@ fn counts_successes_and_failures_per_node_and_pipeline() {
         let r = p.run(input(if i % 3 == 1 && i < 9 { FAIL } else { 0.0 }));
         assert_eq!(r.is_err(), i % 3 == 1 && i < 9, "run {i}");
     }
-    let m = p.metrics_json();
+    let m = p.metrics_json().expect("metrics");
     let spin = node(&m, "spin");
     assert_eq!(u(&spin["execution_count"]), good + bad);
     assert_eq!(u(&spin["success_count"]), good);
@@ -104,10 +104,10 @@ fn counts_successes_and_failures_per_node_and_pipeline() {
     assert!(f(&m["metrics_overhead_us"]) > 0.0);
 
     // A batch counts each item as one execution of the pipeline, good or bad.
-    p.reset_stats();
+    p.reset_stats().expect("reset");
     let results = p.run_batch(vec![input(0.0), input(FAIL), input(0.0)]).expect("batch");
     assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
-    let m = p.metrics_json();
+    let m = p.metrics_json().expect("metrics");
     assert_eq!((u(&m["total_executions"]), u(&m["successful_executions"]), u(&m["failed_executions"])), (3, 2, 1));
     assert_eq!(u(&node(&m, "after")["execution_count"]), 2);
 }
@@ -119,7 +119,7 @@ fn percentiles_of_known_durations() {
     let items: Vec<RunInput> = (0..100).map(|i| input(if i % 10 == 9 { 2000.0 } else { 200.0 })).collect();
     let results = p.run_batch(items).expect("batch");
     assert!(results.iter().all(|r| r.is_ok()));
-    let m = p.metrics_json();
+    let m = p.metrics_json().expect("metrics");
     let spin = node(&m, "spin");
     assert_eq!(u(&spin["execution_count"]), 100);
     // Lower bounds are exact: the recorded time contains the whole spin, and HDR reports a
@@ -150,20 +150,22 @@ fn two_workers_record_separately_and_merge() {
     let n = 10u64;
     let results = p.run_batch((0..n).map(|_| input(0.0)).collect()).expect("batch");
     assert!(results.iter().all(|r| r.is_ok()));
-    let m = p.metrics_json();
+    let m = p.metrics_json().expect("metrics");
     assert_eq!(m["workers"], 2);
     for id in ["spin", "after"] {
         assert_eq!(u(&node(&m, id)["execution_count"]), n, "{id}: merged count");
     }
     // Items go to worker (item + slot) % 2: both workers' records were used, and they add up.
-    for (id, per_worker) in p.node_stats_per_worker() {
-        assert_eq!(per_worker.len(), 2, "{id}");
+    let workers = p.stats_per_worker().expect("stats");
+    assert_eq!(workers.len(), 2);
+    for (i, id) in ["spin", "after"].into_iter().enumerate() {
+        let per_worker: Vec<_> = workers.iter().map(|w| w.nodes[i].clone()).collect();
         assert!(per_worker.iter().all(|s| s.executions > 0), "{id}: {:?}", per_worker.iter().map(|s| s.executions).collect::<Vec<_>>());
         assert_eq!(per_worker.iter().map(|s| s.executions).sum::<u64>(), n, "{id}");
         let merged_hist: u64 = per_worker.iter().map(|s| s.histogram.len()).sum();
         assert_eq!(merged_hist, n, "{id}: every execution is in one worker's histogram");
     }
-    let merged = p.node_stats();
+    let merged = p.node_stats().expect("stats");
     assert!(merged.iter().all(|(_, s)| s.histogram.len() == n));
 }
 
@@ -173,7 +175,7 @@ fn metrics_off_records_nothing() {
     for v in [0.0, FAIL, 0.0] {
         let _ = p.run(input(v));
     }
-    let m = p.metrics_json();
+    let m = p.metrics_json().expect("metrics");
     assert_eq!(m["metrics_enabled"], false);
     for id in ["spin", "after"] {
         let n = node(&m, id);
@@ -183,7 +185,7 @@ fn metrics_off_records_nothing() {
     }
     assert_eq!(u(&m["total_executions"]), 0);
     assert_eq!(f(&m["metrics_overhead_us"]), 0.0);
-    assert!(p.run_latency().is_empty());
+    assert!(p.run_latency().expect("stats").is_empty());
 }
 
 #[test]
@@ -192,9 +194,9 @@ fn reset_stats_zeroes_everything() {
     for v in [50.0, FAIL, 50.0] {
         let _ = p.run(input(v));
     }
-    assert!(u(&p.metrics_json()["total_executions"]) == 3);
-    p.reset_stats();
-    let m = p.metrics_json();
+    assert!(u(&p.metrics_json().expect("metrics")["total_executions"]) == 3);
+    p.reset_stats().expect("reset");
+    let m = p.metrics_json().expect("metrics");
     // Descriptive fields stay; every measured number is back to 0.
     let kept = ["pipeline_id", "runtime", "metrics_enabled", "workers", "peak_memory_bytes", "peak_memory_mb", "node_metrics"];
     for (k, v) in m.as_object().expect("object") {
@@ -209,10 +211,10 @@ fn reset_stats_zeroes_everything() {
             }
         }
     }
-    assert!(p.node_stats().iter().all(|(_, s)| s.histogram.is_empty()));
+    assert!(p.node_stats().expect("stats").iter().all(|(_, s)| s.histogram.is_empty()));
     // And recording works again afterwards.
     p.run(input(0.0)).expect("run");
-    assert_eq!(u(&node(&p.metrics_json(), "after")["execution_count"]), 1);
+    assert_eq!(u(&node(&p.metrics_json().expect("metrics"), "after")["execution_count"]), 1);
 }
 
 /// The backticked first cells of table rows (`| \`field\` | ... |`) in the docs/metrics.md section
@@ -242,12 +244,12 @@ fn every_json_field_is_documented_and_every_documented_field_exists() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).expect("docs/metrics.md");
     let p = install(true, 1);
     p.run(input(0.0)).expect("run");
-    let m = p.metrics_json();
+    let m = p.metrics_json().expect("metrics");
     let top: BTreeSet<String> = m.as_object().expect("object").keys().cloned().collect();
     let per_node: BTreeSet<String> = node(&m, "spin").as_object().expect("object").keys().cloned().collect();
     assert_eq!(top, documented_fields(&doc, "Pipeline document"), "pipeline fields vs docs/metrics.md");
     assert_eq!(per_node, documented_fields(&doc, "Node entry"), "node_metrics fields vs docs/metrics.md");
     // With metrics off the document has the same fields.
-    let off = install(false, 1).metrics_json();
+    let off = install(false, 1).metrics_json().expect("metrics");
     assert_eq!(off.as_object().expect("object").keys().cloned().collect::<BTreeSet<_>>(), top);
 }

@@ -207,7 +207,7 @@ fn a_real_pipelines_metrics_round_trip() {
     for _ in 0..5 {
         pipeline.run(RunInput::from(AudioBuffer::mono_f32(tone.clone(), 16000))).expect("run");
     }
-    let doc = pipeline.metrics_json();
+    let doc = pipeline.metrics_json().expect("metrics");
     assert_eq!(doc["node_metrics"][0]["execution_count"], 5);
     check_round_trip(&doc);
     let text = to_prometheus(&doc);

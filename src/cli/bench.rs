@@ -56,13 +56,13 @@ pub fn run(args: &BenchArgs, out: &mut String) -> Result<(), CliError> {
     for i in 0..args.warmup {
         run_once(i, "warm-up")?;
     }
-    pipeline.reset_stats();
+    pipeline.reset_stats().map_err(CliError::from_run)?;
     let started = Instant::now();
     for i in 0..args.iterations {
         run_once(i, "measured")?;
     }
     let wall = started.elapsed();
-    let metrics = pipeline.metrics_json();
+    let metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
 
     let per_run_us = wall.as_secs_f64() * 1e6 / args.iterations as f64;
     let audio_s = input.audio.duration_s();
@@ -85,11 +85,12 @@ pub fn run(args: &BenchArgs, out: &mut String) -> Result<(), CliError> {
     if let Some(path) = &args.plot {
         let mut series: Vec<(String, hdrhistogram::Histogram<u64>)> = pipeline
             .node_stats()
+            .map_err(CliError::from_run)?
             .into_iter()
             .zip(&pipeline.graph().nodes)
             .map(|((id, s), n)| (format!("{id} ({})", n.node_type.name), s.histogram))
             .collect();
-        series.push((super::plot::END_TO_END.into(), pipeline.run_latency()));
+        series.push((super::plot::END_TO_END.into(), pipeline.run_latency().map_err(CliError::from_run)?));
         let title = format!(
             "{}: latency over {} runs",
             args.manifest.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),

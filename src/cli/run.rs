@@ -40,7 +40,7 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
     let workers = pipeline.workers();
     let result = pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
-    let metrics = pipeline.metrics_json();
+    let metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
     let outputs = match result {
         Ok(o) => o.outputs,
         Err(e) => {

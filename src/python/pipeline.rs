@@ -226,12 +226,14 @@ impl NativePipeline {
         self.manifest.clone()
     }
 
-    fn metrics_json(&self) -> String {
-        self.inner.metrics_json().to_string()
+    /// The metrics document as JSON text. The workers copy their own records (the GIL is
+    /// released meanwhile: a Python node on a worker may need it to finish its step).
+    fn metrics_json(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.inner.metrics_json()).map(|v| v.to_string()).map_err(|e| errors::to_py(py, &e))
     }
 
-    fn reset_metrics(&self) {
-        self.inner.reset_stats();
+    fn reset_metrics(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.reset_stats()).map_err(|e| errors::to_py(py, &e))
     }
 
     #[getter]

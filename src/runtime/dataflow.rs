@@ -5,7 +5,9 @@
 //! Every worker calls [`build`] with the same graph and builds the same operators in the same
 //! order (the graph's deterministic topological order).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +23,7 @@ use timely::worker::Worker;
 use crate::data::Payload;
 use crate::error::NodeError;
 use crate::graph::Graph;
+use crate::metrics::WorkerStats;
 use crate::nodes::{Inputs, Node, NodeConfig};
 use crate::runtime::panic::{catch_node_panic, panic_message};
 use crate::runtime::pipeline::Shared;
@@ -39,7 +42,7 @@ type RecordStream<'scope> = Stream<'scope, u64, Vec<Record>>;
 
 /// Builds `shared`'s dataflow on this worker. Returns the first node-construction error, if any;
 /// the operators are built regardless, so that every worker's dataflow has the same shape.
-pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>) -> Result<(), NodeError> {
+pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell<WorkerStats>>) -> Result<(), NodeError> {
     let graph = Arc::clone(&shared.graph);
     let index = worker.index();
     let mut first_error = None;
@@ -77,15 +80,16 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>) -> Result<(), Nod
             }
             let slot = slots[n];
             // One worker: records stay where they are. Several: route by item and branch slot.
+            let exec = Executor { shared: Arc::clone(shared), n, node, stats: Rc::clone(&stats) };
             node_out[n] = Some(if scope.peers() == 1 {
-                node_operator(scope, shared, n, node, ins, || LocalPact)
+                node_operator(scope, exec, ins, || LocalPact)
             } else {
-                node_operator(scope, shared, n, node, ins, || Exchange::new(move |r: &Record| r.item.wrapping_add(slot)))
+                node_operator(scope, exec, ins, || Exchange::new(move |r: &Record| r.item.wrapping_add(slot)))
             });
         }
         let sink_streams: Vec<RecordStream> =
             shared.sinks.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect();
-        collector(scope, shared, sink_streams);
+        collector(scope, shared, sink_streams, stats);
     });
     match first_error {
         Some(e) => Err(e),
@@ -172,13 +176,11 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>) -> Ve
 /// drop partial gatherings once the frontier shows the rest will never come (an upstream failure).
 fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
     scope: Scope<'scope, u64>,
-    shared: &Arc<Shared>,
-    n: usize,
-    node: Result<Box<dyn Node>, NodeError>,
+    mut exec: Executor,
     inputs: Vec<(RecordStream<'scope>, Port)>,
     pact: impl Fn() -> P,
 ) -> RecordStream<'scope> {
-    let gn = &shared.graph.nodes[n];
+    let gn = &exec.shared.graph.nodes[exec.n];
     let mut builder = OperatorBuilder::new(gn.id.clone(), scope);
     let mut handles = Vec::new();
     let mut ports = Vec::new();
@@ -188,10 +190,7 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
     }
     let (output, stream) = builder.new_output::<Vec<Record>>();
     let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Record>>>::from(output);
-    let shared = Arc::clone(shared);
-    let worker = scope.index();
     builder.build(move |_caps| {
-        let mut exec = Executor { shared, n, worker, node };
         let n_ports = ports.len();
         // (epoch, item) -> capability and the payloads gathered so far, by port.
         let mut gathering: BTreeMap<(u64, u64), (Capability<u64>, Vec<Option<Payload>>)> = BTreeMap::new();
@@ -265,8 +264,9 @@ fn project(payload: Payload, port: &Port, exec: &Executor) -> Result<Payload, No
 struct Executor {
     shared: Arc<Shared>,
     n: usize,
-    worker: usize,
     node: Result<Box<dyn Node>, NodeError>,
+    /// This worker's own records (no lock: only this thread touches them).
+    stats: Rc<RefCell<WorkerStats>>,
 }
 
 impl Executor {
@@ -287,8 +287,7 @@ impl Executor {
                 Ok(p) => p.audio().map(|a| a.samples.len() as u64).unwrap_or(0),
                 Err(_) => 0,
             };
-            let mut stats = self.shared.node_stats[self.n].slot(self.worker).lock().unwrap_or_else(|e| e.into_inner());
-            stats.record(elapsed, result.is_ok(), samples);
+            self.stats.borrow_mut().nodes[self.n].record(elapsed, result.is_ok(), samples);
         }
         match result {
             Ok(p) => Some(p),
@@ -302,7 +301,7 @@ impl Executor {
 
 /// Gathers the sinks' outputs on every worker; on worker 0, completes each run whose epoch every
 /// sink's frontier has passed (timely's progress tracking says nothing more can arrive for it).
-fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec<RecordStream<'scope>>) {
+fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec<RecordStream<'scope>>, stats: Rc<RefCell<WorkerStats>>) {
     let mut builder = OperatorBuilder::new("Collect".to_owned(), scope);
     let mut handles = Vec::new();
     for s in sinks {
@@ -331,7 +330,7 @@ fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec
                     done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
                 };
                 for (epoch, run) in finished {
-                    shared.finish(epoch, run);
+                    shared.finish(epoch, run, &mut stats.borrow_mut().runs);
                 }
             }
         }

@@ -11,7 +11,7 @@ use timely::scheduling::SyncActivator;
 use crate::data::Payload;
 use crate::error::{Error, NodeError};
 use crate::graph::Graph;
-use crate::metrics::{NodeStats, PerWorker};
+use crate::metrics::{NodeStats, WorkerStats};
 use crate::runtime::pool::WorkerPool;
 
 /// What one run (or one item of a batch) is given.
@@ -87,10 +87,6 @@ pub(crate) struct Shared {
     /// Worker 0's input operator, woken when a run is queued.
     pub activator: OnceLock<SyncActivator>,
     pub runs: Mutex<HashMap<u64, PendingRun>>,
-    /// Per node (graph index), per worker.
-    pub node_stats: Vec<PerWorker>,
-    /// End-to-end latency of runs (one execution per batch item), recorded on worker 0.
-    pub run_stats: Mutex<NodeStats>,
     pub metrics: bool,
 }
 
@@ -100,10 +96,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(id: u64, graph: Graph, workers: usize) -> Shared {
+    pub fn new(id: u64, graph: Graph) -> Shared {
         let sources: Vec<usize> = graph.sources().collect();
         let sinks: Vec<usize> = graph.sinks().collect();
-        let node_stats = (0..graph.nodes.len()).map(|_| PerWorker::new(workers)).collect();
         let metrics = graph.config.enable_metrics;
         Shared {
             id,
@@ -113,8 +108,6 @@ impl Shared {
             queue: Mutex::new(InputQueue { pending: VecDeque::new(), next_epoch: 0, closed: false }),
             activator: OnceLock::new(),
             runs: Mutex::new(HashMap::new()),
-            node_stats,
-            run_stats: Mutex::new(NodeStats::default()),
             metrics,
         }
     }
@@ -147,8 +140,9 @@ impl Shared {
         }
     }
 
-    /// Turns a finished run into its reply and calls it.
-    pub fn finish(&self, epoch: u64, run: PendingRun) {
+    /// Turns a finished run into its reply and calls it; records its latency into `runs`
+    /// (worker 0's own record) when metrics are on.
+    pub fn finish(&self, epoch: u64, run: PendingRun, runs: &mut NodeStats) {
         let PendingRun { outputs, errors, reply, started } = run;
         let items = outputs.len();
         let results: Vec<ItemResult> = outputs
@@ -176,7 +170,7 @@ impl Shared {
             // Every item of a batch is delivered when the batch completes: each counts as one
             // execution with the batch's latency, so total = successful + failed.
             let failed = results.iter().filter(|r| r.is_err()).count() as u64;
-            lock(&self.run_stats).record_items(t.elapsed(), results.len() as u64, failed);
+            runs.record_items(t.elapsed(), results.len() as u64, failed);
         }
         if let Some(reply) = reply {
             reply(Ok(results));
@@ -315,67 +309,57 @@ impl Pipeline {
         }
     }
 
-    /// Per-node statistics merged over workers, in manifest order.
-    pub fn node_stats(&self) -> Vec<(String, NodeStats)> {
-        self.shared
-            .graph
-            .nodes
-            .iter()
-            .zip(&self.shared.node_stats)
-            .map(|(n, s)| (n.id.clone(), s.merged()))
-            .collect()
+    /// Every worker's own records for this pipeline, by worker index (copied on the workers).
+    pub fn stats_per_worker(&self) -> Result<Vec<WorkerStats>, Error> {
+        self.pool.snapshot(self.shared.id, self.shared.graph.nodes.len())
     }
 
-    /// Per-node statistics per worker (index = worker), in manifest order: where the work ran.
-    pub fn node_stats_per_worker(&self) -> Vec<(String, Vec<NodeStats>)> {
-        self.shared
-            .graph
-            .nodes
-            .iter()
-            .zip(&self.shared.node_stats)
-            .map(|(n, s)| (n.id.clone(), s.per_worker()))
-            .collect()
+    /// Per-node statistics merged over workers, in manifest order.
+    pub fn node_stats(&self) -> Result<Vec<(String, NodeStats)>, Error> {
+        let merged = WorkerStats::merge_all(&self.stats_per_worker()?, self.shared.graph.nodes.len());
+        Ok(self.shared.graph.nodes.iter().map(|n| n.id.clone()).zip(merged.nodes).collect())
     }
 
     /// End-to-end run latencies (nanoseconds), when metrics are enabled.
-    pub fn run_latency(&self) -> Histogram<u64> {
-        lock(&self.shared.run_stats).histogram.clone()
+    pub fn run_latency(&self) -> Result<Histogram<u64>, Error> {
+        let merged = WorkerStats::merge_all(&self.stats_per_worker()?, self.shared.graph.nodes.len());
+        Ok(merged.runs.histogram)
     }
 
-    pub fn reset_stats(&self) {
-        for s in &self.shared.node_stats {
-            s.reset();
-        }
-        *lock(&self.shared.run_stats) = NodeStats::default();
+    /// Zeroes every worker's records for this pipeline.
+    pub fn reset_stats(&self) -> Result<(), Error> {
+        self.pool.reset_stats(self.shared.id)
     }
 }
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.shared.close();
+        self.pool.forget(self.shared.id);
     }
 }
 
 impl Pipeline {
     /// Everything measured so far as the metrics JSON document (see docs/metrics.md).
-    pub fn metrics_json(&self) -> serde_json::Value {
+    pub fn metrics_json(&self) -> Result<serde_json::Value, Error> {
         let shared = &self.shared;
+        let merged = WorkerStats::merge_all(&self.stats_per_worker()?, shared.graph.nodes.len());
         let nodes: Vec<serde_json::Value> = shared
             .graph
             .nodes
             .iter()
-            .zip(&shared.node_stats)
-            .map(|(n, s)| crate::metrics::node_json(&n.id, &n.node_type.name, &s.merged()))
+            .zip(&merged.nodes)
+            .map(|(n, s)| crate::metrics::node_json(&n.id, &n.node_type.name, s))
             .collect();
-        let executions: u64 = shared.node_stats.iter().map(|s| s.merged().executions).sum();
-        let runs = lock(&shared.run_stats).clone();
+        let executions: u64 = merged.nodes.iter().map(|s| s.executions).sum();
+        let runs = merged.runs;
         let n = runs.executions;
         let total_ns = runs.total_ns as f64;
         let per_run = |x: f64| if n == 0 { 0.0 } else { x };
         let peak = crate::metrics::peak_memory_bytes();
         // Each node execution and each completed item was recorded once.
         let overhead_us = if shared.metrics { crate::metrics::record_cost_ns() * (executions + n) as f64 / 1000.0 } else { 0.0 };
-        serde_json::json!({
+        Ok(serde_json::json!({
             "pipeline_id": format!("pipeline-{}", shared.id),
             "runtime": "rust",
             "metrics_enabled": shared.metrics,
@@ -396,6 +380,6 @@ impl Pipeline {
             "peak_memory_mb": peak as f64 / (1024.0 * 1024.0),
             "metrics_overhead_us": overhead_us,
             "node_metrics": nodes,
-        })
+        }))
     }
 }

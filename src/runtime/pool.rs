@@ -1,7 +1,9 @@
 //! The worker pool: long-lived timely workers that park when idle, install pipelines on request
 //! (every worker builds the same dataflow, in the same order), and run them until dropped.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::Thread;
@@ -11,6 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use timely::execute::{execute, Config};
 
 use crate::error::{Error, NodeError};
+use crate::metrics::WorkerStats;
 use crate::graph::Graph;
 use crate::runtime::dataflow;
 use crate::runtime::panic::register_worker;
@@ -19,6 +22,11 @@ use crate::runtime::pipeline::{Pipeline, Shared};
 /// A message from the pool's owner to its workers.
 enum Control {
     Install { shared: Arc<Shared>, ack: Sender<Result<(), NodeError>> },
+    /// Send a copy of this worker's records for a pipeline.
+    Snapshot { pipeline: u64, reply: Sender<(usize, WorkerStats)> },
+    ResetStats { pipeline: u64, ack: Sender<(usize, ())> },
+    /// The pipeline was dropped: let its records go.
+    Forget { pipeline: u64 },
     Shutdown,
 }
 
@@ -105,11 +113,30 @@ impl WorkerPool {
             let state = Arc::clone(&worker_state);
             register_worker(Arc::clone(&state));
             let _ = thread_tx.send((index, std::thread::current()));
+            // This worker's own metrics records, per installed pipeline: its operators write them
+            // without locks; copies leave only through the control channel.
+            let mut stats: HashMap<u64, Rc<RefCell<WorkerStats>>> = HashMap::new();
             loop {
                 while let Ok(cmd) = rx.try_recv() {
                     match cmd {
                         Control::Install { shared, ack } => {
-                            let _ = ack.send(dataflow::build(worker, &shared));
+                            let local = Rc::new(RefCell::new(WorkerStats::new(shared.graph.nodes.len())));
+                            stats.insert(shared.id, Rc::clone(&local));
+                            let _ = ack.send(dataflow::build(worker, &shared, local));
+                        }
+                        Control::Snapshot { pipeline, reply } => {
+                            let copy = stats.get(&pipeline).map(|s| s.borrow().clone()).unwrap_or_default();
+                            let _ = reply.send((index, copy));
+                        }
+                        Control::ResetStats { pipeline, ack } => {
+                            if let Some(s) = stats.get(&pipeline) {
+                                let nodes = s.borrow().nodes.len();
+                                *s.borrow_mut() = WorkerStats::new(nodes);
+                            }
+                            let _ = ack.send((index, ()));
+                        }
+                        Control::Forget { pipeline } => {
+                            stats.remove(&pipeline);
                         }
                         Control::Shutdown => return,
                     }
@@ -178,7 +205,7 @@ impl WorkerPool {
     pub fn install(self: &Arc<Self>, graph: Graph) -> Result<Pipeline, Error> {
         self.check_alive()?;
         let id = self.next_pipeline.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(Shared::new(id, graph, self.workers));
+        let shared = Arc::new(Shared::new(id, graph));
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(self.workers);
         {
             let _order = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -201,6 +228,44 @@ impl WorkerPool {
             Some(e) => Err(Error::Node(e)),
             None => Ok(pipeline),
         }
+    }
+
+    /// Sends `make(reply)` to every worker and collects one answer from each, by worker index.
+    fn ask_all<T>(&self, make: impl Fn(Sender<(usize, T)>) -> Control) -> Result<Vec<T>, Error> {
+        let (tx, rx) = crossbeam_channel::bounded(self.workers);
+        for c in &self.control {
+            c.send(make(tx.clone())).map_err(|_| Error::Engine("the worker pool is no longer running".into()))?;
+        }
+        self.state.wake_all();
+        let mut answers: Vec<Option<T>> = (0..self.workers).map(|_| None).collect();
+        for _ in 0..self.workers {
+            let (i, v) = self.wait(&rx)?;
+            answers[i] = Some(v);
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// A copy of every worker's metrics records for one pipeline, by worker index. Each worker
+    /// answers between two scheduling steps, so a node running a long item delays the answer.
+    pub(crate) fn snapshot(&self, pipeline: u64, nodes: usize) -> Result<Vec<WorkerStats>, Error> {
+        let mut all = self.ask_all(|reply| Control::Snapshot { pipeline, reply })?;
+        for w in &mut all {
+            if w.nodes.len() != nodes {
+                *w = WorkerStats::new(nodes); // not installed there (yet): nothing recorded
+            }
+        }
+        Ok(all)
+    }
+
+    pub(crate) fn reset_stats(&self, pipeline: u64) -> Result<(), Error> {
+        self.ask_all(|ack| Control::ResetStats { pipeline, ack }).map(|_| ())
+    }
+
+    pub(crate) fn forget(&self, pipeline: u64) {
+        for c in &self.control {
+            let _ = c.send(Control::Forget { pipeline });
+        }
+        self.state.wake_all();
     }
 
     /// Waits for a message from the workers, failing instead of hanging if the pool dies.
