@@ -43,13 +43,15 @@ const I32_INV_SCALE: f32 = 1.0 / 2_147_483_648.0;
 
 // ---- per-sample rules (inlined into the loops below) ----
 
+/// One i16 sample as f32 (x / 32768): the convention every node that accepts integer audio uses.
 #[inline(always)]
-fn s_i16_to_f32(x: i16) -> f32 {
+pub fn s_i16_to_f32(x: i16) -> f32 {
     x as f32 * I16_INV_SCALE
 }
 
+/// One i32 sample as f32 (x / 2147483648, correctly rounded).
 #[inline(always)]
-fn s_i32_to_f32(x: i32) -> f32 {
+pub fn s_i32_to_f32(x: i32) -> f32 {
     // `as f32` is the only rounding step; multiplying by 2^-31 is exact (no subnormals reachable).
     x as f32 * I32_INV_SCALE
 }

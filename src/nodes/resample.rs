@@ -471,22 +471,13 @@ impl Resampler {
         let samples: &[f32] = match &input.samples {
             Samples::F32(v) => v,
             other => {
-                converted = to_f32(other);
+                converted = crate::nodes::format::to_f32(other);
                 &converted
             }
         };
         let mut out = Vec::new();
         self.process_interleaved(samples, &mut out)?;
         Ok(AudioBuffer { samples: Samples::F32(out), sample_rate: self.output_rate, channels: input.channels })
-    }
-}
-
-/// Integer samples as f32 with the project's convention (i16: x/32768, i32: x/2147483648).
-fn to_f32(samples: &Samples) -> Vec<f32> {
-    match samples {
-        Samples::F32(v) => v.clone(),
-        Samples::I16(v) => v.iter().map(|&x| x as f32 * (1.0 / 32768.0)).collect(),
-        Samples::I32(v) => v.iter().map(|&x| (x as f64 / 2_147_483_648.0) as f32).collect(),
     }
 }
 
@@ -542,10 +533,7 @@ impl Node for ResampleNode {
             )));
         }
         if audio.sample_rate == self.output_rate {
-            let samples = match audio.samples {
-                Samples::F32(v) => v,
-                other => to_f32(&other),
-            };
+            let samples = crate::nodes::format::into_f32(audio.samples);
             return Ok(Payload::Audio(AudioBuffer { samples: Samples::F32(samples), ..audio }));
         }
         let out = self.resampler(audio.sample_rate, audio.channels)?.process_whole(&audio)?;

@@ -448,8 +448,8 @@ pub fn to_mono(audio: &AudioBuffer) -> Result<Vec<f32>, NodeError> {
     }
     Ok(match &audio.samples {
         Samples::F32(v) => mix(v, ch, |x| x),
-        Samples::I16(v) => mix(v, ch, |x| x as f32 / 32768.0),
-        Samples::I32(v) => mix(v, ch, |x| (x as f64 / 2147483648.0) as f32),
+        Samples::I16(v) => mix(v, ch, crate::nodes::format::s_i16_to_f32),
+        Samples::I32(v) => mix(v, ch, crate::nodes::format::s_i32_to_f32),
     })
 }
 
