@@ -21,7 +21,7 @@ pub use data::{AudioBuffer, Payload, SampleFormat, Samples, VadResult};
 pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result};
 pub use graph::Graph;
 pub use nodes::{Node, NodeType, Registry};
-pub use runtime::{Pipeline, RunInput, RunOutput, WorkerPool};
+pub use runtime::{Pipeline, RunInput, RunOutput, Session, WorkerPool};
 
 #[cfg(feature = "python")]
 mod python;

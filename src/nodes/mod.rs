@@ -78,6 +78,21 @@ pub trait Node: Send {
 
     /// Forgets state carried between calls (streaming nodes); the next call starts afresh.
     fn reset(&mut self) {}
+
+    /// Processes one chunk of a streaming session. A stateful node (see [`NodeType::stateful`])
+    /// gets one instance per session, so what it carries (a resampler's filter history, a VAD's
+    /// noise floor) flows from chunk to chunk; the outputs of all `push` calls followed by
+    /// [`finish`](Node::finish) add up to what `process` gives for the whole signal.
+    /// Stateless nodes treat a chunk like a whole item.
+    fn push(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        self.process(inputs)
+    }
+
+    /// Ends a streaming session: takes the upstream nodes' last output (`None` when they had
+    /// nothing left) and returns what this node still holds, if anything.
+    fn finish(&mut self, inputs: Option<Inputs>) -> Result<Option<Payload>, NodeError> {
+        inputs.map(|i| self.push(i)).transpose()
+    }
 }
 
 /// The type of one parameter, with its allowed range.

@@ -488,6 +488,8 @@ struct ResampleNode {
     quality: Quality,
     /// Few distinct keys in practice; a short list beats a map.
     cache: Vec<((u32, u16), Resampler)>,
+    /// In a streaming session: the (rate, channels) its first chunk fixed.
+    stream: Option<(u32, u16)>,
 }
 
 /// How many resamplers a node keeps; the least recently built is dropped beyond that.
@@ -511,8 +513,9 @@ impl ResampleNode {
     }
 }
 
-impl Node for ResampleNode {
-    fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+impl ResampleNode {
+    /// The input audio after the checks every call shares: the expected rate, whole frames.
+    fn checked_audio(&self, inputs: Inputs) -> Result<AudioBuffer, NodeError> {
         let audio = expect_audio(inputs.one()?)?;
         if let Some(expected) = self.expected_input_rate {
             if audio.sample_rate != expected {
@@ -532,12 +535,75 @@ impl Node for ResampleNode {
                 audio.channels
             )));
         }
+        Ok(audio)
+    }
+
+    /// Streams one chunk through the session's resampler, appending the completed output frames.
+    fn push_chunk(&mut self, audio: AudioBuffer, out: &mut Vec<f32>) -> Result<(), NodeError> {
+        let key = (audio.sample_rate, audio.channels);
+        match self.stream {
+            Some(k) if k != key => {
+                return Err(NodeError::invalid_input(format!(
+                    "this stream started with audio at {} Hz and {} channel(s); a chunk at {} Hz with {} channel(s) cannot continue it",
+                    k.0, k.1, key.0, key.1
+                )))
+            }
+            _ => self.stream = Some(key),
+        }
+        let samples = crate::nodes::format::into_f32(audio.samples);
+        if audio.sample_rate == self.output_rate {
+            out.extend_from_slice(&samples);
+            return Ok(());
+        }
+        self.resampler(key.0, key.1)?.push(&samples, out)
+    }
+
+    fn output(&self, samples: Vec<f32>, channels: u16) -> Payload {
+        Payload::Audio(AudioBuffer { samples: Samples::F32(samples), sample_rate: self.output_rate, channels })
+    }
+}
+
+impl Node for ResampleNode {
+    fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        let audio = self.checked_audio(inputs)?;
         if audio.sample_rate == self.output_rate {
             let samples = crate::nodes::format::into_f32(audio.samples);
             return Ok(Payload::Audio(AudioBuffer { samples: Samples::F32(samples), ..audio }));
         }
         let out = self.resampler(audio.sample_rate, audio.channels)?.process_whole(&audio)?;
         Ok(Payload::Audio(out))
+    }
+
+    /// A chunk's completed output frames: FFT blocks are cut from the stream's first frame, so
+    /// the chunks' outputs concatenate to exactly the whole-buffer output.
+    fn push(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        let audio = self.checked_audio(inputs)?;
+        let channels = audio.channels;
+        let mut out = Vec::with_capacity(output_frames(audio.frames() + 1, audio.sample_rate, self.output_rate) * channels as usize);
+        self.push_chunk(audio, &mut out)?;
+        Ok(self.output(out, channels))
+    }
+
+    /// The last chunk (if any) plus the filter's tail, so the stream totals
+    /// `round(frames * out / in)` frames.
+    fn finish(&mut self, inputs: Option<Inputs>) -> Result<Option<Payload>, NodeError> {
+        let mut out = Vec::new();
+        if let Some(inputs) = inputs {
+            let audio = self.checked_audio(inputs)?;
+            self.push_chunk(audio, &mut out)?;
+        }
+        let Some((rate, channels)) = self.stream.take() else { return Ok(None) };
+        if rate != self.output_rate {
+            self.resampler(rate, channels)?.finish(&mut out)?;
+        }
+        Ok(Some(self.output(out, channels)))
+    }
+
+    fn reset(&mut self) {
+        self.stream = None;
+        for (_, r) in &mut self.cache {
+            r.reset();
+        }
     }
 }
 
@@ -568,6 +634,7 @@ pub fn node_type() -> NodeType {
                 "filter preset: low, medium, high or very_high",
             ),
         ],
+        stateful: true,
         ..NodeType::new(
             TYPE_NAME,
             "Resamples audio (any channel count, f32/i16/i32 in, f32 out) to output_rate with an FFT \
@@ -584,7 +651,7 @@ pub fn node_type() -> NodeType {
                         ))
                     })?,
                 };
-                let mut node = ResampleNode { output_rate, expected_input_rate, quality, cache: Vec::new() };
+                let mut node = ResampleNode { output_rate, expected_input_rate, quality, cache: Vec::new(), stream: None };
                 // Build the expected pair up front so the first run pays no construction cost.
                 if let Some(rate) = expected_input_rate {
                     node.resampler(rate, 1)?;

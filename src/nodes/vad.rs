@@ -467,6 +467,76 @@ struct VadNode {
     hangover_ms: u32,
     /// Kept between runs so the FFT is planned once per sample rate, reset before every run.
     state: Option<VadState>,
+    /// In a streaming session: where the session stands.
+    stream: Option<VadStream>,
+}
+
+/// A streaming session's position: frames decided so far, the start of a segment still open,
+/// and the channel count of its audio (to shape an empty final output).
+struct VadStream {
+    frames_done: u64,
+    open_since: Option<u64>,
+    channels: u16,
+}
+
+impl VadNode {
+    fn config_for(&self, sample_rate: u32) -> VadConfig {
+        VadConfig {
+            sample_rate,
+            frame_duration_ms: self.frame_duration_ms,
+            threshold_db: self.threshold_db,
+            hangover_ms: self.hangover_ms,
+        }
+    }
+
+    /// Decides the frames a chunk completes; segments are reported when they close, in seconds
+    /// from the start of the session, so the chunks' reports add up to the whole-buffer result.
+    fn push_chunk(&mut self, audio: AudioBuffer) -> Result<VadResult, NodeError> {
+        let config = self.config_for(audio.sample_rate);
+        config.validate()?;
+        if let (Some(state), Some(_)) = (&self.state, &self.stream) {
+            if state.config().sample_rate != audio.sample_rate {
+                return Err(NodeError::invalid_input(format!(
+                    "this stream started with audio at {} Hz; a chunk at {} Hz cannot continue it",
+                    state.config().sample_rate,
+                    audio.sample_rate
+                )));
+            }
+        }
+        let owned;
+        let mono: &[f32] = match (&audio.samples, audio.channels) {
+            (Samples::F32(v), 1) => v,
+            _ => {
+                owned = to_mono(&audio)?;
+                &owned
+            }
+        };
+        let state = match (&mut self.state, &self.stream) {
+            (Some(s), Some(_)) => s,
+            (Some(s), None) if s.config == config => {
+                s.reset();
+                s
+            }
+            (slot, _) => slot.insert(VadState::new(config)?),
+        };
+        let frames = state.push(mono)?;
+        let stream = self.stream.get_or_insert(VadStream { frames_done: 0, open_since: None, channels: audio.channels });
+        let t = |i: u64| i as f64 * self.frame_duration_ms as f64 / 1000.0;
+        let mut segments = Vec::new();
+        for (k, &speech) in frames.iter().enumerate() {
+            let i = stream.frames_done + k as u64;
+            match (speech, stream.open_since) {
+                (true, None) => stream.open_since = Some(i),
+                (false, Some(start)) => {
+                    segments.push((t(start), t(i)));
+                    stream.open_since = None;
+                }
+                _ => {}
+            }
+        }
+        stream.frames_done += frames.len() as u64;
+        Ok(VadResult { segments, frames, frame_duration_ms: self.frame_duration_ms, audio })
+    }
 }
 
 impl Node for VadNode {
@@ -505,7 +575,38 @@ impl Node for VadNode {
         }))
     }
 
+    fn push(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        let audio = expect_audio(inputs.one()?)?;
+        Ok(Payload::Vad(self.push_chunk(audio)?))
+    }
+
+    /// The last chunk's decisions plus the segment still open, closed at the end of the stream.
+    /// A trailing partial frame gets no decision, as in the whole-buffer run.
+    fn finish(&mut self, inputs: Option<Inputs>) -> Result<Option<Payload>, NodeError> {
+        let last = match inputs {
+            Some(inputs) => Some(self.push_chunk(expect_audio(inputs.one()?)?)?),
+            None => None,
+        };
+        let Some(stream) = self.stream.take() else { return Ok(last.map(Payload::Vad)) };
+        let rate = self.state.as_ref().map_or(0, |s| s.config().sample_rate);
+        if let Some(state) = &mut self.state {
+            state.finish();
+        }
+        let mut result = last.unwrap_or_else(|| VadResult {
+            segments: Vec::new(),
+            frames: Vec::new(),
+            frame_duration_ms: self.frame_duration_ms,
+            audio: AudioBuffer { samples: Samples::F32(Vec::new()), sample_rate: rate, channels: stream.channels },
+        });
+        if let Some(start) = stream.open_since {
+            let t = |i: u64| i as f64 * self.frame_duration_ms as f64 / 1000.0;
+            result.segments.push((t(start), t(stream.frames_done)));
+        }
+        Ok(Some(Payload::Vad(result)))
+    }
+
     fn reset(&mut self) {
+        self.stream = None;
         if let Some(s) = &mut self.state {
             s.reset();
         }
@@ -535,6 +636,7 @@ pub fn node_type() -> NodeType {
             ),
         ],
         outputs: vec!["audio".into(), "segments".into(), "frames".into()],
+        stateful: true,
         ..NodeType::new(
             TYPE_NAME,
             "Voice activity detection: speech-band energy over per-band noise floors (minimum statistics), \
@@ -564,6 +666,7 @@ pub fn node_type() -> NodeType {
                     threshold_db,
                     hangover_ms: hangover_ms as u32,
                     state: None,
+                    stream: None,
                 }))
             },
         )

@@ -6,7 +6,7 @@
 //! order (the graph's deterministic topological order).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -30,12 +30,36 @@ use crate::runtime::pipeline::Shared;
 
 /// One item's payload on an edge. `epoch` is the run (also the record's timely time: carried in
 /// the record so no operator depends on how timely stamps batches); `item` indexes the item
-/// within its run's batch.
+/// within its run's batch; `flow` says whether it is a whole item or a streaming session's chunk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Record {
     pub epoch: u64,
     pub item: u64,
-    pub payload: Payload,
+    pub flow: Flow,
+    /// Empty only in a session's closing record from a node that had nothing left to flush.
+    pub payload: Option<Payload>,
+}
+
+/// How a node treats a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Flow {
+    /// A whole item: `Node::process`, no state carried.
+    Whole,
+    /// A chunk of streaming session `session`: `Node::push` on that session's node instances.
+    Chunk { session: u64 },
+    /// The session ends: `Node::finish`, then its node instances are dropped.
+    End { session: u64 },
+}
+
+impl Flow {
+    /// What records are routed by: the item for whole items (spreading a batch over workers),
+    /// the session for chunks (a session's state lives on one worker).
+    fn key(self, item: u64) -> u64 {
+        match self {
+            Flow::Whole => item,
+            Flow::Chunk { session } | Flow::End { session } => session,
+        }
+    }
 }
 
 type RecordStream<'scope> = Stream<'scope, u64, Vec<Record>>;
@@ -80,11 +104,11 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
             }
             let slot = slots[n];
             // One worker: records stay where they are. Several: route by item and branch slot.
-            let exec = Executor { shared: Arc::clone(shared), n, node, stats: Rc::clone(&stats) };
+            let exec = Executor { shared: Arc::clone(shared), n, worker: index, node, sessions: HashMap::new(), stats: Rc::clone(&stats) };
             node_out[n] = Some(if scope.peers() == 1 {
                 node_operator(scope, exec, ins, || LocalPact)
             } else {
-                node_operator(scope, exec, ins, || Exchange::new(move |r: &Record| r.item.wrapping_add(slot)))
+                node_operator(scope, exec, ins, || Exchange::new(move |r: &Record| r.flow.key(r.item).wrapping_add(slot)))
             });
         }
         let sink_streams: Vec<RecordStream> =
@@ -155,7 +179,7 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>) -> Ve
                     let mut handle = out.activate();
                     let mut session = handle.session(&at);
                     for (item, payload) in records {
-                        session.give(Record { epoch: sub.epoch, item, payload });
+                        session.give(Record { epoch: sub.epoch, item, flow: sub.flow, payload });
                     }
                 }
             }
@@ -192,24 +216,29 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
     let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Record>>>::from(output);
     builder.build(move |_caps| {
         let n_ports = ports.len();
-        // (epoch, item) -> capability and the payloads gathered so far, by port.
-        let mut gathering: BTreeMap<(u64, u64), (Capability<u64>, Vec<Option<Payload>>)> = BTreeMap::new();
+        // (epoch, item) -> capability, flow and what each port has delivered so far (a closing
+        // record may deliver nothing: `Some(None)`).
+        let mut gathering: BTreeMap<(u64, u64), Gathering> = BTreeMap::new();
         move |frontiers| {
             let mut out = output.activate();
             for (p, handle) in handles.iter_mut().enumerate() {
                 handle.for_each(|cap, data| {
-                    for Record { epoch, item, payload } in data.drain(..) {
-                        let payload = match project(payload, &ports[p], &exec) {
+                    for Record { epoch, item, flow, payload } in data.drain(..) {
+                        let payload = match payload.map(|v| project(v, &ports[p], &exec)).transpose() {
                             Ok(v) => v,
                             Err(e) => {
                                 exec.shared.record_error(epoch, item, e);
-                                continue;
+                                // A session's end still travels on, so later nodes drop its state.
+                                if !matches!(flow, Flow::End { .. }) {
+                                    continue;
+                                }
+                                None
                             }
                         };
                         if n_ports == 1 {
-                            let inputs = Inputs::from_ports(vec![(ports[p].name.clone(), payload)]);
-                            if let Some(result) = exec.run(epoch, item, inputs) {
-                                out.session(&cap).give(Record { epoch, item, payload: result });
+                            let inputs = payload.map(|v| Inputs::from_ports(vec![(ports[p].name.clone(), v)]));
+                            if let Some(record) = exec.run(epoch, item, flow, inputs) {
+                                out.session(&cap).give(record);
                             }
                             continue;
                         }
@@ -219,13 +248,14 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                         entry.1[p] = Some(payload);
                         if entry.1.iter().all(Option::is_some) {
                             let Some((held, got)) = gathering.remove(&(epoch, item)) else { continue };
-                            let entries = got
+                            let entries: Vec<(String, Payload)> = got
                                 .into_iter()
                                 .zip(&ports)
-                                .filter_map(|(v, port)| v.map(|v| (port.name.clone(), v)))
+                                .filter_map(|(v, port)| v.flatten().map(|v| (port.name.clone(), v)))
                                 .collect();
-                            if let Some(result) = exec.run(epoch, item, Inputs::from_ports(entries)) {
-                                out.session(&held).give(Record { epoch, item, payload: result });
+                            let inputs = if entries.is_empty() { None } else { Some(Inputs::from_ports(entries)) };
+                            if let Some(record) = exec.run(epoch, item, flow, inputs) {
+                                out.session(&held).give(record);
                             }
                         }
                     }
@@ -239,6 +269,8 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
     });
     stream
 }
+
+type Gathering = (Capability<u64>, Vec<Option<Option<Payload>>>);
 
 /// Takes the part of a payload an edge's `output_key` names. A missing part is the producing
 /// node's failure (its output lacks what the manifest promised), so the error names that node.
@@ -260,41 +292,80 @@ fn project(payload: Payload, port: &Port, exec: &Executor) -> Result<Payload, No
     })
 }
 
-/// Runs one node's `process` for one item: catches panics, records statistics and errors.
+/// Runs one node for one record: `process`, `push` or `finish` by the record's flow, on the
+/// worker's instance or, for a stateful node in a streaming session, on that session's own
+/// instance. Catches panics, records statistics and errors.
 struct Executor {
     shared: Arc<Shared>,
     n: usize,
+    worker: usize,
     node: Result<Box<dyn Node>, NodeError>,
+    /// Per-session instances of a stateful node, built on a session's first chunk.
+    sessions: HashMap<u64, Box<dyn Node>>,
     /// This worker's own records (no lock: only this thread touches them).
     stats: Rc<RefCell<WorkerStats>>,
 }
 
 impl Executor {
-    fn run(&mut self, epoch: u64, item: u64, inputs: Inputs) -> Option<Payload> {
+    /// The instance a record of `flow` runs on.
+    fn instance(&mut self, flow: Flow) -> Result<&mut Box<dyn Node>, NodeError> {
         let gn = &self.shared.graph.nodes[self.n];
-        let node = match &mut self.node {
-            Ok(node) => node,
-            Err(e) => {
-                self.shared.record_error(epoch, item, e.clone());
-                return None;
-            }
+        let session = match flow {
+            Flow::Chunk { session } | Flow::End { session } if gn.node_type.stateful => session,
+            _ => return self.node.as_mut().map_err(|e| e.clone()),
         };
+        if let Err(e) = &self.node {
+            return Err(e.clone());
+        }
+        if !self.sessions.contains_key(&session) {
+            let built = catch_node_panic(|| {
+                (gn.node_type.factory)(&NodeConfig { id: &gn.id, params: &gn.params, worker: self.worker })
+            })
+            .map_err(|mut e| {
+                e.operation = "initialize".into();
+                e
+            })?;
+            self.sessions.insert(session, built);
+        }
+        self.sessions.get_mut(&session).ok_or_else(|| NodeError::permanent("session instance vanished"))
+    }
+
+    /// Runs the node on one record's inputs; returns the record to send on, if any. A session's
+    /// closing record is always sent on (possibly empty), so every later node sees the end.
+    fn run(&mut self, epoch: u64, item: u64, flow: Flow, inputs: Option<Inputs>) -> Option<Record> {
         let started = if self.shared.metrics { Some(Instant::now()) } else { None };
-        let result = catch_node_panic(|| node.process(inputs));
+        let result = match self.instance(flow) {
+            Err(e) => Err(e),
+            Ok(node) => match (flow, inputs) {
+                (Flow::Whole, Some(inputs)) => catch_node_panic(|| node.process(inputs)).map(Some),
+                (Flow::Chunk { .. }, Some(inputs)) => catch_node_panic(|| node.push(inputs)).map(Some),
+                (Flow::End { .. }, inputs) => catch_node_panic(|| node.finish(inputs)),
+                (_, None) => Ok(None),
+            },
+        };
+        if let Flow::End { session } = flow {
+            self.sessions.remove(&session);
+        }
         if let Some(t) = started {
             let elapsed = t.elapsed();
             let samples = match &result {
-                Ok(p) => p.audio().map(|a| a.samples.len() as u64).unwrap_or(0),
-                Err(_) => 0,
+                Ok(Some(p)) => p.audio().map(|a| a.samples.len() as u64).unwrap_or(0),
+                _ => 0,
             };
             self.stats.borrow_mut().nodes[self.n].record(elapsed, result.is_ok(), samples);
         }
-        match result {
-            Ok(p) => Some(p),
+        let payload = match result {
+            Ok(p) => p,
             Err(e) => {
+                let gn = &self.shared.graph.nodes[self.n];
                 self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
                 None
             }
+        };
+        match (payload, flow) {
+            (Some(p), _) => Some(Record { epoch, item, flow, payload: Some(p) }),
+            (None, Flow::End { .. }) => Some(Record { epoch, item, flow, payload: None }),
+            (None, _) => None,
         }
     }
 }
@@ -314,8 +385,10 @@ fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec
             for (slot, handle) in handles.iter_mut().enumerate() {
                 handle.for_each(|_cap, data| {
                     let mut runs = shared.lock_runs();
-                    for Record { epoch, item, payload } in data.drain(..) {
-                        shared.record_output(&mut runs, epoch, slot, item, payload);
+                    for Record { epoch, item, payload, .. } in data.drain(..) {
+                        if let Some(payload) = payload {
+                            shared.record_output(&mut runs, epoch, slot, item, payload);
+                        }
                     }
                 });
             }

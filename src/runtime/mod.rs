@@ -7,6 +7,6 @@ pub(crate) mod panic;
 pub mod pipeline;
 pub mod pool;
 
-pub use dataflow::Record;
-pub use pipeline::{ItemResult, Pipeline, Reply, RunInput, RunOutput};
+pub use dataflow::{Flow, Record};
+pub use pipeline::{ItemResult, Pipeline, Reply, RunInput, RunOutput, Session};
 pub use pool::WorkerPool;

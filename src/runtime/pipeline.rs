@@ -2,6 +2,7 @@
 //! share with it (the input queue, the table of runs in flight, per-node statistics).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use crate::data::Payload;
 use crate::error::{Error, NodeError};
 use crate::graph::Graph;
 use crate::metrics::{NodeStats, WorkerStats};
+use crate::runtime::dataflow::Flow;
 use crate::runtime::pool::WorkerPool;
 
 /// What one run (or one item of a batch) is given.
@@ -57,7 +59,8 @@ pub type Reply = Box<dyn FnOnce(Result<Vec<ItemResult>, Error>) + Send>;
 /// One submitted run, waiting for the input operator: per source slot, the `(item, payload)` pairs.
 pub(crate) struct Submission {
     pub epoch: u64,
-    pub per_source: Vec<Vec<(u64, Payload)>>,
+    pub flow: Flow,
+    pub per_source: Vec<Vec<(u64, Option<Payload>)>>,
 }
 
 pub(crate) struct InputQueue {
@@ -88,6 +91,8 @@ pub(crate) struct Shared {
     pub activator: OnceLock<SyncActivator>,
     pub runs: Mutex<HashMap<u64, PendingRun>>,
     pub metrics: bool,
+    /// The id the next streaming session gets.
+    pub next_session: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,6 +114,7 @@ impl Shared {
             activator: OnceLock::new(),
             runs: Mutex::new(HashMap::new()),
             metrics,
+            next_session: AtomicU64::new(0),
         }
     }
 
@@ -256,39 +262,7 @@ impl Pipeline {
     /// Submits a batch of items as one epoch; `reply` is called when timely's progress tracking
     /// shows every operator is done with that epoch.
     pub fn submit(&self, items: Vec<RunInput>, reply: Reply) -> Result<(), Error> {
-        self.pool.check_alive()?;
-        let n_sources = self.shared.sources.len();
-        let mut per_source: Vec<Vec<(u64, Payload)>> = (0..n_sources).map(|_| Vec::with_capacity(items.len())).collect();
-        let n_items = items.len();
-        for (item, input) in items.into_iter().enumerate() {
-            for (slot, p) in self.shared.route(input)?.into_iter().enumerate() {
-                per_source[slot].push((item as u64, p));
-            }
-        }
-        let run = PendingRun {
-            outputs: (0..n_items).map(|_| vec![None; self.shared.sinks.len()]).collect(),
-            errors: vec![None; n_items],
-            reply: Some(reply),
-            started: if self.shared.metrics { Some(Instant::now()) } else { None },
-        };
-        {
-            let mut q = self.shared.lock_queue();
-            if q.closed {
-                return Err(Error::Engine("the pipeline has been closed".into()));
-            }
-            let epoch = q.next_epoch;
-            q.next_epoch += 1;
-            // The run is known before its data can reach the collector.
-            self.shared.lock_runs().insert(epoch, run);
-            q.pending.push_back(Submission { epoch, per_source });
-        }
-        match self.shared.activator.get().map(|a| a.activate()) {
-            Some(Ok(())) => Ok(()),
-            _ => {
-                self.shared.fail_all("the worker pool is no longer running");
-                Err(Error::Engine("the worker pool is no longer running".into()))
-            }
-        }
+        submit_flow(&self.shared, &self.pool, Flow::Whole, items.into_iter().map(Some).collect(), reply)
     }
 
     /// Runs a batch and waits for it; each item gets its own result, in input order.
@@ -302,11 +276,15 @@ impl Pipeline {
 
     /// Runs one input and waits for its outputs.
     pub fn run(&self, input: impl Into<RunInput>) -> Result<RunOutput, Error> {
-        let mut results = self.run_batch(vec![input.into()])?;
-        match results.pop() {
-            Some(r) => r.map_err(Error::Node),
-            None => Err(Error::Engine("a run completed without a result".into())),
-        }
+        single(self.run_batch(vec![input.into()])?)
+    }
+
+    /// Opens a streaming session: chunks pushed into it flow through the same installed
+    /// dataflow, and its stateful nodes keep one instance per session on the worker the
+    /// session's id routes to.
+    pub fn session(&self) -> Session {
+        let id = self.shared.next_session.fetch_add(1, Ordering::Relaxed);
+        Session { shared: Arc::clone(&self.shared), pool: Arc::clone(&self.pool), id, ended: false }
     }
 
     /// Every worker's own records for this pipeline, by worker index (copied on the workers).
@@ -329,6 +307,128 @@ impl Pipeline {
     /// Zeroes every worker's records for this pipeline.
     pub fn reset_stats(&self) -> Result<(), Error> {
         self.pool.reset_stats(self.shared.id)
+    }
+}
+
+/// Queues one epoch: per item, the input for every source node (`None`: a session's end).
+fn submit_flow(shared: &Shared, pool: &WorkerPool, flow: Flow, items: Vec<Option<RunInput>>, reply: Reply) -> Result<(), Error> {
+    pool.check_alive()?;
+    let n_sources = shared.sources.len();
+    let mut per_source: Vec<Vec<(u64, Option<Payload>)>> = (0..n_sources).map(|_| Vec::with_capacity(items.len())).collect();
+    let n_items = items.len();
+    for (item, input) in items.into_iter().enumerate() {
+        match input {
+            Some(input) => {
+                for (slot, p) in shared.route(input)?.into_iter().enumerate() {
+                    per_source[slot].push((item as u64, Some(p)));
+                }
+            }
+            None => per_source.iter_mut().for_each(|v| v.push((item as u64, None))),
+        }
+    }
+    let run = PendingRun {
+        outputs: (0..n_items).map(|_| vec![None; shared.sinks.len()]).collect(),
+        errors: vec![None; n_items],
+        reply: Some(reply),
+        started: if shared.metrics { Some(Instant::now()) } else { None },
+    };
+    {
+        let mut q = shared.lock_queue();
+        if q.closed {
+            return Err(Error::Engine("the pipeline has been closed".into()));
+        }
+        let epoch = q.next_epoch;
+        q.next_epoch += 1;
+        // The run is known before its data can reach the collector.
+        shared.lock_runs().insert(epoch, run);
+        q.pending.push_back(Submission { epoch, flow, per_source });
+    }
+    match shared.activator.get().map(|a| a.activate()) {
+        Some(Ok(())) => Ok(()),
+        _ => {
+            shared.fail_all("the worker pool is no longer running");
+            Err(Error::Engine("the worker pool is no longer running".into()))
+        }
+    }
+}
+
+/// The one item of a single-item run.
+fn single(mut results: Vec<ItemResult>) -> Result<RunOutput, Error> {
+    match results.pop() {
+        Some(r) => r.map_err(Error::Node),
+        None => Err(Error::Engine("a run completed without a result".into())),
+    }
+}
+
+/// A streaming session on an installed pipeline: each `push` is one epoch carrying one chunk,
+/// and the outputs that chunk completed come back; `close` flushes what stateful nodes still hold
+/// (a resampler's tail, a VAD's open segment) and drops the session's node instances.
+///
+/// Chunks of one session are processed in the order they were pushed: they enter the dataflow
+/// in epoch order on worker 0 and travel channels that keep order to the one worker the session
+/// is routed to. Dropping an open session ends it without waiting.
+pub struct Session {
+    shared: Arc<Shared>,
+    pool: Arc<WorkerPool>,
+    id: u64,
+    ended: bool,
+}
+
+impl Session {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether `close` has been called.
+    pub fn is_closed(&self) -> bool {
+        self.ended
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.ended {
+            return Err(Error::Input(format!("streaming session {} is closed", self.id)));
+        }
+        Ok(())
+    }
+
+    /// Queues one chunk; `reply` gets its outputs (one item) when the chunk's epoch completes.
+    pub fn submit_push(&self, input: impl Into<RunInput>, reply: Reply) -> Result<(), Error> {
+        self.check_open()?;
+        submit_flow(&self.shared, &self.pool, Flow::Chunk { session: self.id }, vec![Some(input.into())], reply)
+    }
+
+    /// Queues the session's end; `reply` gets the flushed outputs. Later pushes are errors.
+    pub fn submit_close(&mut self, reply: Reply) -> Result<(), Error> {
+        self.check_open()?;
+        self.ended = true;
+        submit_flow(&self.shared, &self.pool, Flow::End { session: self.id }, vec![None], reply)
+    }
+
+    /// Pushes one chunk and waits for the outputs it completed.
+    pub fn push(&self, input: impl Into<RunInput>) -> Result<RunOutput, Error> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.submit_push(input, Box::new(move |r| {
+            let _ = tx.send(r);
+        }))?;
+        single(self.pool.wait(&rx)??)
+    }
+
+    /// Ends the session and waits for the flushed outputs.
+    pub fn close(&mut self) -> Result<RunOutput, Error> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.submit_close(Box::new(move |r| {
+            let _ = tx.send(r);
+        }))?;
+        single(self.pool.wait(&rx)??)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.ended {
+            // Frees the session's node instances; nobody waits for the flushed outputs.
+            let _ = self.submit_close(Box::new(|_| {}));
+        }
     }
 }
 
