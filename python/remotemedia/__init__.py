@@ -35,11 +35,13 @@ from .nodes import (
 )
 from .payloads import VadResult
 from .pipeline import Pipeline
+from .session import Session
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Pipeline",
+    "Session",
     "Audio",
     "VadResult",
     "Node",

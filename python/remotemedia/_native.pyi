@@ -34,8 +34,26 @@ class NativePipeline:
         """Runs every item as one epoch spread over the workers; one ``(outputs, error)`` per item."""
     def run_async(self, inputs: Dict[str, AudioTuple], callback: Callable[[Optional[Dict[str, Any]], Optional[BaseException]], None]) -> None:
         """Starts a run; ``callback(outputs, error)`` is called from the completion thread."""
+    def stream(self) -> NativeSession:
+        """Opens a streaming session on this pipeline."""
     def manifest(self) -> str: ...
     def metrics_json(self) -> str: ...
     def reset_metrics(self) -> None: ...
     @property
     def workers(self) -> int: ...
+
+class NativeSession:
+    """A streaming session: chunks in call order, one state per stateful node."""
+
+    def push(self, inputs: Dict[str, AudioTuple]) -> Dict[str, Any]:
+        """Pushes one chunk (the GIL is released meanwhile); returns the outputs it completed."""
+    def push_async(self, inputs: Dict[str, AudioTuple], callback: Callable[[Optional[Dict[str, Any]], Optional[BaseException]], None]) -> None:
+        """Queues one chunk; ``callback(outputs, error)`` is called from the completion thread."""
+    def close(self) -> Dict[str, Any]:
+        """Ends the session; returns what the nodes still held."""
+    def close_async(self, callback: Callable[[Optional[Dict[str, Any]], Optional[BaseException]], None]) -> None:
+        """Queues the session's end; ``callback(outputs, error)`` follows."""
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def id(self) -> int: ...

@@ -8,7 +8,6 @@ the sink nodes (nodes with no outgoing edge): :class:`Audio`, :class:`VadResult`
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import os
@@ -17,10 +16,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from . import _runtime
+from ._completion import native_call
 from .audio import ACCEPTED_DTYPES, MAX_CHANNELS, MAX_RATE, Audio, to_audio
 from .errors import InputError, node_error_from_exception
 from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
 from .payloads import from_native
+from .session import Session
 from ._pure.graph import Graph
 from ._pure.schema import NodeTypeSpec, builtin_types
 from ._pure.validate import validate
@@ -252,6 +253,18 @@ class Pipeline:
         a = next(iter(inputs.values()))
         return {"": (a.samples, a.sample_rate)}
 
+    def _native_payload(self, data: RunInput) -> Dict[str, Tuple[np.ndarray, int]]:
+        """``data`` as the native module takes it."""
+        if _plain_audio_tuple(data):
+            return {"": data}
+        return self._native_inputs(data, self._inputs(data))
+
+    def stream(self, chunks: Any = None) -> "Session":
+        """Opens a streaming session (see :class:`~remotemedia.session.Session`): ``push`` chunks,
+        get the outputs each completed, ``close`` to flush. With ``chunks`` (an iterable or async
+        iterable), iterating the session pushes each chunk and yields its outputs, then the flush."""
+        return Session(self, chunks)
+
     def run_sync(self, data: RunInput) -> Dict[str, Any]:
         """Runs the pipeline once on ``data`` and returns the sink nodes' outputs by node id."""
         self._ensure()
@@ -274,29 +287,8 @@ class Pipeline:
         inputs = self._inputs(data)
         if self._runtime == "python":
             return await self._engine.run_async(inputs)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-
-        def resolve(result: Any, error: Optional[BaseException]) -> None:
-            if future.cancelled():
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                try:
-                    future.set_result({k: from_native(v) for k, v in result.items()})
-                except Exception as e:  # a malformed result must not leave the caller waiting
-                    future.set_exception(e)
-
-        def callback(result: Any, error: Optional[BaseException]) -> None:
-            # Called on an engine thread: hand over to the loop's thread.
-            try:
-                loop.call_soon_threadsafe(resolve, result, error)
-            except RuntimeError:
-                pass  # the loop was closed while the run was in flight; nobody is waiting
-
-        self._engine.run_async(self._native_inputs(data, inputs), callback)
-        return await future
+        native_inputs = self._native_inputs(data, inputs)
+        return await native_call(lambda callback: self._engine.run_async(native_inputs, callback))
 
     # ---- metrics, lifecycle ----
 

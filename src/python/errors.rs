@@ -32,9 +32,11 @@ pub fn node_error(py: Python<'_>, e: &NodeError) -> PyErr {
         _ => "NodeError",
     };
     if name == "InputError" {
-        let msg = e.to_string();
-        return match PyTuple::new(py, [msg]) {
-            Ok(args) => instance(py, name, args),
+        // The node that rejected the data, as the pure runtime's InputError names it.
+        let named = |s: &str| if s.is_empty() { None } else { Some(s.to_string()) };
+        let args = (e.to_string(), named(&e.node_id), named(&e.node_type));
+        return match args.into_pyobject(py) {
+            Ok(t) => instance(py, name, t),
             Err(e) => e,
         };
     }

@@ -31,5 +31,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::validate_manifest, m)?)?;
     m.add_class::<pipeline::NativePipeline>()?;
+    m.add_class::<pipeline::NativeSession>()?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `remotemedia._native.NativePipeline`: a manifest validated and installed on the shared worker
 //! pool, run from Python with the GIL released while the engine works.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -14,7 +14,7 @@ use crate::nodes::{InputPorts, NodeType, Registry};
 use crate::python::convert::{audio_from_py, payload_to_py};
 use crate::python::errors;
 use crate::python::pynode::PyNode;
-use crate::runtime::{ItemResult, Pipeline, Reply, RunInput, RunOutput, WorkerPool};
+use crate::runtime::{ItemResult, Pipeline, Reply, RunInput, RunOutput, Session, WorkerPool};
 
 /// Validates a manifest (JSON or YAML text) and returns its canonical JSON, or raises
 /// `remotemedia.errors.ManifestError` listing every problem.
@@ -214,11 +214,12 @@ impl NativePipeline {
     /// Starts a run and returns at once; `callback(outputs, error)` is called when it completes.
     fn run_async(&self, py: Python<'_>, inputs: &Bound<'_, PyDict>, callback: Py<PyAny>) -> PyResult<()> {
         let input = run_input(py, inputs)?;
-        let tx = completions();
-        let reply: Reply = Box::new(move |result| {
-            let _ = tx.send(Completion { callback, result });
-        });
-        self.inner.submit(vec![input], reply).map_err(|e| errors::to_py(py, &e))
+        self.inner.submit(vec![input], completion_reply(callback)).map_err(|e| errors::to_py(py, &e))
+    }
+
+    /// Opens a streaming session on this pipeline.
+    fn stream(&self) -> NativeSession {
+        NativeSession { inner: Mutex::new(self.inner.session()) }
     }
 
     /// The canonical manifest (JSON text).
@@ -239,5 +240,65 @@ impl NativePipeline {
     #[getter]
     fn workers(&self) -> usize {
         self.inner.workers()
+    }
+}
+
+/// A streaming session: `push` one chunk, get the outputs it completed; `close` flushes.
+/// Calls on one session are serialised (its chunks must stay in order).
+#[pyclass(frozen, module = "remotemedia._native")]
+pub struct NativeSession {
+    inner: Mutex<Session>,
+}
+
+impl NativeSession {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Hands a finished chunk's result to the completion thread, which calls `callback`.
+fn completion_reply(callback: Py<PyAny>) -> Reply {
+    let tx = completions();
+    Box::new(move |result| {
+        let _ = tx.send(Completion { callback, result });
+    })
+}
+
+#[pymethods]
+impl NativeSession {
+    /// Pushes one chunk and blocks (the thread, not the interpreter) for the outputs it completed.
+    fn push<'py>(&self, py: Python<'py>, inputs: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
+        let input = run_input(py, inputs)?;
+        let out = py.detach(|| self.lock().push(input)).map_err(|e| errors::to_py(py, &e))?;
+        outputs_to_py(py, out)
+    }
+
+    /// Queues one chunk and returns at once; `callback(outputs, error)` follows. Chunks queued
+    /// this way are processed in call order.
+    fn push_async(&self, py: Python<'_>, inputs: &Bound<'_, PyDict>, callback: Py<PyAny>) -> PyResult<()> {
+        let input = run_input(py, inputs)?;
+        let session = self.lock();
+        session.submit_push(input, completion_reply(callback)).map_err(|e| errors::to_py(py, &e))
+    }
+
+    /// Ends the session and blocks for what the nodes still held.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = py.detach(|| self.lock().close()).map_err(|e| errors::to_py(py, &e))?;
+        outputs_to_py(py, out)
+    }
+
+    /// Queues the session's end; `callback(outputs, error)` follows.
+    fn close_async(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        self.lock().submit_close(completion_reply(callback)).map_err(|e| errors::to_py(py, &e))
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.lock().is_closed()
+    }
+
+    #[getter]
+    fn id(&self) -> u64 {
+        self.lock().id()
     }
 }

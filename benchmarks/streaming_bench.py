@@ -1,0 +1,122 @@
+"""Streaming benchmark (``bash scripts/bench.sh`` runs it): the latency of one ``session.push`` of a
+20 ms chunk of 48 kHz audio through resample (16 kHz) + VAD, from Python, next to its peers measured
+interleaved in the same process:
+
+* the floor: a no-op call into the extension (``_native.noop``);
+* the same chunk written by hand: ``soxr.ResampleStream`` (HQ) + a numpy energy VAD on 30 ms frames;
+* the pure-Python runtime's session.
+
+Prints median and p99 per push (targets for the native session: <= 15 µs median, <= 50 µs p99).
+
+    python benchmarks/streaming_bench.py [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from remotemedia import AudioResampleNode, Pipeline, VADNode
+from remotemedia import _native
+
+RATE = 48000
+CHUNK = RATE // 50  # 20 ms
+
+
+def summarize(ns):
+    ns = np.sort(np.asarray(ns, dtype=np.float64))
+    return {"median_us": float(np.median(ns)) / 1e3, "p99_us": float(ns[int(round(0.99 * (ns.size - 1)))]) / 1e3}
+
+
+def row(name, s, note=""):
+    print(f"{name:<58} median {s['median_us']:>8.2f} µs  p99 {s['p99_us']:>8.2f} µs  {note}")
+
+
+def speech_like(seconds):
+    t = np.arange(int(RATE * seconds)) / RATE
+    env = (np.sin(2 * np.pi * 1.5 * t) > 0).astype(np.float64) * 0.5
+    x = sum(np.sin(2 * np.pi * 140 * h * t) / h for h in range(1, 6)) * env * 0.3
+    x += np.random.default_rng(0).standard_normal(t.size) * 0.003
+    return x.astype(np.float32)
+
+
+class HandWritten:
+    """What users glue together today: soxr's streaming resampler and a per-frame energy VAD."""
+
+    def __init__(self):
+        import soxr
+
+        self.rs = soxr.ResampleStream(RATE, 16000, 1, dtype="float32", quality="HQ")
+        self.pending = np.zeros(0, np.float32)
+        self.floor = 1e-4
+
+    def push(self, chunk):
+        y = self.rs.resample_chunk(chunk)
+        x = np.concatenate([self.pending, y])
+        n = x.size // 480
+        self.pending = x[n * 480 :]
+        frames = x[: n * 480].reshape(n, 480)
+        energy = np.mean(frames * frames, axis=1)
+        self.floor = min(self.floor * 1.01, float(energy.min())) if n else self.floor
+        return energy > self.floor * 10
+
+
+def measure(pushers, chunks, rounds):
+    """Pushes every chunk through every pusher, interleaved chunk by chunk, ``rounds`` times
+    (a new session per round); returns per-push times in ns per pusher."""
+    times = [[] for _ in pushers]
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        sessions = [make() for make in pushers]
+        for c in chunks:
+            for i, push in enumerate(sessions):
+                t = clock()
+                push(c)
+                times[i].append(clock() - t)
+    return times
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    signal = speech_like(2.0)
+    chunks = [signal[i : i + CHUNK] for i in range(0, signal.size - CHUNK + 1, CHUNK)]
+    nodes = lambda: [AudioResampleNode(16000, node_id="resample"), VADNode(frame_duration_ms=30, node_id="vad")]
+    native = Pipeline(nodes(), runtime_hint="rust")
+    pure = Pipeline(nodes(), runtime_hint="python")
+
+    def session_pusher(p):
+        def make():
+            s = p.stream()
+            return lambda c: s.push((c, RATE))
+
+        return make
+
+    pushers = [
+        session_pusher(native),
+        lambda: (lambda c: _native.noop()),
+        lambda: HandWritten().push,
+        session_pusher(pure),
+    ]
+    rounds = 3 if args.quick else 30
+    measure(pushers, chunks[:10], 2)  # warm-up
+    t_native, t_noop, t_hand, t_pure = (summarize(t) for t in measure(pushers, chunks, rounds))
+    print(f"== streaming: {len(chunks)} pushes of 20 ms (960 samples at 48 kHz) x {rounds} sessions, interleaved")
+    row("session.push, resample 16k + VAD (native)", t_native, "target <= 15 µs median, <= 50 µs p99")
+    row("_native.noop() (floor)", t_noop)
+    row("hand-written: soxr.ResampleStream HQ + numpy energy VAD", t_hand,
+        f"native/hand = {t_native['median_us'] / t_hand['median_us']:.2f}x")
+    row("session.push (pure-Python runtime)", t_pure)
+    results = {"native_push": t_native, "noop": t_noop, "handwritten_soxr": t_hand, "pure_push": t_pure}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
