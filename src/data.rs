@@ -115,6 +115,43 @@ impl AudioBuffer {
             _ => None,
         }
     }
+
+    /// Frames `start..end` (clamped to the buffer) as a new buffer: a chunk of a stream.
+    pub fn frame_range(&self, start: usize, end: usize) -> AudioBuffer {
+        let ch = self.channels.max(1) as usize;
+        let (a, b) = (start.min(self.frames()) * ch, end.min(self.frames()).max(start.min(self.frames())) * ch);
+        let samples = match &self.samples {
+            Samples::F32(v) => Samples::F32(v[a..b].to_vec()),
+            Samples::I16(v) => Samples::I16(v[a..b].to_vec()),
+            Samples::I32(v) => Samples::I32(v[a..b].to_vec()),
+        };
+        AudioBuffer { samples, sample_rate: self.sample_rate, channels: self.channels }
+    }
+
+    /// Appends another buffer's samples (a stream's next chunk of output). Fails, changing
+    /// nothing, when the rate, channel count or sample format differ.
+    pub fn append(&mut self, other: &AudioBuffer) -> Result<(), String> {
+        if other.samples.is_empty() {
+            return Ok(());
+        }
+        if self.samples.is_empty() {
+            *self = other.clone();
+            return Ok(());
+        }
+        if (self.sample_rate, self.channels) != (other.sample_rate, other.channels) {
+            return Err(format!(
+                "cannot append audio at {} Hz x {} to audio at {} Hz x {}",
+                other.sample_rate, other.channels, self.sample_rate, self.channels
+            ));
+        }
+        match (&mut self.samples, &other.samples) {
+            (Samples::F32(a), Samples::F32(b)) => a.extend_from_slice(b),
+            (Samples::I16(a), Samples::I16(b)) => a.extend_from_slice(b),
+            (Samples::I32(a), Samples::I32(b)) => a.extend_from_slice(b),
+            (a, b) => return Err(format!("cannot append {} samples to {} samples", b.format().name(), a.format().name())),
+        }
+        Ok(())
+    }
 }
 
 /// What a `VADNode` produces for one buffer.

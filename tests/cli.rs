@@ -257,3 +257,29 @@ fn errors_exit_non_zero_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2), "usage error");
     assert!(text(&out.stderr).contains("--iterations"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn stream_adds_up_to_the_whole_run_on_the_bundled_sample() {
+    let dir = temp_dir("stream");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("dataflows/speech_vad.yaml");
+    let (whole_json, stream_json, stream_wav, run_wav) =
+        (dir.join("whole.json"), dir.join("stream.json"), dir.join("stream.wav"), dir.join("run.wav"));
+    let run = cli(&["run", s(&manifest), "--json", s(&whole_json), "--output", s(&run_wav)]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    for ms in ["20", "37"] {
+        let st = cli(&["stream", s(&manifest), "--chunk-ms", ms, "--json", s(&stream_json), "--output", s(&stream_wav)]);
+        assert!(st.status.success(), "{}", text(&st.stderr));
+        let report = text(&st.stdout);
+        assert!(report.contains("speech 0.33-1.83 s"), "segments are printed as they close:\n{report}");
+        let whole: Value = serde_json::from_str(&std::fs::read_to_string(&whole_json).unwrap()).unwrap();
+        let streamed: Value = serde_json::from_str(&std::fs::read_to_string(&stream_json).unwrap()).unwrap();
+        for key in ["segments", "frames", "frames_speech"] {
+            assert_eq!(streamed["outputs"]["vad"][key], whole["outputs"]["vad"][key], "{ms} ms chunks: {key}");
+        }
+        assert!(streamed["push_latency_us"]["median"].as_f64().unwrap() > 0.0);
+        // The chunks' audio, concatenated, is the whole run's audio sample for sample.
+        assert_eq!(read_wav(&stream_wav).unwrap(), read_wav(&run_wav).unwrap(), "{ms} ms chunks: audio");
+    }
+    let bad = cli(&["stream", s(&manifest), "--chunk-ms", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -13,6 +13,7 @@ pub mod node_types;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod stream;
 pub mod table;
 
 use std::ffi::OsString;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Run a manifest once on a WAV file (the bundled speech sample by default) and describe
     /// every output and how long each node took.
     Run(run::RunArgs),
+    /// Push a WAV file through a streaming session chunk by chunk (as a live source would) and
+    /// report VAD segments as they close, the concatenated outputs and the per-push latency.
+    Stream(stream::StreamArgs),
     /// Print the validated pipeline graph as Graphviz DOT (`| dot -Tpng -o graph.png`).
     Graph(graph::GraphArgs),
     /// Run a manifest many times on the same input and report per-node latency percentiles.
@@ -71,6 +75,11 @@ impl CliError {
     /// The pipeline failed or an output could not be written: exit code 1.
     pub fn failure(message: impl Into<String>) -> CliError {
         CliError { code: 1, message: message.into() }
+    }
+
+    /// The same error with `what` (the chunk, the step) in front of its message.
+    pub fn with_prefix(self, what: &str) -> CliError {
+        CliError { code: self.code, message: format!("{what}: {}", self.message) }
     }
 
     /// An engine error met while running: manifest and input problems stay usage errors.
@@ -114,6 +123,7 @@ where
 pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
     match command {
         Command::Run(a) => run::run(&a, out),
+        Command::Stream(a) => stream::run(&a, out),
         Command::Graph(a) => graph::run(&a, out),
         Command::Bench(a) => bench::run(&a, out),
         Command::NodeTypes(a) => node_types::run(&a, out),
