@@ -24,6 +24,7 @@ import math
 import os
 import struct
 import sys
+import time
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -67,6 +68,16 @@ def _workers(s: str) -> int:
     return n
 
 
+def _chunk_ms(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value '{s}': expected an integer from 1 to 10000") from None
+    if not 1 <= v <= 10000:
+        raise argparse.ArgumentTypeError(f"{v} is not in 1..=10000")
+    return v
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m remotemedia",
@@ -101,6 +112,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto",
                      help="which runtime runs the pipeline; auto (default) follows REMOTEMEDIA_RUNTIME, "
                      "else the native engine when it can be imported")
+
+    stream = sub.add_parser(
+        "stream",
+        usage="%(prog)s MANIFEST [-i FILE.wav] [--chunk-ms MS] [-o FILE.wav] [--json FILE] [-w N]\n"
+        "       [--runtime auto|rust|python]",
+        help="push a WAV file through a streaming session chunk by chunk and report what came out",
+        description="Push a WAV file through a streaming session chunk by chunk (as a live source would) "
+        "and report VAD segments as they close, the concatenated outputs and the per-push latency.",
+        allow_abbrev=False,
+    )
+    stream.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+    stream.add_argument("-i", "--input", metavar="FILE.wav", help="WAV file to stream (default: the bundled sample_speech.wav)")
+    stream.add_argument("--chunk-ms", metavar="MS", type=_chunk_ms, default=20, help="chunk length in milliseconds, 1 to 10000 (default 20)")
+    stream.add_argument("-o", "--output", metavar="FILE.wav", help="write the first audio output, all chunks concatenated, to this WAV file")
+    stream.add_argument("--json", metavar="FILE", help="write the input, the concatenated outputs and the per-push latencies to this JSON file")
+    stream.add_argument("-w", "--workers", metavar="N", type=_workers,
+                        help="timely workers (overrides the manifest's config.workers), 1 to 256")
+    stream.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto",
+                        help="which runtime runs the pipeline (default auto)")
 
     graph = sub.add_parser("graph", help="print the validated pipeline graph as Graphviz DOT",
                            description="Print the validated pipeline graph as Graphviz DOT (| dot -Tpng -o graph.png).",
@@ -143,6 +173,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             warnings.showwarning = _show_warning
             if args.command == "run":
                 _run(args, out)
+            elif args.command == "stream":
+                _stream(args, out)
             elif args.command == "graph":
                 _graph(args, out)
             else:
@@ -613,7 +645,9 @@ def _write_text(path: str, text: str) -> None:
         raise _failure(f"cannot write '{path}': {e.strerror or e}") from None
 
 
-def _run(args: argparse.Namespace, out: List[str]) -> None:
+def _prepare(args: argparse.Namespace, out: List[str]) -> Tuple[Any, Any, str, bool, Any]:
+    """What run and stream share: the manifest validated with metrics on, the input read, the
+    pipeline built on the chosen runtime. Returns (pipeline, graph, input path, bundled, audio)."""
     from .errors import ManifestError, NodeError, RemoteMediaError, RuntimeUnavailableError
     from .pipeline import Pipeline
 
@@ -644,6 +678,14 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
         raise _failure(f"cannot install the pipeline: {type(e).__name__}: {e}") from None
     runtime = pipeline.runtime
     out.append(f"runtime  {_RUNTIME_NAMES.get(runtime, runtime)}\n")
+    return pipeline, graph, path, bundled, audio
+
+
+def _run(args: argparse.Namespace, out: List[str]) -> None:
+    from .errors import RemoteMediaError
+
+    pipeline, graph, path, bundled, audio = _prepare(args, out)
+    workers = int((pipeline.manifest.get("config") or {}).get("workers", 1))
 
     try:
         result = pipeline.run_sync(audio)
@@ -713,6 +755,96 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
         else:
             out.append("\n# prometheus\n")
             out.append(text)
+
+
+def _stream(args: argparse.Namespace, out: List[str]) -> None:
+    from .audio import Audio
+    from .errors import RemoteMediaError
+    from .payloads import VadResult
+
+    pipeline, graph, path, bundled, audio = _prepare(args, out)
+    rate = audio.sample_rate
+    chunk = max(1, rate * args.chunk_ms // 1000)
+    samples = audio.samples
+    n = samples.shape[0]
+    chunks = -(-n // chunk)
+    out.append(f"\nstreaming {chunks} chunks of {args.chunk_ms} ms ({chunk} frames)\n")
+    sums: Dict[str, Any] = {}
+    push_ns: List[int] = []
+
+    def absorb(outputs: Dict[str, Any], at_s: float) -> None:
+        for ident, p in outputs.items():
+            if isinstance(p, VadResult):
+                for s0, s1 in p["segments"]:
+                    out.append(f"  {at_s:>7.2f} s  {ident}: speech {s0:.2f}-{s1:.2f} s\n")
+            sums.setdefault(ident, []).append(p)
+
+    session = pipeline.stream()
+    try:
+        for k in range(chunks):
+            piece = Audio(samples[k * chunk : (k + 1) * chunk], rate)
+            t = time.perf_counter_ns()
+            got = session.push(piece)
+            push_ns.append(time.perf_counter_ns() - t)
+            absorb(got, min((k + 1) * chunk, n) / rate)
+        t = time.perf_counter_ns()
+        flushed = session.close()
+        close_ns = time.perf_counter_ns() - t
+        absorb(flushed, n / rate)
+    except RemoteMediaError as e:
+        raise _failure(f"chunk {len(push_ns)}: {e}") from None
+
+    outputs = [(k, _concatenated(v)) for k, v in sums.items()]
+    frame_ms = {nd.id: nd.params.get("frame_duration_ms") for nd in graph.nodes if nd.type.name == "VADNode"}
+    out.append("\noutputs (all chunks)\n")
+    for ident, p in outputs:
+        describe_payload(out, ident, p, 2, frame_ms.get(ident))
+    ns = np.sort(np.asarray(push_ns, dtype=np.float64))
+    median = float(np.median(ns)) if ns.size else 0.0
+    p99 = float(ns[int(round(0.99 * (ns.size - 1)))]) if ns.size else 0.0
+    out.append(f"\nper push: median {median / 1e3:.1f} µs, p99 {p99 / 1e3:.1f} µs over {chunks} pushes; "
+               f"close {close_ns / 1e3:.1f} µs\n")
+    if args.output is not None:
+        from .wav import write_wav
+
+        found = first_audio(outputs)
+        if found is None:
+            raise _failure(f"--output {args.output}: no output carries audio")
+        name, a = found
+        try:
+            write_wav(args.output, a)
+        except OSError as e:
+            raise _failure(f"cannot write WAV file '{args.output}': {e.strerror or e}") from None
+        out.append(f"\nwrote {args.output} (output '{name}')\n")
+    if args.json is not None:
+        doc = {
+            "input": input_json(path, bundled, audio),
+            "chunk_ms": args.chunk_ms,
+            "chunks": chunks,
+            "outputs": {k: payload_json(p, frame_ms.get(k)) for k, p in outputs},
+            "push_latency_us": {"median": median / 1e3, "p99": p99 / 1e3},
+            "close_latency_us": close_ns / 1e3,
+        }
+        _write_text(args.json, json.dumps(_plain(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        out.append(f"wrote {args.json}\n")
+
+
+def _concatenated(parts: List[Any]) -> Any:
+    """A sink's outputs over a session, added up: audio concatenated, VAD frames, segments and audio
+    concatenated; anything else, the last value."""
+    from .audio import Audio
+    from .payloads import VadResult
+
+    if all(isinstance(p, Audio) for p in parts):
+        return Audio._trusted(np.concatenate([p.samples for p in parts]), parts[-1].sample_rate)
+    if all(isinstance(p, VadResult) for p in parts):
+        audio = Audio._trusted(np.concatenate([p["audio"].samples for p in parts]), parts[-1]["audio"].sample_rate)
+        return VadResult(
+            segments=[tuple(s) for p in parts for s in p["segments"]],
+            frames=np.concatenate([np.asarray(p["frames"], dtype=bool) for p in parts]),
+            audio=audio,
+        )
+    return parts[-1]
 
 
 def _graph(args: argparse.Namespace, out: List[str]) -> None:

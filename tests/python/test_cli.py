@@ -182,3 +182,21 @@ def test_floats_are_written_as_serde_json_writes_them(x, text):
     from remotemedia.cli import _float_text
 
     assert _float_text(x) == text
+
+
+def test_stream_adds_up_to_the_whole_run(runtime, tmp_path):
+    whole_json, stream_json = tmp_path / "run.json", tmp_path / "stream.json"
+    whole_wav, stream_wav = tmp_path / "run.wav", tmp_path / "stream.wav"
+    p = cli("run", SPEECH_VAD, "--json", str(whole_json), "-o", str(whole_wav), runtime=runtime)
+    assert p.returncode == 0, p.stderr
+    s = cli("stream", SPEECH_VAD, "--chunk-ms", "37", "--json", str(stream_json), "-o", str(stream_wav), runtime=runtime)
+    assert s.returncode == 0, s.stderr
+    whole, streamed = json.loads(whole_json.read_text()), json.loads(stream_json.read_text())
+    for key in ("segments", "frames", "frames_speech"):
+        assert streamed["outputs"]["vad"][key] == whole["outputs"]["vad"][key], key
+    reported = [tuple(map(float, m)) for m in re.findall(r"vad: speech ([\d.]+)-([\d.]+) s", s.stdout)]
+    assert len(reported) == len(PHRASES) and all(overlaps(r, ph) for r, ph in zip(reported, PHRASES))
+    a, b = read_wav(str(stream_wav)), read_wav(str(whole_wav))
+    assert a.sample_rate == b.sample_rate and (a.samples == b.samples).all()
+    bad = cli("stream", SPEECH_VAD, "--chunk-ms", "0", runtime=runtime)
+    assert bad.returncode == 2 and "1..=10000" in bad.stderr
