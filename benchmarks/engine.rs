@@ -102,6 +102,10 @@ const PASSTHROUGH3: &str = r#"{"version": "1.0",
   "nodes": [{"id": "a", "type": "PassthroughNode"}, {"id": "b", "type": "PassthroughNode"}, {"id": "c", "type": "PassthroughNode"}],
   "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}]}"#;
 
+const RESAMPLE_VAD: &str = r#"{"version": "1.0",
+  "nodes": [{"id": "resample", "type": "AudioResampleNode", "params": {"output_rate": 16000}}, {"id": "vad", "type": "VADNode"}],
+  "edges": [{"from": "resample", "to": "vad"}]}"#;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -238,6 +242,30 @@ fn main() {
     ]);
     report.add("3 pass-through nodes through the 1-worker pool, 480 samples", s[0], format!("{} over direct calls; target <= 5 µs", fmt_ns(s[0].median - s[1].median)));
     report.add("3 pass-through nodes called directly (floor)", s[1], "");
+
+    // ---- streaming: one 20 ms chunk per push through resample + VAD ----
+    let p_stream = pool.install(manifest::load_str(RESAMPLE_VAD, &registry).expect("manifest")).expect("install");
+    let chunks: Vec<Payload> = tone48
+        .chunks(960)
+        .map(|c| Payload::Audio(AudioBuffer::mono_f32(c.to_vec(), 48_000)))
+        .collect();
+    let session = p_stream.session();
+    let mut s_rs = build_node(&registry, "AudioResampleNode", serde_json::json!({"output_rate": 16000}));
+    let mut s_vad = build_node(&registry, "VADNode", serde_json::json!({"frame_duration_ms": 30}));
+    let (mut k, mut j) = (0usize, 0usize);
+    let s = interleaved(20_000 / scale, 200, &mut [
+        &mut || {
+            black_box(session.push(chunks[k % chunks.len()].clone()).expect("push"));
+            k += 1;
+        },
+        &mut || {
+            let a = s_rs.push(Inputs::single(chunks[j % chunks.len()].clone())).expect("resample");
+            black_box(s_vad.push(Inputs::single(a)).expect("vad"));
+            j += 1;
+        },
+    ]);
+    report.add("session push, 20 ms chunk, resample 16k + VAD (1 worker)", s[0], format!("{} over the kernels", fmt_ns(s[0].median - s[1].median)));
+    report.add("the same chunk through the two nodes' push directly (floor)", s[1], "");
 
     if let Some(i) = args.iter().position(|a| a == "--json") {
         if let Some(path) = args.get(i + 1) {
