@@ -2,6 +2,7 @@
 //! are installed as dataflows ([`Pipeline`]); one run is one epoch, completed when timely's
 //! progress tracking shows every output has passed it.
 
+pub mod cluster;
 pub mod dataflow;
 pub(crate) mod panic;
 pub mod pipeline;
