@@ -32,9 +32,10 @@ pub fn node_error(py: Python<'_>, e: &NodeError) -> PyErr {
         _ => "NodeError",
     };
     if name == "InputError" {
-        let msg = e.to_string();
-        return match PyTuple::new(py, [msg]) {
-            Ok(args) => instance(py, name, args),
+        // Named like the pure runtime's: which node refused the input.
+        let args = (e.to_string(), e.node_id.clone(), e.node_type.clone());
+        return match args.into_pyobject(py) {
+            Ok(t) => instance(py, name, t),
             Err(e) => e,
         };
     }
