@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -53,10 +54,16 @@ def pct(values, q):
     return float(v[int(round(q * (v.size - 1)))])
 
 
-def stats(walls_s, items):
+def stats(walls_s, items, cpus_s=None):
     per_item_us = [w / items * 1e6 for w in walls_s]
     med = float(np.median(walls_s))
+    extra = {}
+    if cpus_s:
+        # CPU seconds used per wall second: how many cores the batch actually got.
+        extra["cpu_per_item_median_us"] = float(np.median(cpus_s)) / items * 1e6
+        extra["parallelism"] = float(np.median([c / w for c, w in zip(cpus_s, walls_s)]))
     return {
+        **extra,
         "per_item_median_us": float(np.median(per_item_us)),
         "per_item_p99_us": pct(per_item_us, 0.99),
         "items_per_s": items / med,
@@ -67,8 +74,11 @@ def stats(walls_s, items):
 
 
 def row(name, s):
+    cpu = ""
+    if "parallelism" in s:
+        cpu = f"  (CPU {s['cpu_per_item_median_us']:.0f} µs/item, {s['parallelism']:.2f} cores busy)"
     print(f"{name:<44} per item median {s['per_item_median_us']:>8.1f} µs  p99 {s['per_item_p99_us']:>8.1f} µs"
-          f"  {s['items_per_s']:>8.1f} items/s")
+          f"  {s['items_per_s']:>8.1f} items/s{cpu}")
 
 
 def engine_part(items, repeats):
@@ -77,13 +87,16 @@ def engine_part(items, repeats):
     for w in (1, 2):
         p.run_batch(batch[:8], workers=w)  # install the 2-worker pipeline and warm both
     walls = {1: [], 2: []}
+    cpus = {1: [], 2: []}
     for _ in range(repeats):
         for w in (1, 2):
+            c = time.process_time()
             t = time.perf_counter()
             out = p.run_batch(batch, workers=w)
             walls[w].append(time.perf_counter() - t)
+            cpus[w].append(time.process_time() - c)
             assert all(isinstance(r, dict) for r in out), "every item succeeds"
-    return {w: stats(walls[w], len(items)) for w in (1, 2)}
+    return {w: stats(walls[w], len(items), cpus[w]) for w in (1, 2)}
 
 
 def find_binary(given):
@@ -113,12 +126,16 @@ def cli_part(binary, items, repeats):
         }
         walls = {k: [] for k in commands}
         whole = {k: [] for k in commands}
+        cpus = {k: [] for k in commands}
         for r in range(repeats + 1):
             for name, cmd in commands.items():
                 out = os.path.join(tmp, f"out-{name.replace(' ', '_')}")
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
                 res = subprocess.run(cmd + ["--out", out], capture_output=True, text=True)
                 elapsed = time.perf_counter() - t
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
                 if res.returncode != 0:
                     raise SystemExit(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr}")
                 with open(os.path.join(out, "report.json")) as f:
@@ -127,10 +144,13 @@ def cli_part(binary, items, repeats):
                 if r > 0:  # the first round warms the page cache and the binary
                     walls[name].append(report["wall_s"])
                     whole[name].append(elapsed)
+                    cpus[name].append(cpu)
         same = _same_outputs(os.path.join(tmp, "out-1_process"), os.path.join(tmp, "out-2_processes"))
         result = {k: stats(walls[k], len(items)) for k in commands}
         for k in commands:
             result[k]["command_median_ms"] = float(np.median(whole[k])) * 1e3
+            # CPU of the whole command (all processes, start-up and file I/O included).
+            result[k]["command_cpu_median_ms"] = float(np.median(cpus[k])) * 1e3
         return result, same
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -179,7 +199,8 @@ def main():
         cli, same = cli_part(binary, items, max(3, repeats // 3))
         for name in ("1 process", "2 processes"):
             row(f"remotemedia batch, {name} x 1 worker", cli[name])
-            print(f"{'':<44} whole command (start-up, reading, writing) median {cli[name]['command_median_ms']:.1f} ms")
+            print(f"{'':<44} whole command (start-up, reading, writing) median {cli[name]['command_median_ms']:.1f} ms,"
+                  f" CPU {cli[name]['command_cpu_median_ms']:.1f} ms")
         pspeed = cli["2 processes"]["items_per_s"] / cli["1 process"]["items_per_s"]
         print(f"{'':<44} 2 processes / 1 process: {pspeed:.2f}x throughput; identical output files: {same}")
         results["cli"] = {"binary": binary, **cli, "speedup": pspeed, "identical_outputs": same}
