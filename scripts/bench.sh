@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs both benchmarks (Rust engine, then Python package) in release mode; installs python-soxr,
+# Runs the benchmarks (Rust engine, Python package, batch and cluster) in release mode; installs python-soxr,
 # the peer the Python benchmark measures against, into the same .venv as the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +11,6 @@ cargo bench --quiet --bench engine -- "$@"
 echo "== Python benchmark (release build of the extension)"
 VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" develop --release --quiet
 "$VENV/bin/python" benchmarks/python_bench.py "$@"
+echo "== batch and cluster benchmark (run_batch 1 vs 2 workers; remotemedia batch 1 vs 2 processes)"
+cargo build --release --quiet --bin remotemedia
+"$VENV/bin/python" benchmarks/batch_bench.py --binary target/release/remotemedia "$@"

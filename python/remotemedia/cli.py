@@ -5,6 +5,7 @@ same commands, flags, output layout and exit codes, running on either runtime.
                               [--metrics] [--prometheus[=FILE]] [--workers N] [--runtime auto|rust|python]
     python -m remotemedia graph MANIFEST
     python -m remotemedia node-types
+    python -m remotemedia batch MANIFEST INPUT_DIR --out DIR [--workers N] [--chunk N] [--runtime ...]
 
 Exit codes (as the Rust CLI): 0 success; 2 bad arguments or a problem with what the user pointed at
 (missing or invalid manifest, missing or non-WAV input file); 1 the pipeline failed (a node error,
@@ -140,6 +141,25 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("node-types", help="print every built-in node type (params, ports, outputs) as JSON",
                    description="Print every built-in node type (params, ports, outputs) as JSON.",
                    allow_abbrev=False)
+
+    batch = sub.add_parser(
+        "batch",
+        help="run a manifest over every WAV file in a directory; write the outputs and report.json",
+        description="Run a manifest over every *.wav file in a directory (sorted by name), spread over the "
+        "workers; write NAME.NODE.wav / NAME.NODE.json outputs and a report.json listing every input. "
+        "Cluster mode (--processes) is the native CLI's: see docs/distributed.md.",
+        allow_abbrev=False,
+    )
+    batch.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+    batch.add_argument("input_dir", metavar="INPUT_DIR", help="directory whose *.wav files are the items")
+    batch.add_argument("-o", "--out", metavar="DIR", required=True, help="directory for the outputs and report.json")
+    batch.add_argument("-w", "--workers", metavar="N", type=_workers,
+                       help="timely workers (overrides the manifest's config.workers), 1 to 256")
+    batch.add_argument("--chunk", metavar="N", type=int, default=0,
+                       help="items per engine batch (0: four per worker)")
+    batch.add_argument("--no-progress", action="store_true", help="accepted for parity; this CLI draws no bar")
+    batch.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto",
+                       help="which runtime runs the pipeline (the pure-Python one runs items one after another)")
     return p
 
 
@@ -177,6 +197,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 _stream(args, out)
             elif args.command == "graph":
                 _graph(args, out)
+            elif args.command == "batch":
+                _batch(args, out)
             else:
                 _node_types(out)
     except CliError as e:
@@ -845,6 +867,115 @@ def _concatenated(parts: List[Any]) -> Any:
             audio=audio,
         )
     return parts[-1]
+
+
+def _batch(args: argparse.Namespace, out: List[str]) -> None:
+    """``batch``: as ``remotemedia batch`` (src/cli/batch.rs), on either runtime."""
+    import time
+
+    from .errors import InputError, ManifestError, NodeError, RemoteMediaError, RuntimeUnavailableError
+    from .pipeline import Pipeline
+    from .wav import read_wav, write_wav
+
+    tree, graph = _load_graph(args.manifest)
+    d = args.input_dir
+    if not os.path.exists(d):
+        raise _usage(f"input directory '{d}' not found")
+    if not os.path.isdir(d):
+        raise _usage(f"input '{d}' is not a directory")
+    files = sorted(n for n in os.listdir(d) if n.lower().endswith(".wav") and not os.path.isdir(os.path.join(d, n)))
+    if not files:
+        raise _usage(f"no WAV files (*.wav) in '{d}'")
+    config = dict(tree.get("config") or {})
+    if args.workers is not None:
+        config["workers"] = args.workers
+    tree = dict(tree, config=config)
+    workers = int(config.get("workers", 1))
+    try:
+        pipeline = Pipeline.from_dict(tree, runtime_hint=args.runtime)
+    except ManifestError as e:
+        raise _usage(f"{args.manifest}: {e}") from None
+    except RuntimeUnavailableError as e:
+        raise _failure(str(e)) from None
+    except NodeError as e:
+        raise _failure(f"cannot install the pipeline: {e}") from None
+    except RemoteMediaError as e:
+        raise _usage(str(e)) from None
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise _failure(f"cannot create output directory '{args.out}': {e.strerror or e}") from None
+    chunk = args.chunk if args.chunk > 0 else 4 * workers
+    results: List[Dict[str, Any]] = [{} for _ in files]
+    started = time.perf_counter()
+    for first in range(0, len(files), chunk):
+        names = files[first:first + chunk]
+        audio: List[Any] = []
+        indices: List[int] = []
+        for i, name in enumerate(names, start=first):
+            path = os.path.join(d, name)
+            try:
+                audio.append(read_wav(path))
+                indices.append(i)
+            except (InputError, OSError, struct.error, ValueError) as e:
+                msg = str(e) if isinstance(e, InputError) else f"cannot read WAV file '{path}': {e}"
+                results[i] = _batch_item(name, error={"stage": "read", "message": msg})
+        t0 = time.perf_counter()
+        try:
+            outcome = pipeline.run_batch(audio) if audio else []
+        except RemoteMediaError as e:
+            outcome = [e] * len(audio)
+        ms = (time.perf_counter() - t0) * 1000.0
+        for i, r in zip(indices, outcome):
+            name = files[i]
+            if isinstance(r, BaseException):
+                err = {"stage": "run", "message": str(r)}
+                if getattr(r, "node_id", None) is not None:
+                    err["node_id"] = r.node_id
+                    err["node_type"] = r.node_type
+                results[i] = _batch_item(name, error=err, ms=ms)
+                continue
+            stem = os.path.splitext(name)[0]
+            written = []
+            try:
+                for node, p in r.items():
+                    if _kind(p) == "audio":
+                        fname = f"{stem}.{node}.wav"
+                        write_wav(os.path.join(args.out, fname), p)
+                    else:
+                        fname = f"{stem}.{node}.json"
+                        text = json.dumps(_plain(payload_json(p)), indent=2, ensure_ascii=False) + "\n"
+                        with open(os.path.join(args.out, fname), "w", encoding="utf-8") as f:
+                            f.write(text)
+                    written.append({"node": node, "kind": _kind(p), "file": fname})
+            except (OSError, KeyError) as e:
+                results[i] = _batch_item(name, error={"stage": "write", "message": f"cannot write '{fname}': {e}"}, ms=ms)
+                continue
+            results[i] = _batch_item(name, outputs=written, ms=ms)
+    wall = time.perf_counter() - started
+    failed = [r for r in results if r["status"] == "error"]
+    ok = len(results) - len(failed)
+    rate = len(results) / max(wall, 1e-9)
+    doc = {
+        "manifest": args.manifest, "input_dir": d, "out_dir": args.out, "workers": workers, "processes": 1,
+        "chunk": chunk, "items": len(results), "ok": ok, "failed": len(failed), "wall_s": wall,
+        "items_per_s": rate, "runtime": pipeline.runtime, "results": results,
+    }
+    out.append(f"batch: {len(results)} items, {ok} ok, {len(failed)} failed in {wall:.3f} s "
+               f"({rate:.1f} items/s; {plural(workers, 'worker')} per process x 1 process)\n")
+    for r in failed:
+        out.append(f"  failed: {r['input']}: {r['error']['message']}\n")
+    report = os.path.join(args.out, "report.json")
+    _write_text(report, json.dumps(_plain(doc), indent=2, ensure_ascii=False) + "\n")
+    out.append(f"wrote {report}\n")
+    if failed:
+        raise _failure(f"{len(failed)} of {len(results)} items failed; see {report}")
+
+
+def _batch_item(name: str, outputs: Optional[List[Any]] = None, error: Optional[Dict[str, Any]] = None, ms: float = 0.0) -> Dict[str, Any]:
+    if error is not None:
+        return {"input": name, "status": "error", "error": error, "outputs": [], "duration_ms": ms}
+    return {"input": name, "status": "ok", "outputs": outputs or [], "duration_ms": ms}
 
 
 def _graph(args: argparse.Namespace, out: List[str]) -> None:

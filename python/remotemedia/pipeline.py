@@ -18,7 +18,7 @@ import numpy as np
 from . import _runtime
 from ._completion import native_call
 from .audio import ACCEPTED_DTYPES, MAX_CHANNELS, MAX_RATE, Audio, to_audio
-from .errors import InputError, node_error_from_exception
+from .errors import InputError, RemoteMediaError, node_error_from_exception
 from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
 from .payloads import from_native
 from .session import Session
@@ -81,6 +81,7 @@ class Pipeline:
         self._edges: List[Dict[str, Any]] = []
         self._runtime = _runtime.select_runtime(runtime_hint)
         self._engine: Any = None
+        self._batch_engines: Dict[int, Any] = {}
         self._graph: Optional[Graph] = None
         self._python_nodes: Dict[str, Node] = {}
         self._sources: List[str] = []
@@ -169,6 +170,7 @@ class Pipeline:
     def _dirty(self) -> None:
         self._graph = None
         self._engine = None
+        self._batch_engines: Dict[int, Any] = {}
 
     @property
     def manifest(self) -> Dict[str, Any]:
@@ -208,13 +210,16 @@ class Pipeline:
             self._engine = Executor(graph, python_nodes)
         self._graph = graph
 
-    def _native_engine(self, manifest: Dict[str, Any], graph: Graph) -> Any:
+    def _native_engine(self, manifest: Dict[str, Any], graph: Graph, workers: Optional[int] = None) -> Any:
         from ._pure.builtin import KernelNode
 
         callbacks: Dict[str, Node] = dict(self._python_nodes)
         for n in graph.nodes:
             if n.runtime_hint == "python" and n.type.python_class is None:
                 callbacks[n.id] = KernelNode(n.id, n.type.name, n.params)
+        if workers is not None:
+            manifest = dict(manifest)
+            manifest["config"] = {**(manifest.get("config") or {}), "workers": workers}
         text = json.dumps(manifest, default=_json_default)
         return _runtime.native_module().NativePipeline(text, callbacks)
 
@@ -289,6 +294,58 @@ class Pipeline:
             return await self._engine.run_async(inputs)
         native_inputs = self._native_inputs(data, inputs)
         return await native_call(lambda callback: self._engine.run_async(native_inputs, callback))
+
+    # ---- batches ----
+
+    def run_batch(self, items: Iterable[RunInput], workers: Optional[int] = None) -> List[Any]:
+        """Runs every item (each what :meth:`run_sync` takes) and returns one entry per item, in
+        input order: the item's outputs dict, or the exception it met (a :class:`NodeError`, or
+        an :class:`InputError` when a node rejected its input). A failing item does not stop the
+        others, and nothing is raised for it.
+
+        On the native engine the items form one epoch spread over ``workers`` timely workers
+        (default: the pipeline's ``workers``; another count uses a second installation of the same
+        pipeline, kept for reuse, whose metrics are its own). The pure-Python runtime runs the
+        items one after another (``workers`` is checked, then ignored).
+
+        Raises :class:`InputError` before running anything if an item is not audio (naming it).
+        """
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256):
+            raise ValueError(f"run_batch: workers must be an integer from 1 to 256, got {workers!r}")
+        self._ensure()
+        items = list(items)
+        prepared: List[Tuple[Any, Dict[str, Audio]]] = []
+        for i, data in enumerate(items):
+            try:
+                prepared.append((data, self._inputs(data)))
+            except InputError as e:
+                raise InputError(f"run_batch item {i}: {e}") from None
+        if self._runtime == "python":
+            results: List[Any] = []
+            for _, inputs in prepared:
+                try:
+                    results.append(self._engine.run(inputs))
+                except RemoteMediaError as e:
+                    results.append(e)
+            return results
+        engine = self._batch_engine(workers)
+        raw = engine.run_batch([self._native_inputs(data, inputs) for data, inputs in prepared])
+        return [err if err is not None else {k: from_native(v) for k, v in out.items()} for out, err in raw]
+
+    async def arun_batch(self, items: Iterable[RunInput], workers: Optional[int] = None) -> List[Any]:
+        """As :meth:`run_batch`, without blocking the event loop (the batch runs on a thread)."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.run_batch, list(items), workers)
+
+    def _batch_engine(self, workers: Optional[int]) -> Any:
+        configured = int((self._top.get("config") or {}).get("workers", 1) or 1)
+        if workers is None or workers == configured:
+            return self._engine
+        engine = self._batch_engines.get(workers)
+        if engine is None:
+            assert self._graph is not None
+            engine = self._native_engine(self.manifest, self._graph, workers)
+            self._batch_engines[workers] = engine
+        return engine
 
     # ---- metrics, lifecycle ----
 

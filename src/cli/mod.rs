@@ -7,12 +7,14 @@
 //! pipeline itself fails (a node error, a node that cannot be constructed, an engine fault) or an
 //! output file cannot be written. Nothing here panics on user input.
 
+pub mod batch;
 pub mod bench;
 pub mod graph;
 pub mod node_types;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod spawn;
 pub mod stream;
 pub mod table;
 
@@ -57,6 +59,11 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Print every built-in node type (params, ports, outputs) as JSON.
     NodeTypes(node_types::NodeTypesArgs),
+    /// Run a manifest over every WAV file in a directory, spread over the workers (and, with
+    /// --processes, over several processes); writes the outputs and a per-item report.json.
+    Batch(batch::BatchArgs),
+    /// Start N local processes that run one `batch` together: `spawn -n 2 -- batch M DIR --out OUT`.
+    Spawn(spawn::SpawnArgs),
 }
 
 /// A failure to report: a message for stderr and the process exit code.
@@ -127,6 +134,8 @@ pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
         Command::Graph(a) => graph::run(&a, out),
         Command::Bench(a) => bench::run(&a, out),
         Command::NodeTypes(a) => node_types::run(&a, out),
+        Command::Batch(a) => batch::run(&a, out),
+        Command::Spawn(a) => spawn::run(&a, out),
     }
 }
 

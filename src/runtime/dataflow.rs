@@ -113,7 +113,12 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
         }
         let sink_streams: Vec<RecordStream> =
             shared.sinks.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect();
-        collector(scope, shared, sink_streams, stats);
+        if shared.cross_process {
+            let forwarded = forward_to_first(scope, shared, sink_streams);
+            cluster_collector(scope, shared, forwarded, stats);
+        } else {
+            collector(scope, shared, sink_streams, stats);
+        }
     });
     match first_error {
         Some(e) => Err(e),
@@ -400,6 +405,170 @@ fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec
                         .copied()
                         .filter(|epoch| frontiers.iter().all(|f| !f.less_equal(epoch)))
                         .collect();
+                    done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
+                };
+                for (epoch, run) in finished {
+                    shared.finish(epoch, run, &mut stats.borrow_mut().runs);
+                }
+            }
+        }
+    });
+}
+
+/// What travels to worker 0 when a pool spans processes: a sink's output, or a node error (runs,
+/// and so their error tables, exist only in process 0).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Collected {
+    Output { epoch: u64, item: u64, slot: u32, payload: Payload },
+    Error { epoch: u64, item: u64, error: WireError },
+}
+
+/// A [`NodeError`] as it crosses processes (the original Python exception, if any, stays behind).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct WireError {
+    kind: u8,
+    message: String,
+    node_id: String,
+    node_type: String,
+    operation: String,
+    retries: u32,
+    causes: Vec<String>,
+    traceback: Option<String>,
+}
+
+impl From<NodeError> for WireError {
+    fn from(e: NodeError) -> Self {
+        use crate::error::NodeErrorKind as K;
+        let kind = match e.kind {
+            K::Permanent => 0,
+            K::Transient => 1,
+            K::InvalidInput => 2,
+            K::Panic => 3,
+        };
+        WireError {
+            kind,
+            message: e.message,
+            node_id: e.node_id,
+            node_type: e.node_type,
+            operation: e.operation,
+            retries: e.retries,
+            causes: e.causes,
+            traceback: e.traceback,
+        }
+    }
+}
+
+impl From<WireError> for NodeError {
+    fn from(w: WireError) -> Self {
+        use crate::error::NodeErrorKind as K;
+        let mut e = NodeError::permanent(w.message);
+        e.kind = match w.kind {
+            1 => K::Transient,
+            2 => K::InvalidInput,
+            3 => K::Panic,
+            _ => K::Permanent,
+        };
+        e.node_id = w.node_id;
+        e.node_type = w.node_type;
+        e.operation = w.operation;
+        e.retries = w.retries;
+        e.causes = w.causes;
+        e.traceback = w.traceback;
+        e
+    }
+}
+
+type CollectedStream<'scope> = Stream<'scope, u64, Vec<Collected>>;
+
+/// On every worker of a multi-process pool: passes the sinks' outputs on, and the node errors
+/// queued in this process (`Shared::record_error`), towards worker 0.
+///
+/// Errors carry no timely capability of their own, so this operator holds one, never ahead of
+/// its inputs' frontier: a node's error is queued before the node releases its epoch, so it is
+/// always drained here before the frontier (and the held capability) passes that epoch.
+fn forward_to_first<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec<RecordStream<'scope>>) -> CollectedStream<'scope> {
+    let mut builder = OperatorBuilder::new("Forward".to_owned(), scope);
+    let mut handles = Vec::new();
+    for s in sinks {
+        handles.push(builder.new_input(s, LocalPact));
+    }
+    let (output, stream) = builder.new_output::<Vec<Collected>>();
+    let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Collected>>>::from(output);
+    let shared = Arc::clone(shared);
+    builder.build(move |mut caps| {
+        let mut held: Option<Capability<u64>> = caps.pop();
+        move |frontiers| {
+            let mut out = output.activate();
+            for (slot, handle) in handles.iter_mut().enumerate() {
+                handle.for_each(|cap, data| {
+                    let mut session = out.session(&cap);
+                    // A session's end with nothing left to flush has no output to send on.
+                    for Record { epoch, item, payload, .. } in data.drain(..) {
+                        if let Some(payload) = payload {
+                            session.give(Collected::Output { epoch, item, slot: slot as u32, payload });
+                        }
+                    }
+                });
+            }
+            let errors = std::mem::take(&mut *shared.queued_errors.lock().unwrap_or_else(|e| e.into_inner()));
+            for (epoch, item, error) in errors {
+                match held.as_ref().filter(|c| *c.time() <= epoch) {
+                    Some(cap) => {
+                        let at = cap.delayed(&epoch);
+                        out.session(&at).give(Collected::Error { epoch, item, error: error.into() });
+                    }
+                    // Cannot happen (see above); said rather than silently dropped.
+                    None => eprintln!("remotemedia: an error for run {epoch} item {item} arrived after the run closed: {error}"),
+                }
+            }
+            let least = frontiers.iter().filter_map(|f| f.frontier().iter().min().copied()).min();
+            match least {
+                Some(t) => {
+                    if let Some(cap) = held.as_mut() {
+                        if *cap.time() < t {
+                            cap.downgrade(&t);
+                        }
+                    }
+                }
+                None => held = None,
+            }
+        }
+    });
+    stream
+}
+
+/// [`collector`] for a multi-process pool: everything is exchanged to worker 0, which records
+/// outputs and errors and completes each run once the frontier has passed its epoch.
+fn cluster_collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, input: CollectedStream<'scope>, stats: Rc<RefCell<WorkerStats>>) {
+    let mut builder = OperatorBuilder::new("Collect".to_owned(), scope);
+    let mut handle = builder.new_input(input, Exchange::new(|_: &Collected| 0u64));
+    let shared = Arc::clone(shared);
+    let completes = scope.index() == 0;
+    builder.build(move |_caps| {
+        move |frontiers| {
+            handle.for_each(|_cap, data| {
+                let mut runs = shared.lock_runs();
+                for c in data.drain(..) {
+                    match c {
+                        Collected::Output { epoch, item, slot, payload } => {
+                            shared.record_output(&mut runs, epoch, slot as usize, item, payload)
+                        }
+                        Collected::Error { epoch, item, error } => {
+                            let slot = runs.get_mut(&epoch).and_then(|r| r.errors.get_mut(item as usize));
+                            if let Some(slot) = slot {
+                                if slot.is_none() {
+                                    *slot = Some(error.into());
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            if completes {
+                let finished: Vec<_> = {
+                    let mut runs = shared.lock_runs();
+                    let done: Vec<u64> =
+                        runs.keys().copied().filter(|epoch| frontiers.iter().all(|f| !f.less_equal(epoch))).collect();
                     done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
                 };
                 for (epoch, run) in finished {

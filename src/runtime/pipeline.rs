@@ -93,6 +93,10 @@ pub(crate) struct Shared {
     pub metrics: bool,
     /// The id the next streaming session gets.
     pub next_session: AtomicU64,
+    /// The pool spans processes: runs live only on process 0, so node errors are queued here and
+    /// travel to worker 0 through the dataflow (see `dataflow::forward_to_first`).
+    pub cross_process: bool,
+    pub queued_errors: Mutex<Vec<(u64, u64, NodeError)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -115,6 +119,8 @@ impl Shared {
             runs: Mutex::new(HashMap::new()),
             metrics,
             next_session: AtomicU64::new(0),
+            cross_process: false,
+            queued_errors: Mutex::new(Vec::new()),
         }
     }
 
@@ -128,6 +134,10 @@ impl Shared {
 
     /// Records the first error an item meets; later ones (other branches) are dropped.
     pub fn record_error(&self, epoch: u64, item: u64, error: NodeError) {
+        if self.cross_process {
+            lock(&self.queued_errors).push((epoch, item, error));
+            return;
+        }
         if let Some(run) = self.lock_runs().get_mut(&epoch) {
             if let Some(slot) = run.errors.get_mut(item as usize) {
                 if slot.is_none() {

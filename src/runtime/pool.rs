@@ -10,7 +10,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use timely::execute::{execute, Config};
+use timely::execute::execute_from;
 
 use crate::error::{Error, NodeError};
 use crate::metrics::WorkerStats;
@@ -78,9 +78,12 @@ impl PoolState {
     }
 }
 
-/// A pool of timely workers in this process.
+/// A pool of timely workers in this process (and, in cluster mode, its peers in other processes).
 pub struct WorkerPool {
     workers: usize,
+    /// In cluster mode, this process's index and the number of processes; `(0, 1)` otherwise.
+    process: usize,
+    processes: usize,
     control: Vec<Sender<Control>>,
     state: Arc<PoolState>,
     /// Keeps installs in the same order on every worker.
@@ -100,6 +103,31 @@ impl WorkerPool {
         if workers == 0 {
             return Err(Error::Engine("a worker pool needs at least one worker".into()));
         }
+        let (builders, others) = timely::CommunicationConfig::Process(workers)
+            .try_build()
+            .map_err(|e| Error::Engine(format!("cannot start timely workers: {e}")))?;
+        Self::start(workers, 0, 1, builders, others)
+    }
+
+    /// Starts this process's share of a process group (see [`crate::runtime::cluster`]): connects
+    /// to every peer within the configured timeout, then starts `config.workers` workers whose
+    /// dataflows span every process. Every process must install the same pipelines in the same
+    /// order; items submitted on process 0 are spread over all workers and collected there.
+    pub fn cluster(config: &crate::runtime::cluster::ClusterConfig) -> Result<Arc<WorkerPool>, Error> {
+        config.check(config.processes())?;
+        let (builders, others) = crate::runtime::cluster::connect(config)?;
+        Self::start(config.workers, config.process, config.processes(), builders, others)
+    }
+
+    fn start(
+        workers: usize,
+        process: usize,
+        processes: usize,
+        builders: Vec<timely::communication::AllocatorBuilder>,
+        others: Box<dyn std::any::Any + Send>,
+    ) -> Result<Arc<WorkerPool>, Error> {
+        // Timely numbers workers across the whole group; the control channels are this process's.
+        let first = process * workers;
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| crossbeam_channel::unbounded()).unzip();
         let receivers: Arc<Vec<Receiver<Control>>> = Arc::new(receivers);
         let state = Arc::new(PoolState {
@@ -110,10 +138,9 @@ impl WorkerPool {
         });
         let (thread_tx, thread_rx) = crossbeam_channel::bounded::<(usize, Thread)>(workers);
         let worker_state = Arc::clone(&state);
-        let mut config = Config::process(workers);
-        config.worker = config.worker.idle_spin(idle_spin(workers));
-        let guards = execute(config, move |worker| {
-            let index = worker.index();
+        let worker_config = timely::WorkerConfig::default().idle_spin(idle_spin(workers));
+        let guards = execute_from(builders, others, worker_config, move |worker| {
+            let index = worker.index() - first;
             let rx = receivers[index].clone();
             let state = Arc::clone(&worker_state);
             register_worker(Arc::clone(&state));
@@ -169,6 +196,8 @@ impl WorkerPool {
         let _ = state.threads.set(threads.into_iter().flatten().collect());
         Ok(Arc::new(WorkerPool {
             workers,
+            process,
+            processes,
             control: senders,
             state,
             install_lock: Mutex::new(()),
@@ -199,6 +228,16 @@ impl WorkerPool {
         self.workers
     }
 
+    /// This process's index in its process group (0 outside cluster mode).
+    pub fn process(&self) -> usize {
+        self.process
+    }
+
+    /// How many processes the pool's dataflows span (1 outside cluster mode).
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
     /// Fails with the reason if the pool has died.
     pub fn check_alive(&self) -> Result<(), Error> {
         if self.state.is_poisoned() {
@@ -213,7 +252,9 @@ impl WorkerPool {
     pub fn install(self: &Arc<Self>, graph: Graph) -> Result<Pipeline, Error> {
         self.check_alive()?;
         let id = self.next_pipeline.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(Shared::new(id, graph));
+        let mut shared = Shared::new(id, graph);
+        shared.cross_process = self.processes > 1;
+        let shared = Arc::new(shared);
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(self.workers);
         {
             let _order = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,277 @@
+//! Process-group set-up for cluster mode: reads a hosts file, connects one TCP socket to every
+//! other process ourselves (short retry intervals, an overall timeout, errors that name the peer)
+//! and hands the sockets to timely's networking layer.
+//!
+//! timely's own start-up (`CommunicationConfig::Cluster`) sleeps a whole second between connection
+//! attempts and between accept polls, and retries forever: a peer that never comes up hangs every
+//! other process. Here a process listens on its own address, connects to every lower-index peer
+//! (retrying every 10 ms) and accepts every higher-index one (polling every 5 ms), all within
+//! `connect_timeout`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+use timely::communication::allocator::ProcessBuilder;
+use timely::communication::{AllocatorBuilder, Hooks};
+
+use crate::error::Error;
+
+/// The default for `--connect-timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sent first on every connection, so that a stray connection (or a peer started with another
+/// process count) is refused with a clear error rather than corrupting timely's stream.
+const MAGIC: u32 = 0x524d_4331; // "RMC1"
+
+const CONNECT_RETRY: Duration = Duration::from_millis(10);
+const ACCEPT_POLL: Duration = Duration::from_millis(5);
+
+/// One process's place in a process group.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// `host:port` of every process, by process index.
+    pub hosts: Vec<String>,
+    /// This process's index into `hosts`.
+    pub process: usize,
+    /// Timely workers in this process (every process must use the same number).
+    pub workers: usize,
+    /// How long to wait for every peer to connect before giving up.
+    pub connect_timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// The group described by a hosts file (one `host:port` per line; blank lines and `#`
+    /// comments ignored). `processes` must equal the number of hosts listed.
+    pub fn from_hosts_file(
+        path: &Path,
+        processes: usize,
+        process: usize,
+        workers: usize,
+        connect_timeout: Duration,
+    ) -> Result<ClusterConfig, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Input(format!("cannot read hosts file '{}': {e}", path.display())))?;
+        let hosts = parse_hosts(&text).map_err(|m| Error::Input(format!("hosts file '{}': {m}", path.display())))?;
+        let config = ClusterConfig { hosts, process, workers, connect_timeout };
+        config.check(processes)?;
+        Ok(config)
+    }
+
+    /// Checks the counts and indices agree; `processes` is what the user said on the command line.
+    pub fn check(&self, processes: usize) -> Result<(), Error> {
+        if processes == 0 {
+            return Err(Error::Input("--processes must be at least 1".into()));
+        }
+        if self.hosts.len() != processes {
+            return Err(Error::Input(format!(
+                "--processes is {processes} but the hosts file lists {} host{}",
+                self.hosts.len(),
+                if self.hosts.len() == 1 { "" } else { "s" }
+            )));
+        }
+        if self.process >= processes {
+            return Err(Error::Input(format!(
+                "--process-index {} is out of range for {processes} processes (0 to {})",
+                self.process,
+                processes - 1
+            )));
+        }
+        if self.workers == 0 {
+            return Err(Error::Input("a process needs at least one worker".into()));
+        }
+        Ok(())
+    }
+
+    pub fn processes(&self) -> usize {
+        self.hosts.len()
+    }
+}
+
+/// `host:port` lines; blank lines and lines starting with `#` are skipped.
+pub fn parse_hosts(text: &str) -> Result<Vec<String>, String> {
+    let mut hosts = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => hosts.push(line.to_string()),
+            _ => return Err(format!("line {}: expected host:port, found '{line}'", n + 1)),
+        }
+    }
+    if hosts.is_empty() {
+        return Err("no hosts listed (one host:port per line)".into());
+    }
+    Ok(hosts)
+}
+
+/// Connects this process to every peer and returns timely's allocator builders (one per local
+/// worker) plus the guard that owns the network threads.
+pub fn connect(config: &ClusterConfig) -> Result<(Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>), Error> {
+    let sockets = connect_sockets(config)?;
+    let hooks = Hooks::default();
+    let local = ProcessBuilder::new_typed_vector(config.workers, hooks.refill.clone(), hooks.spill.clone());
+    let (builders, guard) = initialize_networking_from_sockets(local, sockets, config.process, config.workers, hooks)
+        .map_err(|e| Error::Engine(format!("process {}: cannot start timely networking: {e}", config.process)))?;
+    Ok((builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard)))
+}
+
+/// One connected stream per peer (`None` at this process's own index), in process order.
+pub fn connect_sockets(config: &ClusterConfig) -> Result<Vec<Option<TcpStream>>, Error> {
+    let me = config.process;
+    let n = config.processes();
+    let deadline = Instant::now() + config.connect_timeout;
+    let mut sockets: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
+    if n == 1 {
+        return Ok(sockets);
+    }
+    // Listen before connecting: higher peers' connections then wait in the backlog.
+    let listener = if me + 1 < n {
+        let own = resolve(&config.hosts[me]).map_err(|m| Error::Engine(format!("process {me}: {m}")))?;
+        let l = TcpListener::bind(own)
+            .map_err(|e| Error::Engine(format!("process {me}: cannot listen on {}: {e}", config.hosts[me])))?;
+        l.set_nonblocking(true).map_err(|e| Error::Engine(format!("process {me}: {e}")))?;
+        Some(l)
+    } else {
+        None
+    };
+    for (peer, slot) in sockets.iter_mut().enumerate().take(me) {
+        let mut stream = connect_to(config, peer, deadline)?;
+        handshake_send(&mut stream, me, n).map_err(|e| peer_error(config, peer, &format!("handshake failed: {e}")))?;
+        *slot = Some(stream);
+    }
+    if let Some(listener) = listener {
+        let mut waiting = n - me - 1;
+        while waiting > 0 {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    let peer = handshake_receive(&mut stream, me, n, deadline)
+                        .map_err(|m| Error::Engine(format!("process {me}: refused a connection on {}: {m}", config.hosts[me])))?;
+                    if sockets[peer].is_some() {
+                        return Err(Error::Engine(format!("process {me}: process {peer} connected twice")));
+                    }
+                    sockets[peer] = Some(stream);
+                    waiting -= 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        let missing: Vec<String> = (me + 1..n)
+                            .filter(|&p| sockets[p].is_none())
+                            .map(|p| format!("process {p} ({})", config.hosts[p]))
+                            .collect();
+                        return Err(Error::Engine(format!(
+                            "process {me}: timed out after {} waiting for {} to connect to {}; is it running with the same hosts file?",
+                            secs(config.connect_timeout),
+                            missing.join(", "),
+                            config.hosts[me]
+                        )));
+                    }
+                    std::thread::sleep(ACCEPT_POLL);
+                }
+                Err(e) => return Err(Error::Engine(format!("process {me}: accept on {} failed: {e}", config.hosts[me]))),
+            }
+        }
+    }
+    Ok(sockets)
+}
+
+fn connect_to(config: &ClusterConfig, peer: usize, deadline: Instant) -> Result<TcpStream, Error> {
+    let addr = resolve(&config.hosts[peer]).map_err(|m| peer_error(config, peer, &m))?;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let attempt = TcpStream::connect_timeout(&addr, left.max(Duration::from_millis(1)).min(Duration::from_secs(1)));
+        match attempt {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => {
+                if Instant::now() + CONNECT_RETRY >= deadline {
+                    return Err(Error::Engine(format!(
+                        "process {}: timed out after {} connecting to process {peer} at {} (last error: {e}); is it running with the same hosts file?",
+                        config.process,
+                        secs(config.connect_timeout),
+                        config.hosts[peer]
+                    )));
+                }
+                std::thread::sleep(CONNECT_RETRY);
+            }
+        }
+    }
+}
+
+fn peer_error(config: &ClusterConfig, peer: usize, message: &str) -> Error {
+    Error::Engine(format!("process {}: process {peer} at {}: {message}", config.process, config.hosts[peer]))
+}
+
+fn resolve(host: &str) -> Result<SocketAddr, String> {
+    host.to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{host}': {e}"))?
+        .next()
+        .ok_or_else(|| format!("'{host}' resolves to no address"))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// magic (u32), sender index (u64), process count (u64): 20 bytes, little-endian.
+fn handshake_send(stream: &mut TcpStream, me: usize, n: usize) -> std::io::Result<()> {
+    let mut buf = [0u8; 20];
+    buf[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+    buf[4..12].copy_from_slice(&(me as u64).to_le_bytes());
+    buf[12..20].copy_from_slice(&(n as u64).to_le_bytes());
+    stream.write_all(&buf)
+}
+
+/// Reads a peer's handshake and returns its process index.
+fn handshake_receive(stream: &mut TcpStream, me: usize, n: usize, deadline: Instant) -> Result<usize, String> {
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+    stream.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 20];
+    stream.read_exact(&mut buf).map_err(|e| format!("no handshake received: {e}"))?;
+    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let magic = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if magic != MAGIC {
+        return Err("not a remotemedia process (bad handshake)".into());
+    }
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&buf[at..at + 8]);
+        u64::from_le_bytes(w) as usize
+    };
+    let (peer, count) = (word(4), word(12));
+    if count != n {
+        return Err(format!("process {peer} was started with {count} processes, this one with {n}"));
+    }
+    if peer <= me || peer >= n {
+        return Err(format!("unexpected process index {peer} (expected {} to {})", me + 1, n - 1));
+    }
+    Ok(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_file_lines() {
+        assert_eq!(parse_hosts("# group\n127.0.0.1:4000\n\n  host-b:4001 \n").unwrap(), vec!["127.0.0.1:4000", "host-b:4001"]);
+        assert_eq!(parse_hosts("127.0.0.1").unwrap_err(), "line 1: expected host:port, found '127.0.0.1'");
+        assert_eq!(parse_hosts("a:1\nb:70000").unwrap_err(), "line 2: expected host:port, found 'b:70000'");
+        assert!(parse_hosts("\n# nothing\n").is_err());
+    }
+
+    #[test]
+    fn counts_must_agree() {
+        let c = ClusterConfig { hosts: vec!["a:1".into(), "b:2".into()], process: 2, workers: 1, connect_timeout: Duration::from_secs(1) };
+        assert!(c.check(3).unwrap_err().to_string().contains("lists 2 hosts"));
+        assert!(c.check(2).unwrap_err().to_string().contains("--process-index 2 is out of range"));
+    }
+}

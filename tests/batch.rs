@@ -1,0 +1,237 @@
+//! Batches: `Pipeline::run_batch` (results in input order, the same for 1 and 2 workers, a failing
+//! item reported while the others complete) and `remotemedia batch` end to end (outputs, the
+//! per-item report listing every input, unreadable files as item errors, exit codes).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use remotemedia::audio_io::{read_wav, write_wav};
+use remotemedia::data::{AudioBuffer, Samples};
+use remotemedia::{NodeErrorKind, Payload, RunInput, WorkerPool};
+use serde_json::Value;
+
+/// int16 -> f32 -> -6 dB: every output sample is the input's f32 value halved (to 1e-3 relative).
+const CONVERT_GAIN: &str = r#"
+version: "1.0"
+nodes:
+  - {id: to_f32, type: FormatConverterNode, params: {target_format: f32}}
+  - {id: gain, type: GainNode, params: {gain_db: -6.0}}
+edges:
+  - {from: to_f32, to: gain}
+"#;
+
+/// VAD straight on the input: a rate that is not a multiple of 100 Hz is refused by the VAD node.
+const CONVERT_VAD: &str = r#"
+version: "1.0"
+nodes:
+  - {id: to_f32, type: FormatConverterNode, params: {target_format: f32}}
+  - {id: vad, type: VADNode, params: {frame_duration_ms: 30}}
+edges:
+  - {from: to_f32, to: vad}
+"#;
+
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!("remotemedia-batch-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    TempDir(dir)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remotemedia")).args(args).output().expect("start the remotemedia binary")
+}
+
+/// Item `k`: a 16-bit tone whose amplitude encodes `k`, so results can be matched to inputs.
+fn item_audio(k: usize, rate: u32) -> AudioBuffer {
+    let amp = 1000.0 + 500.0 * k as f64;
+    let n = rate as usize / 10;
+    let samples: Vec<i16> =
+        (0..n).map(|i| (amp * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / rate as f64).sin()).round() as i16).collect();
+    AudioBuffer::new(Samples::I16(samples), rate, 1).expect("valid audio")
+}
+
+fn graph(text: &str) -> remotemedia::Graph {
+    let tree = remotemedia::manifest::parse_str(text).expect("parse");
+    remotemedia::manifest::validate(&tree, &remotemedia::Registry::builtin()).expect("valid manifest")
+}
+
+fn gain_samples(p: &Payload) -> Vec<f32> {
+    match p {
+        Payload::Audio(a) => match &a.samples {
+            Samples::F32(v) => v.clone(),
+            other => panic!("expected f32 audio, found {}", other.format().name()),
+        },
+        other => panic!("expected audio, found {}", other.kind()),
+    }
+}
+
+fn peak(v: &[f32]) -> f32 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+#[test]
+fn batch_results_are_in_input_order_and_equal_for_one_and_two_workers() {
+    let items: Vec<RunInput> = (0..24).map(|k| RunInput::All(Payload::Audio(item_audio(k, 16000)))).collect();
+    let mut per_workers = Vec::new();
+    for workers in [1, 2] {
+        let pool = WorkerPool::new(workers).expect("pool");
+        let pipeline = pool.install(graph(CONVERT_GAIN)).expect("install");
+        let results = pipeline.run_batch(items.clone()).expect("batch runs");
+        assert_eq!(results.len(), items.len());
+        let outs: Vec<Vec<f32>> =
+            results.iter().map(|r| gain_samples(r.as_ref().expect("item ok").get("gain").expect("gain output"))).collect();
+        for (k, out) in outs.iter().enumerate() {
+            // -6 dB of the item's int16 peak over 32768: the amplitude identifies the item.
+            let expected = (1000.0 + 500.0 * k as f32) / 32768.0 * 10f32.powf(-6.0 / 20.0);
+            assert!((peak(out) - expected).abs() < 1e-3 * expected + 1e-6, "item {k}: peak {} vs {expected}", peak(out));
+        }
+        per_workers.push(outs);
+    }
+    assert_eq!(per_workers[0], per_workers[1], "1 and 2 workers give identical results");
+}
+
+#[test]
+fn a_failing_item_is_reported_while_the_others_complete() {
+    let pool = WorkerPool::new(2).expect("pool");
+    let pipeline = pool.install(graph(CONVERT_VAD)).expect("install");
+    let rates = [16000, 22050, 8000, 16000, 22050, 48000];
+    let items: Vec<RunInput> = rates.iter().enumerate().map(|(k, &r)| RunInput::All(Payload::Audio(item_audio(k, r)))).collect();
+    let results = pipeline.run_batch(items).expect("batch runs");
+    assert_eq!(results.len(), rates.len());
+    for (k, (r, rate)) in results.iter().zip(rates).enumerate() {
+        if rate % 100 == 0 {
+            let vad = r.as_ref().unwrap_or_else(|e| panic!("item {k} ({rate} Hz) failed: {e}"));
+            match vad.get("vad") {
+                Some(Payload::Vad(v)) => assert_eq!(v.frames.len(), 100 / 30, "item {k}: 0.1 s in 30 ms frames"),
+                other => panic!("item {k}: expected a VAD result, found {other:?}"),
+            }
+        } else {
+            let e = r.as_ref().expect_err("22050 Hz is refused by the VAD");
+            assert_eq!(e.node_id, "vad");
+            assert_eq!(e.kind, NodeErrorKind::InvalidInput);
+            assert_eq!(e.item, Some(k as u64));
+            assert!(e.message.contains("received 22050 Hz"), "{}", e.message);
+        }
+    }
+}
+
+fn write_inputs(dir: &Path, rates: &[u32]) -> Vec<String> {
+    rates
+        .iter()
+        .enumerate()
+        .map(|(k, &r)| {
+            let name = format!("item_{k:02}.wav");
+            write_wav(dir.join(&name), &item_audio(k, r)).expect("write input");
+            name
+        })
+        .collect()
+}
+
+fn report(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+#[test]
+fn cli_batch_writes_outputs_in_order_and_the_same_for_one_and_two_workers() {
+    let dir = temp_dir("cli-equal");
+    let manifest = dir.join("m.yaml");
+    std::fs::write(&manifest, CONVERT_GAIN).expect("manifest");
+    let inputs = dir.join("in");
+    std::fs::create_dir_all(&inputs).expect("in dir");
+    let names = write_inputs(&inputs, &[16000; 10]);
+    std::fs::write(inputs.join("notes.txt"), "not an input").expect("other file");
+    let mut outputs = Vec::new();
+    for workers in ["1", "2"] {
+        let out = dir.join(format!("out{workers}"));
+        let o = cli(&["batch", s(&manifest), s(&inputs), "--out", s(&out), "--workers", workers]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "stdout {stdout}\nstderr {}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout.contains("batch: 10 items, 10 ok, 0 failed"), "{stdout}");
+        let r = report(&out);
+        let listed: Vec<&str> = r["results"].as_array().expect("results").iter().map(|x| x["input"].as_str().unwrap_or("")).collect();
+        assert_eq!(listed, names.iter().map(String::as_str).collect::<Vec<_>>(), "every input, in sorted order");
+        assert_eq!(r["ok"], 10);
+        let audio: Vec<AudioBuffer> = names
+            .iter()
+            .map(|n| read_wav(out.join(n.replace(".wav", ".gain.wav"))).expect("output WAV written"))
+            .collect();
+        for (k, a) in audio.iter().enumerate() {
+            let expected = (1000.0 + 500.0 * k as f32) / 32768.0 * 10f32.powf(-6.0 / 20.0);
+            assert!((peak(&gain_samples(&Payload::Audio(a.clone()))) - expected).abs() < 1e-3 * expected);
+        }
+        outputs.push(audio);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn cli_batch_reports_bad_files_and_failing_items_and_completes_the_rest() {
+    let dir = temp_dir("cli-fail");
+    let manifest = dir.join("m.yaml");
+    std::fs::write(&manifest, CONVERT_VAD).expect("manifest");
+    let inputs = dir.join("in");
+    std::fs::create_dir_all(&inputs).expect("in dir");
+    write_inputs(&inputs, &[16000, 22050, 8000]);
+    std::fs::write(inputs.join("item_03.wav"), b"RIFF but not really").expect("bad wav");
+    let out = dir.join("out");
+    let o = cli(&["batch", s(&manifest), s(&inputs), "--out", s(&out), "--workers", "2"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "some items failed: exit 1\n{stdout}\n{stderr}");
+    assert!(stdout.contains("batch: 4 items, 2 ok, 2 failed"), "{stdout}");
+    assert!(stderr.contains("2 of 4 items failed"), "{stderr}");
+    let r = report(&out);
+    let results = r["results"].as_array().expect("results");
+    let status: Vec<&str> = results.iter().map(|x| x["status"].as_str().unwrap_or("")).collect();
+    assert_eq!(status, ["ok", "error", "ok", "error"]);
+    assert_eq!(results[1]["error"]["node_id"], "vad");
+    assert_eq!(results[1]["error"]["kind"], "invalidinput");
+    assert!(results[1]["error"]["message"].as_str().unwrap_or("").contains("22050 Hz"));
+    assert_eq!(results[3]["error"]["stage"], "read");
+    assert!(results[3]["error"]["message"].as_str().unwrap_or("").contains("item_03.wav"));
+    for (k, name) in [(0, "item_00.vad.json"), (2, "item_02.vad.json")] {
+        assert_eq!(results[k]["outputs"][0]["file"], name);
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(out.join(name)).expect("VAD JSON")).expect("JSON");
+        assert_eq!(doc["kind"], "vad");
+        assert_eq!(doc["frames"], 3);
+    }
+    assert!(!out.join("item_01.vad.json").exists());
+}
+
+#[test]
+fn cli_batch_usage_errors() {
+    let dir = temp_dir("cli-usage");
+    let manifest = dir.join("m.yaml");
+    std::fs::write(&manifest, CONVERT_GAIN).expect("manifest");
+    let o = cli(&["batch", s(&manifest), s(&dir.join("missing")), "--out", s(&dir.join("o"))]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("input directory"), "{}", String::from_utf8_lossy(&o.stderr));
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let o = cli(&["batch", s(&manifest), s(&empty), "--out", s(&dir.join("o"))]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no WAV files"));
+    let o = cli(&["batch", s(&manifest), s(&empty), "--out", s(&dir.join("o")), "--processes", "2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--processes above 1 needs --hosts FILE"));
+}
