@@ -25,7 +25,9 @@ use crate::error::NodeError;
 use crate::graph::Graph;
 use crate::metrics::WorkerStats;
 use crate::nodes::{Inputs, Node, NodeConfig};
+use crate::runtime::breaker::{Admission, Breaker};
 use crate::runtime::panic::{catch_node_panic, panic_message};
+use crate::runtime::retry::{Jitter, RetrySettings};
 use crate::runtime::pipeline::Shared;
 
 /// One item's payload on an edge. `epoch` is the run (also the record's timely time: carried in
@@ -80,7 +82,7 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
             }
             let slot = slots[n];
             // One worker: records stay where they are. Several: route by item and branch slot.
-            let exec = Executor { shared: Arc::clone(shared), n, node, stats: Rc::clone(&stats) };
+            let exec = Executor::new(Arc::clone(shared), n, node, Rc::clone(&stats), index);
             node_out[n] = Some(if scope.peers() == 1 {
                 node_operator(scope, exec, ins, || LocalPact)
             } else {
@@ -190,10 +192,19 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
     }
     let (output, stream) = builder.new_output::<Vec<Record>>();
     let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Record>>>::from(output);
+    // Wakes this operator when a retry falls due (timely's timer: the worker parks meanwhile and
+    // keeps running other operators and pipelines).
+    let address = builder.operator_info().address;
+    let activator = scope.activator_for(Rc::clone(&address));
+    if exec.retry.enabled() {
+        lock_wakers(&exec.shared).push(scope.worker().sync_activator_for(address.to_vec()));
+    }
     builder.build(move |_caps| {
         let n_ports = ports.len();
         // (epoch, item) -> capability and the payloads gathered so far, by port.
         let mut gathering: BTreeMap<(u64, u64), (Capability<u64>, Vec<Option<Payload>>)> = BTreeMap::new();
+        // Items waiting out a retry delay, each holding its epoch open with a capability.
+        let mut waiting: Vec<(Capability<u64>, u64, u64, Retry)> = Vec::new();
         move |frontiers| {
             let mut out = output.activate();
             for (p, handle) in handles.iter_mut().enumerate() {
@@ -208,8 +219,10 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                         };
                         if n_ports == 1 {
                             let inputs = Inputs::from_ports(vec![(ports[p].name.clone(), payload)]);
-                            if let Some(result) = exec.run(epoch, item, inputs) {
-                                out.session(&cap).give(Record { epoch, item, payload: result });
+                            match exec.run(epoch, item, inputs, 0) {
+                                Outcome::Done(result) => out.session(&cap).give(Record { epoch, item, payload: result }),
+                                Outcome::Retry(r) => waiting.push((cap.delayed(&epoch, 0), epoch, item, r)),
+                                Outcome::Failed => {}
                             }
                             continue;
                         }
@@ -224,8 +237,10 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                                 .zip(&ports)
                                 .filter_map(|(v, port)| v.map(|v| (port.name.clone(), v)))
                                 .collect();
-                            if let Some(result) = exec.run(epoch, item, Inputs::from_ports(entries)) {
-                                out.session(&held).give(Record { epoch, item, payload: result });
+                            match exec.run(epoch, item, Inputs::from_ports(entries), 0) {
+                                Outcome::Done(result) => out.session(&held).give(Record { epoch, item, payload: result }),
+                                Outcome::Retry(r) => waiting.push((held, epoch, item, r)),
+                                Outcome::Failed => {}
                             }
                         }
                     }
@@ -235,9 +250,35 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                 // An item still gathering at a time every input has passed lost an upstream input.
                 gathering.retain(|(epoch, _), _| frontiers.iter().any(|f| f.less_equal(epoch)));
             }
+            if !waiting.is_empty() {
+                let clock = Arc::clone(&exec.shared.clock);
+                let now = clock.now();
+                let closed = exec.shared.is_closed();
+                let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut waiting).into_iter().partition(|w| closed || w.3.due <= now);
+                waiting = later;
+                for (held, epoch, item, r) in due {
+                    if closed {
+                        exec.give_up(epoch, item, &r);
+                        continue;
+                    }
+                    match exec.run(epoch, item, r.inputs, r.retries) {
+                        Outcome::Done(result) => out.session(&held).give(Record { epoch, item, payload: result }),
+                        Outcome::Retry(r) => waiting.push((held, epoch, item, r)),
+                        Outcome::Failed => {}
+                    }
+                }
+                if let Some(next) = waiting.iter().map(|w| w.3.due).min() {
+                    activator.activate_after(clock.wait_until(next));
+                }
+            }
         }
     });
     stream
+}
+
+fn lock_wakers(shared: &Shared) -> std::sync::MutexGuard<'_, Vec<timely::scheduling::SyncActivator>> {
+    // A poisoned lock only means a panic elsewhere; the list is still usable.
+    shared.retry_wakers.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Takes the part of a payload an edge's `output_key` names. A missing part is the producing
@@ -260,25 +301,72 @@ fn project(payload: Payload, port: &Port, exec: &Executor) -> Result<Payload, No
     })
 }
 
-/// Runs one node's `process` for one item: catches panics, records statistics and errors.
+/// An item whose node call failed transiently, waiting to be tried again.
+struct Retry {
+    /// When it may run, on the pipeline's clock.
+    due: std::time::Duration,
+    /// Retries made so far, this one included.
+    retries: u32,
+    inputs: Inputs,
+}
+
+/// What became of one node call.
+enum Outcome {
+    Done(Payload),
+    /// The error is recorded; nothing goes downstream.
+    Failed,
+    /// Try again at `due`: the operator keeps the item (and its epoch's capability) until then.
+    Retry(Retry),
+}
+
+/// Runs one node's `process` for one item: asks the node's circuit breaker, catches panics,
+/// decides on retries, records statistics and errors.
 struct Executor {
     shared: Arc<Shared>,
     n: usize,
     node: Result<Box<dyn Node>, NodeError>,
     /// This worker's own records (no lock: only this thread touches them).
     stats: Rc<RefCell<WorkerStats>>,
+    retry: RetrySettings,
+    breaker: Arc<Breaker>,
+    jitter: Jitter,
 }
 
 impl Executor {
-    fn run(&mut self, epoch: u64, item: u64, inputs: Inputs) -> Option<Payload> {
+    fn new(shared: Arc<Shared>, n: usize, node: Result<Box<dyn Node>, NodeError>, stats: Rc<RefCell<WorkerStats>>, worker: usize) -> Executor {
+        let retry = shared.retry[n];
+        let breaker = Arc::clone(&shared.breakers[n]);
+        // Different workers and nodes draw different jitter.
+        let seed = (shared.id << 32) ^ ((n as u64) << 16) ^ worker as u64 ^ 0x5EED;
+        Executor { shared, n, node, stats, retry, breaker, jitter: Jitter::new(seed) }
+    }
+
+    /// One call of the node for one item, after `retries` earlier failed calls of it.
+    fn run(&mut self, epoch: u64, item: u64, inputs: Inputs, retries: u32) -> Outcome {
         let gn = &self.shared.graph.nodes[self.n];
         let node = match &mut self.node {
             Ok(node) => node,
             Err(e) => {
                 self.shared.record_error(epoch, item, e.clone());
-                return None;
+                return Outcome::Failed;
             }
         };
+        let clock = &self.shared.clock;
+        if self.breaker.admit(clock.now()) == Admission::Rejected {
+            let snapshot = self.breaker.snapshot();
+            let wait = self.breaker.remaining_cooldown(clock.now());
+            let mut e = NodeError::circuit_open(format!(
+                "the circuit breaker is open after {} consecutive failures; the node is not called for another {} ms",
+                snapshot.consecutive_failures,
+                wait.as_millis()
+            ));
+            e.retries = retries;
+            e.causes = self.breaker.last_failure().into_iter().collect();
+            self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
+            return Outcome::Failed;
+        }
+        // A retry needs the inputs again: keep a copy only when one may follow.
+        let backup = if self.retry.allows(retries) { Some(inputs.clone()) } else { None };
         let started = if self.shared.metrics { Some(Instant::now()) } else { None };
         let result = catch_node_panic(|| node.process(inputs));
         if let Some(t) = started {
@@ -290,12 +378,32 @@ impl Executor {
             self.stats.borrow_mut().nodes[self.n].record(elapsed, result.is_ok(), samples);
         }
         match result {
-            Ok(p) => Some(p),
-            Err(e) => {
+            Ok(p) => {
+                self.breaker.on_success();
+                Outcome::Done(p)
+            }
+            Err(mut e) => {
+                let now = clock.now();
+                let opened = self.breaker.on_failure(now, &e.message);
+                if let (true, false, Some(inputs)) = (e.is_transient(), opened, backup) {
+                    let next = retries + 1;
+                    self.breaker.count_retry();
+                    let delay = self.retry.delay(next, self.jitter.unit());
+                    return Outcome::Retry(Retry { due: now + delay, retries: next, inputs });
+                }
+                e.retries = retries;
                 self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
-                None
+                Outcome::Failed
             }
         }
+    }
+
+    /// Fails an item whose retry can no longer run (the pipeline was closed meanwhile).
+    fn give_up(&self, epoch: u64, item: u64, r: &Retry) {
+        let gn = &self.shared.graph.nodes[self.n];
+        let mut e = NodeError::permanent("the pipeline was closed while a retry was waiting");
+        e.retries = r.retries;
+        self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
     }
 }
 
