@@ -398,3 +398,17 @@ fn only_the_transient_kind_is_retryable() {
         assert!(!e.is_transient(), "{e:?}");
     }
 }
+
+#[test]
+fn rejected_input_does_not_count_towards_the_breaker() {
+    // GainNode rejects a text payload; a hundred of those leave its circuit closed.
+    let text = r#"{"version":"1.0","nodes":[{"id":"g","type":"GainNode","params":{"gain_db":0}}],
+        "config":{"circuit_breaker_threshold":2}}"#;
+    let p = WorkerPool::shared(1).unwrap().install(manifest::load_str(text, &Registry::builtin()).unwrap()).unwrap();
+    for _ in 0..5 {
+        let e = node_error(p.run(Payload::Json(serde_json::json!("not audio"))));
+        assert_eq!(e.kind, NodeErrorKind::InvalidInput);
+    }
+    assert_eq!(p.breaker("g").unwrap().state(), BreakerState::Closed);
+    assert!(p.run(audio()).is_ok());
+}

@@ -1,9 +1,10 @@
 //! The per-node circuit breaker: after `threshold` consecutive failed calls it opens and items
 //! fail fast without calling the node; after a cooldown one trial call goes through (half-open);
 //! its success closes the circuit, its failure opens it again. One breaker is shared by every
-//! worker's instance of a node, so its state is behind a mutex (touched twice per call).
+//! worker's instance of a node, so its state is behind a mutex; a healthy node's calls only read
+//! two atomics (no lock, no clock reading).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub struct Breaker {
     threshold: u32,
     cooldown: Duration,
     inner: Mutex<Inner>,
+    /// Whether the circuit is not closed or a failure streak is running: while false, `admit`
+    /// and `on_success` have nothing to change and skip the lock.
+    unsettled: AtomicBool,
     opens: AtomicU64,
     rejections: AtomicU64,
     retries: AtomicU64,
@@ -98,6 +102,7 @@ impl Breaker {
                 trial_in_flight: false,
                 last_failure: None,
             }),
+            unsettled: AtomicBool::new(false),
             opens: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
             retries: AtomicU64::new(0),
@@ -121,7 +126,16 @@ impl Breaker {
     /// Asks whether a call may go ahead at time `now`. An open circuit whose cooldown has passed
     /// turns half-open and admits exactly one trial call until that call reports back.
     pub fn admit(&self, now: Duration) -> Admission {
+        self.admit_at(|| now)
+    }
+
+    /// As [`admit`](Self::admit), reading the time only when the circuit is not closed.
+    pub fn admit_at(&self, now: impl FnOnce() -> Duration) -> Admission {
+        if !self.unsettled.load(Ordering::Acquire) {
+            return Admission::Allowed;
+        }
         let mut s = self.lock();
+        let now = now();
         match s.state {
             BreakerState::Closed => Admission::Allowed,
             BreakerState::Open if now.saturating_sub(s.opened_at) >= self.cooldown => {
@@ -143,15 +157,20 @@ impl Breaker {
 
     /// A call succeeded: the failure streak ends and a half-open circuit closes.
     pub fn on_success(&self) {
+        if !self.unsettled.load(Ordering::Acquire) {
+            return;
+        }
         let mut s = self.lock();
         s.consecutive_failures = 0;
         s.state = BreakerState::Closed;
         s.trial_in_flight = false;
+        self.unsettled.store(false, Ordering::Release);
     }
 
     /// A call failed at time `now`. Returns true if this failure opened the circuit.
     pub fn on_failure(&self, now: Duration, message: &str) -> bool {
         let mut s = self.lock();
+        self.unsettled.store(true, Ordering::Release);
         s.consecutive_failures = s.consecutive_failures.saturating_add(1);
         s.last_failure = Some(message.to_string());
         let open = match s.state {
@@ -166,6 +185,12 @@ impl Breaker {
             self.opens.fetch_add(1, Ordering::Relaxed);
         }
         open
+    }
+
+    /// A call ended without saying anything about the node's health (it rejected unusable
+    /// input): the streak is unchanged, and a half-open circuit lets its next call be the trial.
+    pub fn on_neutral(&self) {
+        self.lock().trial_in_flight = false;
     }
 
     /// Counts one retry (shown in metrics).

@@ -21,7 +21,7 @@ use timely::dataflow::{Scope, Stream};
 use timely::worker::Worker;
 
 use crate::data::Payload;
-use crate::error::NodeError;
+use crate::error::{NodeError, NodeErrorKind};
 use crate::graph::Graph;
 use crate::metrics::WorkerStats;
 use crate::nodes::{Inputs, Node, NodeConfig};
@@ -352,7 +352,7 @@ impl Executor {
             }
         };
         let clock = &self.shared.clock;
-        if self.breaker.admit(clock.now()) == Admission::Rejected {
+        if self.breaker.admit_at(|| clock.now()) == Admission::Rejected {
             let snapshot = self.breaker.snapshot();
             let wait = self.breaker.remaining_cooldown(clock.now());
             let mut e = NodeError::circuit_open(format!(
@@ -384,7 +384,13 @@ impl Executor {
             }
             Err(mut e) => {
                 let now = clock.now();
-                let opened = self.breaker.on_failure(now, &e.message);
+                // Unusable input is the caller's fault, not a sign of an unhealthy node.
+                let opened = if e.kind == NodeErrorKind::InvalidInput {
+                    self.breaker.on_neutral();
+                    false
+                } else {
+                    self.breaker.on_failure(now, &e.message)
+                };
                 if let (true, false, Some(inputs)) = (e.is_transient(), opened, backup) {
                     let next = retries + 1;
                     self.breaker.count_retry();

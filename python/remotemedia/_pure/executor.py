@@ -139,6 +139,10 @@ class Executor:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise e
         desc = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        if isinstance(e, InputError) and isinstance(self.impls[i], KernelNode):
+            # Unusable input is the caller's fault, not a sign of an unhealthy node (as the engine).
+            self.breakers[i].on_neutral()
+            raise self._node_error(i, e, run, retries)
         opened = self.breakers[i].on_failure(self.clock.now(), desc)
         settings = self.retry[i]
         if is_transient(e) and not opened and settings.allows(retries):

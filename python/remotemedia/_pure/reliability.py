@@ -143,6 +143,11 @@ class Breaker:
                 self.opens += 1
             return opened
 
+    def on_neutral(self) -> None:
+        """A call rejected unusable input: no verdict on the node's health."""
+        with self._lock:
+            self._trial_in_flight = False
+
     def remaining_cooldown(self, now: float) -> float:
         with self._lock:
             if self.state != "open":
