@@ -56,6 +56,8 @@ pub enum NodeErrorKind {
     InvalidInput,
     /// The node panicked; the panic was caught and turned into this error.
     Panic,
+    /// The node was not called: its circuit breaker is open after repeated failures.
+    CircuitOpen,
 }
 
 /// A node's failure, with the context the engine adds: which node, which run, how many retries.
@@ -134,6 +136,10 @@ impl NodeError {
         NodeError::with_kind(NodeErrorKind::Panic, message)
     }
 
+    pub fn circuit_open(message: impl Into<String>) -> NodeError {
+        NodeError::with_kind(NodeErrorKind::CircuitOpen, message)
+    }
+
     pub fn is_transient(&self) -> bool {
         self.kind == NodeErrorKind::Transient
     }
@@ -151,6 +157,7 @@ impl fmt::Display for NodeError {
         let what = match self.kind {
             NodeErrorKind::Panic => "panicked",
             NodeErrorKind::InvalidInput => "rejected its input",
+            NodeErrorKind::CircuitOpen => "failed fast (circuit open)",
             _ => "failed",
         };
         write!(f, "node '{}' ({}) {} in {}", self.node_id, self.node_type, what, self.operation)?;

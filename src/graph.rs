@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::manifest::PipelineConfig;
+use crate::manifest::{NodeReliability, PipelineConfig};
 use crate::nodes::{NodeType, Params};
 
 /// Where a node asks to run.
@@ -34,6 +34,8 @@ pub struct GraphNode {
     /// Declared params with defaults filled in.
     pub params: Params,
     pub runtime_hint: RuntimeHint,
+    /// The node's own retry and circuit-breaker settings, overriding the pipeline's `config`.
+    pub reliability: Option<NodeReliability>,
     /// Indices into `Graph::edges` of the edges ending here, in manifest order.
     pub inputs: Vec<usize>,
     /// Indices into `Graph::edges` of the edges starting here, in manifest order.
@@ -149,6 +151,7 @@ impl PartialEq for GraphNode {
             && self.node_type.name == other.node_type.name
             && self.params == other.params
             && self.runtime_hint == other.runtime_hint
+            && self.reliability == other.reliability
             && self.inputs == other.inputs
             && self.outputs == other.outputs
     }

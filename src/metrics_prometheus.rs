@@ -87,6 +87,11 @@ const NODE_FAMILIES: &[Family] = &[
     field("remotemedia_node_duration_max_microseconds", "gauge", "Longest node execution in microseconds.", "max_duration_us"),
     field("remotemedia_node_items_processed_total", "counter", "Items the node processed.", "items_processed"),
     field("remotemedia_node_samples_processed_total", "counter", "Audio samples the node processed.", "samples_processed"),
+    field("remotemedia_node_retries_total", "counter", "Retries of failed node executions.", "retry_count"),
+    field("remotemedia_node_circuit_state", "gauge", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", "circuit_state_code"),
+    field("remotemedia_node_circuit_consecutive_failures", "gauge", "Consecutive failed node executions.", "circuit_consecutive_failures"),
+    field("remotemedia_node_circuit_opens_total", "counter", "Times the circuit breaker opened.", "circuit_opens"),
+    field("remotemedia_node_circuit_rejections_total", "counter", "Node executions refused while the circuit was open.", "circuit_rejections"),
 ];
 
 /// The metrics document as Prometheus text. Anything that is not an object yields an empty string.

@@ -26,7 +26,9 @@ def validate_manifest(manifest_text: str, python_nodes: Optional[Dict[str, Any]]
 class NativePipeline:
     """A manifest compiled into a timely dataflow and installed on the shared worker pool."""
 
-    def __init__(self, manifest_text: str, python_nodes: Optional[Dict[str, Any]] = None) -> None: ...
+    def __init__(self, manifest_text: str, python_nodes: Optional[Dict[str, Any]] = None, clock: Optional[Any] = None) -> None:
+        """``clock``: an object with ``now()`` (and ``sleep()`` if ``virtual``), see
+        ``remotemedia.clock``; None for the engine's own monotonic clock."""
     def run(self, inputs: Dict[str, AudioTuple]) -> Dict[str, Any]:
         """Runs once (the GIL is released meanwhile); ``inputs`` maps source node ids to
         ``(samples, rate)``, or ``""`` to the input of every source node."""

@@ -4,14 +4,15 @@ The native module imports this module and raises these very classes, so their co
 kept small and stable:
 
 * ``ManifestError(problems)`` -- ``problems`` is a list of ``(path, expected, found)`` tuples.
-* ``NodeError(message, node_id, node_type, traceback=None)``
+* ``NodeError(message, node_id, node_type, traceback=None, *, kind=, operation=, run=, item=,
+  retries=, causes=)`` (``CircuitOpenError`` the same)
 * ``InputError(message)`` -- optionally ``node_id=`` / ``node_type=`` when a node rejected its input.
 """
 
 from __future__ import annotations
 
 import traceback as _traceback
-from typing import Iterable, List, NamedTuple, Optional, Tuple, Union
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 __all__ = [
     "RemoteMediaError",
@@ -56,8 +57,18 @@ class ManifestError(RemoteMediaError, ValueError):
 
 
 class NodeError(RemoteMediaError):
-    """A node failed while processing. Names the node; for Python nodes ``.traceback`` holds the
-    original formatted traceback and ``__cause__`` is the original exception."""
+    """A node failed while processing. The context says where and when:
+
+    * ``node_id``, ``node_type`` -- the node;
+    * ``operation`` -- what failed (``"process"``, ``"initialize"``, ``"construction"``);
+    * ``run`` -- the run it happened in (the engine's epoch; on the pure runtime the pipeline's
+      run counter), ``item`` -- the item within a batch, or None;
+    * ``retries`` -- retries made before giving up (0 when the error was not retried);
+    * ``causes`` -- the chain of underlying errors as strings, outermost first;
+    * ``kind`` -- ``"permanent"``, ``"transient"``, ``"panic"`` or ``"circuit_open"``;
+    * ``traceback`` -- for Python nodes, the original formatted traceback; ``__cause__`` is the
+      original exception.
+    """
 
     def __init__(
         self,
@@ -65,14 +76,32 @@ class NodeError(RemoteMediaError):
         node_id: str,
         node_type: str,
         traceback: Optional[str] = None,
+        *,
+        kind: str = "permanent",
+        operation: str = "process",
+        run: Optional[int] = None,
+        item: Optional[int] = None,
+        retries: int = 0,
+        causes: Sequence[str] = (),
     ):
         super().__init__(message)
         self.node_id = node_id
         self.node_type = node_type
         self.traceback = traceback
+        self.kind = kind
+        self.operation = operation
+        self.run = run
+        self.item = item
+        self.retries = retries
+        self.causes: List[str] = list(causes)
+
+    @property
+    def transient(self) -> bool:
+        """Whether a retry could have helped (``TimeoutError``, ``ConnectionError``, ``RetryableError``)."""
+        return self.kind == "transient"
 
     def __reduce__(self):
-        return (type(self), (str(self), self.node_id, self.node_type, self.traceback))
+        return (type(self), (str(self), self.node_id, self.node_type, self.traceback), dict(self.__dict__))
 
 
 class InputError(RemoteMediaError, ValueError):
@@ -95,18 +124,74 @@ class RuntimeUnavailableError(RemoteMediaError, RuntimeError):
 
 
 class RetryableError(RemoteMediaError):
-    """Raise from a custom node to say the failure is transient and the call may be retried."""
+    """Raise from a custom node to say the failure is transient and the call may be retried
+    (as ``TimeoutError`` and ``ConnectionError`` are); every other exception fails at once."""
 
 
-class CircuitOpenError(RemoteMediaError):
-    """A node's circuit breaker is open after repeated failures; calls are refused until it cools down."""
+class CircuitOpenError(NodeError):
+    """A node's circuit breaker is open after repeated failures: the node was not called, and is
+    not until the cooldown has passed (then one trial call goes through). ``causes`` holds the
+    failure that opened it."""
 
 
-def node_error_from_exception(exc: BaseException, node_id: str, node_type: str, operation: str = "process") -> NodeError:
+#: Exceptions from Python nodes that a retry policy retries.
+TRANSIENT_EXCEPTIONS = (TimeoutError, ConnectionError, RetryableError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry policy may retry a call that raised ``exc``."""
+    return isinstance(exc, TRANSIENT_EXCEPTIONS)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def exception_causes(exc: BaseException) -> List[str]:
+    """The chain under ``exc`` (``raise ... from`` causes, else implicit contexts), outermost first."""
+    out: List[str] = []
+    seen = {id(exc)}
+    cur: Optional[BaseException] = exc
+    while cur is not None:
+        nxt = cur.__cause__ if cur.__cause__ is not None else (None if cur.__suppress_context__ else cur.__context__)
+        if nxt is None or id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        out.append(_describe(nxt))
+        cur = nxt
+    return out
+
+
+def node_error_from_exception(
+    exc: BaseException,
+    node_id: str,
+    node_type: str,
+    operation: str = "process",
+    *,
+    retries: int = 0,
+    run: Optional[int] = None,
+    item: Optional[int] = None,
+) -> NodeError:
     """Wraps an exception raised by a Python node into a :class:`NodeError` naming the node, with the
     formatted traceback in ``.traceback`` and the original exception as ``__cause__``."""
     tb = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    err = NodeError(f"node '{node_id}' ({node_type}) failed in {operation}: {detail}", node_id, node_type, tb)
+    message = f"node '{node_id}' ({node_type}) failed in {operation}: {_describe(exc)}"
+    if retries > 0:
+        message += f" (after {retries} retries)"
+    causes = exception_causes(exc)
+    for c in causes:
+        message += f"\n  caused by: {c}"
+    err = NodeError(
+        message,
+        node_id,
+        node_type,
+        tb,
+        kind="transient" if is_transient(exc) else "permanent",
+        operation=operation,
+        run=run,
+        item=item,
+        retries=retries,
+        causes=causes,
+    )
     err.__cause__ = exc
     return err

@@ -59,6 +59,15 @@ class Node:
     inputs: InputsDecl = None
     #: Output keys an edge may name as ``output_key`` (informative; Python nodes may return any keys).
     outputs: List[str] = []
+    #: Carries state from one call to the next (streaming): the pipeline's retry policy then does
+    #: not apply to it, since retrying a half-done call could corrupt that state; a node's own
+    #: ``reliability`` entry can still ask for retries.
+    stateful: bool = False
+    #: The node's own retry and circuit-breaker settings for its manifest entry (any of the
+    #: ``config`` fields ``retry_policy``, ``max_retries``, ``retry_base_delay_ms``,
+    #: ``retry_max_delay_ms``, ``retry_jitter``, ``circuit_breaker_threshold``,
+    #: ``circuit_breaker_cooldown_ms``), or None to use the pipeline's. See docs/reliability.md.
+    reliability: Optional[Dict[str, Any]] = None
 
     # Class-level defaults keep the engine protocol working for subclasses whose __init__ forgets
     # to call super().__init__().
@@ -95,6 +104,8 @@ class Node:
             entry["params"] = dict(self.params)
         if self.runtime_hint not in (None, "auto"):
             entry["runtime_hint"] = self.runtime_hint
+        if self.reliability is not None:
+            entry["reliability"] = dict(self.reliability)
         return entry
 
     def __repr__(self) -> str:
@@ -174,7 +185,7 @@ class Node:
             "outputs": list(cls.outputs),
             "open_params": True,
             "open_outputs": True,
-            "stateful": False,
+            "stateful": bool(cls.stateful),
             "python_class": cls,
         }
 

@@ -85,6 +85,7 @@ class Pipeline:
         self._graph: Optional[Graph] = None
         self._python_nodes: Dict[str, Node] = {}
         self._sources: List[str] = []
+        self._clock: Any = None
 
     # ---- construction from manifests ----
 
@@ -207,7 +208,7 @@ class Pipeline:
         else:
             from ._pure.executor import Executor
 
-            self._engine = Executor(graph, python_nodes)
+            self._engine = Executor(graph, python_nodes, self._clock)
         self._graph = graph
 
     def _native_engine(self, manifest: Dict[str, Any], graph: Graph, workers: Optional[int] = None) -> Any:
@@ -221,7 +222,17 @@ class Pipeline:
             manifest = dict(manifest)
             manifest["config"] = {**(manifest.get("config") or {}), "workers": workers}
         text = json.dumps(manifest, default=_json_default)
-        return _runtime.native_module().NativePipeline(text, callbacks)
+        return _runtime.native_module().NativePipeline(text, callbacks, self._clock)
+
+    def set_clock(self, clock: Any) -> None:
+        """Measures retry delays and circuit-breaker cooldowns on ``clock`` (see
+        :mod:`remotemedia.clock`; a :class:`~remotemedia.clock.FakeClock` in tests) instead of the
+        system's monotonic clock; None restores that. Takes effect from the next run (the pipeline
+        is compiled again, which resets its breakers and metrics)."""
+        self._clock = clock
+        if self._graph is not None:
+            self._dirty()
+            self._compile()
 
     def _ensure(self) -> None:
         if self._graph is None:

@@ -70,6 +70,11 @@ _NODE_FAMILIES = [
     ("remotemedia_node_duration_max_microseconds", "gauge", "Longest node execution in microseconds.", "max_duration_us"),
     ("remotemedia_node_items_processed_total", "counter", "Items the node processed.", "items_processed"),
     ("remotemedia_node_samples_processed_total", "counter", "Audio samples the node processed.", "samples_processed"),
+    ("remotemedia_node_retries_total", "counter", "Retries of failed node executions.", "retry_count"),
+    ("remotemedia_node_circuit_state", "gauge", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", "circuit_state_code"),
+    ("remotemedia_node_circuit_consecutive_failures", "gauge", "Consecutive failed node executions.", "circuit_consecutive_failures"),
+    ("remotemedia_node_circuit_opens_total", "counter", "Times the circuit breaker opened.", "circuit_opens"),
+    ("remotemedia_node_circuit_rejections_total", "counter", "Node executions refused while the circuit was open.", "circuit_rejections"),
 ]
 
 

@@ -97,6 +97,48 @@ impl Default for PipelineConfig {
     }
 }
 
+/// A node's own `reliability` entry: any of the retry and circuit-breaker fields of `config`,
+/// overriding the pipeline's value for this node only. Absent fields fall back to `config`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeReliability {
+    pub retry_policy: Option<RetryPolicy>,
+    pub max_retries: Option<u32>,
+    pub retry_base_delay_ms: Option<u64>,
+    pub retry_max_delay_ms: Option<u64>,
+    pub retry_jitter: Option<bool>,
+    pub circuit_breaker_threshold: Option<u32>,
+    pub circuit_breaker_cooldown_ms: Option<u64>,
+}
+
+impl NodeReliability {
+    /// The fields given, as the manifest's JSON object.
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        if let Some(v) = self.retry_policy {
+            m.insert("retry_policy".into(), Value::from(v.name()));
+        }
+        if let Some(v) = self.max_retries {
+            m.insert("max_retries".into(), Value::from(v));
+        }
+        if let Some(v) = self.retry_base_delay_ms {
+            m.insert("retry_base_delay_ms".into(), Value::from(v));
+        }
+        if let Some(v) = self.retry_max_delay_ms {
+            m.insert("retry_max_delay_ms".into(), Value::from(v));
+        }
+        if let Some(v) = self.retry_jitter {
+            m.insert("retry_jitter".into(), Value::from(v));
+        }
+        if let Some(v) = self.circuit_breaker_threshold {
+            m.insert("circuit_breaker_threshold".into(), Value::from(v));
+        }
+        if let Some(v) = self.circuit_breaker_cooldown_ms {
+            m.insert("circuit_breaker_cooldown_ms".into(), Value::from(v));
+        }
+        Value::Object(m)
+    }
+}
+
 /// Parses JSON text into a tree; a syntax error becomes a problem with line and column.
 ///
 /// Stricter than `serde_json::from_str::<Value>`: a key repeated within one object is an error
@@ -181,12 +223,16 @@ pub fn to_manifest(graph: &Graph) -> Value {
                 .filter(|(k, v)| !(v.is_null() && n.node_type.param(k).is_some()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            json!({
+            let mut node = json!({
                 "id": n.id,
                 "type": n.node_type.name,
                 "params": params,
                 "runtime_hint": n.runtime_hint.name(),
-            })
+            });
+            if let (Some(r), Value::Object(m)) = (&n.reliability, &mut node) {
+                m.insert("reliability".into(), r.to_json());
+            }
+            node
         })
         .collect();
     let edges: Vec<Value> = graph

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ManifestError, Problem};
 use crate::graph::{Graph, GraphEdge, GraphNode, RuntimeHint};
-use crate::manifest::{PipelineConfig, RetryPolicy, SUPPORTED_VERSIONS};
+use crate::manifest::{NodeReliability, PipelineConfig, RetryPolicy, SUPPORTED_VERSIONS};
 use crate::nodes::{InputPorts, NodeType, ParamKind, Params, Registry, DEFAULT_PORT};
 
 /// Problems listed in full; beyond this a last entry counts the rest (a generated manifest with
@@ -22,7 +22,17 @@ pub const MAX_PROBLEMS: usize = 100;
 /// Fields accepted at the top level of a manifest.
 pub const TOP_FIELDS: &[&str] = &["version", "name", "metadata", "nodes", "edges", "config"];
 /// Fields accepted in a node.
-pub const NODE_FIELDS: &[&str] = &["id", "type", "params", "runtime_hint"];
+pub const NODE_FIELDS: &[&str] = &["id", "type", "params", "runtime_hint", "reliability"];
+/// Fields accepted in a node's `reliability` entry: the retry and breaker fields of `config`.
+pub const RELIABILITY_FIELDS: &[&str] = &[
+    "retry_policy",
+    "max_retries",
+    "retry_base_delay_ms",
+    "retry_max_delay_ms",
+    "retry_jitter",
+    "circuit_breaker_threshold",
+    "circuit_breaker_cooldown_ms",
+];
 /// Fields accepted in an edge.
 pub const EDGE_FIELDS: &[&str] = &["from", "to", "output_key", "input_key"];
 /// Fields accepted in `config`.
@@ -344,6 +354,7 @@ struct NodeDraft<'r> {
     node_type: Option<&'r NodeType>,
     params: Params,
     runtime_hint: RuntimeHint,
+    reliability: Option<NodeReliability>,
 }
 
 /// An edge as far as it could be read.
@@ -381,6 +392,7 @@ fn check_manifest(p: &mut Problems, tree: &Value, registry: &Registry) -> Option
     check_named_ports(p, &nodes, &edges);
     check_cycles(p, &nodes, &edges);
     let config = check_config(p, section(top, "config"));
+    check_node_delays(p, &nodes, &config);
 
     if !p.is_empty() {
         return None;
@@ -419,7 +431,7 @@ fn check_nodes<'r>(p: &mut Problems, v: Option<&Value>, registry: &'r Registry) 
     let mut drafts = Vec::with_capacity(list.len());
     for (i, node) in list.iter().enumerate() {
         let base = format!("nodes[{i}]");
-        let mut d = NodeDraft { id: None, node_type: None, params: Params::new(), runtime_hint: RuntimeHint::Auto };
+        let mut d = NodeDraft { id: None, node_type: None, params: Params::new(), runtime_hint: RuntimeHint::Auto, reliability: None };
         let Value::Object(obj) = node else {
             p.add(&base, "a node object with \"id\" and \"type\"", describe(node));
             drafts.push(d);
@@ -480,6 +492,7 @@ fn check_nodes<'r>(p: &mut Problems, v: Option<&Value>, registry: &'r Registry) 
             Some(Value::String(s)) if s == "python" => d.runtime_hint = RuntimeHint::Python,
             Some(other) => p.add(join(&base, "runtime_hint"), "one of \"auto\", \"rust\", \"python\"", describe(other)),
         }
+        d.reliability = check_reliability(p, &join(&base, "reliability"), section(obj, "reliability"));
         drafts.push(d);
     }
     drafts
@@ -946,6 +959,65 @@ fn check_config(p: &mut Problems, v: Option<&Value>) -> PipelineConfig {
     c
 }
 
+/// A node's `reliability` entry: the same kinds and ranges as the `config` fields of that name.
+fn check_reliability(p: &mut Problems, base: &str, v: Option<&Value>) -> Option<NodeReliability> {
+    let obj = match v? {
+        Value::Object(m) => m,
+        other => {
+            p.add(base, "an object of retry and circuit-breaker settings", describe(other));
+            return None;
+        }
+    };
+    check_fields(p, base, obj, RELIABILITY_FIELDS, "a node's reliability settings");
+    let mut r = NodeReliability::default();
+    for (key, v) in obj {
+        if !RELIABILITY_FIELDS.contains(&key.as_str()) || v.is_null() {
+            continue;
+        }
+        let Some(kind) = config_kind(key) else { continue };
+        let value = match check_value(&kind, v) {
+            Ok(value) => value,
+            Err((expected, found)) => {
+                p.add(join(base, key), expected, found);
+                continue;
+            }
+        };
+        // check_value has enforced the kind and range, so these conversions cannot fail.
+        let int = value.as_u64().unwrap_or(0);
+        match key.as_str() {
+            "retry_policy" => r.retry_policy = value.as_str().and_then(RetryPolicy::from_name),
+            "max_retries" => r.max_retries = Some(int as u32),
+            "retry_base_delay_ms" => r.retry_base_delay_ms = Some(int),
+            "retry_max_delay_ms" => r.retry_max_delay_ms = Some(int),
+            "retry_jitter" => r.retry_jitter = value.as_bool(),
+            "circuit_breaker_threshold" => r.circuit_breaker_threshold = Some(int as u32),
+            "circuit_breaker_cooldown_ms" => r.circuit_breaker_cooldown_ms = Some(int),
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+/// A node that sets either retry delay must end up with a maximum at least its base, counting
+/// the pipeline's value for the one it leaves out.
+fn check_node_delays(p: &mut Problems, nodes: &[NodeDraft], config: &PipelineConfig) {
+    for (i, d) in nodes.iter().enumerate() {
+        let Some(r) = &d.reliability else { continue };
+        if r.retry_base_delay_ms.is_none() && r.retry_max_delay_ms.is_none() {
+            continue;
+        }
+        let base = r.retry_base_delay_ms.unwrap_or(config.retry_base_delay_ms);
+        let max = r.retry_max_delay_ms.unwrap_or(config.retry_max_delay_ms);
+        if max < base {
+            p.add(
+                format!("nodes[{i}].reliability.retry_max_delay_ms"),
+                format!("at least retry_base_delay_ms ({base})"),
+                max.to_string(),
+            );
+        }
+    }
+}
+
 /// Assembles the graph from drafts that have no problems left.
 fn build_graph(p: &mut Problems, nodes: Vec<NodeDraft>, edges: Vec<EdgeDraft>, config: PipelineConfig) -> Option<Graph> {
     let mut graph_nodes = Vec::with_capacity(nodes.len());
@@ -955,6 +1027,7 @@ fn build_graph(p: &mut Problems, nodes: Vec<NodeDraft>, edges: Vec<EdgeDraft>, c
             node_type: d.node_type?.clone(),
             params: d.params,
             runtime_hint: d.runtime_hint,
+            reliability: d.reliability,
             inputs: Vec::new(),
             outputs: Vec::new(),
         });

@@ -24,7 +24,7 @@ pub type Params = serde_json::Map<String, Value>;
 /// The inputs one node execution receives, by port name.
 ///
 /// A node with one input port sees a single entry named `in`.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Inputs {
     entries: Vec<(String, Payload)>,
 }

@@ -2,7 +2,7 @@
 //! exception types whichever runtime ran.
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::error::{Error, ManifestError, NodeError, NodeErrorKind};
 
@@ -26,9 +26,21 @@ pub fn manifest_error(py: Python<'_>, e: &ManifestError) -> PyErr {
     }
 }
 
+/// The `kind` a Python `NodeError` reports.
+fn kind_name(kind: NodeErrorKind) -> &'static str {
+    match kind {
+        NodeErrorKind::Permanent => "permanent",
+        NodeErrorKind::Transient => "transient",
+        NodeErrorKind::InvalidInput => "invalid_input",
+        NodeErrorKind::Panic => "panic",
+        NodeErrorKind::CircuitOpen => "circuit_open",
+    }
+}
+
 pub fn node_error(py: Python<'_>, e: &NodeError) -> PyErr {
     let name = match e.kind {
         NodeErrorKind::InvalidInput => "InputError",
+        NodeErrorKind::CircuitOpen => "CircuitOpenError",
         _ => "NodeError",
     };
     if name == "InputError" {
@@ -41,9 +53,23 @@ pub fn node_error(py: Python<'_>, e: &NodeError) -> PyErr {
         };
     }
     let args = (e.to_string(), e.node_id.clone(), e.node_type.clone(), e.traceback.clone());
-    let err = match args.into_pyobject(py) {
-        Ok(t) => instance(py, name, t),
-        Err(e) => return e,
+    // The error's context, as keyword arguments (see remotemedia.errors.NodeError).
+    let context = || -> PyResult<Bound<'_, PyDict>> {
+        let kw = PyDict::new(py);
+        kw.set_item("kind", kind_name(e.kind))?;
+        kw.set_item("operation", e.operation.as_str())?;
+        kw.set_item("run", e.run)?;
+        kw.set_item("item", e.item)?;
+        kw.set_item("retries", e.retries)?;
+        kw.set_item("causes", e.causes.clone())?;
+        Ok(kw)
+    };
+    let err = match (args.into_pyobject(py), context()) {
+        (Ok(t), Ok(kw)) => match class(py, name).and_then(|c| c.call(t, Some(&kw))) {
+            Ok(obj) => PyErr::from_value(obj),
+            Err(e) => e,
+        },
+        (Err(e), _) | (_, Err(e)) => return e,
     };
     // The Python exception a Python node raised becomes the cause, as `raise ... from exc` would.
     if let Some(origin) = e.origin.as_ref().and_then(|o| o.0.downcast_ref::<Py<PyAny>>()) {

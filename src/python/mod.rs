@@ -1,6 +1,7 @@
 //! The Python extension module `remotemedia._native` (cargo feature `python`): pipelines compiled
 //! and run by the Rust engine, called from the `remotemedia` package.
 
+mod clock;
 mod convert;
 mod errors;
 mod pipeline;

@@ -14,7 +14,8 @@ use crate::nodes::{InputPorts, NodeType, Registry};
 use crate::python::convert::{audio_from_py, payload_to_py};
 use crate::python::errors;
 use crate::python::pynode::PyNode;
-use crate::runtime::{ItemResult, Pipeline, Reply, RunInput, RunOutput, Session, WorkerPool};
+use crate::python::clock::PyClock;
+use crate::runtime::{Clock, ItemResult, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, WorkerPool};
 
 /// Validates a manifest (JSON or YAML text) and returns its canonical JSON, or raises
 /// `remotemedia.errors.ManifestError` listing every problem.
@@ -69,6 +70,8 @@ fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDic
                         open_params: true,
                         open_outputs: true,
                         inputs: python_inputs(&obj),
+                        // A streaming node's state would be corrupted by a retry: see docs/reliability.md.
+                        stateful: obj.getattr("stateful").and_then(|v| v.is_truthy()).unwrap_or(false),
                         ..NodeType::new(ty.clone(), "a Python node", |cfg| {
                             Err(NodeError::permanent(format!("no Python instance was given for node '{}'", cfg.id)))
                         })
@@ -177,14 +180,23 @@ pub struct NativePipeline {
 #[pymethods]
 impl NativePipeline {
     #[new]
-    #[pyo3(signature = (manifest_text, python_nodes=None))]
-    fn new(py: Python<'_>, manifest_text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<NativePipeline> {
+    #[pyo3(signature = (manifest_text, python_nodes=None, clock=None))]
+    fn new(
+        py: Python<'_>,
+        manifest_text: &str,
+        python_nodes: Option<&Bound<'_, PyDict>>,
+        clock: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<NativePipeline> {
         let graph = build_graph(py, manifest_text, python_nodes)?;
         let manifest = manifest::to_manifest(&graph).to_string();
         let workers = graph.config.workers;
+        let clock: Arc<dyn Clock> = match clock {
+            Some(c) if !c.is_none() => Arc::new(PyClock::new(c)?),
+            _ => Arc::new(RealClock::new()),
+        };
         // Python nodes are constructed on the workers, which take the GIL: release it meanwhile.
         let inner = py
-            .detach(|| WorkerPool::shared(workers).and_then(|pool| pool.install(graph)))
+            .detach(|| WorkerPool::shared(workers).and_then(|pool| pool.install_with_clock(graph, clock)))
             .map_err(|e| errors::to_py(py, &e))?;
         Ok(NativePipeline { inner, manifest })
     }

@@ -72,6 +72,12 @@ pub fn from_python_exception(py: Python<'_>, e: PyErr) -> NodeError {
         .and_then(|lines| lines.extract::<Vec<String>>())
         .map(|lines| lines.concat())
         .ok();
+    // The exception's own chain (`raise ... from`, or the exception being handled), outermost first.
+    err.causes = py
+        .import("remotemedia.errors")
+        .and_then(|m| m.call_method1("exception_causes", (value,)))
+        .and_then(|c| c.extract::<Vec<String>>())
+        .unwrap_or_default();
     err.origin = Some(crate::error::Origin(std::sync::Arc::new(value.clone().into_any().unbind())));
     err
 }

@@ -21,11 +21,13 @@ use timely::dataflow::{Scope, Stream};
 use timely::worker::Worker;
 
 use crate::data::Payload;
-use crate::error::NodeError;
+use crate::error::{NodeError, NodeErrorKind};
 use crate::graph::Graph;
 use crate::metrics::WorkerStats;
 use crate::nodes::{Inputs, Node, NodeConfig};
+use crate::runtime::breaker::{Admission, Breaker};
 use crate::runtime::panic::{catch_node_panic, panic_message};
+use crate::runtime::retry::{Jitter, RetrySettings};
 use crate::runtime::pipeline::Shared;
 
 /// One item's payload on an edge. `epoch` is the run (also the record's timely time: carried in
@@ -104,7 +106,7 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
             }
             let slot = slots[n];
             // One worker: records stay where they are. Several: route by item and branch slot.
-            let exec = Executor { shared: Arc::clone(shared), n, worker: index, node, sessions: HashMap::new(), stats: Rc::clone(&stats) };
+            let exec = Executor::new(Arc::clone(shared), n, node, Rc::clone(&stats), index);
             node_out[n] = Some(if scope.peers() == 1 {
                 node_operator(scope, exec, ins, || LocalPact)
             } else {
@@ -219,11 +221,20 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
     }
     let (output, stream) = builder.new_output::<Vec<Record>>();
     let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Record>>>::from(output);
+    // Wakes this operator when a retry falls due (timely's timer: the worker parks meanwhile and
+    // keeps running other operators and pipelines).
+    let address = builder.operator_info().address;
+    let activator = scope.activator_for(Rc::clone(&address));
+    if exec.retry.enabled() {
+        lock_wakers(&exec.shared).push(scope.worker().sync_activator_for(address.to_vec()));
+    }
     builder.build(move |_caps| {
         let n_ports = ports.len();
-        // (epoch, item) -> capability, flow and what each port has delivered so far (a closing
-        // record may deliver nothing: `Some(None)`).
+        // (epoch, item) -> capability and what each port has delivered so far (a session's
+        // closing record may deliver nothing: `Some(None)`).
         let mut gathering: BTreeMap<(u64, u64), Gathering> = BTreeMap::new();
+        // Items waiting out a retry delay, each holding its epoch open with a capability.
+        let mut waiting: Vec<(Capability<u64>, u64, u64, Retry)> = Vec::new();
         move |frontiers| {
             let mut out = output.activate();
             for (p, handle) in handles.iter_mut().enumerate() {
@@ -242,8 +253,13 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                         };
                         if n_ports == 1 {
                             let inputs = payload.map(|v| Inputs::from_ports(vec![(ports[p].name.clone(), v)]));
-                            if let Some(record) = exec.run(epoch, item, flow, inputs) {
-                                out.session(&cap).give(record);
+                            match exec.run(epoch, item, flow, inputs, 0) {
+                                Outcome::Retry(r) => waiting.push((cap.delayed(&epoch, 0), epoch, item, r)),
+                                done => {
+                                    if let Some(record) = done.record(epoch, item, flow) {
+                                        out.session(&cap).give(record);
+                                    }
+                                }
                             }
                             continue;
                         }
@@ -259,8 +275,13 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                                 .filter_map(|(v, port)| v.flatten().map(|v| (port.name.clone(), v)))
                                 .collect();
                             let inputs = if entries.is_empty() { None } else { Some(Inputs::from_ports(entries)) };
-                            if let Some(record) = exec.run(epoch, item, flow, inputs) {
-                                out.session(&held).give(record);
+                            match exec.run(epoch, item, flow, inputs, 0) {
+                                Outcome::Retry(r) => waiting.push((held, epoch, item, r)),
+                                done => {
+                                    if let Some(record) = done.record(epoch, item, flow) {
+                                        out.session(&held).give(record);
+                                    }
+                                }
                             }
                         }
                     }
@@ -270,12 +291,42 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                 // An item still gathering at a time every input has passed lost an upstream input.
                 gathering.retain(|(epoch, _), _| frontiers.iter().any(|f| f.less_equal(epoch)));
             }
+            if !waiting.is_empty() {
+                let clock = Arc::clone(&exec.shared.clock);
+                let now = clock.now();
+                let closed = exec.shared.is_closed();
+                let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut waiting).into_iter().partition(|w| closed || w.3.due <= now);
+                waiting = later;
+                for (held, epoch, item, r) in due {
+                    if closed {
+                        exec.give_up(epoch, item, &r);
+                        continue;
+                    }
+                    let flow = r.flow;
+                    match exec.run(epoch, item, flow, r.inputs, r.retries) {
+                        Outcome::Retry(r) => waiting.push((held, epoch, item, r)),
+                        done => {
+                            if let Some(record) = done.record(epoch, item, flow) {
+                                out.session(&held).give(record);
+                            }
+                        }
+                    }
+                }
+                if let Some(next) = waiting.iter().map(|w| w.3.due).min() {
+                    activator.activate_after(clock.wait_until(next));
+                }
+            }
         }
     });
     stream
 }
 
 type Gathering = (Capability<u64>, Vec<Option<Option<Payload>>>);
+
+fn lock_wakers(shared: &Shared) -> std::sync::MutexGuard<'_, Vec<timely::scheduling::SyncActivator>> {
+    // A poisoned lock only means a panic elsewhere; the list is still usable.
+    shared.retry_wakers.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Takes the part of a payload an edge's `output_key` names. A missing part is the producing
 /// node's failure (its output lacks what the manifest promised), so the error names that node.
@@ -297,9 +348,42 @@ fn project(payload: Payload, port: &Port, exec: &Executor) -> Result<Payload, No
     })
 }
 
+/// An item whose node call failed transiently, waiting to be tried again.
+struct Retry {
+    /// When it may run, on the pipeline's clock.
+    due: std::time::Duration,
+    /// Retries made so far, this one included.
+    retries: u32,
+    flow: Flow,
+    inputs: Option<Inputs>,
+}
+
+/// What became of one node call.
+enum Outcome {
+    /// The node's output (none: a session's end with nothing left to flush).
+    Done(Option<Payload>),
+    /// The error is recorded; nothing goes downstream.
+    Failed,
+    /// Try again at `due`: the operator keeps the item (and its epoch's capability) until then.
+    Retry(Retry),
+}
+
+impl Outcome {
+    /// The record to send on, if any. A session's closing record always travels on (possibly
+    /// empty, even after an error), so every later node sees the end and frees the session.
+    fn record(self, epoch: u64, item: u64, flow: Flow) -> Option<Record> {
+        match (self, flow) {
+            (Outcome::Done(Some(p)), _) => Some(Record { epoch, item, flow, payload: Some(p) }),
+            (Outcome::Done(None) | Outcome::Failed, Flow::End { .. }) => Some(Record { epoch, item, flow, payload: None }),
+            _ => None,
+        }
+    }
+}
+
 /// Runs one node for one record: `process`, `push` or `finish` by the record's flow, on the
 /// worker's instance or, for a stateful node in a streaming session, on that session's own
-/// instance. Catches panics, records statistics and errors.
+/// instance. Asks the node's circuit breaker, catches panics, decides on retries, records
+/// statistics and errors.
 struct Executor {
     shared: Arc<Shared>,
     n: usize,
@@ -309,9 +393,20 @@ struct Executor {
     sessions: HashMap<u64, Box<dyn Node>>,
     /// This worker's own records (no lock: only this thread touches them).
     stats: Rc<RefCell<WorkerStats>>,
+    retry: RetrySettings,
+    breaker: Arc<Breaker>,
+    jitter: Jitter,
 }
 
 impl Executor {
+    fn new(shared: Arc<Shared>, n: usize, node: Result<Box<dyn Node>, NodeError>, stats: Rc<RefCell<WorkerStats>>, worker: usize) -> Executor {
+        let retry = shared.retry[n];
+        let breaker = Arc::clone(&shared.breakers[n]);
+        // Different workers and nodes draw different jitter.
+        let seed = (shared.id << 32) ^ ((n as u64) << 16) ^ worker as u64 ^ 0x5EED;
+        Executor { shared, n, worker, node, sessions: HashMap::new(), stats, retry, breaker, jitter: Jitter::new(seed) }
+    }
+
     /// The instance a record of `flow` runs on.
     fn instance(&mut self, flow: Flow) -> Result<&mut Box<dyn Node>, NodeError> {
         let gn = &self.shared.graph.nodes[self.n];
@@ -335,9 +430,38 @@ impl Executor {
         self.sessions.get_mut(&session).ok_or_else(|| NodeError::permanent("session instance vanished"))
     }
 
-    /// Runs the node on one record's inputs; returns the record to send on, if any. A session's
-    /// closing record is always sent on (possibly empty), so every later node sees the end.
-    fn run(&mut self, epoch: u64, item: u64, flow: Flow, inputs: Option<Inputs>) -> Option<Record> {
+    /// A session ends here (its close went through, or failed for good): free its instance.
+    fn end_session(&mut self, flow: Flow) {
+        if let Flow::End { session } = flow {
+            self.sessions.remove(&session);
+        }
+    }
+
+    /// One call of the node for one record, after `retries` earlier failed calls of it.
+    fn run(&mut self, epoch: u64, item: u64, flow: Flow, inputs: Option<Inputs>, retries: u32) -> Outcome {
+        let gn = &self.shared.graph.nodes[self.n];
+        if let Err(e) = &self.node {
+            self.shared.record_error(epoch, item, e.clone());
+            self.end_session(flow);
+            return Outcome::Failed;
+        }
+        let clock = Arc::clone(&self.shared.clock);
+        if self.breaker.admit_at(|| clock.now()) == Admission::Rejected {
+            let snapshot = self.breaker.snapshot();
+            let wait = self.breaker.remaining_cooldown(clock.now());
+            let mut e = NodeError::circuit_open(format!(
+                "the circuit breaker is open after {} consecutive failures; the node is not called for another {} ms",
+                snapshot.consecutive_failures,
+                wait.as_millis()
+            ));
+            e.retries = retries;
+            e.causes = self.breaker.last_failure().into_iter().collect();
+            self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
+            self.end_session(flow);
+            return Outcome::Failed;
+        }
+        // A retry needs the inputs again: keep a copy only when one may follow.
+        let backup = if self.retry.allows(retries) { Some(inputs.clone()) } else { None };
         let started = if self.shared.metrics { Some(Instant::now()) } else { None };
         let result = match self.instance(flow) {
             Err(e) => Err(e),
@@ -348,9 +472,6 @@ impl Executor {
                 (_, None) => Ok(None),
             },
         };
-        if let Flow::End { session } = flow {
-            self.sessions.remove(&session);
-        }
         if let Some(t) = started {
             let elapsed = t.elapsed();
             let samples = match &result {
@@ -359,19 +480,42 @@ impl Executor {
             };
             self.stats.borrow_mut().nodes[self.n].record(elapsed, result.is_ok(), samples);
         }
-        let payload = match result {
-            Ok(p) => p,
-            Err(e) => {
-                let gn = &self.shared.graph.nodes[self.n];
-                self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
-                None
+        let gn = &self.shared.graph.nodes[self.n];
+        match result {
+            Ok(p) => {
+                self.breaker.on_success();
+                self.end_session(flow);
+                Outcome::Done(p)
             }
-        };
-        match (payload, flow) {
-            (Some(p), _) => Some(Record { epoch, item, flow, payload: Some(p) }),
-            (None, Flow::End { .. }) => Some(Record { epoch, item, flow, payload: None }),
-            (None, _) => None,
+            Err(mut e) => {
+                let now = clock.now();
+                // Unusable input is the caller's fault, not a sign of an unhealthy node.
+                let opened = if e.kind == NodeErrorKind::InvalidInput {
+                    self.breaker.on_neutral();
+                    false
+                } else {
+                    self.breaker.on_failure(now, &e.message)
+                };
+                if let (true, false, Some(inputs)) = (e.is_transient(), opened, backup) {
+                    let next = retries + 1;
+                    self.breaker.count_retry();
+                    let delay = self.retry.delay(next, self.jitter.unit());
+                    return Outcome::Retry(Retry { due: now + delay, retries: next, flow, inputs });
+                }
+                e.retries = retries;
+                self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
+                self.end_session(flow);
+                Outcome::Failed
+            }
         }
+    }
+
+    /// Fails an item whose retry can no longer run (the pipeline was closed meanwhile).
+    fn give_up(&self, epoch: u64, item: u64, r: &Retry) {
+        let gn = &self.shared.graph.nodes[self.n];
+        let mut e = NodeError::permanent("the pipeline was closed while a retry was waiting");
+        e.retries = r.retries;
+        self.shared.record_error(epoch, item, e.at_node(&gn.id, &gn.node_type.name));
     }
 }
 
@@ -444,6 +588,7 @@ impl From<NodeError> for WireError {
             K::Transient => 1,
             K::InvalidInput => 2,
             K::Panic => 3,
+            K::CircuitOpen => 4,
         };
         WireError {
             kind,
@@ -466,6 +611,7 @@ impl From<WireError> for NodeError {
             1 => K::Transient,
             2 => K::InvalidInput,
             3 => K::Panic,
+            4 => K::CircuitOpen,
             _ => K::Permanent,
         };
         e.node_id = w.node_id;

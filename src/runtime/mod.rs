@@ -5,11 +5,14 @@
 //! every process's workers and collected back on process 0.
 
 pub mod cluster;
+pub mod breaker;
 pub mod dataflow;
 pub(crate) mod panic;
 pub mod pipeline;
 pub mod pool;
+pub mod retry;
 
 pub use dataflow::{Flow, Record};
 pub use pipeline::{ItemResult, Pipeline, Reply, RunInput, RunOutput, Session};
 pub use pool::WorkerPool;
+pub use retry::{Clock, FakeClock, RealClock, RetrySettings};

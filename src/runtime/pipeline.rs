@@ -14,7 +14,9 @@ use crate::error::{Error, NodeError};
 use crate::graph::Graph;
 use crate::metrics::{NodeStats, WorkerStats};
 use crate::runtime::dataflow::Flow;
+use crate::runtime::breaker::Breaker;
 use crate::runtime::pool::WorkerPool;
+use crate::runtime::retry::{Clock, RetrySettings};
 
 /// What one run (or one item of a batch) is given.
 #[derive(Clone, Debug)]
@@ -97,6 +99,15 @@ pub(crate) struct Shared {
     /// travel to worker 0 through the dataflow (see `dataflow::forward_to_first`).
     pub cross_process: bool,
     pub queued_errors: Mutex<Vec<(u64, u64, NodeError)>>,
+    /// Time for retry delays and breaker cooldowns (a fake one in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Each node's effective retry settings, by node index.
+    pub retry: Vec<RetrySettings>,
+    /// Each node's circuit breaker, shared by its instances on every worker, by node index.
+    pub breakers: Vec<Arc<Breaker>>,
+    /// Node operators that may hold items waiting for a retry: woken on close so that those
+    /// items fail at once instead of keeping the dataflow alive until their delay ends.
+    pub retry_wakers: Mutex<Vec<SyncActivator>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,7 +116,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(id: u64, graph: Graph) -> Shared {
+    pub fn new(id: u64, graph: Graph, clock: Arc<dyn Clock>) -> Shared {
+        let retry = graph.nodes.iter().map(|n| RetrySettings::for_node(&graph.config, n)).collect();
+        let breakers = graph.nodes.iter().map(|n| Arc::new(Breaker::for_node(&graph.config, n))).collect();
         let sources: Vec<usize> = graph.sources().collect();
         let sinks: Vec<usize> = graph.sinks().collect();
         let metrics = graph.config.enable_metrics;
@@ -121,7 +134,16 @@ impl Shared {
             next_session: AtomicU64::new(0),
             cross_process: false,
             queued_errors: Mutex::new(Vec::new()),
+            clock,
+            retry,
+            breakers,
+            retry_wakers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether the pipeline has been closed (its handle dropped).
+    pub fn is_closed(&self) -> bool {
+        self.lock_queue().closed
     }
 
     pub fn lock_queue(&self) -> MutexGuard<'_, InputQueue> {
@@ -208,6 +230,9 @@ impl Shared {
         self.lock_queue().closed = true;
         if let Some(a) = self.activator.get() {
             let _ = a.activate();
+        }
+        for w in lock(&self.retry_wakers).iter() {
+            let _ = w.activate();
         }
     }
 
@@ -316,7 +341,13 @@ impl Pipeline {
 
     /// Zeroes every worker's records for this pipeline.
     pub fn reset_stats(&self) -> Result<(), Error> {
+        self.shared.breakers.iter().for_each(|b| b.reset_counters());
         self.pool.reset_stats(self.shared.id)
+    }
+
+    /// The circuit breaker of the node with this id (its state and counters).
+    pub fn breaker(&self, node_id: &str) -> Option<&Breaker> {
+        self.shared.graph.node_index(node_id).map(|i| &*self.shared.breakers[i])
     }
 }
 
@@ -459,7 +490,12 @@ impl Pipeline {
             .nodes
             .iter()
             .zip(&merged.nodes)
-            .map(|(n, s)| crate::metrics::node_json(&n.id, &n.node_type.name, s))
+            .zip(&shared.breakers)
+            .map(|((n, s), b)| {
+                let mut doc = crate::metrics::node_json(&n.id, &n.node_type.name, s);
+                add_reliability(&mut doc, b);
+                doc
+            })
             .collect();
         let executions: u64 = merged.nodes.iter().map(|s| s.executions).sum();
         let runs = merged.runs;
@@ -491,5 +527,18 @@ impl Pipeline {
             "metrics_overhead_us": overhead_us,
             "node_metrics": nodes,
         }))
+    }
+}
+
+/// Adds a node's retry count and circuit-breaker state to its metrics entry (docs/reliability.md).
+fn add_reliability(doc: &mut serde_json::Value, breaker: &Breaker) {
+    let b = breaker.snapshot();
+    if let serde_json::Value::Object(m) = doc {
+        m.insert("retry_count".into(), b.retries.into());
+        m.insert("circuit_state".into(), b.state.name().into());
+        m.insert("circuit_state_code".into(), b.state.code().into());
+        m.insert("circuit_consecutive_failures".into(), b.consecutive_failures.into());
+        m.insert("circuit_opens".into(), b.opens.into());
+        m.insert("circuit_rejections".into(), b.rejections.into());
     }
 }

@@ -18,6 +18,7 @@ use crate::graph::Graph;
 use crate::runtime::dataflow;
 use crate::runtime::panic::register_worker;
 use crate::runtime::pipeline::{Pipeline, Shared};
+use crate::runtime::retry::{Clock, RealClock};
 
 /// A message from the pool's owner to its workers.
 enum Control {
@@ -250,9 +251,15 @@ impl WorkerPool {
     /// Compiles `graph` into a dataflow on every worker and returns its handle.
     /// Fails, uninstalling it again, if any node cannot be constructed.
     pub fn install(self: &Arc<Self>, graph: Graph) -> Result<Pipeline, Error> {
+        self.install_with_clock(graph, Arc::new(RealClock::new()))
+    }
+
+    /// As [`install`](Self::install), with the clock retry delays and breaker cooldowns are
+    /// measured on (a [`FakeClock`](crate::runtime::FakeClock) in tests).
+    pub fn install_with_clock(self: &Arc<Self>, graph: Graph, clock: Arc<dyn Clock>) -> Result<Pipeline, Error> {
         self.check_alive()?;
         let id = self.next_pipeline.fetch_add(1, Ordering::Relaxed);
-        let mut shared = Shared::new(id, graph);
+        let mut shared = Shared::new(id, graph, clock);
         shared.cross_process = self.processes > 1;
         let shared = Arc::new(shared);
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(self.workers);

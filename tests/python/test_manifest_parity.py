@@ -213,6 +213,18 @@ CASES = [
     Case("config_more_wrong", m(OK_NODES, config={"enable_metrics": "true", "retry_policy": 3, "workers": 0, "max_retries": None})),
     Case("config_max_delay_below_base", m(OK_NODES, config={"retry_base_delay_ms": 500, "retry_max_delay_ms": 100})),
     Case("config_base_above_default_max", m(OK_NODES, config={"retry_base_delay_ms": 20000, "workers": 2.0})),
+    # ---- a node's own reliability settings ----
+    Case("node_reliability_not_object", m([n("a", reliability=[1]), n("b", reliability="fixed"), n("c", reliability=None)])),
+    Case("node_reliability_each_field_wrong", m([n("a", reliability={
+        "retry_polcy": "fixed", "retry_policy": "expo", "max_retries": 101, "retry_base_delay_ms": -1,
+        "retry_max_delay_ms": "100", "retry_jitter": 1, "circuit_breaker_threshold": 1.5,
+        "circuit_breaker_cooldown_ms": 3600001, "workers": 2,
+    })])),
+    Case("node_reliability_max_below_base", m(
+        [n("a", reliability={"retry_max_delay_ms": 100}), n("b", reliability={"retry_base_delay_ms": 600000}),
+         n("c", reliability={"retry_base_delay_ms": 50, "retry_max_delay_ms": 40})],
+        config={"retry_base_delay_ms": 200, "retry_max_delay_ms": 1000},
+    )),
     # ---- syntax: repeated keys ----
     Case("json_duplicate_key", text='{"version": "1.0",\n "nodes": [{"id": "a", "type": "GainNode", "id": "b"}]}'),
     Case("yaml_duplicate_key", text='version: "1.0"\nnodes:\n  - id: a\n    type: GainNode\nnodes: []\n'),

@@ -5,15 +5,18 @@ native engine's semantics: sources get the run's input, edges carry whole output
 
 from __future__ import annotations
 
+import random
 import time
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
-from ..errors import InputError, NodeError, RemoteMediaError, node_error_from_exception
+from ..clock import SystemClock
+from ..errors import CircuitOpenError, InputError, NodeError, RemoteMediaError, is_transient, node_error_from_exception
 from ..nodes import DEFAULT_PORT, Node
 from ..payloads import VadResult, payload_kind
 from .builtin import KernelNode
 from .graph import Graph
 from .metrics import Metrics
+from .reliability import Breaker, RetrySettings
 
 __all__ = ["Executor"]
 
@@ -21,8 +24,15 @@ __all__ = ["Executor"]
 class Executor:
     """One pipeline's pure-Python engine. ``python_nodes`` maps node id -> custom Node instance."""
 
-    def __init__(self, graph: Graph, python_nodes: Mapping[str, Node]):
+    def __init__(self, graph: Graph, python_nodes: Mapping[str, Node], clock: Any = None):
         self.graph = graph
+        #: Time for retry delays and breaker cooldowns (``remotemedia.clock``).
+        self.clock = clock if clock is not None else SystemClock()
+        self.retry = [RetrySettings.for_node(graph.config, n) for n in graph.nodes]
+        self.breakers = [Breaker.for_node(graph.config, n) for n in graph.nodes]
+        self._jitter = random.Random(0x5EED)
+        #: Runs started so far; a run's index is its number in error contexts (the engine's epoch).
+        self._runs = 0
         self.impls: List[Node] = []
         for n in graph.nodes:
             impl = python_nodes.get(n.id)
@@ -32,7 +42,8 @@ class Executor:
                 impl = KernelNode(n.id, n.type.name, n.params)
             self.impls.append(impl)
         self.metrics = Metrics(
-            [n.id for n in graph.nodes], [n.type.name for n in graph.nodes], bool(graph.config.get("enable_metrics"))
+            [n.id for n in graph.nodes], [n.type.name for n in graph.nodes], bool(graph.config.get("enable_metrics")),
+            self.breakers,
         )
 
     # ---- one run ----
@@ -40,16 +51,25 @@ class Executor:
     def run(self, inputs: Mapping[str, Any]) -> Dict[str, Any]:
         """Runs once; ``inputs`` maps each source node id to its payload."""
         start = time.perf_counter_ns()
+        run = self._next_run()
         outputs: List[Any] = [None] * len(self.graph.nodes)
         try:
             for i in self.graph.order:
                 node_inputs = self._gather(i, inputs, outputs)
-                t0 = time.perf_counter_ns()
-                try:
-                    out = self.impls[i]._rm_call(node_inputs)
-                except BaseException as e:  # noqa: BLE001 - every failure is reported as the node's
-                    self._record(i, t0, ok=False)
-                    raise self._node_error(i, e)
+                retries = 0
+                while True:
+                    self._admit(i, run, retries)
+                    t0 = time.perf_counter_ns()
+                    try:
+                        out = self.impls[i]._rm_call(node_inputs)
+                    except BaseException as e:  # noqa: BLE001 - every failure is reported as the node's
+                        self._record(i, t0, ok=False)
+                        delay = self._failed(i, e, run, retries)
+                        retries += 1
+                        self.clock.sleep(delay)
+                        continue
+                    break
+                self.breakers[i].on_success()
                 self._record(i, t0, ok=True, out=out)
                 outputs[i] = out
         except BaseException:
@@ -61,16 +81,26 @@ class Executor:
     async def run_async(self, inputs: Mapping[str, Any]) -> Dict[str, Any]:
         """As :meth:`run`, awaiting ``async def`` nodes on the caller's event loop."""
         start = time.perf_counter_ns()
+        run = self._next_run()
         outputs: List[Any] = [None] * len(self.graph.nodes)
         try:
             for i in self.graph.order:
                 node_inputs = self._gather(i, inputs, outputs)
-                t0 = time.perf_counter_ns()
-                try:
-                    out = await self.impls[i]._rm_call_async(node_inputs)
-                except BaseException as e:  # noqa: BLE001
-                    self._record(i, t0, ok=False)
-                    raise self._node_error(i, e)
+                retries = 0
+                while True:
+                    self._admit(i, run, retries)
+                    t0 = time.perf_counter_ns()
+                    try:
+                        out = await self.impls[i]._rm_call_async(node_inputs)
+                    except BaseException as e:  # noqa: BLE001
+                        self._record(i, t0, ok=False)
+                        delay = self._failed(i, e, run, retries)
+                        retries += 1
+                        # Other tasks on the loop go on while this one waits out the delay.
+                        await self.clock.asleep(delay)
+                        continue
+                    break
+                self.breakers[i].on_success()
                 self._record(i, t0, ok=True, out=out)
                 outputs[i] = out
         except BaseException:
@@ -78,6 +108,47 @@ class Executor:
             raise
         self._record_run(start, ok=True)
         return self._result(outputs)
+
+    # ---- retries and the circuit breaker ----
+
+    def _next_run(self) -> int:
+        run = self._runs
+        self._runs += 1
+        return run
+
+    def _admit(self, i: int, run: int, retries: int) -> None:
+        """Raises CircuitOpenError, without calling the node, while its circuit is open."""
+        breaker = self.breakers[i]
+        if breaker.admit(self.clock.now()):
+            return
+        node = self.graph.nodes[i]
+        wait_ms = int(breaker.remaining_cooldown(self.clock.now()) * 1000.0)
+        causes = [breaker.last_failure] if breaker.last_failure is not None else []
+        message = (
+            f"node '{node.id}' ({node.type.name}) failed fast (circuit open) in process: the circuit breaker is open "
+            f"after {breaker.consecutive_failures} consecutive failures; the node is not called for another {wait_ms} ms"
+        )
+        if retries > 0:
+            message += f" (after {retries} retries)"
+        for c in causes:
+            message += f"\n  caused by: {c}"
+        raise CircuitOpenError(message, node.id, node.type.name, kind="circuit_open", run=run, retries=retries, causes=causes)
+
+    def _failed(self, i: int, e: BaseException, run: int, retries: int) -> float:
+        """Records a failed call; returns the delay before retrying it, or raises the node's error."""
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise e
+        desc = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        if isinstance(e, InputError) and isinstance(self.impls[i], KernelNode):
+            # Unusable input is the caller's fault, not a sign of an unhealthy node (as the engine).
+            self.breakers[i].on_neutral()
+            raise self._node_error(i, e, run, retries)
+        opened = self.breakers[i].on_failure(self.clock.now(), desc)
+        settings = self.retry[i]
+        if is_transient(e) and not opened and settings.allows(retries):
+            self.breakers[i].retries += 1
+            return settings.delay(retries + 1, self._jitter.random())
+        raise self._node_error(i, e, run, retries)
 
     # ---- helpers ----
 
@@ -110,7 +181,7 @@ class Executor:
             node.type.name,
         )
 
-    def _node_error(self, i: int, e: BaseException) -> BaseException:
+    def _node_error(self, i: int, e: BaseException, run: Optional[int] = None, retries: int = 0) -> BaseException:
         node = self.graph.nodes[i]
         if isinstance(e, (NodeError, KeyboardInterrupt, SystemExit)):
             return e
@@ -118,7 +189,7 @@ class Executor:
             err = InputError(f"node '{node.id}' ({node.type.name}) rejected its input in process: {e}", node.id, node.type.name)
             err.__cause__ = e
             return err
-        return node_error_from_exception(e, node.id, node.type.name)
+        return node_error_from_exception(e, node.id, node.type.name, retries=retries, run=run)
 
     def _record(self, i: int, t0: int, ok: bool, out: Any = None) -> None:
         if self.metrics.enabled:

@@ -24,6 +24,8 @@ class GraphNode:
     #: Declared params with defaults filled in (open params as given).
     params: Dict[str, Any]
     runtime_hint: str = "auto"
+    #: The node's own retry and circuit-breaker settings (only the fields given), or None.
+    reliability: Optional[Dict[str, Any]] = None
     #: Indices into ``Graph.edges`` of the edges ending here, in manifest order.
     inputs: List[int] = field(default_factory=list)
     #: Indices into ``Graph.edges`` of the edges starting here, in manifest order.

@@ -118,15 +118,26 @@ def _node_dict(node_id: str, node_type: str, s: _Stat) -> Dict[str, Any]:
 class Metrics:
     """Counters for one pipeline on the pure-Python runtime."""
 
-    def __init__(self, node_ids: List[str], node_types: List[str], enabled: bool):
+    def __init__(self, node_ids: List[str], node_types: List[str], enabled: bool, breakers: Optional[List[Any]] = None):
         self.enabled = enabled
         self._ids = node_ids
         self._types = node_types
+        #: Each node's circuit breaker (``_pure.reliability.Breaker``): its state and retry counts
+        #: show in the node entries, as in the engine's document.
+        self._breakers = breakers
         self.reset()
 
     def reset(self) -> None:
         self.pipeline = _Stat()
         self.nodes = [_Stat() for _ in self._ids]
+        for b in self._breakers or ():
+            b.reset_counters()
+
+    def _node_entry(self, i: int) -> Dict[str, Any]:
+        d = _node_dict(self._ids[i], self._types[i], self.nodes[i])
+        if self._breakers is not None:
+            d.update(self._breakers[i].metrics())
+        return d
 
     def as_dict(self) -> Dict[str, Any]:
         run = self.pipeline
@@ -152,5 +163,5 @@ class Metrics:
             "peak_memory_bytes": peak,
             "peak_memory_mb": peak / (1024.0 * 1024.0),
             "metrics_overhead_us": record_cost_ns() * (executions + run.count) / 1000.0 if self.enabled else 0.0,
-            "node_metrics": [_node_dict(i, t, s) for i, t, s in zip(self._ids, self._types, self.nodes)],
+            "node_metrics": [self._node_entry(i) for i in range(len(self._ids))],
         }

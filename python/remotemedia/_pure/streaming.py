@@ -239,6 +239,7 @@ class PureSession:
     def _step(self, inputs: Optional[Mapping[str, Any]], end: bool) -> Dict[str, Any]:
         ex = self.ex
         start = time.perf_counter_ns()
+        run = ex._next_run()
         outputs: List[Any] = [None] * len(ex.graph.nodes)
         try:
             for i in ex.graph.order:
@@ -252,18 +253,27 @@ class PureSession:
                     node_inputs = ex._gather(i, inputs, outputs)
                 if node_inputs is None and i not in self.streams:
                     continue  # a stateless node has nothing to flush
-                t0 = time.perf_counter_ns()
-                try:
-                    stream = self.streams.get(i)
-                    if stream is None:
-                        out = ex.impls[i]._rm_call(node_inputs)
-                    elif end:
-                        out = stream.finish(node_inputs)
-                    else:
-                        out = stream.push(node_inputs)
-                except BaseException as e:  # noqa: BLE001 - reported as the node's failure
-                    ex._record(i, t0, ok=False)
-                    raise ex._node_error(i, e)
+                # The same retries and circuit breaker as a whole run (executor.py).
+                retries = 0
+                while True:
+                    ex._admit(i, run, retries)
+                    t0 = time.perf_counter_ns()
+                    try:
+                        stream = self.streams.get(i)
+                        if stream is None:
+                            out = ex.impls[i]._rm_call(node_inputs)
+                        elif end:
+                            out = stream.finish(node_inputs)
+                        else:
+                            out = stream.push(node_inputs)
+                    except BaseException as e:  # noqa: BLE001 - reported as the node's failure
+                        ex._record(i, t0, ok=False)
+                        delay = ex._failed(i, e, run, retries)  # raises unless it is retried
+                        retries += 1
+                        ex.clock.sleep(delay)
+                        continue
+                    break
+                ex.breakers[i].on_success()
                 ex._record(i, t0, ok=True, out=out)
                 outputs[i] = out
         except BaseException:

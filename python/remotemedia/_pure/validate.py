@@ -26,7 +26,17 @@ SUPPORTED_VERSIONS = ("1.0",)
 #: Problems listed in full; beyond this a last entry counts the rest.
 MAX_PROBLEMS = 100
 TOP_FIELDS = ("version", "name", "metadata", "nodes", "edges", "config")
-NODE_FIELDS = ("id", "type", "params", "runtime_hint")
+NODE_FIELDS = ("id", "type", "params", "runtime_hint", "reliability")
+#: Fields of a node's ``reliability`` entry: the retry and breaker fields of ``config``.
+RELIABILITY_FIELDS = (
+    "retry_policy",
+    "max_retries",
+    "retry_base_delay_ms",
+    "retry_max_delay_ms",
+    "retry_jitter",
+    "circuit_breaker_threshold",
+    "circuit_breaker_cooldown_ms",
+)
 EDGE_FIELDS = ("from", "to", "output_key", "input_key")
 RUNTIME_HINTS = ("auto", "rust", "python")
 DEFAULT_PORT = "in"
@@ -299,13 +309,14 @@ def check_param(p: ParamSpec, value: Any) -> Tuple[bool, Any]:
 
 
 class _NodeDraft:
-    __slots__ = ("id", "type", "params", "runtime_hint")
+    __slots__ = ("id", "type", "params", "runtime_hint", "reliability")
 
     def __init__(self) -> None:
         self.id: Optional[str] = None
         self.type: Optional[NodeTypeSpec] = None
         self.params: Dict[str, Any] = {}
         self.runtime_hint = "auto"
+        self.reliability: Optional[Dict[str, Any]] = None
 
 
 class _EdgeDraft:
@@ -370,6 +381,7 @@ class _Validator:
         self.check_named_ports(nodes, edges)
         self.check_cycles(nodes, edges)
         config = self.check_config(tree.get("config"))
+        self.check_node_delays(nodes, config)
         if not self.p.is_empty():
             return None
         return self.build_graph(nodes, edges, config)
@@ -445,7 +457,38 @@ class _Validator:
                 d.runtime_hint = hint_v
             else:
                 self.add(join(base, "runtime_hint"), 'one of "auto", "rust", "python"', describe_value(hint_v))
+            d.reliability = self.check_reliability(join(base, "reliability"), node.get("reliability"))
         return drafts
+
+    def check_reliability(self, base: str, v: Any) -> Optional[Dict[str, Any]]:
+        """A node's ``reliability`` entry: the same kinds and ranges as the ``config`` fields."""
+        if v is None:
+            return None
+        if not isinstance(v, dict):
+            self.add(base, "an object of retry and circuit-breaker settings", describe_value(v))
+            return None
+        self.check_fields(base, v, RELIABILITY_FIELDS, "a node's reliability settings")
+        out: Dict[str, Any] = {}
+        for key in sorted(v):
+            if key not in RELIABILITY_FIELDS or v[key] is None:
+                continue
+            ok, value, expected, found = check_value(_CONFIG_KINDS[key], v[key])
+            if not ok:
+                self.add(join(base, key), expected, found)
+                continue
+            out[key] = value
+        return out
+
+    def check_node_delays(self, nodes: List[_NodeDraft], config: Dict[str, Any]) -> None:
+        """A node setting either retry delay must end up with a maximum at least its base."""
+        for i, d in enumerate(nodes):
+            r = d.reliability
+            if r is None or ("retry_base_delay_ms" not in r and "retry_max_delay_ms" not in r):
+                continue
+            base = r.get("retry_base_delay_ms", config["retry_base_delay_ms"])
+            mx = r.get("retry_max_delay_ms", config["retry_max_delay_ms"])
+            if mx < base:
+                self.add(f"nodes[{i}].reliability.retry_max_delay_ms", f"at least retry_base_delay_ms ({base})", str(mx))
 
     def check_params(self, base: str, t: NodeTypeSpec, given: Dict[str, Any]) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
@@ -684,7 +727,8 @@ class _Validator:
         for d in drafts:
             if d.id is None or d.type is None:
                 return None
-            nodes.append(GraphNode(id=d.id, type=d.type, params=d.params, runtime_hint=d.runtime_hint))
+            nodes.append(GraphNode(id=d.id, type=d.type, params=d.params, runtime_hint=d.runtime_hint,
+                                   reliability=d.reliability))
         edges: List[GraphEdge] = []
         for j, e in enumerate(edge_drafts):
             if e.src is None or e.dst is None or e.port is None:
