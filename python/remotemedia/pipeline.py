@@ -8,6 +8,7 @@ the sink nodes (nodes with no outgoing edge): :class:`Audio`, :class:`VadResult`
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
