@@ -139,21 +139,47 @@ pub fn connect_sockets(config: &ClusterConfig) -> Result<Vec<Option<TcpStream>>,
     } else {
         None
     };
+    let group = group_id(&config.hosts);
     for (peer, slot) in sockets.iter_mut().enumerate().take(me) {
-        let mut stream = connect_to(config, peer, deadline)?;
-        handshake_send(&mut stream, me, n).map_err(|e| peer_error(config, peer, &format!("handshake failed: {e}")))?;
+        // A listener that refuses us (another group on a reused port, a process started with
+        // another hosts file) is retried until the deadline, as an absent one is.
+        let stream = loop {
+            let mut stream = connect_to(config, peer, deadline)?;
+            match handshake_send(&mut stream, me, n, group, deadline) {
+                Ok(()) => break stream,
+                Err(e) if Instant::now() + CONNECT_RETRY >= deadline => {
+                    return Err(Error::Engine(format!(
+                        "process {me}: timed out after {} connecting to process {peer} at {}: {e}; is it running with the same hosts file?",
+                        secs(config.connect_timeout),
+                        config.hosts[peer]
+                    )))
+                }
+                Err(_) => std::thread::sleep(CONNECT_RETRY),
+            }
+        };
         *slot = Some(stream);
     }
     if let Some(listener) = listener {
         let mut waiting = n - me - 1;
+        let mut refused: Option<String> = None;
         while waiting > 0 {
             match listener.accept() {
                 Ok((mut stream, _)) => {
-                    let peer = handshake_receive(&mut stream, me, n, deadline)
-                        .map_err(|m| Error::Engine(format!("process {me}: refused a connection on {}: {m}", config.hosts[me])))?;
-                    if sockets[peer].is_some() {
-                        return Err(Error::Engine(format!("process {me}: process {peer} connected twice")));
-                    }
+                    // A connection from outside the group is refused and dropped; we keep waiting.
+                    let peer = match handshake_receive(&mut stream, me, n, group, deadline) {
+                        Ok(peer) if sockets[peer].is_none() => peer,
+                        Ok(peer) => {
+                            let _ = stream.write_all(&[0]);
+                            refused = Some(format!("process {peer} connected twice"));
+                            continue;
+                        }
+                        Err(m) => {
+                            let _ = stream.write_all(&[0]);
+                            refused = Some(m);
+                            continue;
+                        }
+                    };
+                    stream.write_all(&[1]).map_err(|e| Error::Engine(format!("process {me}: process {peer} left during the handshake: {e}")))?;
                     sockets[peer] = Some(stream);
                     waiting -= 1;
                 }
@@ -163,8 +189,9 @@ pub fn connect_sockets(config: &ClusterConfig) -> Result<Vec<Option<TcpStream>>,
                             .filter(|&p| sockets[p].is_none())
                             .map(|p| format!("process {p} ({})", config.hosts[p]))
                             .collect();
+                        let last = refused.as_deref().map(|r| format!(" (refused a connection: {r})")).unwrap_or_default();
                         return Err(Error::Engine(format!(
-                            "process {me}: timed out after {} waiting for {} to connect to {}; is it running with the same hosts file?",
+                            "process {me}: timed out after {} waiting for {} to connect to {}{last}; is it running with the same hosts file?",
                             secs(config.connect_timeout),
                             missing.join(", "),
                             config.hosts[me]
@@ -219,21 +246,43 @@ fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
-/// magic (u32), sender index (u64), process count (u64): 20 bytes, little-endian.
-fn handshake_send(stream: &mut TcpStream, me: usize, n: usize) -> std::io::Result<()> {
-    let mut buf = [0u8; 20];
+/// A fingerprint of the group (FNV-1a over the hosts list): processes started with different
+/// hosts files never pair up, even when one group's port is reused by another.
+fn group_id(hosts: &[String]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in hosts.join("\n").bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Sends magic (u32), sender index, process count and group id (u64 each): 28 bytes,
+/// little-endian; then waits for the listener's one-byte answer (1: accepted).
+fn handshake_send(stream: &mut TcpStream, me: usize, n: usize, group: u64, deadline: Instant) -> Result<(), String> {
+    let mut buf = [0u8; 28];
     buf[0..4].copy_from_slice(&MAGIC.to_le_bytes());
     buf[4..12].copy_from_slice(&(me as u64).to_le_bytes());
     buf[12..20].copy_from_slice(&(n as u64).to_le_bytes());
-    stream.write_all(&buf)
+    buf[20..28].copy_from_slice(&group.to_le_bytes());
+    stream.write_all(&buf).map_err(|e| format!("handshake failed: {e}"))?;
+    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+    stream.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).map_err(|e| format!("no answer to the handshake: {e}"))?;
+    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
+    match answer[0] {
+        1 => Ok(()),
+        _ => Err("the listener refused the handshake (another group, or started with another hosts file)".into()),
+    }
 }
 
-/// Reads a peer's handshake and returns its process index.
-fn handshake_receive(stream: &mut TcpStream, me: usize, n: usize, deadline: Instant) -> Result<usize, String> {
+/// Reads a peer's handshake and returns its process index (the caller answers it).
+fn handshake_receive(stream: &mut TcpStream, me: usize, n: usize, group: u64, deadline: Instant) -> Result<usize, String> {
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
     let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
     stream.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 20];
+    let mut buf = [0u8; 28];
     stream.read_exact(&mut buf).map_err(|e| format!("no handshake received: {e}"))?;
     stream.set_read_timeout(None).map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
@@ -244,11 +293,14 @@ fn handshake_receive(stream: &mut TcpStream, me: usize, n: usize, deadline: Inst
     let word = |at: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&buf[at..at + 8]);
-        u64::from_le_bytes(w) as usize
+        u64::from_le_bytes(w)
     };
-    let (peer, count) = (word(4), word(12));
+    let (peer, count, theirs) = (word(4) as usize, word(12) as usize, word(20));
     if count != n {
         return Err(format!("process {peer} was started with {count} processes, this one with {n}"));
+    }
+    if theirs != group {
+        return Err(format!("process {peer} was started with another hosts file"));
     }
     if peer <= me || peer >= n {
         return Err(format!("unexpected process index {peer} (expected {} to {})", me + 1, n - 1));
@@ -259,6 +311,27 @@ fn handshake_receive(stream: &mut TcpStream, me: usize, n: usize, deadline: Inst
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_with_other_hosts_refuse_each_other() {
+        let a = vec!["127.0.0.1:4000".to_string(), "127.0.0.1:4001".to_string()];
+        let b = vec!["127.0.0.1:4000".to_string(), "127.0.0.1:4002".to_string()];
+        assert_ne!(group_id(&a), group_id(&b));
+        // A process 1 of group b knocking on group a's process 0 is refused, not paired.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let knock = std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            handshake_send(&mut s, 1, 2, group_id(&b), deadline)
+        });
+        let (mut stream, _) = listener.accept().expect("accept");
+        let got = handshake_receive(&mut stream, 0, 2, group_id(&a), deadline);
+        assert_eq!(got, Err("process 1 was started with another hosts file".to_string()));
+        stream.write_all(&[0]).expect("answer");
+        let sent = knock.join().expect("thread");
+        assert!(sent.unwrap_err().contains("refused the handshake"));
+    }
 
     #[test]
     fn hosts_file_lines() {
