@@ -246,7 +246,7 @@ fn bad_params_are_errors_not_panics() {
     }
     assert!(t.param("output_rate").is_some_and(|s| s.required));
     assert!(t.param("quality").is_some_and(|s| s.default == Some(serde_json::json!("high"))));
-    assert!(!t.stateful);
+    assert!(t.stateful, "a streaming session gets its own resampler state");
 }
 
 #[test]
