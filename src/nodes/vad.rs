@@ -115,9 +115,12 @@ pub struct VadState {
     buf: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
     bands: [(usize, usize); NB],
-    /// Per bin `k` from `bands[0].0` to `bands[NB-1].1`: the weights that give the real FFT's
-    /// `|X[k]|²` from the complex half-length transform Z (see [`VadState::frame`]).
-    bin_weights: Vec<[f32; 3]>,
+    /// Per bin `k` from `bands[0].0` to `bands[NB-1].1`: the three weights that give the real
+    /// FFT's `|X[k]|²` from the complex half-length transform Z (see [`VadState::band_powers`]),
+    /// one array each so the per-bin loop vectorises.
+    bin_weights: [Vec<f32>; 3],
+    /// Per-bin powers of the current frame (scratch, same bins as `bin_weights`).
+    bin_power: Vec<f32>,
     scale: f64,
     smooth: f64,
     adapt: f64,
@@ -173,13 +176,15 @@ impl VadState {
         // usual real-FFT unpacking X[k] = (Z[k] + Z*[h-k])/2 - j e^{-2πik/N} (Z[k] - Z*[h-k])/2,
         // squared out, so only the band bins are unpacked and no complex X is formed.
         // Every band bin satisfies 1 <= k < h (200 Hz > 0 and 4 kHz <= Nyquist), so h-k is in range.
-        let bin_weights: Vec<[f32; 3]> = (bands[0].0..bands[NB - 1].1)
-            .map(|k| {
-                let th = 2.0 * std::f64::consts::PI * k as f64 / fft_len as f64;
-                let (p, q) = (-th.sin(), -th.cos());
-                [(0.5 * (1.0 + p)) as f32, (0.5 * (1.0 - p)) as f32, (-q) as f32]
-            })
-            .collect();
+        let weights = |f: fn(f64, f64) -> f64| -> Vec<f32> {
+            (bands[0].0..bands[NB - 1].1)
+                .map(|k| {
+                    let th = 2.0 * std::f64::consts::PI * k as f64 / fft_len as f64;
+                    f(-th.sin(), -th.cos()) as f32
+                })
+                .collect()
+        };
+        let bin_weights = [weights(|p, _| 0.5 * (1.0 + p)), weights(|p, _| 0.5 * (1.0 - p)), weights(|_, q| -q)];
         let frame_s = config.frame_duration_ms as f64 / 1000.0;
         let ms = config.frame_duration_ms;
         let mut state = VadState {
@@ -187,6 +192,7 @@ impl VadState {
             buf: vec![Complex::new(0.0, 0.0); fft_len / 2],
             scratch: vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()],
             fft,
+            bin_power: vec![0.0; bin_weights[0].len()],
             bin_weights,
             window,
             bands,
@@ -329,10 +335,17 @@ impl VadState {
         self.buf[used..].fill(Complex::new(0.0, 0.0));
         self.fft.process_with_scratch(&mut self.buf, &mut self.scratch);
         let h = self.buf.len();
-        let k0 = self.bands[0].0;
+        let (k0, k1) = (self.bands[0].0, self.bands[NB - 1].1);
+        // Z[k] forwards and Z[h-k] backwards over the band bins; an element-wise loop (vectorised).
+        let lo = &self.buf[k0..k1];
+        let hi = self.buf[h - k1 + 1..h - k0 + 1].iter().rev();
+        let [wa, wc, wx] = &self.bin_weights;
+        for (((((pw, a), c), wa), wc), wx) in self.bin_power.iter_mut().zip(lo).zip(hi).zip(wa).zip(wc).zip(wx) {
+            *pw = wa * (a.re * a.re + a.im * a.im) + wc * (c.re * c.re + c.im * c.im) + wx * (a.re * c.im + a.im * c.re);
+        }
         let mut powers = [0f64; NB];
         for (p, &(a, b)) in powers.iter_mut().zip(&self.bands) {
-            let bp = band_power(&self.buf[a..b], &self.buf[h - b + 1..h - a + 1], &self.bin_weights[a - k0..b - k0]);
+            let bp = sum8(&self.bin_power[a - k0..b - k0]);
             // Absurdly loud (finite) input can overflow the f32 spectrum to inf or NaN; clamp so
             // the floors and statistics stay finite and the stream stays usable.
             *p = if bp.is_finite() { bp } else { f32::MAX } as f64 * self.scale;
@@ -420,25 +433,17 @@ fn all_finite(v: &[f32]) -> bool {
     acc.iter().sum::<f32>() + tail == 0.0
 }
 
-/// Sum over the bins `k` of a band of the real FFT's `|X[k]|²`, from the complex half-length
-/// transform: `lo` = `Z[a..b]`, `hi` = `Z[h-b+1..h-a+1]` (so `hi` read backwards is `Z[h-k]`), `w`
-/// the bins' weights. 8 independent accumulators so the compiler can vectorise it (a single
-/// running f32 sum is a serial dependency chain: several times slower).
-fn band_power(lo: &[Complex<f32>], hi: &[Complex<f32>], w: &[[f32; 3]]) -> f32 {
+/// Sum of `v` with 8 independent accumulators so the compiler can vectorise it (a single running
+/// f32 sum is a serial dependency chain: several times slower).
+fn sum8(v: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
-    let mut i = 0;
-    let n = lo.len().min(hi.len()).min(w.len());
-    let term = |i: usize| {
-        let (a, c, [wa, wc, wx]) = (lo[i], hi[n - 1 - i], w[i]);
-        wa * (a.re * a.re + a.im * a.im) + wc * (c.re * c.re + c.im * c.im) + wx * (a.re * c.im + a.im * c.re)
-    };
-    while i + 8 <= n {
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a += term(i + j);
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
         }
-        i += 8;
     }
-    let tail: f32 = (i..n).map(term).sum();
+    let tail: f32 = chunks.remainder().iter().sum();
     acc.iter().sum::<f32>() + tail
 }
 
