@@ -322,10 +322,22 @@ impl<T: Real> Core<T> {
         // X[k] = (Z[k] + conj Z[half-k]) / 2 - j e^{-2πik/n_in} (Z[k] - conj Z[half-k]) / 2, with Z
         // periodic (Z[half] = Z[0]; upsampling keeps bin half, the input Nyquist bin).
         let z = &*buf;
-        for (k, ((y, tw), h)) in self.spec_out[..self.keep].iter_mut().zip(&self.twiddles).zip(&self.filter).enumerate() {
+        let bin = |k: usize| {
             let a = z[k % half];
             let b = z[(half - k) % half].conj();
-            *y = (a + b + *tw * (a - b)) * *h;
+            (a + b + self.twiddles[k] * (a - b)) * self.filter[k]
+        };
+        // Bins 1..half need no wrap-around: a straight loop over Z forwards and backwards.
+        let inner = self.keep.min(half);
+        self.spec_out[0] = bin(0);
+        let fwd = z[1..inner].iter();
+        let bwd = z[half - inner + 1..half].iter().rev();
+        for ((((y, a), c), tw), h) in self.spec_out[1..inner].iter_mut().zip(fwd).zip(bwd).zip(&self.twiddles[1..]).zip(&self.filter[1..]) {
+            let b = c.conj();
+            *y = (*a + b + *tw * (*a - b)) * *h;
+        }
+        if self.keep > half {
+            self.spec_out[half] = bin(half);
         }
         self.spec_out[self.keep..].fill(Complex::new(T::zero(), T::zero()));
         // Bin 0 and the Nyquist bin are real for a real signal; the rounding must not say otherwise.
