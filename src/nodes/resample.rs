@@ -1,22 +1,29 @@
-//! `AudioResampleNode`: changes the sample rate of audio with rubato's synchronous FFT resampler,
-//! with whole-buffer output that is exactly `round(frames * out / in)` long and time-aligned.
+//! `AudioResampleNode`: changes the sample rate of audio with rubato's synchronous FFT resampling
+//! algorithm (run on rustfft/realfft with a longer transform), with whole-buffer output that is
+//! exactly `round(frames * out / in)` long and time-aligned.
 //!
 //! The work is done by [`Resampler`], which also offers a streaming `push`/`finish` API whose
 //! concatenated output is bit-identical to [`Resampler::process_whole`] on the same samples: both
 //! cut the input into the same fixed FFT blocks counted from the first frame.
 //!
-//! Algorithm (rubato 5.1 `Fft`, `FixedSync::Both`): the input is cut into blocks of `fft_in`
-//! frames; each block is zero-padded to `2*fft_in`, transformed, multiplied by the spectrum of a
-//! windowed-sinc low-pass of `fft_in` taps (squared Blackman-Harris window, sum normalised to 1),
-//! the spectrum is truncated (downsampling) or zero-extended (upsampling) to `fft_out + 1` bins,
-//! inverse-transformed at `2*fft_out` points, and overlap-added. `fft_in / fft_out` equals
-//! `input_rate / output_rate` exactly. The filter delays everything by `fft_out / 2` output frames,
-//! which is dropped, so output frame `k` is the signal at time `k / output_rate`.
+//! Algorithm (rubato 5.1 `Fft`, `FixedSync::Both`, with the transform decoupled from the filter):
+//! the filter is a windowed-sinc low-pass of `fft_in` taps (squared Blackman-Harris window, sum
+//! normalised to 1, rubato's cutoff); the input is cut into blocks of `n_in - fft_in` frames
+//! ([`fft_lengths`]: `n_in = 8*fft_in` unless that is very long); each block is zero-padded to
+//! `n_in`, transformed, multiplied by the filter's spectrum, truncated (downsampling) or
+//! zero-extended (upsampling) to `n_out/2 + 1` bins, inverse-transformed at `n_out` points and
+//! overlap-added. `fft_in / fft_out` and `n_in / n_out` equal `input_rate / output_rate` exactly.
+//! The filter delays everything by `fft_out / 2` output frames, which is dropped, so output frame
+//! `k` is the signal at time `k / output_rate`. rubato's own `Fft` uses `n_in = 2*fft_in`, which
+//! spends half of the FFT work on zero padding (2x slower here).
 
 use serde_json::Value;
 
-use rubato::audioadapter_buffers::direct::SequentialSlice;
-use rubato::{Fft, FixedSync, Resampler as _, WindowFunction};
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner};
+use rubato::{calculate_cutoff, WindowFunction};
 
 use super::{expect_audio, param_i64, param_str, Inputs, Node, NodeType, ParamKind, ParamSpec};
 use crate::data::{AudioBuffer, Payload, Samples};
@@ -127,8 +134,30 @@ pub fn block_sizes(input_rate: u32, output_rate: u32, quality: Quality) -> (usiz
     (best * min_in, best * min_out)
 }
 
+/// Forward and inverse FFT lengths `(n_in, n_out)` for the block sizes `(fft_in, fft_out)`.
+///
+/// rubato's `Fft` transforms every block of `fft_in` frames at `2*fft_in` points: half of each
+/// transform is zero padding for the `fft_in`-tap filter. Here the filter stays the same but the
+/// transform is `FFT_FACTOR` times the filter length, so each block carries `(FFT_FACTOR - 1)`
+/// filter lengths of new input and the padding is `1/FFT_FACTOR` of the work (measured: 48k→16k
+/// `high` 768-tap filter, factor 2 ≈ 210 µs per second of audio, factor 8 ≈ 90 µs). Lengths whose
+/// complex half would exceed `MAX_HALF_FFT` points fall back to smaller factors (down to 2, the
+/// rubato layout), so very long filters (rates with a tiny common divisor) stay bounded.
+pub fn fft_lengths(fft_in: usize, fft_out: usize) -> (usize, usize) {
+    let mut f = FFT_FACTOR;
+    while f > 2 && fft_in.max(fft_out) * f / 2 > MAX_HALF_FFT {
+        f /= 2;
+    }
+    (f * fft_in, f * fft_out)
+}
+
+/// Transform length in filter lengths (a power of two keeps the FFT lengths smooth).
+const FFT_FACTOR: usize = 8;
+/// Largest complex FFT (half the real length) chosen when a smaller factor is possible.
+const MAX_HALF_FFT: usize = 1 << 15;
+
 /// Float types the resampler can run in.
-trait Real: rubato::Sample {
+trait Real: rustfft::FftNum + rustfft::num_traits::Float {
     fn of_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
 }
@@ -151,18 +180,71 @@ impl Real for f64 {
     }
 }
 
-/// The rubato state and the reusable staging buffers for one rate pair and channel count.
+/// The relative cutoff (of the input Nyquist frequency), exactly as rubato 5.1's `Fft` computes it.
+fn relative_cutoff(fft_in: usize, fft_out: usize) -> f32 {
+    let window = WindowFunction::BlackmanHarris2;
+    if fft_in > fft_out {
+        calculate_cutoff::<f32>(fft_out, window) * fft_out as f32 / fft_in as f32
+    } else {
+        calculate_cutoff::<f32>(fft_in, window)
+    }
+}
+
+/// The `fft_in`-tap low-pass, in f64: a sinc centred on tap `fft_in/2` with the given relative
+/// cutoff, times a periodic Blackman-Harris window squared, normalised to sum 1 (rubato's
+/// `make_sincs` with one phase, computed in f64 rather than the working precision).
+fn filter_taps(fft_in: usize, cutoff: f32) -> Vec<f64> {
+    use std::f64::consts::PI;
+    let n = fft_in as f64;
+    let c = cutoff as f64;
+    let mut taps: Vec<f64> = (0..fft_in)
+        .map(|i| {
+            let ph = 2.0 * PI * i as f64 / n;
+            let w = 0.35875 - 0.48829 * ph.cos() + 0.14128 * (2.0 * ph).cos() - 0.01168 * (3.0 * ph).cos();
+            let x = (i as f64 - (fft_in / 2) as f64) * c;
+            let sinc = if x == 0.0 { 1.0 } else { (PI * x).sin() / (PI * x) };
+            w * w * sinc
+        })
+        .collect();
+    let sum: f64 = taps.iter().sum();
+    taps.iter_mut().for_each(|t| *t /= sum);
+    taps
+}
+
+/// Block-convolution resampler state for one rate pair and channel count (rubato's `Fft`
+/// algorithm with a longer transform; see [`fft_lengths`]).
+///
+/// Per block and channel: `block_in` new frames plus zero padding are transformed at `n_in` real
+/// points (one complex FFT of `n_in/2` points on the samples taken in pairs); only the `keep`
+/// bins that survive are unpacked into the real spectrum, multiplied by the filter's spectrum and
+/// inverse-transformed at `n_out` points; the first `block_out` frames plus the previous block's
+/// tail are the output, the last `fft_out` frames the next tail.
 struct Core<T: Real> {
-    fft: Fft<T>,
     channels: usize,
     fft_in: usize,
     fft_out: usize,
-    /// One block of input, channel after channel (sequential layout, `channels * fft_in`).
-    stage_in: Vec<T>,
+    block_in: usize,
+    block_out: usize,
+    /// Spectrum bins carried from input to output (the rest are zero).
+    keep: usize,
+    fwd: Arc<dyn rustfft::Fft<T>>,
+    fwd_scratch: Vec<Complex<T>>,
+    /// Per channel: the block being filled, two frames per complex value, then the zero padding;
+    /// the forward FFT runs in place on it.
+    stage: Vec<Vec<Complex<T>>>,
     /// Frames of the current block filled so far.
     filled: usize,
-    /// One block of output, sequential layout (`channels * fft_out`).
-    stage_out: Vec<T>,
+    /// `-j * exp(-2πik/n_in)`: unpacks bin `k` of the real transform from the complex one.
+    twiddles: Vec<Complex<T>>,
+    /// Half the filter's spectrum scaled by `1/n_in` (the unpacking's factor 1/2 and the
+    /// unnormalised transform pair folded in), bins `0..keep`.
+    filter: Vec<Complex<T>>,
+    inv: Arc<dyn ComplexToReal<T>>,
+    inv_scratch: Vec<Complex<T>>,
+    spec_out: Vec<Complex<T>>,
+    time_out: Vec<T>,
+    /// Per channel: the last `fft_out` frames of the previous block's output.
+    tails: Vec<Vec<T>>,
     /// Start-up delay still to drop, in output frames.
     to_trim: usize,
     frames_in: u64,
@@ -172,32 +254,53 @@ struct Core<T: Real> {
 impl<T: Real> Core<T> {
     fn new(input_rate: u32, output_rate: u32, channels: usize, quality: Quality) -> Result<Core<T>, NodeError> {
         let (fft_in, fft_out) = block_sizes(input_rate, output_rate, quality);
-        let fft = Fft::<T>::new_custom(
-            input_rate as usize,
-            output_rate as usize,
-            fft_in,
-            1,
-            channels,
-            WindowFunction::BlackmanHarris2,
-            FixedSync::Both,
-        )
-        .map_err(|e| NodeError::permanent(format!("cannot build resampler {input_rate} Hz -> {output_rate} Hz: {e}")))?;
-        // new_custom recomputes the block sizes from the chunk; they must be the ones chosen above.
-        if fft.fft_size_in() != fft_in || fft.fft_size_out() != fft_out {
-            return Err(NodeError::permanent(format!(
-                "resampler block sizes {}/{} differ from the expected {fft_in}/{fft_out}",
-                fft.fft_size_in(),
-                fft.fft_size_out()
-            )));
+        let (n_in, n_out) = fft_lengths(fft_in, fft_out);
+        let keep = if fft_in < fft_out { n_in / 2 + 1 } else { n_out / 2 };
+        let cutoff = relative_cutoff(fft_in, fft_out);
+
+        // The filter's spectrum at n_in points, in f64 whatever the working precision.
+        let taps = filter_taps(fft_in, cutoff);
+        let mut planner64 = RealFftPlanner::<f64>::new();
+        let r2c = planner64.plan_fft_forward(n_in);
+        let mut padded = vec![0.0f64; n_in];
+        for (p, t) in padded.iter_mut().zip(&taps) {
+            *p = *t / n_in as f64;
         }
+        let mut spectrum = r2c.make_output_vec();
+        r2c.process(&mut padded, &mut spectrum)
+            .map_err(|e| NodeError::permanent(format!("cannot build the resampling filter: {e}")))?;
+        let filter: Vec<Complex<T>> = spectrum[..keep]
+            .iter()
+            .map(|h| Complex::new(T::from_f64(0.5 * h.re).unwrap_or(T::zero()), T::from_f64(0.5 * h.im).unwrap_or(T::zero())))
+            .collect();
+        let twiddles: Vec<Complex<T>> = (0..keep)
+            .map(|k| {
+                let a = -2.0 * std::f64::consts::PI * k as f64 / n_in as f64;
+                // -j * (cos a + j sin a) = sin a - j cos a
+                Complex::new(T::from_f64(a.sin()).unwrap_or(T::zero()), T::from_f64(-a.cos()).unwrap_or(T::zero()))
+            })
+            .collect();
+
+        let fwd = rustfft::FftPlanner::<T>::new().plan_fft_forward(n_in / 2);
+        let inv = RealFftPlanner::<T>::new().plan_fft_inverse(n_out);
         Ok(Core {
-            fft,
             channels,
             fft_in,
             fft_out,
-            stage_in: vec![T::of_f32(0.0); channels * fft_in],
+            block_in: n_in - fft_in,
+            block_out: n_out - fft_out,
+            keep,
+            fwd_scratch: vec![Complex::new(T::zero(), T::zero()); fwd.get_inplace_scratch_len()],
+            fwd,
+            stage: vec![vec![Complex::new(T::zero(), T::zero()); n_in / 2]; channels],
             filled: 0,
-            stage_out: vec![T::of_f32(0.0); channels * fft_out],
+            twiddles,
+            filter,
+            inv_scratch: inv.make_scratch_vec(),
+            spec_out: inv.make_input_vec(),
+            time_out: inv.make_output_vec(),
+            inv,
+            tails: vec![vec![T::zero(); fft_out]; channels],
             to_trim: fft_out / 2,
             frames_in: 0,
             frames_out: 0,
@@ -205,43 +308,80 @@ impl<T: Real> Core<T> {
     }
 
     fn reset(&mut self) {
-        self.fft.reset();
         self.filled = 0;
+        self.tails.iter_mut().for_each(|t| t.fill(T::zero()));
         self.to_trim = self.fft_out / 2;
         self.frames_in = 0;
         self.frames_out = 0;
     }
 
+    /// Transforms the staged block of channel `c` and leaves its `block_out` output frames
+    /// (tail of the previous block added) in `time_out[..block_out]`.
+    fn transform(&mut self, c: usize) -> Result<(), NodeError> {
+        let half = self.stage[c].len();
+        let buf = &mut self.stage[c];
+        buf[self.block_in / 2..].fill(Complex::new(T::zero(), T::zero()));
+        self.fwd.process_with_scratch(buf, &mut self.fwd_scratch);
+        // Real spectrum bin k from the half-length complex transform Z of the pairs:
+        // X[k] = (Z[k] + conj Z[half-k]) / 2 - j e^{-2πik/n_in} (Z[k] - conj Z[half-k]) / 2, with Z
+        // periodic (Z[half] = Z[0]; upsampling keeps bin half, the input Nyquist bin).
+        let z = &*buf;
+        let bin = |k: usize| {
+            let a = z[k % half];
+            let b = z[(half - k) % half].conj();
+            (a + b + self.twiddles[k] * (a - b)) * self.filter[k]
+        };
+        // Bins 1..half need no wrap-around: a straight loop over Z forwards and backwards.
+        let inner = self.keep.min(half);
+        self.spec_out[0] = bin(0);
+        let fwd = z[1..inner].iter();
+        let bwd = z[half - inner + 1..half].iter().rev();
+        for ((((y, a), c), tw), h) in self.spec_out[1..inner].iter_mut().zip(fwd).zip(bwd).zip(&self.twiddles[1..]).zip(&self.filter[1..]) {
+            let b = c.conj();
+            *y = (*a + b + *tw * (*a - b)) * *h;
+        }
+        if self.keep > half {
+            self.spec_out[half] = bin(half);
+        }
+        self.spec_out[self.keep..].fill(Complex::new(T::zero(), T::zero()));
+        // Bin 0 and the Nyquist bin are real for a real signal; the rounding must not say otherwise.
+        self.spec_out[0].im = T::zero();
+        if let Some(last) = self.spec_out.last_mut() {
+            last.im = T::zero();
+        }
+        self.inv
+            .process_with_scratch(&mut self.spec_out, &mut self.time_out, &mut self.inv_scratch)
+            .map_err(|e| NodeError::permanent(format!("resampling failed: {e}")))?;
+        let tail = &mut self.tails[c];
+        for (y, t) in self.time_out.iter_mut().zip(tail.iter()) {
+            *y = *y + *t;
+        }
+        tail.copy_from_slice(&self.time_out[self.block_out..]);
+        Ok(())
+    }
+
     /// Resamples the staged block and appends up to `limit` trimmed output frames, interleaved.
     fn run_block(&mut self, out: &mut Vec<f32>, limit: Option<usize>) -> Result<(), NodeError> {
         let ch = self.channels;
-        {
-            let input = SequentialSlice::new(&self.stage_in[..], ch, self.fft_in)
-                .map_err(|e| NodeError::permanent(format!("resampler input staging: {e}")))?;
-            let mut output = SequentialSlice::new_mut(&mut self.stage_out[..], ch, self.fft_out)
-                .map_err(|e| NodeError::permanent(format!("resampler output staging: {e}")))?;
-            self.fft
-                .process_into_buffer(&input, &mut output, None)
-                .map_err(|e| NodeError::permanent(format!("resampling failed: {e}")))?;
-        }
-        let skip = self.to_trim.min(self.fft_out);
+        let skip = self.to_trim.min(self.block_out);
         self.to_trim -= skip;
-        let mut emit = self.fft_out - skip;
+        let mut emit = self.block_out - skip;
         if let Some(limit) = limit {
             emit = emit.min(limit);
         }
         let start = out.len();
         out.resize(start + emit * ch, 0.0);
-        let dst = &mut out[start..];
-        if ch == 1 {
-            for (d, s) in dst.iter_mut().zip(&self.stage_out[skip..skip + emit]) {
-                *d = s.to_f32();
-            }
-        } else {
-            for c in 0..ch {
-                let src = &self.stage_out[c * self.fft_out + skip..c * self.fft_out + skip + emit];
+        for c in 0..ch {
+            self.transform(c)?;
+            let src = &self.time_out[skip..skip + emit];
+            let dst = &mut out[start..];
+            if ch == 1 {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = Real::to_f32(*s);
+                }
+            } else {
                 for (f, s) in src.iter().enumerate() {
-                    dst[f * ch + c] = s.to_f32();
+                    dst[f * ch + c] = Real::to_f32(*s);
                 }
             }
         }
@@ -249,28 +389,60 @@ impl<T: Real> Core<T> {
         Ok(())
     }
 
+    /// Writes `take` frames of channel `c` from the interleaved `src` into the staged block at
+    /// frame `self.filled` (two frames per complex value: even frames real, odd imaginary).
+    fn stage_channel(&mut self, c: usize, src: &[f32], take: usize) {
+        let ch = self.channels;
+        let buf = &mut self.stage[c];
+        for f in 0..take {
+            let x = T::of_f32(src[f * ch + c]);
+            let pos = self.filled + f;
+            let slot = &mut buf[pos / 2];
+            if pos % 2 == 0 {
+                slot.re = x;
+            } else {
+                slot.im = x;
+            }
+        }
+    }
+
+    /// Mono fast path of [`stage_channel`]: whole pairs copied straight into complex values.
+    fn stage_mono(&mut self, src: &[f32]) {
+        let buf = &mut self.stage[0];
+        let mut src = src;
+        let mut pos = self.filled;
+        if pos % 2 == 1 && !src.is_empty() {
+            buf[pos / 2].im = T::of_f32(src[0]);
+            src = &src[1..];
+            pos += 1;
+        }
+        let pairs = src.chunks_exact(2);
+        let rest = pairs.remainder();
+        for (slot, p) in buf[pos / 2..].iter_mut().zip(pairs) {
+            *slot = Complex::new(T::of_f32(p[0]), T::of_f32(p[1]));
+        }
+        if let Some(&x) = rest.first() {
+            buf[(pos + src.len() - 1) / 2].re = T::of_f32(x);
+        }
+    }
+
     fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), NodeError> {
         let ch = self.channels;
         let frames = input.len() / ch;
         let mut pos = 0;
         while pos < frames {
-            let take = (self.fft_in - self.filled).min(frames - pos);
+            let take = (self.block_in - self.filled).min(frames - pos);
             let src = &input[pos * ch..(pos + take) * ch];
             if ch == 1 {
-                for (d, s) in self.stage_in[self.filled..self.filled + take].iter_mut().zip(src) {
-                    *d = T::of_f32(*s);
-                }
+                self.stage_mono(src);
             } else {
                 for c in 0..ch {
-                    let base = c * self.fft_in + self.filled;
-                    for (f, d) in self.stage_in[base..base + take].iter_mut().enumerate() {
-                        *d = T::of_f32(src[f * ch + c]);
-                    }
+                    self.stage_channel(c, src, take);
                 }
             }
             self.filled += take;
             pos += take;
-            if self.filled == self.fft_in {
+            if self.filled == self.block_in {
                 self.run_block(out, None)?;
                 self.filled = 0;
             }
@@ -282,9 +454,13 @@ impl<T: Real> Core<T> {
     fn finish(&mut self, out: &mut Vec<f32>, input_rate: u32, output_rate: u32) -> Result<(), NodeError> {
         let total = output_frames(self.frames_in as usize, input_rate, output_rate) as u64;
         while self.frames_out < total {
-            for c in 0..self.channels {
-                let base = c * self.fft_in;
-                self.stage_in[base + self.filled..base + self.fft_in].fill(T::of_f32(0.0));
+            // Zero the unfilled rest of the block (an odd fill leaves a half-used complex value).
+            let first_free = self.filled.div_ceil(2);
+            for buf in &mut self.stage {
+                if self.filled % 2 == 1 {
+                    buf[self.filled / 2].im = T::zero();
+                }
+                buf[first_free..].fill(Complex::new(T::zero(), T::zero()));
             }
             self.filled = 0;
             let left = (total - self.frames_out) as usize;
@@ -362,12 +538,8 @@ impl Resampler {
 
     /// The anti-aliasing filter's cutoff in Hz (where rubato places the sinc's band edge).
     pub fn cutoff_hz(&self) -> Option<f64> {
-        let rel = match &self.engine {
-            Engine::Same => return None,
-            Engine::F32(c) => c.fft.cutoff(),
-            Engine::F64(c) => c.fft.cutoff(),
-        };
-        Some(rel as f64 * self.input_rate as f64 / 2.0)
+        let (fft_in, fft_out) = self.block_sizes()?;
+        Some(relative_cutoff(fft_in, fft_out) as f64 * self.input_rate as f64 / 2.0)
     }
 
     /// Output frames near each end of a whole buffer that the filter computes partly from the

@@ -1,13 +1,16 @@
 """Pure-numpy twin of the native ``AudioResampleNode`` (src/nodes/resample.rs).
 
-Same algorithm and filter as the native node, which uses rubato 5.1's synchronous ``Fft``
-resampler with ``FixedSync::Both``: the input is cut into blocks of ``fft_in`` frames counted from
-the first frame; each block is zero-padded to ``2*fft_in``, transformed, multiplied by the spectrum
-of a ``fft_in``-tap windowed-sinc low-pass (squared periodic Blackman-Harris window, taps summing to
-1, cutoff from rubato's ``calculate_cutoff``), truncated or zero-extended to ``fft_out + 1`` bins,
-inverse-transformed at ``2*fft_out`` points and overlap-added. The ``fft_out // 2`` frames of
-filter delay are dropped and exactly ``round(frames * output_rate / input_rate)`` frames are
-returned. Blocks are processed all at once along a numpy axis instead of one by one.
+Same algorithm and filter as the native node: rubato 5.1's synchronous ``Fft`` block
+convolution with a longer transform. The filter is an ``fft_in``-tap windowed-sinc low-pass
+(squared periodic Blackman-Harris window, taps summing to 1, cutoff from rubato's
+``calculate_cutoff``). The transform is ``n_in = FFT_FACTOR * fft_in`` points (fewer for very long
+filters, see ``fft_lengths``), so each block carries ``block_in = n_in - fft_in`` input frames
+counted from the first frame; each block is zero-padded to ``n_in``, transformed, multiplied by the
+filter's spectrum, truncated (downsampling) or zero-extended (upsampling) to ``n_out/2 + 1`` bins,
+inverse-transformed at ``n_out = n_in * out / in`` points and overlap-added with a hop of
+``block_out = n_out - fft_out`` frames. The ``fft_out // 2`` frames of filter delay are dropped
+and exactly ``round(frames * output_rate / input_rate)`` frames are returned. Blocks are processed
+all at once along a numpy axis instead of one by one.
 
 Here everything runs in float64, so the output differs from the native one only by the native
 float32 rounding (low/medium/high run in f32 there, very_high in f64).
@@ -19,7 +22,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["resample", "block_sizes", "output_frames", "QUALITIES"]
+__all__ = ["resample", "block_sizes", "fft_lengths", "output_frames", "QUALITIES"]
 
 MIN_RATE = 8000
 MAX_RATE = 192000
@@ -59,6 +62,20 @@ def block_sizes(input_rate: int, output_rate: int, quality: str) -> tuple[int, i
     return int(k * min_in), int(k * min_out)
 
 
+# Transform length in filter lengths and the largest complex half-transform chosen when a smaller
+# factor is possible; keep in step with FFT_FACTOR / MAX_HALF_FFT in Rust.
+FFT_FACTOR = 8
+_MAX_HALF_FFT = 1 << 15
+
+
+def fft_lengths(fft_in: int, fft_out: int) -> tuple[int, int]:
+    """Forward and inverse transform lengths (n_in, n_out) for the block sizes."""
+    f = FFT_FACTOR
+    while f > 2 and max(fft_in, fft_out) * f // 2 > _MAX_HALF_FFT:
+        f //= 2
+    return f * fft_in, f * fft_out
+
+
 def _calculate_cutoff(n: int) -> np.float32:
     # Same float32 arithmetic as rubato's calculate_cutoff::<f32>.
     nt = np.float32(n)
@@ -73,8 +90,8 @@ def _cutoff(fft_in: int, fft_out: int) -> np.float32:
 
 
 @functools.lru_cache(maxsize=32)
-def _filter_spectrum(fft_in: int, fft_out: int) -> np.ndarray:
-    """Spectrum (2*fft_in real FFT) of the normalised windowed sinc, scaled as rubato scales it."""
+def _filter_spectrum(fft_in: int, fft_out: int, n_in: int) -> np.ndarray:
+    """Spectrum (n_in-point real FFT) of the normalised windowed sinc, scaled by 1/n_in."""
     n = fft_in
     x = np.arange(n, dtype=np.float64)
     ph = 2.0 * np.pi * x / n
@@ -83,8 +100,8 @@ def _filter_spectrum(fft_in: int, fft_out: int) -> np.ndarray:
     arg = (x - float(n // 2)) * float(_cutoff(fft_in, fft_out))
     taps = w * np.sinc(arg)
     taps /= taps.sum()
-    filt = np.zeros(2 * n)
-    filt[:n] = taps / (2 * n)
+    filt = np.zeros(n_in)
+    filt[:n] = taps / n_in
     spec = np.fft.rfft(filt)
     spec.flags.writeable = False
     return spec
@@ -110,17 +127,23 @@ def resample(samples: np.ndarray, input_rate: int, output_rate: int, quality: st
         return np.zeros((0, channels), dtype=np.float32)
 
     fft_in, fft_out = block_sizes(int(input_rate), int(output_rate), quality)
+    n_in, n_out = fft_lengths(fft_in, fft_out)
+    block_in, hop = n_in - fft_in, n_out - fft_out
     delay = fft_out // 2
-    blocks = max(-(-(delay + total) // fft_out), -(-frames // fft_in))
-    xin = np.zeros((channels, blocks * fft_in))
+    blocks = max(-(-(delay + total) // hop), -(-frames // block_in))
+    xin = np.zeros((channels, blocks * block_in))
     xin[:, :frames] = x.T
-    spec_in = np.fft.rfft(xin.reshape(channels, blocks, fft_in), n=2 * fft_in, axis=-1)
-    keep = fft_in + 1 if fft_in < fft_out else fft_out
-    spec_out = np.zeros((channels, blocks, fft_out + 1), dtype=np.complex128)
-    spec_out[..., :keep] = spec_in[..., :keep] * _filter_spectrum(fft_in, fft_out)[:keep]
+    spec_in = np.fft.rfft(xin.reshape(channels, blocks, block_in), n=n_in, axis=-1)
+    keep = n_in // 2 + 1 if fft_in < fft_out else n_out // 2
+    spec_out = np.zeros((channels, blocks, n_out // 2 + 1), dtype=np.complex128)
+    spec_out[..., :keep] = spec_in[..., :keep] * _filter_spectrum(fft_in, fft_out, n_in)[:keep]
     # realfft's inverse is unnormalised; numpy's divides by n.
-    y = np.fft.irfft(spec_out, n=2 * fft_out, axis=-1) * (2 * fft_out)
-    out = np.zeros((channels, (blocks + 1) * fft_out))
-    out[:, : blocks * fft_out] += y[..., :fft_out].reshape(channels, -1)
-    out[:, fft_out:] += y[..., fft_out:].reshape(channels, -1)
+    y = np.fft.irfft(spec_out, n=n_out, axis=-1) * n_out
+    # Overlap-add: block b covers output frames [b*hop, b*hop + n_out); its last fft_out frames
+    # (fft_out <= hop) land on the start of block b+1.
+    out = np.zeros((channels, (blocks + 1) * hop))
+    out[:, : blocks * hop] += y[..., :hop].reshape(channels, -1)
+    tails = np.zeros((channels, blocks, hop))
+    tails[..., :fft_out] = y[..., hop:]
+    out[:, hop:] += tails.reshape(channels, -1)
     return np.ascontiguousarray(out[:, delay : delay + total].T, dtype=np.float32)
