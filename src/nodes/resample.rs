@@ -329,8 +329,8 @@ impl Resampler {
             return Err(NodeError::invalid_input("audio must have at least one channel"));
         }
         // Staging and FFT buffers are per channel and a whole block long, whatever the input's
-        // length: found by fuzzing, an empty buffer claiming 65535 channels made the node allocate
-        // gigabytes. The Python input layer has the same limit.
+        // length: found while fuzzing, an empty buffer claiming 65535 channels made the node size
+        // buffers of up to ~10 GB (rate pair dependent). The Python input layer has the same limit.
         if channels > MAX_CHANNELS {
             return Err(NodeError::invalid_input(format!(
                 "audio has {channels} channels; the resampler takes at most {MAX_CHANNELS}"
