@@ -9,6 +9,9 @@ pub mod audio_io;
 pub mod cli;
 pub mod data;
 pub mod error;
+/// Fuzz harnesses for `fuzz/` and `tests/fuzz_corpus.rs`; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod manifest;
 pub mod metrics;

@@ -35,6 +35,9 @@ pub const TYPE_NAME: &str = "AudioResampleNode";
 pub const MIN_RATE: u32 = 8_000;
 pub const MAX_RATE: u32 = 192_000;
 
+/// Most channels the resampler accepts (the Python input layer's limit too).
+pub const MAX_CHANNELS: usize = 256;
+
 /// A quality preset: how long the anti-aliasing filter is, and the float precision inside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Quality {
@@ -501,6 +504,14 @@ impl Resampler {
         if channels == 0 {
             return Err(NodeError::invalid_input("audio must have at least one channel"));
         }
+        // Staging and FFT buffers are per channel and a whole block long, whatever the input's
+        // length: found while fuzzing, an empty buffer claiming 65535 channels made the node size
+        // buffers of up to ~10 GB (rate pair dependent). The Python input layer has the same limit.
+        if channels > MAX_CHANNELS {
+            return Err(NodeError::invalid_input(format!(
+                "audio has {channels} channels; the resampler takes at most {MAX_CHANNELS}"
+            )));
+        }
         let engine = if input_rate == output_rate {
             Engine::Same
         } else if quality.uses_f64() {
@@ -876,5 +887,14 @@ mod tests {
         assert!(Resampler::new(7999, 16000, 1, Quality::High).is_err());
         assert!(Resampler::new(48000, 192001, 1, Quality::High).is_err());
         assert!(Resampler::new(48000, 16000, 0, Quality::High).is_err());
+    }
+
+    #[test]
+    fn channel_counts_beyond_the_limit_are_refused_before_allocating() {
+        // Regression (fuzzing): 65535 channels used to allocate gigabytes even for an empty buffer.
+        assert!(Resampler::new(48000, 16000, MAX_CHANNELS, Quality::Low).is_ok());
+        let e = Resampler::new(48000, 16000, 65535, Quality::High).err().expect("refused");
+        assert_eq!(e.kind, crate::error::NodeErrorKind::InvalidInput);
+        assert!(e.message.contains("65535 channels") && e.message.contains("at most 256"), "{}", e.message);
     }
 }

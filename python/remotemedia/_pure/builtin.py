@@ -61,6 +61,20 @@ def _as_f32_frames(samples: np.ndarray) -> np.ndarray:
     return samples.reshape(samples.shape[0], -1)
 
 
+#: The resampler's limit on sample magnitude (MAX_ABS_SAMPLE in src/nodes/resample.rs).
+_MAX_ABS_SAMPLE = np.float32(1e30)
+
+
+def _rust_f32(v: Any) -> str:
+    """An f32 as Rust's ``Display`` writes it (``inf``, ``NaN``, shortest digits, no exponent)."""
+    v = np.float32(v)
+    if np.isnan(v):
+        return "NaN"
+    if np.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return np.format_float_positional(v, trim="-")
+
+
 def _shaped_like(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
     return frames.reshape(-1) if like.ndim == 1 else frames
 
@@ -73,9 +87,27 @@ def make_resample(params: Dict[str, Any]) -> Kernel:
     def run(inputs: Mapping[str, Any]) -> Audio:
         audio = _expect_audio(_one(inputs, "AudioResampleNode"))
         if input_rate is not None and audio.sample_rate != input_rate:
-            raise InputError(f"AudioResampleNode expects {input_rate} Hz input, received {audio.sample_rate} Hz")
+            raise InputError(
+                f"AudioResampleNode expects input at {input_rate} Hz (param input_rate) "
+                f"but received audio at {audio.sample_rate} Hz"
+            )
         kernel = _twin("resample", "AudioResampleNode")
-        out = kernel.resample(_as_f32_frames(audio.samples), audio.sample_rate, output_rate, quality)
+        frames = _as_f32_frames(audio.samples)
+        if audio.sample_rate != output_rate:
+            # The same checks, in the same order and words, as the Rust node (src/nodes/resample.rs).
+            if not kernel.MIN_RATE <= audio.sample_rate <= kernel.MAX_RATE:
+                raise InputError(
+                    f"input sample rate {audio.sample_rate} Hz is outside {kernel.MIN_RATE}..={kernel.MAX_RATE} Hz"
+                )
+            flat = frames.reshape(-1)
+            bad = ~(np.abs(flat) <= _MAX_ABS_SAMPLE)  # true for NaN too
+            if bad.any():
+                pos = int(np.argmax(bad))
+                raise InputError(
+                    f"sample {pos} (frame {pos // frames.shape[1]}) is {_rust_f32(flat[pos])}; "
+                    "the resampler needs finite samples within +/-1e30"
+                )
+        out = kernel.resample(frames, audio.sample_rate, output_rate, quality)
         return Audio._trusted(_shaped_like(np.asarray(out, dtype=np.float32), audio.samples), output_rate)
 
     return run
@@ -89,6 +121,21 @@ def make_vad(params: Dict[str, Any]) -> Kernel:
     def run(inputs: Mapping[str, Any]) -> VadResult:
         audio = _expect_audio(_one(inputs, "VADNode"))
         kernel = _twin("vad", "VADNode")
+        # The Rust node's input checks and words (src/nodes/vad.rs), so both runtimes raise the
+        # same InputError rather than the kernel's ValueError.
+        rate = audio.sample_rate
+        if not 8000 <= rate <= 48000 or rate % 100 != 0:
+            raise InputError(
+                "VADNode needs a sample rate that is a multiple of 100 Hz from 8000 to 48000 Hz "
+                f"(e.g. 8000, 16000, 32000, 48000), received {rate} Hz; put an AudioResampleNode before it"
+            )
+        if audio.samples.dtype == np.float32:
+            x = audio.samples.reshape(audio.frames, -1)
+            mono = x[:, 0] if x.shape[1] == 1 else (x * np.float32(1.0 / x.shape[1])).sum(axis=1, dtype=np.float32)
+            bad = ~np.isfinite(mono)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise InputError(f"VADNode input contains a non-finite sample ({_rust_f32(mono[i])}) at index {i}")
         segments, frames = kernel.vad(_as_f32_frames(audio.samples), audio.sample_rate, **kwargs)
         return VadResult(
             segments=[(float(s), float(e)) for s, e in segments],
@@ -120,7 +167,10 @@ def make_gain(params: Dict[str, Any]) -> Kernel:
             raise InputError(
                 f"GainNode needs f32 samples, received {format_name(audio.samples)}; put a FormatConverterNode before it"
             )
-        return Audio._trusted(audio.samples * factor, audio.sample_rate)
+        # Overflow to inf is the node's defined f32 behaviour (as in Rust), not worth a warning;
+        # a node downstream that needs finite samples refuses them with an InputError.
+        with np.errstate(over="ignore"):
+            return Audio._trusted(audio.samples * factor, audio.sample_rate)
 
     return run
 
