@@ -147,7 +147,13 @@ pub fn block_sizes(input_rate: u32, output_rate: u32, quality: Quality) -> (usiz
 /// complex half would exceed `MAX_HALF_FFT` points fall back to smaller factors (down to 2, the
 /// rubato layout), so very long filters (rates with a tiny common divisor) stay bounded.
 pub fn fft_lengths(fft_in: usize, fft_out: usize) -> (usize, usize) {
-    let mut f = FFT_FACTOR;
+    fft_lengths_for(fft_in, fft_out, FFT_FACTOR)
+}
+
+/// As [`fft_lengths`] with at most `factor` filter lengths per transform (2: rubato's layout,
+/// blocks of one filter length, what streaming sessions use for low latency).
+pub fn fft_lengths_for(fft_in: usize, fft_out: usize, factor: usize) -> (usize, usize) {
+    let mut f = factor.max(2);
     while f > 2 && fft_in.max(fft_out) * f / 2 > MAX_HALF_FFT {
         f /= 2;
     }
@@ -156,6 +162,9 @@ pub fn fft_lengths(fft_in: usize, fft_out: usize) -> (usize, usize) {
 
 /// Transform length in filter lengths (a power of two keeps the FFT lengths smooth).
 const FFT_FACTOR: usize = 8;
+/// The same for streaming: a block is then one filter length (48k→16k `high`: 768 frames,
+/// 16 ms) instead of seven (112 ms), so a live stream's output lags its input by one block less.
+pub const STREAM_FFT_FACTOR: usize = 2;
 /// Largest complex FFT (half the real length) chosen when a smaller factor is possible.
 const MAX_HALF_FFT: usize = 1 << 15;
 
@@ -255,9 +264,9 @@ struct Core<T: Real> {
 }
 
 impl<T: Real> Core<T> {
-    fn new(input_rate: u32, output_rate: u32, channels: usize, quality: Quality) -> Result<Core<T>, NodeError> {
+    fn new(input_rate: u32, output_rate: u32, channels: usize, quality: Quality, factor: usize) -> Result<Core<T>, NodeError> {
         let (fft_in, fft_out) = block_sizes(input_rate, output_rate, quality);
-        let (n_in, n_out) = fft_lengths(fft_in, fft_out);
+        let (n_in, n_out) = fft_lengths_for(fft_in, fft_out, factor);
         let keep = if fft_in < fft_out { n_in / 2 + 1 } else { n_out / 2 };
         let cutoff = relative_cutoff(fft_in, fft_out);
 
@@ -494,6 +503,18 @@ impl Resampler {
     /// Builds the resampler (30-300 µs for common pairs; more for pairs whose rates share only a
     /// small common divisor, since the FFT blocks then get long).
     pub fn new(input_rate: u32, output_rate: u32, channels: usize, quality: Quality) -> Result<Resampler, NodeError> {
+        Resampler::with_fft_factor(input_rate, output_rate, channels, quality, FFT_FACTOR)
+    }
+
+    /// A resampler for live streams: the same filter, with transforms of two filter lengths
+    /// ([`STREAM_FFT_FACTOR`]), so output comes in blocks of one filter length. About twice the
+    /// work of [`new`](Resampler::new) per second of audio; its output equals `new`'s up to
+    /// float rounding (the convolution is the same, only the block layout differs).
+    pub fn low_latency(input_rate: u32, output_rate: u32, channels: usize, quality: Quality) -> Result<Resampler, NodeError> {
+        Resampler::with_fft_factor(input_rate, output_rate, channels, quality, STREAM_FFT_FACTOR)
+    }
+
+    fn with_fft_factor(input_rate: u32, output_rate: u32, channels: usize, quality: Quality, factor: usize) -> Result<Resampler, NodeError> {
         for (what, rate) in [("input", input_rate), ("output", output_rate)] {
             if !(MIN_RATE..=MAX_RATE).contains(&rate) {
                 return Err(NodeError::invalid_input(format!(
@@ -515,9 +536,9 @@ impl Resampler {
         let engine = if input_rate == output_rate {
             Engine::Same
         } else if quality.uses_f64() {
-            Engine::F64(Box::new(Core::new(input_rate, output_rate, channels, quality)?))
+            Engine::F64(Box::new(Core::new(input_rate, output_rate, channels, quality, factor)?))
         } else {
-            Engine::F32(Box::new(Core::new(input_rate, output_rate, channels, quality)?))
+            Engine::F32(Box::new(Core::new(input_rate, output_rate, channels, quality, factor)?))
         };
         Ok(Resampler { input_rate, output_rate, channels, quality, engine })
     }
@@ -673,6 +694,8 @@ struct ResampleNode {
     cache: Vec<((u32, u16), Resampler)>,
     /// In a streaming session: the (rate, channels) its first chunk fixed.
     stream: Option<(u32, u16)>,
+    /// That session's low-latency resampler (none at equal rates).
+    stream_resampler: Option<Resampler>,
 }
 
 /// How many resamplers a node keeps; the least recently built is dropped beyond that.
@@ -738,7 +761,11 @@ impl ResampleNode {
             out.extend_from_slice(&samples);
             return Ok(());
         }
-        self.resampler(key.0, key.1)?.push(&samples, out)
+        let r = match &mut self.stream_resampler {
+            Some(r) => r,
+            slot => slot.insert(Resampler::low_latency(key.0, self.output_rate, key.1 as usize, self.quality)?),
+        };
+        r.push(&samples, out)
     }
 
     fn output(&self, samples: Vec<f32>, channels: u16) -> Payload {
@@ -757,8 +784,9 @@ impl Node for ResampleNode {
         Ok(Payload::Audio(out))
     }
 
-    /// A chunk's completed output frames: FFT blocks are cut from the stream's first frame, so
-    /// the chunks' outputs concatenate to exactly the whole-buffer output.
+    /// A chunk's completed output frames, from the session's low-latency resampler (blocks of
+    /// one filter length, cut from the stream's first frame): the chunks' outputs concatenate to
+    /// the whole-buffer output up to float rounding, whatever the chunk sizes.
     fn push(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         let audio = self.checked_audio(inputs)?;
         let channels = audio.channels;
@@ -775,15 +803,16 @@ impl Node for ResampleNode {
             let audio = self.checked_audio(inputs)?;
             self.push_chunk(audio, &mut out)?;
         }
-        let Some((rate, channels)) = self.stream.take() else { return Ok(None) };
-        if rate != self.output_rate {
-            self.resampler(rate, channels)?.finish(&mut out)?;
+        let Some((_, channels)) = self.stream.take() else { return Ok(None) };
+        if let Some(mut r) = self.stream_resampler.take() {
+            r.finish(&mut out)?;
         }
         Ok(Some(self.output(out, channels)))
     }
 
     fn reset(&mut self) {
         self.stream = None;
+        self.stream_resampler = None;
         for (_, r) in &mut self.cache {
             r.reset();
         }
@@ -834,7 +863,7 @@ pub fn node_type() -> NodeType {
                         ))
                     })?,
                 };
-                let mut node = ResampleNode { output_rate, expected_input_rate, quality, cache: Vec::new(), stream: None };
+                let mut node = ResampleNode { output_rate, expected_input_rate, quality, cache: Vec::new(), stream: None, stream_resampler: None };
                 // Build the expected pair up front so the first run pays no construction cost.
                 if let Some(rate) = expected_input_rate {
                     node.resampler(rate, 1)?;

@@ -68,8 +68,8 @@ def test_chunked_resampling_equals_the_whole_buffer(runtime, ms):
     got = stream(p, signal, RATE * ms // 1000).samples()
     assert got.shape == whole.shape == (round(signal.size / 3),)
     assert snr_db(whole, got) >= 100.0
-    # The same blocks are cut from the stream's first frame either way.
-    np.testing.assert_array_equal(got, whole)
+    # The same filter in another block layout (one filter length per block): only rounding differs.
+    assert np.max(np.abs(got - whole)) <= 1e-5
 
 
 @pytest.mark.parametrize("ms", [10, 20, 30, 37])
@@ -81,7 +81,7 @@ def test_chunked_vad_matches_the_whole_buffer(runtime, ms):
     got = stream(p, signal, RATE * ms // 1000)
     np.testing.assert_array_equal(got.decisions(), whole["frames"])
     assert got.segments == [tuple(s) for s in whole["segments"]]
-    np.testing.assert_array_equal(got.samples(), np.asarray(whole["audio"]))
+    np.testing.assert_allclose(got.samples(), np.asarray(whole["audio"]), rtol=0, atol=1e-5)
 
 
 def test_a_resampler_session_ends_with_the_filter_tail(runtime):
@@ -92,6 +92,7 @@ def test_a_resampler_session_ends_with_the_filter_tail(runtime):
     s = p.stream()
     parts = [np.asarray(s.push((x[i : i + 960], RATE))["resample"]) for i in range(0, x.size, 960)]
     tail = np.asarray(s.close()["resample"])
+    assert parts[0].size == 128, "a 16 ms block less the filter delay: output from the first chunk on"
     y = np.concatenate(parts + [tail])
     assert y.size == 8000
     expected = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(8000) / 16000)

@@ -1,9 +1,10 @@
 """Streaming sessions on the pure-Python runtime: chunk by chunk through the graph, with one
 instance of each stateful node (resampler, VAD) per session, as the native engine does.
 
-The chunked resampler cuts the same FFT blocks from the stream's first frame as the whole-buffer
-twin (``resample.resample``), in the same float64 arithmetic, so its concatenated output equals the
-whole-buffer output; the VAD is the twin's ``VadState`` carried across chunks.
+The chunked resampler is the twin of the native low-latency resampler (``Resampler::low_latency``):
+the same filter as the whole-buffer twin (``resample.resample``), with blocks of one filter length
+cut from the stream's first frame, so its concatenated output equals the whole-buffer output up to
+float rounding; the VAD is the twin's ``VadState`` carried across chunks.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class StreamResampler:
         self.same = input_rate == output_rate
         if not self.same:
             self.fft_in, self.fft_out = block_sizes(input_rate, output_rate, quality)
-            self.spec = _filter_spectrum(self.fft_in, self.fft_out)
+            # Transforms of two filter lengths, as the native low-latency resampler
+            # (Resampler::low_latency): blocks of one filter length.
+            self.spec = _filter_spectrum(self.fft_in, self.fft_out, 2 * self.fft_in)
             self.keep = self.fft_in + 1 if self.fft_in < self.fft_out else self.fft_out
             self.pending = np.zeros((channels, 0))
             # The second half of the last block's inverse transform, added to the next block.
