@@ -11,6 +11,8 @@ cargo bench --quiet --bench engine -- "$@"
 echo "== Python benchmark (release build of the extension)"
 VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" develop --release --quiet
 "$VENV/bin/python" benchmarks/python_bench.py "$@"
+echo "== streaming benchmark (session.push of 20 ms chunks through resample + VAD)"
+"$VENV/bin/python" benchmarks/streaming_bench.py "$@"
 echo "== batch and cluster benchmark (run_batch 1 vs 2 workers; remotemedia batch 1 vs 2 processes)"
 cargo build --release --quiet --bin remotemedia
 "$VENV/bin/python" benchmarks/batch_bench.py --binary target/release/remotemedia "$@"
