@@ -101,6 +101,7 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// Starts `workers` timely workers (threads) that park until there is work.
     pub fn new(workers: usize) -> Result<Arc<WorkerPool>, Error> {
+        crate::runtime::alloc::tune();
         if workers == 0 {
             return Err(Error::Engine("a worker pool needs at least one worker".into()));
         }
@@ -115,6 +116,7 @@ impl WorkerPool {
     /// dataflows span every process. Every process must install the same pipelines in the same
     /// order; items submitted on process 0 are spread over all workers and collected there.
     pub fn cluster(config: &crate::runtime::cluster::ClusterConfig) -> Result<Arc<WorkerPool>, Error> {
+        crate::runtime::alloc::tune();
         config.check(config.processes())?;
         let (builders, others) = crate::runtime::cluster::connect(config)?;
         Self::start(config.workers, config.process, config.processes(), builders, others)
