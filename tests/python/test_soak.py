@@ -2,7 +2,7 @@
 pipeline and on separate pipelines, 20 pipelines created and dropped, with a Python node that raises
 for some inputs. No deadlock, no unexpected error, every result equal to the single-threaded one,
 and good runs after the failing ones. The full form is ``scripts/soak.py`` (8 x 2000 runs, 100
-pipelines); its measured figures are in docs/reliability-testing.md.
+pipelines); its measured figures are in docs/reliability.md ("Testing against bad input and load").
 """
 
 import importlib.util
