@@ -746,19 +746,7 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
         out.append(percentile_table(metrics, p999=False))
 
     if args.output is not None:
-        from .wav import write_wav
-
-        found = first_audio(outputs)
-        if found is None:
-            raise _failure(f"--output {args.output}: no output carries audio")
-        name, a = found
-        try:
-            write_wav(args.output, a)
-        except OSError as e:
-            raise _failure(f"cannot write WAV file '{args.output}': {e.strerror or e}") from None
-        except KeyError:
-            raise _failure(f"cannot write '{args.output}': {a.samples.dtype} samples have no WAV encoding here") from None
-        out.append(f"\nwrote {args.output} (output '{name}')\n")
+        _write_first_audio(args.output, outputs, out)
     if args.json is not None:
         doc = {
             "input": input_json(path, bundled, audio),
@@ -827,17 +815,7 @@ def _stream(args: argparse.Namespace, out: List[str]) -> None:
     out.append(f"\nper push: median {median / 1e3:.1f} µs, p99 {p99 / 1e3:.1f} µs over {chunks} pushes; "
                f"close {close_ns / 1e3:.1f} µs\n")
     if args.output is not None:
-        from .wav import write_wav
-
-        found = first_audio(outputs)
-        if found is None:
-            raise _failure(f"--output {args.output}: no output carries audio")
-        name, a = found
-        try:
-            write_wav(args.output, a)
-        except OSError as e:
-            raise _failure(f"cannot write WAV file '{args.output}': {e.strerror or e}") from None
-        out.append(f"\nwrote {args.output} (output '{name}')\n")
+        _write_first_audio(args.output, outputs, out)
     if args.json is not None:
         doc = {
             "input": input_json(path, bundled, audio),
@@ -849,6 +827,23 @@ def _stream(args: argparse.Namespace, out: List[str]) -> None:
         }
         _write_text(args.json, json.dumps(_plain(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         out.append(f"wrote {args.json}\n")
+
+
+def _write_first_audio(path: str, outputs: Sequence[Tuple[str, Any]], out: List[str]) -> None:
+    """``--output``: writes the first audio among the outputs (a VAD result's audio counts) as WAV."""
+    from .wav import write_wav
+
+    found = first_audio(outputs)
+    if found is None:
+        raise _failure(f"--output {path}: no output carries audio")
+    name, a = found
+    try:
+        write_wav(path, a)
+    except OSError as e:
+        raise _failure(f"cannot write WAV file '{path}': {e.strerror or e}") from None
+    except KeyError:
+        raise _failure(f"cannot write '{path}': {a.samples.dtype} samples have no WAV encoding here") from None
+    out.append(f"\nwrote {path} (output '{name}')\n")
 
 
 def _concatenated(parts: List[Any]) -> Any:

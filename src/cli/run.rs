@@ -66,10 +66,7 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     }
 
     if let Some(path) = &args.output {
-        let (name, audio) = first_audio(&outputs)
-            .ok_or_else(|| CliError::failure(format!("--output {}: no output carries audio", path.display())))?;
-        crate::audio_io::write_wav(path, audio).map_err(|e| CliError::failure(e.to_string()))?;
-        let _ = writeln!(out, "\nwrote {} (output '{name}')", path.display());
+        write_first_audio(path, &outputs, out)?;
     }
     if let Some(path) = &args.json {
         let doc = run_json(&input, &outputs, metrics.clone());
@@ -82,4 +79,13 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
 pub fn run_json(input: &super::InputFile, outputs: &[(String, Payload)], metrics: Value) -> Value {
     let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();
     json!({"input": input_json(input), "outputs": outs, "metrics": metrics})
+}
+
+/// `--output`: writes the first audio among the outputs (a VAD result's audio counts) as WAV.
+pub fn write_first_audio(path: &std::path::Path, outputs: &[(String, Payload)], out: &mut String) -> Result<(), CliError> {
+    let (name, audio) = first_audio(outputs)
+        .ok_or_else(|| CliError::failure(format!("--output {}: no output carries audio", path.display())))?;
+    crate::audio_io::write_wav(path, audio).map_err(|e| CliError::failure(e.to_string()))?;
+    let _ = writeln!(out, "\nwrote {} (output '{name}')", path.display());
+    Ok(())
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::report::{describe_payload, first_audio, input_json, payload_json};
+use super::report::{describe_payload, input_json, payload_json};
 use super::{parse_workers, CliError};
 use crate::data::{AudioBuffer, Payload, VadResult};
 use crate::runtime::RunOutput;
@@ -123,10 +123,7 @@ pub fn run(args: &StreamArgs, out: &mut String) -> Result<(), CliError> {
         close_ns as f64 / 1e3
     );
     if let Some(path) = &args.output {
-        let (name, audio) = first_audio(&outputs)
-            .ok_or_else(|| CliError::failure(format!("--output {}: no output carries audio", path.display())))?;
-        crate::audio_io::write_wav(path, audio).map_err(|e| CliError::failure(e.to_string()))?;
-        let _ = writeln!(out, "\nwrote {} (output '{name}')", path.display());
+        super::run::write_first_audio(path, &outputs, out)?;
     }
     if let Some(path) = &args.json {
         let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();
