@@ -450,9 +450,14 @@ fn sum8(v: &[f32]) -> f32 {
 /// Speech segments as `(start_s, end_s)` pairs, in seconds.
 pub type Segments = Vec<(f64, f64)>;
 
+/// The start of frame `i`, in seconds.
+fn seconds(i: u64, frame_duration_ms: u32) -> f64 {
+    i as f64 * frame_duration_ms as f64 / 1000.0
+}
+
 /// Runs of speech frames as `(start_s, end_s)`: frame `i` covers `[i, i+1) · frame_duration_ms`.
 pub fn segments(frames: &[bool], frame_duration_ms: u32) -> Segments {
-    let t = |i: usize| i as f64 * frame_duration_ms as f64 / 1000.0;
+    let t = |i: usize| seconds(i as u64, frame_duration_ms);
     let mut out = Vec::new();
     let mut start = None;
     for (i, f) in frames.iter().enumerate() {
@@ -497,6 +502,15 @@ pub fn to_mono(audio: &AudioBuffer) -> Result<Vec<f32>, NodeError> {
         Samples::I16(v) => mix(v, ch, crate::nodes::format::s_i16_to_f32),
         Samples::I32(v) => mix(v, ch, crate::nodes::format::s_i32_to_f32),
     })
+}
+
+/// The buffer as mono f32: mono f32 (the usual case) is read in place, anything else is mixed
+/// down to a copy by [`to_mono`].
+fn mono_view(audio: &AudioBuffer) -> Result<std::borrow::Cow<'_, [f32]>, NodeError> {
+    match (&audio.samples, audio.channels) {
+        (Samples::F32(v), 1) => Ok(std::borrow::Cow::Borrowed(v)),
+        _ => Ok(std::borrow::Cow::Owned(to_mono(audio)?)),
+    }
 }
 
 /// Convenience: decisions and segments for one whole buffer of mono samples.
@@ -549,14 +563,7 @@ impl VadNode {
                 )));
             }
         }
-        let owned;
-        let mono: &[f32] = match (&audio.samples, audio.channels) {
-            (Samples::F32(v), 1) => v,
-            _ => {
-                owned = to_mono(&audio)?;
-                &owned
-            }
-        };
+        let mono = mono_view(&audio)?;
         let state = match (&mut self.state, &self.stream) {
             (Some(s), Some(_)) => s,
             (Some(s), None) if s.config == config => {
@@ -565,9 +572,9 @@ impl VadNode {
             }
             (slot, _) => slot.insert(VadState::new(config)?),
         };
-        let frames = state.push(mono)?;
+        let frames = state.push(&mono)?;
         let stream = self.stream.get_or_insert(VadStream { frames_done: 0, open_since: None, channels: audio.channels });
-        let t = |i: u64| i as f64 * self.frame_duration_ms as f64 / 1000.0;
+        let t = |i: u64| seconds(i, self.frame_duration_ms);
         let mut segments = Vec::new();
         for (k, &speech) in frames.iter().enumerate() {
             let i = stream.frames_done + k as u64;
@@ -588,22 +595,9 @@ impl VadNode {
 impl Node for VadNode {
     fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         let audio = expect_audio(inputs.one()?)?;
-        let config = VadConfig {
-            sample_rate: audio.sample_rate,
-            frame_duration_ms: self.frame_duration_ms,
-            threshold_db: self.threshold_db,
-            hangover_ms: self.hangover_ms,
-        };
+        let config = self.config_for(audio.sample_rate);
         config.validate()?;
-        // Mono f32 (the usual case) is read in place; anything else is mixed down to a copy.
-        let owned;
-        let mono: &[f32] = match (&audio.samples, audio.channels) {
-            (Samples::F32(v), 1) => v,
-            _ => {
-                owned = to_mono(&audio)?;
-                &owned
-            }
-        };
+        let mono = mono_view(&audio)?;
         let state = match &mut self.state {
             Some(s) if s.config == config => {
                 s.reset();
@@ -611,7 +605,7 @@ impl Node for VadNode {
             }
             slot => slot.insert(VadState::new(config)?),
         };
-        let mut frames = state.push(mono)?;
+        let mut frames = state.push(&mono)?;
         frames.extend(state.finish());
         Ok(Payload::Vad(VadResult {
             segments: segments(&frames, self.frame_duration_ms),
@@ -645,8 +639,7 @@ impl Node for VadNode {
             audio: AudioBuffer { samples: Samples::F32(Vec::new()), sample_rate: rate, channels: stream.channels },
         });
         if let Some(start) = stream.open_since {
-            let t = |i: u64| i as f64 * self.frame_duration_ms as f64 / 1000.0;
-            result.segments.push((t(start), t(stream.frames_done)));
+            result.segments.push((seconds(start, self.frame_duration_ms), seconds(stream.frames_done, self.frame_duration_ms)));
         }
         Ok(Some(Payload::Vad(result)))
     }
