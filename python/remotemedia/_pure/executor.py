@@ -5,9 +5,10 @@ native engine's semantics: sources get the run's input, edges carry whole output
 
 from __future__ import annotations
 
+import functools
 import random
 import time
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ..clock import SystemClock
 from ..errors import CircuitOpenError, InputError, NodeError, RemoteMediaError, is_transient, node_error_from_exception
@@ -56,22 +57,7 @@ class Executor:
         try:
             for i in self.graph.order:
                 node_inputs = self._gather(i, inputs, outputs)
-                retries = 0
-                while True:
-                    self._admit(i, run, retries)
-                    t0 = time.perf_counter_ns()
-                    try:
-                        out = self.impls[i]._rm_call(node_inputs)
-                    except BaseException as e:  # noqa: BLE001 - every failure is reported as the node's
-                        self._record(i, t0, ok=False)
-                        delay = self._failed(i, e, run, retries)
-                        retries += 1
-                        self.clock.sleep(delay)
-                        continue
-                    break
-                self.breakers[i].on_success()
-                self._record(i, t0, ok=True, out=out)
-                outputs[i] = out
+                outputs[i] = self.call(i, run, functools.partial(self.impls[i]._rm_call, node_inputs))
         except BaseException:
             self._record_run(start, ok=False)
             raise
@@ -110,6 +96,25 @@ class Executor:
         return self._result(outputs)
 
     # ---- retries and the circuit breaker ----
+
+    def call(self, i: int, run: int, node_call: Callable[[], Any]) -> Any:
+        """One node call for run ``run``, through the node's circuit breaker and retry policy,
+        recorded in the metrics; returns its output or raises the node's error."""
+        retries = 0
+        while True:
+            self._admit(i, run, retries)
+            t0 = time.perf_counter_ns()
+            try:
+                out = node_call()
+            except BaseException as e:  # noqa: BLE001 - every failure is reported as the node's
+                self._record(i, t0, ok=False)
+                delay = self._failed(i, e, run, retries)  # raises unless it is retried
+                retries += 1
+                self.clock.sleep(delay)
+                continue
+            self.breakers[i].on_success()
+            self._record(i, t0, ok=True, out=out)
+            return out
 
     def _next_run(self) -> int:
         run = self._runs

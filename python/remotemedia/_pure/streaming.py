@@ -9,6 +9,7 @@ float rounding; the VAD is the twin's ``VadState`` carried across chunks.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -256,29 +257,13 @@ class PureSession:
                     node_inputs = ex._gather(i, inputs, outputs)
                 if node_inputs is None and i not in self.streams:
                     continue  # a stateless node has nothing to flush
-                # The same retries and circuit breaker as a whole run (executor.py).
-                retries = 0
-                while True:
-                    ex._admit(i, run, retries)
-                    t0 = time.perf_counter_ns()
-                    try:
-                        stream = self.streams.get(i)
-                        if stream is None:
-                            out = ex.impls[i]._rm_call(node_inputs)
-                        elif end:
-                            out = stream.finish(node_inputs)
-                        else:
-                            out = stream.push(node_inputs)
-                    except BaseException as e:  # noqa: BLE001 - reported as the node's failure
-                        ex._record(i, t0, ok=False)
-                        delay = ex._failed(i, e, run, retries)  # raises unless it is retried
-                        retries += 1
-                        ex.clock.sleep(delay)
-                        continue
-                    break
-                ex.breakers[i].on_success()
-                ex._record(i, t0, ok=True, out=out)
-                outputs[i] = out
+                stream = self.streams.get(i)
+                if stream is None:
+                    method = ex.impls[i]._rm_call
+                else:
+                    method = stream.finish if end else stream.push
+                # The same retries, circuit breaker and metrics as a whole run.
+                outputs[i] = ex.call(i, run, functools.partial(method, node_inputs))
         except BaseException:
             ex._record_run(start, ok=False)
             raise
