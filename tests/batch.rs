@@ -2,13 +2,15 @@
 //! item reported while the others complete) and `remotemedia batch` end to end (outputs, the
 //! per-item report listing every input, unreadable files as item errors, exit codes).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use remotemedia::audio_io::{read_wav, write_wav};
 use remotemedia::data::{AudioBuffer, Samples};
 use remotemedia::{NodeErrorKind, Payload, RunInput, WorkerPool};
 use serde_json::Value;
+
+mod common;
+use common::{cli, item_audio, s, temp_dir};
 
 /// int16 -> f32 -> -6 dB: every output sample is the input's f32 value halved (to 1e-3 relative).
 const CONVERT_GAIN: &str = r#"
@@ -29,45 +31,6 @@ nodes:
 edges:
   - {from: to_f32, to: vad}
 "#;
-
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("remotemedia-batch-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TempDir(dir)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_remotemedia")).args(args).output().expect("start the remotemedia binary")
-}
-
-/// Item `k`: a 16-bit tone whose amplitude encodes `k`, so results can be matched to inputs.
-fn item_audio(k: usize, rate: u32) -> AudioBuffer {
-    let amp = 1000.0 + 500.0 * k as f64;
-    let n = rate as usize / 10;
-    let samples: Vec<i16> =
-        (0..n).map(|i| (amp * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / rate as f64).sin()).round() as i16).collect();
-    AudioBuffer::new(Samples::I16(samples), rate, 1).expect("valid audio")
-}
 
 fn graph(text: &str) -> remotemedia::Graph {
     let tree = remotemedia::manifest::parse_str(text).expect("parse");

@@ -2,11 +2,13 @@
 //! graph, bench (--plot, --prometheus), node-types, and the error cases with their exit codes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use remotemedia::audio_io::{read_wav, write_wav};
 use remotemedia::data::{AudioBuffer, Samples};
 use serde_json::Value;
+
+mod common;
+use common::{cli, s, temp_dir};
 
 /// FormatConverter (→ f32) then Gain (-6 dB): node types that are complete on every branch.
 const CONVERT_GAIN: &str = r#"
@@ -26,45 +28,14 @@ edges:
     to: gain
 "#;
 
-/// A fresh directory for one test, removed when the test ends.
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("remotemedia-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TempDir(dir)
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write test file");
     p
 }
 
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_remotemedia")).args(args).output().expect("start the remotemedia binary")
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 /// A 440 Hz tone at half scale, 16-bit, 8 kHz, 0.25 s.

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use remotemedia::audio_io::{read_wav, write_wav};
-use remotemedia::data::{AudioBuffer, Samples};
 use serde_json::Value;
+
+mod common;
+use common::{cli, item_audio, s, temp_dir};
 
 /// int16 -> f32 -> (gain, VAD): two sinks, on different branch slots, so items cross processes.
 const FANOUT: &str = r#"
@@ -22,44 +24,6 @@ edges:
   - {from: to_f32, to: gain}
   - {from: to_f32, to: vad}
 "#;
-
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("remotemedia-cluster-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TempDir(dir)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_remotemedia")).args(args).output().expect("start the remotemedia binary")
-}
-
-fn item_audio(k: usize, rate: u32) -> AudioBuffer {
-    let amp = 1000.0 + 500.0 * k as f64;
-    let n = rate as usize / 10;
-    let samples: Vec<i16> =
-        (0..n).map(|i| (amp * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / rate as f64).sin()).round() as i16).collect();
-    AudioBuffer::new(Samples::I16(samples), rate, 1).expect("valid audio")
-}
 
 /// Twelve inputs; item 5 is at 22050 Hz, which the VAD refuses (the gain branch still runs).
 fn setup(dir: &Path) -> (PathBuf, PathBuf) {

@@ -1,0 +1,52 @@
+//! What the integration tests of the `remotemedia` binary share: temporary directories, running
+//! the binary, and numbered test items.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use remotemedia::data::{AudioBuffer, Samples};
+
+/// A fresh directory for one test, removed when the test ends.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `remotemedia-<test binary>-<pid>-<name>` under the system's temporary directory.
+pub fn temp_dir(name: &str) -> TempDir {
+    let suite = env!("CARGO_CRATE_NAME");
+    let dir = std::env::temp_dir().join(format!("remotemedia-{suite}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    TempDir(dir)
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Runs the built binary with `args` and waits for it.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_remotemedia")).args(args).output().expect("start the remotemedia binary")
+}
+
+/// Item `k`: 0.1 s of a 16-bit 440 Hz tone whose amplitude encodes `k`, so results can be
+/// matched to inputs.
+pub fn item_audio(k: usize, rate: u32) -> AudioBuffer {
+    let amp = 1000.0 + 500.0 * k as f64;
+    let n = rate as usize / 10;
+    let samples: Vec<i16> =
+        (0..n).map(|i| (amp * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / rate as f64).sin()).round() as i16).collect();
+    AudioBuffer::new(Samples::I16(samples), rate, 1).expect("valid audio")
+}
