@@ -79,6 +79,19 @@ def _chunk_ms(s: str) -> int:
     return v
 
 
+def _manifest_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+
+
+def _workers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-w", "--workers", metavar="N", type=_workers,
+                   help="timely workers (overrides the manifest's config.workers), 1 to 256")
+
+
+def _runtime_arg(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto", help=help)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m remotemedia",
@@ -98,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         "describe every output and how long each node took.",
         allow_abbrev=False,
     )
-    run.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+    _manifest_arg(run)
     run.add_argument("-i", "--input", metavar="FILE.wav", help="WAV file to run on (default: the bundled sample_speech.wav)")
     run.add_argument("-o", "--output", metavar="FILE.wav",
                      help="write the first audio output (or the audio a VAD result carries) to this WAV file")
@@ -108,11 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     # CLI, so that `--prometheus MANIFEST` never takes the manifest for a file name): see main().
     run.add_argument("--prometheus", metavar="FILE", nargs="?", const="", default=None,
                      help="also print the metrics in Prometheus text format (or write them to FILE with --prometheus=FILE)")
-    run.add_argument("-w", "--workers", metavar="N", type=_workers,
-                     help="timely workers (overrides the manifest's config.workers), 1 to 256")
-    run.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto",
-                     help="which runtime runs the pipeline; auto (default) follows REMOTEMEDIA_RUNTIME, "
-                     "else the native engine when it can be imported")
+    _workers_arg(run)
+    _runtime_arg(run, "which runtime runs the pipeline; auto (default) follows REMOTEMEDIA_RUNTIME, "
+                      "else the native engine when it can be imported")
 
     stream = sub.add_parser(
         "stream",
@@ -123,20 +134,18 @@ def _parser() -> argparse.ArgumentParser:
         "and report VAD segments as they close, the concatenated outputs and the per-push latency.",
         allow_abbrev=False,
     )
-    stream.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+    _manifest_arg(stream)
     stream.add_argument("-i", "--input", metavar="FILE.wav", help="WAV file to stream (default: the bundled sample_speech.wav)")
     stream.add_argument("--chunk-ms", metavar="MS", type=_chunk_ms, default=20, help="chunk length in milliseconds, 1 to 10000 (default 20)")
     stream.add_argument("-o", "--output", metavar="FILE.wav", help="write the first audio output, all chunks concatenated, to this WAV file")
     stream.add_argument("--json", metavar="FILE", help="write the input, the concatenated outputs and the per-push latencies to this JSON file")
-    stream.add_argument("-w", "--workers", metavar="N", type=_workers,
-                        help="timely workers (overrides the manifest's config.workers), 1 to 256")
-    stream.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto",
-                        help="which runtime runs the pipeline (default auto)")
+    _workers_arg(stream)
+    _runtime_arg(stream, "which runtime runs the pipeline (default auto)")
 
     graph = sub.add_parser("graph", help="print the validated pipeline graph as Graphviz DOT",
                            description="Print the validated pipeline graph as Graphviz DOT (| dot -Tpng -o graph.png).",
                            allow_abbrev=False)
-    graph.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+    _manifest_arg(graph)
 
     sub.add_parser("node-types", help="print every built-in node type (params, ports, outputs) as JSON",
                    description="Print every built-in node type (params, ports, outputs) as JSON.",
@@ -150,16 +159,14 @@ def _parser() -> argparse.ArgumentParser:
         "Cluster mode (--processes) is the native CLI's: see docs/distributed.md.",
         allow_abbrev=False,
     )
-    batch.add_argument("manifest", metavar="MANIFEST", help="the pipeline manifest (.json, .yaml or .yml)")
+    _manifest_arg(batch)
     batch.add_argument("input_dir", metavar="INPUT_DIR", help="directory whose *.wav files are the items")
     batch.add_argument("-o", "--out", metavar="DIR", required=True, help="directory for the outputs and report.json")
-    batch.add_argument("-w", "--workers", metavar="N", type=_workers,
-                       help="timely workers (overrides the manifest's config.workers), 1 to 256")
+    _workers_arg(batch)
     batch.add_argument("--chunk", metavar="N", type=int, default=0,
                        help="items per engine batch (0: four per worker)")
     batch.add_argument("--no-progress", action="store_true", help="accepted for parity; this CLI draws no bar")
-    batch.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto",
-                       help="which runtime runs the pipeline (the pure-Python one runs items one after another)")
+    _runtime_arg(batch, "which runtime runs the pipeline (the pure-Python one runs items one after another)")
     return p
 
 
