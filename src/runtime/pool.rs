@@ -377,8 +377,12 @@ fn free_cores(workers: usize) -> usize {
 /// How long a caller polls for its reply before blocking: 100 µs, or
 /// `REMOTEMEDIA_REPLY_SPIN_US` (0 turns polling off).
 fn reply_spin() -> Duration {
-    let us = std::env::var("REMOTEMEDIA_REPLY_SPIN_US").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(100);
-    Duration::from_micros(us)
+    env_micros("REMOTEMEDIA_REPLY_SPIN_US").unwrap_or(Duration::from_micros(100))
+}
+
+/// A duration in microseconds from the environment variable `name`, if it is set to a number.
+fn env_micros(name: &str) -> Option<Duration> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).map(Duration::from_micros)
 }
 
 /// How long an idle worker polls before parking. Waking a parked thread costs 50-100 µs on the
@@ -388,11 +392,10 @@ fn reply_spin() -> Duration {
 /// timely's 10 µs, since its polling would take the core from the thread that has work.
 /// `REMOTEMEDIA_IDLE_SPIN_US` overrides both.
 fn idle_spin(workers: usize) -> Duration {
-    if let Some(us) = std::env::var("REMOTEMEDIA_IDLE_SPIN_US").ok().and_then(|v| v.trim().parse().ok()) {
-        return Duration::from_micros(us);
+    if let Some(d) = env_micros("REMOTEMEDIA_IDLE_SPIN_US") {
+        return d;
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    if workers < cores {
+    if free_cores(workers) > 0 {
         Duration::from_micros(100)
     } else {
         Duration::from_micros(timely::WorkerConfig::DEFAULT_IDLE_SPIN_MICROS)
