@@ -174,13 +174,18 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>) -> Ve
     }
     builder.build(move |caps| {
         let mut caps: Option<Vec<Capability<u64>>> = if worker_index == 0 { Some(caps) } else { None };
+        // Swapped with the shared queue under its lock, so neither side allocates per run.
+        let mut submissions = std::collections::VecDeque::new();
         move |_frontiers| {
             let Some(held) = caps.as_mut() else { return };
-            let (submissions, next_epoch, closed) = {
+            let (next_epoch, closed) = {
                 let mut q = shared.lock_queue();
-                (q.pending.drain(..).collect::<Vec<_>>(), q.next_epoch, q.closed)
+                std::mem::swap(&mut q.pending, &mut submissions);
+                (q.next_epoch, q.closed)
             };
-            for sub in submissions {
+            for sub in submissions.drain(..) {
+                // The run is known before its data can reach the collector.
+                shared.lock_runs().insert(sub.epoch, sub.run);
                 for ((out, cap), records) in outputs.iter_mut().zip(held.iter()).zip(sub.per_source) {
                     let at = cap.delayed(&sub.epoch);
                     let mut handle = out.activate();

@@ -11,6 +11,7 @@ pub mod dataflow;
 pub(crate) mod panic;
 pub mod pipeline;
 pub mod pool;
+pub(crate) mod reply;
 pub mod retry;
 
 pub use dataflow::{Flow, Record};

@@ -16,6 +16,7 @@ use crate::metrics::{NodeStats, WorkerStats};
 use crate::runtime::dataflow::Flow;
 use crate::runtime::breaker::Breaker;
 use crate::runtime::pool::WorkerPool;
+use crate::runtime::reply::ReplySlot;
 use crate::runtime::retry::{Clock, RetrySettings};
 
 /// What one run (or one item of a batch) is given.
@@ -63,6 +64,9 @@ pub(crate) struct Submission {
     pub epoch: u64,
     pub flow: Flow,
     pub per_source: Vec<Vec<(u64, Option<Payload>)>>,
+    /// Entered into the table of runs in flight by the input operator, on worker 0: the caller
+    /// touches only the queue, so the table's memory stays with the worker.
+    pub run: PendingRun,
 }
 
 pub(crate) struct InputQueue {
@@ -215,9 +219,10 @@ impl Shared {
         }
     }
 
-    /// Fails every run in flight (the pool died).
+    /// Fails every run in flight or still queued (the pool died).
     pub fn fail_all(&self, message: &str) {
-        let runs: Vec<PendingRun> = self.lock_runs().drain().map(|(_, r)| r).collect();
+        let queued: Vec<PendingRun> = self.lock_queue().pending.drain(..).map(|s| s.run).collect();
+        let runs: Vec<PendingRun> = queued.into_iter().chain(self.lock_runs().drain().map(|(_, r)| r)).collect();
         for run in runs {
             if let Some(reply) = run.reply {
                 reply(Err(Error::Engine(message.to_string())));
@@ -302,11 +307,9 @@ impl Pipeline {
 
     /// Runs a batch and waits for it; each item gets its own result, in input order.
     pub fn run_batch(&self, items: Vec<RunInput>) -> Result<Vec<ItemResult>, Error> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.submit(items, Box::new(move |r| {
-            let _ = tx.send(r);
-        }))?;
-        self.pool.wait(&rx)?
+        let (slot, reply) = blocking_reply();
+        self.submit(items, reply)?;
+        self.pool.wait_slot(&slot)?
     }
 
     /// Runs one input and waits for its outputs.
@@ -380,9 +383,7 @@ fn submit_flow(shared: &Shared, pool: &WorkerPool, flow: Flow, items: Vec<Option
         }
         let epoch = q.next_epoch;
         q.next_epoch += 1;
-        // The run is known before its data can reach the collector.
-        shared.lock_runs().insert(epoch, run);
-        q.pending.push_back(Submission { epoch, flow, per_source });
+        q.pending.push_back(Submission { epoch, flow, per_source, run });
     }
     match shared.activator.get().map(|a| a.activate()) {
         Some(Ok(())) => Ok(()),
@@ -391,6 +392,13 @@ fn submit_flow(shared: &Shared, pool: &WorkerPool, flow: Flow, items: Vec<Option
             Err(Error::Engine("the worker pool is no longer running".into()))
         }
     }
+}
+
+/// A reply that fills a slot the calling thread then waits on (`WorkerPool::wait_slot`).
+fn blocking_reply() -> (Arc<ReplySlot<Result<Vec<ItemResult>, Error>>>, Reply) {
+    let slot = ReplySlot::for_current_thread();
+    let filler = Arc::clone(&slot);
+    (slot, Box::new(move |r| filler.fill(r)))
 }
 
 /// The one item of a single-item run.
@@ -447,20 +455,16 @@ impl Session {
 
     /// Pushes one chunk and waits for the outputs it completed.
     pub fn push(&self, input: impl Into<RunInput>) -> Result<RunOutput, Error> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.submit_push(input, Box::new(move |r| {
-            let _ = tx.send(r);
-        }))?;
-        single(self.pool.wait(&rx)??)
+        let (slot, reply) = blocking_reply();
+        self.submit_push(input, reply)?;
+        single(self.pool.wait_slot(&slot)??)
     }
 
     /// Ends the session and waits for the flushed outputs.
     pub fn close(&mut self) -> Result<RunOutput, Error> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.submit_close(Box::new(move |r| {
-            let _ = tx.send(r);
-        }))?;
-        single(self.pool.wait(&rx)??)
+        let (slot, reply) = blocking_reply();
+        self.submit_close(reply)?;
+        single(self.pool.wait_slot(&slot)??)
     }
 }
 

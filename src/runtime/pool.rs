@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use timely::execute::execute_from;
 
 use crate::error::{Error, NodeError};
@@ -18,6 +18,7 @@ use crate::graph::Graph;
 use crate::runtime::dataflow;
 use crate::runtime::panic::register_worker;
 use crate::runtime::pipeline::{Pipeline, Shared};
+use crate::runtime::reply::ReplySlot;
 use crate::runtime::retry::{Clock, RealClock};
 
 /// A message from the pool's owner to its workers.
@@ -328,7 +329,7 @@ impl WorkerPool {
 
     /// Waits for a message from the workers, failing instead of hanging if the pool dies.
     pub(crate) fn wait<T>(&self, rx: &Receiver<T>) -> Result<T, Error> {
-        if let Some(v) = self.poll_reply(rx) {
+        if let Some(v) = self.poll_reply(|| rx.try_recv().ok()) {
             return Ok(v);
         }
         loop {
@@ -342,6 +343,22 @@ impl WorkerPool {
             }
         }
     }
+
+    /// Waits for a run's reply slot to be filled (the calling thread must be the slot's waiter),
+    /// failing instead of hanging if the pool dies.
+    pub(crate) fn wait_slot<T>(&self, slot: &ReplySlot<T>) -> Result<T, Error> {
+        if let Some(v) = self.poll_reply(|| slot.try_take()) {
+            return Ok(v);
+        }
+        loop {
+            // `fill` unparks this thread; a spurious or timed-out wake just looks again.
+            std::thread::park_timeout(Duration::from_millis(200));
+            if let Some(v) = slot.try_take() {
+                return Ok(v);
+            }
+            self.check_alive()?;
+        }
+    }
 }
 
 impl WorkerPool {
@@ -349,19 +366,20 @@ impl WorkerPool {
     /// comes within tens of µs, and a blocked caller pays its own wake-up (50-100 µs on the
     /// machines we measured) on top. Callers beyond the free cores block at once, so polling
     /// never takes a core from a worker.
-    fn poll_reply<T>(&self, rx: &Receiver<T>) -> Option<T> {
+    fn poll_reply<T>(&self, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
         if self.reply_spin.is_zero() || self.spinning.fetch_add(1, Ordering::AcqRel) >= self.spin_slots {
             self.spinning.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
         let start = Instant::now();
         let got = loop {
-            match rx.try_recv() {
-                Ok(v) => break Some(v),
-                Err(TryRecvError::Disconnected) => break None,
-                Err(TryRecvError::Empty) if start.elapsed() >= self.reply_spin => break None,
-                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+            if let Some(v) = attempt() {
+                break Some(v);
             }
+            if start.elapsed() >= self.reply_spin {
+                break None;
+            }
+            std::hint::spin_loop();
         };
         self.spinning.fetch_sub(1, Ordering::AcqRel);
         got
