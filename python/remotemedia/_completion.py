@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, Dict, Optional
 
-from .payloads import from_native
 
 __all__ = ["native_call"]
 
@@ -24,7 +23,7 @@ async def native_call(start: Callable[[Any], None]) -> Dict[str, Any]:
             future.set_exception(error)
         else:
             try:
-                future.set_result({k: from_native(v) for k, v in result.items()})
+                future.set_result(result)
             except Exception as e:  # a malformed result must not leave the caller waiting
                 future.set_exception(e)
 

@@ -19,6 +19,11 @@ def version() -> str:
 def node_types_json() -> str:
     """The built-in node types (params, ports, outputs) as JSON."""
 
+def register_payload_types(audio: type, vad_result: type) -> None:
+    """Makes the engine build its outputs as the package's objects: audio as ``audio`` (``Audio``,
+    filled as ``Audio._trusted`` does), VAD results as ``vad_result`` (``VadResult``).
+    ``remotemedia._runtime`` calls it once when it loads this module; the first registration stays."""
+
 def validate_manifest(manifest_text: str, python_nodes: Optional[Dict[str, Any]] = None) -> str:
     """Validates manifest text (JSON or YAML); returns the canonical manifest as JSON or raises
     ``remotemedia.ManifestError`` listing every problem."""
@@ -31,7 +36,9 @@ class NativePipeline:
         ``remotemedia.clock``; None for the engine's own monotonic clock."""
     def run(self, inputs: Dict[str, AudioTuple]) -> Dict[str, Any]:
         """Runs once (the GIL is released meanwhile); ``inputs`` maps source node ids to
-        ``(samples, rate)``, or ``""`` to the input of every source node."""
+        ``(samples, rate)``, or ``""`` to the input of every source node. Outputs are ``Audio`` /
+        ``VadResult`` objects once ``register_payload_types`` was called, plain
+        ``(samples, rate)`` tuples and dicts before."""
     def run_batch(self, items: List[Dict[str, AudioTuple]]) -> List[Tuple[Optional[Dict[str, Any]], Optional[BaseException]]]:
         """Runs every item as one epoch spread over the workers; one ``(outputs, error)`` per item."""
     def run_async(self, inputs: Dict[str, AudioTuple], callback: Callable[[Optional[Dict[str, Any]], Optional[BaseException]], None]) -> None:

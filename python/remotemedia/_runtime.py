@@ -37,7 +37,12 @@ def _probe() -> None:
             return
         try:
             from . import _native as mod  # type: ignore[attr-defined]
+            from .audio import Audio
+            from .payloads import VadResult
 
+            # The engine then builds its outputs as these objects itself (one pass, no Python
+            # conversion afterwards).
+            mod.register_payload_types(Audio, VadResult)
             _native = mod
         except ImportError as e:
             _import_error = f"{type(e).__name__}: {e}"

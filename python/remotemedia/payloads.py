@@ -79,7 +79,11 @@ def _is_audio_tuple(value: Any) -> bool:
 
 
 def from_native(value: Any) -> Any:
-    """Converts a value returned by ``remotemedia._native`` into the Python payload model."""
+    """Converts a value in the native module's plain shapes (``(ndarray, rate)`` tuples, dicts) into
+    the Python payload model; values that already are (what the engine returns once
+    ``remotemedia._runtime`` has registered the classes) pass through unchanged."""
+    if isinstance(value, (Audio, VadResult)):
+        return value
     if _is_audio_tuple(value):
         return Audio._trusted(value[0], int(value[1]))
     if isinstance(value, dict):

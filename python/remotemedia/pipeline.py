@@ -21,7 +21,6 @@ from ._completion import native_call
 from .audio import ACCEPTED_DTYPES, MAX_CHANNELS, MAX_RATE, Audio, to_audio
 from .errors import InputError, RemoteMediaError, node_error_from_exception
 from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
-from .payloads import from_native
 from .session import Session
 from ._pure.graph import Graph
 from ._pure.schema import NodeTypeSpec, builtin_types
@@ -287,13 +286,12 @@ class Pipeline:
         self._ensure()
         if self._runtime == "rust" and _plain_audio_tuple(data):
             # The common call, (samples, rate) already in a form the engine takes: the engine
-            # checks finiteness itself, with the same message, in its one copy of the input.
-            raw = self._engine.run({"": data})
-            return {k: from_native(v) for k, v in raw.items()}
+            # checks finiteness itself, with the same message, in its one copy of the input, and
+            # returns its outputs as Audio / VadResult objects.
+            return self._engine.run({"": data})
         inputs = self._inputs(data)
         if self._runtime == "rust":
-            raw = self._engine.run(self._native_inputs(data, inputs))
-            return {k: from_native(v) for k, v in raw.items()}
+            return self._engine.run(self._native_inputs(data, inputs))
         return self._engine.run(inputs)
 
     async def run(self, data: RunInput) -> Dict[str, Any]:
@@ -342,7 +340,7 @@ class Pipeline:
             return results
         engine = self._batch_engine(workers)
         raw = engine.run_batch([self._native_inputs(data, inputs) for data, inputs in prepared])
-        return [err if err is not None else {k: from_native(v) for k, v in out.items()} for out, err in raw]
+        return [err if err is not None else out for out, err in raw]
 
     async def arun_batch(self, items: Iterable[RunInput], workers: Optional[int] = None) -> List[Any]:
         """As :meth:`run_batch`, without blocking the event loop (the batch runs on a thread)."""

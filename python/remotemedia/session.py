@@ -22,7 +22,6 @@ from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
 from ._completion import native_call
 from .errors import InputError
-from .payloads import from_native
 
 __all__ = ["Session"]
 
@@ -51,8 +50,7 @@ class Session:
         """Processes one chunk (same forms as ``Pipeline.run``); returns the outputs it completed."""
         self._check_open()
         if self._native:
-            raw = self._inner.push(self._pipeline._native_payload(chunk))
-            return {k: from_native(v) for k, v in raw.items()}
+            return self._inner.push(self._pipeline._native_payload(chunk))
         return self._inner.push(self._pipeline._inputs(chunk))
 
     def close(self) -> Dict[str, Any]:
@@ -60,7 +58,7 @@ class Session:
         self._check_open()
         self._closed = True
         if self._native:
-            return {k: from_native(v) for k, v in self._inner.close().items()}
+            return self._inner.close()
         return self._inner.close()
 
     @property

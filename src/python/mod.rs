@@ -31,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::validate_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::register_payload_types, m)?)?;
     m.add_class::<pipeline::NativePipeline>()?;
     m.add_class::<pipeline::NativeSession>()?;
     Ok(())

@@ -11,7 +11,7 @@ use crate::error::{Error, NodeError};
 use crate::graph::Graph;
 use crate::manifest;
 use crate::nodes::{InputPorts, NodeType, Registry};
-use crate::python::convert::{audio_from_py, payload_to_py};
+use crate::python::convert::{audio_from_py, payload_to_objects};
 use crate::python::errors;
 use crate::python::pynode::PyNode;
 use crate::python::clock::PyClock;
@@ -93,7 +93,7 @@ fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDic
 /// `{source_id: (samples, rate)}`, or `{"": (samples, rate)}` for every source.
 fn run_input(py: Python<'_>, inputs: &Bound<'_, PyDict>) -> PyResult<RunInput> {
     if inputs.len() == 1 {
-        if let Some(v) = inputs.get_item("")? {
+        if let Some(v) = inputs.get_item(pyo3::intern!(py, ""))? {
             let a = audio_from_py(&v, "input").map_err(|m| errors::input_error(py, m))?;
             return Ok(RunInput::All(crate::data::Payload::Audio(a)));
         }
@@ -110,7 +110,7 @@ fn run_input(py: Python<'_>, inputs: &Bound<'_, PyDict>) -> PyResult<RunInput> {
 fn outputs_to_py<'py>(py: Python<'py>, out: RunOutput) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (id, p) in out.outputs {
-        d.set_item(id, payload_to_py(py, p)?)?;
+        d.set_item(id, payload_to_objects(py, p)?)?;
     }
     Ok(d)
 }

@@ -9,7 +9,7 @@ use pyo3::types::PyDict;
 use crate::data::Payload;
 use crate::error::NodeError;
 use crate::nodes::{Inputs, Node};
-use crate::python::convert::{payload_from_py, payload_to_py};
+use crate::python::convert::{payload_from_py, payload_to_objects};
 
 pub struct PyNode {
     pub obj: Arc<Py<PyAny>>,
@@ -22,7 +22,7 @@ impl Node for PyNode {
                 let audio_class = py.import("remotemedia.audio")?.getattr("Audio")?;
                 let d = PyDict::new(py);
                 for (port, payload) in inputs.into_entries() {
-                    d.set_item(port, as_audio_objects(py, &audio_class, payload_to_py(py, payload)?)?)?;
+                    d.set_item(port, as_audio_objects(py, &audio_class, payload_to_objects(py, payload)?)?)?;
                 }
                 let out = self.obj.bind(py).call_method1("_rm_call", (d,))?;
                 Ok(payload_from_py(&out))
@@ -36,15 +36,16 @@ impl Node for PyNode {
     }
 }
 
-/// `(array, rate)` tuples become `remotemedia.Audio`, inside dicts too, so Python nodes see the
-/// same objects whichever runtime calls them.
+/// `(array, rate)` tuples become `remotemedia.Audio`, inside plain dicts too, so Python nodes see
+/// the same objects whichever runtime calls them (a no-op once the package has registered its
+/// payload classes: the values are then built as those objects).
 fn as_audio_objects<'py>(py: Python<'py>, audio: &Bound<'py, PyAny>, v: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(t) = v.cast::<pyo3::types::PyTuple>() {
         if t.len() == 2 && t.get_item(0)?.hasattr("dtype")? {
             return audio.call1((t.get_item(0)?, t.get_item(1)?));
         }
     }
-    if let Ok(d) = v.cast::<PyDict>() {
+    if let Ok(d) = v.cast_exact::<PyDict>() {
         let out = PyDict::new(py);
         for (k, x) in d.iter() {
             out.set_item(k, as_audio_objects(py, audio, x)?)?;
