@@ -28,7 +28,7 @@ use crate::nodes::{Inputs, Node, NodeConfig};
 use crate::runtime::breaker::{Admission, Breaker};
 use crate::runtime::panic::{catch_node_panic, panic_message};
 use crate::runtime::retry::{Jitter, RetrySettings};
-use crate::runtime::pipeline::Shared;
+use crate::runtime::pipeline::{PendingRun, Shared};
 
 /// One item's payload on an edge. `epoch` is the run (also the record's timely time: carried in
 /// the record so no operator depends on how timely stamps batches); `item` indexes the item
@@ -535,16 +535,29 @@ fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec
     let shared = Arc::clone(shared);
     let completes = scope.index() == 0;
     builder.build(move |_caps| {
+        // Runs whose every item this worker's sinks (or a node error) settled during a schedule.
+        let mut settled: Vec<(u64, PendingRun)> = Vec::new();
         move |frontiers| {
             for (slot, handle) in handles.iter_mut().enumerate() {
                 handle.for_each(|_cap, data| {
                     let mut runs = shared.lock_runs();
                     for Record { epoch, item, payload, .. } in data.drain(..) {
-                        if let Some(payload) = payload {
-                            shared.record_output(&mut runs, epoch, slot, item, payload);
+                        if let Some(run) = runs.get_mut(&epoch) {
+                            run.deliver(item, slot, payload);
+                        }
+                        // Every item has every sink's output (or failed): nothing more can come
+                        // for this run, so it completes now rather than after the frontier has
+                        // passed its epoch, which takes the worker another round of progress
+                        // tracking. Runs that end otherwise (an item whose failure left it
+                        // without outputs) still complete by the frontier below.
+                        if runs.get(&epoch).is_some_and(PendingRun::is_settled) {
+                            settled.extend(runs.remove(&epoch).map(|r| (epoch, r)));
                         }
                     }
                 });
+            }
+            for (epoch, run) in settled.drain(..) {
+                shared.finish(epoch, run, &mut stats.borrow_mut().runs);
             }
             if completes {
                 let finished: Vec<_> = {
@@ -702,14 +715,13 @@ fn cluster_collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, in
                 for c in data.drain(..) {
                     match c {
                         Collected::Output { epoch, item, slot, payload } => {
-                            shared.record_output(&mut runs, epoch, slot as usize, item, payload)
+                            if let Some(run) = runs.get_mut(&epoch) {
+                                run.deliver(item, slot as usize, Some(payload));
+                            }
                         }
                         Collected::Error { epoch, item, error } => {
-                            let slot = runs.get_mut(&epoch).and_then(|r| r.errors.get_mut(item as usize));
-                            if let Some(slot) = slot {
-                                if slot.is_none() {
-                                    *slot = Some(error.into());
-                                }
+                            if let Some(run) = runs.get_mut(&epoch) {
+                                run.fail(item, error.into());
                             }
                         }
                     }

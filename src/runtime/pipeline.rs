@@ -82,6 +82,62 @@ pub(crate) struct PendingRun {
     pub errors: Vec<Option<NodeError>>,
     pub reply: Option<Reply>,
     pub started: Option<Instant>,
+    /// Per item, the sinks that have not delivered it yet.
+    pub awaited: Vec<u32>,
+    /// Items neither delivered by every sink nor failed. At zero the run is complete before
+    /// its epoch's frontier has moved on (see `collector`).
+    pub unsettled: usize,
+}
+
+impl PendingRun {
+    pub fn new(items: usize, sinks: usize, reply: Reply, started: Option<Instant>) -> PendingRun {
+        PendingRun {
+            outputs: (0..items).map(|_| vec![None; sinks]).collect(),
+            errors: vec![None; items],
+            reply: Some(reply),
+            started,
+            awaited: vec![sinks as u32; items],
+            unsettled: items,
+        }
+    }
+
+    fn settled(&self, item: usize) -> bool {
+        self.awaited[item] == 0 || self.errors[item].is_some()
+    }
+
+    /// Applies `change` to one item and counts it settled if that settled it.
+    fn update(&mut self, item: usize, change: impl FnOnce(&mut PendingRun)) {
+        let before = self.settled(item);
+        change(self);
+        if !before && self.settled(item) {
+            self.unsettled -= 1;
+        }
+    }
+
+    /// Whether every item has every sink's output or an error.
+    pub fn is_settled(&self) -> bool {
+        self.unsettled == 0
+    }
+
+    /// Stores what a sink delivered for one item (a session's closing record may carry nothing).
+    /// Items the run does not have are ignored.
+    pub fn deliver(&mut self, item: u64, sink_slot: usize, payload: Option<Payload>) {
+        let item = item as usize;
+        if item < self.outputs.len() {
+            self.update(item, |run| {
+                run.outputs[item][sink_slot] = payload;
+                run.awaited[item] = run.awaited[item].saturating_sub(1);
+            });
+        }
+    }
+
+    /// Records the first error an item meets; later ones (other branches) are dropped.
+    pub fn fail(&mut self, item: u64, error: NodeError) {
+        let item = item as usize;
+        if item < self.errors.len() && self.errors[item].is_none() {
+            self.update(item, |run| run.errors[item] = Some(error));
+        }
+    }
 }
 
 /// What the pipeline's operators (on every worker) and its handle share.
@@ -165,27 +221,14 @@ impl Shared {
             return;
         }
         if let Some(run) = self.lock_runs().get_mut(&epoch) {
-            if let Some(slot) = run.errors.get_mut(item as usize) {
-                if slot.is_none() {
-                    *slot = Some(error);
-                }
-            }
-        }
-    }
-
-    /// Stores a sink's output for one item.
-    pub fn record_output(&self, runs: &mut HashMap<u64, PendingRun>, epoch: u64, sink_slot: usize, item: u64, payload: Payload) {
-        if let Some(run) = runs.get_mut(&epoch) {
-            if let Some(outs) = run.outputs.get_mut(item as usize) {
-                outs[sink_slot] = Some(payload);
-            }
+            run.fail(item, error);
         }
     }
 
     /// Turns a finished run into its reply and calls it; records its latency into `runs`
     /// (worker 0's own record) when metrics are on.
     pub fn finish(&self, epoch: u64, run: PendingRun, runs: &mut NodeStats) {
-        let PendingRun { outputs, errors, reply, started } = run;
+        let PendingRun { outputs, errors, reply, started, .. } = run;
         let items = outputs.len();
         let results: Vec<ItemResult> = outputs
             .into_iter()
@@ -370,12 +413,7 @@ fn submit_flow(shared: &Shared, pool: &WorkerPool, flow: Flow, items: Vec<Option
             None => per_source.iter_mut().for_each(|v| v.push((item as u64, None))),
         }
     }
-    let run = PendingRun {
-        outputs: (0..n_items).map(|_| vec![None; shared.sinks.len()]).collect(),
-        errors: vec![None; n_items],
-        reply: Some(reply),
-        started: if shared.metrics { Some(Instant::now()) } else { None },
-    };
+    let run = PendingRun::new(n_items, shared.sinks.len(), reply, if shared.metrics { Some(Instant::now()) } else { None });
     {
         let mut q = shared.lock_queue();
         if q.closed {
@@ -544,5 +582,40 @@ fn add_reliability(doc: &mut serde_json::Value, breaker: &Breaker) {
         m.insert("circuit_consecutive_failures".into(), b.consecutive_failures.into());
         m.insert("circuit_opens".into(), b.opens.into());
         m.insert("circuit_rejections".into(), b.rejections.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::AudioBuffer;
+
+    fn audio() -> Option<Payload> {
+        Some(Payload::Audio(AudioBuffer::mono_f32(vec![0.5; 4], 16_000)))
+    }
+
+    #[test]
+    fn a_run_settles_when_every_item_has_every_sinks_output_or_an_error() {
+        // 3 items, 2 sinks: item 0 gets both outputs, item 1 one output and then an error, item 2
+        // a closing record that carries nothing plus one output.
+        let mut run = PendingRun::new(3, 2, Box::new(|_| {}), None);
+        run.deliver(0, 0, audio());
+        assert!(!run.is_settled());
+        run.deliver(0, 1, audio());
+        assert_eq!(run.unsettled, 2, "item 0 is complete");
+        run.deliver(1, 0, audio());
+        run.fail(1, NodeError::permanent("branch failed"));
+        run.fail(1, NodeError::permanent("a second error is dropped"));
+        assert_eq!(run.unsettled, 1, "item 1 failed: nothing more is awaited for it");
+        assert_eq!(run.errors[1].as_ref().unwrap().message, "branch failed");
+        run.deliver(2, 0, None);
+        assert!(!run.is_settled(), "item 2 still awaits its second sink");
+        run.deliver(2, 1, audio());
+        assert!(run.is_settled());
+        assert_eq!(run.outputs[2][0], None, "a closing record without payload stores nothing");
+        // Items the run does not have are ignored, not counted.
+        run.deliver(9, 0, audio());
+        run.fail(9, NodeError::permanent("no such item"));
+        assert_eq!(run.unsettled, 0);
     }
 }
