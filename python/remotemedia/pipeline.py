@@ -324,23 +324,27 @@ class Pipeline:
             raise ValueError(f"run_batch: workers must be an integer from 1 to 256, got {workers!r}")
         self._ensure()
         items = list(items)
-        prepared: List[Tuple[Any, Dict[str, Audio]]] = []
-        for i, data in enumerate(items):
-            try:
-                prepared.append((data, self._inputs(data)))
-            except InputError as e:
-                raise InputError(f"run_batch item {i}: {e}") from None
         if self._runtime == "python":
+            prepared = [self._batch_item(i, data) for i, data in enumerate(items)]
             results: List[Any] = []
-            for _, inputs in prepared:
+            for inputs in prepared:
                 try:
                     results.append(self._engine.run(inputs))
                 except RemoteMediaError as e:
                     results.append(e)
             return results
-        engine = self._batch_engine(workers)
-        raw = engine.run_batch([self._native_inputs(data, inputs) for data, inputs in prepared])
+        # Plain (samples, rate) tuples go to the engine as they are: it checks them in its one
+        # copy of each, with the same words (and the item's index), and this loop is the batch's
+        # serial part, which the workers wait for.
+        native = [{"": data} if _plain_audio_tuple(data) else self._native_inputs(data, self._batch_item(i, data)) for i, data in enumerate(items)]
+        raw = self._batch_engine(workers).run_batch(native)
         return [err if err is not None else out for out, err in raw]
+
+    def _batch_item(self, i: int, data: RunInput) -> Dict[str, Audio]:
+        try:
+            return self._inputs(data)
+        except InputError as e:
+            raise InputError(f"run_batch item {i}: {e}") from None
 
     async def arun_batch(self, items: Iterable[RunInput], workers: Optional[int] = None) -> List[Any]:
         """As :meth:`run_batch`, without blocking the event loop (the batch runs on a thread)."""

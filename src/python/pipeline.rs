@@ -212,8 +212,10 @@ impl NativePipeline {
     /// `(outputs, None)` or `(None, exception)` per item, in input order.
     fn run_batch<'py>(&self, py: Python<'py>, items: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
         let mut inputs = Vec::with_capacity(items.len());
-        for item in items.iter() {
-            inputs.push(run_input(py, item.cast::<PyDict>()?)?);
+        for (i, item) in items.iter().enumerate() {
+            let input = run_input(py, item.cast::<PyDict>()?)
+                .map_err(|e| errors::input_error(py, format!("run_batch item {i}: {}", e.value(py))))?;
+            inputs.push(input);
         }
         let results = py.detach(|| self.inner.run_batch(inputs)).map_err(|e| errors::to_py(py, &e))?;
         let out = PyList::empty(py);

@@ -110,6 +110,13 @@ def test_arun_batch_and_bad_arguments(runtime):
     assert p.run_batch([]) == []
     with pytest.raises(InputError, match="run_batch item 1"):
         p.run_batch([item(0), "not audio"])
+    nan = np.full(480, 0.1, np.float32)
+    nan[7] = np.nan
+    # A plain (samples, rate) tuple is checked by the engine itself on the native runtime: the
+    # same words, the item's index, and nothing runs.
+    with pytest.raises(InputError, match=r"^run_batch item 2: samples contain NaN or infinity \(1 values, the first at frame 7\)"):
+        p.run_batch([item(0), item(1), (nan, 16000)])
+    assert [peak(r["gain"]) for r in p.run_batch([item(0)])] == pytest.approx([1000 / 32768 * GAIN], rel=1e-3)
     for bad in (0, 257, 1.5, True):
         with pytest.raises(ValueError, match="workers must be an integer from 1 to 256"):
             p.run_batch([item(0)], workers=bad)
