@@ -114,7 +114,7 @@ fn samples_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, Py
 }
 
 /// Audio as `(array, sample_rate)`. No copy.
-pub fn audio_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, PyAny>> {
+fn audio_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, PyAny>> {
     let rate = a.sample_rate;
     let array = samples_to_py(py, a)?;
     Ok(PyTuple::new(py, [array, rate.into_pyobject(py)?.into_any()])?.into_any())
@@ -129,12 +129,20 @@ fn segments_to_py<'py>(py: Python<'py>, segments: &[(f64, f64)]) -> PyResult<Bou
     Ok(list)
 }
 
-fn vad_to_py<'py>(py: Python<'py>, v: VadResult) -> PyResult<Bound<'py, PyAny>> {
-    let d = PyDict::new(py);
-    d.set_item("segments", segments_to_py(py, &v.segments)?)?;
-    d.set_item("frames", v.frames.into_pyarray(py))?;
-    d.set_item("audio", audio_to_py(py, v.audio)?)?;
-    Ok(d.into_any())
+/// A VAD result as a `VadResult` (a dict subclass) when the package registered it, else a dict.
+fn vad_to_py<'py>(py: Python<'py>, v: VadResult, types: Option<&PackageTypes>) -> PyResult<Bound<'py, PyAny>> {
+    let d = match types {
+        Some(t) => t.vad_result.bind(py).call0()?,
+        None => PyDict::new(py).into_any(),
+    };
+    d.set_item(intern!(py, "segments"), segments_to_py(py, &v.segments)?)?;
+    d.set_item(intern!(py, "frames"), v.frames.into_pyarray(py))?;
+    let audio = match types {
+        Some(t) => t.audio(py, v.audio)?,
+        None => audio_to_py(py, v.audio)?,
+    };
+    d.set_item(intern!(py, "audio"), audio)?;
+    Ok(d)
 }
 
 pub fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -189,44 +197,24 @@ impl PackageTypes {
 
 static PACKAGE_TYPES: OnceLock<PackageTypes> = OnceLock::new();
 
-/// Registers the classes outputs are built as (see [`payload_to_objects`]); the first
-/// registration in a process stays.
+/// Registers the classes outputs are built as (see [`payload_to_py`]); the first registration
+/// in a process stays.
 #[pyfunction]
 pub fn register_payload_types(audio: Py<PyAny>, vad_result: Py<PyAny>) {
     let _ = PACKAGE_TYPES.set(PackageTypes { audio, vad_result });
 }
 
-/// A payload as the package's objects: `Audio`, `VadResult`, dicts of those, JSON values. Before
-/// the package registered its classes (a bare `_native` import), the plain shapes of
-/// [`payload_to_py`].
-pub fn payload_to_objects<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, PyAny>> {
-    let Some(types) = PACKAGE_TYPES.get() else { return payload_to_py(py, p) };
-    match p {
-        Payload::Audio(a) => types.audio(py, a),
-        Payload::Vad(v) => {
-            let d = types.vad_result.bind(py).call0()?;
-            d.set_item(intern!(py, "segments"), segments_to_py(py, &v.segments)?)?;
-            d.set_item(intern!(py, "frames"), v.frames.into_pyarray(py))?;
-            d.set_item(intern!(py, "audio"), types.audio(py, v.audio)?)?;
-            Ok(d)
-        }
-        Payload::Json(v) => json_to_py(py, &v),
-        Payload::Map(m) => {
-            let d = PyDict::new(py);
-            for (k, v) in m {
-                d.set_item(k, payload_to_objects(py, v)?)?;
-            }
-            Ok(d.into_any())
-        }
-    }
-}
-
-/// Any payload in the plain shapes (see docs/python.md): audio as `(array, rate)`, a VAD result
-/// as a dict.
+/// A payload as a Python value: `Audio` and `VadResult` objects (and dicts of them, JSON values)
+/// once the package has registered its classes; before that (a bare `_native` import) the plain
+/// shapes of docs/python.md: audio as `(array, rate)`, a VAD result as a dict.
 pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, PyAny>> {
+    let types = PACKAGE_TYPES.get();
     match p {
-        Payload::Audio(a) => audio_to_py(py, a),
-        Payload::Vad(v) => vad_to_py(py, v),
+        Payload::Audio(a) => match types {
+            Some(t) => t.audio(py, a),
+            None => audio_to_py(py, a),
+        },
+        Payload::Vad(v) => vad_to_py(py, v, types),
         Payload::Json(v) => json_to_py(py, &v),
         Payload::Map(m) => {
             let d = PyDict::new(py);

@@ -11,7 +11,7 @@ use crate::error::{Error, NodeError};
 use crate::graph::Graph;
 use crate::manifest;
 use crate::nodes::{InputPorts, NodeType, Registry};
-use crate::python::convert::{audio_from_py, payload_to_objects};
+use crate::python::convert::{audio_from_py, payload_to_py};
 use crate::python::errors;
 use crate::python::pynode::PyNode;
 use crate::python::clock::PyClock;
@@ -110,7 +110,7 @@ fn run_input(py: Python<'_>, inputs: &Bound<'_, PyDict>) -> PyResult<RunInput> {
 fn outputs_to_py<'py>(py: Python<'py>, out: RunOutput) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (id, p) in out.outputs {
-        d.set_item(id, payload_to_objects(py, p)?)?;
+        d.set_item(id, payload_to_py(py, p)?)?;
     }
     Ok(d)
 }

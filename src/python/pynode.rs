@@ -9,7 +9,7 @@ use pyo3::types::PyDict;
 use crate::data::Payload;
 use crate::error::NodeError;
 use crate::nodes::{Inputs, Node};
-use crate::python::convert::{payload_from_py, payload_to_objects};
+use crate::python::convert::{payload_from_py, payload_to_py};
 
 pub struct PyNode {
     pub obj: Arc<Py<PyAny>>,
@@ -22,7 +22,7 @@ impl Node for PyNode {
                 let audio_class = py.import("remotemedia.audio")?.getattr("Audio")?;
                 let d = PyDict::new(py);
                 for (port, payload) in inputs.into_entries() {
-                    d.set_item(port, as_audio_objects(py, &audio_class, payload_to_objects(py, payload)?)?)?;
+                    d.set_item(port, as_audio_objects(py, &audio_class, payload_to_py(py, payload)?)?)?;
                 }
                 let out = self.obj.bind(py).call_method1("_rm_call", (d,))?;
                 Ok(payload_from_py(&out))
