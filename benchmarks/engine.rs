@@ -14,6 +14,9 @@ use remotemedia::nodes::resample::{Quality, Resampler};
 use remotemedia::nodes::{Inputs, Node, NodeConfig, Params, Registry};
 use remotemedia::{manifest, RunInput, WorkerPool};
 
+#[path = "timely_floor.rs"]
+mod timely_floor;
+
 /// Median and p99 of a set of timings, in nanoseconds.
 #[derive(Clone, Copy, Debug)]
 struct Summary {
@@ -245,6 +248,17 @@ fn main() {
     ]);
     report.add("3 pass-through nodes through the 1-worker pool, 480 samples", s[0], format!("{} over direct calls; target <= 5 µs", fmt_ns(s[0].median - s[1].median)));
     report.add("3 pass-through nodes called directly (floor)", s[1], "");
+    // The same shape as a bare timely dataflow, polling as the pool's worker does: the floor a
+    // timely-based engine sits on (benchmarks/timely_floor.rs). Measured on its own, right after,
+    // with the pool's worker parked: two polling workers on two cores would slow both.
+    let floor = timely_floor::TimelyFloor::start(3, std::time::Duration::from_micros(100));
+    let small_samples = vec![0.0f32; 480];
+    let f = interleaved(20_000 / scale, 500, &mut [&mut || floor.round_trip(black_box(small_samples.clone()))]);
+    drop(floor);
+    report.add("bare timely dataflow of the same shape, one round trip", f[0], format!(
+        "the pool's run is {} above it",
+        fmt_ns(s[0].median - f[0].median)
+    ));
 
     // ---- streaming: one 20 ms chunk per push through resample + VAD ----
     let p_stream = pool.install(manifest::load_str(RESAMPLE_VAD, &registry).expect("manifest")).expect("install");
@@ -316,15 +330,15 @@ fn main() {
         });
     });
     let as_inputs = |v: Vec<Payload>| v.into_iter().map(RunInput::from).collect::<Vec<_>>();
-    // Results are kept and freed after the timed region, as the threads' are freed on them.
-    let (mut kept1, mut kept2) = (Vec::new(), Vec::new());
+    // Results are freed as they come, as the threads' are: results kept across rounds made every
+    // round take fresh memory, and first touches of memory cost this VM far more when two cores
+    // fault at once (the 2-worker pool measured 0.4-1.3x the 1-worker one that way).
     let s = interleaved(rounds, warmup, &mut [
-        &mut || kept1.push(b1.run_batch(as_inputs(c1.pop().expect("a copy per round"))).expect("batch")),
-        &mut || kept2.push(b2.run_batch(as_inputs(c2.pop().expect("a copy per round"))).expect("batch")),
+        &mut || drop(black_box(b1.run_batch(as_inputs(c1.pop().expect("a copy per round"))).expect("batch"))),
+        &mut || drop(black_box(b2.run_batch(as_inputs(c2.pop().expect("a copy per round"))).expect("batch"))),
         &mut || (on_threads.borrow_mut())(1, t1.pop().expect("a copy per round")),
         &mut || (on_threads.borrow_mut())(2, t2.pop().expect("a copy per round")),
     ]);
-    drop((kept1, kept2));
     let per_item = |x: Summary| Summary { median: x.median / 64.0, p99: x.p99 / 64.0 };
     let ceiling = s[2].median / s[3].median;
     report.add("batch of 64 x 1 s main job, 1-worker pool (per item)", per_item(s[0]), "");
