@@ -28,7 +28,7 @@ use crate::nodes::{Inputs, Node, NodeConfig};
 use crate::runtime::breaker::{Admission, Breaker};
 use crate::runtime::panic::{catch_node_panic, panic_message};
 use crate::runtime::retry::{Jitter, RetrySettings};
-use crate::runtime::pipeline::{PendingRun, Shared};
+use crate::runtime::pipeline::Shared;
 
 /// One item's payload on an edge. `epoch` is the run (also the record's timely time: carried in
 /// the record so no operator depends on how timely stamps batches); `item` indexes the item
@@ -106,7 +106,11 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
             }
             let slot = slots[n];
             // One worker: records stay where they are. Several: route by item and branch slot.
-            let exec = Executor::new(Arc::clone(shared), n, node, Rc::clone(&stats), index);
+            let mut exec = Executor::new(Arc::clone(shared), n, node, Rc::clone(&stats), index);
+            // A sink hands its results straight to their runs, unless they must travel to process 0.
+            if !shared.cross_process {
+                exec.sink_slot = shared.sinks.iter().position(|&s| s == n);
+            }
             node_out[n] = Some(if scope.peers() == 1 {
                 node_operator(scope, exec, ins, || LocalPact)
             } else {
@@ -262,7 +266,10 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                                 Outcome::Retry(r) => waiting.push((cap.delayed(&epoch, 0), epoch, item, r)),
                                 done => {
                                     if let Some(record) = done.record(epoch, item, flow) {
-                                        out.session(&cap).give(record);
+                                        match exec.sink_slot {
+                                            Some(slot) => exec.deliver(slot, record),
+                                            None => out.session(&cap).give(record),
+                                        }
                                     }
                                 }
                             }
@@ -284,7 +291,10 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                                 Outcome::Retry(r) => waiting.push((held, epoch, item, r)),
                                 done => {
                                     if let Some(record) = done.record(epoch, item, flow) {
-                                        out.session(&held).give(record);
+                                        match exec.sink_slot {
+                                            Some(slot) => exec.deliver(slot, record),
+                                            None => out.session(&held).give(record),
+                                        }
                                     }
                                 }
                             }
@@ -312,7 +322,10 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                         Outcome::Retry(r) => waiting.push((held, epoch, item, r)),
                         done => {
                             if let Some(record) = done.record(epoch, item, flow) {
-                                out.session(&held).give(record);
+                                match exec.sink_slot {
+                                    Some(slot) => exec.deliver(slot, record),
+                                    None => out.session(&held).give(record),
+                                }
                             }
                         }
                     }
@@ -401,6 +414,9 @@ struct Executor {
     retry: RetrySettings,
     breaker: Arc<Breaker>,
     jitter: Jitter,
+    /// For a sink node (in a single-process pool), its place among the sinks: its results go
+    /// straight into their runs (`deliver`) instead of through the collector.
+    sink_slot: Option<usize>,
 }
 
 impl Executor {
@@ -409,7 +425,7 @@ impl Executor {
         let breaker = Arc::clone(&shared.breakers[n]);
         // Different workers and nodes draw different jitter.
         let seed = (shared.id << 32) ^ ((n as u64) << 16) ^ worker as u64 ^ 0x5EED;
-        Executor { shared, n, worker, node, sessions: HashMap::new(), stats, retry, breaker, jitter: Jitter::new(seed) }
+        Executor { shared, n, worker, node, sessions: HashMap::new(), stats, retry, breaker, jitter: Jitter::new(seed), sink_slot: None }
     }
 
     /// The instance a record of `flow` runs on.
@@ -515,6 +531,32 @@ impl Executor {
         }
     }
 
+    /// A sink's result, stored in its run. Once every item of the run has every sink's output (or
+    /// failed), nothing more can come for it, and the run completes here: a timely hop to a
+    /// collector operator and a round of progress tracking sooner than the frontier would say so.
+    /// Runs that end otherwise (an item whose failure left it without outputs) still complete
+    /// when the collector sees the frontier pass their epoch.
+    fn deliver(&self, sink_slot: usize, record: Record) {
+        let Record { epoch, item, payload, .. } = record;
+        let settled = {
+            let mut runs = self.shared.lock_runs();
+            match runs.get_mut(&epoch) {
+                Some(run) => {
+                    run.deliver(item, sink_slot, payload);
+                    if run.is_settled() {
+                        runs.remove(&epoch)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            }
+        };
+        if let Some(run) = settled {
+            self.shared.finish(epoch, run, &mut self.stats.borrow_mut().runs);
+        }
+    }
+
     /// Fails an item whose retry can no longer run (the pipeline was closed meanwhile).
     fn give_up(&self, epoch: u64, item: u64, r: &Retry) {
         let gn = &self.shared.graph.nodes[self.n];
@@ -524,54 +566,31 @@ impl Executor {
     }
 }
 
-/// Gathers the sinks' outputs on every worker; on worker 0, completes each run whose epoch every
-/// sink's frontier has passed (timely's progress tracking says nothing more can arrive for it).
+/// Watches the sinks' frontiers (in a single-process pool the sinks hand their outputs to the runs
+/// themselves, see `Executor::deliver`, so no records arrive here): on worker 0, completes each run
+/// still in flight once every sink's frontier has passed its epoch, timely's progress tracking
+/// saying nothing more can arrive for it. These are the runs whose failed items left them without
+/// some outputs; every other run completed when its last output was delivered.
 fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec<RecordStream<'scope>>, stats: Rc<RefCell<WorkerStats>>) {
     let mut builder = OperatorBuilder::new("Collect".to_owned(), scope);
-    let mut handles = Vec::new();
     for s in sinks {
-        handles.push(builder.new_input(s, LocalPact));
+        let _frontier_only = builder.new_input(s, LocalPact);
     }
     let shared = Arc::clone(shared);
-    let completes = scope.index() == 0;
+    if scope.index() != 0 {
+        builder.build(|_caps| |_frontiers| {});
+        return;
+    }
     builder.build(move |_caps| {
-        // Runs whose every item this worker's sinks (or a node error) settled during a schedule.
-        let mut settled: Vec<(u64, PendingRun)> = Vec::new();
         move |frontiers| {
-            for (slot, handle) in handles.iter_mut().enumerate() {
-                handle.for_each(|_cap, data| {
-                    let mut runs = shared.lock_runs();
-                    for Record { epoch, item, payload, .. } in data.drain(..) {
-                        if let Some(run) = runs.get_mut(&epoch) {
-                            run.deliver(item, slot, payload);
-                        }
-                        // Every item has every sink's output (or failed): nothing more can come
-                        // for this run, so it completes now rather than after the frontier has
-                        // passed its epoch, which takes the worker another round of progress
-                        // tracking. Runs that end otherwise (an item whose failure left it
-                        // without outputs) still complete by the frontier below.
-                        if runs.get(&epoch).is_some_and(PendingRun::is_settled) {
-                            settled.extend(runs.remove(&epoch).map(|r| (epoch, r)));
-                        }
-                    }
-                });
-            }
-            for (epoch, run) in settled.drain(..) {
+            let finished: Vec<_> = {
+                let mut runs = shared.lock_runs();
+                let done: Vec<u64> =
+                    runs.keys().copied().filter(|epoch| frontiers.iter().all(|f| !f.less_equal(epoch))).collect();
+                done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
+            };
+            for (epoch, run) in finished {
                 shared.finish(epoch, run, &mut stats.borrow_mut().runs);
-            }
-            if completes {
-                let finished: Vec<_> = {
-                    let mut runs = shared.lock_runs();
-                    let done: Vec<u64> = runs
-                        .keys()
-                        .copied()
-                        .filter(|epoch| frontiers.iter().all(|f| !f.less_equal(epoch)))
-                        .collect();
-                    done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
-                };
-                for (epoch, run) in finished {
-                    shared.finish(epoch, run, &mut stats.borrow_mut().runs);
-                }
             }
         }
     });
