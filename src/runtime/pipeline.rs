@@ -350,9 +350,20 @@ impl Pipeline {
 
     /// Runs a batch and waits for it; each item gets its own result, in input order.
     pub fn run_batch(&self, items: Vec<RunInput>) -> Result<Vec<ItemResult>, Error> {
+        self.wait(self.start_batch(items)?)
+    }
+
+    /// Hands a batch to the workers as one epoch and returns at once; [`wait`](Self::wait), on
+    /// the same thread, collects its results. Several batches may be started before waiting.
+    pub fn start_batch(&self, items: Vec<RunInput>) -> Result<Started, Error> {
         let (slot, reply) = blocking_reply();
         self.submit(items, reply)?;
-        self.pool.wait_slot(&slot)?
+        Ok(Started { slot })
+    }
+
+    /// Waits for a started batch; each item gets its own result, in input order.
+    pub fn wait(&self, batch: Started) -> Result<Vec<ItemResult>, Error> {
+        self.pool.wait_slot(&batch.slot)?
     }
 
     /// Runs one input and waits for its outputs.
@@ -437,6 +448,11 @@ fn blocking_reply() -> (Arc<ReplySlot<Result<Vec<ItemResult>, Error>>>, Reply) {
     let slot = ReplySlot::for_current_thread();
     let filler = Arc::clone(&slot);
     (slot, Box::new(move |r| filler.fill(r)))
+}
+
+/// A batch handed to the workers by [`Pipeline::start_batch`], not yet waited for.
+pub struct Started {
+    slot: Arc<ReplySlot<Result<Vec<ItemResult>, Error>>>,
 }
 
 /// The one item of a single-item run.

@@ -351,11 +351,13 @@ impl WorkerPool {
             return Ok(v);
         }
         loop {
-            // `fill` unparks this thread; a spurious or timed-out wake just looks again.
-            std::thread::park_timeout(Duration::from_millis(200));
+            // Look before parking: a thread waiting on several slots in turn may have had its
+            // one wake-up token taken by another slot's `fill`, and this one filled meanwhile.
             if let Some(v) = slot.try_take() {
                 return Ok(v);
             }
+            // `fill` unparks this thread; a spurious or timed-out wake just looks again.
+            std::thread::park_timeout(Duration::from_millis(200));
             self.check_alive()?;
         }
     }
