@@ -15,6 +15,32 @@ use crate::data::{AudioBuffer, Payload, Samples, VadResult};
 /// Reads `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) into audio.
 /// Errors are plain messages; the caller raises them as `InputError`.
 pub fn audio_from_py(obj: &Bound<'_, PyAny>, what: &str) -> Result<AudioBuffer, String> {
+    check_audio(obj, what)?.copy()
+}
+
+/// A numpy array of one of the engine's sample formats.
+enum SampleArray<'py> {
+    F32(Bound<'py, PyArrayDyn<f32>>),
+    I16(Bound<'py, PyArrayDyn<i16>>),
+    I32(Bound<'py, PyArrayDyn<i32>>),
+}
+
+/// Audio that has passed every check while still in the caller's numpy array: [`copy`] makes
+/// the engine's one copy of it. Checking a whole batch first and copying it part by part lets
+/// a batch refuse a bad item before anything runs and still start work before every item is
+/// copied (see `NativePipeline::run_batch`).
+///
+/// [`copy`]: AudioView::copy
+pub struct AudioView<'py> {
+    array: SampleArray<'py>,
+    rate: u32,
+    channels: u16,
+    what: String,
+}
+
+/// Checks `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) without
+/// copying the samples. Errors are plain messages; the caller raises them as `InputError`.
+pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView<'py>, String> {
     let (array, rate) = if let Ok(t) = obj.cast::<PyTuple>() {
         if t.len() != 2 {
             return Err(format!("{what}: expected (samples, sample_rate), got a tuple of {} items", t.len()));
@@ -31,7 +57,24 @@ pub fn audio_from_py(obj: &Bound<'_, PyAny>, what: &str) -> Result<AudioBuffer, 
     if rate <= 0 || rate > u32::MAX as i64 {
         return Err(format!("{what}: sample_rate must be a positive number of Hz, got {rate}"));
     }
-    let (samples, shape) = samples_from_array(&array, what)?;
+    let array = if let Ok(a) = array.cast::<PyArrayDyn<f32>>() {
+        SampleArray::F32(a.clone())
+    } else if let Ok(a) = array.cast::<PyArrayDyn<i16>>() {
+        SampleArray::I16(a.clone())
+    } else if let Ok(a) = array.cast::<PyArrayDyn<i32>>() {
+        SampleArray::I32(a.clone())
+    } else {
+        let dtype = array.getattr("dtype").map(|d| d.to_string()).unwrap_or_else(|_| type_name(&array));
+        return Err(format!("{what}: samples must be a numpy array of float32, int16 or int32, got {dtype}"));
+    };
+    let (shape, contiguous) = match &array {
+        SampleArray::F32(a) => (a.shape().to_vec(), a.is_c_contiguous()),
+        SampleArray::I16(a) => (a.shape().to_vec(), a.is_c_contiguous()),
+        SampleArray::I32(a) => (a.shape().to_vec(), a.is_c_contiguous()),
+    };
+    if !contiguous {
+        return Err(format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)"));
+    }
     let channels = match shape.as_slice() {
         [_] => 1,
         [_, c] => *c,
@@ -42,13 +85,15 @@ pub fn audio_from_py(obj: &Bound<'_, PyAny>, what: &str) -> Result<AudioBuffer, 
             ))
         }
     };
-    if samples.is_empty() {
+    if shape.iter().product::<usize>() == 0 {
         return Err(format!("{what}: samples are empty (shape {shape:?})"));
     }
     if channels == 0 || channels > u16::MAX as usize {
         return Err(format!("{what}: unsupported channel count {channels}"));
     }
-    if let Samples::F32(v) = &samples {
+    if let SampleArray::F32(a) = &array {
+        let ro = a.readonly();
+        let v = ro.as_slice().map_err(|_| format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)"))?;
         // Same words as the Python package's own check, so both runtimes say the same thing.
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             let count = v.iter().filter(|x| !x.is_finite()).count();
@@ -58,35 +103,35 @@ pub fn audio_from_py(obj: &Bound<'_, PyAny>, what: &str) -> Result<AudioBuffer, 
             ));
         }
     }
-    AudioBuffer::new(samples, rate as u32, channels as u16).map_err(|e| format!("{what}: {e}"))
+    Ok(AudioView { array, rate: rate as u32, channels: channels as u16, what: what.to_string() })
 }
 
-fn samples_from_array(array: &Bound<'_, PyAny>, what: &str) -> Result<(Samples, Vec<usize>), String> {
-    fn read<T: numpy::Element + Clone>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> Result<(Vec<T>, Vec<usize>), String> {
-        let shape = a.shape().to_vec();
-        let ro = a.readonly();
-        let slice = ro
-            .as_slice()
-            .map_err(|_| format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)"))?;
-        Ok((slice.to_vec(), shape))
+impl AudioView<'_> {
+    /// How many samples (all channels) the array holds.
+    pub fn samples(&self) -> usize {
+        match &self.array {
+            SampleArray::F32(a) => a.len(),
+            SampleArray::I16(a) => a.len(),
+            SampleArray::I32(a) => a.len(),
+        }
     }
-    if let Ok(a) = array.cast::<PyArrayDyn<f32>>() {
-        let (v, s) = read(a, what)?;
-        return Ok((Samples::F32(v), s));
+
+    /// The engine's own copy of the samples.
+    pub fn copy(&self) -> Result<AudioBuffer, String> {
+        fn read<T: numpy::Element + Clone>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> Result<Vec<T>, String> {
+            let ro = a.readonly();
+            let slice = ro
+                .as_slice()
+                .map_err(|_| format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)"))?;
+            Ok(slice.to_vec())
+        }
+        let samples = match &self.array {
+            SampleArray::F32(a) => Samples::F32(read(a, &self.what)?),
+            SampleArray::I16(a) => Samples::I16(read(a, &self.what)?),
+            SampleArray::I32(a) => Samples::I32(read(a, &self.what)?),
+        };
+        AudioBuffer::new(samples, self.rate, self.channels).map_err(|e| format!("{}: {e}", self.what))
     }
-    if let Ok(a) = array.cast::<PyArrayDyn<i16>>() {
-        let (v, s) = read(a, what)?;
-        return Ok((Samples::I16(v), s));
-    }
-    if let Ok(a) = array.cast::<PyArrayDyn<i32>>() {
-        let (v, s) = read(a, what)?;
-        return Ok((Samples::I32(v), s));
-    }
-    let dtype = array
-        .getattr("dtype")
-        .map(|d| d.to_string())
-        .unwrap_or_else(|_| type_name(array));
-    Err(format!("{what}: samples must be a numpy array of float32, int16 or int32, got {dtype}"))
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

@@ -86,6 +86,29 @@ def test_failing_item_reported_while_the_others_complete(runtime):
     assert isinstance(p.run_sync(item(0)), dict)
 
 
+def test_a_batch_larger_than_one_part_keeps_order_failures_and_checks(runtime):
+    # The native runtime hands a batch over in parts of ~384k samples, each its own epoch: 40
+    # items of 1 s at 16 kHz span two parts. Results stay in input order, a failing item in the
+    # later part is reported in its place, and a bad item in the later part stops the batch
+    # before any part runs (the pipeline's metrics count no execution).
+    p = Pipeline.from_dict({**CONVERT_VAD, "config": {"enable_metrics": True}}, runtime_hint=runtime)
+    items = [(tone(440.0, rate=16000, seconds=1.0, amplitude=(k + 1) / 64, dtype=np.int16), 16000) for k in range(40)]
+    items[33] = (np.zeros(16000, np.float64), 16000)  # not a sample format the engine takes
+    with pytest.raises(InputError, match=r"^run_batch item 33: "):
+        p.run_batch(items, workers=2)
+    assert p.get_metrics()["total_executions"] == 0
+    items[33] = (tone(440.0, rate=16000, seconds=1.0, amplitude=34 / 64, dtype=np.int16), 16000)
+    items[30] = (tone(440.0, rate=22050, seconds=1.0, amplitude=0.5, dtype=np.int16), 22050)  # the VAD refuses 22.05 kHz
+    results = p.run_batch(items, workers=2)
+    assert len(results) == 40
+    for k, r in enumerate(results):
+        if k == 30:
+            assert isinstance(r, (InputError, NodeError)) and r.node_id == "vad", r
+            continue
+        assert len(r["vad"]["frames"]) == 33, k  # 1 s in 30 ms frames
+        assert peak(r["vad"]["audio"]) == pytest.approx((k + 1) / 64, rel=1e-3), k
+
+
 class Picky(Node):
     def process(self, data):
         if data.sample_rate != 16000:
