@@ -40,7 +40,8 @@ class NativePipeline:
         ``VadResult`` objects once ``register_payload_types`` was called, plain
         ``(samples, rate)`` tuples and dicts before."""
     def run_batch(self, items: List[Dict[str, AudioTuple]]) -> List[Tuple[Optional[Dict[str, Any]], Optional[BaseException]]]:
-        """Runs every item as one epoch spread over the workers; one ``(outputs, error)`` per item."""
+        """Checks every item, then runs them in parts of about 8 s of audio, each one epoch spread over
+        the workers; one ``(outputs, error)`` per item, in input order."""
     def run_async(self, inputs: Dict[str, AudioTuple], callback: Callable[[Optional[Dict[str, Any]], Optional[BaseException]], None]) -> None:
         """Starts a run; ``callback(outputs, error)`` is called from the completion thread."""
     def stream(self) -> NativeSession:
