@@ -18,6 +18,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
+use timely::progress::frontier::MutableAntichain;
 use timely::worker::Worker;
 
 use crate::data::Payload;
@@ -581,19 +582,20 @@ fn collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec
         builder.build(|_caps| |_frontiers| {});
         return;
     }
-    builder.build(move |_caps| {
-        move |frontiers| {
-            let finished: Vec<_> = {
-                let mut runs = shared.lock_runs();
-                let done: Vec<u64> =
-                    runs.keys().copied().filter(|epoch| frontiers.iter().all(|f| !f.less_equal(epoch))).collect();
-                done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
-            };
-            for (epoch, run) in finished {
-                shared.finish(epoch, run, &mut stats.borrow_mut().runs);
-            }
-        }
-    });
+    builder.build(move |_caps| move |frontiers| complete_passed(&shared, frontiers, &stats));
+}
+
+/// Completes every run still in flight whose epoch all of `frontiers` have passed: timely's
+/// progress tracking says nothing more can arrive for it, on any worker.
+fn complete_passed(shared: &Shared, frontiers: &[MutableAntichain<u64>], stats: &RefCell<WorkerStats>) {
+    let finished: Vec<_> = {
+        let mut runs = shared.lock_runs();
+        let done: Vec<u64> = runs.keys().copied().filter(|epoch| frontiers.iter().all(|f| !f.less_equal(epoch))).collect();
+        done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
+    };
+    for (epoch, run) in finished {
+        shared.finish(epoch, run, &mut stats.borrow_mut().runs);
+    }
 }
 
 /// What travels to worker 0 when a pool spans processes: a sink's output, or a node error (runs,
@@ -747,15 +749,7 @@ fn cluster_collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, in
                 }
             });
             if completes {
-                let finished: Vec<_> = {
-                    let mut runs = shared.lock_runs();
-                    let done: Vec<u64> =
-                        runs.keys().copied().filter(|epoch| frontiers.iter().all(|f| !f.less_equal(epoch))).collect();
-                    done.into_iter().filter_map(|e| runs.remove(&e).map(|r| (e, r))).collect()
-                };
-                for (epoch, run) in finished {
-                    shared.finish(epoch, run, &mut stats.borrow_mut().runs);
-                }
+                complete_passed(&shared, frontiers, &stats);
             }
         }
     });

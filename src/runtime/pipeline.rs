@@ -85,7 +85,7 @@ pub(crate) struct PendingRun {
     /// Per item, the sinks that have not delivered it yet.
     pub awaited: Vec<u32>,
     /// Items neither delivered by every sink nor failed. At zero the run is complete before
-    /// its epoch's frontier has moved on (see `collector`).
+    /// its epoch's frontier has moved on (see `Executor::deliver` in dataflow.rs).
     pub unsettled: usize,
 }
 
