@@ -316,8 +316,9 @@ class Pipeline:
         On the native engine every item is checked first; then parts of about 8 s of audio, each
         one epoch, are spread over ``workers`` timely workers (default: the pipeline's ``workers``;
         another count uses a second installation of the same pipeline, kept for reuse, whose
-        metrics are its own), the next part copied in while the workers run the first. The pure-Python runtime runs the
-        items one after another (``workers`` is checked, then ignored).
+        metrics are its own), the next part copied in while the workers run the first. The
+        pure-Python runtime runs the items one after another (``workers`` is checked, then
+        ignored).
 
         Raises :class:`InputError` before running anything if an item is not audio (naming it).
         """

@@ -57,8 +57,6 @@ class Session:
         """Ends the session; returns what the nodes still held. Further pushes raise InputError."""
         self._check_open()
         self._closed = True
-        if self._native:
-            return self._inner.close()
         return self._inner.close()
 
     @property

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -67,13 +67,10 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
         let dtype = array.getattr("dtype").map(|d| d.to_string()).unwrap_or_else(|_| type_name(&array));
         return Err(format!("{what}: samples must be a numpy array of float32, int16 or int32, got {dtype}"));
     };
-    let (shape, contiguous) = match &array {
-        SampleArray::F32(a) => (a.shape().to_vec(), a.is_c_contiguous()),
-        SampleArray::I16(a) => (a.shape().to_vec(), a.is_c_contiguous()),
-        SampleArray::I32(a) => (a.shape().to_vec(), a.is_c_contiguous()),
-    };
-    if !contiguous {
-        return Err(format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)"));
+    let untyped = array.untyped();
+    let shape = untyped.shape().to_vec();
+    if !untyped.is_c_contiguous() {
+        return Err(not_contiguous(what));
     }
     let channels = match shape.as_slice() {
         [_] => 1,
@@ -93,7 +90,7 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
     }
     if let SampleArray::F32(a) = &array {
         let ro = a.readonly();
-        let v = ro.as_slice().map_err(|_| format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)"))?;
+        let v = ro.as_slice().map_err(|_| not_contiguous(what))?;
         // Same words as the Python package's own check, so both runtimes say the same thing.
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             let count = v.iter().filter(|x| !x.is_finite()).count();
@@ -106,24 +103,32 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
     Ok(AudioView { array, rate: rate as u32, channels: channels as u16, what: what.to_string() })
 }
 
+fn not_contiguous(what: &str) -> String {
+    format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)")
+}
+
+impl<'py> SampleArray<'py> {
+    /// The array without its element type: shape, strides, length.
+    fn untyped(&self) -> &Bound<'py, PyUntypedArray> {
+        match self {
+            SampleArray::F32(a) => a.as_untyped(),
+            SampleArray::I16(a) => a.as_untyped(),
+            SampleArray::I32(a) => a.as_untyped(),
+        }
+    }
+}
+
 impl AudioView<'_> {
     /// How many samples (all channels) the array holds.
     pub fn samples(&self) -> usize {
-        match &self.array {
-            SampleArray::F32(a) => a.len(),
-            SampleArray::I16(a) => a.len(),
-            SampleArray::I32(a) => a.len(),
-        }
+        self.array.untyped().len()
     }
 
     /// The engine's own copy of the samples.
     pub fn copy(&self) -> Result<AudioBuffer, String> {
         fn read<T: numpy::Element + Clone>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> Result<Vec<T>, String> {
             let ro = a.readonly();
-            let slice = ro
-                .as_slice()
-                .map_err(|_| format!("{what}: samples must be a C-contiguous array (use np.ascontiguousarray)"))?;
-            Ok(slice.to_vec())
+            Ok(ro.as_slice().map_err(|_| not_contiguous(what))?.to_vec())
         }
         let samples = match &self.array {
             SampleArray::F32(a) => Samples::F32(read(a, &self.what)?),

@@ -244,8 +244,8 @@ impl NativePipeline {
         outputs_to_py(py, out)
     }
 
-    /// Runs a list of inputs as one epoch spread over the workers; returns one
-    /// `(outputs, None)` or `(None, exception)` per item, in input order.
+    /// Runs a list of inputs spread over the workers; returns one `(outputs, None)` or
+    /// `(None, exception)` per item, in input order.
     ///
     /// Every item is checked before anything runs (a bad one raises `InputError` naming it). The
     /// items are then copied in and handed over in parts of about `BATCH_PART_SAMPLES`, each its

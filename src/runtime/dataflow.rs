@@ -267,10 +267,7 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                                 Outcome::Retry(r) => waiting.push((cap.delayed(&epoch, 0), epoch, item, r)),
                                 done => {
                                     if let Some(record) = done.record(epoch, item, flow) {
-                                        match exec.sink_slot {
-                                            Some(slot) => exec.deliver(slot, record),
-                                            None => out.session(&cap).give(record),
-                                        }
+                                        exec.hand_on(record, |r| out.session(&cap).give(r));
                                     }
                                 }
                             }
@@ -292,10 +289,7 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                                 Outcome::Retry(r) => waiting.push((held, epoch, item, r)),
                                 done => {
                                     if let Some(record) = done.record(epoch, item, flow) {
-                                        match exec.sink_slot {
-                                            Some(slot) => exec.deliver(slot, record),
-                                            None => out.session(&held).give(record),
-                                        }
+                                        exec.hand_on(record, |r| out.session(&held).give(r));
                                     }
                                 }
                             }
@@ -323,10 +317,7 @@ fn node_operator<'scope, P: ParallelizationContract<u64, Vec<Record>>>(
                         Outcome::Retry(r) => waiting.push((held, epoch, item, r)),
                         done => {
                             if let Some(record) = done.record(epoch, item, flow) {
-                                match exec.sink_slot {
-                                    Some(slot) => exec.deliver(slot, record),
-                                    None => out.session(&held).give(record),
-                                }
+                                exec.hand_on(record, |r| out.session(&held).give(r));
                             }
                         }
                     }
@@ -529,6 +520,14 @@ impl Executor {
                 self.end_session(flow);
                 Outcome::Failed
             }
+        }
+    }
+
+    /// Sends a result on: a sink's into its run (`deliver`), any other node's `downstream`.
+    fn hand_on(&self, record: Record, downstream: impl FnOnce(Record)) {
+        match self.sink_slot {
+            Some(slot) => self.deliver(slot, record),
+            None => downstream(record),
         }
     }
 
