@@ -72,6 +72,28 @@ fn batch_results_are_in_input_order_and_equal_for_one_and_two_workers() {
     assert_eq!(per_workers[0], per_workers[1], "1 and 2 workers give identical results");
 }
 
+/// A pool of several workers puts each on a CPU of its own (unless told not to), so that a batch's
+/// workers cannot end up queued on one CPU; a pool with more workers than CPUs stays unpinned.
+#[test]
+fn multi_worker_pools_pin_each_worker_to_its_own_allowed_cpu() {
+    use remotemedia::runtime::affinity::{allowed_cpus, PinSetting};
+    let allowed = allowed_cpus();
+    let pool = WorkerPool::new(2).expect("pool");
+    if allowed.len() < 2 || PinSetting::from_env() == PinSetting::Off {
+        assert_eq!(pool.pinned_cpus(), &[None, None], "nothing to spread over, or pinning turned off");
+    } else {
+        let cpus: Vec<usize> = pool.pinned_cpus().iter().map(|c| c.expect("every worker pinned")).collect();
+        assert_ne!(cpus[0], cpus[1], "two workers, two CPUs");
+        assert!(cpus.iter().all(|c| allowed.contains(c)), "{cpus:?} within the allowed {allowed:?}");
+    }
+    // Pinned or not, the pool runs a batch.
+    let pipeline = pool.install(graph(CONVERT_GAIN)).expect("install");
+    let results = pipeline.run_batch((0..4).map(|k| RunInput::All(Payload::Audio(item_audio(k, 16000)))).collect()).expect("batch");
+    assert!(results.iter().all(|r| r.is_ok()));
+    let crowded = WorkerPool::new(allowed.len().max(1) + 1).expect("pool");
+    assert!(crowded.pinned_cpus().iter().all(Option::is_none), "more workers than CPUs: none pinned");
+}
+
 #[test]
 fn a_failing_item_is_reported_while_the_others_complete() {
     let pool = WorkerPool::new(2).expect("pool");

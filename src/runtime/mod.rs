@@ -5,6 +5,7 @@
 //! every process's workers and collected back on process 0.
 
 pub mod cluster;
+pub mod affinity;
 pub(crate) mod alloc;
 pub mod breaker;
 pub mod dataflow;

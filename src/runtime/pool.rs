@@ -97,6 +97,8 @@ pub struct WorkerPool {
     reply_spin: Duration,
     spin_slots: usize,
     spinning: AtomicUsize,
+    /// The CPU each of this process's workers is pinned to, if it is (see affinity.rs).
+    pinned: Vec<Option<usize>>,
 }
 
 impl WorkerPool {
@@ -140,15 +142,19 @@ impl WorkerPool {
             threads: OnceLock::new(),
             pipelines: Mutex::new(Vec::new()),
         });
-        let (thread_tx, thread_rx) = crossbeam_channel::bounded::<(usize, Thread)>(workers);
+        let (thread_tx, thread_rx) = crossbeam_channel::bounded::<(usize, Thread, Option<usize>)>(workers);
         let worker_state = Arc::clone(&state);
+        let cpus = crate::runtime::affinity::for_new_pool(workers, process);
         let worker_config = timely::WorkerConfig::default().idle_spin(idle_spin(workers));
         let guards = execute_from(builders, others, worker_config, move |worker| {
             let index = worker.index() - first;
+            // Each worker on a CPU of its own, so that a batch's workers never queue on one CPU
+            // while another idles (see affinity.rs).
+            let pinned = cpus.as_ref().map(|c| c[index]).filter(|&cpu| crate::runtime::affinity::pin_current_thread(cpu));
             let rx = receivers[index].clone();
             let state = Arc::clone(&worker_state);
             register_worker(Arc::clone(&state));
-            let _ = thread_tx.send((index, std::thread::current()));
+            let _ = thread_tx.send((index, std::thread::current(), pinned));
             // This worker's own metrics records, per installed pipeline: its operators write them
             // without locks; copies leave only through the control channel.
             let mut stats: HashMap<u64, Rc<RefCell<WorkerStats>>> = HashMap::new();
@@ -191,11 +197,13 @@ impl WorkerPool {
         })
         .map_err(|e| Error::Engine(format!("cannot start timely workers: {e}")))?;
         let mut threads: Vec<Option<Thread>> = vec![None; workers];
+        let mut pinned = vec![None; workers];
         for _ in 0..workers {
-            let (i, t) = thread_rx
+            let (i, t, cpu) = thread_rx
                 .recv_timeout(Duration::from_secs(10))
                 .map_err(|_| Error::Engine("timely workers did not start within 10 s".into()))?;
             threads[i] = Some(t);
+            pinned[i] = cpu;
         }
         let _ = state.threads.set(threads.into_iter().flatten().collect());
         Ok(Arc::new(WorkerPool {
@@ -210,6 +218,7 @@ impl WorkerPool {
             reply_spin: reply_spin(),
             spin_slots: free_cores(workers),
             spinning: AtomicUsize::new(0),
+            pinned,
         }))
     }
 
@@ -230,6 +239,11 @@ impl WorkerPool {
 
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// The CPU each of this process's workers is pinned to (`None`: not pinned).
+    pub fn pinned_cpus(&self) -> &[Option<usize>] {
+        &self.pinned
     }
 
     /// This process's index in its process group (0 outside cluster mode).
