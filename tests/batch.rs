@@ -94,6 +94,45 @@ fn multi_worker_pools_pin_each_worker_to_its_own_allowed_cpu() {
     assert!(crowded.pinned_cpus().iter().all(Option::is_none), "more workers than CPUs: none pinned");
 }
 
+/// Items go to the worker with the least audio outstanding, not by index: one 20 s item and
+/// twenty 1 s items on 2 workers put the long one on worker 0 and the short ones on worker 1
+/// until it holds as much (placing by index would give worker 0 the long item and ten short ones).
+#[test]
+fn batch_items_are_placed_by_the_audio_each_worker_has_outstanding() {
+    use remotemedia::nodes::{Inputs, Node};
+    use remotemedia::{NodeError, NodeType};
+    /// Answers with the index of the worker it runs on, as a one-sample buffer.
+    struct Where(usize);
+    impl Node for Where {
+        fn process(&mut self, _inputs: Inputs) -> Result<Payload, NodeError> {
+            Ok(Payload::Audio(AudioBuffer::mono_f32(vec![self.0 as f32], 16000)))
+        }
+    }
+    let mut registry = remotemedia::Registry::builtin();
+    registry.register(NodeType::new("WhereNode", "which worker ran the item", |c| Ok(Box::new(Where(c.worker)))));
+    let text = "version: \"1.0\"\nnodes:\n  - {id: where, type: WhereNode}\n";
+    let graph = remotemedia::manifest::validate(&remotemedia::manifest::parse_str(text).expect("parse"), &registry).expect("valid");
+    let pool = WorkerPool::new(2).expect("pool");
+    let pipeline = pool.install(graph).expect("install");
+    let second = |seconds: usize| RunInput::All(Payload::Audio(AudioBuffer::mono_f32(vec![0.1; 16000 * seconds], 16000)));
+    let items: Vec<RunInput> = std::iter::once(second(20)).chain((0..20).map(|_| second(1))).collect();
+    for round in 0..3 {
+        let placed: Vec<usize> = pipeline
+            .run_batch(items.clone())
+            .expect("batch")
+            .iter()
+            .map(|r| {
+                let out = r.as_ref().expect("item ok").get("where").expect("output");
+                out.audio().and_then(|a| a.as_f32()).expect("f32 audio")[0] as usize
+            })
+            .collect();
+        assert_eq!(placed[0], 0, "round {round}: the long item goes first, to worker 0");
+        let short_on_0 = placed[1..].iter().filter(|&&w| w == 0).count();
+        // The 20 short items fill worker 1 up to worker 0's 20 s; a tie may send the last to 0.
+        assert!(short_on_0 <= 1, "round {round}: {short_on_0} short items joined the long one: {placed:?}");
+    }
+}
+
 #[test]
 fn a_failing_item_is_reported_while_the_others_complete() {
     let pool = WorkerPool::new(2).expect("pool");

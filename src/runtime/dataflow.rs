@@ -29,6 +29,7 @@ use crate::nodes::{Inputs, Node, NodeConfig};
 use crate::runtime::breaker::{Admission, Breaker};
 use crate::runtime::panic::{catch_node_panic, panic_message};
 use crate::runtime::retry::{Jitter, RetrySettings};
+use crate::runtime::lanes;
 use crate::runtime::pipeline::Shared;
 
 /// One item's payload on an edge. `epoch` is the run (also the record's timely time: carried in
@@ -46,8 +47,9 @@ pub struct Record {
 /// How a node treats a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Flow {
-    /// A whole item: `Node::process`, no state carried.
-    Whole,
+    /// A whole item: `Node::process`, no state carried. `lane` is the worker it was given to
+    /// (see lanes.rs), or its index where items are not balanced (one worker, several processes).
+    Whole { lane: u32 },
     /// A chunk of streaming session `session`: `Node::push` on that session's node instances.
     Chunk { session: u64 },
     /// The session ends: `Node::finish`, then its node instances are dropped.
@@ -55,11 +57,11 @@ pub enum Flow {
 }
 
 impl Flow {
-    /// What records are routed by: the item for whole items (spreading a batch over workers),
-    /// the session for chunks (a session's state lives on one worker).
-    fn key(self, item: u64) -> u64 {
+    /// What records are routed by: a whole item's lane (spreading a batch over workers), a
+    /// session for chunks (a session's state lives on one worker).
+    fn key(self) -> u64 {
         match self {
-            Flow::Whole => item,
+            Flow::Whole { lane } => lane as u64,
             Flow::Chunk { session } | Flow::End { session } => session,
         }
     }
@@ -106,7 +108,7 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
                 ins.push((upstream, Port { from: Some(edge.from), output_key: edge.output_key.clone(), name: edge.port.clone() }));
             }
             let slot = slots[n];
-            // One worker: records stay where they are. Several: route by item and branch slot.
+            // One worker: records stay where they are. Several: route by lane (or session) and branch slot.
             let mut exec = Executor::new(Arc::clone(shared), n, node, Rc::clone(&stats), index);
             // A sink hands its results straight to their runs, unless they must travel to process 0.
             if !shared.cross_process {
@@ -115,7 +117,7 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
             node_out[n] = Some(if scope.peers() == 1 {
                 node_operator(scope, exec, ins, || LocalPact)
             } else {
-                node_operator(scope, exec, ins, || Exchange::new(move |r: &Record| r.flow.key(r.item).wrapping_add(slot)))
+                node_operator(scope, exec, ins, || Exchange::new(move |r: &Record| r.flow.key().wrapping_add(slot)))
             });
         }
         let sink_streams: Vec<RecordStream> =
@@ -141,8 +143,9 @@ struct Port {
     name: String,
 }
 
-/// Which worker a node's items go to is `(item + slot) % workers`: nodes in a linear chain share a
-/// slot (no hand-over between them), parallel branches get different ones.
+/// Which worker a node's records go to is `(key + slot) % workers`, the key being an item's lane or
+/// a chunk's session: nodes in a linear chain share a slot (no hand-over between them), parallel
+/// branches get different ones.
 fn placement_slots(graph: &Graph) -> Vec<u64> {
     let mut slots = vec![0u64; graph.nodes.len()];
     let mut next = 0u64;
@@ -188,7 +191,18 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>) -> Ve
                 std::mem::swap(&mut q.pending, &mut submissions);
                 (q.next_epoch, q.closed)
             };
-            for sub in submissions.drain(..) {
+            for mut sub in submissions.drain(..) {
+                // Whole items go to the workers with the least work outstanding; the run gives
+                // that work back as its items settle.
+                let lanes: Option<Vec<u32>> = match (sub.flow, &shared.lanes) {
+                    (Flow::Whole { .. }, Some(balance)) => {
+                        let weights: Vec<u64> = sub.per_source[0].iter().map(|(_, p)| lanes::weight(p.as_ref())).collect();
+                        let lanes: Vec<u32> = weights.iter().map(|&w| balance.assign(w)).collect();
+                        sub.run.hold(Arc::clone(balance), lanes.iter().copied().zip(weights).collect());
+                        Some(lanes)
+                    }
+                    _ => None,
+                };
                 // The run is known before its data can reach the collector.
                 shared.lock_runs().insert(sub.epoch, sub.run);
                 for ((out, cap), records) in outputs.iter_mut().zip(held.iter()).zip(sub.per_source) {
@@ -196,7 +210,11 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>) -> Ve
                     let mut handle = out.activate();
                     let mut session = handle.session(&at);
                     for (item, payload) in records {
-                        session.give(Record { epoch: sub.epoch, item, flow: sub.flow, payload });
+                        let flow = match sub.flow {
+                            Flow::Whole { .. } => Flow::Whole { lane: lanes.as_ref().map_or(item as u32, |l| l[item as usize]) },
+                            other => other,
+                        };
+                        session.give(Record { epoch: sub.epoch, item, flow, payload });
                     }
                 }
             }
@@ -479,7 +497,7 @@ impl Executor {
         let result = match self.instance(flow) {
             Err(e) => Err(e),
             Ok(node) => match (flow, inputs) {
-                (Flow::Whole, Some(inputs)) => catch_node_panic(|| node.process(inputs)).map(Some),
+                (Flow::Whole { .. }, Some(inputs)) => catch_node_panic(|| node.process(inputs)).map(Some),
                 (Flow::Chunk { .. }, Some(inputs)) => catch_node_panic(|| node.push(inputs)).map(Some),
                 (Flow::End { .. }, inputs) => catch_node_panic(|| node.finish(inputs)),
                 (_, None) => Ok(None),

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod affinity;
 pub(crate) mod alloc;
+pub(crate) mod lanes;
 pub mod breaker;
 pub mod dataflow;
 pub(crate) mod panic;
@@ -16,6 +17,6 @@ pub(crate) mod reply;
 pub mod retry;
 
 pub use dataflow::{Flow, Record};
-pub use pipeline::{ItemResult, Pipeline, Reply, RunInput, RunOutput, Session};
+pub use pipeline::{ItemResult, Pipeline, Reply, RunInput, RunOutput, Session, Started};
 pub use pool::WorkerPool;
 pub use retry::{Clock, FakeClock, RealClock, RetrySettings};

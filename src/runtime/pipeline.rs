@@ -15,6 +15,7 @@ use crate::graph::Graph;
 use crate::metrics::{NodeStats, WorkerStats};
 use crate::runtime::dataflow::Flow;
 use crate::runtime::breaker::Breaker;
+use crate::runtime::lanes::Lanes;
 use crate::runtime::pool::WorkerPool;
 use crate::runtime::reply::ReplySlot;
 use crate::runtime::retry::{Clock, RetrySettings};
@@ -87,6 +88,9 @@ pub(crate) struct PendingRun {
     /// Items neither delivered by every sink nor failed. At zero the run is complete before
     /// its epoch's frontier has moved on (see `Executor::deliver` in dataflow.rs).
     pub unsettled: usize,
+    /// The work its items hold on their workers' lanes, per item (lane, weight), given back as
+    /// each item settles (see lanes.rs).
+    held: Option<(Arc<Lanes>, Vec<(u32, u64)>)>,
 }
 
 impl PendingRun {
@@ -98,6 +102,24 @@ impl PendingRun {
             started,
             awaited: vec![sinks as u32; items],
             unsettled: items,
+            held: None,
+        }
+    }
+
+    /// Notes the lane and weight each item was given, to be released as it settles.
+    pub fn hold(&mut self, lanes: Arc<Lanes>, per_item: Vec<(u32, u64)>) {
+        self.held = Some((lanes, per_item));
+    }
+
+    /// Releases what the items still unsettled hold: the run is ending without them (a failed
+    /// upstream item left them without outputs, or the pool is failing).
+    fn release_unsettled(&mut self) {
+        if let Some((lanes, per_item)) = self.held.take() {
+            for (item, &(lane, weight)) in per_item.iter().enumerate() {
+                if !self.settled(item) {
+                    lanes.release(lane, weight);
+                }
+            }
         }
     }
 
@@ -111,6 +133,10 @@ impl PendingRun {
         change(self);
         if !before && self.settled(item) {
             self.unsettled -= 1;
+            if let Some((lanes, per_item)) = &self.held {
+                let (lane, weight) = per_item[item];
+                lanes.release(lane, weight);
+            }
         }
     }
 
@@ -158,6 +184,9 @@ pub(crate) struct Shared {
     /// The pool spans processes: runs live only on process 0, so node errors are queued here and
     /// travel to worker 0 through the dataflow (see `dataflow::forward_to_first`).
     pub cross_process: bool,
+    /// Outstanding work per worker, when whole items are balanced over several workers of one
+    /// process (see lanes.rs); `None` for one worker or a process group.
+    pub lanes: Option<Arc<Lanes>>,
     pub queued_errors: Mutex<Vec<(u64, u64, NodeError)>>,
     /// Time for retry delays and breaker cooldowns (a fake one in tests).
     pub clock: Arc<dyn Clock>,
@@ -193,6 +222,7 @@ impl Shared {
             metrics,
             next_session: AtomicU64::new(0),
             cross_process: false,
+            lanes: None,
             queued_errors: Mutex::new(Vec::new()),
             clock,
             retry,
@@ -227,7 +257,8 @@ impl Shared {
 
     /// Turns a finished run into its reply and calls it; records its latency into `runs`
     /// (worker 0's own record) when metrics are on.
-    pub fn finish(&self, epoch: u64, run: PendingRun, runs: &mut NodeStats) {
+    pub fn finish(&self, epoch: u64, mut run: PendingRun, runs: &mut NodeStats) {
+        run.release_unsettled();
         let PendingRun { outputs, errors, reply, started, .. } = run;
         let items = outputs.len();
         let results: Vec<ItemResult> = outputs
@@ -345,7 +376,7 @@ impl Pipeline {
     /// Submits a batch of items as one epoch; `reply` is called when timely's progress tracking
     /// shows every operator is done with that epoch.
     pub fn submit(&self, items: Vec<RunInput>, reply: Reply) -> Result<(), Error> {
-        submit_flow(&self.shared, &self.pool, Flow::Whole, items.into_iter().map(Some).collect(), reply)
+        submit_flow(&self.shared, &self.pool, Flow::Whole { lane: 0 }, items.into_iter().map(Some).collect(), reply)
     }
 
     /// Runs a batch and waits for it; each item gets its own result, in input order.

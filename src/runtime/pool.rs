@@ -278,6 +278,12 @@ impl WorkerPool {
         let id = self.next_pipeline.fetch_add(1, Ordering::Relaxed);
         let mut shared = Shared::new(id, graph, clock);
         shared.cross_process = self.processes > 1;
+        // Whole items go to the workers with the least work outstanding (lanes.rs), unless
+        // `REMOTEMEDIA_BALANCE=0` asks for placement by item index (for comparisons).
+        let balance = !matches!(std::env::var("REMOTEMEDIA_BALANCE").as_deref().map(str::trim), Ok("0" | "off" | "false"));
+        if self.workers > 1 && !shared.cross_process && balance {
+            shared.lanes = Some(Arc::new(crate::runtime::lanes::Lanes::new(self.workers)));
+        }
         let shared = Arc::new(shared);
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(self.workers);
         {
