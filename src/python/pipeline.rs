@@ -16,7 +16,7 @@ use crate::python::convert::{check_audio, payload_to_py, AudioView};
 use crate::python::errors;
 use crate::python::pynode::PyNode;
 use crate::python::clock::PyClock;
-use crate::runtime::{Clock, ItemResult, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, WorkerPool};
+use crate::runtime::{Clock, ItemResult, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, Started, WorkerPool};
 
 /// Validates a manifest (JSON or YAML text) and returns its canonical JSON, or raises
 /// `remotemedia.errors.ManifestError` listing every problem.
@@ -143,6 +143,10 @@ fn run_input(py: Python<'_>, inputs: &Bound<'_, PyDict>) -> PyResult<RunInput> {
 /// worker: see `NativePipeline::run_batch`. 8 s of 48 kHz mono, 8 items of the main job's 1 s.
 const BATCH_PART_SAMPLES: usize = 8 * 48_000;
 
+/// How many parts of a batch are in the workers' hands at once: enough that they never wait for
+/// this thread, few enough that later parts are placed knowing how far each worker has got.
+const BATCH_PARTS_IN_FLIGHT: usize = 3;
+
 fn outputs_to_py<'py>(py: Python<'py>, out: RunOutput) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (id, p) in out.outputs {
@@ -249,9 +253,11 @@ impl NativePipeline {
     ///
     /// Every item is checked before anything runs (a bad one raises `InputError` naming it). The
     /// items are then copied in and handed over in parts of about `BATCH_PART_SAMPLES`, each its
-    /// own epoch, so the workers start on the first part while this thread copies the next, and
-    /// this thread builds the first part's outputs while the workers finish the rest: copying
-    /// and building were the batch's serial part, which the workers otherwise waited for.
+    /// own epoch, at most `BATCH_PARTS_IN_FLIGHT` at a time: the workers start on the first part
+    /// while this thread copies the next, and this thread builds a finished part's outputs while
+    /// the workers run the later ones. Parts handed over as earlier ones finish go to the workers
+    /// with the least work left (lanes.rs), so a worker slowed by this thread's own copying and
+    /// building gets less of the rest instead of holding the batch up at its end.
     fn run_batch<'py>(&self, py: Python<'py>, items: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
         let mut checked = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -260,9 +266,9 @@ impl NativePipeline {
             checked.push(input);
         }
         let workers = self.inner.workers();
-        let mut started = Vec::new();
         let mut rest = checked.as_slice();
-        while !rest.is_empty() || started.is_empty() {
+        let mut in_flight = std::collections::VecDeque::new();
+        let start_next = |rest: &mut &[InputView<'py>], in_flight: &mut std::collections::VecDeque<Started>| -> PyResult<()> {
             let mut take = 0;
             let mut samples = 0;
             while take < rest.len() && (take < workers || samples < BATCH_PART_SAMPLES) {
@@ -270,13 +276,25 @@ impl NativePipeline {
                 take += 1;
             }
             let (part, later) = rest.split_at(take);
-            rest = later;
+            *rest = later;
             let inputs = part.iter().map(InputView::copy).collect::<Result<Vec<_>, _>>().map_err(|m| errors::input_error(py, m))?;
-            started.push(self.inner.start_batch(inputs).map_err(|e| errors::to_py(py, &e))?);
+            in_flight.push_back(self.inner.start_batch(inputs).map_err(|e| errors::to_py(py, &e))?);
+            Ok(())
+        };
+        if rest.is_empty() {
+            start_next(&mut rest, &mut in_flight)?; // an empty batch is still one (empty) run
         }
         let out = PyList::empty(py);
-        for part in started {
-            let results = py.detach(|| self.inner.wait(part)).map_err(|e| errors::to_py(py, &e))?;
+        loop {
+            while in_flight.len() < BATCH_PARTS_IN_FLIGHT && !rest.is_empty() {
+                start_next(&mut rest, &mut in_flight)?;
+            }
+            let Some(oldest) = in_flight.pop_front() else { break };
+            let results = py.detach(|| self.inner.wait(oldest)).map_err(|e| errors::to_py(py, &e))?;
+            // Keep the workers fed before building this part's outputs.
+            if !rest.is_empty() {
+                start_next(&mut rest, &mut in_flight)?;
+            }
             for r in results {
                 out.append(item_to_py(py, r)?)?;
             }
