@@ -4,7 +4,13 @@
 1. ``Pipeline.run_batch`` on the native engine with 1 and with 2 workers, interleaved: per-item time
    (batch wall time / items; median and p99 over the repeats) and throughput. The 1-worker run is
    the peer the 2-worker speed-up is measured against (target >= 1.8x on 2 free cores).
-2. ``remotemedia batch`` on a directory of the same items with 1 process and with 2 processes
+2. The same on recordings of different lengths (every other item 8 s, the rest 1 s): items placed
+   on the worker with the least audio outstanding (the engine's default) against placement by item
+   index (``REMOTEMEDIA_BALANCE=0``, in a child process of this script), each as 2 workers / 1.
+   Interleaved with part 1, the ceiling: two child processes, each pinned to a core of its own,
+   each running half the batch on a 1-worker pipeline (the same code, nothing shared between the
+   halves): what two cores give this work on this machine, engine or not.
+3. ``remotemedia batch`` on a directory of the same items with 1 process and with 2 processes
    (``remotemedia spawn -n 2``), 1 worker each: the batch's own wall time from report.json
    (median and p99 over the repeats, per item and as throughput) and the whole command's time.
 
@@ -81,22 +87,98 @@ def row(name, s):
           f"  {s['items_per_s']:>8.1f} items/s{cpu}")
 
 
-def engine_part(items, repeats):
+def engine_part(items, repeats, ceiling=False):
+    """1 worker and 2 workers, interleaved; with `ceiling`, also two separate processes that each
+    run half the batch on a 1-worker pipeline pinned to a core of its own, Python caller included:
+    the same code with nothing shared, so what two cores give this work here."""
     p = Pipeline.from_dict(MANIFEST, runtime_hint="rust")
     batch = [(x, 48000) for x in items]
     for w in (1, 2):
         p.run_batch(batch[:8], workers=w)  # install the 2-worker pipeline and warm both
-    walls = {1: [], 2: []}
+    contenders = [1, 2]
+    halves = []
+    if ceiling:
+        half = len(items) // 2
+        halves = [HalfBatch(k, args_range) for k, args_range in enumerate(((0, half), (half, len(items))))]
+        contenders.append("halves")
+    walls = {c: [] for c in contenders}
     cpus = {1: [], 2: []}
-    for _ in range(repeats):
-        for w in (1, 2):
-            c = time.process_time()
-            t = time.perf_counter()
-            out = p.run_batch(batch, workers=w)
-            walls[w].append(time.perf_counter() - t)
-            cpus[w].append(time.process_time() - c)
-            assert all(isinstance(r, dict) for r in out), "every item succeeds"
-    return {w: stats(walls[w], len(items), cpus[w]) for w in (1, 2)}
+    try:
+        for _ in range(repeats):
+            for w in contenders:
+                if w == "halves":
+                    t = time.perf_counter()
+                    for h in halves:
+                        h.go()
+                    walls[w].append(max(h.done() for h in halves) - t)
+                    continue
+                c = time.process_time()
+                t = time.perf_counter()
+                out = p.run_batch(batch, workers=w)
+                walls[w].append(time.perf_counter() - t)
+                cpus[w].append(time.process_time() - c)
+                assert all(isinstance(r, dict) for r in out), "every item succeeds"
+    finally:
+        for h in halves:
+            h.close()
+    return {w: stats(walls[w], len(items), cpus.get(w)) for w in contenders}
+
+
+class HalfBatch:
+    """A child process (this script with --half-child) holding items[start:end] and a 1-worker
+    pipeline, pinned to one core with its caller thread; `go` starts its batch, `done` returns the
+    monotonic time it finished (CLOCK_MONOTONIC is system-wide, so comparable with ours)."""
+
+    def __init__(self, index, span):
+        cpus = sorted(os.sched_getaffinity(0))
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--half-child", f"{span[0]}:{span[1]}:{cpus[index % len(cpus)]}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit("half-batch child failed to start")
+
+    def go(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def done(self):
+        return float(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def half_child(spec, n_items):
+    start, end, cpu = (int(v) for v in spec.split(":"))
+    os.sched_setaffinity(0, {cpu})
+    p = Pipeline.from_dict(MANIFEST, runtime_hint="rust")
+    batch = [(speech_like_i16(k), 48000) for k in range(n_items)][start:end]
+    p.run_batch(batch[:8], workers=1)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        out = p.run_batch(batch, workers=1)
+        print(repr(time.perf_counter()), flush=True)
+        assert all(isinstance(r, dict) for r in out), "every item succeeds"
+    return 0
+
+
+def mixed_items(n=32):
+    """Recordings of different lengths: every other one 8 s, the rest 1 s (144 s in all). Placed
+    by index, every long one lands on the same worker."""
+    return [speech_like_i16(k, seconds=8.0 if k % 2 == 0 else 1.0) for k in range(n)]
+
+
+def mixed_part(repeats):
+    """2 workers / 1 worker on the mixed batch, balanced here and placed by index in a child."""
+    balanced = engine_part(mixed_items(), repeats)
+    env = dict(os.environ, REMOTEMEDIA_BALANCE="0")
+    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--mixed-child", str(repeats)],
+                           capture_output=True, text=True, env=env)
+    if child.returncode != 0:
+        raise SystemExit(f"index-placement child failed: {child.stderr}")
+    by_index = {int(k): v for k, v in json.loads(child.stdout).items()}
+    return balanced, by_index
 
 
 def find_binary(given):
@@ -173,7 +255,14 @@ def main():
     ap.add_argument("--items", type=int, default=64)
     ap.add_argument("--binary", help="the remotemedia executable (default: target/release, then target/debug)")
     ap.add_argument("--json")
+    ap.add_argument("--mixed-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--half-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.mixed_child:
+        print(json.dumps(engine_part(mixed_items(), args.mixed_child)))
+        return 0
+    if args.half_child:
+        return half_child(args.half_child, args.items)
     repeats = 5 if args.quick else 15
     items = [speech_like_i16(k) for k in range(args.items)]
     cores = os.cpu_count()
@@ -185,12 +274,27 @@ def main():
           f"{usable} usable cores, load average {os.getloadavg()[0]:.1f}")
     results = {"items": args.items, "cores": usable, "loadavg_start": os.getloadavg()[0]}
 
-    engine = engine_part(items, repeats)
+    engine = engine_part(items, repeats, ceiling=usable >= 2)
     row("run_batch, 1 worker", engine[1])
     row("run_batch, 2 workers", engine[2])
     speedup = engine[2]["items_per_s"] / engine[1]["items_per_s"]
     print(f"{'':<44} 2 workers / 1 worker: {speedup:.2f}x throughput (target >= 1.8x on 2 free cores)")
     results["engine"] = {"1_worker": engine[1], "2_workers": engine[2], "speedup": speedup}
+    if "halves" in engine:
+        row("2 processes x half the batch, 1 core each", engine["halves"])
+        ceiling = engine["halves"]["items_per_s"] / engine[1]["items_per_s"]
+        print(f"{'':<44} / 1 worker: {ceiling:.2f}x: what 2 cores give this work here (the ceiling); "
+              f"2 workers reach {speedup / ceiling:.0%} of it")
+        results["engine"].update(halves=engine["halves"], ceiling=ceiling)
+
+    balanced, by_index = mixed_part(repeats)
+    mixed = {}
+    for name, r in (("least outstanding", balanced), ("by item index", by_index)):
+        ratio = r[2]["items_per_s"] / r[1]["items_per_s"]
+        mixed[name] = {"1_worker": r[1], "2_workers": r[2], "speedup": ratio}
+        print(f"{'mixed 16 x 8 s + 16 x 1 s, ' + name:<44} 1 worker {r[1]['batch_median_ms']:>6.2f} ms, 2 workers "
+              f"{r[2]['batch_median_ms']:>6.2f} ms per batch: {ratio:.2f}x")
+    results["mixed"] = mixed
 
     binary = find_binary(args.binary)
     if binary is None:
