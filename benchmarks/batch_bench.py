@@ -99,7 +99,7 @@ def engine_part(items, repeats, ceiling=False):
     halves = []
     if ceiling:
         half = len(items) // 2
-        halves = [HalfBatch(k, args_range) for k, args_range in enumerate(((0, half), (half, len(items))))]
+        halves = [HalfBatch(0, (0, half)), HalfBatch(1, (half, len(items)))]
         contenders.append("halves")
     walls = {c: [] for c in contenders}
     cpus = {1: [], 2: []}
@@ -149,11 +149,11 @@ class HalfBatch:
         self.proc.wait()
 
 
-def half_child(spec, n_items):
+def half_child(spec):
     start, end, cpu = (int(v) for v in spec.split(":"))
     os.sched_setaffinity(0, {cpu})
     p = Pipeline.from_dict(MANIFEST, runtime_hint="rust")
-    batch = [(speech_like_i16(k), 48000) for k in range(n_items)][start:end]
+    batch = [(speech_like_i16(k), 48000) for k in range(start, end)]
     p.run_batch(batch[:8], workers=1)
     print("ready", flush=True)
     for line in sys.stdin:
@@ -262,7 +262,7 @@ def main():
         print(json.dumps(engine_part(mixed_items(), args.mixed_child)))
         return 0
     if args.half_child:
-        return half_child(args.half_child, args.items)
+        return half_child(args.half_child)
     repeats = 5 if args.quick else 15
     items = [speech_like_i16(k) for k in range(args.items)]
     cores = os.cpu_count()

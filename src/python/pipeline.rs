@@ -1,6 +1,7 @@
 //! `remotemedia._native.NativePipeline`: a manifest validated and installed on the shared worker
 //! pool, run from Python with the GIL released while the engine works.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::prelude::*;
@@ -267,34 +268,34 @@ impl NativePipeline {
         }
         let workers = self.inner.workers();
         let mut rest = checked.as_slice();
-        let mut in_flight = std::collections::VecDeque::new();
-        let start_next = |rest: &mut &[InputView<'py>], in_flight: &mut std::collections::VecDeque<Started>| -> PyResult<()> {
-            let mut take = 0;
-            let mut samples = 0;
-            while take < rest.len() && (take < workers || samples < BATCH_PART_SAMPLES) {
-                samples += rest[take].samples();
-                take += 1;
+        let mut in_flight = VecDeque::new();
+        // Copies the next parts in and starts them, until BATCH_PARTS_IN_FLIGHT are running or
+        // no items are left.
+        let top_up = |rest: &mut &[InputView<'py>], in_flight: &mut VecDeque<Started>| -> PyResult<()> {
+            while in_flight.len() < BATCH_PARTS_IN_FLIGHT && !rest.is_empty() {
+                let mut take = 0;
+                let mut samples = 0;
+                while take < rest.len() && (take < workers || samples < BATCH_PART_SAMPLES) {
+                    samples += rest[take].samples();
+                    take += 1;
+                }
+                let (part, later) = rest.split_at(take);
+                *rest = later;
+                let inputs = part.iter().map(InputView::copy).collect::<Result<Vec<_>, _>>().map_err(|m| errors::input_error(py, m))?;
+                in_flight.push_back(self.inner.start_batch(inputs).map_err(|e| errors::to_py(py, &e))?);
             }
-            let (part, later) = rest.split_at(take);
-            *rest = later;
-            let inputs = part.iter().map(InputView::copy).collect::<Result<Vec<_>, _>>().map_err(|m| errors::input_error(py, m))?;
-            in_flight.push_back(self.inner.start_batch(inputs).map_err(|e| errors::to_py(py, &e))?);
             Ok(())
         };
         if rest.is_empty() {
-            start_next(&mut rest, &mut in_flight)?; // an empty batch is still one (empty) run
+            // An empty batch is still one (empty) run.
+            in_flight.push_back(self.inner.start_batch(Vec::new()).map_err(|e| errors::to_py(py, &e))?);
         }
+        top_up(&mut rest, &mut in_flight)?;
         let out = PyList::empty(py);
-        loop {
-            while in_flight.len() < BATCH_PARTS_IN_FLIGHT && !rest.is_empty() {
-                start_next(&mut rest, &mut in_flight)?;
-            }
-            let Some(oldest) = in_flight.pop_front() else { break };
+        while let Some(oldest) = in_flight.pop_front() {
             let results = py.detach(|| self.inner.wait(oldest)).map_err(|e| errors::to_py(py, &e))?;
             // Keep the workers fed before building this part's outputs.
-            if !rest.is_empty() {
-                start_next(&mut rest, &mut in_flight)?;
-            }
+            top_up(&mut rest, &mut in_flight)?;
             for r in results {
                 out.append(item_to_py(py, r)?)?;
             }

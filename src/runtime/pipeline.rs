@@ -376,6 +376,7 @@ impl Pipeline {
     /// Submits a batch of items as one epoch; `reply` is called when timely's progress tracking
     /// shows every operator is done with that epoch.
     pub fn submit(&self, items: Vec<RunInput>, reply: Reply) -> Result<(), Error> {
+        // The input operator gives each item its lane.
         submit_flow(&self.shared, &self.pool, Flow::Whole { lane: 0 }, items.into_iter().map(Some).collect(), reply)
     }
 
