@@ -118,7 +118,8 @@ fn check_tree(tree: &Value) {
     let _ = graph.to_dot();
     for n in &graph.nodes {
         let cfg = NodeConfig { id: &n.id, params: &n.params, worker: 0 };
-        if let Err(e) = (n.node_type.factory)(&cfg) {
+        let Some(t) = reg.get(&n.node_type.name) else { panic!("node '{}' has a type the registry lacks", n.id) };
+        if let Err(e) = (t.factory)(&cfg) {
             panic!("node '{}' passed validation but its factory failed: {e}", n.id);
         }
     }

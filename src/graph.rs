@@ -1,10 +1,13 @@
 //! The validated pipeline graph: what a manifest becomes once every problem has been ruled out,
-//! and what the dataflow compiler builds operators from.
+//! and what the runtime builds operators from. The graph is symbolic: ids, type names, params and
+//! ports, no code. The factories that build its nodes are looked up by type name when it is
+//! installed (`runtime::runner::Factories`), so one graph can be installed with other node
+//! implementations (Python callbacks, test doubles) and compared, printed or sent as data.
 
 use std::fmt::Write as _;
 
 use crate::manifest::{NodeReliability, PipelineConfig};
-use crate::nodes::{NodeType, Params};
+use crate::nodes::{InputPorts, NodeType, Params};
 
 /// Where a node asks to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -26,11 +29,41 @@ impl RuntimeHint {
     }
 }
 
+/// What a graph records of a node's type: its name and the facts the runtime plans by, without
+/// the factory (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeKind {
+    pub name: String,
+    /// Carries state between a session's chunks: one instance per session; no retries by default.
+    pub stateful: bool,
+    pub inputs: InputPorts,
+    /// The declared params' names, in declaration order.
+    pub params: Vec<String>,
+}
+
+impl NodeKind {
+    /// The declared param of that name, if there is one.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|p| *p == name).map(String::as_str)
+    }
+}
+
+impl From<&NodeType> for NodeKind {
+    fn from(t: &NodeType) -> NodeKind {
+        NodeKind {
+            name: t.name.clone(),
+            stateful: t.stateful,
+            inputs: t.inputs.clone(),
+            params: t.params.iter().map(|p| p.name.to_string()).collect(),
+        }
+    }
+}
+
 /// One node of a validated graph.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GraphNode {
     pub id: String,
-    pub node_type: NodeType,
+    pub node_type: NodeKind,
     /// Declared params with defaults filled in.
     pub params: Params,
     pub runtime_hint: RuntimeHint,
@@ -56,7 +89,7 @@ pub struct GraphEdge {
 }
 
 /// A validated pipeline: nodes in manifest order, edges, a deterministic topological order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Graph {
     pub nodes: Vec<GraphNode>,
     pub edges: Vec<GraphEdge>,
@@ -141,24 +174,4 @@ fn comment_safe(s: &str) -> String {
 /// Text inside a DOT double-quoted string: backslashes and quotes escaped, line breaks as `\n`.
 fn dot_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\r', "").replace('\n', "\\n")
-}
-
-/// Structural equality: node types compare by name (a `NodeType` holds a factory closure, which
-/// has no equality); everything else compares by value. Used to check manifest round trips.
-impl PartialEq for GraphNode {
-    fn eq(&self, other: &GraphNode) -> bool {
-        self.id == other.id
-            && self.node_type.name == other.node_type.name
-            && self.params == other.params
-            && self.runtime_hint == other.runtime_hint
-            && self.reliability == other.reliability
-            && self.inputs == other.inputs
-            && self.outputs == other.outputs
-    }
-}
-
-impl PartialEq for Graph {
-    fn eq(&self, other: &Graph) -> bool {
-        self.nodes == other.nodes && self.edges == other.edges && self.order == other.order && self.config == other.config
-    }
 }

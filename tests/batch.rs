@@ -113,7 +113,7 @@ fn batch_items_are_placed_by_the_audio_each_worker_has_outstanding() {
     let text = "version: \"1.0\"\nnodes:\n  - {id: where, type: WhereNode}\n";
     let graph = remotemedia::manifest::validate(&remotemedia::manifest::parse_str(text).expect("parse"), &registry).expect("valid");
     let pool = WorkerPool::new(2).expect("pool");
-    let pipeline = pool.install(graph).expect("install");
+    let pipeline = pool.install_with(graph, &registry, std::sync::Arc::new(remotemedia::runtime::RealClock::new())).expect("install");
     let second = |seconds: usize| RunInput::All(Payload::Audio(AudioBuffer::mono_f32(vec![0.1; 16000 * seconds], 16000)));
     let items: Vec<RunInput> = std::iter::once(second(20)).chain((0..20).map(|_| second(1))).collect();
     for round in 0..3 {

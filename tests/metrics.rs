@@ -48,8 +48,9 @@ fn install(metrics: bool, workers: usize) -> Pipeline {
           "edges":[{{"from":"spin","to":"after"}}],
           "config":{{"enable_metrics":{metrics}}}}}"#
     );
-    let graph = manifest::load_str(&json, &registry()).expect("valid manifest");
-    WorkerPool::shared(workers).expect("pool").install(graph).expect("install")
+    let registry = registry();
+    let graph = manifest::load_str(&json, &registry).expect("valid manifest");
+    WorkerPool::shared(workers).expect("pool").install_with(graph, &registry, std::sync::Arc::new(remotemedia::runtime::RealClock::new())).expect("install")
 }
 
 /// Input whose first sample is `value` (µs to spin, or the failure marker); 4 samples long.

@@ -193,7 +193,7 @@ fn manifest_with(config: &str, reliability: &str) -> String {
 
 fn install(h: &Harness, text: &str, clock: Arc<dyn Clock>, pool: &Arc<WorkerPool>) -> remotemedia::Pipeline {
     let graph = manifest::load_str(text, &h.registry).expect("valid manifest");
-    pool.install_with_clock(graph, clock).expect("install")
+    pool.install_with(graph, &h.registry, clock).expect("install")
 }
 
 fn node_error(r: Result<remotemedia::RunOutput, Error>) -> NodeError {
@@ -328,7 +328,8 @@ fn a_retry_wait_does_not_stall_other_pipelines_on_the_same_worker() {
     let h = harness(1, true, clock.clone(), false);
     // A minute's wait on a clock that only moves when the test says so.
     let a = install(&h, &manifest_with(r#"{"retry_policy":"fixed","retry_base_delay_ms":60000,"retry_max_delay_ms":60000}"#, ""), clock.clone(), &pool);
-    let b = pool.install(manifest::load_str(&manifest_with("{}", ""), &harness(0, true, clock.clone(), false).registry).unwrap()).unwrap();
+    let other = harness(0, true, clock.clone(), false);
+    let b = pool.install_with(manifest::load_str(&manifest_with("{}", ""), &other.registry).unwrap(), &other.registry, clock.clone()).unwrap();
     let (tx, rx) = crossbeam_channel::bounded(1);
     a.submit(vec![audio().into()], Box::new(move |r| {
         let _ = tx.send(r);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use remotemedia::data::{AudioBuffer, Payload};
 use remotemedia::nodes::{expect_audio, InputPorts, Inputs, Node, NodeType, Registry};
+use remotemedia::runtime::RealClock;
 use remotemedia::{manifest, Error, NodeError, NodeErrorKind, RunInput, WorkerPool};
 
 fn audio(samples: Vec<f32>) -> Payload {
@@ -54,8 +55,9 @@ fn test_registry() -> Registry {
 }
 
 fn install(manifest_json: &str, workers: usize) -> remotemedia::Pipeline {
-    let graph = manifest::load_str(manifest_json, &test_registry()).expect("valid manifest");
-    WorkerPool::shared(workers).expect("pool").install(graph).expect("install")
+    let registry = test_registry();
+    let graph = manifest::load_str(manifest_json, &registry).expect("valid manifest");
+    WorkerPool::shared(workers).expect("pool").install_with(graph, &registry, Arc::new(RealClock::new())).expect("install")
 }
 
 const LINEAR: &str = r#"{"version":"1.0","nodes":[
@@ -233,7 +235,7 @@ fn a_node_that_cannot_be_built_fails_the_install() {
     r.register(NodeType::new("Broken", "never builds", |_| Err(NodeError::permanent("no model file"))));
     let g = manifest::load_str(r#"{"version":"1.0","nodes":[{"id":"b","type":"Broken"}]}"#, &r).unwrap();
     let pool = WorkerPool::shared(1).unwrap();
-    match pool.install(g) {
+    match pool.install_with(g, &r, Arc::new(RealClock::new())) {
         Err(Error::Node(e)) => {
             assert_eq!(e.node_id, "b");
             assert_eq!(e.operation, "initialize");

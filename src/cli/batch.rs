@@ -2,26 +2,33 @@
 //! workers (and, with `--processes`, over a process group), writes each item's outputs and a
 //! per-item report, shows a progress bar and ends with a summary.
 //!
-//! Items are submitted in chunks (one epoch each, a few chunks in flight) so that the progress bar
-//! moves, the WAV files are read while earlier chunks run, and memory stays bounded. Every input
-//! file gets one entry in `report.json`, in sorted file-name order, whatever happened to it: a file
-//! that cannot be read, a node that fails, or an output that cannot be written is that item's
-//! error, and the other items still complete.
+//! The engine's batch scheduler (runtime/batch.rs) runs the items: each file is read and decoded
+//! on the worker its item is placed on, and its outputs are encoded and written by the worker
+//! that completes it, so file I/O runs in parallel like the nodes do (a process group reads and
+//! writes on process 0). Outputs are written under a temporary name and renamed, so an
+//! interrupted batch never leaves a half-written file. Every input file gets one entry in
+//! `report.json`, in sorted file-name order, whatever happened to it: a file that cannot be read,
+//! a node that fails, or an output that cannot be written is that item's error, and the other
+//! items still complete. Ctrl-C stops handing items over: those in flight finish, the rest are
+//! listed as cancelled, and the command exits with code 130.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::interrupt::Interrupt;
 use super::report::payload_json;
 use super::{parse_workers, CliError};
 use crate::data::Payload;
-use crate::error::{Error, NodeError};
+use crate::error::NodeError;
+use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions};
 use crate::runtime::cluster::ClusterConfig;
-use crate::runtime::{ItemResult, Pipeline, RunInput, WorkerPool};
+use crate::runtime::{ItemInput, ItemResult, Pipeline, RunInput, WorkerPool, LOAD_OPERATION};
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
@@ -35,7 +42,8 @@ pub struct BatchArgs {
     /// Timely workers per process (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
-    /// Items per epoch (0: four per worker in the whole group).
+    /// Items per epoch at least (0: one per worker in the whole group; parts also carry about
+    /// 8 s of audio each).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub chunk: usize,
     /// Do not draw the progress bar (it is never drawn when stderr is not a terminal).
@@ -66,8 +74,14 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
 /// One item's entry in the report.
 struct ItemReport {
     input: String,
-    status: Result<Vec<Value>, Value>,
+    status: Status,
     duration_ms: f64,
+}
+
+enum Status {
+    Ok(Vec<Value>),
+    Failed(Value),
+    Cancelled,
 }
 
 pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
@@ -100,35 +114,40 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::failure(format!("cannot create output directory '{}': {e}", args.out.display())))?;
     let total_workers = workers * processes;
-    let chunk = if args.chunk == 0 { 4 * total_workers } else { args.chunk };
+    let min_items = if args.chunk == 0 { total_workers } else { args.chunk };
     let bar = progress_bar(files.len() as u64, args.no_progress);
     let started = Instant::now();
-    let reports = run_items(&pipeline, &files, chunk, &args.out, &bar);
+    let interrupt = Interrupt::catch();
+    let reports = run_items(&pipeline, files, &args.out, min_items, &bar, &interrupt)?;
+    drop(interrupt);
     bar.finish_and_clear();
     let wall = started.elapsed();
     drop(pipeline);
 
-    let failed: Vec<&ItemReport> = reports.iter().filter(|r| r.status.is_err()).collect();
-    let ok = reports.len() - failed.len();
-    let rate = reports.len() as f64 / wall.as_secs_f64().max(1e-9);
+    let failed: Vec<&ItemReport> = reports.iter().filter(|r| matches!(r.status, Status::Failed(_))).collect();
+    let cancelled = reports.iter().filter(|r| matches!(r.status, Status::Cancelled)).count();
+    let ok = reports.len() - failed.len() - cancelled;
+    let rate = (reports.len() - cancelled) as f64 / wall.as_secs_f64().max(1e-9);
     let doc = json!({
         "manifest": args.manifest.display().to_string(),
         "input_dir": args.input_dir.display().to_string(),
         "out_dir": args.out.display().to_string(),
         "workers": workers,
         "processes": processes,
-        "chunk": chunk,
+        "chunk": min_items,
         "items": reports.len(),
         "ok": ok,
         "failed": failed.len(),
+        "cancelled": cancelled,
         "wall_s": wall.as_secs_f64(),
         "items_per_s": rate,
         "results": reports.iter().map(item_json).collect::<Vec<_>>(),
     });
     let report_path = args.out.join("report.json");
+    let cancelled_note = if cancelled > 0 { format!(", {cancelled} cancelled") } else { String::new() };
     let _ = writeln!(
         out,
-        "batch: {} items, {ok} ok, {} failed in {:.3} s ({rate:.1} items/s; {} per process x {})",
+        "batch: {} items, {ok} ok, {} failed{cancelled_note} in {:.3} s ({rate:.1} items/s; {} per process x {})",
         reports.len(),
         failed.len(),
         wall.as_secs_f64(),
@@ -136,10 +155,22 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         if processes == 1 { "1 process".to_string() } else { format!("{processes} processes") },
     );
     for r in &failed {
-        let message = r.status.as_ref().err().and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("");
+        let message = match &r.status {
+            Status::Failed(e) => e.get("message").and_then(Value::as_str).unwrap_or(""),
+            _ => "",
+        };
         let _ = writeln!(out, "  failed: {}: {message}", r.input);
     }
-    super::write_json(&report_path, &doc, out)?;
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))? + "\n";
+    write_whole(&report_path, |tmp| std::fs::write(tmp, &text).map_err(|e| e.to_string()))
+        .map_err(|m| CliError::failure(format!("cannot write '{}': {m}", report_path.display())))?;
+    let _ = writeln!(out, "wrote {}", report_path.display());
+    if cancelled > 0 {
+        return Err(CliError {
+            code: 130,
+            message: format!("interrupted: {cancelled} of {} items were not run; see {}", reports.len(), report_path.display()),
+        });
+    }
     if failed.is_empty() {
         Ok(())
     } else {
@@ -185,120 +216,109 @@ fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// A chunk submitted and not yet completed.
-struct InFlight {
-    submitted: Instant,
+/// The batch's side of the scheduler: hands out one loader per file and keeps the reports.
+struct FileBatch<'a> {
+    files: &'a [PathBuf],
+    reports: Vec<Option<ItemReport>>,
+    /// When each item's loader started, in µs since `epoch`: its duration runs from there.
+    starts: Arc<Vec<AtomicU64>>,
+    epoch: Instant,
+    bar: &'a indicatif::ProgressBar,
+    interrupt: &'a Interrupt,
 }
 
-/// Runs every file as an item, `chunk` items per epoch with up to four chunks in flight; returns
-/// one report per file, in input order.
-fn run_items(pipeline: &Pipeline, files: &[PathBuf], chunk: usize, out_dir: &Path, bar: &indicatif::ProgressBar) -> Vec<ItemReport> {
-    let mut reports: Vec<Option<ItemReport>> = (0..files.len()).map(|_| None).collect();
-    let (tx, rx) = crossbeam_channel::unbounded::<(usize, Result<Vec<ItemResult>, Error>)>();
-    let mut in_flight: VecDeque<(usize, InFlight, Vec<usize>)> = VecDeque::new();
-    let mut next = 0usize;
-    const WINDOW: usize = 4;
-    let mut chunk_id = 0usize;
-    loop {
-        while in_flight.len() < WINDOW && next < files.len() {
-            let end = (next + chunk).min(files.len());
-            // Unreadable files are items too: their error is recorded now, the rest are submitted.
-            let mut inputs = Vec::new();
-            let mut indices = Vec::new();
-            for i in next..end {
-                match crate::audio_io::read_wav(&files[i]) {
-                    Ok(a) => {
-                        inputs.push(RunInput::All(Payload::Audio(a)));
-                        indices.push(i);
-                    }
-                    Err(e) => {
-                        reports[i] = Some(ItemReport { input: name_of(&files[i]), status: Err(read_error(&e)), duration_ms: 0.0 });
-                        bar.inc(1);
-                    }
-                }
-            }
-            next = end;
-            if indices.is_empty() {
-                continue;
-            }
-            let id = chunk_id;
-            chunk_id += 1;
-            let reply_tx = tx.clone();
-            let submitted = Instant::now();
-            match pipeline.submit(inputs, Box::new(move |r| {
-                let _ = reply_tx.send((id, r));
-            })) {
-                Ok(()) => in_flight.push_back((id, InFlight { submitted }, indices)),
-                Err(e) => {
-                    for i in indices {
-                        reports[i] = Some(ItemReport { input: name_of(&files[i]), status: Err(engine_error(&e)), duration_ms: 0.0 });
-                        bar.inc(1);
-                    }
-                }
-            }
-        }
-        if in_flight.is_empty() {
-            break;
-        }
-        let (id, result) = match pipeline.pool.wait(&rx) {
-            Ok(v) => v,
-            Err(e) => {
-                // The pool died: every item still in flight gets its error; nothing is dropped.
-                for (_, _, indices) in in_flight.drain(..) {
-                    for i in indices {
-                        reports[i] = Some(ItemReport { input: name_of(&files[i]), status: Err(engine_error(&e)), duration_ms: 0.0 });
-                        bar.inc(1);
-                    }
-                }
-                continue;
-            }
+impl BatchDriver<(Status, f64)> for FileBatch<'_> {
+    fn next_item(&mut self, index: usize) -> Option<ItemInput> {
+        let path = self.files.get(index)?.clone();
+        // What the file weighs before it is read: its size, about 2 bytes a sample.
+        let weight = std::fs::metadata(&path).map(|m| m.len() / 2).unwrap_or(1);
+        let (starts, epoch) = (Arc::clone(&self.starts), self.epoch);
+        let load = Box::new(move || {
+            starts[index].store(epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
+            crate::audio_io::read_wav(&path).map(RunInput::from).map_err(|e| e.to_string())
+        });
+        Some(ItemInput::Load { weight, load })
+    }
+
+    fn deliver(&mut self, index: usize, item: BatchItem<(Status, f64)>) {
+        let (status, duration_ms) = match item {
+            BatchItem::Done(done) => done,
+            BatchItem::Lost(m) => (Status::Failed(json!({"stage": "engine", "message": m})), 0.0),
+            BatchItem::Cancelled => (Status::Cancelled, 0.0),
         };
-        let Some(pos) = in_flight.iter().position(|(c, _, _)| *c == id) else { continue };
-        let Some((_, flight, indices)) = in_flight.remove(pos) else { continue };
-        let duration_ms = flight.submitted.elapsed().as_secs_f64() * 1000.0;
-        match result {
-            Ok(results) => {
-                for (i, r) in indices.iter().copied().zip(results) {
-                    let status = match r {
-                        Ok(o) => write_outputs(&files[i], out_dir, &o.outputs),
-                        Err(e) => Err(node_error(&e)),
-                    };
-                    reports[i] = Some(ItemReport { input: name_of(&files[i]), status, duration_ms });
-                    bar.inc(1);
-                }
-            }
-            Err(e) => {
-                for i in indices {
-                    reports[i] = Some(ItemReport { input: name_of(&files[i]), status: Err(engine_error(&e)), duration_ms });
-                    bar.inc(1);
-                }
-            }
+        self.reports[index] = Some(ItemReport { input: name_of(&self.files[index]), status, duration_ms });
+        self.bar.inc(1);
+    }
+
+    fn cancelled_from(&mut self, from: usize) {
+        for index in from..self.files.len() {
+            self.deliver(index, BatchItem::Cancelled);
         }
     }
-    // Every slot is filled above; a gap would be a bug, reported rather than dropped.
-    reports
+
+    fn should_cancel(&mut self) -> bool {
+        self.interrupt.pressed()
+    }
+}
+
+/// Runs every file as an item; returns one report per file, in input order.
+fn run_items(
+    pipeline: &Pipeline,
+    files: Vec<PathBuf>,
+    out_dir: &Path,
+    min_items: usize,
+    bar: &indicatif::ProgressBar,
+    interrupt: &Interrupt,
+) -> Result<Vec<ItemReport>, CliError> {
+    let workers = pipeline.workers() * pipeline.pool().processes();
+    let options = BatchOptions { min_items_per_worker: min_items.div_ceil(workers.max(1)), ..BatchOptions::default() };
+    let files = Arc::new(files);
+    let starts: Arc<Vec<AtomicU64>> = Arc::new((0..files.len()).map(|_| AtomicU64::new(0)).collect());
+    let epoch = Instant::now();
+    // On the worker that completed the item: its outputs written, or its error described.
+    let finish = {
+        let (files, starts, out_dir) = (Arc::clone(&files), Arc::clone(&starts), out_dir.to_path_buf());
+        Arc::new(move |index: usize, result: ItemResult| {
+            let status = match result {
+                Ok(o) => match write_outputs(&files[index], &out_dir, &o.outputs) {
+                    Ok(written) => Status::Ok(written),
+                    Err(e) => Status::Failed(e),
+                },
+                Err(e) if e.operation == LOAD_OPERATION && e.node_id.is_empty() => {
+                    Status::Failed(json!({"stage": "read", "message": e.message}))
+                }
+                Err(e) => Status::Failed(node_error(&e)),
+            };
+            let began = Duration::from_micros(starts[index].load(Ordering::Relaxed));
+            (status, epoch.elapsed().saturating_sub(began).as_secs_f64() * 1000.0)
+        })
+    };
+    let mut driver = FileBatch {
+        files: &files,
+        reports: (0..files.len()).map(|_| None).collect(),
+        starts: Arc::clone(&starts),
+        epoch,
+        bar,
+        interrupt,
+    };
+    batch::run(pipeline, &mut driver, finish, &options).map_err(|e| CliError::failure(e.to_string()))?;
+    // Every entry is filled above; a gap would be a bug, reported rather than dropped.
+    Ok(driver
+        .reports
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
             r.unwrap_or_else(|| ItemReport {
                 input: name_of(&files[i]),
-                status: Err(json!({"stage": "engine", "message": "no result was recorded for this item"})),
+                status: Status::Failed(json!({"stage": "engine", "message": "no result was recorded for this item"})),
                 duration_ms: 0.0,
             })
         })
-        .collect()
+        .collect())
 }
 
 fn name_of(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
-}
-
-fn read_error(e: &Error) -> Value {
-    json!({"stage": "read", "message": e.to_string()})
-}
-
-fn engine_error(e: &Error) -> Value {
-    json!({"stage": "engine", "message": e.to_string()})
 }
 
 fn node_error(e: &NodeError) -> Value {
@@ -316,7 +336,8 @@ fn node_error(e: &NodeError) -> Value {
     })
 }
 
-/// Writes one item's outputs: audio as `STEM.NODE.wav`, everything else as `STEM.NODE.json`.
+/// Writes one item's outputs: audio as `STEM.NODE.wav`, everything else as `STEM.NODE.json`,
+/// each whole or not at all (see [`write_whole`]).
 fn write_outputs(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) -> Result<Vec<Value>, Value> {
     let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "item".into());
     let mut written = Vec::new();
@@ -324,14 +345,14 @@ fn write_outputs(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) ->
         let (file, result) = match payload {
             Payload::Audio(a) => {
                 let file = format!("{stem}.{node}.wav");
-                let r = crate::audio_io::write_wav(out_dir.join(&file), a).map_err(|e| e.to_string());
+                let r = write_whole(&out_dir.join(&file), |tmp| crate::audio_io::write_wav(tmp, a).map_err(|e| e.to_string()));
                 (file, r)
             }
             other => {
                 let file = format!("{stem}.{node}.json");
                 let text = serde_json::to_string_pretty(&payload_json(other)).map_err(|e| e.to_string());
                 let r = text.and_then(|t| {
-                    std::fs::write(out_dir.join(&file), t + "\n")
+                    write_whole(&out_dir.join(&file), |tmp| std::fs::write(tmp, t + "\n").map_err(|e| e.to_string()))
                         .map_err(|e| format!("cannot write '{}': {e}", out_dir.join(&file).display()))
                 });
                 (file, r)
@@ -345,9 +366,23 @@ fn write_outputs(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) ->
     Ok(written)
 }
 
+/// Writes `path` through `write` into a temporary file beside it (a dot-name the batch never
+/// produces), then renames that over `path`: the file appears whole or not at all, whenever the
+/// batch is stopped. The temporary file is removed if writing fails.
+fn write_whole(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let written = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename '{}' to '{}': {e}", tmp.display(), path.display())));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 fn item_json(r: &ItemReport) -> Value {
     match &r.status {
-        Ok(outputs) => json!({"input": r.input, "status": "ok", "outputs": outputs, "duration_ms": r.duration_ms}),
-        Err(error) => json!({"input": r.input, "status": "error", "error": error, "outputs": [], "duration_ms": r.duration_ms}),
+        Status::Ok(outputs) => json!({"input": r.input, "status": "ok", "outputs": outputs, "duration_ms": r.duration_ms}),
+        Status::Failed(error) => json!({"input": r.input, "status": "error", "error": error, "outputs": [], "duration_ms": r.duration_ms}),
+        Status::Cancelled => json!({"input": r.input, "status": "cancelled", "outputs": [], "duration_ms": r.duration_ms}),
     }
 }

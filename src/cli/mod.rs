@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod bench;
 pub mod graph;
+pub mod interrupt;
 pub mod node_types;
 pub mod plot;
 pub mod report;

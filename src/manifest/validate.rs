@@ -1024,7 +1024,7 @@ fn build_graph(p: &mut Problems, nodes: Vec<NodeDraft>, edges: Vec<EdgeDraft>, c
     for d in nodes {
         graph_nodes.push(GraphNode {
             id: d.id?,
-            node_type: d.node_type?.clone(),
+            node_type: d.node_type?.into(),
             params: d.params,
             runtime_hint: d.runtime_hint,
             reliability: d.reliability,

@@ -119,11 +119,6 @@ impl<'py> SampleArray<'py> {
 }
 
 impl AudioView<'_> {
-    /// How many samples (all channels) the array holds.
-    pub fn samples(&self) -> usize {
-        self.array.untyped().len()
-    }
-
     /// The engine's own copy of the samples.
     pub fn copy(&self) -> Result<AudioBuffer, String> {
         fn read<T: numpy::Element + Clone>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> Result<Vec<T>, String> {

@@ -1,8 +1,8 @@
 //! `remotemedia._native.NativePipeline`: a manifest validated and installed on the shared worker
 //! pool, run from Python with the GIL released while the engine works.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -17,14 +17,15 @@ use crate::python::convert::{check_audio, payload_to_py, AudioView};
 use crate::python::errors;
 use crate::python::pynode::PyNode;
 use crate::python::clock::PyClock;
-use crate::runtime::{Clock, ItemResult, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, Started, WorkerPool};
+use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions, Event, Inbox};
+use crate::runtime::{Clock, Factories, ItemInput, ItemResult, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, WorkerPool};
 
 /// Validates a manifest (JSON or YAML text) and returns its canonical JSON, or raises
 /// `remotemedia.errors.ManifestError` listing every problem.
 #[pyfunction]
 #[pyo3(signature = (manifest_text, python_nodes=None))]
 pub fn validate_manifest(py: Python<'_>, manifest_text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
-    let graph = build_graph(py, manifest_text, python_nodes)?;
+    let (graph, _) = build_graph(py, manifest_text, python_nodes)?;
     Ok(manifest::to_manifest(&graph).to_string())
 }
 
@@ -56,9 +57,9 @@ fn python_inputs(obj: &Bound<'_, PyAny>) -> InputPorts {
     }
 }
 
-/// Validates `text` against the built-in types plus the Python nodes' types, then makes every node
-/// that has a Python instance call that instance.
-fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<Graph> {
+/// Validates `text` against the built-in types plus the Python nodes' types; every node that has a
+/// Python instance is built as a call of that instance.
+fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<(Graph, Factories)> {
     let tree = manifest::parse_str(text).map_err(|e| errors::manifest_error(py, &e))?;
     let mut registry = Registry::builtin();
     let mut instances: Vec<(String, Arc<Py<PyAny>>)> = Vec::new();
@@ -83,13 +84,14 @@ fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDic
             instances.push((id, Arc::new(obj.unbind())));
         }
     }
-    let mut graph = manifest::validate(&tree, &registry).map_err(|e| errors::manifest_error(py, &e))?;
+    let graph = manifest::validate(&tree, &registry).map_err(|e| errors::manifest_error(py, &e))?;
+    let mut factories = Factories::resolve(&graph, &registry).map_err(|e| errors::to_py(py, &e))?;
     for (id, obj) in instances {
-        if let Some(node) = graph.nodes.iter_mut().find(|n| n.id == id) {
-            node.node_type.factory = Arc::new(move |_| Ok(Box::new(PyNode { obj: Arc::clone(&obj) })));
+        if let Some(n) = graph.node_index(&id) {
+            factories.set(n, Arc::new(move |_| Ok(Box::new(PyNode { obj: Arc::clone(&obj) }))));
         }
     }
-    Ok(graph)
+    Ok((graph, factories))
 }
 
 /// A run's input, checked but still in the caller's arrays: `{"": audio}` for every source, or
@@ -100,14 +102,6 @@ enum InputView<'py> {
 }
 
 impl InputView<'_> {
-    /// How many samples the input holds, over all its sources and channels.
-    fn samples(&self) -> usize {
-        match self {
-            InputView::All(a) => a.samples(),
-            InputView::Named(v) => v.iter().map(|(_, a)| a.samples()).sum(),
-        }
-    }
-
     /// The engine's one copy of the input.
     fn copy(&self) -> Result<RunInput, String> {
         Ok(match self {
@@ -139,14 +133,6 @@ fn check_input<'py>(py: Python<'py>, inputs: &Bound<'py, PyDict>) -> PyResult<In
 fn run_input(py: Python<'_>, inputs: &Bound<'_, PyDict>) -> PyResult<RunInput> {
     check_input(py, inputs)?.copy().map_err(|m| errors::input_error(py, m))
 }
-
-/// How much audio one part of a batch carries (samples, all channels), at least one item per
-/// worker: see `NativePipeline::run_batch`. 8 s of 48 kHz mono, 8 items of the main job's 1 s.
-const BATCH_PART_SAMPLES: usize = 8 * 48_000;
-
-/// How many parts of a batch are in the workers' hands at once: enough that they never wait for
-/// this thread, few enough that later parts are placed knowing how far each worker has got.
-const BATCH_PARTS_IN_FLIGHT: usize = 3;
 
 fn outputs_to_py<'py>(py: Python<'py>, out: RunOutput) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -228,7 +214,7 @@ impl NativePipeline {
         python_nodes: Option<&Bound<'_, PyDict>>,
         clock: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<NativePipeline> {
-        let graph = build_graph(py, manifest_text, python_nodes)?;
+        let (graph, factories) = build_graph(py, manifest_text, python_nodes)?;
         let manifest = manifest::to_manifest(&graph).to_string();
         let workers = graph.config.workers;
         let clock: Arc<dyn Clock> = match clock {
@@ -237,7 +223,7 @@ impl NativePipeline {
         };
         // Python nodes are constructed on the workers, which take the GIL: release it meanwhile.
         let inner = py
-            .detach(|| WorkerPool::shared(workers).and_then(|pool| pool.install_with_clock(graph, clock)))
+            .detach(|| WorkerPool::shared(workers).and_then(|pool| pool.install_factories(graph, factories, clock)))
             .map_err(|e| errors::to_py(py, &e))?;
         Ok(NativePipeline { inner, manifest })
     }
@@ -252,13 +238,11 @@ impl NativePipeline {
     /// Runs a list of inputs spread over the workers; returns one `(outputs, None)` or
     /// `(None, exception)` per item, in input order.
     ///
-    /// Every item is checked before anything runs (a bad one raises `InputError` naming it). The
-    /// items are then copied in and handed over in parts of about `BATCH_PART_SAMPLES`, each its
-    /// own epoch, at most `BATCH_PARTS_IN_FLIGHT` at a time: the workers start on the first part
-    /// while this thread copies the next, and this thread builds a finished part's outputs while
-    /// the workers run the later ones. Parts handed over as earlier ones finish go to the workers
-    /// with the least work left (lanes.rs), so a worker slowed by this thread's own copying and
-    /// building gets less of the rest instead of holding the batch up at its end.
+    /// Every item is checked before anything runs (a bad one raises `InputError` naming it).
+    /// The engine's batch scheduler then runs them (runtime/batch.rs): copied in part by part,
+    /// a bounded window in flight, each result built into Python objects here as it comes, in
+    /// order, while the workers run the later items. Ctrl-C stops handing items over; the items
+    /// in flight complete, then `KeyboardInterrupt` is raised and the pipeline stays usable.
     fn run_batch<'py>(&self, py: Python<'py>, items: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
         let mut checked = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -266,41 +250,13 @@ impl NativePipeline {
                 .map_err(|e| errors::input_error(py, format!("run_batch item {i}: {}", e.value(py))))?;
             checked.push(input);
         }
-        let workers = self.inner.workers();
-        let mut rest = checked.as_slice();
-        let mut in_flight = VecDeque::new();
-        // Copies the next parts in and starts them, until BATCH_PARTS_IN_FLIGHT are running or
-        // no items are left.
-        let top_up = |rest: &mut &[InputView<'py>], in_flight: &mut VecDeque<Started>| -> PyResult<()> {
-            while in_flight.len() < BATCH_PARTS_IN_FLIGHT && !rest.is_empty() {
-                let mut take = 0;
-                let mut samples = 0;
-                while take < rest.len() && (take < workers || samples < BATCH_PART_SAMPLES) {
-                    samples += rest[take].samples();
-                    take += 1;
-                }
-                let (part, later) = rest.split_at(take);
-                *rest = later;
-                let inputs = part.iter().map(InputView::copy).collect::<Result<Vec<_>, _>>().map_err(|m| errors::input_error(py, m))?;
-                in_flight.push_back(self.inner.start_batch(inputs).map_err(|e| errors::to_py(py, &e))?);
-            }
-            Ok(())
-        };
-        if rest.is_empty() {
-            // An empty batch is still one (empty) run.
-            in_flight.push_back(self.inner.start_batch(Vec::new()).map_err(|e| errors::to_py(py, &e))?);
+        let mut driver = PyBatch { py, items: &checked, out: PyList::empty(py), error: None };
+        let ran = batch::run(&self.inner, &mut driver, Arc::new(|_, r| r), &BatchOptions::default());
+        if let Some(e) = driver.error {
+            return Err(e);
         }
-        top_up(&mut rest, &mut in_flight)?;
-        let out = PyList::empty(py);
-        while let Some(oldest) = in_flight.pop_front() {
-            let results = py.detach(|| self.inner.wait(oldest)).map_err(|e| errors::to_py(py, &e))?;
-            // Keep the workers fed before building this part's outputs.
-            top_up(&mut rest, &mut in_flight)?;
-            for r in results {
-                out.append(item_to_py(py, r)?)?;
-            }
-        }
-        Ok(out)
+        ran.map_err(|e| errors::to_py(py, &e))?;
+        Ok(driver.out)
     }
 
     /// Starts a run and returns at once; `callback(outputs, error)` is called when it completes.
@@ -332,6 +288,60 @@ impl NativePipeline {
     #[getter]
     fn workers(&self) -> usize {
         self.inner.workers()
+    }
+}
+
+/// `run_batch`'s side of the batch scheduler: copies each checked item in, builds each result
+/// into Python objects, releases the GIL while waiting, and turns Ctrl-C into a cancellation.
+struct PyBatch<'py, 'a> {
+    py: Python<'py>,
+    items: &'a [InputView<'py>],
+    out: Bound<'py, PyList>,
+    /// The first error to raise once the batch has stopped (a signal, a conversion, a lost item).
+    error: Option<PyErr>,
+}
+
+impl BatchDriver<ItemResult> for PyBatch<'_, '_> {
+    fn next_item(&mut self, index: usize) -> Option<ItemInput> {
+        if self.error.is_some() {
+            return None;
+        }
+        match self.items.get(index)?.copy() {
+            Ok(input) => Some(ItemInput::Ready(input)),
+            Err(m) => {
+                self.error = Some(errors::input_error(self.py, format!("run_batch item {index}: {m}")));
+                None
+            }
+        }
+    }
+
+    fn deliver(&mut self, _index: usize, item: BatchItem<ItemResult>) {
+        let py = self.py;
+        let appended = match item {
+            BatchItem::Done(r) => item_to_py(py, r).and_then(|t| self.out.append(t)),
+            BatchItem::Lost(m) => Err(errors::to_py(py, &Error::Engine(m))),
+            // Only items never handed over are cancelled; the error raised says why.
+            BatchItem::Cancelled => Ok(()),
+        };
+        if let Err(e) = appended {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn cancelled_from(&mut self, _from: usize) {}
+
+    fn wait(&mut self, inbox: &mut Inbox<ItemResult>, timeout: Duration) -> Option<Event<ItemResult>> {
+        self.py.detach(|| inbox.recv(timeout))
+    }
+
+    fn should_cancel(&mut self) -> bool {
+        match self.py.check_signals() {
+            Ok(()) => false,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                true
+            }
+        }
     }
 }
 

@@ -1,5 +1,8 @@
-//! The worker pool: long-lived timely workers that park when idle, install pipelines on request
-//! (every worker builds the same dataflow, in the same order), and run them until dropped.
+//! The worker pool: long-lived timely workers (threads, pinned to CPUs of their own) that park
+//! when idle, build an installed pipeline's dataflow on request (every worker the same operators,
+//! in the same order), run it until it is dropped, and turn a panic outside node code into a
+//! failed pool instead of a hang. Run handles (pipeline.rs) sit above it; it knows the dataflow
+//! it builds (dataflow.rs) and nothing above.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,16 +17,13 @@ use timely::execute::execute_from;
 
 use crate::error::{Error, NodeError};
 use crate::metrics::WorkerStats;
-use crate::graph::Graph;
 use crate::runtime::dataflow;
+use crate::runtime::installed::Installed;
 use crate::runtime::panic::register_worker;
-use crate::runtime::pipeline::{Pipeline, Shared};
-use crate::runtime::reply::ReplySlot;
-use crate::runtime::retry::{Clock, RealClock};
 
 /// A message from the pool's owner to its workers.
 enum Control {
-    Install { shared: Arc<Shared>, ack: Sender<Result<(), NodeError>> },
+    Install { installed: Arc<Installed>, ack: Sender<Result<(), NodeError>> },
     /// Send a copy of this worker's records for a pipeline.
     Snapshot { pipeline: u64, reply: Sender<(usize, WorkerStats)> },
     ResetStats { pipeline: u64, ack: Sender<(usize, ())> },
@@ -38,7 +38,7 @@ pub(crate) struct PoolState {
     reason: Mutex<Option<String>>,
     threads: OnceLock<Vec<Thread>>,
     /// Pipelines installed on this pool, so a dying pool can fail their runs.
-    pipelines: Mutex<Vec<Weak<Shared>>>,
+    pipelines: Mutex<Vec<Weak<Installed>>>,
 }
 
 impl PoolState {
@@ -161,10 +161,10 @@ impl WorkerPool {
             loop {
                 while let Ok(cmd) = rx.try_recv() {
                     match cmd {
-                        Control::Install { shared, ack } => {
-                            let local = Rc::new(RefCell::new(WorkerStats::new(shared.graph.nodes.len())));
-                            stats.insert(shared.id, Rc::clone(&local));
-                            let _ = ack.send(dataflow::build(worker, &shared, local));
+                        Control::Install { installed, ack } => {
+                            let local = Rc::new(RefCell::new(WorkerStats::new(installed.graph().nodes.len())));
+                            stats.insert(installed.id, Rc::clone(&local));
+                            let _ = ack.send(dataflow::build(worker, &installed, local));
                         }
                         Control::Snapshot { pipeline, reply } => {
                             let copy = stats.get(&pipeline).map(|s| s.borrow().clone()).unwrap_or_default();
@@ -265,37 +265,25 @@ impl WorkerPool {
         }
     }
 
-    /// Compiles `graph` into a dataflow on every worker and returns its handle.
-    /// Fails, uninstalling it again, if any node cannot be constructed.
-    pub fn install(self: &Arc<Self>, graph: Graph) -> Result<Pipeline, Error> {
-        self.install_with_clock(graph, Arc::new(RealClock::new()))
+    /// A new pipeline id, unique in this pool.
+    pub(crate) fn next_pipeline_id(&self) -> u64 {
+        self.next_pipeline.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// As [`install`](Self::install), with the clock retry delays and breaker cooldowns are
-    /// measured on (a [`FakeClock`](crate::runtime::FakeClock) in tests).
-    pub fn install_with_clock(self: &Arc<Self>, graph: Graph, clock: Arc<dyn Clock>) -> Result<Pipeline, Error> {
+    /// Builds `installed`'s dataflow on every worker and waits until all have. Fails with the
+    /// first node that could not be constructed; the caller then closes the pipeline again.
+    pub(crate) fn install_dataflow(&self, installed: &Arc<Installed>) -> Result<(), Error> {
         self.check_alive()?;
-        let id = self.next_pipeline.fetch_add(1, Ordering::Relaxed);
-        let mut shared = Shared::new(id, graph, clock);
-        shared.cross_process = self.processes > 1;
-        // Whole items go to the workers with the least work outstanding (lanes.rs), unless
-        // `REMOTEMEDIA_BALANCE=0` asks for placement by item index (for comparisons).
-        let balance = !matches!(std::env::var("REMOTEMEDIA_BALANCE").as_deref().map(str::trim), Ok("0" | "off" | "false"));
-        if self.workers > 1 && !shared.cross_process && balance {
-            shared.lanes = Some(Arc::new(crate::runtime::lanes::Lanes::new(self.workers)));
-        }
-        let shared = Arc::new(shared);
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(self.workers);
         {
             let _order = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
             for tx in &self.control {
-                tx.send(Control::Install { shared: Arc::clone(&shared), ack: ack_tx.clone() })
+                tx.send(Control::Install { installed: Arc::clone(installed), ack: ack_tx.clone() })
                     .map_err(|_| Error::Engine("the worker pool is no longer running".into()))?;
             }
         }
         self.state.wake_all();
-        self.state.pipelines.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&shared));
-        let pipeline = Pipeline { shared, pool: Arc::clone(self) };
+        self.state.pipelines.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(installed));
         let mut first_error = None;
         for _ in 0..self.workers {
             if let Err(e) = self.wait(&ack_rx)? {
@@ -303,9 +291,8 @@ impl WorkerPool {
             }
         }
         match first_error {
-            // Dropping `pipeline` closes the dataflow on every worker.
             Some(e) => Err(Error::Node(e)),
-            None => Ok(pipeline),
+            None => Ok(()),
         }
     }
 
@@ -363,24 +350,6 @@ impl WorkerPool {
             }
         }
     }
-
-    /// Waits for a run's reply slot to be filled (the calling thread must be the slot's waiter),
-    /// failing instead of hanging if the pool dies.
-    pub(crate) fn wait_slot<T>(&self, slot: &ReplySlot<T>) -> Result<T, Error> {
-        if let Some(v) = self.poll_reply(|| slot.try_take()) {
-            return Ok(v);
-        }
-        loop {
-            // Look before parking: a thread waiting on several slots in turn may have had its
-            // one wake-up token taken by another slot's `fill`, and this one filled meanwhile.
-            if let Some(v) = slot.try_take() {
-                return Ok(v);
-            }
-            // `fill` unparks this thread; a spurious or timed-out wake just looks again.
-            std::thread::park_timeout(Duration::from_millis(200));
-            self.check_alive()?;
-        }
-    }
 }
 
 impl WorkerPool {
@@ -388,7 +357,7 @@ impl WorkerPool {
     /// comes within tens of µs, and a blocked caller pays its own wake-up (50-100 µs on the
     /// machines we measured) on top. Callers beyond the free cores block at once, so polling
     /// never takes a core from a worker.
-    fn poll_reply<T>(&self, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+    pub(crate) fn poll_reply<T>(&self, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
         if self.reply_spin.is_zero() || self.spinning.fetch_add(1, Ordering::AcqRel) >= self.spin_slots {
             self.spinning.fetch_sub(1, Ordering::AcqRel);
             return None;

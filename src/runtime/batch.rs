@@ -1,0 +1,340 @@
+//! The batch scheduler: the one way a batch of items goes through a pipeline, used by
+//! `Pipeline::run_batch`, Python's `run_batch`, `remotemedia batch` and process groups alike.
+//!
+//! Items are handed to the engine in parts (one epoch each: progress messages go to every worker
+//! once per part, not per item), a bounded window of them at a time: the next part goes in as
+//! soon as earlier items have been delivered, so memory holds only the window, whatever the
+//! batch's length. Each item's result is turned into what the caller keeps (`finish`: written to
+//! files, or kept as it is) on the worker that completed it, as it completes; the caller receives
+//! those in input order. A failed item is that item's result, not the batch's. Cancelling
+//! (Ctrl-C) stops handing items over; items already handed over complete and are delivered, the
+//! rest are reported as cancelled, and the pipeline is ready for the next batch.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::error::Error;
+use crate::runtime::lanes;
+use crate::runtime::pipeline::{ItemHandler, ItemInput, ItemResult, Pipeline, RunInput};
+
+/// Asks a running batch to stop handing items over. Cloneable; cancel from any thread or a
+/// signal handler's watcher.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How much a batch hands over at a time.
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    /// The work one part carries, in samples (or the items' own weights): 8 s of 48 kHz audio.
+    /// A part has at least `min_items_per_worker` items per worker regardless.
+    pub part_weight: u64,
+    pub min_items_per_worker: usize,
+    /// Parts' worth of items handed over and not yet delivered, at most.
+    pub window_parts: usize,
+    pub cancel: CancelToken,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions { part_weight: 8 * 48_000, min_items_per_worker: 1, window_parts: 3, cancel: CancelToken::new() }
+    }
+}
+
+/// What the caller receives for one item, in input order.
+#[derive(Debug)]
+pub enum BatchItem<T> {
+    /// `finish`'s value for the item's result (its outputs or its node error).
+    Done(T),
+    /// The batch was cancelled before the item was handed over.
+    Cancelled,
+    /// The engine failed (its pool died) before the item completed.
+    Lost(String),
+}
+
+/// The caller's side of a batch.
+pub trait BatchDriver<T> {
+    /// Item `index` (0, 1, ... in turn), or `None` when there are no more.
+    fn next_item(&mut self, index: usize) -> Option<ItemInput>;
+    /// One item's outcome; called in input order.
+    fn deliver(&mut self, index: usize, item: BatchItem<T>);
+    /// Items from `from` on will not be handed over: the batch was cancelled. (Each still to be
+    /// reported as cancelled by the driver, which knows how many there are.)
+    fn cancelled_from(&mut self, from: usize);
+    /// Waits for the next event; the Python binding releases the GIL around this.
+    fn wait(&mut self, inbox: &mut Inbox<T>, timeout: Duration) -> Option<Event<T>> {
+        inbox.recv(timeout)
+    }
+    /// Called between waits, at least every [`POLL`]: true cancels the batch (a signal).
+    fn should_cancel(&mut self) -> bool {
+        false
+    }
+}
+
+/// How often a waiting batch looks at its cancel token, the driver and the pool's health.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// What the workers tell the batch.
+pub enum Event<T> {
+    Item(usize, T),
+    /// The run of the part starting at this index completed (`Err`: the engine failed it).
+    Part(usize, Result<(), String>),
+}
+
+/// Where the workers' events arrive; `Send`, so it can be waited on without the GIL.
+pub struct Inbox<T> {
+    rx: Receiver<Event<T>>,
+}
+
+impl<T> Inbox<T> {
+    pub fn recv(&mut self, timeout: Duration) -> Option<Event<T>> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(e) => Some(e),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+}
+
+/// A part in the engine's hands, by its first item's index: how many items it has, and how many
+/// have come back. (Its run's reply may overtake its last items' events, which other workers
+/// send; the part is over when every item has come back.)
+struct Part {
+    len: usize,
+    received: usize,
+}
+
+/// The scheduler's state for one batch.
+struct Scheduler<T> {
+    /// Parts in the engine's hands, by first index.
+    parts: BTreeMap<usize, Part>,
+    /// Results waiting for earlier ones, by index.
+    ready: BTreeMap<usize, BatchItem<T>>,
+    /// Weight of each item handed over and not yet delivered, by index.
+    undelivered: BTreeMap<usize, u64>,
+    held: u64,
+    /// Items handed over (or refused) so far, and delivered so far.
+    next: usize,
+    delivered: usize,
+}
+
+impl<T> Scheduler<T> {
+    fn received(&mut self, index: usize, item: BatchItem<T>) {
+        if let Some((&first, part)) = self.parts.range_mut(..=index).next_back() {
+            if index < first + part.len {
+                part.received += 1;
+                if part.received == part.len {
+                    self.parts.remove(&first);
+                }
+            }
+        }
+        self.ready.entry(index).or_insert(item);
+    }
+
+    /// Every item of the part at `first` that has not come back is lost.
+    fn lose(&mut self, first: usize, message: &str) {
+        let Some(part) = self.parts.remove(&first) else { return };
+        for index in first..first + part.len {
+            self.ready.entry(index).or_insert_with(|| BatchItem::Lost(message.to_string()));
+        }
+    }
+
+    fn deliver_ready(&mut self, driver: &mut dyn BatchDriver<T>) {
+        while let Some(item) = self.ready.remove(&self.delivered) {
+            if let Some(w) = self.undelivered.remove(&self.delivered) {
+                self.held -= w;
+            }
+            driver.deliver(self.delivered, item);
+            self.delivered += 1;
+        }
+    }
+}
+
+/// Runs every item `driver` gives through `pipeline`; `finish` turns each item's result into
+/// what is delivered, on the worker that completed it. Returns once every item handed over has
+/// been delivered (and, if cancelled, the rest reported); an error only when a part could not be
+/// handed over at all (an input matched no source node), after the parts in flight completed.
+pub fn run<T: Send + 'static>(
+    pipeline: &Pipeline,
+    driver: &mut dyn BatchDriver<T>,
+    finish: Arc<dyn Fn(usize, ItemResult) -> T + Send + Sync>,
+    options: &BatchOptions,
+) -> Result<(), Error> {
+    let (tx, rx) = crossbeam_channel::unbounded::<Event<T>>();
+    let mut inbox = Inbox { rx };
+    let workers = pipeline.workers() * pipeline.pool().processes();
+    let min_items = workers * options.min_items_per_worker.max(1);
+    let window = options.part_weight.saturating_mul(options.window_parts.max(1) as u64);
+    let mut s = Scheduler { parts: BTreeMap::new(), ready: BTreeMap::new(), undelivered: BTreeMap::new(), held: 0, next: 0, delivered: 0 };
+    let mut exhausted = false;
+    let mut cancelled = false;
+    let mut failure: Option<Error> = None;
+    loop {
+        // Hand parts over while the window has room.
+        while !exhausted && !cancelled && failure.is_none() && (s.held < window || s.parts.is_empty()) {
+            // The first part fills the window at once (a batch that fits is one epoch, its items
+            // all placed knowing of each other); later ones top it up as items are delivered.
+            let target = if s.next == 0 { window } else { options.part_weight };
+            let mut items = Vec::new();
+            let mut weights = Vec::new();
+            let mut weight = 0u64;
+            while items.len() < min_items || weight < target {
+                match driver.next_item(s.next + items.len()) {
+                    Some(item) => {
+                        let w = item_weight(&item);
+                        weight += w;
+                        weights.push(w);
+                        items.push(item);
+                    }
+                    None => {
+                        exhausted = true;
+                        break;
+                    }
+                }
+            }
+            if items.is_empty() {
+                break;
+            }
+            let first = s.next;
+            let len = items.len();
+            s.next += len;
+            let to_worker = tx.clone();
+            let finish = Arc::clone(&finish);
+            let on_item: ItemHandler = Arc::new(move |i, r| {
+                let index = first + i as usize;
+                let _ = to_worker.send(Event::Item(index, finish(index, r)));
+            });
+            let to_caller = tx.clone();
+            let reply = Box::new(move |r: Result<Vec<ItemResult>, Error>| {
+                let _ = to_caller.send(Event::Part(first, r.map(|_| ()).map_err(|e| e.to_string())));
+            });
+            match pipeline.submit_items(items, Some(on_item), reply) {
+                Ok(_) => {
+                    s.parts.insert(first, Part { len, received: 0 });
+                    for (k, w) in weights.into_iter().enumerate() {
+                        s.held += w;
+                        s.undelivered.insert(first + k, w);
+                    }
+                }
+                Err(Error::Engine(m)) => {
+                    for index in first..first + len {
+                        s.ready.insert(index, BatchItem::Lost(m.clone()));
+                    }
+                }
+                Err(e) => {
+                    // The part never started: the batch's error, reported once what is in
+                    // flight has completed; its items count as cancelled meanwhile.
+                    for index in first..first + len {
+                        s.ready.insert(index, BatchItem::Cancelled);
+                    }
+                    failure = Some(e);
+                }
+            }
+        }
+        s.deliver_ready(driver);
+        if s.parts.is_empty() && s.delivered == s.next && (exhausted || cancelled || failure.is_some()) {
+            break;
+        }
+        if s.parts.is_empty() && s.delivered < s.next {
+            // Cannot happen: an item handed over is in a part until it has come back.
+            return Err(Error::Engine(format!("batch item {} was lost by the scheduler", s.delivered)));
+        }
+        match driver.wait(&mut inbox, POLL) {
+            Some(Event::Item(index, value)) => s.received(index, BatchItem::Done(value)),
+            Some(Event::Part(first, Err(m))) => s.lose(first, &m),
+            Some(Event::Part(_, Ok(()))) => {}
+            None => {
+                if let Err(e) = pipeline.pool().check_alive() {
+                    // The pool died: nothing more will come for the parts in flight.
+                    let firsts: Vec<usize> = s.parts.keys().copied().collect();
+                    for first in firsts {
+                        s.lose(first, &e.to_string());
+                    }
+                }
+            }
+        }
+        if !cancelled && (options.cancel.is_cancelled() || driver.should_cancel()) {
+            cancelled = true;
+            options.cancel.cancel();
+        }
+    }
+    if cancelled && !exhausted {
+        driver.cancelled_from(s.next);
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// What an item weighs for the window and for placement (see lanes.rs).
+fn item_weight(item: &ItemInput) -> u64 {
+    match item {
+        ItemInput::Ready(RunInput::All(p)) => lanes::weight(Some(p)),
+        ItemInput::Ready(RunInput::Named(m)) => m.values().map(|p| lanes::weight(Some(p))).sum::<u64>().max(1),
+        ItemInput::Load { weight, .. } => (*weight).max(1),
+    }
+}
+
+/// A driver over a vector of inputs that keeps every result: what `Pipeline::run_batch` uses.
+struct Collect {
+    items: std::vec::IntoIter<RunInput>,
+    results: Vec<Option<Result<ItemResult, String>>>,
+}
+
+impl BatchDriver<ItemResult> for Collect {
+    fn next_item(&mut self, _index: usize) -> Option<ItemInput> {
+        self.items.next().map(ItemInput::Ready)
+    }
+
+    fn deliver(&mut self, index: usize, item: BatchItem<ItemResult>) {
+        self.results[index] = Some(match item {
+            BatchItem::Done(r) => Ok(r),
+            BatchItem::Lost(m) => Err(m),
+            BatchItem::Cancelled => Err("the batch was cancelled".into()),
+        });
+    }
+
+    fn cancelled_from(&mut self, _from: usize) {}
+}
+
+impl Pipeline {
+    /// Runs a batch through the batch scheduler and waits for it; each item gets its own
+    /// result, in input order. Fails as a whole only when the engine does (its pool died) or an
+    /// input names no source node.
+    pub fn run_batch(&self, items: Vec<RunInput>) -> Result<Vec<ItemResult>, Error> {
+        self.run_batch_with(items, &BatchOptions::default())
+    }
+
+    /// As [`run_batch`](Self::run_batch), with these options (window, cancellation).
+    pub fn run_batch_with(&self, items: Vec<RunInput>, options: &BatchOptions) -> Result<Vec<ItemResult>, Error> {
+        let n = items.len();
+        let mut driver = Collect { items: items.into_iter(), results: (0..n).map(|_| None).collect() };
+        run(self, &mut driver, Arc::new(|_, r| r), options)?;
+        driver
+            .results
+            .into_iter()
+            .map(|r| match r {
+                Some(Ok(r)) => Ok(r),
+                Some(Err(m)) => Err(Error::Engine(m)),
+                None => Err(Error::Engine("the batch was cancelled".into())),
+            })
+            .collect()
+    }
+}

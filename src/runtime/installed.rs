@@ -1,0 +1,275 @@
+//! An installed pipeline's shared state: what its operators on every worker and its handle both
+//! reach. The handle queues runs and session jobs here; worker 0's input operator takes the runs,
+//! each worker's session operator its sessions' jobs; the sinks deliver into the run table.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use timely::scheduling::SyncActivator;
+
+use crate::data::Payload;
+use crate::error::{Error, NodeError};
+use crate::graph::Graph;
+use crate::metrics::NodeStats;
+use crate::runtime::lanes::{self, Lanes};
+use crate::runtime::runner::NodeTable;
+use crate::runtime::runs::{catch_load, fail_runs, ItemHandler, ItemInput, Loader, PendingRun, Reply, RunInput, RunTable, Settled};
+use crate::runtime::sessions::{ChunkJob, SessionQueues};
+
+/// One item on its way from the input operator to the loader: its run, index and lane, and its
+/// payload per source node, or a note that its loader waits in [`Installed::staged`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    pub run: u64,
+    pub item: u64,
+    /// The worker it is placed on (see lanes.rs), or its index where items are not balanced.
+    pub lane: u32,
+    /// `None`: made by the loader staged under `(run, item)`.
+    pub payloads: Option<Vec<Payload>>,
+}
+
+/// One run waiting for the input operator.
+pub(crate) struct Submission {
+    pub run: u64,
+    /// Per item, its payloads (or `None`: staged) and its weight for placement.
+    pub items: Vec<(Option<Vec<Payload>>, u64)>,
+    /// Entered into the table of runs in flight by the input operator, on worker 0: the caller
+    /// touches only the queue, so the table's memory stays with the workers.
+    pub pending: PendingRun,
+}
+
+pub(crate) struct InputQueue {
+    pub pending: VecDeque<Submission>,
+    pub closed: bool,
+}
+
+/// What the pipeline's operators (on every worker) and its handle share.
+pub(crate) struct Installed {
+    pub id: u64,
+    pub nodes: Arc<NodeTable>,
+    /// Node indices of the source nodes, manifest order.
+    pub sources: Vec<usize>,
+    /// Node indices of the sink nodes, manifest order.
+    pub sinks: Vec<usize>,
+    pub queue: Mutex<InputQueue>,
+    /// Worker 0's input operator, woken when a run is queued.
+    pub activator: OnceLock<SyncActivator>,
+    pub runs: RunTable,
+    /// The id the next run, push or session gets: runs are timely epochs, so their ids are drawn
+    /// under the queue's lock, in queue order.
+    pub next_run: AtomicU64,
+    pub next_session: AtomicU64,
+    /// Loaders of items made on their workers, by (run, item), until the loader operator there
+    /// takes them.
+    pub staged: Mutex<HashMap<(u64, u64), Loader>>,
+    /// Streaming sessions' jobs, one queue per worker of this process.
+    pub sessions: SessionQueues,
+    /// Timely's index of this process's first worker.
+    pub first_worker: usize,
+    /// The pool spans processes: runs live only on process 0, so node errors are queued here and
+    /// travel to worker 0 through the dataflow (see `dataflow::forward_to_first`).
+    pub cross_process: bool,
+    /// Outstanding work per worker, when whole items are balanced over several workers of one
+    /// process (see lanes.rs); `None` for one worker or a process group.
+    pub lanes: Option<Arc<Lanes>>,
+    pub queued_errors: Mutex<Vec<(u64, u64, NodeError)>>,
+    /// Node operators that may hold items waiting for a retry: woken on close so that those
+    /// items fail at once instead of keeping the dataflow alive until their delay ends.
+    pub retry_wakers: Mutex<Vec<SyncActivator>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a panic elsewhere; the data is still consistent for our use.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Installed {
+    /// `workers`: this process's; `process`/`processes`: its place in its group (0 of 1 alone);
+    /// `balance`: place whole items by outstanding work (else by index).
+    pub fn new(id: u64, nodes: NodeTable, workers: usize, process: usize, processes: usize, balance: bool) -> Installed {
+        let graph = &nodes.graph;
+        let sources: Vec<usize> = graph.sources().collect();
+        let sinks: Vec<usize> = graph.sinks().collect();
+        let sink_ids = sinks.iter().map(|&s| graph.nodes[s].id.clone()).collect();
+        let cross_process = processes > 1;
+        Installed {
+            id,
+            nodes: Arc::new(nodes),
+            sources,
+            sinks,
+            queue: Mutex::new(InputQueue { pending: VecDeque::new(), closed: false }),
+            activator: OnceLock::new(),
+            runs: RunTable::new(sink_ids),
+            next_run: AtomicU64::new(0),
+            next_session: AtomicU64::new(0),
+            staged: Mutex::new(HashMap::new()),
+            sessions: SessionQueues::new(workers),
+            first_worker: process * workers,
+            cross_process,
+            lanes: (workers > 1 && !cross_process && balance).then(|| Arc::new(Lanes::new(workers))),
+            queued_errors: Mutex::new(Vec::new()),
+            retry_wakers: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.nodes.graph
+    }
+
+    /// Whether the pipeline has been closed (its handle dropped).
+    pub fn is_closed(&self) -> bool {
+        self.lock_queue().closed
+    }
+
+    pub fn lock_queue(&self) -> MutexGuard<'_, InputQueue> {
+        lock(&self.queue)
+    }
+
+    /// Records the first error an item meets, completing the item (and its run) if that settles
+    /// it. `runs`: the recording worker's run latencies.
+    pub fn record_error(&self, run: u64, item: u64, error: NodeError, runs: Option<&mut NodeStats>) {
+        if self.cross_process {
+            lock(&self.queued_errors).push((run, item, error));
+            return;
+        }
+        self.runs.fail(run, item, error).complete(&self.runs, runs);
+    }
+
+    /// Queues one run of `items` (one epoch); `reply` is called when all are settled, and
+    /// `on_item`, if given, with each item as it settles. Returns the run's id.
+    pub fn submit(&self, items: Vec<ItemInput>, reply: Reply, on_item: Option<ItemHandler>, timed: bool) -> Result<u64, Error> {
+        let mut prepared = Vec::with_capacity(items.len());
+        let mut loaders = Vec::new();
+        let mut failed = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let input = match item {
+                ItemInput::Ready(input) => input,
+                // A process group cannot send a loader to another process: it runs here.
+                ItemInput::Load { load, .. } if self.cross_process => match catch_load(load) {
+                    Ok(input) => input,
+                    Err(e) => {
+                        prepared.push((None, 1));
+                        failed.push((i as u64, e));
+                        continue;
+                    }
+                },
+                ItemInput::Load { weight, load } => {
+                    prepared.push((None, weight.max(1)));
+                    loaders.push((i as u64, load));
+                    continue;
+                }
+            };
+            let payloads = self.route(input)?;
+            let weight = lanes::weight(payloads.first());
+            prepared.push((Some(payloads), weight));
+        }
+        let mut pending = PendingRun::new(prepared.len(), self.sinks.len(), reply, on_item, timed.then(Instant::now));
+        for (i, e) in failed {
+            pending.fail_before_start(i, e);
+        }
+        let run = {
+            let mut q = self.lock_queue();
+            if q.closed {
+                return Err(Error::Engine("the pipeline has been closed".into()));
+            }
+            let run = self.next_run.fetch_add(1, Ordering::SeqCst);
+            if !loaders.is_empty() {
+                let mut staged = lock(&self.staged);
+                staged.extend(loaders.into_iter().map(|(i, l)| ((run, i), l)));
+            }
+            q.pending.push_back(Submission { run, items: prepared, pending });
+            run
+        };
+        match self.activator.get().map(|a| a.activate()) {
+            Some(Ok(())) => Ok(run),
+            _ => {
+                self.fail_all("the worker pool is no longer running");
+                Err(Error::Engine("the worker pool is no longer running".into()))
+            }
+        }
+    }
+
+    /// Takes the loader staged for an item (none for an item whose loading already failed).
+    pub fn take_loader(&self, run: u64, item: u64) -> Option<Loader> {
+        lock(&self.staged).remove(&(run, item))
+    }
+
+    /// Queues a streaming session's chunk (`None`: its end) for the session's worker.
+    pub fn submit_chunk(&self, session: u64, input: Option<RunInput>, reply: Reply) -> Result<(), Error> {
+        let chunk = input.map(|i| self.route(i)).transpose()?;
+        let run = self.next_run.fetch_add(1, Ordering::SeqCst);
+        let started = self.nodes.metrics.then(Instant::now);
+        self.sessions.push(ChunkJob { session, run, chunk, reply, started })
+    }
+
+    /// Fails every run in flight or still queued, and every session job (the pool died).
+    pub fn fail_all(&self, message: &str) {
+        let queued: Vec<PendingRun> = self.lock_queue().pending.drain(..).map(|s| s.pending).collect();
+        lock(&self.staged).clear();
+        fail_runs(queued.into_iter().chain(self.runs.take_all()).collect(), message);
+        self.sessions.close(message);
+    }
+
+    /// Stops accepting runs and session jobs; the input operator releases its capabilities and
+    /// the dataflow ends.
+    pub fn close(&self) {
+        self.lock_queue().closed = true;
+        self.sessions.close("the pipeline has been closed");
+        if let Some(a) = self.activator.get() {
+            let _ = a.activate();
+        }
+        for w in lock(&self.retry_wakers).iter() {
+            let _ = w.activate();
+        }
+    }
+
+    /// Splits one item's input over the source nodes.
+    pub fn route(&self, input: RunInput) -> Result<Vec<Payload>, Error> {
+        let graph = self.graph();
+        match input {
+            RunInput::All(p) => {
+                let n = self.sources.len();
+                let mut v = Vec::with_capacity(n);
+                for _ in 1..n {
+                    v.push(p.clone());
+                }
+                v.push(p);
+                Ok(v)
+            }
+            RunInput::Named(mut map) => {
+                let mut v = Vec::with_capacity(self.sources.len());
+                for &s in &self.sources {
+                    let id = &graph.nodes[s].id;
+                    match map.remove(id) {
+                        Some(p) => v.push(p),
+                        None => {
+                            return Err(Error::Input(format!(
+                                "no input named '{id}': every source node needs one (source nodes: {})",
+                                self.source_names()
+                            )))
+                        }
+                    }
+                }
+                if let Some(extra) = map.keys().next() {
+                    return Err(Error::Input(format!(
+                        "input named '{extra}' matches no source node (source nodes: {})",
+                        self.source_names()
+                    )));
+                }
+                Ok(v)
+            }
+        }
+    }
+
+    fn source_names(&self) -> String {
+        self.sources.iter().map(|&s| self.graph().nodes[s].id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Settles nothing: for call sites that enter a run that may be empty.
+    pub fn enter(&self, run: u64, pending: PendingRun) -> Settled {
+        self.runs.insert(run, pending)
+    }
+}

@@ -1,0 +1,382 @@
+//! Streaming sessions, run where their state lives: each session belongs to one worker, chosen
+//! when it opens, and a push goes into that worker's own queue and wakes that worker alone.
+//!
+//! Why not through the dataflow like whole runs: every run there is an epoch, and timely tells
+//! every worker about every epoch (progress messages), so with many threads pushing into many
+//! sessions all workers were woken for every push, worker 0 handed every chunk on, and the one
+//! input queue's lock was shared by every caller; streaming got slower as threads were added. A
+//! session's chunks need none of that: its stateful nodes have one instance, on one worker, and
+//! its chunks must stay in order. So the session's worker runs each chunk through the graph
+//! itself, node by node in the graph's topological order, through the same node runners (breaker,
+//! retries, panics, metrics) as the dataflow's operators.
+//!
+//! Per worker: stateless nodes share one instance (built on the worker's first chunk); a stateful
+//! node gets one instance per session, built on its first chunk and dropped at its end. A chunk
+//! waiting out a retry delay holds back its session's later chunks (order is kept), not other
+//! sessions.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use timely::scheduling::SyncActivator;
+
+use crate::data::Payload;
+use crate::error::{Error, NodeError};
+use crate::graph::Graph;
+use crate::metrics::WorkerStats;
+use crate::nodes::{Inputs, Node};
+use crate::runtime::runner::{select_output, Call, NodeRunner, NodeTable, Outcome, Retry};
+use crate::runtime::runs::{Reply, RunOutput};
+
+/// One push (a chunk for every source node) or a session's end, queued for its worker.
+pub(crate) struct ChunkJob {
+    pub session: u64,
+    /// The run id its errors are named by.
+    pub run: u64,
+    /// One payload per source node, manifest order; `None` ends the session.
+    pub chunk: Option<Vec<Payload>>,
+    pub reply: Reply,
+    /// When it was queued, if metrics are on.
+    pub started: Option<Instant>,
+}
+
+/// What closing a pipeline tells a job still waiting.
+const CLOSED: &str = "the pipeline has been closed";
+
+/// One queue of jobs per worker of this process, each with its own lock, and the activator that
+/// wakes that worker's session operator.
+pub(crate) struct SessionQueues {
+    queues: Vec<Mutex<Queue>>,
+    activators: Vec<OnceLock<SyncActivator>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<ChunkJob>,
+    closed: bool,
+}
+
+impl SessionQueues {
+    pub fn new(workers: usize) -> SessionQueues {
+        SessionQueues {
+            queues: (0..workers).map(|_| Mutex::new(Queue::default())).collect(),
+            activators: (0..workers).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The worker (of this process) a session belongs to: sessions are dealt out in turn.
+    pub fn worker_of(&self, session: u64) -> usize {
+        (session % self.queues.len() as u64) as usize
+    }
+
+    fn lock(&self, worker: usize) -> MutexGuard<'_, Queue> {
+        self.queues[worker].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_activator(&self, worker: usize, activator: SyncActivator) {
+        let _ = self.activators[worker].set(activator);
+    }
+
+    /// Queues a job for its session's worker and wakes that worker (only that one).
+    pub fn push(&self, job: ChunkJob) -> Result<(), Error> {
+        let worker = self.worker_of(job.session);
+        {
+            let mut q = self.lock(worker);
+            if q.closed {
+                return Err(Error::Engine(CLOSED.into()));
+            }
+            q.jobs.push(job);
+        }
+        match self.activators[worker].get().map(SyncActivator::activate) {
+            Some(Ok(())) => Ok(()),
+            _ => {
+                let jobs = std::mem::take(&mut self.lock(worker).jobs);
+                fail_jobs(jobs, "the worker pool is no longer running");
+                Err(Error::Engine("the worker pool is no longer running".into()))
+            }
+        }
+    }
+
+    /// Moves the worker's queued jobs into `into` (swapped, so neither side allocates per push);
+    /// says whether the pipeline is closed.
+    pub fn take(&self, worker: usize, into: &mut Vec<ChunkJob>) -> bool {
+        let mut q = self.lock(worker);
+        std::mem::swap(&mut q.jobs, into);
+        q.closed
+    }
+
+    /// Refuses further jobs, fails those still queued and wakes every worker's operator so it
+    /// fails what it holds.
+    pub fn close(&self, message: &str) {
+        for worker in 0..self.queues.len() {
+            let jobs = {
+                let mut q = self.lock(worker);
+                q.closed = true;
+                std::mem::take(&mut q.jobs)
+            };
+            fail_jobs(jobs, message);
+            if let Some(a) = self.activators[worker].get() {
+                let _ = a.activate();
+            }
+        }
+    }
+}
+
+fn fail_jobs(jobs: impl IntoIterator<Item = ChunkJob>, message: &str) {
+    for job in jobs {
+        (job.reply)(Err(Error::Engine(message.to_string())));
+    }
+}
+
+/// A job part-way through the graph: the node it is at, what earlier nodes gave, its first error.
+struct Progress {
+    job: ChunkJob,
+    /// The chunk, per source node, until its node takes it (`None`: the session's end).
+    chunk: Option<Vec<Option<Payload>>>,
+    pos: usize,
+    outputs: Vec<Option<Payload>>,
+    /// Per node, the uses of its output still to come: the last one takes it, earlier ones copy.
+    uses: Vec<usize>,
+    error: Option<NodeError>,
+    /// Set while the node at `pos` waits out a retry delay.
+    retry: Option<Retry>,
+}
+
+#[derive(Default)]
+struct SessionState {
+    /// Per node, this session's own instance of a stateful node.
+    instances: HashMap<usize, Box<dyn Node>>,
+    backlog: VecDeque<ChunkJob>,
+    /// The job waiting out a retry.
+    paused: Option<Progress>,
+    /// Whether the session is in the work list.
+    listed: bool,
+}
+
+/// The sessions of one pipeline on one worker, and the runners that call their nodes.
+pub(crate) struct SessionWorker {
+    table: Arc<NodeTable>,
+    runners: Vec<NodeRunner>,
+    sources: Vec<usize>,
+    sinks: Vec<usize>,
+    /// Per node, how many times its output is used (edges out, plus one for a sink): the last
+    /// use takes it, earlier ones copy.
+    uses: Vec<usize>,
+    sessions: HashMap<u64, SessionState>,
+    /// Sessions with a job to run now.
+    work: VecDeque<u64>,
+    /// Sessions waiting out a retry, by due time.
+    paused: BTreeMap<(Duration, u64), ()>,
+    stats: Rc<RefCell<WorkerStats>>,
+}
+
+impl SessionWorker {
+    pub fn new(table: Arc<NodeTable>, worker: usize, stats: Rc<RefCell<WorkerStats>>) -> SessionWorker {
+        let graph: &Graph = &table.graph;
+        let runners = (0..graph.nodes.len()).map(|n| NodeRunner::new(Arc::clone(&table), n, worker, Rc::clone(&stats))).collect();
+        let sources = graph.sources().collect();
+        let sinks: Vec<usize> = graph.sinks().collect();
+        let uses = (0..graph.nodes.len()).map(|n| graph.nodes[n].outputs.len() + sinks.contains(&n) as usize).collect();
+        SessionWorker {
+            table,
+            runners,
+            sources,
+            sinks,
+            uses,
+            sessions: HashMap::new(),
+            work: VecDeque::new(),
+            paused: BTreeMap::new(),
+            stats,
+        }
+    }
+
+    /// Takes new jobs into their sessions' backlogs.
+    pub fn accept(&mut self, jobs: &mut Vec<ChunkJob>) {
+        for job in jobs.drain(..) {
+            let session = job.session;
+            let state = self.sessions.entry(session).or_default();
+            state.backlog.push_back(job);
+            if !state.listed && state.paused.is_none() {
+                state.listed = true;
+                self.work.push_back(session);
+            }
+        }
+    }
+
+    /// Runs every session's jobs that can run now; returns when the earliest paused one is due.
+    /// Once the pipeline is `closed`, retries are given up and whatever is left fails.
+    pub fn run(&mut self, closed: bool) -> Option<Duration> {
+        let now = self.table.clock.now();
+        let due: Vec<(Duration, u64)> =
+            self.paused.keys().copied().take_while(|&(at, _)| closed || at <= now).collect();
+        for key in due {
+            self.paused.remove(&key);
+            if let Some(state) = self.sessions.get_mut(&key.1) {
+                if !state.listed {
+                    state.listed = true;
+                    self.work.push_back(key.1);
+                }
+            }
+        }
+        while let Some(session) = self.work.pop_front() {
+            self.drive(session, closed);
+        }
+        self.paused.keys().next().map(|&(at, _)| at)
+    }
+
+    /// Runs one session's jobs in order until it has none left or one waits for a retry.
+    fn drive(&mut self, session: u64, closed: bool) {
+        let Some(mut state) = self.sessions.remove(&session) else { return };
+        state.listed = false;
+        loop {
+            let progress = match state.paused.take() {
+                Some(p) => p,
+                None => match state.backlog.pop_front() {
+                    Some(mut job) => Progress {
+                        chunk: job.chunk.take().map(|c| c.into_iter().map(Some).collect()),
+                        job,
+                        pos: 0,
+                        outputs: vec![None; self.runners.len()],
+                        uses: self.uses.clone(),
+                        error: None,
+                        retry: None,
+                    },
+                    None => break,
+                },
+            };
+            let ended = progress.chunk.is_none();
+            match self.advance(progress, &mut state.instances, closed) {
+                Ok(()) if ended => {
+                    // Pushes after the end are refused by the handle; anything else queued is
+                    // an engine fault, reported rather than dropped.
+                    fail_jobs(state.backlog.drain(..), "the streaming session had ended");
+                    return;
+                }
+                Ok(()) => {}
+                Err(p) => {
+                    self.paused.insert((p.retry.as_ref().map_or(Duration::ZERO, |r| r.due), session), ());
+                    state.paused = Some(p);
+                    break;
+                }
+            }
+        }
+        self.sessions.insert(session, state);
+    }
+
+    /// Takes a job through the graph from where it stands; hands it back if a node must be
+    /// retried later, else replies.
+    fn advance(&mut self, mut p: Progress, instances: &mut HashMap<usize, Box<dyn Node>>, closed: bool) -> Result<(), Progress> {
+        let graph = Arc::clone(&self.table.graph);
+        let call = if p.chunk.is_some() { Call::Push } else { Call::Finish };
+        while p.pos < graph.order.len() {
+            let n = graph.order[p.pos];
+            let (inputs, retries) = match p.retry.take() {
+                Some(r) if closed => {
+                    p.error.get_or_insert(self.runners[n].given_up(r.retries));
+                    p.pos += 1;
+                    continue;
+                }
+                Some(r) => (r.inputs, r.retries),
+                None => match self.gather(n, call, &mut p) {
+                    Some(inputs) => (inputs, 0),
+                    // An input is missing (an upstream node failed): a chunk skips the node.
+                    None => {
+                        p.pos += 1;
+                        continue;
+                    }
+                },
+            };
+            let runner = &mut self.runners[n];
+            let instance = if runner.stateful() {
+                match instances.entry(n) {
+                    std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+                    std::collections::hash_map::Entry::Vacant(v) => match runner.session_instance() {
+                        Ok(node) => Some(v.insert(node)),
+                        Err(e) => {
+                            p.error.get_or_insert(e);
+                            p.pos += 1;
+                            continue;
+                        }
+                    },
+                }
+            } else {
+                None
+            };
+            match runner.call(call, inputs, retries, instance) {
+                Outcome::Done(out) => p.outputs[n] = out,
+                Outcome::Failed(e) => {
+                    p.error.get_or_insert(e);
+                }
+                Outcome::Retry(r) => {
+                    p.retry = Some(r);
+                    return Err(p);
+                }
+            }
+            if call == Call::Finish {
+                instances.remove(&n);
+            }
+            p.pos += 1;
+        }
+        self.reply(p);
+        Ok(())
+    }
+
+    /// Node `n`'s inputs for a job: the chunk for a source node, else what its upstream nodes
+    /// gave. `None` when a chunk lacks one; a session's end goes ahead with what there is.
+    fn gather(&self, n: usize, call: Call, p: &mut Progress) -> Option<Option<Inputs>> {
+        let graph = &self.table.graph;
+        if let Some(slot) = self.sources.iter().position(|&s| s == n) {
+            return Some(p.chunk.as_mut().and_then(|c| c[slot].take()).map(Inputs::single));
+        }
+        let mut entries = Vec::with_capacity(graph.nodes[n].inputs.len());
+        let mut missing = false;
+        for &e in &graph.nodes[n].inputs {
+            let edge = &graph.edges[e];
+            p.uses[edge.from] -= 1;
+            let value = if p.uses[edge.from] == 0 { p.outputs[edge.from].take() } else { p.outputs[edge.from].clone() };
+            let selected = value.map(|v| select_output(graph, v, edge.output_key.as_deref(), Some(edge.from), n)).transpose();
+            match selected {
+                Ok(Some(v)) => entries.push((edge.port.clone(), v)),
+                Ok(None) => missing = true,
+                Err(e) => {
+                    p.error.get_or_insert(e);
+                    missing = true;
+                }
+            }
+        }
+        if missing && call == Call::Push {
+            return None;
+        }
+        Some(if entries.is_empty() { None } else { Some(Inputs::from_ports(entries)) })
+    }
+
+    fn reply(&mut self, mut p: Progress) {
+        let graph = &self.table.graph;
+        let result = match p.error.take() {
+            Some(mut e) => {
+                e.run = Some(p.job.run);
+                Err(e)
+            }
+            None => Ok(RunOutput {
+                outputs: self.sinks.iter().filter_map(|&s| p.outputs[s].take().map(|o| (graph.nodes[s].id.clone(), o))).collect(),
+            }),
+        };
+        if let Some(t) = p.job.started {
+            self.stats.borrow_mut().runs.record_items(t.elapsed(), 1, result.is_err() as u64);
+        }
+        (p.job.reply)(Ok(vec![result]));
+    }
+}
+
+impl Drop for SessionWorker {
+    /// The dataflow is going away (the pipeline closed, the pool is failing): every job still
+    /// held gets its answer.
+    fn drop(&mut self) {
+        for (_, mut state) in self.sessions.drain() {
+            fail_jobs(state.paused.take().map(|p| p.job).into_iter().chain(state.backlog.drain(..)), CLOSED);
+        }
+    }
+}
