@@ -259,3 +259,122 @@ fn cli_batch_usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--processes above 1 needs --hosts FILE"));
 }
+
+/// Cancelling a batch stops handing items over: every item is either complete with its right
+/// output or reported as cancelled, those before the cancel point all completed, and the same
+/// pipeline then runs the next batch whole.
+#[test]
+fn a_cancelled_batch_completes_what_it_started_and_the_pipeline_runs_the_next() {
+    use remotemedia::nodes::{expect_audio, Inputs, Node};
+    use remotemedia::runtime::{BatchOptions, CancelToken};
+    use remotemedia::{NodeError, NodeType};
+    /// Halves its input; cancels the batch when it sees item 3 (first sample 3.0).
+    struct HalveAndCancel(CancelToken);
+    impl Node for HalveAndCancel {
+        fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+            let a = expect_audio(inputs.one()?)?;
+            let v = a.as_f32().expect("f32");
+            if v[0] == 3.0 {
+                self.0.cancel();
+            }
+            Ok(Payload::Audio(AudioBuffer::mono_f32(v.iter().map(|x| x / 2.0).collect(), a.sample_rate)))
+        }
+    }
+    let token = CancelToken::new();
+    let mut registry = remotemedia::Registry::builtin();
+    let t = token.clone();
+    registry.register(NodeType::new("HalveAndCancel", "halves; cancels at item 3", move |_| Ok(Box::new(HalveAndCancel(t.clone())))));
+    let text = "version: \"1.0\"\nnodes:\n  - {id: halve, type: HalveAndCancel}\n";
+    let graph = remotemedia::manifest::validate(&remotemedia::manifest::parse_str(text).expect("parse"), &registry).expect("valid");
+    let pool = WorkerPool::new(2).expect("pool");
+    let pipeline = pool.install_with(graph, &registry, std::sync::Arc::new(remotemedia::runtime::RealClock::new())).expect("install");
+    let item = |k: usize| RunInput::All(Payload::Audio(AudioBuffer::mono_f32(vec![k as f32; 1600], 16000)));
+    // One item per worker per part and a window of one part: items go over a few at a time.
+    let options = BatchOptions { part_weight: 1600, window_parts: 1, cancel: token.clone(), ..BatchOptions::default() };
+    let results = pipeline.run_batch_with((0..200).map(item).collect(), &options).expect("a cancelled batch still returns");
+    assert_eq!(results.len(), 200, "every item is reported");
+    let mut cancelled = 0;
+    for (k, r) in results.iter().enumerate() {
+        match r {
+            Ok(o) => {
+                let out = o.get("halve").and_then(Payload::audio).and_then(|a| a.as_f32()).expect("f32 output");
+                assert_eq!(out, vec![k as f32 / 2.0; 1600].as_slice(), "item {k} is whole and its own");
+            }
+            Err(e) => {
+                assert!(k > 3, "item {k} was handed over before the cancel and must complete: {e}");
+                assert_eq!(e.operation, remotemedia::runtime::batch::CANCEL_OPERATION, "item {k}: {e}");
+                cancelled += 1;
+            }
+        }
+    }
+    assert!(cancelled > 150, "only the items in flight when item 3 ran completed ({cancelled} cancelled)");
+    // Each item's result came after the item before it: cancelled ones form the tail.
+    let first_cancelled = results.iter().position(|r| r.is_err()).expect("some cancelled");
+    assert!(results[first_cancelled..].iter().all(|r| r.is_err()), "cancelled items are the ones never handed over");
+    // The pool and the pipeline survive: the next batch (token fresh) runs whole.
+    let again = pipeline.run_batch((10..20).map(item).collect()).expect("next batch");
+    for (k, r) in (10..20).zip(&again) {
+        let out = r.as_ref().expect("ok").get("halve").and_then(Payload::audio).and_then(|a| a.as_f32()).expect("f32").to_vec();
+        assert_eq!(out, vec![k as f32 / 2.0; 1600]);
+    }
+}
+
+/// Ctrl-C (SIGINT) during `remotemedia batch`: the items in flight finish, the rest are listed
+/// as cancelled in the report, every output file is whole (no temporary files left), and the
+/// command exits with 130. SIGTERM does the same.
+#[cfg(unix)]
+#[test]
+fn cli_batch_stops_cleanly_on_sigint_and_sigterm() {
+    for (signal, name) in [(libc::SIGINT, "int"), (libc::SIGTERM, "term")] {
+        let dir = temp_dir(&format!("cli-sig{name}"));
+        let manifest = dir.join("m.yaml");
+        std::fs::write(&manifest, CONVERT_GAIN).expect("manifest");
+        let inputs = dir.join("in");
+        std::fs::create_dir_all(&inputs).expect("in dir");
+        // 600 items of 2 s: far more than the few parts in flight at the signal.
+        let tone: Vec<i16> = (0..96_000).map(|i| ((i % 100) as i16 - 50) * 100).collect();
+        let audio = AudioBuffer::new(Samples::I16(tone), 48_000, 1).expect("audio");
+        for k in 0..600 {
+            write_wav(inputs.join(format!("item_{k:03}.wav")), &audio).expect("input");
+        }
+        let out = dir.join("out");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+            .args(["batch", s(&manifest), s(&inputs), "--out", s(&out), "--workers", "2", "--no-progress"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the binary");
+        // Signal once the first output exists: the batch is under way.
+        let start = std::time::Instant::now();
+        while !out.join("item_000.gain.wav").exists() {
+            assert!(start.elapsed().as_secs() < 60, "no output within 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let o = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let r = report(&out);
+        let results = r["results"].as_array().expect("results");
+        assert_eq!(results.len(), 600, "every input is listed");
+        let cancelled = results.iter().filter(|x| x["status"] == "cancelled").count();
+        assert!(cancelled > 0, "{name}: the signal came with most items left: {cancelled} cancelled\n{stderr}");
+        assert_eq!(o.status.code(), Some(130), "{name}: interrupted exit code\n{stderr}");
+        assert_eq!(r["cancelled"], cancelled);
+        for (k, x) in results.iter().enumerate() {
+            let file = out.join(format!("item_{k:03}.gain.wav"));
+            match x["status"].as_str() {
+                Some("ok") => assert_eq!(read_wav(&file).expect("whole output").frames(), 96_000, "item {k}"),
+                Some("cancelled") => assert!(!file.exists(), "item {k} was cancelled but has an output"),
+                other => panic!("item {k}: unexpected status {other:?}"),
+            }
+        }
+        let stray: Vec<_> = std::fs::read_dir(&out)
+            .expect("out dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(stray.is_empty(), "temporary files left: {stray:?}");
+    }
+}

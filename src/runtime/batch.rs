@@ -292,6 +292,10 @@ fn item_weight(item: &ItemInput) -> u64 {
     }
 }
 
+/// The operation named in the error of an item that a cancelled batch never started
+/// (`Pipeline::run_batch_with`).
+pub const CANCEL_OPERATION: &str = "cancel";
+
 /// A driver over a vector of inputs that keeps every result: what `Pipeline::run_batch` uses.
 struct Collect {
     items: std::vec::IntoIter<RunInput>,
@@ -307,11 +311,18 @@ impl BatchDriver<ItemResult> for Collect {
         self.results[index] = Some(match item {
             BatchItem::Done(r) => Ok(r),
             BatchItem::Lost(m) => Err(m),
-            BatchItem::Cancelled => Err("the batch was cancelled".into()),
+            BatchItem::Cancelled => Ok(Err(cancelled_error())),
         });
     }
 
     fn cancelled_from(&mut self, _from: usize) {}
+}
+
+/// The error of an item a cancelled batch never started.
+fn cancelled_error() -> crate::error::NodeError {
+    let mut e = crate::error::NodeError::permanent("the batch was cancelled before this item started");
+    e.operation = CANCEL_OPERATION.into();
+    e
 }
 
 impl Pipeline {
@@ -322,7 +333,8 @@ impl Pipeline {
         self.run_batch_with(items, &BatchOptions::default())
     }
 
-    /// As [`run_batch`](Self::run_batch), with these options (window, cancellation).
+    /// As [`run_batch`](Self::run_batch), with these options (window, cancellation). Items a
+    /// cancelled batch never started get an error whose operation is [`CANCEL_OPERATION`].
     pub fn run_batch_with(&self, items: Vec<RunInput>, options: &BatchOptions) -> Result<Vec<ItemResult>, Error> {
         let n = items.len();
         let mut driver = Collect { items: items.into_iter(), results: (0..n).map(|_| None).collect() };
@@ -333,7 +345,7 @@ impl Pipeline {
             .map(|r| match r {
                 Some(Ok(r)) => Ok(r),
                 Some(Err(m)) => Err(Error::Engine(m)),
-                None => Err(Error::Engine("the batch was cancelled".into())),
+                None => Ok(Err(cancelled_error())),
             })
             .collect()
     }
