@@ -28,7 +28,7 @@ use crate::data::Payload;
 use crate::error::NodeError;
 use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions};
 use crate::runtime::cluster::ClusterConfig;
-use crate::runtime::{ItemInput, ItemResult, Pipeline, RunInput, WorkerPool, LOAD_OPERATION};
+use crate::runtime::{ItemInput, ItemResult, Pipeline, RunInput, WorkerPool, CANCEL_OPERATION, LOAD_OPERATION};
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
@@ -284,6 +284,7 @@ fn run_items(
                     Ok(written) => Status::Ok(written),
                     Err(e) => Status::Failed(e),
                 },
+                Err(e) if e.operation == CANCEL_OPERATION && e.node_id.is_empty() => Status::Cancelled,
                 Err(e) if e.operation == LOAD_OPERATION && e.node_id.is_empty() => {
                     Status::Failed(json!({"stage": "read", "message": e.message}))
                 }

@@ -34,5 +34,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::register_payload_types, m)?)?;
     m.add_class::<pipeline::NativePipeline>()?;
     m.add_class::<pipeline::NativeSession>()?;
+    m.add_function(wrap_pyfunction!(pynode::_quiesce, m)?)?;
+    // Python nodes still running on workers must return before the interpreter finalizes.
+    m.py().import("atexit")?.call_method1("register", (m.getattr("_quiesce")?,))?;
     Ok(())
 }

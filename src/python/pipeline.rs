@@ -229,10 +229,19 @@ impl NativePipeline {
     }
 
     /// Runs one input; blocks the calling thread (not the interpreter) until the outputs are ready.
+    ///
+    /// Looks at signals every [`batch::POLL`] while it waits: Ctrl-C raises `KeyboardInterrupt`
+    /// at once and cancels the run (a node already running finishes; the outputs are dropped).
     fn run<'py>(&self, py: Python<'py>, inputs: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
         let input = run_input(py, inputs)?;
-        let out = py.detach(|| self.inner.run(input)).map_err(|e| errors::to_py(py, &e))?;
-        outputs_to_py(py, out)
+        let mut pending = self.inner.start(input).map_err(|e| errors::to_py(py, &e))?;
+        loop {
+            match py.detach(|| pending.wait_for(batch::POLL)) {
+                Ok(Some(out)) => return outputs_to_py(py, out),
+                Ok(None) => py.check_signals()?,
+                Err(e) => return Err(errors::to_py(py, &e)),
+            }
+        }
     }
 
     /// Runs a list of inputs spread over the workers; returns one `(outputs, None)` or
@@ -241,8 +250,9 @@ impl NativePipeline {
     /// Every item is checked before anything runs (a bad one raises `InputError` naming it).
     /// The engine's batch scheduler then runs them (runtime/batch.rs): copied in part by part,
     /// a bounded window in flight, each result built into Python objects here as it comes, in
-    /// order, while the workers run the later items. Ctrl-C stops handing items over; the items
-    /// in flight complete, then `KeyboardInterrupt` is raised and the pipeline stays usable.
+    /// order, while the workers run the later items. Ctrl-C stops handing items over, cancels
+    /// those in flight (nodes already running finish) and raises `KeyboardInterrupt` within
+    /// [`batch::POLL`]; the pipeline stays usable.
     fn run_batch<'py>(&self, py: Python<'py>, items: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
         let mut checked = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -332,6 +342,11 @@ impl BatchDriver<ItemResult> for PyBatch<'_, '_> {
 
     fn wait(&mut self, inbox: &mut Inbox<ItemResult>, timeout: Duration) -> Option<Event<ItemResult>> {
         self.py.detach(|| inbox.recv(timeout))
+    }
+
+    /// A signal raises at once: the items in flight are cancelled (nodes already running finish).
+    fn abandon_on_cancel(&self) -> bool {
+        true
     }
 
     fn should_cancel(&mut self) -> bool {

@@ -1,7 +1,9 @@
 //! A Python `remotemedia.Node` running inside the native dataflow: each execution takes the GIL
 //! only for the call, converts the inputs, calls `node._rm_call(inputs)` and converts the result.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -15,8 +17,52 @@ pub struct PyNode {
     pub obj: Arc<Py<PyAny>>,
 }
 
+/// Python node calls in progress on worker threads (waiting for the GIL included).
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+/// Set at interpreter exit: later calls are refused instead of taking the GIL.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Registered with `atexit` by the module: refuses further Python node calls and waits (the GIL
+/// released) up to `timeout_s` for those in progress to return. A worker still inside Python
+/// when the interpreter finalizes is ended by Python mid-call (pthread_exit through Rust frames),
+/// which aborts the process: this is what happened when Ctrl-C left batch items in flight.
+#[pyfunction]
+#[pyo3(signature = (timeout_s=5.0))]
+pub fn _quiesce(py: Python<'_>, timeout_s: f64) {
+    EXITING.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout_s.clamp(0.0, 3600.0));
+    py.detach(|| {
+        while CALLS.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+}
+
+/// Counts a call in progress for [`_quiesce`].
+struct InCall;
+
+impl InCall {
+    fn enter() -> Option<InCall> {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        if EXITING.load(Ordering::SeqCst) {
+            CALLS.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(InCall)
+    }
+}
+
+impl Drop for InCall {
+    fn drop(&mut self) {
+        CALLS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Node for PyNode {
     fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        let Some(_call) = InCall::enter() else {
+            return Err(NodeError::permanent("the Python interpreter is exiting: Python nodes no longer run"));
+        };
         Python::attach(|py| {
             let call = || -> PyResult<Result<Payload, String>> {
                 let audio_class = py.import("remotemedia.audio")?.getattr("Audio")?;

@@ -82,6 +82,11 @@ pub trait BatchDriver<T> {
     fn wait(&mut self, inbox: &mut Inbox<T>, timeout: Duration) -> Option<Event<T>> {
         inbox.recv(timeout)
     }
+    /// Whether a cancelled batch returns at once, leaving the items in flight to complete
+    /// unseen (Python raising `KeyboardInterrupt`), instead of delivering them first.
+    fn abandon_on_cancel(&self) -> bool {
+        false
+    }
     /// Called between waits, at least every [`POLL`]: true cancels the batch (a signal).
     fn should_cancel(&mut self) -> bool {
         false
@@ -118,6 +123,8 @@ impl<T> Inbox<T> {
 struct Part {
     len: usize,
     received: usize,
+    /// Its run's id, to cancel it.
+    run: u64,
 }
 
 /// The scheduler's state for one batch.
@@ -225,8 +232,8 @@ pub fn run<T: Send + 'static>(
                 let _ = to_caller.send(Event::Part(first, r.map(|_| ()).map_err(|e| e.to_string())));
             });
             match pipeline.submit_items(items, Some(on_item), reply) {
-                Ok(_) => {
-                    s.parts.insert(first, Part { len, received: 0 });
+                Ok(run) => {
+                    s.parts.insert(first, Part { len, received: 0, run });
                     for (k, w) in weights.into_iter().enumerate() {
                         s.held += w;
                         s.undelivered.insert(first + k, w);
@@ -272,6 +279,13 @@ pub fn run<T: Send + 'static>(
         if !cancelled && (options.cancel.is_cancelled() || driver.should_cancel()) {
             cancelled = true;
             options.cancel.cancel();
+            // Items in flight that have not reached a node yet fail as cancelled at once.
+            for part in s.parts.values() {
+                pipeline.cancel(part.run);
+            }
+            if driver.abandon_on_cancel() {
+                break;
+            }
         }
     }
     if cancelled && !exhausted {
@@ -292,9 +306,7 @@ fn item_weight(item: &ItemInput) -> u64 {
     }
 }
 
-/// The operation named in the error of an item that a cancelled batch never started
-/// (`Pipeline::run_batch_with`).
-pub const CANCEL_OPERATION: &str = "cancel";
+pub use crate::runtime::runs::{cancelled_error, CANCEL_OPERATION};
 
 /// A driver over a vector of inputs that keeps every result: what `Pipeline::run_batch` uses.
 struct Collect {
@@ -318,13 +330,6 @@ impl BatchDriver<ItemResult> for Collect {
     fn cancelled_from(&mut self, _from: usize) {}
 }
 
-/// The error of an item a cancelled batch never started.
-fn cancelled_error() -> crate::error::NodeError {
-    let mut e = crate::error::NodeError::permanent("the batch was cancelled before this item started");
-    e.operation = CANCEL_OPERATION.into();
-    e
-}
-
 impl Pipeline {
     /// Runs a batch through the batch scheduler and waits for it; each item gets its own
     /// result, in input order. Fails as a whole only when the engine does (its pool died) or an
@@ -334,7 +339,7 @@ impl Pipeline {
     }
 
     /// As [`run_batch`](Self::run_batch), with these options (window, cancellation). Items a
-    /// cancelled batch never started get an error whose operation is [`CANCEL_OPERATION`].
+    /// cancelled batch did not run get an error whose operation is [`CANCEL_OPERATION`].
     pub fn run_batch_with(&self, items: Vec<RunInput>, options: &BatchOptions) -> Result<Vec<ItemResult>, Error> {
         let n = items.len();
         let mut driver = Collect { items: items.into_iter(), results: (0..n).map(|_| None).collect() };

@@ -27,7 +27,7 @@ use crate::nodes::Inputs;
 use crate::runtime::collect;
 use crate::runtime::installed::{Entry, Installed};
 use crate::runtime::runner::{select_output, Call, NodeRunner, Outcome, Retry};
-use crate::runtime::runs::catch_load;
+use crate::runtime::runs::{cancelled_error, catch_load};
 use crate::runtime::sessions::SessionWorker;
 
 /// One item's payload on an edge. `run` is also the record's timely time (carried in the record
@@ -217,6 +217,10 @@ fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
                         None => {
                             // No loader: the item failed before it started (recorded then).
                             let Some(load) = installed.take_loader(run, item) else { continue };
+                            if installed.runs.is_cancelled(run) {
+                                installed.record_error(run, item, cancelled_error(), Some(&mut stats.borrow_mut().runs));
+                                continue;
+                            }
                             let made = catch_load(load).and_then(|input| {
                                 installed.route(input).map_err(|e| NodeError::invalid_input(e.to_string()))
                             });
@@ -253,6 +257,10 @@ struct NodeOperator {
 impl NodeOperator {
     /// Calls the node for one item; a failure is recorded against the item.
     fn run(&mut self, run: u64, item: u64, inputs: Inputs, retries: u32) -> Option<Result<Payload, Retry>> {
+        if self.installed.runs.is_cancelled(run) {
+            self.fail(run, item, cancelled_error());
+            return None;
+        }
         match self.runner.call(Call::Process, Some(inputs), retries, None) {
             Outcome::Done(Some(p)) => Some(Ok(p)),
             Outcome::Done(None) => None,

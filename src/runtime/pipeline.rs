@@ -20,7 +20,7 @@ use crate::runtime::pool::WorkerPool;
 use crate::runtime::reply::ReplySlot;
 use crate::runtime::retry::{Clock, RealClock};
 use crate::runtime::runner::{Factories, NodeTable};
-pub use crate::runtime::runs::{ItemHandler, ItemInput, ItemResult, Loader, Reply, RunInput, RunOutput, LOAD_OPERATION};
+pub use crate::runtime::runs::{CANCEL_OPERATION, ItemHandler, ItemInput, ItemResult, Loader, Reply, RunInput, RunOutput, LOAD_OPERATION};
 
 impl WorkerPool {
     /// Compiles `graph` (its node types from [`Registry::builtin`]) into a dataflow on every
@@ -99,6 +99,21 @@ impl Pipeline {
         let (slot, reply) = blocking_reply();
         self.submit(vec![input.into()], reply)?;
         single(wait_reply(&self.pool, &slot)??)
+    }
+
+    /// Starts one run whose outputs the calling thread then waits for in steps
+    /// ([`StartedRun::wait_for`]), so that it can look at signals in between (Python's Ctrl-C).
+    pub fn start(&self, input: impl Into<RunInput>) -> Result<StartedRun, Error> {
+        let (slot, reply) = blocking_reply();
+        let run = self.submit_items(vec![ItemInput::Ready(input.into())], None, reply)?;
+        Ok(StartedRun { slot, pool: Arc::clone(&self.pool), installed: Arc::clone(&self.installed), run, taken: false })
+    }
+
+    /// Cancels a run submitted here (by the id `submit_items` returned): its items that have not
+    /// reached a node yet fail with an error whose operation is
+    /// [`CANCEL_OPERATION`](crate::runtime::runs::CANCEL_OPERATION); nodes already running finish.
+    pub fn cancel(&self, run: u64) {
+        self.installed.runs.cancel(run);
     }
 
     /// Opens a streaming session: chunks pushed into it run on one worker (sessions are dealt
@@ -221,6 +236,49 @@ pub(crate) fn wait_reply<T>(pool: &WorkerPool, slot: &ReplySlot<T>) -> Result<T,
         // `fill` unparks this thread; a spurious or timed-out wake just looks again.
         std::thread::park_timeout(Duration::from_millis(200));
         pool.check_alive()?;
+    }
+}
+
+/// A run started by [`Pipeline::start`]. Dropping it before its outputs came cancels the run
+/// (a node already running finishes; nodes are never stopped midway) and abandons its outputs.
+pub struct StartedRun {
+    slot: Arc<ReplySlot<Result<Vec<ItemResult>, Error>>>,
+    pool: Arc<WorkerPool>,
+    installed: Arc<Installed>,
+    run: u64,
+    /// The outputs (or the run's error) were taken: nothing to cancel on drop.
+    taken: bool,
+}
+
+impl Drop for StartedRun {
+    fn drop(&mut self) {
+        if !self.taken {
+            self.installed.runs.cancel(self.run);
+        }
+    }
+}
+
+impl StartedRun {
+    /// Waits up to `timeout` for the outputs: `None` if they have not come yet. Call it from the
+    /// thread that started the run (that thread is the one woken).
+    pub fn wait_for(&mut self, timeout: Duration) -> Result<Option<RunOutput>, Error> {
+        if let Some(v) = self.pool.poll_reply(|| self.slot.try_take()) {
+            self.taken = true;
+            return single(v?).map(Some);
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.slot.try_take() {
+                self.taken = true;
+                return single(v?).map(Some);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            std::thread::park_timeout((deadline - now).min(Duration::from_millis(200)));
+            self.pool.check_alive()?;
+        }
     }
 }
 

@@ -9,7 +9,8 @@
 //! item to an [`ItemHandler`] as it settles, on the worker that settled it: that is how a batch
 //! writes its output files in parallel and keeps only a window of items in memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -214,16 +215,50 @@ pub(crate) struct Settled {
     run: Option<(u64, PendingRun)>,
 }
 
+/// The operation named in the error of an item whose run was cancelled before the item
+/// reached a node (a cancelled batch's items, an interrupted `run`).
+pub const CANCEL_OPERATION: &str = "cancel";
+
+/// The error of an item cancelled before it ran.
+pub fn cancelled_error() -> NodeError {
+    let mut e = NodeError::permanent("the run was cancelled before this item ran");
+    e.operation = CANCEL_OPERATION.into();
+    e
+}
+
 /// The table of one pipeline's runs in flight, by run id.
 pub(crate) struct RunTable {
     runs: Mutex<HashMap<u64, PendingRun>>,
     /// The sink nodes' ids, manifest order: what each output is keyed by.
     sink_ids: Vec<String>,
+    /// Runs cancelled and not yet finished: their items fail at the next node instead of
+    /// running. `any_cancelled` keeps the per-call check to one atomic load when there are none.
+    cancelled: Mutex<HashSet<u64>>,
+    any_cancelled: AtomicUsize,
 }
 
 impl RunTable {
     pub fn new(sink_ids: Vec<String>) -> RunTable {
-        RunTable { runs: Mutex::new(HashMap::new()), sink_ids }
+        RunTable { runs: Mutex::new(HashMap::new()), sink_ids, cancelled: Mutex::new(HashSet::new()), any_cancelled: AtomicUsize::new(0) }
+    }
+
+    /// Marks a run cancelled: items of it that have not reached a node yet fail with
+    /// [`cancelled_error`] (nodes already running finish). Forgotten when the run finishes.
+    pub fn cancel(&self, run: u64) {
+        let mut c = self.cancelled.lock().unwrap_or_else(|e| e.into_inner());
+        if c.insert(run) {
+            self.any_cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    pub fn is_cancelled(&self, run: u64) -> bool {
+        self.any_cancelled.load(Ordering::Relaxed) > 0 && self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).contains(&run)
+    }
+
+    fn forget_cancelled(&self, run: u64) {
+        if self.any_cancelled.load(Ordering::Relaxed) > 0 && self.cancelled.lock().unwrap_or_else(|e| e.into_inner()).remove(&run) {
+            self.any_cancelled.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, PendingRun>> {
@@ -285,6 +320,7 @@ impl RunTable {
     /// Hands a completed run over: items not yet handed to its handler first, then the reply.
     /// Records the run's latency into `runs` when it was timed.
     pub fn finish(&self, run: u64, mut pending: PendingRun, runs: Option<&mut NodeStats>) {
+        self.forget_cancelled(run);
         if let Some((lanes, per_item)) = pending.held.take() {
             for (item, &(lane, weight)) in per_item.iter().enumerate() {
                 if !pending.settled[item] {
