@@ -16,10 +16,6 @@ def noop() -> None:
 def version() -> str:
     """The extension's version."""
 
-def _quiesce(timeout_s: float = 5.0) -> None:
-    """Registered with ``atexit``: refuses further Python node calls on the workers and waits up to
-    ``timeout_s`` for those in progress to return before the interpreter finalizes."""
-
 def node_types_json() -> str:
     """The built-in node types (params, ports, outputs) as JSON."""
 

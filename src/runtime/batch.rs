@@ -183,6 +183,7 @@ pub fn run<T: Send + 'static>(
     finish: Arc<dyn Fn(usize, ItemResult) -> T + Send + Sync>,
     options: &BatchOptions,
 ) -> Result<(), Error> {
+    pipeline.pool().check_not_own_worker()?;
     let (tx, rx) = crossbeam_channel::unbounded::<Event<T>>();
     let mut inbox = Inbox { rx };
     let workers = pipeline.workers() * pipeline.pool().processes();

@@ -43,6 +43,11 @@ pub(crate) fn register_worker(pool: Arc<PoolState>) {
     WORKER_POOL.with(|w| *w.borrow_mut() = Some(pool));
 }
 
+/// Whether the calling thread is one of this pool's workers.
+pub(crate) fn is_worker_of(pool: &Arc<PoolState>) -> bool {
+    WORKER_POOL.with(|w| w.borrow().as_ref().is_some_and(|p| Arc::ptr_eq(p, pool)))
+}
+
 fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {

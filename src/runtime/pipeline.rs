@@ -96,6 +96,7 @@ impl Pipeline {
 
     /// Runs one input and waits for its outputs.
     pub fn run(&self, input: impl Into<RunInput>) -> Result<RunOutput, Error> {
+        self.pool.check_not_own_worker()?;
         let (slot, reply) = blocking_reply();
         self.submit(vec![input.into()], reply)?;
         single(wait_reply(&self.pool, &slot)??)
@@ -104,6 +105,7 @@ impl Pipeline {
     /// Starts one run whose outputs the calling thread then waits for in steps
     /// ([`StartedRun::wait_for`]), so that it can look at signals in between (Python's Ctrl-C).
     pub fn start(&self, input: impl Into<RunInput>) -> Result<StartedRun, Error> {
+        self.pool.check_not_own_worker()?;
         let (slot, reply) = blocking_reply();
         let run = self.submit_items(vec![ItemInput::Ready(input.into())], None, reply)?;
         Ok(StartedRun { slot, pool: Arc::clone(&self.pool), installed: Arc::clone(&self.installed), run, taken: false })
@@ -341,6 +343,7 @@ impl Session {
 
     /// Pushes one chunk and waits for the outputs it completed.
     pub fn push(&self, input: impl Into<RunInput>) -> Result<RunOutput, Error> {
+        self.pool.check_not_own_worker()?;
         let (slot, reply) = blocking_reply();
         self.submit_push(input, reply)?;
         single(wait_reply(&self.pool, &slot)??)
@@ -348,6 +351,7 @@ impl Session {
 
     /// Ends the session and waits for the flushed outputs.
     pub fn close(&mut self) -> Result<RunOutput, Error> {
+        self.pool.check_not_own_worker()?;
         let (slot, reply) = blocking_reply();
         self.submit_close(reply)?;
         single(wait_reply(&self.pool, &slot)??)

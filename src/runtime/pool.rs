@@ -19,7 +19,7 @@ use crate::error::{Error, NodeError};
 use crate::metrics::WorkerStats;
 use crate::runtime::dataflow;
 use crate::runtime::installed::Installed;
-use crate::runtime::panic::register_worker;
+use crate::runtime::panic::{is_worker_of, register_worker};
 
 /// A message from the pool's owner to its workers.
 enum Control {
@@ -99,6 +99,10 @@ pub struct WorkerPool {
     spinning: AtomicUsize,
     /// The CPU each of this process's workers is pinned to, if it is (see affinity.rs).
     pinned: Vec<Option<usize>>,
+    /// Join the workers off the dropping thread (shared pools, dropped from Python with the GIL
+    /// held); other pools join before their drop returns, so a process group's peer stays up
+    /// until its dataflows have ended.
+    join_in_background: AtomicBool,
 }
 
 impl WorkerPool {
@@ -219,21 +223,26 @@ impl WorkerPool {
             spin_slots: free_cores(workers),
             spinning: AtomicUsize::new(0),
             pinned,
+            join_in_background: AtomicBool::new(false),
         }))
     }
 
-    /// The process-wide pool with this many workers, started on first use and kept for reuse.
-    /// A pool that has died is replaced.
+    /// The process-wide pool with this many workers, started on first use and shared by every
+    /// pipeline installed with that count while any of them lives: the map holds it weakly, so
+    /// the pool (its threads and memory) is released when its last pipeline is dropped, and a
+    /// later install starts a fresh one. A pool that has died is replaced.
     pub fn shared(workers: usize) -> Result<Arc<WorkerPool>, Error> {
-        static POOLS: OnceLock<Mutex<HashMap<usize, Arc<WorkerPool>>>> = OnceLock::new();
+        static POOLS: OnceLock<Mutex<HashMap<usize, Weak<WorkerPool>>>> = OnceLock::new();
         let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = pools.get(&workers) {
+        pools.retain(|_, p| p.strong_count() > 0);
+        if let Some(p) = pools.get(&workers).and_then(Weak::upgrade) {
             if !p.state.is_poisoned() {
-                return Ok(Arc::clone(p));
+                return Ok(p);
             }
         }
         let pool = WorkerPool::new(workers)?;
-        pools.insert(workers, Arc::clone(&pool));
+        pool.join_in_background.store(true, Ordering::Relaxed);
+        pools.insert(workers, Arc::downgrade(&pool));
         Ok(pool)
     }
 
@@ -265,6 +274,20 @@ impl WorkerPool {
         }
     }
 
+    /// Fails if the calling thread is one of this pool's workers: a node that waits for a run on
+    /// its own pool would wait for itself (the worker it occupies may be the one the run needs),
+    /// so every blocking call checks this first and refuses with a clear error instead of hanging.
+    pub fn check_not_own_worker(&self) -> Result<(), Error> {
+        if is_worker_of(&self.state) {
+            return Err(Error::Engine(format!(
+                "a node called a blocking method of a pipeline on its own worker pool ({} workers) and would wait for itself; \
+                 use a pipeline with another worker count, or the async methods (run_async, push_async)",
+                self.workers
+            )));
+        }
+        Ok(())
+    }
+
     /// A new pipeline id, unique in this pool.
     pub(crate) fn next_pipeline_id(&self) -> u64 {
         self.next_pipeline.fetch_add(1, Ordering::Relaxed)
@@ -274,6 +297,7 @@ impl WorkerPool {
     /// first node that could not be constructed; the caller then closes the pipeline again.
     pub(crate) fn install_dataflow(&self, installed: &Arc<Installed>) -> Result<(), Error> {
         self.check_alive()?;
+        self.check_not_own_worker()?;
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(self.workers);
         {
             let _order = self.install_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -298,6 +322,7 @@ impl WorkerPool {
 
     /// Sends `make(reply)` to every worker and collects one answer from each, by worker index.
     fn ask_all<T>(&self, make: impl Fn(Sender<(usize, T)>) -> Control) -> Result<Vec<T>, Error> {
+        self.check_not_own_worker()?;
         let (tx, rx) = crossbeam_channel::bounded(self.workers);
         for c in &self.control {
             c.send(make(tx.clone())).map_err(|_| Error::Engine("the worker pool is no longer running".into()))?;
@@ -418,7 +443,17 @@ impl Drop for WorkerPool {
         }
         self.state.wake_all();
         if let Some(guards) = self.guards.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            drop(guards); // joins the worker threads
+            if is_worker_of(&self.state) {
+                // Dropped by one of its own workers (a node let go of the last pipeline): that
+                // worker cannot join itself; the threads end on their own after Shutdown.
+                std::mem::forget(guards);
+            } else if self.join_in_background.load(Ordering::Relaxed) {
+                // Joined off the caller's thread: a worker may be finishing a Python node call
+                // that needs the GIL the dropping thread holds.
+                let _ = std::thread::Builder::new().name("remotemedia:pool-join".into()).spawn(move || drop(guards));
+            } else {
+                drop(guards); // joins the worker threads
+            }
         }
     }
 }

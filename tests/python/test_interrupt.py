@@ -28,9 +28,13 @@ CHILD = textwrap.dedent(
             release.wait(EACH)
             return Audio(audio.samples * np.float32(0.5), audio.sample_rate)
 
+    main = threading.main_thread().ident
+
     def interrupt_when_started():
         started.wait(60)
-        os.kill(os.getpid(), signal.SIGINT)
+        # To the main thread, as a terminal's Ctrl-C usually lands: a pure-Python wait on another
+        # thread's behalf only wakes for a signal delivered to its own thread.
+        signal.pthread_kill(main, signal.SIGINT)
 
     p = Pipeline([Slow(node_id="slow")], runtime_hint=RUNTIME, workers=2)
     x = np.full(16000, 0.5, dtype=np.float32)
@@ -65,3 +69,70 @@ def test_ctrl_c_raises_keyboard_interrupt_while_the_call_waits(runtime, call):
     # Unstarted batch items were never handed over (the window holds far fewer than 400).
     assert int(count) < items or call == "run_sync", done.stdout
     assert lines[1] == "next 0.25", done.stdout
+
+
+REENTRANT = textwrap.dedent(
+    """
+    import numpy as np
+    from remotemedia import Audio, Node, NodeError, Pipeline
+
+    class CallsBack(Node):
+        '''Runs the pipeline it belongs to (or another with the same worker count) from inside.'''
+        target = None
+        def process(self, audio):
+            out = CallsBack.target.run_sync((audio.samples, audio.sample_rate))
+            return Audio(out["g"].samples, audio.sample_rate)
+
+    x = np.full(160, 0.5, dtype=np.float32)
+    p = Pipeline([CallsBack(node_id="cb")], runtime_hint=RUNTIME, workers=WORKERS)
+    other = Pipeline([{"id": "g", "type": "GainNode", "params": {"gain_db": -6.0}}], runtime_hint=RUNTIME, workers=WORKERS)
+    CallsBack.target = other
+    try:
+        print("other", round(float(p.run_sync((x, 16000))["cb"].samples[0]), 3))
+    except NodeError as e:
+        print("error", "own worker pool" in str(e))
+    """
+)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_node_calling_run_sync_on_a_pipeline_of_its_own_pool_never_hangs(runtime, workers):
+    # Native: the pool's worker would wait for itself; it is refused with a clear error (a
+    # NodeError naming the cause). Pure: runs nest on the calling thread and just work.
+    script = f"RUNTIME = {runtime!r}\nWORKERS = {workers}\n" + REENTRANT
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    expected = "error True" if runtime == "rust" else "other 0.251"
+    assert done.stdout.strip() == expected, done.stdout
+
+
+def test_pools_are_released_when_their_last_pipeline_is_closed():
+    # Native only: pools of distinct worker counts are shared while used, then their threads end.
+    pytest.importorskip("remotemedia._native")
+    script = textwrap.dedent(
+        """
+        import gc, os, time
+        import numpy as np
+        from remotemedia import Pipeline
+        threads = lambda: len(os.listdir("/proc/self/task"))
+        x = np.full(160, 0.5, dtype=np.float32)
+        before = threads()
+        pipes = [Pipeline([{"id": "g", "type": "GainNode"}], runtime_hint="rust", workers=w) for w in range(1, 9)]
+        for p in pipes:
+            p.run_sync((x, 16000))
+        during = threads()
+        for p in pipes:
+            p.close()
+        del pipes, p
+        gc.collect()
+        deadline = time.time() + 20
+        while threads() > before + 2 and time.time() < deadline:
+            time.sleep(0.05)
+        print(before, during, threads())
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    before, during, after = map(int, done.stdout.split())
+    assert during >= before + 36, done.stdout  # 1 + 2 + ... + 8 workers were running
+    assert after <= before + 2, done.stdout  # and are gone
