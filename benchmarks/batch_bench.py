@@ -11,8 +11,10 @@
    each running half the batch on a 1-worker pipeline (the same code, nothing shared between the
    halves): what two cores give this work on this machine, engine or not.
 3. ``remotemedia batch`` on a directory of the same items with 1 process and with 2 processes
-   (``remotemedia spawn -n 2``), 1 worker each: the batch's own wall time from report.json
-   (median and p99 over the repeats, per item and as throughput) and the whole command's time.
+   (``remotemedia spawn -n 2``), 1 worker each, and with 1 process of 2 workers: the batch's own
+   wall time from report.json (median and p99 over the repeats, per item and as throughput; files
+   read and written included, on the workers) and the whole command's time. The 2-worker / 1-worker
+   ratio is set against run_batch's from part 1 (target >= 0.9 of it).
 
     python benchmarks/batch_bench.py [--quick] [--items N] [--binary PATH] [--json FILE]
 """
@@ -204,6 +206,7 @@ def cli_part(binary, items, repeats):
             write_wav(os.path.join(inputs, f"item_{k:04d}.wav"), to_audio((x, 48000)))
         commands = {
             "1 process": [binary, "batch", manifest, inputs, "--workers", "1", "--no-progress"],
+            "1 process x 2 workers": [binary, "batch", manifest, inputs, "--workers", "2", "--no-progress"],
             "2 processes": [binary, "spawn", "-n", "2", "--", "batch", manifest, inputs, "--workers", "1", "--no-progress"],
         }
         walls = {k: [] for k in commands}
@@ -305,6 +308,11 @@ def main():
             row(f"remotemedia batch, {name} x 1 worker", cli[name])
             print(f"{'':<44} whole command (start-up, reading, writing) median {cli[name]['command_median_ms']:.1f} ms,"
                   f" CPU {cli[name]['command_cpu_median_ms']:.1f} ms")
+        row("remotemedia batch, 1 process x 2 workers", cli["1 process x 2 workers"])
+        wspeed = cli["1 process x 2 workers"]["items_per_s"] / cli["1 process"]["items_per_s"]
+        print(f"{'':<44} 2 workers / 1 worker: {wspeed:.2f}x throughput, {wspeed / speedup:.2f} of run_batch's "
+              f"{speedup:.2f}x (target >= 0.9; files read and written on the workers)")
+        results["cli_workers"] = {"speedup": wspeed, "of_run_batch": wspeed / speedup}
         pspeed = cli["2 processes"]["items_per_s"] / cli["1 process"]["items_per_s"]
         print(f"{'':<44} 2 processes / 1 process: {pspeed:.2f}x throughput; identical output files: {same}")
         results["cli"] = {"binary": binary, **cli, "speedup": pspeed, "identical_outputs": same}

@@ -88,6 +88,46 @@ def measure(pushers, chunks, rounds, pace_s=0.0):
     return times
 
 
+def threads_part(nodes, chunks, seconds):
+    """1 and then 2 Python threads, each pushing the chunks back to back into sessions of its own
+    (a new one per pass) on one 2-worker pipeline, for `seconds`: pushes per second, the real-time
+    20 ms streams that rate could hold (pushes/s / 50), and each push's latency. Sessions are dealt
+    out over the workers, so two threads' sessions run on different workers."""
+    import threading
+
+    p = Pipeline(nodes(), runtime_hint="rust", workers=2)
+    warm = p.stream()
+    for c in chunks[:10]:
+        warm.push((c, RATE))
+    out = {}
+    for n in (1, 2):
+        lat = [[] for _ in range(n)]
+        stop = time.perf_counter() + seconds
+        barrier = threading.Barrier(n)
+
+        def work(k):
+            barrier.wait()
+            while time.perf_counter() < stop:
+                s = p.stream()
+                for c in chunks:
+                    t = time.perf_counter_ns()
+                    s.push((c, RATE))
+                    lat[k].append(time.perf_counter_ns() - t)
+                s.close()
+
+        t0 = time.perf_counter()
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        wall = time.perf_counter() - t0
+        all_ns = [x for l in lat for x in l]
+        rate = len(all_ns) / wall
+        out[n] = {"pushes_per_s": rate, "streams": rate / 50.0, **summarize(all_ns)}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -130,7 +170,15 @@ def main():
     print(f"== paced: {len(paced_chunks)} pushes, one every 20 ms (a live source)")
     row("session.push, resample 16k + VAD (native), paced", t_paced, "the worker parks between chunks")
     row("hand-written soxr + numpy VAD, paced", t_hand_paced)
-    results = {"native_first_push": first, "native_push": t_native, "noop": t_noop, "handwritten_soxr": t_hand, "pure_push": t_pure,
+    threads = threads_part(nodes, chunks, 0.5 if args.quick else 2.0)
+    print("== threads: each pushing 20 ms chunks back to back into its own session, 2-worker pipeline")
+    for n, r in threads.items():
+        print(f"{n} thread(s){'':<34} {r['pushes_per_s']:>9.0f} pushes/s = {r['streams']:>7.0f} real-time streams;"
+              f" push median {r['median_us']:.1f} µs p99 {r['p99_us']:.1f} µs")
+    if 1 in threads and 2 in threads:
+        print(f"{'':<44} 2 threads / 1 thread: {threads[2]['pushes_per_s'] / threads[1]['pushes_per_s']:.2f}x (target >= 1.5x)")
+    results_threads = {str(k): v for k, v in threads.items()}
+    results = {"threads": results_threads, "native_first_push": first, "native_push": t_native, "noop": t_noop, "handwritten_soxr": t_hand, "pure_push": t_pure,
                "native_push_paced": t_paced, "handwritten_soxr_paced": t_hand_paced}
     if args.json:
         with open(args.json, "w") as f:
