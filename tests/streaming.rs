@@ -1,6 +1,6 @@
 //! Streaming sessions through the timely runtime: chunked resampling and VAD add up to the
 //! whole-buffer results at every chunk size, sessions keep their state apart when their pushes
-//! interleave, and session misuse gives errors, not hangs.
+//! interleave or are pushed from 16 threads at once, and session misuse gives errors, not hangs.
 
 use remotemedia::data::{AudioBuffer, Payload, Samples};
 use remotemedia::synth::{mix_at_snr, noise, speech_like, NoiseKind};
@@ -224,5 +224,22 @@ fn a_bad_chunk_fails_its_push_and_the_session_continues() {
     match s.push(Payload::Audio(AudioBuffer::mono_f32(vec![0.0; 441], 44100))) {
         Err(Error::Node(e)) => assert!(e.message.contains("cannot continue it"), "{}", e.message),
         other => panic!("expected a node error, got {other:?}"),
+    }
+}
+
+/// 16 threads each pushing into a session of their own at once (2 workers, so 8 sessions a
+/// worker) give every session exactly what one thread pushing the sessions one after another gets.
+#[test]
+fn sixteen_threads_pushing_sixteen_sessions_match_one_thread_pushing_each_in_turn() {
+    let p = install(MAIN_JOB, 2);
+    let signals: Vec<Vec<f32>> = (0..16).map(|k| speech_48k(0.5, 200 + k)).collect();
+    let in_turn: Vec<Collected> = signals.iter().map(|s| stream(&p, s, 960)).collect();
+    let at_once: Vec<Collected> = std::thread::scope(|scope| {
+        let handles: Vec<_> = signals.iter().map(|s| scope.spawn(|| stream(&p, s, 960))).collect();
+        handles.into_iter().map(|h| h.join().expect("pushing thread")).collect()
+    });
+    for k in 0..signals.len() {
+        assert!(!in_turn[k].resampled.is_empty(), "session {k} produced audio");
+        assert_eq!(at_once[k], in_turn[k], "session {k}: 16 threads at once vs one thread in turn");
     }
 }
