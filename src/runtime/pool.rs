@@ -166,7 +166,11 @@ impl WorkerPool {
                 while let Ok(cmd) = rx.try_recv() {
                     match cmd {
                         Control::Install { installed, ack } => {
-                            let local = Rc::new(RefCell::new(WorkerStats::new(installed.graph().nodes.len())));
+                            // Per-node records (a latency histogram each) only when metrics are
+                            // on: node runners record nothing otherwise, and a snapshot of a
+                            // pipeline without them is built empty when asked for.
+                            let nodes = if installed.nodes.metrics { installed.graph().nodes.len() } else { 0 };
+                            let local = Rc::new(RefCell::new(WorkerStats::new(nodes)));
                             stats.insert(installed.id, Rc::clone(&local));
                             let _ = ack.send(dataflow::build(worker, &installed, local));
                         }
