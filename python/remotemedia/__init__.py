@@ -23,17 +23,19 @@ from .errors import (
 )
 from .nodes import (
     AudioResampleNode,
+    ChannelMixNode,
     FormatConverterNode,
     GainNode,
     MixNode,
     Node,
     PassthroughNode,
+    SegmentNode,
     VADNode,
     register_node,
     registered_nodes,
     unregister_node,
 )
-from .payloads import VadResult
+from .payloads import Clip, VadResult
 from .pipeline import Pipeline
 from .session import Session
 
@@ -44,6 +46,7 @@ __all__ = [
     "Session",
     "Audio",
     "VadResult",
+    "Clip",
     "Node",
     "register_node",
     "unregister_node",
@@ -54,6 +57,8 @@ __all__ = [
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "ChannelMixNode",
+    "SegmentNode",
     "is_rust_runtime_available",
     "RemoteMediaError",
     "ManifestError",

@@ -1,12 +1,15 @@
 //! Node types: the `Node` trait every operator body implements, the parameter schemas that
 //! validation checks manifests against, and the registry that maps type names to both.
 
+pub mod channel_mix;
 pub mod describe;
 pub mod format;
 pub mod gain;
 pub mod mix;
+pub mod params;
 pub mod passthrough;
 pub mod resample;
+pub mod segment;
 pub mod vad;
 
 use std::collections::BTreeMap;
@@ -247,6 +250,8 @@ impl Registry {
         r.register(passthrough::node_type());
         r.register(gain::node_type());
         r.register(mix::node_type());
+        r.register(channel_mix::node_type());
+        r.register(segment::node_type());
         r
     }
 
