@@ -2,11 +2,17 @@
 //! validation checks manifests against, and the registry that maps type names to both.
 
 pub mod describe;
+pub mod fbank;
 pub mod format;
 pub mod gain;
+pub mod kaldi;
+pub mod log_mel;
+pub mod mfcc;
 pub mod mix;
+pub mod params;
 pub mod passthrough;
 pub mod resample;
+pub mod spectral;
 pub mod vad;
 
 use std::collections::BTreeMap;
@@ -247,6 +253,9 @@ impl Registry {
         r.register(passthrough::node_type());
         r.register(gain::node_type());
         r.register(mix::node_type());
+        r.register(log_mel::node_type());
+        r.register(fbank::node_type());
+        r.register(mfcc::node_type());
         r
     }
 
