@@ -23,8 +23,11 @@ from .errors import (
 )
 from .nodes import (
     AudioResampleNode,
+    FbankNode,
     FormatConverterNode,
     GainNode,
+    LogMelNode,
+    MfccNode,
     MixNode,
     Node,
     PassthroughNode,
@@ -33,7 +36,7 @@ from .nodes import (
     registered_nodes,
     unregister_node,
 )
-from .payloads import VadResult
+from .payloads import Features, VadResult
 from .pipeline import Pipeline
 from .session import Session
 
@@ -44,6 +47,7 @@ __all__ = [
     "Session",
     "Audio",
     "VadResult",
+    "Features",
     "Node",
     "register_node",
     "unregister_node",
@@ -54,6 +58,9 @@ __all__ = [
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "LogMelNode",
+    "FbankNode",
+    "MfccNode",
     "is_rust_runtime_available",
     "RemoteMediaError",
     "ManifestError",

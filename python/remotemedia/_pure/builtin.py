@@ -208,6 +208,16 @@ def make_mix(params: Dict[str, Any]) -> Kernel:
     return run
 
 
+def make_features(type_name: str) -> Callable[[Dict[str, Any]], Kernel]:
+    """LogMelNode, FbankNode, MfccNode: one buffer's features from a fresh stream (``features.py``)."""
+
+    def make(params: Dict[str, Any]) -> Kernel:
+        stream = _twin("features", type_name).STREAMS[type_name](params)
+        return stream.whole
+
+    return make
+
+
 def make_passthrough(params: Dict[str, Any]) -> Kernel:
     return lambda inputs: _one(inputs, "PassthroughNode")
 
@@ -219,6 +229,7 @@ _MAKERS = {
     "GainNode": make_gain,
     "MixNode": make_mix,
     "PassthroughNode": make_passthrough,
+    **{t: make_features(t) for t in ("LogMelNode", "FbankNode", "MfccNode")},
 }
 
 
