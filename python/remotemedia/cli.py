@@ -409,12 +409,14 @@ def _vad_frame_ms(v: Any, frame_ms: Optional[int]) -> int:
 
 def _kind(p: Any) -> str:
     from .audio import Audio
-    from .payloads import VadResult
+    from .payloads import Features, VadResult
 
     if isinstance(p, Audio):
         return "audio"
     if isinstance(p, VadResult):
         return "vad"
+    if isinstance(p, Features):
+        return "features"
     if isinstance(p, dict):
         return "map"
     return "json"
@@ -435,6 +437,10 @@ def describe_payload(out: List[str], name: str, p: Any, indent: int, frame_ms: O
         for i, (s, e) in enumerate(segments):
             out.append(f"{pad}  {i + 1:>2}. {s:>7.2f} – {e:>7.2f} s  ({e - s:.2f} s)\n")
         out.append(f"{pad}  audio: {describe_audio(p['audio'])}\n")
+    elif kind == "features":
+        lo, hi = _value_range(p)
+        out.append(f"{pad}{name}: features, {plural(p.frames, 'frame')} x {p.bins} bins at {p.frame_rate:g} frames/s "
+                   f"({p.frames / p.frame_rate:.2f} s), values {lo:.3f} to {hi:.3f}\n")
     elif kind == "map":
         keys = sorted(p)
         n = len(keys)
@@ -446,6 +452,10 @@ def describe_payload(out: List[str], name: str, p: Any, indent: int, frame_ms: O
         if len(text) > MAX_INLINE_JSON:
             text = text[:MAX_INLINE_JSON] + " …"
         out.append(f"{pad}{name}: json {text}\n")
+
+
+def _value_range(f: Any) -> Tuple[float, float]:
+    return (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
 
 
 def _audio_fields(a: Any) -> Dict[str, Any]:
@@ -476,6 +486,10 @@ def payload_json(p: Any, frame_ms: Optional[int] = None) -> Dict[str, Any]:
             "frame_duration_ms": _vad_frame_ms(p, frame_ms),
             "speech_fraction": fraction,
         }
+    if kind == "features":
+        lo, hi = _value_range(p)
+        return {"kind": "features", "shape": [p.frames, p.bins], "frames": p.frames, "bins": p.bins,
+                "frame_rate": p.frame_rate, "duration_s": p.frames / p.frame_rate, "min": lo, "max": hi}
     if kind == "map":
         return {"kind": "map", "entries": {k: payload_json(p[k]) for k in sorted(p)}}
     return {"kind": "json", "value": _plain(p)}
@@ -664,6 +678,18 @@ def percentile_table(metrics: Dict[str, Any], p999: bool = False) -> str:
 
 
 # ---- commands ----
+
+
+def _write_npy(path: str, features: Any) -> None:
+    """Features as ``.npy`` (float32, (frames, bins)), whole or not at all, as ``src/npy.rs``."""
+    tmp = path + ".partial"
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(features, dtype="<f4").view(np.ndarray))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _write_text(path: str, text: str) -> None:
@@ -944,6 +970,9 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
                     if _kind(p) == "audio":
                         fname = f"{stem}.{node}.wav"
                         write_wav(os.path.join(args.out, fname), p)
+                    elif _kind(p) == "features":
+                        fname = f"{stem}.{node}.npy"
+                        _write_npy(os.path.join(args.out, fname), p)
                     else:
                         fname = f"{stem}.{node}.json"
                         text = json.dumps(_plain(payload_json(p)), indent=2, ensure_ascii=False) + "\n"

@@ -316,7 +316,8 @@ fn node_error(e: &NodeError) -> Value {
     })
 }
 
-/// Writes one item's outputs: audio as `STEM.NODE.wav`, everything else as `STEM.NODE.json`.
+/// Writes one item's outputs: audio as `STEM.NODE.wav`, features as `STEM.NODE.npy`, everything
+/// else as `STEM.NODE.json`.
 fn write_outputs(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) -> Result<Vec<Value>, Value> {
     let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "item".into());
     let mut written = Vec::new();
@@ -326,6 +327,10 @@ fn write_outputs(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) ->
                 let file = format!("{stem}.{node}.wav");
                 let r = crate::audio_io::write_wav(out_dir.join(&file), a).map_err(|e| e.to_string());
                 (file, r)
+            }
+            Payload::Features(f) => {
+                let file = format!("{stem}.{node}.npy");
+                (file.clone(), crate::npy::write_features(&out_dir.join(&file), f))
             }
             other => {
                 let file = format!("{stem}.{node}.json");

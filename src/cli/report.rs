@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::table::{fmt_us, fmt_us_plain, Table};
 use super::InputFile;
-use crate::data::{AudioBuffer, Payload, Samples, VadResult};
+use crate::data::{AudioBuffer, Features, Payload, Samples, VadResult};
 
 /// Longest compact JSON shown inline; longer values are cut (the `--json` file has them whole).
 const MAX_INLINE_JSON: usize = 160;
@@ -78,6 +78,14 @@ pub fn input_json(input: &InputFile) -> Value {
     })
 }
 
+/// The smallest and largest feature value (0, 0 when there are none).
+fn value_range(f: &Features) -> (f32, f32) {
+    if f.values.is_empty() {
+        return (0.0, 0.0);
+    }
+    f.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
 /// Number of speech frames and the fraction of frames that are speech.
 fn speech_stats(v: &VadResult) -> (usize, f64) {
     let speech = v.frames.iter().filter(|&&f| f).count();
@@ -106,6 +114,17 @@ pub fn describe_payload(out: &mut String, name: &str, p: &Payload, indent: usize
                 let _ = writeln!(out, "{pad}  {:>2}. {s:>7.2} – {e:>7.2} s  ({:.2} s)", i + 1, e - s);
             }
             let _ = writeln!(out, "{pad}  audio: {}", describe_audio(&v.audio));
+        }
+        Payload::Features(f) => {
+            let (lo, hi) = value_range(f);
+            let _ = writeln!(
+                out,
+                "{pad}{name}: features, {} x {} bins at {} frames/s ({:.2} s), values {lo:.3} to {hi:.3}",
+                plural(f.frames(), "frame"),
+                f.bins,
+                f.frame_rate,
+                f.frames() as f64 / f.frame_rate
+            );
         }
         Payload::Json(j) => {
             let mut text = j.to_string();
@@ -155,6 +174,19 @@ pub fn payload_json(p: &Payload) -> Value {
             m.insert("frame_duration_ms".into(), json!(v.frame_duration_ms));
             m.insert("speech_fraction".into(), json!(fraction));
             Value::Object(m)
+        }
+        Payload::Features(f) => {
+            let (lo, hi) = value_range(f);
+            json!({
+                "kind": "features",
+                "shape": [f.frames(), f.bins],
+                "frames": f.frames(),
+                "bins": f.bins,
+                "frame_rate": f.frame_rate,
+                "duration_s": f.frames() as f64 / f.frame_rate,
+                "min": lo,
+                "max": hi,
+            })
         }
         Payload::Json(j) => json!({"kind": "json", "value": j}),
         Payload::Map(entries) => {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::report::{describe_payload, input_json, payload_json};
 use super::{parse_workers, CliError};
-use crate::data::{AudioBuffer, Payload, VadResult};
+use crate::data::{AudioBuffer, Features, Payload, VadResult};
 use crate::runtime::RunOutput;
 
 #[derive(Debug, Args)]
@@ -40,6 +40,7 @@ pub struct StreamArgs {
 enum Sum {
     Audio(AudioBuffer),
     Vad(VadResult),
+    Features(Features),
     /// Anything else: the last value seen.
     Last(Payload),
 }
@@ -49,6 +50,8 @@ impl Sum {
         match (slot.as_mut(), p) {
             (None, Payload::Audio(a)) => *slot = Some(Sum::Audio(a)),
             (None, Payload::Vad(v)) => *slot = Some(Sum::Vad(v)),
+            (None, Payload::Features(f)) => *slot = Some(Sum::Features(f)),
+            (Some(Sum::Features(acc)), Payload::Features(f)) => acc.append(&f)?,
             (Some(Sum::Audio(acc)), Payload::Audio(a)) => acc.append(&a)?,
             (Some(Sum::Vad(acc)), Payload::Vad(v)) => {
                 acc.frames.extend(v.frames);
@@ -64,6 +67,7 @@ impl Sum {
         match self {
             Sum::Audio(a) => Payload::Audio(a),
             Sum::Vad(v) => Payload::Vad(v),
+            Sum::Features(f) => Payload::Features(f),
             Sum::Last(p) => p,
         }
     }
