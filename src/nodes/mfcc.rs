@@ -5,7 +5,7 @@
 
 use super::kaldi::{kaldi_log, log_energy_floor, specs, KaldiFeature, KaldiFrameParams, KaldiNode};
 use super::params::node_params;
-use super::{NodeType, ParamKind};
+use super::{NodeType, ParamKind, Params};
 use crate::error::NodeError;
 
 pub const TYPE_NAME: &str = "MfccNode";
@@ -80,9 +80,21 @@ impl KaldiFeature for Mfcc {
     }
 }
 
+/// Validation's cross-param check (mirrored in `_pure/validate.py`): Kaldi keeps at most as many
+/// cepstra as there are mel bins.
+fn check_ceps(params: &Params) -> Vec<(String, String, String)> {
+    match MfccParams::from_params(params) {
+        Ok(m) if m.num_ceps > m.num_mel_bins => {
+            vec![("num_ceps".into(), format!("at most num_mel_bins ({})", m.num_mel_bins), m.num_ceps.to_string())]
+        }
+        _ => Vec::new(),
+    }
+}
+
 pub fn node_type() -> NodeType {
     NodeType {
         params: specs(MfccParams::specs()),
+        check: Some(check_ceps),
         stateful: true,
         ..NodeType::new(
             TYPE_NAME,
