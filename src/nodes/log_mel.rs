@@ -240,7 +240,7 @@ mod tests {
     use super::*;
 
     fn signal(n: usize) -> Vec<f32> {
-        (0..n).map(|i| ((i as f32 * 0.031).sin() * 0.4 + ((i * 7919) % 101) as f32 * 1e-3)).collect()
+        (0..n).map(|i| (i as f32 * 0.031).sin() * 0.4 + ((i * 7919) % 101) as f32 * 1e-3).collect()
     }
 
     #[test]
