@@ -165,7 +165,7 @@ def bench_chain(items, seconds, budget_s):
             path = os.path.join(d, f"item{i:03d}.wav")
             write_wav(path, Audio(np.round(x * 32767).astype(np.int16), 48000))
             paths.append(path)
-        pipelines = {w: Pipeline.from_manifest(dict(CHAIN, config={"workers": w}), runtime_hint="rust") for w in (1, 2)}
+        pipelines = {w: Pipeline.from_dict(dict(CHAIN, config={"workers": w}), runtime_hint="rust") for w in (1, 2)}
 
         def run(w):
             return pipelines[w].run_batch([read_wav(p) for p in paths])

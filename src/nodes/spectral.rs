@@ -291,18 +291,16 @@ impl MelBank {
             .collect()
     }
 
-    fn from_dense(dense: Vec<Vec<f32>>, bins: usize) -> MelBank {
-        let rows = dense
-            .into_iter()
-            .map(|row| match row.iter().position(|&w| w != 0.0) {
-                Some(first) => {
-                    let last = row.iter().rposition(|&w| w != 0.0).unwrap_or(first);
-                    (first, row[first..=last].to_vec())
-                }
-                None => (0, Vec::new()),
-            })
-            .collect();
-        MelBank { rows, bins }
+    /// Keeps a filter's non-zero span (rows are built one at a time: a dense bank of 1024 filters
+    /// over a 262,144-point FFT would take a gigabyte).
+    fn sparse(row: Vec<f32>) -> (usize, Vec<f32>) {
+        match row.iter().position(|&w| w != 0.0) {
+            Some(first) => {
+                let last = row.iter().rposition(|&w| w != 0.0).unwrap_or(first);
+                (first, row[first..=last].to_vec())
+            }
+            None => (0, Vec::new()),
+        }
     }
 
     /// `out[t][m] = Σ_k spectra[t][k] · W[m][k]` for every frame `t` of the block: `spectra` is
@@ -326,21 +324,23 @@ impl MelBank {
         let (lo, hi) = (hz_to_mel_slaney(fmin), hz_to_mel_slaney(fmax));
         let points: Vec<f64> =
             (0..n_mels + 2).map(|i| mel_to_hz_slaney(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64)).collect();
-        let dense = (0..n_mels)
+        let rows = (0..n_mels)
             .map(|m| {
                 let (left, centre, right) = (points[m], points[m + 1], points[m + 2]);
                 let norm = 2.0 / (right - left);
-                (0..bins)
-                    .map(|k| {
-                        let f = fft_freq(k);
-                        let rising = (f - left) / (centre - left);
-                        let falling = (right - f) / (right - centre);
-                        (rising.min(falling).max(0.0) * norm) as f32
-                    })
-                    .collect()
+                MelBank::sparse(
+                    (0..bins)
+                        .map(|k| {
+                            let f = fft_freq(k);
+                            let rising = (f - left) / (centre - left);
+                            let falling = (right - f) / (right - centre);
+                            (rising.min(falling).max(0.0) * norm) as f32
+                        })
+                        .collect(),
+                )
             })
             .collect();
-        MelBank::from_dense(dense, bins)
+        MelBank { rows, bins }
     }
 
     /// Kaldi's mel banks (`MelBanks`, no VTLN warp): triangles on the mel scale
@@ -352,7 +352,7 @@ impl MelBank {
         let bin_width = sample_rate / n_fft as f32;
         let (lo, hi) = (mel(low_hz), mel(high_hz));
         let delta = (hi - lo) / (n_mels as f32 + 1.0);
-        let dense = (0..n_mels)
+        let rows = (0..n_mels)
             .map(|m| {
                 let left = lo + m as f32 * delta;
                 let centre = lo + (m as f32 + 1.0) * delta;
@@ -364,10 +364,10 @@ impl MelBank {
                         *w = if x <= centre { (x - left) / (centre - left) } else { (right - x) / (right - centre) };
                     }
                 }
-                row
+                MelBank::sparse(row)
             })
             .collect();
-        MelBank::from_dense(dense, fft_bins + 1)
+        MelBank { rows, bins: fft_bins + 1 }
     }
 }
 
