@@ -13,6 +13,9 @@ VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" develop
 "$VENV/bin/python" benchmarks/python_bench.py "$@"
 echo "== streaming benchmark (session.push of 20 ms chunks through resample + VAD)"
 "$VENV/bin/python" benchmarks/streaming_bench.py "$@"
+echo "== feature nodes vs HF WhisperFeatureExtractor / kaldi-native-fbank (and torch if installed)"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements/features.pip
+"$VENV/bin/python" benchmarks/features_bench.py "$@"
 echo "== batch and cluster benchmark (run_batch 1 vs 2 workers; remotemedia batch 1 vs 2 processes)"
 cargo build --release --quiet --bin remotemedia
 "$VENV/bin/python" benchmarks/batch_bench.py --binary target/release/remotemedia "$@"

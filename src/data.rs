@@ -1,5 +1,5 @@
 //! The payloads that travel along a pipeline's edges: audio buffers, VAD results, clips cut from a
-//! recording, small JSON values.
+//! recording, model features, small JSON values.
 //!
 //! Audio is stored interleaved (`frame0.ch0, frame0.ch1, frame1.ch0, ...`), which is what a
 //! C-contiguous numpy array of shape `(frames, channels)` already is, so data from Python needs
@@ -196,6 +196,62 @@ impl Clip {
     }
 }
 
+/// Model features (log-mel spectrogram, filterbank energies, cepstra): a 2-D f32 matrix stored
+/// time-major, `frames × bins`, row `t` being frame `t`, with the frames' rate. The serde form is
+/// just these three fields, so it crosses processes and files as it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Features {
+    /// `frames() * bins` values, row-major.
+    pub values: Vec<f32>,
+    /// Values per frame (mel bands, cepstral coefficients, +1 with a log-energy column); at least 1.
+    pub bins: usize,
+    /// Frames per second (100 for a 10 ms hop).
+    pub frame_rate: f64,
+}
+
+impl Features {
+    /// An empty matrix (no frames yet) of `bins` columns.
+    pub fn empty(bins: usize, frame_rate: f64) -> Features {
+        Features { values: Vec::new(), bins, frame_rate }
+    }
+
+    /// Checks that `values` is a whole number of rows of `bins` and that the rate is usable.
+    pub fn new(values: Vec<f32>, bins: usize, frame_rate: f64) -> Result<Features, String> {
+        if bins == 0 {
+            return Err("features need at least 1 bin per frame".into());
+        }
+        if !(frame_rate.is_finite() && frame_rate > 0.0) {
+            return Err(format!("features need a positive frame rate, found {frame_rate}"));
+        }
+        if values.len() % bins != 0 {
+            return Err(format!("{} values is not a whole number of frames of {bins} bins", values.len()));
+        }
+        Ok(Features { values, bins, frame_rate })
+    }
+
+    /// Number of frames (rows).
+    pub fn frames(&self) -> usize {
+        self.values.len() / self.bins.max(1)
+    }
+
+    /// Frame `t`.
+    pub fn row(&self, t: usize) -> &[f32] {
+        &self.values[t * self.bins..(t + 1) * self.bins]
+    }
+
+    /// Appends a stream's next frames. Fails, changing nothing, when the bins or rate differ.
+    pub fn append(&mut self, other: &Features) -> Result<(), String> {
+        if (self.bins, self.frame_rate) != (other.bins, other.frame_rate) {
+            return Err(format!(
+                "cannot append features of {} bins at {} frames/s to features of {} bins at {} frames/s",
+                other.bins, other.frame_rate, self.bins, self.frame_rate
+            ));
+        }
+        self.values.extend_from_slice(&other.values);
+        Ok(())
+    }
+}
+
 /// One value travelling along an edge.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Payload {
@@ -203,6 +259,8 @@ pub enum Payload {
     Vad(VadResult),
     /// Clips cut from one recording, in time order.
     Clips(Vec<Clip>),
+    /// Model features: frames × bins f32 with a frame rate.
+    Features(Features),
     /// A small JSON value: segment lists, scores, labels.
     Json(serde_json::Value),
     /// Named values, for nodes (often Python ones) with several outputs.
@@ -216,6 +274,7 @@ impl Payload {
             Payload::Audio(_) => "audio",
             Payload::Vad(_) => "vad result",
             Payload::Clips(_) => "clips",
+            Payload::Features(_) => "features",
             Payload::Json(_) => "json",
             Payload::Map(_) => "map",
         }

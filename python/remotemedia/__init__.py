@@ -24,8 +24,11 @@ from .errors import (
 from .nodes import (
     AudioResampleNode,
     ChannelMixNode,
+    FbankNode,
     FormatConverterNode,
     GainNode,
+    LogMelNode,
+    MfccNode,
     MixNode,
     Node,
     PassthroughNode,
@@ -35,7 +38,7 @@ from .nodes import (
     registered_nodes,
     unregister_node,
 )
-from .payloads import Clip, VadResult
+from .payloads import Clip, Features, VadResult
 from .pipeline import Pipeline
 from .session import Session
 
@@ -47,6 +50,7 @@ __all__ = [
     "Audio",
     "VadResult",
     "Clip",
+    "Features",
     "Node",
     "register_node",
     "unregister_node",
@@ -59,6 +63,9 @@ __all__ = [
     "PassthroughNode",
     "ChannelMixNode",
     "SegmentNode",
+    "LogMelNode",
+    "FbankNode",
+    "MfccNode",
     "is_rust_runtime_available",
     "RemoteMediaError",
     "ManifestError",

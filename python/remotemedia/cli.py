@@ -466,7 +466,7 @@ def _with_clip_lists(graph: Any, outputs: Dict[str, Any]) -> Dict[str, Any]:
 
 def _kind(p: Any) -> str:
     from .audio import Audio
-    from .payloads import Clip, VadResult
+    from .payloads import Clip, Features, VadResult
 
     if isinstance(p, _ClipList) or (isinstance(p, list) and p and all(isinstance(c, Clip) for c in p)):
         return "clips"
@@ -474,6 +474,8 @@ def _kind(p: Any) -> str:
         return "audio"
     if isinstance(p, VadResult):
         return "vad"
+    if isinstance(p, Features):
+        return "features"
     if isinstance(p, dict):
         return "map"
     return "json"
@@ -511,6 +513,10 @@ def describe_payload(out: List[str], name: str, p: Any, indent: int, frame_ms: O
                  if p else "")
         out.append(f"{pad}{name}: {plural(len(p), 'clip')}, {total:.2f} s in all{shape}\n")
         _list_spans(out, pad, [(c.start, c.end) for c in p], "clip", show_all)
+    elif kind == "features":
+        lo, hi = _value_range(p)
+        out.append(f"{pad}{name}: features, {plural(p.frames, 'frame')} x {p.bins} bins at {p.frame_rate:g} frames/s "
+                   f"({p.frames / p.frame_rate:.2f} s), values {lo:.3f} to {hi:.3f}\n")
     elif kind == "map":
         keys = sorted(p)
         n = len(keys)
@@ -522,6 +528,10 @@ def describe_payload(out: List[str], name: str, p: Any, indent: int, frame_ms: O
         if len(text) > MAX_INLINE_JSON:
             text = text[:MAX_INLINE_JSON] + " …"
         out.append(f"{pad}{name}: json {text}\n")
+
+
+def _value_range(f: Any) -> Tuple[float, float]:
+    return (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
 
 
 def _audio_fields(a: Any) -> Dict[str, Any]:
@@ -563,6 +573,10 @@ def payload_json(p: Any, frame_ms: Optional[int] = None) -> Dict[str, Any]:
             "format": _format_name(first.samples) if first is not None else None,
             "clips": [clip_json(c) for c in p],
         }
+    if kind == "features":
+        lo, hi = _value_range(p)
+        return {"kind": "features", "shape": [p.frames, p.bins], "frames": p.frames, "bins": p.bins,
+                "frame_rate": p.frame_rate, "duration_s": p.frames / p.frame_rate, "min": lo, "max": hi}
     if kind == "map":
         return {"kind": "map", "entries": {k: payload_json(p[k]) for k in sorted(p)}}
     return {"kind": "json", "value": _plain(p)}
@@ -769,6 +783,18 @@ def percentile_table(metrics: Dict[str, Any], p999: bool = False) -> str:
 
 
 # ---- commands ----
+
+
+def _write_npy(path: str, features: Any) -> None:
+    """Features as ``.npy`` (float32, (frames, bins)), whole or not at all, as ``src/npy.rs``."""
+    tmp = path + ".partial"
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(features, dtype="<f4").view(np.ndarray))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _write_text(path: str, text: str) -> None:
@@ -1099,8 +1125,9 @@ def file_part(node_id: str) -> str:
 
 
 def _write_item(name: str, out_dir: str, outputs: Sequence[Tuple[str, Any]]) -> List[Dict[str, Any]]:
-    """One item's outputs (``write_item`` in src/cli/outputs.rs): audio as NAME.NODE.wav, clips as
-    NODE/NAME.0001.wav ..., anything else as NAME.NODE.json; their report entries."""
+    """One item's outputs (``write_item`` in src/cli/outputs.rs): audio as NAME.NODE.wav, features as
+    NAME.NODE.npy, clips as NODE/NAME.0001.wav ..., anything else as NAME.NODE.json; their report
+    entries."""
     from .wav import write_wav
 
     stem = os.path.splitext(name)[0]
@@ -1112,6 +1139,10 @@ def _write_item(name: str, out_dir: str, outputs: Sequence[Tuple[str, Any]]) -> 
             if kind == "audio":
                 fname = f"{stem}.{part}.wav"
                 write_wav(os.path.join(out_dir, fname), p)
+                written.append({"node": node, "kind": kind, "file": fname})
+            elif kind == "features":
+                fname = f"{stem}.{part}.npy"
+                _write_npy(os.path.join(out_dir, fname), p)
                 written.append({"node": node, "kind": kind, "file": fname})
             elif kind == "clips":
                 folder = os.path.join(out_dir, part)

@@ -43,6 +43,9 @@ __all__ = [
     "PassthroughNode",
     "ChannelMixNode",
     "SegmentNode",
+    "LogMelNode",
+    "FbankNode",
+    "MfccNode",
     "BUILTIN_TYPES",
 ]
 
@@ -344,9 +347,57 @@ class PassthroughNode(BuiltinNode):
         super().__init__(node_id, runtime_hint)
 
 
+class _SchemaParams(BuiltinNode):
+    """A built-in node whose params are keywords named, typed and defaulted by the engine's own
+    registry (``_pure/node_types.json``, generated from the Rust params structs): the signature is
+    read from there, so no default is written twice. Params left out take the engine's default."""
+
+    def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None, **params: Any):
+        super().__init__(node_id, runtime_hint, **params)
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        from ._pure.schema import builtin_types
+
+        spec = builtin_types()[cls.type_name]
+        kw = inspect.Parameter.KEYWORD_ONLY
+        def __init__(self: Any, **kwargs: Any) -> None:
+            _SchemaParams.__init__(self, **kwargs)
+
+        __init__.__doc__ = cls.__doc__
+        __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+            + [inspect.Parameter(p.name, kw, default=p.default) for p in spec.params]
+            + [inspect.Parameter("node_id", kw, default=None), inspect.Parameter("runtime_hint", kw, default=None)]
+        )
+        cls.__init__ = __init__  # type: ignore[method-assign]
+
+
+class LogMelNode(_SchemaParams):
+    """Whisper's log-mel spectrogram of 16 kHz mono audio: a :class:`~remotemedia.payloads.Features`
+    of shape ``(frames, n_mels)`` at 100 frames/s (``.T`` is Whisper's layout). Params: ``n_mels``
+    (80 or 128), ``pad_or_trim_s`` (30 gives Whisper's 3000 frames), ``normalize`` (``"window"``,
+    ``"whole"`` or ``"none"``); see docs/nodes.md#logmelnode."""
+
+
+class FbankNode(_SchemaParams):
+    """Kaldi filterbank features of mono audio (kaldi-native-fbank's definition): a
+    :class:`~remotemedia.payloads.Features` of shape ``(frames, num_mel_bins)`` (+1 column with
+    ``use_energy``). Params as Kaldi names them (``frame_length_ms``, ``window_type``, ``snip_edges``,
+    ``num_mel_bins``, ``dither``, ...); see docs/nodes.md#fbanknode."""
+
+
+class MfccNode(_SchemaParams):
+    """Kaldi MFCCs of mono audio (kaldi-native-fbank's definition): a
+    :class:`~remotemedia.payloads.Features` of shape ``(frames, num_ceps)``. Params: the
+    :class:`FbankNode` front end's plus ``num_ceps``, ``cepstral_lifter``, ``use_energy``; see
+    docs/nodes.md#mfccnode."""
+
+
 BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
     c.type_name: c
-    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, ChannelMixNode, SegmentNode)
+    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, ChannelMixNode,
+              SegmentNode, LogMelNode, FbankNode, MfccNode)
 }
 
 

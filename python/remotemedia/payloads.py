@@ -6,6 +6,9 @@
   ``audio`` (the node's input, unchanged).
 * a list of :class:`Clip` -- what a ``SegmentNode`` produces: audio cut from a recording, each
   clip knowing where it lies in it.
+* :class:`Features` -- what ``LogMelNode``, ``FbankNode`` and ``MfccNode`` produce: a float32
+  numpy array of shape ``(frames, bins)`` (time-major; ``.T`` is Whisper's ``(n_mels, frames)``)
+  with its ``frame_rate`` in frames per second.
 * ``dict`` -- named values (nodes with several outputs); an edge's ``output_key`` picks one.
 * anything JSON can hold -- scores, labels, lists.
 
@@ -20,7 +23,7 @@ import numpy as np
 
 from .audio import Audio
 
-__all__ = ["VadResult", "Clip", "payload_kind", "from_native", "to_native"]
+__all__ = ["VadResult", "Clip", "Features", "payload_kind", "from_native", "to_native"]
 
 
 class VadResult(dict):
@@ -103,6 +106,44 @@ class Clip(Audio):
         return f"Clip({self.start:.3f}-{self.end:.3f} s, {self.frames} frames x {self.channels} ch, {self.dtype}, {self.sample_rate} Hz)"
 
 
+class Features(np.ndarray):
+    """Model features: a float32 array of shape ``(frames, bins)``, row ``t`` being frame ``t``, with
+    ``frame_rate`` (frames per second). It is a numpy array: ``feats.T`` gives ``(bins, frames)``,
+    the layout Whisper's encoder takes (``feats.T[None]`` for a batch of one)."""
+
+    frame_rate: float
+
+    def __new__(cls, values: Any, frame_rate: float) -> "Features":
+        arr = np.asarray(values, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[1] == 0:
+            raise ValueError(f"features are a 2-D (frames, bins) array with at least 1 bin, received shape {arr.shape}")
+        rate = float(frame_rate)
+        if not (np.isfinite(rate) and rate > 0):
+            raise ValueError(f"features need a positive frame rate, received {frame_rate!r}")
+        obj = np.ascontiguousarray(arr).view(cls)
+        obj.frame_rate = rate
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.frame_rate = getattr(obj, "frame_rate", None)
+
+    def __reduce__(self):
+        return (Features, (np.asarray(self), self.frame_rate))
+
+    @property
+    def frames(self) -> int:
+        return int(self.shape[0])
+
+    @property
+    def bins(self) -> int:
+        return int(self.shape[1]) if self.ndim == 2 else 0
+
+    def __repr__(self) -> str:
+        if self.ndim != 2:
+            return repr(np.asarray(self))
+        return f"Features({self.shape[0]} frames x {self.shape[1]} bins, {self.frame_rate:g} frames/s)"
+
+
 def _values_equal(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return bool(np.array_equal(np.asarray(a), np.asarray(b)))
@@ -119,6 +160,8 @@ def payload_kind(value: Any) -> str:
         return "vad result"
     if _is_clip_list(value):
         return "clips"
+    if isinstance(value, Features):
+        return "features"
     if isinstance(value, dict):
         return "map"
     return "json"
@@ -142,10 +185,12 @@ def from_native(value: Any) -> Any:
     """Converts a value in the native module's plain shapes (``(ndarray, rate)`` tuples, dicts) into
     the Python payload model; values that already are (what the engine returns once
     ``remotemedia._runtime`` has registered the classes) pass through unchanged."""
-    if isinstance(value, (Audio, VadResult)):
+    if isinstance(value, (Audio, VadResult, Features)):
         return value
     if _is_audio_tuple(value):
         return Audio._trusted(value[0], int(value[1]))
+    if isinstance(value, dict) and set(value) == {"values", "frame_rate"} and isinstance(value["values"], np.ndarray):
+        return Features(value["values"], value["frame_rate"])
     if isinstance(value, dict):
         converted = {k: from_native(v) for k, v in value.items()}
         if set(converted) == {"segments", "frames", "audio"}:
@@ -169,6 +214,8 @@ def to_native(value: Any) -> Any:
         return {"start_frame": value.start_frame, "audio": (value.samples, value.sample_rate)}
     if isinstance(value, Audio):
         return (value.samples, value.sample_rate)
+    if isinstance(value, Features):
+        return {"values": np.ascontiguousarray(value, dtype=np.float32).view(np.ndarray), "frame_rate": value.frame_rate}
     if isinstance(value, dict):
         return {k: to_native(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -2,8 +2,8 @@
 //! clips: kept apart from the batch loop so that the loop can change without touching the files.
 //!
 //! Per item and output (the manifest's declared `outputs`, else its sinks): audio as
-//! `NAME.NODE.wav`, clips as `NODE/NAME.0001.wav …` (numbered from 1 in time order), anything
-//! else as `NAME.NODE.json`. Per clips output, `NODE/metadata.jsonl` lists every clip of the
+//! `NAME.NODE.wav`, features as `NAME.NODE.npy`, clips as `NODE/NAME.0001.wav …` (numbered from
+//! 1 in time order), anything else as `NAME.NODE.json`. Per clips output, `NODE/metadata.jsonl` lists every clip of the
 //! batch, one JSON object per line, in input order: the layout of a Hugging Face `audiofolder`
 //! (`file_name` relative to the manifest), with where each clip lies in its source.
 
@@ -43,6 +43,11 @@ pub fn write_item(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) -
             Payload::Audio(a) => {
                 let file = format!("{stem}.{part}.wav");
                 crate::audio_io::write_wav(out_dir.join(&file), a).map_err(|e| fail(e.to_string()))?;
+                written.push(json!({"node": node, "kind": kind_name(payload), "file": file}));
+            }
+            Payload::Features(f) => {
+                let file = format!("{stem}.{part}.npy");
+                crate::npy::write_features(&out_dir.join(&file), f).map_err(fail)?;
                 written.push(json!({"node": node, "kind": kind_name(payload), "file": file}));
             }
             Payload::Clips(clips) => {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::table::{fmt_us, fmt_us_plain, Table};
 use super::InputFile;
-use crate::data::{AudioBuffer, Clip, Payload, Samples, VadResult};
+use crate::data::{AudioBuffer, Clip, Features, Payload, Samples, VadResult};
 
 /// Longest compact JSON shown inline; longer values are cut (the `--json` file has them whole).
 const MAX_INLINE_JSON: usize = 160;
@@ -82,6 +82,14 @@ pub fn input_json(input: &InputFile) -> Value {
     })
 }
 
+/// The smallest and largest feature value (0, 0 when there are none).
+fn value_range(f: &Features) -> (f32, f32) {
+    if f.values.is_empty() {
+        return (0.0, 0.0);
+    }
+    f.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
 /// Number of speech frames and the fraction of frames that are speech.
 fn speech_stats(v: &VadResult) -> (usize, f64) {
     let speech = v.frames.iter().filter(|&&f| f).count();
@@ -138,6 +146,17 @@ pub fn describe_payload(out: &mut String, name: &str, p: &Payload, indent: usize
             let _ = writeln!(out, "{pad}{name}: {}, {total:.2} s in all{shape}", plural(clips.len(), "clip"));
             list_spans(out, &pad, clips.iter().map(|c| (c.start_s(), c.end_s())), "clip", all);
         }
+        Payload::Features(f) => {
+            let (lo, hi) = value_range(f);
+            let _ = writeln!(
+                out,
+                "{pad}{name}: features, {} x {} bins at {} frames/s ({:.2} s), values {lo:.3} to {hi:.3}",
+                plural(f.frames(), "frame"),
+                f.bins,
+                f.frame_rate,
+                f.frames() as f64 / f.frame_rate
+            );
+        }
         Payload::Json(j) => {
             let mut text = j.to_string();
             if text.chars().count() > MAX_INLINE_JSON {
@@ -172,6 +191,7 @@ pub fn kind_name(p: &Payload) -> &'static str {
         Payload::Audio(_) => "audio",
         Payload::Vad(_) => "vad",
         Payload::Clips(_) => "clips",
+        Payload::Features(_) => "features",
         Payload::Json(_) => "json",
         Payload::Map(_) => "map",
     }
@@ -209,6 +229,19 @@ pub fn payload_json(p: &Payload) -> Value {
                 "channels": first.map(|a| a.channels),
                 "format": first.map(|a| a.samples.format().name()),
                 "clips": list,
+            })
+        }
+        Payload::Features(f) => {
+            let (lo, hi) = value_range(f);
+            json!({
+                "kind": "features",
+                "shape": [f.frames(), f.bins],
+                "frames": f.frames(),
+                "bins": f.bins,
+                "frame_rate": f.frame_rate,
+                "duration_s": f.frames() as f64 / f.frame_rate,
+                "min": lo,
+                "max": hi,
             })
         }
         Payload::Json(j) => json!({"kind": "json", "value": j}),

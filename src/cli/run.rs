@@ -27,6 +27,9 @@ pub struct RunArgs {
     /// Write the first audio output (or the audio a VAD result carries) to this WAV file.
     #[arg(long, short, value_name = "FILE.wav")]
     pub output: Option<PathBuf>,
+    /// Draw the input waveform and, under it, each features output as an image, to this PNG file.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
     /// Write the input, the outputs and the metrics document to this JSON file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -106,6 +109,9 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     if let Some(path) = &args.output {
         write_first_audio(path, &outputs, out)?;
     }
+    if let Some(path) = &args.plot {
+        plot_features(path, &input, &outputs, out)?;
+    }
     if let Some(path) = &args.json {
         let mut doc = run_json(&input, &outputs, metrics.clone());
         if warm_metrics.is_some() {
@@ -120,6 +126,23 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
 pub fn run_json(input: &super::InputFile, outputs: &[(String, Payload)], metrics: Value) -> Value {
     let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();
     json!({"input": input_json(input), "outputs": outs, "metrics": metrics})
+}
+
+/// `--plot`: the input waveform with every features output (maps searched too) under it.
+fn plot_features(path: &std::path::Path, input: &super::InputFile, outputs: &[(String, Payload)], out: &mut String) -> Result<(), CliError> {
+    fn find<'a>(name: String, p: &'a Payload, found: &mut Vec<(String, &'a crate::data::Features)>) {
+        match p {
+            Payload::Features(f) => found.push((name, f)),
+            Payload::Map(m) => m.iter().for_each(|(k, v)| find(format!("{name}.{k}"), v, found)),
+            _ => {}
+        }
+    }
+    let mut features = Vec::new();
+    outputs.iter().for_each(|(id, p)| find(id.clone(), p, &mut features));
+    let title = format!("{} and its features", input.path.display());
+    super::plot::features_plot(path, &title, &input.audio, &features).map_err(CliError::failure)?;
+    let _ = writeln!(out, "\nwrote {} (waveform and {} features output{})", path.display(), features.len(), if features.len() == 1 { "" } else { "s" });
+    Ok(())
 }
 
 /// `--output`: writes the first audio among the outputs (a VAD result's audio counts) as WAV.

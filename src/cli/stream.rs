@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::report::{describe_payload, input_json, payload_json};
 use super::{parse_workers, CliError};
-use crate::data::{AudioBuffer, Clip, Payload, VadResult};
+use crate::data::{AudioBuffer, Clip, Features, Payload, VadResult};
 use crate::runtime::RunOutput;
 
 #[derive(Debug, Args)]
@@ -44,6 +44,7 @@ enum Sum {
     Audio(AudioBuffer),
     Vad(VadResult),
     Clips(Vec<Clip>),
+    Features(Features),
     /// Anything else: the last value seen.
     Last(Payload),
 }
@@ -55,6 +56,8 @@ impl Sum {
             (None, Payload::Vad(v)) => *slot = Some(Sum::Vad(v)),
             (None, Payload::Clips(c)) => *slot = Some(Sum::Clips(c)),
             (Some(Sum::Clips(acc)), Payload::Clips(c)) => acc.extend(c),
+            (None, Payload::Features(f)) => *slot = Some(Sum::Features(f)),
+            (Some(Sum::Features(acc)), Payload::Features(f)) => acc.append(&f)?,
             (Some(Sum::Audio(acc)), Payload::Audio(a)) => acc.append(&a)?,
             (Some(Sum::Vad(acc)), Payload::Vad(v)) => {
                 acc.frames.extend(v.frames);
@@ -71,6 +74,7 @@ impl Sum {
             Sum::Audio(a) => Payload::Audio(a),
             Sum::Vad(v) => Payload::Vad(v),
             Sum::Clips(c) => Payload::Clips(c),
+            Sum::Features(f) => Payload::Features(f),
             Sum::Last(p) => p,
         }
     }

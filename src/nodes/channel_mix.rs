@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::format::{s_i16_to_f32, s_i32_to_f32};
+use super::params::node_params;
 use super::{expect_audio, Inputs, Node, NodeType, ParamKind, Params};
 use crate::data::{AudioBuffer, Payload, Samples};
 use crate::error::NodeError;
@@ -19,12 +20,12 @@ pub const TYPE_NAME: &str = "ChannelMixNode";
 /// Most channels a mix may produce or read (the engine's channel limit elsewhere too).
 pub const MAX_CHANNELS: usize = 256;
 
-crate::node_params! {
+node_params! {
     /// `ChannelMixNode`'s params.
     pub struct ChannelMixParams {
-        channels: Option<u32> = None, ParamKind::Int { min: 1, max: MAX_CHANNELS as i64 },
+        channels: Option<i64> = None, ParamKind::Int { min: 1, max: MAX_CHANNELS as i64 },
             "output channel count; absent: 1, or the matrix's row count";
-        channel: Option<u32> = None, ParamKind::Int { min: 0, max: MAX_CHANNELS as i64 - 1 },
+        channel: Option<i64> = None, ParamKind::Int { min: 0, max: MAX_CHANNELS as i64 - 1 },
             "take this input channel (counted from 0) for every output channel instead of the mean";
         matrix: Option<Value> = None, ParamKind::Any,
             "gains, one row per output channel and one column per input channel: out[o] = sum of matrix[o][i] * in[i]";

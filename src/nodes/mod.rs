@@ -3,13 +3,18 @@
 
 pub mod channel_mix;
 pub mod describe;
+pub mod fbank;
 pub mod format;
 pub mod gain;
+pub mod kaldi;
+pub mod log_mel;
+pub mod mfcc;
 pub mod mix;
 pub mod params;
 pub mod passthrough;
 pub mod resample;
 pub mod segment;
+pub mod spectral;
 pub mod vad;
 
 use std::collections::BTreeMap;
@@ -252,6 +257,9 @@ impl Registry {
         r.register(mix::node_type());
         r.register(channel_mix::node_type());
         r.register(segment::node_type());
+        r.register(log_mel::node_type());
+        r.register(fbank::node_type());
+        r.register(mfcc::node_type());
         r
     }
 

@@ -1,112 +1,138 @@
-//! Typed node params declared once: [`node_params!`] turns one struct declaration (fields,
-//! defaults, kinds with their ranges, docs) into the struct, its [`ParamSpec`]s for validation and
-//! `node-types`, and the reader the node's factory builds it with.
-//!
-//! A node then keeps every fact about its params in one place: the manifest validator checks
-//! kinds and ranges from the specs, the struct's own `problems` adds the checks that involve
-//! several params (run by validation and by the factory alike), and the DSP code takes the struct.
+//! One typed params struct per node, declared once with [`node_params!`]: each field's name, type,
+//! default, allowed range and doc. The node's `ParamSpec`s (hence validation, `node-types` and the
+//! pure runtime's schema) and its typed reading of params both derive from that declaration.
 
 use serde_json::Value;
 
 use super::{ParamKind, Params};
 use crate::error::NodeError;
 
-/// A Rust type a param is read into.
+/// A Rust type a param can be read as. Reading re-checks the declared kind, so a node built from
+/// the Rust API without manifest validation gets the same messages as a manifest.
 pub trait ParamValue: Sized {
-    /// Reads the param from a JSON value already checked against its kind.
-    fn from_json(v: &Value) -> Option<Self>;
-    /// The default as JSON, for the spec; `None` for an optional param without a default.
-    fn to_json(&self) -> Option<Value>;
-    /// Whether an absent param is acceptable with no default (`Option` fields).
-    const OPTIONAL: bool = false;
+    /// The default as JSON for the `ParamSpec` (`None`: optional, no default).
+    fn default_json(&self) -> Option<Value>;
+    fn read(name: &str, kind: &ParamKind, v: &Value) -> Result<Self, NodeError>;
+}
+
+fn wrong(name: &str, kind: &ParamKind, v: &Value) -> NodeError {
+    NodeError::permanent(format!("param '{name}' must be {kind}, found {v}"))
+}
+
+impl ParamValue for i64 {
+    fn default_json(&self) -> Option<Value> {
+        Some(Value::from(*self))
+    }
+
+    fn read(name: &str, kind: &ParamKind, v: &Value) -> Result<i64, NodeError> {
+        let x = v.as_i64().ok_or_else(|| wrong(name, kind, v))?;
+        let ok = match kind {
+            ParamKind::Int { min, max } => (*min..=*max).contains(&x),
+            ParamKind::IntChoice(c) => c.contains(&x),
+            _ => false,
+        };
+        ok.then_some(x).ok_or_else(|| wrong(name, kind, v))
+    }
 }
 
 impl ParamValue for f64 {
-    fn from_json(v: &Value) -> Option<f64> {
-        v.as_f64()
-    }
-    fn to_json(&self) -> Option<Value> {
+    fn default_json(&self) -> Option<Value> {
         Some(Value::from(*self))
     }
+
+    fn read(name: &str, kind: &ParamKind, v: &Value) -> Result<f64, NodeError> {
+        let x = v.as_f64().ok_or_else(|| wrong(name, kind, v))?;
+        match kind {
+            ParamKind::Float { min, max } if x.is_finite() && (*min..=*max).contains(&x) => Ok(x),
+            _ => Err(wrong(name, kind, v)),
+        }
+    }
 }
 
-impl ParamValue for u32 {
-    fn from_json(v: &Value) -> Option<u32> {
-        v.as_u64().and_then(|n| u32::try_from(n).ok())
-    }
-    fn to_json(&self) -> Option<Value> {
+impl ParamValue for bool {
+    fn default_json(&self) -> Option<Value> {
         Some(Value::from(*self))
     }
-}
 
-impl ParamValue for String {
-    fn from_json(v: &Value) -> Option<String> {
-        v.as_str().map(str::to_string)
-    }
-    fn to_json(&self) -> Option<Value> {
-        Some(Value::from(self.as_str()))
+    fn read(name: &str, kind: &ParamKind, v: &Value) -> Result<bool, NodeError> {
+        v.as_bool().ok_or_else(|| wrong(name, kind, v))
     }
 }
 
+/// A choice among fixed strings: the declared `&'static str` itself is kept.
+impl ParamValue for &'static str {
+    fn default_json(&self) -> Option<Value> {
+        Some(Value::from(*self))
+    }
+
+    fn read(name: &str, kind: &ParamKind, v: &Value) -> Result<&'static str, NodeError> {
+        match (kind, v.as_str()) {
+            (ParamKind::Choice(c), Some(s)) => c.iter().copied().find(|x| *x == s).ok_or_else(|| wrong(name, kind, v)),
+            _ => Err(wrong(name, kind, v)),
+        }
+    }
+}
+
+/// A param of any shape (`ParamKind::Any`, e.g. ChannelMixNode's matrix): the node checks it.
 impl ParamValue for Value {
-    fn from_json(v: &Value) -> Option<Value> {
-        Some(v.clone())
-    }
-    fn to_json(&self) -> Option<Value> {
+    fn default_json(&self) -> Option<Value> {
         Some(self.clone())
     }
+
+    fn read(name: &str, kind: &ParamKind, v: &Value) -> Result<Value, NodeError> {
+        match kind {
+            ParamKind::Any => Ok(v.clone()),
+            _ => Err(wrong(name, kind, v)),
+        }
+    }
 }
 
+/// An optional param: absent or `null` is `None`.
 impl<T: ParamValue> ParamValue for Option<T> {
-    fn from_json(v: &Value) -> Option<Option<T>> {
-        T::from_json(v).map(Some)
+    fn default_json(&self) -> Option<Value> {
+        self.as_ref().and_then(T::default_json)
     }
-    fn to_json(&self) -> Option<Value> {
-        self.as_ref().and_then(T::to_json)
-    }
-    const OPTIONAL: bool = true;
-}
 
-/// Whether `v` is of `kind`, in range (the validator's rules, less its wording: params that
-/// reach a factory have normally been validated already; this guards direct callers).
-pub fn fits(kind: &ParamKind, v: &Value) -> bool {
-    match kind {
-        ParamKind::Int { min, max } => v.as_i64().is_some_and(|i| (*min..=*max).contains(&i)),
-        ParamKind::Float { min, max } => v.as_f64().is_some_and(|f| f.is_finite() && f >= *min && f <= *max),
-        ParamKind::Choice(c) => v.as_str().is_some_and(|s| c.contains(&s)),
-        ParamKind::IntChoice(c) => v.as_i64().is_some_and(|i| c.contains(&i)),
-        ParamKind::Bool => v.is_boolean(),
-        ParamKind::Any => true,
+    fn read(name: &str, kind: &ParamKind, v: &Value) -> Result<Option<T>, NodeError> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        T::read(name, kind, v).map(Some)
     }
 }
 
-/// Reads one param: the given value (checked against `kind`), else `default`.
-pub fn read<T: ParamValue>(params: &Params, name: &str, kind: &ParamKind, default: T) -> Result<T, NodeError> {
+/// Reads one param: the given value checked against its kind, or the default when absent.
+pub fn read_or<T: ParamValue>(params: &Params, name: &str, kind: &ParamKind, default: T) -> Result<T, NodeError> {
     match params.get(name) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) if fits(kind, v) => {
-            T::from_json(v).ok_or_else(|| NodeError::permanent(format!("param '{name}' must be {kind}, found {v}")))
-        }
-        Some(v) => Err(NodeError::permanent(format!("param '{name}' must be {kind}, found {v}"))),
+        Some(v) => T::read(name, kind, v),
     }
 }
 
-/// Declares a node's params struct. Each field is
-/// `name: Type = default, kind, "doc";` where `Type` is `f64`, `u32`, `String`, `Value` or an
-/// `Option` of one (absent and no default). Generates the struct, `Default`, `specs()` (the
-/// [`ParamSpec`](super::ParamSpec)s) and `from_params(&Params)`.
-#[macro_export]
+/// Declares a node's params struct:
+///
+/// ```ignore
+/// node_params! {
+///     /// LogMelNode's params.
+///     pub struct LogMelParams {
+///         n_mels: i64 = 80, ParamKind::IntChoice(&[80, 128]), "number of mel bands";
+///     }
+/// }
+/// ```
+///
+/// gives the struct (with the docs on its fields), `Default`, `specs()` (the `ParamSpec`s, in
+/// declaration order, every one optional with its default) and `from_params(&Params)`.
 macro_rules! node_params {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
-            $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $default:expr, $kind:expr, $doc:literal; )*
+            $( $field:ident : $ty:ty = $default:expr, $kind:expr, $doc:literal; )*
         }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq)]
         pub struct $name {
-            $( $(#[$fmeta])* pub $field: $ty, )*
+            $( #[doc = $doc] pub $field: $ty, )*
         }
 
         impl Default for $name {
@@ -116,60 +142,67 @@ macro_rules! node_params {
         }
 
         impl $name {
-            /// The params as declared specs (name, kind and range, default, doc).
+            /// The declared params, for the node type's schema.
             pub fn specs() -> Vec<$crate::nodes::ParamSpec> {
-                use $crate::nodes::params::ParamValue as _;
                 vec![$(
-                    {
-                        let default: $ty = $default;
-                        $crate::nodes::ParamSpec {
-                            name: stringify!($field),
-                            kind: $kind,
-                            default: default.to_json(),
-                            required: false,
-                            doc: $doc,
-                        }
+                    $crate::nodes::ParamSpec {
+                        name: stringify!($field),
+                        kind: $kind,
+                        default: $crate::nodes::params::ParamValue::default_json(&{ let d: $ty = $default; d }),
+                        required: false,
+                        doc: $doc,
                     },
                 )*]
             }
 
-            /// Reads validated params (defaults for absent ones); a value of the wrong kind or out
-            /// of range is an error naming the param.
+            /// Reads validated params (or any JSON map: each value is checked against its kind).
             pub fn from_params(params: &$crate::nodes::Params) -> Result<Self, $crate::error::NodeError> {
                 Ok($name {
-                    $( $field: $crate::nodes::params::read(params, stringify!($field), &$kind, $default)?, )*
+                    $( $field: $crate::nodes::params::read_or(params, stringify!($field), &$kind, $default)?, )*
                 })
             }
         }
     };
 }
 
+pub(crate) use node_params;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    crate::node_params! {
+    node_params! {
         /// A test struct.
-        pub struct Example {
-            gain: f64 = 1.5, ParamKind::Float { min: 0.0, max: 2.0 }, "a gain";
-            count: Option<u32> = None, ParamKind::Int { min: 1, max: 8 }, "a count";
+        pub struct Demo {
+            n: i64 = 80, ParamKind::IntChoice(&[80, 128]), "bands";
+            x: f64 = 0.5, ParamKind::Float { min: 0.0, max: 1.0 }, "a fraction";
+            mode: &'static str = "a", ParamKind::Choice(&["a", "b"]), "the mode";
+            cap: Option<f64> = None, ParamKind::Float { min: 1.0, max: 10.0 }, "optional cap";
+            on: bool = true, ParamKind::Bool, "switch";
         }
+    }
+
+    fn map(v: Value) -> Params {
+        v.as_object().cloned().expect("object")
     }
 
     #[test]
     fn specs_and_reading_come_from_one_declaration() {
-        let specs = Example::specs();
-        assert_eq!(specs.len(), 2);
-        assert_eq!(specs[0].name, "gain");
-        assert_eq!(specs[0].default, Some(Value::from(1.5)));
-        assert_eq!(specs[1].default, None);
-        assert!(!specs[1].required);
-        let mut p = Params::new();
-        assert_eq!(Example::from_params(&p).unwrap(), Example { gain: 1.5, count: None });
-        p.insert("count".into(), Value::from(3));
-        assert_eq!(Example::from_params(&p).unwrap().count, Some(3));
-        p.insert("gain".into(), Value::from(5.0));
-        let e = Example::from_params(&p).unwrap_err();
-        assert_eq!(e.message, "param 'gain' must be a number from 0 to 2, found 5.0");
+        let specs = Demo::specs();
+        let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["n", "x", "mode", "cap", "on"]);
+        assert_eq!(specs[0].default, Some(Value::from(80)));
+        assert_eq!(specs[2].default, Some(Value::from("a")));
+        assert_eq!(specs[3].default, None);
+        assert!(specs.iter().all(|s| !s.required));
+        assert_eq!(Demo::from_params(&Params::new()).expect("defaults"), Demo::default());
+        let d = Demo::from_params(&map(serde_json::json!({"n": 128, "mode": "b", "cap": 2.0, "on": false}))).expect("ok");
+        assert_eq!((d.n, d.mode, d.cap, d.on), (128, "b", Some(2.0), false));
+        let e = Demo::from_params(&map(serde_json::json!({"n": 81}))).expect_err("not a choice");
+        assert_eq!(e.message, "param 'n' must be one of 80, 128, found 81");
+        let e = Demo::from_params(&map(serde_json::json!({"x": 2}))).expect_err("out of range");
+        assert_eq!(e.message, "param 'x' must be a number from 0 to 1, found 2");
+        let e = Demo::from_params(&map(serde_json::json!({"mode": "c"}))).expect_err("not a choice");
+        assert_eq!(e.message, "param 'mode' must be one of \"a\", \"b\", found \"c\"");
     }
 }

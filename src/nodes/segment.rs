@@ -18,13 +18,14 @@
 //! `python/remotemedia/_pure/segment.py` is the numpy twin (same spans, same split points).
 
 use super::format::{s_i16_to_f32, s_i32_to_f32};
+use super::params::node_params;
 use super::{Inputs, Node, NodeType, ParamKind, Params};
 use crate::data::{AudioBuffer, Clip, Payload, Samples, VadResult};
 use crate::error::NodeError;
 
 pub const TYPE_NAME: &str = "SegmentNode";
 
-crate::node_params! {
+node_params! {
     /// `SegmentNode`'s params.
     pub struct SegmentParams {
         pad_ms: f64 = 30.0, ParamKind::Float { min: 0.0, max: 10_000.0 },

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 
-use crate::data::{AudioBuffer, Clip, Payload, Samples, VadResult};
+use crate::data::{AudioBuffer, Clip, Features, Payload, Samples, VadResult};
 
 /// Reads `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) into audio.
 /// Errors are plain messages; the caller raises them as `InputError`.
@@ -195,6 +195,52 @@ fn vad_to_py<'py>(py: Python<'py>, v: VadResult, types: Option<&PackageTypes>) -
     Ok(d)
 }
 
+/// Features as a `(frames, bins)` float32 array (no copy) with their frame rate: a `Features`
+/// (the package's ndarray subclass) when registered, else `{"values": array, "frame_rate": r}`.
+fn features_to_py<'py>(py: Python<'py>, f: Features, types: Option<&PackageTypes>) -> PyResult<Bound<'py, PyAny>> {
+    let (frames, bins, rate) = (f.frames(), f.bins, f.frame_rate);
+    let array = f.values.into_pyarray(py).reshape([frames, bins])?.into_any();
+    match types.and_then(|t| t.features.as_ref()) {
+        Some(cls) => {
+            let obj = array.call_method1(intern!(py, "view"), (cls.bind(py),))?;
+            obj.setattr(intern!(py, "frame_rate"), rate)?;
+            Ok(obj)
+        }
+        None => {
+            let d = PyDict::new(py);
+            d.set_item(intern!(py, "values"), array)?;
+            d.set_item(intern!(py, "frame_rate"), rate)?;
+            Ok(d.into_any())
+        }
+    }
+}
+
+/// Features from Python: an object with `frame_rate` that is a 2-D float32 array (the package's
+/// `Features`), or `{"values": 2-D float32 array, "frame_rate": r}`. `None` when `obj` is neither.
+fn features_from_py(obj: &Bound<'_, PyAny>) -> Option<Result<Features, String>> {
+    let (values, rate) = if let Ok(d) = obj.cast::<PyDict>() {
+        if d.len() != 2 {
+            return None;
+        }
+        (d.get_item("values").ok()??, d.get_item("frame_rate").ok()??)
+    } else if obj.hasattr("frame_rate").unwrap_or(false) && obj.hasattr("dtype").unwrap_or(false) {
+        (obj.clone(), obj.getattr("frame_rate").ok()?)
+    } else {
+        return None;
+    };
+    let array = values.cast::<PyArray2<f32>>().ok()?;
+    Some((|| {
+        let rate: f64 = rate.extract().map_err(|_| format!("features: frame_rate must be a number, got {}", type_name(&rate)))?;
+        let ro = array.try_readonly().map_err(|e| e.to_string())?;
+        let bins = ro.shape()[1];
+        let values = match ro.as_slice() {
+            Ok(v) => v.to_vec(),
+            Err(_) => ro.as_array().iter().copied().collect(),
+        };
+        Features::new(values, bins, rate).map_err(|e| format!("features: {e}"))
+    })())
+}
+
 pub fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Value::Null => py.None().into_bound(py),
@@ -233,6 +279,8 @@ struct PackageTypes {
     vad_result: Py<PyAny>,
     /// The `Clip` class (an `Audio` subclass with one more slot, `_start_frame`).
     clip: Py<PyAny>,
+    /// The `Features` class (an `ndarray` subclass with `frame_rate`).
+    features: Option<Py<PyAny>>,
 }
 
 impl PackageTypes {
@@ -262,8 +310,9 @@ static PACKAGE_TYPES: OnceLock<PackageTypes> = OnceLock::new();
 /// Registers the classes outputs are built as (see [`payload_to_py`]); the first registration
 /// in a process stays.
 #[pyfunction]
-pub fn register_payload_types(audio: Py<PyAny>, vad_result: Py<PyAny>, clip: Py<PyAny>) {
-    let _ = PACKAGE_TYPES.set(PackageTypes { audio, vad_result, clip });
+#[pyo3(signature = (audio, vad_result, clip, features=None))]
+pub fn register_payload_types(audio: Py<PyAny>, vad_result: Py<PyAny>, clip: Py<PyAny>, features: Option<Py<PyAny>>) {
+    let _ = PACKAGE_TYPES.set(PackageTypes { audio, vad_result, clip, features });
 }
 
 /// A payload as a Python value: `Audio` and `VadResult` objects (and dicts of them, JSON values)
@@ -293,6 +342,7 @@ pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, Py
             }
             Ok(list.into_any())
         }
+        Payload::Features(f) => features_to_py(py, f, types),
         Payload::Json(v) => json_to_py(py, &v),
         Payload::Map(m) => {
             let d = PyDict::new(py);
@@ -329,6 +379,9 @@ pub fn payload_from_py(obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
         .unwrap_or(false);
     if looks_like_audio || audio_tuple {
         return audio_from_py(obj, "node output").map(Payload::Audio);
+    }
+    if let Some(features) = features_from_py(obj) {
+        return features.map(Payload::Features);
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         if let Some(v) = vad_from_py(d)? {

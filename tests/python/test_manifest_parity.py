@@ -360,7 +360,7 @@ def test_pinned_wording():
     assert problems_of("type_close")[0] == ("nodes[0].type", 'a known node type (did you mean "AudioResampleNode"?)', '"AudioResampleNod"')
     assert problems_of("type_unknown_no_guess")[0] == (
         "nodes[0].type",
-        "a known node type: AudioResampleNode, ChannelMixNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, SegmentNode, VADNode",
+        "a known node type: AudioResampleNode, ChannelMixNode, FbankNode, FormatConverterNode, GainNode, LogMelNode, MfccNode, MixNode, PassthroughNode, SegmentNode, VADNode",
         '"Transcriber"',
     )
     assert problems_of("params_ill_typed")[0] == (

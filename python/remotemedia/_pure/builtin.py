@@ -248,6 +248,16 @@ def make_segment(params: Dict[str, Any]) -> Kernel:
     return run
 
 
+def make_features(type_name: str) -> Callable[[Dict[str, Any]], Kernel]:
+    """LogMelNode, FbankNode, MfccNode: one buffer's features from a fresh stream (``features.py``)."""
+
+    def make(params: Dict[str, Any]) -> Kernel:
+        stream = _twin("features", type_name).STREAMS[type_name](params)
+        return stream.whole
+
+    return make
+
+
 def make_passthrough(params: Dict[str, Any]) -> Kernel:
     return lambda inputs: _one(inputs, "PassthroughNode")
 
@@ -261,6 +271,7 @@ _MAKERS = {
     "PassthroughNode": make_passthrough,
     "ChannelMixNode": make_channel_mix,
     "SegmentNode": make_segment,
+    **{t: make_features(t) for t in ("LogMelNode", "FbankNode", "MfccNode")},
 }
 
 

@@ -20,11 +20,12 @@ from ..errors import InputError
 from ..payloads import VadResult
 from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like, cut_clips, expect_vad
 from .resample import _filter_spectrum, block_sizes, output_frames
+from . import features
 from .vad import VadState, _to_mono
 
 __all__ = ["StreamResampler", "PureSession", "STATEFUL_TYPES"]
 
-STATEFUL_TYPES = ("AudioResampleNode", "VADNode")
+STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "LogMelNode", "FbankNode", "MfccNode")
 
 
 def _frames(samples: np.ndarray) -> np.ndarray:
@@ -230,7 +231,7 @@ class _SegmentStream:
         return cut_clips(audio, [s for p in parts for s in p["segments"]], self.params)
 
 
-_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "SegmentNode": _SegmentStream}
+_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "SegmentNode": _SegmentStream, **features.STREAMS}
 
 
 class PureSession:
