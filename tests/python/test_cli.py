@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from remotemedia.wav import read_wav
@@ -144,8 +145,14 @@ def test_bad_manifest_exits_2_listing_every_problem(bad_files):
         (["run", SPEECH_VAD, "--workers", "0"], "expected a worker count from 1 to 256"),
         (["run", SPEECH_VAD, "--prometheus="], "a value is required after '='"),
         (["frobnicate"], "invalid choice"),
+        # The newcomer's traps (issue 19): a WAV where the manifest goes, a space before --prometheus's file.
+        (["run", os.path.join("dataflows", "sample_speech.wav")],
+         "this looks like an audio file: pass it with --input (remotemedia run MANIFEST --input dataflows"),
+        (["run", SPEECH_VAD, "--prometheus", "out.prom"],
+         "tip: --prometheus takes its value after '=': --prometheus=out.prom"),
     ],
-    ids=["missing-manifest", "missing-input", "non-wav-input", "directory-input", "bad-workers", "empty-prometheus", "bad-command"],
+    ids=["missing-manifest", "missing-input", "non-wav-input", "directory-input", "bad-workers", "empty-prometheus", "bad-command",
+         "wav-as-manifest", "prometheus-space"],
 )
 def test_usage_errors_exit_2(bad_files, args, message, capsys, monkeypatch):
     # In-process (main() returns the exit code; argparse exits with 2) to keep the file fast: the
@@ -206,3 +213,23 @@ def test_stream_adds_up_to_the_whole_run(runtime, tmp_path):
     assert abs(a.samples.astype("float64") - b.samples).max() <= 1e-5
     bad = cli("stream", SPEECH_VAD, "--chunk-ms", "0", runtime=runtime)
     assert bad.returncode == 2 and "1..=10000" in bad.stderr
+
+
+def test_run_lists_twenty_segments_unless_all(runtime, tmp_path):
+    # Eight copies of the sample: 24 phrases, so 24 segments and 24 clips, 4 of each past the limit.
+    from remotemedia.audio import Audio
+    from remotemedia.wav import write_wav
+
+    sample = read_wav(os.path.join(REPO, "dataflows", "sample_speech.wav"))
+    long = tmp_path / "long.wav"
+    write_wav(long, Audio(np.tile(sample.samples, 8), sample.sample_rate))
+    p = cli("run", SPEECH_VAD, "--input", str(long), runtime=runtime)
+    assert p.returncode == 0, p.stderr
+    assert "vad: VAD result, 24 speech segments" in p.stdout, p.stdout
+    assert "  … 4 more segments (--all lists every one)" in p.stdout and "  … 4 more clips (--all lists every one)" in p.stdout
+    listed = lambda text: sum(1 for line in text.splitlines() if line.lstrip().startswith("24."))
+    assert listed(p.stdout) == 0
+    every = cli("run", SPEECH_VAD, "--input", str(long), "--all", "--once", runtime=runtime)
+    assert every.returncode == 0, every.stderr
+    assert listed(every.stdout) == 2 and "more segments" not in every.stdout, every.stdout
+    assert "warm run" not in every.stdout
