@@ -1,5 +1,5 @@
-//! The payloads that travel along a pipeline's edges: audio buffers, VAD results, model features,
-//! small JSON values.
+//! The payloads that travel along a pipeline's edges: audio buffers, VAD results, clips cut from a
+//! recording, model features, small JSON values.
 //!
 //! Audio is stored interleaved (`frame0.ch0, frame0.ch1, frame1.ch0, ...`), which is what a
 //! C-contiguous numpy array of shape `(frames, channels)` already is, so data from Python needs
@@ -169,6 +169,33 @@ pub struct VadResult {
     pub audio: AudioBuffer,
 }
 
+/// One clip cut from a longer recording (what `SegmentNode` produces, one per speech segment):
+/// its audio and where it lies in the recording, in frames, so clip boundaries stay exact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Clip {
+    /// The frame of the source recording the clip starts at.
+    pub start_frame: u64,
+    /// Frames `start_frame..start_frame + audio.frames()` of the source, at the source's rate.
+    pub audio: AudioBuffer,
+}
+
+impl Clip {
+    /// The frame after the clip's last one, in the source recording.
+    pub fn end_frame(&self) -> u64 {
+        self.start_frame + self.audio.frames() as u64
+    }
+
+    /// Start in seconds from the start of the source recording.
+    pub fn start_s(&self) -> f64 {
+        self.start_frame as f64 / self.audio.sample_rate as f64
+    }
+
+    /// End in seconds from the start of the source recording.
+    pub fn end_s(&self) -> f64 {
+        self.end_frame() as f64 / self.audio.sample_rate as f64
+    }
+}
+
 /// Model features (log-mel spectrogram, filterbank energies, cepstra): a 2-D f32 matrix stored
 /// time-major, `frames × bins`, row `t` being frame `t`, with the frames' rate. The serde form is
 /// just these three fields, so it crosses processes and files as it is.
@@ -230,6 +257,8 @@ impl Features {
 pub enum Payload {
     Audio(AudioBuffer),
     Vad(VadResult),
+    /// Clips cut from one recording, in time order.
+    Clips(Vec<Clip>),
     /// Model features: frames × bins f32 with a frame rate.
     Features(Features),
     /// A small JSON value: segment lists, scores, labels.
@@ -244,6 +273,7 @@ impl Payload {
         match self {
             Payload::Audio(_) => "audio",
             Payload::Vad(_) => "vad result",
+            Payload::Clips(_) => "clips",
             Payload::Features(_) => "features",
             Payload::Json(_) => "json",
             Payload::Map(_) => "map",
@@ -252,9 +282,14 @@ impl Payload {
 
     /// The part of this payload named by an edge's `output_key`, or `None` if it has no such part.
     ///
-    /// A VAD result has the keys `audio`, `segments` and `frames`; a map has its own keys.
+    /// A VAD result has the keys `audio`, `segments` and `frames`; clips have `segments` (each
+    /// clip's `[start_s, end_s]`); a map has its own keys.
     pub fn output(&self, key: &str) -> Option<Payload> {
         match self {
+            Payload::Clips(c) if key == "segments" => {
+                let spans: Vec<(f64, f64)> = c.iter().map(|c| (c.start_s(), c.end_s())).collect();
+                Some(Payload::Json(segments_json(&spans)))
+            }
             Payload::Vad(v) => match key {
                 "audio" => Some(Payload::Audio(v.audio.clone())),
                 "segments" => Some(Payload::Json(segments_json(&v.segments))),

@@ -23,6 +23,7 @@ from .errors import (
 )
 from .nodes import (
     AudioResampleNode,
+    ChannelMixNode,
     FbankNode,
     FormatConverterNode,
     GainNode,
@@ -31,12 +32,13 @@ from .nodes import (
     MixNode,
     Node,
     PassthroughNode,
+    SegmentNode,
     VADNode,
     register_node,
     registered_nodes,
     unregister_node,
 )
-from .payloads import Features, VadResult
+from .payloads import Clip, Features, VadResult
 from .pipeline import Pipeline
 from .session import Session
 
@@ -47,6 +49,7 @@ __all__ = [
     "Session",
     "Audio",
     "VadResult",
+    "Clip",
     "Features",
     "Node",
     "register_node",
@@ -58,6 +61,8 @@ __all__ = [
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "ChannelMixNode",
+    "SegmentNode",
     "LogMelNode",
     "FbankNode",
     "MfccNode",

@@ -19,10 +19,11 @@ def version() -> str:
 def node_types_json() -> str:
     """The built-in node types (params, ports, outputs) as JSON."""
 
-def register_payload_types(audio: type, vad_result: type, features: Optional[type] = None) -> None:
+def register_payload_types(audio: type, vad_result: type, clip: type, features: Optional[type] = None) -> None:
     """Makes the engine build its outputs as the package's objects: audio as ``audio`` (``Audio``,
-    filled as ``Audio._trusted`` does), VAD results as ``vad_result`` (``VadResult``), features as
-    ``features`` (``Features``, an ndarray subclass given ``frame_rate``).
+    filled as ``Audio._trusted`` does), VAD results as ``vad_result`` (``VadResult``), clips as
+    ``clip`` (``Clip``), features as ``features`` (``Features``, an ndarray subclass given
+    ``frame_rate``).
     ``remotemedia._runtime`` calls it once when it loads this module; the first registration stays."""
 
 def validate_manifest(manifest_text: str, python_nodes: Optional[Dict[str, Any]] = None) -> str:

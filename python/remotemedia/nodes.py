@@ -27,7 +27,7 @@ import threading
 from typing import Any, Dict, List, Mapping, Optional, Type, Union
 
 from . import _loop
-from .payloads import from_native
+from .payloads import VadResult, from_native
 
 __all__ = [
     "Node",
@@ -41,6 +41,8 @@ __all__ = [
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "ChannelMixNode",
+    "SegmentNode",
     "LogMelNode",
     "FbankNode",
     "MfccNode",
@@ -71,6 +73,11 @@ class Node:
     #: ``retry_max_delay_ms``, ``retry_jitter``, ``circuit_breaker_threshold``,
     #: ``circuit_breaker_cooldown_ms``), or None to use the pipeline's. See docs/reliability.md.
     reliability: Optional[Dict[str, Any]] = None
+    #: ``False`` (the default): a VAD result arriving on an input is passed as its audio, as the
+    #: built-in audio nodes take it, so ``process(audio)`` works after a VAD node. ``True``: it
+    #: is passed whole (a :class:`~remotemedia.payloads.VadResult`). An edge with
+    #: ``output_key="segments"`` (or ``"frames"``) hands over just that part either way.
+    accepts_vad_result: bool = False
 
     # Class-level defaults keep the engine protocol working for subclasses whose __init__ forgets
     # to call super().__init__().
@@ -120,6 +127,8 @@ class Node:
 
     def _rm_args(self, inputs: Mapping[str, Any]):
         values = {k: from_native(v) for k, v in inputs.items()}
+        if not self.accepts_vad_result:
+            values = {k: v["audio"] if isinstance(v, VadResult) else v for k, v in values.items()}
         if self.inputs is None:
             if len(values) != 1:
                 raise TypeError(f"{self.type_name} has one input but received {len(values)}: {sorted(values)}")
@@ -308,6 +317,29 @@ class MixNode(BuiltinNode):
         super().__init__(node_id, runtime_hint)
 
 
+class ChannelMixNode(BuiltinNode):
+    """Changes the channel count: to mono by the mean of the channels (default), by one chosen
+    ``channel``, mono to ``channels``, or any mix as a ``matrix`` of gains (one row per output
+    channel, one gain per input channel). f32 output; audio already at that count passes unchanged."""
+
+    def __init__(self, channels: Optional[int] = None, channel: Optional[int] = None,
+                 matrix: Optional[List[List[float]]] = None, *, node_id: Optional[str] = None,
+                 runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, channels=channels, channel=channel, matrix=matrix)
+
+
+class SegmentNode(BuiltinNode):
+    """Cuts a VAD result's audio into clips (a list of :class:`~remotemedia.payloads.Clip`), one per
+    speech segment: merges segments less than ``merge_gap_ms`` apart, drops those shorter than
+    ``min_duration_s``, pads by ``pad_ms``, splits clips longer than ``max_duration_s`` at their
+    quietest points."""
+
+    def __init__(self, pad_ms: float = 30.0, min_duration_s: float = 0.25, max_duration_s: Optional[float] = None,
+                 merge_gap_ms: float = 0.0, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, pad_ms=pad_ms, min_duration_s=min_duration_s,
+                         max_duration_s=max_duration_s, merge_gap_ms=merge_gap_ms)
+
+
 class PassthroughNode(BuiltinNode):
     """Passes its input on unchanged."""
 
@@ -364,8 +396,8 @@ class MfccNode(_SchemaParams):
 
 BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
     c.type_name: c
-    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, LogMelNode,
-              FbankNode, MfccNode)
+    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, ChannelMixNode,
+              SegmentNode, LogMelNode, FbankNode, MfccNode)
 }
 
 

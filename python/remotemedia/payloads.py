@@ -4,6 +4,8 @@
 * :class:`VadResult` -- what a ``VADNode`` produces: a mapping with ``segments`` (list of
   ``(start_s, end_s)`` tuples), ``frames`` (numpy bool array, one decision per frame) and
   ``audio`` (the node's input, unchanged).
+* a list of :class:`Clip` -- what a ``SegmentNode`` produces: audio cut from a recording, each
+  clip knowing where it lies in it.
 * :class:`Features` -- what ``LogMelNode``, ``FbankNode`` and ``MfccNode`` produce: a float32
   numpy array of shape ``(frames, bins)`` (time-major; ``.T`` is Whisper's ``(n_mels, frames)``)
   with its ``frame_rate`` in frames per second.
@@ -21,7 +23,7 @@ import numpy as np
 
 from .audio import Audio
 
-__all__ = ["VadResult", "Features", "payload_kind", "from_native", "to_native"]
+__all__ = ["VadResult", "Clip", "Features", "payload_kind", "from_native", "to_native"]
 
 
 class VadResult(dict):
@@ -51,6 +53,57 @@ class VadResult(dict):
 
     def __repr__(self) -> str:
         return f"VadResult(segments={self['segments']!r}, frames={int(np.count_nonzero(self['frames']))}/{len(self['frames'])} speech, audio={self['audio']!r})"
+
+
+class Clip(Audio):
+    """Audio cut from a longer recording (a ``SegmentNode`` output is a list of them): an
+    :class:`~remotemedia.audio.Audio` that also knows where it lies in the recording.
+
+    ``start_frame`` / ``end_frame`` are frames of the recording at the clip's own rate (exact);
+    ``start`` / ``end`` the same in seconds."""
+
+    __slots__ = ("_start_frame",)
+
+    def __init__(self, samples: Any, sample_rate: int, start_frame: int = 0):
+        super().__init__(samples, sample_rate)
+        if isinstance(start_frame, bool) or not isinstance(start_frame, (int, np.integer)) or start_frame < 0:
+            raise TypeError(f"start_frame must be a non-negative integer, received {start_frame!r}")
+        self._start_frame = int(start_frame)
+
+    @classmethod
+    def _trusted_clip(cls, samples: np.ndarray, sample_rate: int, start_frame: int) -> "Clip":
+        c = cls._trusted(samples, sample_rate)
+        c._start_frame = int(start_frame)
+        return c
+
+    @property
+    def start_frame(self) -> int:
+        return self._start_frame
+
+    @property
+    def end_frame(self) -> int:
+        """The frame after the clip's last one, in the recording."""
+        return self._start_frame + self.frames
+
+    @property
+    def start(self) -> float:
+        """Start in seconds from the start of the recording."""
+        return self._start_frame / self.sample_rate
+
+    @property
+    def end(self) -> float:
+        """End in seconds from the start of the recording."""
+        return self.end_frame / self.sample_rate
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Clip):
+            return NotImplemented
+        return self._start_frame == other._start_frame and Audio.__eq__(self, other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Clip({self.start:.3f}-{self.end:.3f} s, {self.frames} frames x {self.channels} ch, {self.dtype}, {self.sample_rate} Hz)"
 
 
 class Features(np.ndarray):
@@ -105,11 +158,18 @@ def payload_kind(value: Any) -> str:
         return "audio"
     if isinstance(value, VadResult):
         return "vad result"
+    if _is_clip_list(value):
+        return "clips"
     if isinstance(value, Features):
         return "features"
     if isinstance(value, dict):
         return "map"
     return "json"
+
+
+def _is_clip_list(value: Any) -> bool:
+    """A non-empty list of clips (an empty one is indistinguishable from a JSON list)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(c, Clip) for c in value)
 
 
 def _is_audio_tuple(value: Any) -> bool:
@@ -139,13 +199,19 @@ def from_native(value: Any) -> Any:
             return VadResult(converted)
         return converted
     if isinstance(value, list):
+        if value and all(isinstance(v, dict) and set(v) == {"start_frame", "audio"} for v in value):
+            # Clips in the plain shape: {"start_frame": k, "audio": (ndarray, rate)}.
+            return [Clip._trusted_clip(v["audio"][0], int(v["audio"][1]), v["start_frame"]) for v in value]
         return [from_native(v) for v in value]
     return value
 
 
 def to_native(value: Any) -> Any:
     """Converts a Python node's output into what the native module takes: audio as
-    ``(ndarray, rate)`` tuples, VAD results and maps as dicts, JSON values as they are."""
+    ``(ndarray, rate)`` tuples, VAD results and maps as dicts, clips as
+    ``{"start_frame": k, "audio": (ndarray, rate)}``, JSON values as they are."""
+    if isinstance(value, Clip):
+        return {"start_frame": value.start_frame, "audio": (value.samples, value.sample_rate)}
     if isinstance(value, Audio):
         return (value.samples, value.sample_rate)
     if isinstance(value, Features):

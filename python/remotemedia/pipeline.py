@@ -3,7 +3,9 @@ where that is unavailable, on the pure-Python runtime with the same results.
 
 Data in: ``(samples, sample_rate)``, an :class:`~remotemedia.audio.Audio`, or a dict of those keyed
 by source node id (a single value goes to every source node). Data out: a dict keyed by the ids of
-the sink nodes (nodes with no outgoing edge): :class:`Audio`, :class:`VadResult`, dicts or JSON values.
+the output nodes -- those the manifest's ``outputs`` lists (``Pipeline(..., outputs=[...])``), else
+the sink nodes (nodes with no outgoing edge): :class:`Audio`, :class:`VadResult`, lists of
+:class:`Clip`, dicts or JSON values.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ class Pipeline:
         Pipeline([AudioResampleNode(16000), VADNode()])          # connected in order
         p = Pipeline(); p.connect(a, b, output_key="audio")      # or edge by edge
 
+    ``outputs``: the nodes (or ids) whose outputs a run returns, in that order; by default the
+    sinks. A node listed there may have downstream nodes too: ``outputs=[vad, my_node]`` returns
+    the VAD result and what ``my_node`` made of it.
+
     ``runtime_hint``: ``"auto"`` (native engine if importable, else Python after one warning),
     ``"rust"`` (native or :class:`RuntimeUnavailableError`) or ``"python"``.
 
@@ -61,6 +67,7 @@ class Pipeline:
         workers: int = 1,
         config: Optional[Dict[str, Any]] = None,
         metadata: Optional[Dict[str, Any]] = None,
+        outputs: Optional[Iterable[NodeRef]] = None,
         **config_fields: Any,
     ):
         top: Dict[str, Any] = {"version": "1.0"}
@@ -73,6 +80,8 @@ class Pipeline:
         nodes = list(nodes or [])
         for n in nodes:
             self.add(n)
+        if outputs is not None:
+            self._outputs = [self._ref(o) for o in outputs]
         if edges is None:
             for a, b in zip(self._entries, self._entries[1:]):
                 self.connect(_entry_id(a), _entry_id(b))
@@ -93,6 +102,8 @@ class Pipeline:
         self._python_nodes: Dict[str, Node] = {}
         self._sources: List[str] = []
         self._clock: Any = None
+        #: The declared outputs (node ids) or None (the sinks); written into the manifest.
+        self._outputs: Optional[List[str]] = None
 
     # ---- construction from manifests ----
 
@@ -107,6 +118,8 @@ class Pipeline:
         self._setup(top, runtime_hint)
         self._entries = list(top.pop("nodes"))
         self._edges = list(top.pop("edges", None) or [])
+        declared = top.pop("outputs", None)
+        self._outputs = list(declared) if declared is not None else None
         self._had_edges = "edges" in manifest
         self._compile()
         return self
@@ -156,6 +169,13 @@ class Pipeline:
         self._dirty()
         return self
 
+    def declare_outputs(self, *nodes: NodeRef) -> "Pipeline":
+        """Sets the nodes (or ids) whose outputs a run returns, in this order (the manifest's
+        ``outputs``); with none given, the sinks again. Returns self."""
+        self._outputs = [self._ref(n) for n in nodes] if nodes else None
+        self._dirty()
+        return self
+
     def _add_edge(self, e: Any) -> None:
         if isinstance(e, dict):
             self._edges.append(dict(e))
@@ -193,6 +213,8 @@ class Pipeline:
         out["nodes"] = [e.to_manifest() if isinstance(e, Node) else copy.deepcopy(e) for e in self._entries]
         if self._edges or getattr(self, "_had_edges", True):
             out["edges"] = copy.deepcopy(self._edges)
+        if self._outputs is not None:
+            out["outputs"] = list(self._outputs)
         return out
 
     # ---- compilation ----
@@ -295,7 +317,7 @@ class Pipeline:
         return Session(self, chunks)
 
     def run_sync(self, data: RunInput) -> Dict[str, Any]:
-        """Runs the pipeline once on ``data`` and returns the sink nodes' outputs by node id."""
+        """Runs the pipeline once on ``data`` and returns the output nodes' outputs by node id."""
         self._ensure()
         if self._runtime == "rust" and _plain_audio_tuple(data):
             # The common call, (samples, rate) already in a form the engine takes: the engine

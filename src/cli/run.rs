@@ -1,5 +1,10 @@
 //! `remotemedia run`: one run of a manifest on a WAV file, described for a person (input, every
 //! output, time per node), optionally written out as WAV, JSON and Prometheus text.
+//!
+//! The pipeline runs twice unless `--once`: a first run pays one-time costs (page faults in
+//! fresh buffers, FFT plans, resampler set-up) that a batch pays once per worker, so its node
+//! times alone would point at the wrong bottleneck. The time table shows both runs side by side;
+//! the outputs, `--json` metrics and Prometheus text are the warm run's.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -7,7 +12,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::report::{describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table};
+use super::report::{describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table, timing_table_pair};
 use super::{parse_workers, CliError};
 use crate::data::Payload;
 use crate::runtime::RunInput;
@@ -37,32 +42,65 @@ pub struct RunArgs {
     /// Timely workers (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+    /// Run once: no second, warm run (node times then include one-time costs).
+    #[arg(long)]
+    pub once: bool,
+    /// List every speech segment and clip (default: the first 20 of each output).
+    #[arg(long)]
+    pub all: bool,
 }
 
 pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
     let workers = pipeline.workers();
-    let result = pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
-    let metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
-    let outputs = match result {
-        Ok(o) => o.outputs,
-        Err(e) => {
-            // What did run is still worth seeing next to the error.
-            let _ = writeln!(out, "\ntiming (failed run)");
-            out.push_str(&timing_table(&metrics));
-            return Err(CliError::from_run(e));
+    let run_once = || pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
+    let failed = |e, metrics: &Value, out: &mut String| {
+        // What did run is still worth seeing next to the error.
+        let _ = writeln!(out, "\ntiming (failed run)");
+        out.push_str(&timing_table(metrics));
+        CliError::from_run(e)
+    };
+    let first = run_once();
+    let first_metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
+    let (outputs, warm_metrics) = match first {
+        Err(e) => return Err(failed(e, &first_metrics, out)),
+        Ok(o) if args.once => (o.outputs, None),
+        Ok(o) => {
+            // The first run's outputs are dropped before the second makes the same again.
+            drop(o);
+            pipeline.reset_stats().map_err(CliError::from_run)?;
+            let warm = run_once();
+            let metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
+            match warm {
+                Ok(o) => (o.outputs, Some(metrics)),
+                Err(e) => return Err(failed(e, &metrics, out)),
+            }
         }
     };
+    let metrics = warm_metrics.clone().unwrap_or_else(|| first_metrics.clone());
 
     let _ = writeln!(out, "\noutputs");
     if outputs.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
     for (id, p) in &outputs {
-        describe_payload(out, id, p, 2);
+        describe_payload(out, id, p, 2, args.all);
     }
-    let _ = writeln!(out, "\ntiming (1 run, {workers} worker{})", if workers == 1 { "" } else { "s" });
-    out.push_str(&timing_table(&metrics));
+    let on = format!("{workers} worker{}", if workers == 1 { "" } else { "s" });
+    match &warm_metrics {
+        None => {
+            let _ = writeln!(out, "\ntiming (1 run, {on})");
+            out.push_str(&timing_table(&first_metrics));
+        }
+        Some(warm) => {
+            let _ = writeln!(out, "\ntiming (a first run, then the same again warm; {on})");
+            out.push_str(&timing_table_pair(&first_metrics, warm));
+            let _ = writeln!(
+                out,
+                "  the first run includes one-time costs (fresh buffers' page faults, FFT plans, resampler set-up)"
+            );
+        }
+    }
     if args.metrics {
         let _ = writeln!(out, "\nmetrics");
         out.push_str(&percentile_table(&metrics, false));
@@ -75,7 +113,10 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
         plot_features(path, &input, &outputs, out)?;
     }
     if let Some(path) = &args.json {
-        let doc = run_json(&input, &outputs, metrics.clone());
+        let mut doc = run_json(&input, &outputs, metrics.clone());
+        if warm_metrics.is_some() {
+            doc["first_run_metrics"] = first_metrics;
+        }
         super::write_json(path, &doc, out)?;
     }
     super::write_prometheus(args.prometheus.as_ref(), &metrics, out)

@@ -20,7 +20,7 @@ use crate::nodes::{InputPorts, NodeType, ParamKind, Params, Registry, DEFAULT_PO
 pub const MAX_PROBLEMS: usize = 100;
 
 /// Fields accepted at the top level of a manifest.
-pub const TOP_FIELDS: &[&str] = &["version", "name", "metadata", "nodes", "edges", "config"];
+pub const TOP_FIELDS: &[&str] = &["version", "name", "metadata", "nodes", "edges", "outputs", "config"];
 /// Fields accepted in a node.
 pub const NODE_FIELDS: &[&str] = &["id", "type", "params", "runtime_hint", "reliability"];
 /// Fields accepted in a node's `reliability` entry: the retry and breaker fields of `config`.
@@ -391,13 +391,16 @@ fn check_manifest(p: &mut Problems, tree: &Value, registry: &Registry) -> Option
     let edges = check_edges(p, section(top, "edges"), &nodes);
     check_named_ports(p, &nodes, &edges);
     check_cycles(p, &nodes, &edges);
+    let outputs = check_outputs(p, section(top, "outputs"), &nodes);
     let config = check_config(p, section(top, "config"));
     check_node_delays(p, &nodes, &config);
 
     if !p.is_empty() {
         return None;
     }
-    build_graph(p, nodes, edges, config)
+    let mut graph = build_graph(p, nodes, edges, config)?;
+    graph.declared_outputs = outputs;
+    Some(graph)
 }
 
 fn check_version(p: &mut Problems, v: Option<&Value>) {
@@ -910,6 +913,44 @@ fn shortest_cycle(start: usize, out: &[Vec<(usize, usize)>], comp: &[usize]) -> 
     None
 }
 
+/// The manifest's `outputs`: node ids, each listed once; the node indices, or `None` when the
+/// section is absent (the sinks are then the outputs) or has problems.
+fn check_outputs(p: &mut Problems, v: Option<&Value>, nodes: &[NodeDraft]) -> Option<Vec<usize>> {
+    let list = match v? {
+        Value::Array(a) if !a.is_empty() => a,
+        Value::Array(_) => {
+            p.add("outputs", "a list of at least one node id (or no outputs section: the sinks are the outputs)", "an empty list");
+            return None;
+        }
+        other => {
+            p.add("outputs", "a list of node ids (the nodes whose outputs a run returns)", describe(other));
+            return None;
+        }
+    };
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(id) = &n.id {
+            ids.entry(id.as_str()).or_insert(i);
+        }
+    }
+    let id_list: Vec<&str> = nodes.iter().filter_map(|n| n.id.as_deref()).collect();
+    let mut first: HashMap<usize, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(list.len());
+    let before = p.count();
+    for (k, entry) in list.iter().enumerate() {
+        let path = format!("outputs[{k}]");
+        let Some(node) = check_endpoint(p, path.clone(), Some(entry), &ids, &id_list) else { continue };
+        match first.get(&node) {
+            Some(&j) => p.add(path, "each node listed once", format!("{}, already outputs[{j}]", quote(entry.as_str().unwrap_or("")))),
+            None => {
+                first.insert(node, k);
+                out.push(node);
+            }
+        }
+    }
+    (p.count() == before).then_some(out)
+}
+
 fn check_config(p: &mut Problems, v: Option<&Value>) -> PipelineConfig {
     let mut c = PipelineConfig::default();
     let obj = match v {
@@ -1044,7 +1085,7 @@ fn build_graph(p: &mut Problems, nodes: Vec<NodeDraft>, edges: Vec<EdgeDraft>, c
         p.add("edges", "a graph without cycles", "a cycle the cycle check missed");
         return None;
     }
-    Some(Graph { nodes: graph_nodes, edges: graph_edges, order, config })
+    Some(Graph { nodes: graph_nodes, edges: graph_edges, order, config, declared_outputs: None })
 }
 
 /// Kahn's algorithm, always taking the ready node that comes first in the manifest, so the order

@@ -1,6 +1,7 @@
 //! Node types: the `Node` trait every operator body implements, the parameter schemas that
 //! validation checks manifests against, and the registry that maps type names to both.
 
+pub mod channel_mix;
 pub mod describe;
 pub mod fbank;
 pub mod format;
@@ -12,6 +13,7 @@ pub mod mix;
 pub mod params;
 pub mod passthrough;
 pub mod resample;
+pub mod segment;
 pub mod spectral;
 pub mod vad;
 
@@ -253,6 +255,8 @@ impl Registry {
         r.register(passthrough::node_type());
         r.register(gain::node_type());
         r.register(mix::node_type());
+        r.register(channel_mix::node_type());
+        r.register(segment::node_type());
         r.register(log_mel::node_type());
         r.register(fbank::node_type());
         r.register(mfcc::node_type());

@@ -73,6 +73,20 @@ impl ParamValue for &'static str {
     }
 }
 
+/// A param of any shape (`ParamKind::Any`, e.g. ChannelMixNode's matrix): the node checks it.
+impl ParamValue for Value {
+    fn default_json(&self) -> Option<Value> {
+        Some(self.clone())
+    }
+
+    fn read(name: &str, kind: &ParamKind, v: &Value) -> Result<Value, NodeError> {
+        match kind {
+            ParamKind::Any => Ok(v.clone()),
+            _ => Err(wrong(name, kind, v)),
+        }
+    }
+}
+
 /// An optional param: absent or `null` is `None`.
 impl<T: ParamValue> ParamValue for Option<T> {
     fn default_json(&self) -> Option<Value> {

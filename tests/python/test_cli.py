@@ -45,15 +45,18 @@ def test_run_speech_vad_on_the_bundled_sample(runtime, tmp_path):
     assert "(bundled sample)" in text
     assert f"runtime  {runtime}" in text
     # Every listed segment overlaps one phrase, and every phrase is found.
-    segments = [(float(s), float(e)) for s, e in re.findall(r"^\s+\d+\.\s+([\d.]+) – \s*([\d.]+) s", text, re.M)]
+    vad_block = text[text.index("vad: VAD result"):text.index("clips: ")]
+    segments = [(float(s), float(e)) for s, e in re.findall(r"^\s+\d+\.\s+([\d.]+) – \s*([\d.]+) s", vad_block, re.M)]
     assert segments, text
     for seg in segments:
         assert any(overlaps(seg, ph) for ph in PHRASES), (seg, text)
     for ph in PHRASES:
         assert any(overlaps(seg, ph) for seg in segments), (ph, text)
     # The timing table names every node; --metrics adds the percentile table.
-    for node in ("to_f32", "resample_16k", "vad"):
-        assert re.search(rf"^  {node}\s+\w+Node\s+[\d.]+ (µs|ms|s)$", text, re.M), text
+    for node in ("to_f32", "mono", "resample_16k", "vad", "clips"):
+        # Two columns: the first run's time and the warm run's.
+        assert re.search(rf"^  {node}\s+\w+Node\s+[\d.]+ (µs|ms|s)\s+[\d.]+ (µs|ms|s)$", text, re.M), text
+    assert "first run" in text and "warm run" in text
     assert "p50 µs" in text and "(end to end)" in text
 
     doc = json.loads(out_json.read_text(encoding="utf-8"))
@@ -65,7 +68,9 @@ def test_run_speech_vad_on_the_bundled_sample(runtime, tmp_path):
     assert 0.0 < vad["speech_fraction"] < 1.0
     assert vad["frames"] * vad["frame_duration_ms"] / 1000 == pytest.approx(vad["duration_s"], abs=0.03)
     assert doc["metrics"]["runtime"] == runtime
-    assert [n["node_id"] for n in doc["metrics"]["node_metrics"]] == ["to_f32", "resample_16k", "vad"]
+    assert [n["node_id"] for n in doc["metrics"]["node_metrics"]] == ["to_f32", "mono", "resample_16k", "vad", "clips"]
+    assert list(doc["outputs"]) == ["clips", "resample_16k", "vad"]  # sorted keys; declared: 16 kHz audio, VAD, clips
+    assert doc["outputs"]["clips"]["count"] == 3 and doc["first_run_metrics"]["total_executions"] == 1
 
     audio = read_wav(out_wav)  # the audio the VAD result carries
     assert audio.sample_rate == 16000

@@ -1,5 +1,6 @@
 """The built-in nodes in numpy: GainNode, MixNode and PassthroughNode here; AudioResampleNode,
-VADNode and FormatConverterNode call the kernels in ``resample.py``, ``vad.py`` and ``format.py``.
+VADNode, FormatConverterNode, ChannelMixNode and SegmentNode call the kernels in ``resample.py``,
+``vad.py``, ``format.py``, ``channel_mix.py`` and ``segment.py``.
 
 Each ``make_*`` takes the node's validated params and returns a kernel ``inputs -> payload``
 (``inputs``: port name -> payload). Kernels raise :class:`InputError` for unusable data; the
@@ -17,7 +18,7 @@ import numpy as np
 from ..audio import Audio
 from ..errors import InputError, RemoteMediaError
 from ..nodes import Node
-from ..payloads import VadResult, from_native, payload_kind
+from ..payloads import Clip, VadResult, from_native, payload_kind
 
 __all__ = ["make_kernel", "KernelNode"]
 
@@ -208,6 +209,45 @@ def make_mix(params: Dict[str, Any]) -> Kernel:
     return run
 
 
+def make_channel_mix(params: Dict[str, Any]) -> Kernel:
+    twin = _twin("channel_mix", "ChannelMixNode")
+    how = twin.plan(params)
+
+    def run(inputs: Mapping[str, Any]) -> Audio:
+        audio = _expect_audio(_one(inputs, "ChannelMixNode"))
+        out, why = twin.mix(audio.samples, how)
+        if out is None:
+            raise InputError(why)
+        return audio if out is audio.samples else Audio._trusted(out, audio.sample_rate)
+
+    return run
+
+
+def expect_vad(payload: Any) -> VadResult:
+    """The VAD result a SegmentNode is given, or the InputError the Rust node raises."""
+    if not isinstance(payload, VadResult):
+        raise InputError(
+            f"SegmentNode needs a VAD result (speech segments and their audio), received {payload_kind(payload)}; "
+            "put it after a VAD node, on the VAD's whole output (no output_key)"
+        )
+    return payload
+
+
+def cut_clips(audio: Audio, segments: Any, params: Dict[str, Any]) -> list:
+    """``audio`` cut into clips at the spans of ``segments`` (``segment::cut`` in Rust)."""
+    x = audio.samples
+    spans = _twin("segment", "SegmentNode").spans(x, audio.sample_rate, segments, params)
+    return [Clip._trusted_clip(x[a:b], audio.sample_rate, a) for a, b in spans]
+
+
+def make_segment(params: Dict[str, Any]) -> Kernel:
+    def run(inputs: Mapping[str, Any]) -> list:
+        vad = expect_vad(_one(inputs, "SegmentNode"))
+        return cut_clips(vad["audio"], vad["segments"], params)
+
+    return run
+
+
 def make_features(type_name: str) -> Callable[[Dict[str, Any]], Kernel]:
     """LogMelNode, FbankNode, MfccNode: one buffer's features from a fresh stream (``features.py``)."""
 
@@ -229,6 +269,8 @@ _MAKERS = {
     "GainNode": make_gain,
     "MixNode": make_mix,
     "PassthroughNode": make_passthrough,
+    "ChannelMixNode": make_channel_mix,
+    "SegmentNode": make_segment,
     **{t: make_features(t) for t in ("LogMelNode", "FbankNode", "MfccNode")},
 }
 
@@ -243,6 +285,8 @@ class KernelNode(Node):
     and what the native runtime calls back for built-in nodes with ``runtime_hint: python``."""
 
     inputs = "any"
+    #: Kernels take VAD results as their Rust nodes do (audio nodes use the audio themselves).
+    accepts_vad_result = True
 
     def __init__(self, node_id: str, type_name: str, params: Dict[str, Any]):
         super().__init__(node_id=node_id, **params)

@@ -41,6 +41,9 @@ class NodeTypeSpec:
     stateful: bool = False
     #: The Node subclass for custom Python types; None for built-ins.
     python_class: Any = None
+    #: The cross-param check of a built-in type (the Rust ``NodeType::check``): validated params
+    #: in, ``(param, expected, found)`` problems out; None when the type has none.
+    check: Any = None
 
     def param(self, name: str) -> Optional[ParamSpec]:
         return next((p for p in self.params if p.name == name), None)
@@ -80,7 +83,14 @@ def builtin_types() -> Dict[str, NodeTypeSpec]:
     """The built-in node types, by name, from ``node_types.json``."""
     path = os.path.join(os.path.dirname(__file__), "node_types.json")
     with open(path, encoding="utf-8") as f:
-        return {d["name"]: NodeTypeSpec.from_dict(d) for d in json.load(f)}
+        types = {d["name"]: NodeTypeSpec.from_dict(d) for d in json.load(f)}
+    # The twins of the Rust types' cross-param checks (their params structs' `problems`).
+    from . import channel_mix, segment
+
+    for name, check in (("ChannelMixNode", channel_mix.check_params), ("SegmentNode", segment.check_params)):
+        if name in types:
+            types[name].check = check
+    return types
 
 
 def _rust_display_f64(x: float) -> str:

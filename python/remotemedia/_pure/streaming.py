@@ -18,7 +18,7 @@ import numpy as np
 from ..audio import Audio
 from ..errors import InputError
 from ..payloads import VadResult
-from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like
+from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like, cut_clips, expect_vad
 from .resample import _filter_spectrum, block_sizes, output_frames
 from . import features
 from .vad import VadState, _to_mono
@@ -202,7 +202,36 @@ class _VadStream:
         return last
 
 
-_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, **features.STREAMS}
+class _SegmentStream:
+    """SegmentNode in a session (``Segment::push``/``finish`` in Rust): keeps every chunk's VAD
+    result, returns no clips per chunk, and cuts the whole session at its end."""
+
+    def __init__(self, params: Dict[str, Any]):
+        self.params = params
+        self.parts: List[VadResult] = []
+
+    def push(self, inputs: Mapping[str, Any]) -> list:
+        v = expect_vad(next(iter(inputs.values())))
+        if self.parts:
+            first = self.parts[0]["audio"]
+            a = v["audio"]
+            if (a.sample_rate, a.channels) != (first.sample_rate, first.channels) and a.frames:
+                raise InputError(f"cannot append audio at {a.sample_rate} Hz x {a.channels} to audio at "
+                                 f"{first.sample_rate} Hz x {first.channels}")
+        self.parts.append(v)
+        return []
+
+    def finish(self, inputs: Optional[Mapping[str, Any]]) -> list:
+        if inputs is not None:
+            self.push(inputs)
+        parts, self.parts = self.parts, []
+        if not parts:
+            return []
+        audio = Audio._trusted(np.concatenate([p["audio"].samples for p in parts]), parts[0]["audio"].sample_rate)
+        return cut_clips(audio, [s for p in parts for s in p["segments"]], self.params)
+
+
+_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "SegmentNode": _SegmentStream, **features.STREAMS}
 
 
 class PureSession:

@@ -25,7 +25,7 @@ __all__ = ["validate", "SUPPORTED_VERSIONS", "MAX_PROBLEMS", "closest", "check_p
 SUPPORTED_VERSIONS = ("1.0",)
 #: Problems listed in full; beyond this a last entry counts the rest.
 MAX_PROBLEMS = 100
-TOP_FIELDS = ("version", "name", "metadata", "nodes", "edges", "config")
+TOP_FIELDS = ("version", "name", "metadata", "nodes", "edges", "outputs", "config")
 NODE_FIELDS = ("id", "type", "params", "runtime_hint", "reliability")
 #: Fields of a node's ``reliability`` entry: the retry and breaker fields of ``config``.
 RELIABILITY_FIELDS = (
@@ -392,11 +392,15 @@ class _Validator:
         edges = self.check_edges(tree.get("edges"), nodes)
         self.check_named_ports(nodes, edges)
         self.check_cycles(nodes, edges)
+        outputs = self.check_outputs(tree.get("outputs"), nodes)
         config = self.check_config(tree.get("config"))
         self.check_node_delays(nodes, config)
         if not self.p.is_empty():
             return None
-        return self.build_graph(nodes, edges, config)
+        graph = self.build_graph(nodes, edges, config)
+        if graph is not None:
+            graph.declared_outputs = outputs
+        return graph
 
     def check_version(self, present: bool, v: Any) -> None:
         if isinstance(v, str) and v in SUPPORTED_VERSIONS:
@@ -513,6 +517,7 @@ class _Validator:
 
     def _check_params(self, base: str, t: NodeTypeSpec, given: Dict[str, Any]) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
+        before = self.p.count()
         declared = [s.name for s in t.params]
         for key in sorted(given):
             v = given[key]
@@ -541,6 +546,10 @@ class _Validator:
                 self.add(join(base, spec.name), f"{describe_kind(spec)} (required by {t.name})", "nothing")
             else:
                 out[spec.name] = spec.default
+        # The cross-param check assumes each param is individually valid.
+        if self.p.count() == before and t.check is not None:
+            for param, expected, found in t.check(out):
+                self.add(join(base, param) if param else base, expected, found)
         return out
 
     def check_endpoint(self, path: str, present: bool, v: Any, ids: Dict[str, int], id_list: List[str]) -> Optional[int]:
@@ -720,6 +729,37 @@ class _Validator:
             names = [name(i) for i in path] + [name(start)]
             self.add(f"edges[{closing}]", "a graph without cycles (data must flow from the inputs to the outputs)",
                      "the cycle " + " -> ".join(names))
+
+    def check_outputs(self, v: Any, nodes: List[_NodeDraft]) -> Optional[List[int]]:
+        """The manifest's ``outputs`` (``check_outputs`` in Rust): node ids, each listed once."""
+        if v is None:
+            return None
+        if isinstance(v, list) and not v:
+            self.add("outputs", "a list of at least one node id (or no outputs section: the sinks are the outputs)",
+                     "an empty list")
+            return None
+        if not isinstance(v, list):
+            self.add("outputs", "a list of node ids (the nodes whose outputs a run returns)", describe_value(v))
+            return None
+        ids: Dict[str, int] = {}
+        for i, n in enumerate(nodes):
+            if n.id is not None:
+                ids.setdefault(n.id, i)
+        id_list = [n.id for n in nodes if n.id is not None]
+        first: Dict[int, int] = {}
+        out: List[int] = []
+        before = self.p.count()
+        for k, entry in enumerate(v):
+            path = f"outputs[{k}]"
+            node = self.check_endpoint(path, True, entry, ids, id_list)
+            if node is None:
+                continue
+            if node in first:
+                self.add(path, "each node listed once", f"{quote(entry)}, already outputs[{first[node]}]")
+            else:
+                first[node] = k
+                out.append(node)
+        return out if self.p.count() == before else None
 
     def check_config(self, v: Any) -> Dict[str, Any]:
         c = dict(_CONFIG_DEFAULTS)
