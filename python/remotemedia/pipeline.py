@@ -48,6 +48,12 @@ class Pipeline:
 
     ``runtime_hint``: ``"auto"`` (native engine if importable, else Python after one warning),
     ``"rust"`` (native or :class:`RuntimeUnavailableError`) or ``"python"``.
+
+    Every constructor takes the manifest's config fields as keyword arguments (``enable_metrics``,
+    ``workers``, ``max_retries``, ``retry_policy``...; see docs/manifest.md); they override the
+    manifest's ``config`` and are validated with it::
+
+        p = Pipeline.from_yaml("dataflows/speech_vad.yaml", enable_metrics=True)
     """
 
     def __init__(
@@ -62,13 +68,14 @@ class Pipeline:
         config: Optional[Dict[str, Any]] = None,
         metadata: Optional[Dict[str, Any]] = None,
         outputs: Optional[Iterable[NodeRef]] = None,
+        **config_fields: Any,
     ):
         top: Dict[str, Any] = {"version": "1.0"}
         if name is not None:
             top["name"] = name
         if metadata is not None:
             top["metadata"] = metadata
-        top["config"] = {"enable_metrics": enable_metrics, "workers": workers, **(config or {})}
+        top["config"] = {"enable_metrics": enable_metrics, "workers": workers, **(config or {}), **config_fields}
         self._setup(top, runtime_hint)
         nodes = list(nodes or [])
         for n in nodes:
@@ -101,8 +108,10 @@ class Pipeline:
     # ---- construction from manifests ----
 
     @classmethod
-    def from_dict(cls, manifest: Dict[str, Any], *, runtime_hint: str = "auto") -> "Pipeline":
-        """A pipeline from a manifest tree (as ``json.load`` would give). Raises ManifestError."""
+    def from_dict(cls, manifest: Dict[str, Any], *, runtime_hint: str = "auto", **config: Any) -> "Pipeline":
+        """A pipeline from a manifest tree (as ``json.load`` would give). Raises ManifestError.
+        Keyword arguments are config fields; they override the manifest's ``config``."""
+        manifest = _override_config(manifest, config)
         validate(manifest, _types([]))  # every problem at once, before anything is built
         self = cls.__new__(cls)
         top = copy.deepcopy(manifest)
@@ -116,17 +125,21 @@ class Pipeline:
         return self
 
     @classmethod
-    def from_json(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto") -> "Pipeline":
-        """A pipeline from a JSON manifest: a file path, or the JSON text itself (starting with ``{``)."""
+    def from_json(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto",
+                  **config: Any) -> "Pipeline":
+        """A pipeline from a JSON manifest: a file path, or the JSON text itself (starting with ``{``).
+        Keyword arguments are config fields; they override the manifest's ``config``."""
         # Repeated keys and non-finite numbers are refused, as the native reader does.
         tree = parse_json(_read_text(path_or_text))
-        return cls.from_dict(tree, runtime_hint=runtime_hint)
+        return cls.from_dict(tree, runtime_hint=runtime_hint, **config)
 
     @classmethod
-    def from_yaml(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto") -> "Pipeline":
-        """A pipeline from a YAML manifest file (or YAML text containing a newline)."""
+    def from_yaml(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto",
+                  **config: Any) -> "Pipeline":
+        """A pipeline from a YAML manifest file (or YAML text containing a newline).
+        Keyword arguments are config fields; they override the manifest's ``config``."""
         tree = parse_yaml(_read_text(path_or_text, yaml=True))
-        return cls.from_dict(tree, runtime_hint=runtime_hint)
+        return cls.from_dict(tree, runtime_hint=runtime_hint, **config)
 
     # ---- building ----
 
@@ -501,6 +514,19 @@ def _json_default(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     raise TypeError(f"{type(v).__name__} is not a JSON value")
+
+
+def _override_config(manifest: Any, fields: Dict[str, Any]) -> Any:
+    """The manifest with ``fields`` laid over its ``config`` (the caller's tree is not modified).
+    A ``config`` that is not a mapping is left as it is, for the validator to name."""
+    if not fields or not isinstance(manifest, dict):
+        return manifest
+    config = manifest.get("config")
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        return manifest
+    return {**manifest, "config": {**config, **fields}}
 
 
 def _read_text(path_or_text: Any, yaml: bool = False) -> str:
