@@ -25,9 +25,8 @@ def test_the_readme_python_example_runs_as_written(runtime):
     code = readme_python_example()
     # What the example's comments promise, checked after it ran in a fresh interpreter.
     code += (
-        "\nassert result['vad'].segments == [] and result['loudness'] == 0.0, result"
-        "\nassert list(result) == ['vad', 'loudness'], list(result)"
-        "\nassert sorted(Pipeline.from_yaml('dataflows/speech_vad.yaml').run_sync(capture)) == ['clips', 'resample_16k', 'vad']"
+        # The custom node's line is checked in stdout below; `result` is now the manifest's run.
+        "\nassert sorted(result) == ['clips', 'resample_16k', 'vad'], sorted(result)"
         "\nassert isinstance(out, dict) and isinstance(rest, dict)"
         "\nprint('README example ok')"
     )
