@@ -27,6 +27,7 @@ def test_the_readme_python_example_runs_as_written(runtime):
     code += (
         # The custom node's line is checked in stdout below; `result` is now the manifest's run.
         "\nassert sorted(result) == ['clips', 'resample_16k', 'vad'], sorted(result)"
+        "\nassert len(pipeline.get_metrics()['node_metrics']) == 5, pipeline.get_metrics()['node_metrics']"
         "\nassert isinstance(out, dict) and isinstance(rest, dict)"
         "\nprint('README example ok')"
     )
