@@ -23,6 +23,7 @@ from .errors import (
 )
 from .nodes import (
     AudioResampleNode,
+    FilterNode,
     FormatConverterNode,
     GainNode,
     MixNode,
@@ -54,6 +55,7 @@ __all__ = [
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "FilterNode",
     "is_rust_runtime_available",
     "RemoteMediaError",
     "ManifestError",

@@ -41,6 +41,7 @@ __all__ = [
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "FilterNode",
     "BUILTIN_TYPES",
 ]
 
@@ -312,8 +313,23 @@ class PassthroughNode(BuiltinNode):
         super().__init__(node_id, runtime_hint)
 
 
+class FilterNode(BuiltinNode):
+    """Butterworth filters and RBJ cookbook EQ bands, applied in order; f32 out.
+
+    ``bands`` is a list of dicts, e.g. ``[{"type": "highpass", "freq_hz": 80, "order": 4},
+    {"type": "peaking", "freq_hz": 3000, "gain_db": 4, "q": 1}]``; types ``lowpass``, ``highpass``,
+    ``bandpass``, ``bandstop`` (Butterworth), ``peaking``, ``lowshelf``, ``highshelf``, ``notch``
+    (docs/nodes.md#filternode). ``zero_phase`` filters whole buffers forward and backward.
+    """
+
+    def __init__(self, bands: List[Dict[str, Any]], zero_phase: bool = False, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, bands=[dict(b) for b in bands], zero_phase=zero_phase)
+
+
 BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
-    c.type_name: c for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode)
+    c.type_name: c
+    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, FilterNode)
 }
 
 

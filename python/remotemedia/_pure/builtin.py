@@ -75,6 +75,14 @@ def _rust_f32(v: Any) -> str:
     return np.format_float_positional(v, trim="-")
 
 
+def check_finite(node_type: str, flat: np.ndarray) -> None:
+    """The engine's error for a NaN or infinite sample (``check_finite`` in ``src/nodes/mod.rs``)."""
+    bad = ~np.isfinite(flat)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{node_type} input contains a non-finite sample ({_rust_f32(flat[i])}) at index {i}")
+
+
 def _shaped_like(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
     return frames.reshape(-1) if like.ndim == 1 else frames
 
@@ -219,6 +227,7 @@ _MAKERS = {
     "GainNode": make_gain,
     "MixNode": make_mix,
     "PassthroughNode": make_passthrough,
+    "FilterNode": lambda params: _twin("filter", "FilterNode").FilterKernel(params),
 }
 
 
