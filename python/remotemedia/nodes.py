@@ -42,6 +42,7 @@ __all__ = [
     "MixNode",
     "PassthroughNode",
     "FilterNode",
+    "LoudnessNode",
     "BUILTIN_TYPES",
 ]
 
@@ -327,9 +328,24 @@ class FilterNode(BuiltinNode):
         super().__init__(node_id, runtime_hint, bands=[dict(b) for b in bands], zero_phase=zero_phase)
 
 
+class LoudnessNode(BuiltinNode):
+    """ITU-R BS.1770-4 / EBU R128 loudness: outputs ``audio`` (normalised to ``target_lufs`` under
+    ``peak_ceiling_dbtp``, or unchanged with ``mode="measure"``) and a ``loudness`` report
+    (integrated LUFS, loudness range, true peak, the gain applied; docs/nodes.md#loudnessnode)."""
+
+    outputs = ["audio", "loudness"]
+
+    def __init__(self, mode: str = "normalize", target_lufs: float = -23.0, peak_ceiling_dbtp: float = -1.0,
+                 channel_weights: Optional[List[float]] = None, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, mode=mode, target_lufs=target_lufs, peak_ceiling_dbtp=peak_ceiling_dbtp,
+                         channel_weights=None if channel_weights is None else [float(w) for w in channel_weights])
+
+
 BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
     c.type_name: c
-    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, FilterNode)
+    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, FilterNode,
+              LoudnessNode)
 }
 
 

@@ -5,6 +5,7 @@ pub mod describe;
 pub mod filter;
 pub mod format;
 pub mod gain;
+pub mod loudness;
 pub mod mix;
 pub mod passthrough;
 pub mod resample;
@@ -272,6 +273,7 @@ impl Registry {
         r.register(gain::node_type());
         r.register(mix::node_type());
         r.register(filter::node_type());
+        r.register(loudness::node_type());
         r
     }
 

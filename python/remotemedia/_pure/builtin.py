@@ -228,6 +228,7 @@ _MAKERS = {
     "MixNode": make_mix,
     "PassthroughNode": make_passthrough,
     "FilterNode": lambda params: _twin("filter", "FilterNode").FilterKernel(params),
+    "LoudnessNode": lambda params: _twin("loudness", "LoudnessNode").LoudnessKernel(params),
 }
 
 

@@ -20,12 +20,13 @@ from ..errors import InputError
 from ..payloads import VadResult
 from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like
 from .filter import FilterStream
+from .loudness import LoudnessStream
 from .resample import _filter_spectrum, block_sizes, output_frames
 from .vad import VadState, _to_mono
 
 __all__ = ["StreamResampler", "PureSession", "STATEFUL_TYPES"]
 
-STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "FilterNode")
+STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "FilterNode", "LoudnessNode")
 
 
 def _frames(samples: np.ndarray) -> np.ndarray:
@@ -202,7 +203,7 @@ class _VadStream:
         return last
 
 
-_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "FilterNode": FilterStream}
+_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "FilterNode": FilterStream, "LoudnessNode": LoudnessStream}
 
 
 class PureSession:
