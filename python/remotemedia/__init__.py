@@ -23,6 +23,7 @@ from .errors import (
 )
 from .nodes import (
     AudioResampleNode,
+    DenoiseNode,
     FilterNode,
     FormatConverterNode,
     GainNode,
@@ -58,6 +59,7 @@ __all__ = [
     "PassthroughNode",
     "FilterNode",
     "LoudnessNode",
+    "DenoiseNode",
     "is_rust_runtime_available",
     "RemoteMediaError",
     "ManifestError",

@@ -43,6 +43,7 @@ __all__ = [
     "PassthroughNode",
     "FilterNode",
     "LoudnessNode",
+    "DenoiseNode",
     "BUILTIN_TYPES",
 ]
 
@@ -342,10 +343,28 @@ class LoudnessNode(BuiltinNode):
                          channel_weights=None if channel_weights is None else [float(w) for w in channel_weights])
 
 
+class DenoiseNode(BuiltinNode):
+    """Spectral-gating noise reduction (as noisereduce): STFT bins under the noise profile's mean +
+    ``n_std_thresh`` std (dB) are attenuated by ``prop_decrease``, the mask smoothed over time and
+    frequency. The profile comes from ``noise_clip`` (mono samples at the audio's rate) or the
+    quietest frames; ``mode="nonstationary"`` follows changing noise. Streams lag by
+    ``n_fft + (time_mask_smooth_ms in hops) * n_fft / 4`` samples (docs/nodes.md#denoisenode)."""
+
+    def __init__(self, mode: str = "stationary", n_fft: int = 1024, n_std_thresh: float = 1.5,
+                 prop_decrease: float = 1.0, freq_mask_smooth_hz: float = 500.0, time_mask_smooth_ms: float = 50.0,
+                 time_constant_s: float = 2.0, noise_clip: Optional[Any] = None, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        flat = noise_clip.reshape(-1) if hasattr(noise_clip, "reshape") else noise_clip
+        clip = None if flat is None else [float(v) for v in flat]
+        super().__init__(node_id, runtime_hint, mode=mode, n_fft=n_fft, n_std_thresh=n_std_thresh,
+                         prop_decrease=prop_decrease, freq_mask_smooth_hz=freq_mask_smooth_hz,
+                         time_mask_smooth_ms=time_mask_smooth_ms, time_constant_s=time_constant_s, noise_clip=clip)
+
+
 BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
     c.type_name: c
     for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, FilterNode,
-              LoudnessNode)
+              LoudnessNode, DenoiseNode)
 }
 
 

@@ -1,6 +1,7 @@
 //! Node types: the `Node` trait every operator body implements, the parameter schemas that
 //! validation checks manifests against, and the registry that maps type names to both.
 
+pub mod denoise;
 pub mod describe;
 pub mod filter;
 pub mod format;
@@ -274,6 +275,7 @@ impl Registry {
         r.register(mix::node_type());
         r.register(filter::node_type());
         r.register(loudness::node_type());
+        r.register(denoise::node_type());
         r
     }
 

@@ -229,6 +229,7 @@ _MAKERS = {
     "PassthroughNode": make_passthrough,
     "FilterNode": lambda params: _twin("filter", "FilterNode").FilterKernel(params),
     "LoudnessNode": lambda params: _twin("loudness", "LoudnessNode").LoudnessKernel(params),
+    "DenoiseNode": lambda params: _twin("denoise", "DenoiseNode").DenoiseKernel(params),
 }
 
 

@@ -19,6 +19,7 @@ from ..audio import Audio
 from ..errors import InputError
 from ..payloads import VadResult
 from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like
+from .denoise import DenoiseStream
 from .filter import FilterStream
 from .loudness import LoudnessStream
 from .resample import _filter_spectrum, block_sizes, output_frames
@@ -26,7 +27,7 @@ from .vad import VadState, _to_mono
 
 __all__ = ["StreamResampler", "PureSession", "STATEFUL_TYPES"]
 
-STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "FilterNode", "LoudnessNode")
+STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "FilterNode", "LoudnessNode", "DenoiseNode")
 
 
 def _frames(samples: np.ndarray) -> np.ndarray:
@@ -203,7 +204,7 @@ class _VadStream:
         return last
 
 
-_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "FilterNode": FilterStream, "LoudnessNode": LoudnessStream}
+_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "FilterNode": FilterStream, "LoudnessNode": LoudnessStream, "DenoiseNode": DenoiseStream}
 
 
 class PureSession:
