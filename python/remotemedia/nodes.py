@@ -46,6 +46,9 @@ __all__ = [
     "LogMelNode",
     "FbankNode",
     "MfccNode",
+    "FilterNode",
+    "LoudnessNode",
+    "DenoiseNode",
     "BUILTIN_TYPES",
 ]
 
@@ -392,12 +395,58 @@ class MfccNode(_SchemaParams):
     :class:`~remotemedia.payloads.Features` of shape ``(frames, num_ceps)``. Params: the
     :class:`FbankNode` front end's plus ``num_ceps``, ``cepstral_lifter``, ``use_energy``; see
     docs/nodes.md#mfccnode."""
+class FilterNode(BuiltinNode):
+    """Butterworth filters and RBJ cookbook EQ bands, applied in order; f32 out.
+
+    ``bands`` is a list of dicts, e.g. ``[{"type": "highpass", "freq_hz": 80, "order": 4},
+    {"type": "peaking", "freq_hz": 3000, "gain_db": 4, "q": 1}]``; types ``lowpass``, ``highpass``,
+    ``bandpass``, ``bandstop`` (Butterworth), ``peaking``, ``lowshelf``, ``highshelf``, ``notch``
+    (docs/nodes.md#filternode). ``zero_phase`` filters whole buffers forward and backward.
+    """
+
+    def __init__(self, bands: List[Dict[str, Any]], zero_phase: bool = False, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, bands=[dict(b) for b in bands], zero_phase=zero_phase)
+
+
+class LoudnessNode(BuiltinNode):
+    """ITU-R BS.1770-4 / EBU R128 loudness: outputs ``audio`` (normalised to ``target_lufs`` under
+    ``peak_ceiling_dbtp``, or unchanged with ``mode="measure"``) and a ``loudness`` report
+    (integrated LUFS, loudness range, true peak, the gain applied; docs/nodes.md#loudnessnode)."""
+
+    outputs = ["audio", "loudness"]
+
+    def __init__(self, mode: str = "normalize", target_lufs: float = -23.0, peak_ceiling_dbtp: float = -1.0,
+                 channel_weights: Optional[List[float]] = None, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, mode=mode, target_lufs=target_lufs, peak_ceiling_dbtp=peak_ceiling_dbtp,
+                         channel_weights=None if channel_weights is None else [float(w) for w in channel_weights])
+
+
+class DenoiseNode(BuiltinNode):
+    """Spectral-gating noise reduction (as noisereduce): STFT bins under the noise profile's mean +
+    ``n_std_thresh`` std (dB) are attenuated by ``prop_decrease``, the mask smoothed over time and
+    frequency. The profile comes from ``noise_clip`` (mono samples at the audio's rate) or the
+    quietest frames; ``mode="nonstationary"`` follows changing noise. Streams lag by
+    ``n_fft + (time_mask_smooth_ms in hops) * n_fft / 4`` samples (docs/nodes.md#denoisenode)."""
+
+    def __init__(self, mode: str = "stationary", n_fft: int = 1024, n_std_thresh: float = 1.5,
+                 prop_decrease: float = 1.0, freq_mask_smooth_hz: float = 500.0, time_mask_smooth_ms: float = 50.0,
+                 time_constant_s: float = 2.0, noise_clip: Optional[Any] = None, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        flat = noise_clip.reshape(-1) if hasattr(noise_clip, "reshape") else noise_clip
+        clip = None if flat is None else [float(v) for v in flat]
+        super().__init__(node_id, runtime_hint, mode=mode, n_fft=n_fft, n_std_thresh=n_std_thresh,
+                         prop_decrease=prop_decrease, freq_mask_smooth_hz=freq_mask_smooth_hz,
+                         time_mask_smooth_ms=time_mask_smooth_ms, time_constant_s=time_constant_s, noise_clip=clip)
 
 
 BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
     c.type_name: c
     for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, ChannelMixNode,
               SegmentNode, LogMelNode, FbankNode, MfccNode)
+    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, FilterNode,
+              LoudnessNode, DenoiseNode)
 }
 
 

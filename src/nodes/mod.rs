@@ -2,18 +2,22 @@
 //! validation checks manifests against, and the registry that maps type names to both.
 
 pub mod channel_mix;
+pub mod denoise;
 pub mod describe;
 pub mod fbank;
+pub mod filter;
 pub mod format;
 pub mod gain;
 pub mod kaldi;
 pub mod log_mel;
+pub mod loudness;
 pub mod mfcc;
 pub mod mix;
 pub mod params;
 pub mod passthrough;
 pub mod resample;
 pub mod segment;
+pub mod sos;
 pub mod spectral;
 pub mod vad;
 
@@ -117,6 +121,22 @@ pub enum ParamKind {
     Bool,
     /// Anything JSON can hold (Python nodes interpret their own params).
     Any,
+    /// A list of `min_len..=max_len` items of one kind; each item is checked, and reported with
+    /// its index, on its own.
+    List { item: Box<ParamKind>, min_len: usize, max_len: usize },
+    /// An object whose `tag` field names its variant (a filter band's `"type"`); each variant
+    /// declares its own fields, checked like a node's params, with a path to every problem.
+    Tagged { tag: &'static str, variants: Vec<Variant> },
+}
+
+/// One variant of a [`ParamKind::Tagged`] object: its tag value and its fields.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub fields: Vec<ParamSpec>,
+    /// Pairs of number fields `(a, b)` that must satisfy `a < b` (a band's low and high edges).
+    pub increasing: Vec<(&'static str, &'static str)>,
 }
 
 impl fmt::Display for ParamKind {
@@ -128,6 +148,12 @@ impl fmt::Display for ParamKind {
             ParamKind::IntChoice(c) => write!(f, "one of {}", c.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
             ParamKind::Bool => write!(f, "true or false"),
             ParamKind::Any => write!(f, "any value"),
+            ParamKind::List { item, min_len, max_len } => write!(f, "a list of {min_len} to {max_len} items, each {item}"),
+            ParamKind::Tagged { tag, variants } => write!(
+                f,
+                "an object with \"{tag}\": one of {}",
+                variants.iter().map(|v| format!("\"{}\"", v.name)).collect::<Vec<_>>().join(", ")
+            ),
         }
     }
 }
@@ -260,6 +286,9 @@ impl Registry {
         r.register(log_mel::node_type());
         r.register(fbank::node_type());
         r.register(mfcc::node_type());
+        r.register(filter::node_type());
+        r.register(loudness::node_type());
+        r.register(denoise::node_type());
         r
     }
 
@@ -279,12 +308,50 @@ impl Registry {
 
 // ---- helpers shared by node implementations ----
 
+/// Whether no sample is NaN or infinite. Branch-free so that it vectorises (an early-exit scan
+/// cost as much as the FFT): `x - x` is 0 for finite `x` and NaN for NaN and ±inf.
+#[allow(clippy::eq_op)] // `x - x` is the point: it is NaN exactly for non-finite x
+fn all_finite(v: &[f32]) -> bool {
+    let mut acc = [0f32; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x - x;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|x| x - x).sum();
+    acc.iter().sum::<f32>() + tail == 0.0
+}
+
 /// The audio in a payload, or an `InvalidInput` error naming what arrived instead.
 pub fn expect_audio(payload: Payload) -> Result<AudioBuffer, NodeError> {
     match payload {
         Payload::Audio(a) => Ok(a),
         Payload::Vad(v) => Ok(v.audio),
         other => Err(NodeError::invalid_input(format!("expected audio, received {}", other.kind()))),
+    }
+}
+
+/// An `InvalidInput` error naming the first NaN or infinite sample, if there is one:
+/// `"{node} input contains a non-finite sample (NaN) at index 12"`.
+pub fn check_finite(node: &str, samples: &[f32]) -> Result<(), NodeError> {
+    if all_finite(samples) {
+        return Ok(());
+    }
+    let i = samples.iter().position(|x| !x.is_finite()).unwrap_or(0);
+    Err(NodeError::invalid_input(format!(
+        "{node} input contains a non-finite sample ({}) at index {i}",
+        samples.get(i).copied().unwrap_or(f32::NAN)
+    )))
+}
+
+pub fn param_bool(params: &Params, name: &str) -> Result<Option<bool>, NodeError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| NodeError::permanent(format!("param '{name}' must be true or false, found {v}"))),
     }
 }
 

@@ -76,6 +76,14 @@ def _rust_f32(v: Any) -> str:
     return np.format_float_positional(v, trim="-")
 
 
+def check_finite(node_type: str, flat: np.ndarray) -> None:
+    """The engine's error for a NaN or infinite sample (``check_finite`` in ``src/nodes/mod.rs``)."""
+    bad = ~np.isfinite(flat)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{node_type} input contains a non-finite sample ({_rust_f32(flat[i])}) at index {i}")
+
+
 def _shaped_like(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
     return frames.reshape(-1) if like.ndim == 1 else frames
 
@@ -272,6 +280,9 @@ _MAKERS = {
     "ChannelMixNode": make_channel_mix,
     "SegmentNode": make_segment,
     **{t: make_features(t) for t in ("LogMelNode", "FbankNode", "MfccNode")},
+    "FilterNode": lambda params: _twin("filter", "FilterNode").FilterKernel(params),
+    "LoudnessNode": lambda params: _twin("loudness", "LoudnessNode").LoudnessKernel(params),
+    "DenoiseNode": lambda params: _twin("denoise", "DenoiseNode").DenoiseKernel(params),
 }
 
 

@@ -19,13 +19,17 @@ from ..audio import Audio
 from ..errors import InputError
 from ..payloads import VadResult
 from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like, cut_clips, expect_vad
+from .denoise import DenoiseStream
+from .filter import FilterStream
+from .loudness import LoudnessStream
 from .resample import _filter_spectrum, block_sizes, output_frames
 from . import features
 from .vad import VadState, _to_mono
 
 __all__ = ["StreamResampler", "PureSession", "STATEFUL_TYPES"]
 
-STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "LogMelNode", "FbankNode", "MfccNode")
+STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "LogMelNode", "FbankNode", "MfccNode", "FilterNode", "LoudnessNode",
+                  "DenoiseNode")
 
 
 def _frames(samples: np.ndarray) -> np.ndarray:
@@ -231,7 +235,8 @@ class _SegmentStream:
         return cut_clips(audio, [s for p in parts for s in p["segments"]], self.params)
 
 
-_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "SegmentNode": _SegmentStream, **features.STREAMS}
+_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "SegmentNode": _SegmentStream, **features.STREAMS,
+            "FilterNode": FilterStream, "LoudnessNode": LoudnessStream, "DenoiseNode": DenoiseStream}
 
 
 class PureSession:

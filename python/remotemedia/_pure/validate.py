@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ManifestError, Problem
 from .graph import DEFAULT_CONFIG, Graph, GraphEdge, GraphNode
-from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value, quote
+from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value, format_float, quote
 
 __all__ = ["validate", "SUPPORTED_VERSIONS", "MAX_PROBLEMS", "closest", "check_param"]
 
@@ -508,49 +508,93 @@ class _Validator:
 
     def check_params(self, base: str, t: NodeTypeSpec, given: Dict[str, Any]) -> Dict[str, Any]:
         before = self.p.count()
-        out: Dict[str, Any] = self._check_params(base, t, given)
+        out = self.check_specs(base, t.params, given, t.name, "param", t.open_params)
         # The engine's cross-param checks (NodeType::check), once each param is valid on its own.
         if self.p.count() == before and t.name in CROSS_CHECKS:
             for param, expected, found in CROSS_CHECKS[t.name](out):
                 self.add(join(base, param), expected, found)
-        return out
-
-    def _check_params(self, base: str, t: NodeTypeSpec, given: Dict[str, Any]) -> Dict[str, Any]:
-        out: Dict[str, Any] = {}
-        before = self.p.count()
-        declared = [s.name for s in t.params]
-        for key in sorted(given):
-            v = given[key]
-            path = join(base, key)
-            spec = t.param(key)
-            if spec is not None:
-                if v is None and not spec.required:
-                    continue
-                ok, norm, expected, found = check_value(spec, v)
-                if ok:
-                    out[key] = self.json_value(norm, path) if spec.kind == "any" else norm
-                else:
-                    self.add(path, expected, found)
-            elif t.open_params:
-                out[key] = self.json_value(v, path)
-            elif not declared:
-                self.add(path, f"no params ({t.name} takes none)", f"the unknown param {quote(key)}")
-            else:
-                self.add(path, f"a param of {t.name}: {', '.join(declared)}{did_you_mean(key, declared)}",
-                         f"the unknown param {quote(key)}")
-        for spec in t.params:
-            absent = spec.name not in given or (given[spec.name] is None and not spec.required)
-            if not absent:
-                continue
-            if spec.required:
-                self.add(join(base, spec.name), f"{describe_kind(spec)} (required by {t.name})", "nothing")
-            else:
-                out[spec.name] = spec.default
-        # The cross-param check assumes each param is individually valid.
         if self.p.count() == before and t.check is not None:
             for param, expected, found in t.check(out):
                 self.add(join(base, param) if param else base, expected, found)
         return out
+
+    def check_specs(self, base: str, specs: Sequence[ParamSpec], given: Dict[str, Any], owner: str, what: str,
+                    open_: bool = False) -> Dict[str, Any]:
+        """``given`` against ``specs`` (a node's params, or one variant's fields): every problem with
+        its path, defaults filled in (``check_specs`` in Rust)."""
+        out: Dict[str, Any] = {}
+        declared = [s.name for s in specs]
+        for key in sorted(given):
+            v = given[key]
+            path = join(base, key)
+            spec = next((s for s in specs if s.name == key), None)
+            if spec is not None:
+                if v is None and not spec.required:
+                    continue
+                ok, norm = self.check_kind(path, spec, v)
+                if ok:
+                    out[key] = self.json_value(norm, path) if spec.kind == "any" else norm
+            elif open_:
+                out[key] = self.json_value(v, path)
+            elif not declared:
+                self.add(path, f"no {what}s ({owner} takes none)", f"the unknown {what} {quote(key)}")
+            else:
+                self.add(path, f"a {what} of {owner}: {', '.join(declared)}{did_you_mean(key, declared)}",
+                         f"the unknown {what} {quote(key)}")
+        for spec in specs:
+            absent = spec.name not in given or (given[spec.name] is None and not spec.required)
+            if not absent:
+                continue
+            if spec.required:
+                self.add(join(base, spec.name), f"{describe_kind(spec)} (required by {owner})", "nothing")
+            else:
+                out[spec.name] = spec.default
+        return out
+
+    def check_kind(self, path: str, spec: ParamSpec, v: Any) -> Tuple[bool, Any]:
+        """A value against a spec's kind, every problem added with its path: ``(ok, normalised)``
+        (``check_kind`` in Rust)."""
+        if spec.kind == "list":
+            if not isinstance(v, list):
+                self.add(path, describe_kind(spec), describe_mistyped(v))
+                return False, None
+            if not spec.min_len <= len(v) <= spec.max_len:
+                self.add(path, describe_kind(spec), describe_value(v))
+                return False, None
+            before = self.p.count()
+            out = []
+            for i, x in enumerate(v):
+                ok, norm = self.check_kind(f"{path}[{i}]", spec.item, x)
+                if ok:
+                    out.append(norm)
+            return self.p.count() == before, out
+        if spec.kind == "tagged":
+            names = [variant.name for variant in spec.variants]
+            if not isinstance(v, dict):
+                self.add(path, describe_kind(spec), describe_value(v))
+                return False, None
+            tag_path = join(path, spec.tag)
+            tag = v.get(spec.tag)
+            variant = next((x for x in spec.variants if x.name == tag), None) if isinstance(tag, str) else None
+            if variant is None:
+                if isinstance(tag, str):
+                    self.add(tag_path, f"one of {', '.join(names)}{did_you_mean(tag, names)}", quote(tag))
+                else:
+                    self.add(tag_path, f"one of {', '.join(names)}", _describe_opt(spec.tag in v, tag))
+                return False, None
+            before = self.p.count()
+            fields = {k: x for k, x in v.items() if k != spec.tag}
+            out = self.check_specs(path, variant.fields, fields, f"{spec.tag} {quote(variant.name)}", "field")
+            for a, b in variant.increasing:
+                x, y = out.get(a), out.get(b)
+                if _is_number(x) and _is_number(y) and float(x) >= float(y):
+                    self.add(join(path, b), f"a number above {a} ({format_float(float(x))})", format_float(float(y)))
+            out[spec.tag] = variant.name
+            return self.p.count() == before, out
+        ok, norm, expected, found = check_value(spec, v)
+        if not ok:
+            self.add(path, expected, found)
+        return ok, norm
 
     def check_endpoint(self, path: str, present: bool, v: Any, ids: Dict[str, int], id_list: List[str]) -> Optional[int]:
         if isinstance(v, str):
