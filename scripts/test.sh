@@ -30,10 +30,18 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 pip_reqs=()
+nodeps_reqs=()
 for f in tests/requirements/*.pip; do
-    [ -e "$f" ] && pip_reqs+=(-r "$f")
+    [ -e "$f" ] || continue
+    case "$f" in
+        *.nodeps.pip) nodeps_reqs+=(-r "$f") ;;
+        *) pip_reqs+=(-r "$f") ;;
+    esac
 done
 "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "numpy>=1.21" "pyyaml>=5.4" "pytest>=7" "${pip_reqs[@]}"
+if [ ${#nodeps_reqs[@]} -gt 0 ]; then
+    "$PY" -m pip install -q --disable-pip-version-check --no-deps "${nodeps_reqs[@]}"
+fi
 
 echo "== cargo test"
 cargo test --quiet

@@ -166,6 +166,10 @@ pub struct VadResult {
     pub frame_duration_ms: u32,
     /// The node's input, passed on unchanged.
     pub audio: AudioBuffer,
+    /// One speech probability per frame, for detectors that have them (`SileroVADNode`); empty
+    /// for `VADNode`.
+    #[serde(default)]
+    pub probabilities: Vec<f32>,
 }
 
 /// One value travelling along an edge.
@@ -192,13 +196,15 @@ impl Payload {
 
     /// The part of this payload named by an edge's `output_key`, or `None` if it has no such part.
     ///
-    /// A VAD result has the keys `audio`, `segments` and `frames`; a map has its own keys.
+    /// A VAD result has the keys `audio`, `segments`, `frames` and `probabilities`; a map has
+    /// its own keys.
     pub fn output(&self, key: &str) -> Option<Payload> {
         match self {
             Payload::Vad(v) => match key {
                 "audio" => Some(Payload::Audio(v.audio.clone())),
                 "segments" => Some(Payload::Json(segments_json(&v.segments))),
                 "frames" => Some(Payload::Json(serde_json::Value::from(v.frames.clone()))),
+                "probabilities" => Some(Payload::Json(serde_json::Value::from(v.probabilities.clone()))),
                 _ => None,
             },
             Payload::Map(m) => m.get(key).cloned(),

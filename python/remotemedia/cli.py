@@ -407,6 +407,19 @@ def _vad_frame_ms(v: Any, frame_ms: Optional[int]) -> int:
     return int(round(_duration(v["audio"]) * 1000.0 / n)) if n else 0
 
 
+def _vad_frame_ms_by_node(graph: Any) -> Dict[str, Optional[int]]:
+    """The frame length of each VAD node's results: VADNode's param, SileroVADNode's chunk."""
+    from ._pure.silero import FRAME_MS
+
+    out: Dict[str, Optional[int]] = {}
+    for n in graph.nodes:
+        if n.type.name == "VADNode":
+            out[n.id] = n.params.get("frame_duration_ms")
+        elif n.type.name == "SileroVADNode":
+            out[n.id] = FRAME_MS
+    return out
+
+
 def _kind(p: Any) -> str:
     from .audio import Audio
     from .payloads import VadResult
@@ -738,7 +751,7 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
     sink_ids = [graph.nodes[i].id for i in graph.sinks()]
     order = [k for k in sink_ids if k in result] + [k for k in result if k not in sink_ids]
     outputs = [(k, result[k]) for k in order]
-    frame_ms = {n.id: n.params.get("frame_duration_ms") for n in graph.nodes if n.type.name == "VADNode"}
+    frame_ms = _vad_frame_ms_by_node(graph)
 
     out.append("\noutputs\n")
     if not outputs:
@@ -812,7 +825,7 @@ def _stream(args: argparse.Namespace, out: List[str]) -> None:
         raise _failure(f"chunk {len(push_ns)}: {e}") from None
 
     outputs = [(k, _concatenated(v)) for k, v in sums.items()]
-    frame_ms = {nd.id: nd.params.get("frame_duration_ms") for nd in graph.nodes if nd.type.name == "VADNode"}
+    frame_ms = _vad_frame_ms_by_node(graph)
     out.append("\noutputs (all chunks)\n")
     for ident, p in outputs:
         describe_payload(out, ident, p, 2, frame_ms.get(ident))
@@ -866,6 +879,7 @@ def _concatenated(parts: List[Any]) -> Any:
         return VadResult(
             segments=[tuple(s) for p in parts for s in p["segments"]],
             frames=np.concatenate([np.asarray(p["frames"], dtype=bool) for p in parts]),
+            probabilities=np.concatenate([np.asarray(p["probabilities"], dtype=np.float32) for p in parts]),
             audio=audio,
         )
     return parts[-1]

@@ -348,7 +348,7 @@ def test_pinned_wording():
     assert problems_of("type_close")[0] == ("nodes[0].type", 'a known node type (did you mean "AudioResampleNode"?)', '"AudioResampleNod"')
     assert problems_of("type_unknown_no_guess")[0] == (
         "nodes[0].type",
-        "a known node type: AudioResampleNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, VADNode",
+        "a known node type: AudioResampleNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, SileroVADNode, VADNode",
         '"Transcriber"',
     )
     assert problems_of("params_ill_typed")[0] == (

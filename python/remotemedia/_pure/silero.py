@@ -330,3 +330,103 @@ def frames_from_segments(segments: List[Tuple[int, int]], first: int, count: int
         return np.zeros(count, dtype=bool)
     seg = np.asarray(segments, dtype=np.int64)
     return np.any((centres >= seg[None, :, 0]) & (centres < seg[None, :, 1]), axis=1)
+
+
+#: Chunk length in ms at both rates: one frame decision and one probability per chunk.
+FRAME_MS = 32
+
+
+class SileroVad:
+    """One stream's (or whole buffer's) detector: the network and the decisions, as the native
+    node's ``SileroVad`` (src/nodes/silero_vad.rs). ``push`` and ``finish`` return
+    ``(probabilities, frames, segments)``: the chunks computed, the frames decided (in
+    timestamps mode a frame waits until no later segment can cover it) and the segments that
+    became final, in seconds."""
+
+    def __init__(self, sample_rate: int, mode: str = "timestamps", threshold: float = 0.5, **stamp_params):
+        self.net = SileroState(sample_rate)
+        self.mode = mode
+        self.threshold = threshold
+        self.stamp_params = dict(stamp_params, threshold=threshold)
+        self.reset()
+
+    def reset(self) -> None:
+        self.net.reset()
+        self.stamps = Timestamper(self.net.sample_rate, **self.stamp_params)
+        self.spans: List[Tuple[int, int]] = []
+        self.probs = 0
+        self.frames = 0
+        self.open_since: Optional[int] = None
+
+    def _sec(self, sample: int) -> float:
+        return sample / self.net.sample_rate
+
+    def push(self, samples: np.ndarray):
+        probs = self.net.push(samples)
+        frames, segments = self._decide(probs)
+        return probs, frames, segments
+
+    def finish(self):
+        length = self.net.samples_seen
+        self.stamps.set_length(length)
+        probs = self.net.finish()
+        frames, segments = self._decide(probs)
+        w = self.net.window
+        if self.mode == "timestamps":
+            self._take(self.stamps.finish(length), segments)
+            frames += self._decide_frames(self.probs)
+        elif self.open_since is not None:
+            segments.append((self._sec(self.open_since * w), self._sec(min(self.probs * w, length))))
+        self.reset()
+        return probs, frames, segments
+
+    def _take(self, spans, segments) -> None:
+        for s, e in spans:
+            segments.append((self._sec(s), self._sec(e)))
+            self.spans.append((s, e))
+
+    def _decide(self, probs: np.ndarray):
+        w = self.net.window
+        frames: List[bool] = []
+        segments: List[Tuple[float, float]] = []
+        if self.mode == "raw":
+            for k, p in enumerate(probs):
+                speech = float(p) >= self.threshold
+                i = self.probs + k
+                if speech and self.open_since is None:
+                    self.open_since = i
+                elif not speech and self.open_since is not None:
+                    segments.append((self._sec(self.open_since * w), self._sec(i * w)))
+                    self.open_since = None
+                frames.append(speech)
+            self.probs += len(probs)
+            self.frames = self.probs
+            return frames, segments
+        spans = []
+        for p in probs:
+            spans += self.stamps.push(p)
+        self.probs += len(probs)
+        self._take(spans, segments)
+        horizon = self.stamps.horizon()
+        decided = min(-(-(horizon - w // 2) // w) if horizon > w // 2 else 0, self.probs)
+        frames += self._decide_frames(max(decided, self.frames))
+        return frames, segments
+
+    def _decide_frames(self, until: int) -> List[bool]:
+        w = self.net.window
+        out = []
+        while self.frames < until:
+            centre = self.frames * w + w // 2
+            while self.spans and self.spans[0][1] <= centre:
+                self.spans.pop(0)
+            out.append(bool(self.spans) and self.spans[0][0] <= centre)
+            self.frames += 1
+        return out
+
+
+def detect(samples: np.ndarray, sample_rate: int, **params):
+    """``(probabilities, frames, segments)`` for one whole mono buffer."""
+    vad = SileroVad(sample_rate, **params)
+    p1, f1, s1 = vad.push(samples)
+    p2, f2, s2 = vad.finish()
+    return np.concatenate([p1, p2]), np.asarray(f1 + f2, dtype=bool), s1 + s2
