@@ -5,13 +5,15 @@ false-alarm rate and the CPU time per second of audio, for every detector in one
 * ``SileroVADNode`` raw (p >= 0.5 per chunk) and with silero-vad's timestamps (the defaults),
 * onnxruntime running the silero-vad 6.2.3 wheel's model (1 thread), raw and through silero-vad's
   own ``get_speech_timestamps``: the reference implementation,
-* webrtcvad mode 2 (30 ms frames).
+* webrtcvad mode 2 (30 ms frames),
+* with ``--before REF``: ``VADNode`` as it was at git revision ``REF`` (its numpy twin, read
+  with ``git show``; the twin gives the native node's decisions), the baseline of a change.
 
 Scoring: 10 ms frames against the set's reference labels; a frame is speech when its centre lies
 in a detected segment. F1 per SNR is over all clips and noise kinds at that SNR; the false-alarm
 rate is the share of non-speech frames called speech, over every item.
 
-    python benchmarks/vad_quality.py [--clips 6] [--twin] [--json out.json]
+    python benchmarks/vad_quality.py [--clips 6] [--twin] [--before REF] [--json out.json]
 """
 
 from __future__ import annotations
@@ -40,7 +42,25 @@ def runs_to_segments(decisions: np.ndarray, frame_s: float):
     return [(s * frame_s, e * frame_s) for s, e in zip(edges[::2], edges[1::2])]
 
 
-def detectors(twin: bool) -> Dict[str, Callable[[np.ndarray], list]]:
+def vadnode_at(ref: str) -> Callable[[np.ndarray], list]:
+    """VADNode's numpy twin (python/remotemedia/_pure/vad.py, self-contained) at git revision ``ref``."""
+    import subprocess
+    import types
+
+    src = subprocess.run(["git", "show", f"{ref}:python/remotemedia/_pure/vad.py"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    mod = types.ModuleType(f"vad_at_{ref}")
+    exec(compile(src, f"{ref}:vad.py", "exec"), mod.__dict__)
+
+    def detect(x):
+        st = mod.VadState(RATE, 30)
+        frames = np.concatenate([st.push(x), st.finish()]).astype(bool)
+        return runs_to_segments(frames, 0.03)
+
+    return detect
+
+
+def detectors(twin: bool, before: str = None) -> Dict[str, Callable[[np.ndarray], list]]:
     from remotemedia import Pipeline, SileroVADNode, VADNode
 
     def pipeline_detector(node, runtime="rust"):
@@ -58,6 +78,8 @@ def detectors(twin: bool) -> Dict[str, Callable[[np.ndarray], list]]:
         "SileroVADNode raw p>=0.5": pipeline_detector(SileroVADNode(mode="raw", node_id="v")),
         "SileroVADNode timestamps": pipeline_detector(SileroVADNode(node_id="v")),
     }
+    if before:
+        out[f"VADNode at {before} (numpy twin)"] = vadnode_at(before)
     if twin:
         out["VADNode (numpy twin)"] = pipeline_detector(VADNode(node_id="v"), "python")
     try:
@@ -113,6 +135,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, default=6)
     ap.add_argument("--twin", action="store_true", help="also score VADNode's numpy twin")
+    ap.add_argument("--before", metavar="REF", help="also score VADNode as it was at this git revision")
     ap.add_argument("--only", help="score only detectors whose name contains this")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -123,7 +146,7 @@ def main() -> int:
     header = "| detector | F1 clean / 20 / 10 / 5 / 0 dB | false alarms | CPU per s of audio |"
     print(header)
     print("|---|---|---|---|")
-    for name, detect in detectors(args.twin).items():
+    for name, detect in detectors(args.twin, args.before).items():
         if args.only and args.only not in name:
             continue
         r = evaluate(items, detect)
