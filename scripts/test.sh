@@ -50,14 +50,22 @@ fi
 VENV="${REMOTEMEDIA_VENV:-.venv}"
 PY="$VENV/bin/python"
 pip_reqs=()
+nodeps_reqs=()
 for f in tests/requirements/*.pip; do
-    [ -e "$f" ] && pip_reqs+=(-r "$f")
+    [ -e "$f" ] || continue
+    case "$f" in
+        *.nodeps.pip) nodeps_reqs+=(-r "$f") ;;
+        *) pip_reqs+=(-r "$f") ;;
+    esac
 done
 python_deps() {
     if [ ! -x "$PY" ]; then
         python3 -m venv "$VENV"
     fi
     "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "numpy>=1.21" "pyyaml>=5.4" "pytest>=7" "${pip_reqs[@]}"
+    if [ ${#nodeps_reqs[@]} -gt 0 ]; then
+        "$PY" -m pip install -q --disable-pip-version-check --no-deps "${nodeps_reqs[@]}"
+    fi
 }
 stage "Python packages into $VENV (maturin, numpy, pyyaml, pytest, tests/requirements/*.pip)" python_deps
 

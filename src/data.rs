@@ -167,6 +167,10 @@ pub struct VadResult {
     pub frame_duration_ms: u32,
     /// The node's input, passed on unchanged.
     pub audio: AudioBuffer,
+    /// One speech probability per frame, for detectors that have them (`SileroVADNode`); empty
+    /// for `VADNode`.
+    #[serde(default)]
+    pub probabilities: Vec<f32>,
 }
 
 /// One clip cut from a longer recording (what `SegmentNode` produces, one per speech segment):
@@ -282,8 +286,8 @@ impl Payload {
 
     /// The part of this payload named by an edge's `output_key`, or `None` if it has no such part.
     ///
-    /// A VAD result has the keys `audio`, `segments` and `frames`; clips have `segments` (each
-    /// clip's `[start_s, end_s]`); a map has its own keys.
+    /// A VAD result has the keys `audio`, `segments`, `frames` and `probabilities`; clips have
+    /// `segments` (each clip's `[start_s, end_s]`); a map has its own keys.
     pub fn output(&self, key: &str) -> Option<Payload> {
         match self {
             Payload::Clips(c) if key == "segments" => {
@@ -294,6 +298,7 @@ impl Payload {
                 "audio" => Some(Payload::Audio(v.audio.clone())),
                 "segments" => Some(Payload::Json(segments_json(&v.segments))),
                 "frames" => Some(Payload::Json(serde_json::Value::from(v.frames.clone()))),
+                "probabilities" => Some(Payload::Json(serde_json::Value::from(v.probabilities.clone()))),
                 _ => None,
             },
             Payload::Map(m) => m.get(key).cloned(),

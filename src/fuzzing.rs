@@ -333,7 +333,7 @@ fn payload(u: &mut Bytes) -> Payload {
         0 => Payload::Json(json!({"x": 1})),
         1 => {
             let audio = buffer(u);
-            Payload::Vad(VadResult { segments: vec![(0.0, 0.01)], frames: vec![true], frame_duration_ms: 10, audio })
+            Payload::Vad(VadResult { segments: vec![(0.0, 0.01)], frames: vec![true], frame_duration_ms: 10, audio, probabilities: Vec::new() })
         }
         2 => {
             let mut m = std::collections::BTreeMap::new();
@@ -523,6 +523,11 @@ fn vad_stream(u: &mut Bytes) {
             0 => u.u32(),
             1 => u.pick(&[0, 2000, 2001, u32::MAX]),
             _ => 200,
+        },
+        bridge_ms: match u.below(6) {
+            0 => u.u32(),
+            1 => u.pick(&[0, 30, 2000, 2001, u32::MAX]),
+            _ => 390,
         },
     };
     let Ok(mut state) = VadState::new(config.clone()) else { return };

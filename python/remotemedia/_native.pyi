@@ -16,6 +16,9 @@ def noop() -> None:
 def version() -> str:
     """The extension's version."""
 
+def silero_weights() -> bytes:
+    """The Silero VAD weights file embedded in the extension (safetensors layout)."""
+
 def node_types_json() -> str:
     """The built-in node types (params, ports, outputs) as JSON."""
 

@@ -464,6 +464,19 @@ def _with_clip_lists(graph: Any, outputs: Dict[str, Any]) -> Dict[str, Any]:
     return {k: _ClipList(v) if k in segment_ids and isinstance(v, list) else v for k, v in outputs.items()}
 
 
+def _vad_frame_ms_by_node(graph: Any) -> Dict[str, Optional[int]]:
+    """The frame length of each VAD node's results: VADNode's param, SileroVADNode's chunk."""
+    from ._pure.silero import FRAME_MS
+
+    out: Dict[str, Optional[int]] = {}
+    for n in graph.nodes:
+        if n.type.name == "VADNode":
+            out[n.id] = n.params.get("frame_duration_ms")
+        elif n.type.name == "SileroVADNode":
+            out[n.id] = FRAME_MS
+    return out
+
+
 def _kind(p: Any) -> str:
     from .audio import Audio
     from .payloads import Clip, Features, VadResult
@@ -883,7 +896,7 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
     result = _with_clip_lists(graph, result)
     order = [k for k in output_ids if k in result] + [k for k in result if k not in output_ids]
     outputs = [(k, result[k]) for k in order]
-    frame_ms = {n.id: n.params.get("frame_duration_ms") for n in graph.nodes if n.type.name == "VADNode"}
+    frame_ms = _vad_frame_ms_by_node(graph)
 
     out.append("\noutputs\n")
     if not outputs:
@@ -964,7 +977,7 @@ def _stream(args: argparse.Namespace, out: List[str]) -> None:
         raise _failure(f"chunk {len(push_ns)}: {e}") from None
 
     outputs = list(_with_clip_lists(graph, {k: _concatenated(v) for k, v in sums.items()}).items())
-    frame_ms = {nd.id: nd.params.get("frame_duration_ms") for nd in graph.nodes if nd.type.name == "VADNode"}
+    frame_ms = _vad_frame_ms_by_node(graph)
     out.append("\noutputs (all chunks)\n")
     for ident, p in outputs:
         describe_payload(out, ident, p, 2, frame_ms.get(ident), show_all=args.all)
@@ -1020,6 +1033,7 @@ def _concatenated(parts: List[Any]) -> Any:
         return VadResult(
             segments=[tuple(s) for p in parts for s in p["segments"]],
             frames=np.concatenate([np.asarray(p["frames"], dtype=bool) for p in parts]),
+            probabilities=np.concatenate([np.asarray(p["probabilities"], dtype=np.float32) for p in parts]),
             audio=audio,
         )
     return parts[-1]

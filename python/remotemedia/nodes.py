@@ -37,6 +37,7 @@ __all__ = [
     "registered_nodes",
     "AudioResampleNode",
     "VADNode",
+    "SileroVADNode",
     "FormatConverterNode",
     "GainNode",
     "MixNode",
@@ -291,10 +292,30 @@ class VADNode(BuiltinNode):
 
     outputs = ["audio", "segments", "frames"]
 
-    def __init__(self, frame_duration_ms: int = 30, threshold: Optional[float] = None, hangover_ms: int = 200, *,
-                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+    def __init__(self, frame_duration_ms: int = 30, threshold: Optional[float] = None, hangover_ms: int = 180,
+                 bridge_ms: int = 390, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
         super().__init__(node_id, runtime_hint, frame_duration_ms=frame_duration_ms, threshold=threshold,
-                         hangover_ms=hangover_ms)
+                         hangover_ms=hangover_ms, bridge_ms=bridge_ms)
+
+
+class SileroVADNode(BuiltinNode):
+    """Neural voice activity detection (Silero VAD v6, computed natively): outputs ``segments``,
+    ``frames`` and ``probabilities`` (one per 32 ms chunk) and the unchanged ``audio``.
+
+    Input: mono audio at 16000 or 8000 Hz. The defaults are silero-vad's ``get_speech_timestamps``
+    defaults (``neg_threshold=None``: ``threshold - 0.15``; ``max_speech_duration_s=None``: no
+    limit). ``mode="raw"`` makes each chunk's decision ``probability >= threshold`` instead.
+    """
+
+    outputs = ["audio", "segments", "frames", "probabilities"]
+
+    def __init__(self, threshold: float = 0.5, neg_threshold: Optional[float] = None,
+                 min_speech_duration_ms: int = 250, min_silence_duration_ms: int = 100,
+                 speech_pad_ms: int = 30, max_speech_duration_s: Optional[float] = None,
+                 mode: str = "timestamps", *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, threshold=threshold, neg_threshold=neg_threshold,
+                         min_speech_duration_ms=min_speech_duration_ms, min_silence_duration_ms=min_silence_duration_ms,
+                         speech_pad_ms=speech_pad_ms, max_speech_duration_s=max_speech_duration_s, mode=mode)
 
 
 class FormatConverterNode(BuiltinNode):
@@ -443,10 +464,8 @@ class DenoiseNode(BuiltinNode):
 
 BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
     c.type_name: c
-    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, ChannelMixNode,
-              SegmentNode, LogMelNode, FbankNode, MfccNode)
-    for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode, FilterNode,
-              LoudnessNode, DenoiseNode)
+    for c in (AudioResampleNode, VADNode, SileroVADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode,
+              ChannelMixNode, SegmentNode, LogMelNode, FbankNode, MfccNode, FilterNode, LoudnessNode, DenoiseNode)
 }
 
 

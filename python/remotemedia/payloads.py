@@ -1,9 +1,10 @@
 """The values that travel along a pipeline's edges, as Python sees them.
 
 * :class:`~remotemedia.audio.Audio` -- audio.
-* :class:`VadResult` -- what a ``VADNode`` produces: a mapping with ``segments`` (list of
-  ``(start_s, end_s)`` tuples), ``frames`` (numpy bool array, one decision per frame) and
-  ``audio`` (the node's input, unchanged).
+* :class:`VadResult` -- what a ``VADNode`` or ``SileroVADNode`` produces: a mapping with
+  ``segments`` (list of ``(start_s, end_s)`` tuples), ``frames`` (numpy bool array, one decision
+  per frame), ``probabilities`` (numpy float32 array, one speech probability per frame; empty for
+  ``VADNode``) and ``audio`` (the node's input, unchanged).
 * a list of :class:`Clip` -- what a ``SegmentNode`` produces: audio cut from a recording, each
   clip knowing where it lies in it.
 * :class:`Features` -- what ``LogMelNode``, ``FbankNode`` and ``MfccNode`` produce: a float32
@@ -27,10 +28,17 @@ __all__ = ["VadResult", "Clip", "Features", "payload_kind", "from_native", "to_n
 
 
 class VadResult(dict):
-    """A ``VADNode`` output: ``{"segments": [(start_s, end_s), ...], "frames": ndarray[bool], "audio": Audio}``.
+    """A ``VADNode`` / ``SileroVADNode`` output: ``{"segments": [(start_s, end_s), ...],
+    "frames": ndarray[bool], "probabilities": ndarray[float32], "audio": Audio}``.
 
     It is a ``dict``, so ``result["segments"]`` works; downstream audio nodes treat it as its audio.
+    ``probabilities`` is empty for detectors without them (``VADNode``), also when not given.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if "probabilities" not in self:
+            self["probabilities"] = np.zeros(0, dtype=np.float32)
 
     @property
     def segments(self):
@@ -39,6 +47,10 @@ class VadResult(dict):
     @property
     def frames(self) -> np.ndarray:
         return self["frames"]
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self["probabilities"]
 
     @property
     def audio(self) -> Audio:
@@ -193,9 +205,11 @@ def from_native(value: Any) -> Any:
         return Features(value["values"], value["frame_rate"])
     if isinstance(value, dict):
         converted = {k: from_native(v) for k, v in value.items()}
-        if set(converted) == {"segments", "frames", "audio"}:
+        if set(converted) in ({"segments", "frames", "audio"}, {"segments", "frames", "audio", "probabilities"}):
             converted["segments"] = [tuple(s) for s in converted["segments"]]
             converted["frames"] = np.asarray(converted["frames"], dtype=bool)
+            if "probabilities" in converted:
+                converted["probabilities"] = np.asarray(converted["probabilities"], dtype=np.float32)
             return VadResult(converted)
         return converted
     if isinstance(value, list):

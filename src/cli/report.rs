@@ -398,6 +398,7 @@ mod tests {
             frames: vec![false, true, true, false, true, false, false, false, false, false],
             frame_duration_ms: 30,
             audio: AudioBuffer::mono_f32(vec![0.0; 16000], 16000),
+            probabilities: Vec::new(),
         };
         let p = Payload::Vad(v);
         let mut text = String::new();

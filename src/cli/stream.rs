@@ -61,6 +61,7 @@ impl Sum {
             (Some(Sum::Audio(acc)), Payload::Audio(a)) => acc.append(&a)?,
             (Some(Sum::Vad(acc)), Payload::Vad(v)) => {
                 acc.frames.extend(v.frames);
+                acc.probabilities.extend(v.probabilities);
                 acc.segments.extend(v.segments);
                 acc.audio.append(&v.audio)?;
             }

@@ -17,6 +17,8 @@ pub mod params;
 pub mod passthrough;
 pub mod resample;
 pub mod segment;
+pub mod silero;
+pub mod silero_vad;
 pub mod sos;
 pub mod spectral;
 pub mod vad;
@@ -158,6 +160,23 @@ impl fmt::Display for ParamKind {
     }
 }
 
+impl ParamKind {
+    /// Whether `v` is a value of this kind within its range (the manifest validator's rule;
+    /// integers may be written as whole floats).
+    pub fn accepts(&self, v: &Value) -> bool {
+        match (self, v) {
+            (ParamKind::Int { min, max }, Value::Number(n)) => n.as_f64().is_some_and(|f| {
+                f.fract() == 0.0 && f >= *min as f64 && f <= *max as f64
+            }),
+            (ParamKind::Float { min, max }, Value::Number(n)) => n.as_f64().is_some_and(|f| f.is_finite() && f >= *min && f <= *max),
+            (ParamKind::Choice(c), Value::String(s)) => c.contains(&s.as_str()),
+            (ParamKind::IntChoice(c), Value::Number(n)) => n.as_f64().is_some_and(|f| c.iter().any(|&i| i as f64 == f)),
+            (ParamKind::Bool, Value::Bool(_)) | (ParamKind::Any, _) => true,
+            _ => false,
+        }
+    }
+}
+
 /// One declared parameter of a node type.
 #[derive(Clone, Debug)]
 pub struct ParamSpec {
@@ -277,6 +296,7 @@ impl Registry {
         let mut r = Registry::empty();
         r.register(resample::node_type());
         r.register(vad::node_type());
+        r.register(silero_vad::node_type());
         r.register(format::node_type());
         r.register(passthrough::node_type());
         r.register(gain::node_type());
@@ -352,6 +372,21 @@ pub fn param_bool(params: &Params, name: &str) -> Result<Option<bool>, NodeError
             .as_bool()
             .map(Some)
             .ok_or_else(|| NodeError::permanent(format!("param '{name}' must be true or false, found {v}"))),
+    }
+}
+
+/// The value of the declared param `name` (one of `specs`) in `params`, checked against its
+/// spec: `None` when absent or null. Factories read their params through this, so a node's
+/// ranges and messages come from its `ParamSpec`s alone.
+pub fn checked_param<'a>(params: &'a Params, specs: &[ParamSpec], name: &str) -> Result<Option<&'a Value>, NodeError> {
+    let spec = specs
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| NodeError::permanent(format!("param '{name}' is not declared")))?;
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) if spec.kind.accepts(v) => Ok(Some(v)),
+        Some(v) => Err(NodeError::permanent(format!("param '{name}' must be {}, found {v}", spec.kind))),
     }
 }
 

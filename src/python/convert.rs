@@ -187,6 +187,7 @@ fn vad_to_py<'py>(py: Python<'py>, v: VadResult, types: Option<&PackageTypes>) -
     };
     d.set_item(intern!(py, "segments"), segments_to_py(py, &v.segments)?)?;
     d.set_item(intern!(py, "frames"), v.frames.into_pyarray(py))?;
+    d.set_item(intern!(py, "probabilities"), v.probabilities.into_pyarray(py))?;
     let audio = match types {
         Some(t) => t.audio(py, v.audio)?,
         None => audio_to_py(py, v.audio)?,

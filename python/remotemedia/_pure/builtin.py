@@ -124,8 +124,9 @@ def make_resample(params: Dict[str, Any]) -> Kernel:
 
 def make_vad(params: Dict[str, Any]) -> Kernel:
     kwargs = {"frame_duration_ms": int(params.get("frame_duration_ms") or 30), "threshold": params.get("threshold")}
-    if params.get("hangover_ms") is not None:
-        kwargs["hangover_ms"] = int(params["hangover_ms"])
+    for key in ("hangover_ms", "bridge_ms"):
+        if params.get(key) is not None:
+            kwargs[key] = int(params[key])
 
     def run(inputs: Mapping[str, Any]) -> VadResult:
         audio = _expect_audio(_one(inputs, "VADNode"))
@@ -151,6 +152,39 @@ def make_vad(params: Dict[str, Any]) -> Kernel:
             frames=np.asarray(frames, dtype=bool),
             audio=audio,
         )
+
+    return run
+
+
+def silero_mono(audio: Audio) -> np.ndarray:
+    """The Rust node's input checks and words (src/nodes/silero/network.rs), then its mono mix."""
+    if audio.sample_rate not in (16000, 8000):
+        raise InputError(
+            f"SileroVADNode needs audio at 16000 or 8000 Hz, received {audio.sample_rate} Hz; "
+            "put an AudioResampleNode before it"
+        )
+    x = _as_f32_frames(audio.samples)
+    mono = x[:, 0] if x.shape[1] == 1 else (x * np.float32(1.0 / x.shape[1])).sum(axis=1, dtype=np.float32)
+    bad = ~np.isfinite(mono)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"SileroVADNode input contains a non-finite sample ({_rust_f32(mono[i])}) at index {i}")
+    return mono
+
+
+def silero_params(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Validated node params (defaults filled in) as the twin's keyword arguments."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def make_silero(params: Dict[str, Any]) -> Kernel:
+    kwargs = silero_params(params)
+
+    def run(inputs: Mapping[str, Any]) -> VadResult:
+        audio = _expect_audio(_one(inputs, "SileroVADNode"))
+        mono = silero_mono(audio)
+        probs, frames, segments = _twin("silero", "SileroVADNode").detect(mono, audio.sample_rate, **kwargs)
+        return VadResult(segments=segments, frames=frames, probabilities=probs, audio=audio)
 
     return run
 
@@ -273,6 +307,7 @@ def make_passthrough(params: Dict[str, Any]) -> Kernel:
 _MAKERS = {
     "AudioResampleNode": make_resample,
     "VADNode": make_vad,
+    "SileroVADNode": make_silero,
     "FormatConverterNode": make_format,
     "GainNode": make_gain,
     "MixNode": make_mix,
