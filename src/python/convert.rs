@@ -398,18 +398,29 @@ pub fn payload_from_py(obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
     json_from_py(obj).map(Payload::Json)
 }
 
-/// A dict with exactly the keys of a VAD result (`segments`, `frames`, `audio`, as a `VadResult`
-/// has them) as a VAD result, so that a Python VAD node's output feeds a `SegmentNode` as the
-/// native VAD's does. `None` for any other dict. The frame length is the audio's duration per
-/// frame, rounded to whole milliseconds (a Python `VadResult` does not carry it).
+/// A dict with exactly the keys of a VAD result (`segments`, `frames`, `audio`, and optionally
+/// `probabilities`, as a Python `VadResult` has them) as a VAD result, so that a Python VAD node's
+/// output feeds a `SegmentNode` as the native VAD's does. `None` for any other dict. The frame
+/// length is the audio's duration per frame, rounded to whole milliseconds (a Python `VadResult`
+/// does not carry it).
 fn vad_from_py(d: &Bound<'_, PyDict>) -> Result<Option<VadResult>, String> {
-    if d.len() != 3 {
+    let probabilities = d.get_item("probabilities").ok().flatten();
+    if d.len() != 3 + usize::from(probabilities.is_some()) {
         return Ok(None);
     }
     let (Ok(Some(segments)), Ok(Some(frames)), Ok(Some(audio))) = (d.get_item("segments"), d.get_item("frames"), d.get_item("audio")) else {
         return Ok(None);
     };
     let what = "VAD result";
+    let probabilities: Vec<f32> = match probabilities.map(|p| json_from_py(&p)).transpose()? {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|x| x.as_f64().map(|x| x as f32))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("{what}: probabilities must be numbers"))?,
+        Some(_) => return Err(format!("{what}: probabilities must be a list or array of numbers")),
+    };
     let segments: Vec<(f64, f64)> = match json_from_py(&segments)? {
         Value::Array(list) => list
             .iter()
@@ -427,7 +438,7 @@ fn vad_from_py(d: &Bound<'_, PyDict>) -> Result<Option<VadResult>, String> {
     };
     let audio = audio_from_py(&audio, "VAD result audio")?;
     let frame_duration_ms = if frames.is_empty() { 0 } else { (audio.duration_s() * 1000.0 / frames.len() as f64).round() as u32 };
-    Ok(Some(VadResult { segments, frames, frame_duration_ms, audio }))
+    Ok(Some(VadResult { segments, frames, frame_duration_ms, audio, probabilities }))
 }
 
 fn json_from_py(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
