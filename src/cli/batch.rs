@@ -22,9 +22,8 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::interrupt::Interrupt;
-use super::report::payload_json;
+use super::outputs::{write_clip_manifests, write_item, write_whole};
 use super::{parse_workers, CliError};
-use crate::data::Payload;
 use crate::error::NodeError;
 use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions};
 use crate::runtime::cluster::ClusterConfig;
@@ -36,7 +35,8 @@ pub struct BatchArgs {
     pub manifest: PathBuf,
     /// Directory whose *.wav files are the items (sorted by name; subdirectories are not read).
     pub input_dir: PathBuf,
-    /// Directory for the outputs (`NAME.NODE.wav` / `NAME.NODE.json`) and `report.json`; created if missing.
+    /// Directory for the outputs (`NAME.NODE.wav`, `NAME.NODE.json`, clips in `NODE/NAME.0001.wav` with
+    /// `NODE/metadata.jsonl`) and `report.json`; created if missing.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
     /// Timely workers per process (overrides the manifest's config.workers), 1 to 256.
@@ -161,6 +161,11 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         };
         let _ = writeln!(out, "  failed: {}: {message}", r.input);
     }
+    let written = reports.iter().filter_map(|r| match &r.status {
+        Status::Ok(outputs) => Some(outputs),
+        _ => None,
+    });
+    write_clip_manifests(&args.out, written, out)?;
     let text = serde_json::to_string_pretty(&doc).map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))? + "\n";
     write_whole(&report_path, |tmp| std::fs::write(tmp, &text).map_err(|e| e.to_string()))
         .map_err(|m| CliError::failure(format!("cannot write '{}': {m}", report_path.display())))?;
@@ -280,7 +285,7 @@ fn run_items(
         let (files, starts, out_dir) = (Arc::clone(&files), Arc::clone(&starts), out_dir.to_path_buf());
         Arc::new(move |index: usize, result: ItemResult| {
             let status = match result {
-                Ok(o) => match write_outputs(&files[index], &out_dir, &o.outputs) {
+                Ok(o) => match write_item(&files[index], &out_dir, &o.outputs) {
                     Ok(written) => Status::Ok(written),
                     Err(e) => Status::Failed(e),
                 },
@@ -335,49 +340,6 @@ fn node_error(e: &NodeError) -> Value {
         "kind": format!("{:?}", e.kind).to_lowercase(),
         "operation": e.operation,
     })
-}
-
-/// Writes one item's outputs: audio as `STEM.NODE.wav`, everything else as `STEM.NODE.json`,
-/// each whole or not at all (see [`write_whole`]).
-fn write_outputs(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) -> Result<Vec<Value>, Value> {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "item".into());
-    let mut written = Vec::new();
-    for (node, payload) in outputs {
-        let (file, result) = match payload {
-            Payload::Audio(a) => {
-                let file = format!("{stem}.{node}.wav");
-                let r = write_whole(&out_dir.join(&file), |tmp| crate::audio_io::write_wav(tmp, a).map_err(|e| e.to_string()));
-                (file, r)
-            }
-            other => {
-                let file = format!("{stem}.{node}.json");
-                let text = serde_json::to_string_pretty(&payload_json(other)).map_err(|e| e.to_string());
-                let r = text.and_then(|t| {
-                    write_whole(&out_dir.join(&file), |tmp| std::fs::write(tmp, t + "\n").map_err(|e| e.to_string()))
-                        .map_err(|e| format!("cannot write '{}': {e}", out_dir.join(&file).display()))
-                });
-                (file, r)
-            }
-        };
-        if let Err(message) = result {
-            return Err(json!({"stage": "write", "message": message, "node_id": node}));
-        }
-        written.push(json!({"node": node, "kind": payload.kind(), "file": file}));
-    }
-    Ok(written)
-}
-
-/// Writes `path` through `write` into a temporary file beside it (a dot-name the batch never
-/// produces), then renames that over `path`: the file appears whole or not at all, whenever the
-/// batch is stopped. The temporary file is removed if writing fails.
-fn write_whole(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let written = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename '{}' to '{}': {e}", tmp.display(), path.display())));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 fn item_json(r: &ItemReport) -> Value {

@@ -1,6 +1,6 @@
 //! How runs complete besides their sinks' own deliveries (runs.rs): the collector, which
 //! completes a run once timely's frontier shows nothing more can arrive for it, and, for a pool
-//! spanning processes, the forwarding of every sink output and node error to process 0, where
+//! spanning processes, the forwarding of every collected node's output (outputs and sinks) and node error to process 0, where
 //! the runs live.
 
 use std::cell::RefCell;
@@ -47,10 +47,11 @@ fn complete_passed(installed: &Installed, frontiers: &[MutableAntichain<u64>], s
     }
 }
 
-/// The completion path of a pool spanning processes: every sink output and node error travels
+/// The completion path of a pool spanning processes: every collected node's output (`collected`:
+/// `Installed::collected`'s streams, in slot order) and node error travels
 /// to worker 0 of process 0, where the runs live.
-pub(crate) fn cluster<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>, sinks: Vec<RecordStream<'scope>>, stats: Rc<RefCell<WorkerStats>>) {
-    let forwarded = forward_to_first(scope, installed, sinks);
+pub(crate) fn cluster<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>, collected: Vec<RecordStream<'scope>>, stats: Rc<RefCell<WorkerStats>>) {
+    let forwarded = forward_to_first(scope, installed, collected);
     cluster_collector(scope, installed, forwarded, stats);
 }
 
@@ -58,7 +59,8 @@ pub(crate) fn cluster<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Install
 /// and so their error tables, exist only in process 0).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Collected {
-    Output { run: u64, item: u64, slot: u32, payload: Payload },
+    /// `payload` is `None` for a sink that is not an output: it sends that it delivered, not what.
+    Output { run: u64, item: u64, slot: u32, payload: Option<Payload> },
     Error { run: u64, item: u64, error: WireError },
 }
 
@@ -121,16 +123,16 @@ impl From<WireError> for NodeError {
 
 type CollectedStream<'scope> = Stream<'scope, u64, Vec<Collected>>;
 
-/// On every worker of a multi-process pool: passes the sinks' outputs on, and the node errors
+/// On every worker of a multi-process pool: passes the collected nodes' outputs on, and the node errors
 /// queued in this process (`Shared::record_error`), towards worker 0.
 ///
 /// Errors carry no timely capability of their own, so this operator holds one, never ahead of
 /// its inputs' frontier: a node's error is queued before the node releases its epoch, so it is
 /// always drained here before the frontier (and the held capability) passes that epoch.
-fn forward_to_first<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>, sinks: Vec<RecordStream<'scope>>) -> CollectedStream<'scope> {
+fn forward_to_first<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>, collected: Vec<RecordStream<'scope>>) -> CollectedStream<'scope> {
     let mut builder = OperatorBuilder::new("Forward".to_owned(), scope);
     let mut handles = Vec::new();
-    for s in sinks {
+    for s in collected {
         handles.push(builder.new_input(s, LocalPact));
     }
     let (output, stream) = builder.new_output::<Vec<Collected>>();
@@ -144,6 +146,7 @@ fn forward_to_first<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed
                 handle.for_each(|cap, data| {
                     let mut session = out.session(&cap);
                     for Record { run, item, payload, .. } in data.drain(..) {
+                        let payload = (slot < installed.returned).then_some(payload);
                         session.give(Collected::Output { run, item, slot: slot as u32, payload });
                     }
                 });

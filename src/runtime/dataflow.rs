@@ -81,8 +81,9 @@ pub(crate) fn build(worker: &mut Worker, installed: &Arc<Installed>, stats: Stat
                 let upstream = node_out[edge.from].clone().expect("topological order builds sources first");
                 ins.push((upstream, Port { from: Some(edge.from), output_key: edge.output_key.clone(), name: edge.port.clone() }));
             }
-            // A sink hands its results straight to their runs, unless they must travel to process 0.
-            let sink_slot = if installed.cross_process { None } else { installed.sinks.iter().position(|&s| s == n) };
+            // An output or a sink hands its results straight to their runs, unless they must
+            // travel to process 0 (an output with downstream nodes sends them on as well).
+            let sink_slot = if installed.cross_process { None } else { installed.collected.iter().position(|&s| s == n) };
             let op = NodeOperator { installed: Arc::clone(installed), n, runner, sink_slot, stats: Rc::clone(&stats) };
             // One worker: records stay where they are. Several: route by lane and branch slot.
             let slot = slots[n];
@@ -92,12 +93,15 @@ pub(crate) fn build(worker: &mut Worker, installed: &Arc<Installed>, stats: Stat
                 node_operator(scope, op, ins, || Exchange::new(move |r: &Record| (r.lane as u64).wrapping_add(slot)))
             });
         }
-        let sink_streams: Vec<RecordStream> =
-            installed.sinks.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect();
+        let streams = |nodes: &[usize]| -> Vec<RecordStream> {
+            nodes.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect()
+        };
         if installed.cross_process {
-            collect::cluster(scope, installed, sink_streams, Rc::clone(&stats));
+            collect::cluster(scope, installed, streams(&installed.collected), Rc::clone(&stats));
         } else {
-            collect::collector(scope, installed, sink_streams, Rc::clone(&stats));
+            // Every collected node is a sink or upstream of one: once the sinks' frontiers pass a
+            // run, nothing more can come for it from any of them.
+            collect::collector(scope, installed, streams(&installed.sinks), Rc::clone(&stats));
         }
         session_operator(scope, installed, stats);
     });
@@ -248,8 +252,9 @@ struct NodeOperator {
     installed: Arc<Installed>,
     n: usize,
     runner: NodeRunner,
-    /// For a sink node (in a single-process pool), its place among the sinks: its results go
-    /// straight into their runs instead of through a collector.
+    /// For an output or sink node (in a single-process pool), its slot in
+    /// `Installed::collected`: its results go straight into their runs instead of through a
+    /// collector.
     sink_slot: Option<usize>,
     stats: Stats,
 }
@@ -276,15 +281,18 @@ impl NodeOperator {
         self.installed.record_error(run, item, e, Some(&mut self.stats.borrow_mut().runs));
     }
 
-    /// Sends a result on: a sink's into its run, any other node's `downstream`.
+    /// Sends a result on: a sink's into its run, any other node's `downstream`, and an output's
+    /// with downstream nodes both ways.
     fn hand_on(&self, record: Record, downstream: impl FnOnce(Record)) {
-        match self.sink_slot {
-            Some(slot) => {
-                let Record { run, item, payload, .. } = record;
-                let runs = &self.installed.runs;
-                runs.deliver(run, item, slot, payload).complete(runs, Some(&mut self.stats.borrow_mut().runs));
-            }
-            None => downstream(record),
+        let Some(slot) = self.sink_slot else { return downstream(record) };
+        let runs = &self.installed.runs;
+        if self.installed.graph().nodes[self.n].outputs.is_empty() {
+            let Record { run, item, payload, .. } = record;
+            runs.deliver(run, item, slot, Some(payload)).complete(runs, Some(&mut self.stats.borrow_mut().runs));
+        } else {
+            let (run, item, payload) = (record.run, record.item, record.payload.clone());
+            runs.deliver(run, item, slot, Some(payload)).complete(runs, Some(&mut self.stats.borrow_mut().runs));
+            downstream(record);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! An installed pipeline's shared state: what its operators on every worker and its handle both
 //! reach. The handle queues runs and session jobs here; worker 0's input operator takes the runs,
-//! each worker's session operator its sessions' jobs; the sinks deliver into the run table.
+//! each worker's session operator its sessions' jobs; the collected nodes (outputs and sinks)
+//! deliver into the run table.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,8 +53,15 @@ pub(crate) struct Installed {
     pub nodes: Arc<NodeTable>,
     /// Node indices of the source nodes, manifest order.
     pub sources: Vec<usize>,
-    /// Node indices of the sink nodes, manifest order.
+    /// Node indices of the sink nodes, manifest order: once their frontiers pass a run, nothing
+    /// more can come for it (every collected node is a sink or upstream of one).
     pub sinks: Vec<usize>,
+    /// The nodes each run collects a result from, by slot: first the run's outputs (the graph's
+    /// `output_nodes`, in order), then the sinks that are not outputs. A run waits for every one
+    /// of them (so it still reports a failing sink's error) but returns only the first
+    /// `returned` (the run table keeps nothing of the others).
+    pub collected: Vec<usize>,
+    pub returned: usize,
     pub queue: Mutex<InputQueue>,
     /// Worker 0's input operator, woken when a run is queued.
     pub activator: OnceLock<SyncActivator>,
@@ -93,16 +101,21 @@ impl Installed {
         let graph = &nodes.graph;
         let sources: Vec<usize> = graph.sources().collect();
         let sinks: Vec<usize> = graph.sinks().collect();
-        let sink_ids = sinks.iter().map(|&s| graph.nodes[s].id.clone()).collect();
+        let outputs = graph.output_nodes();
+        let returned = outputs.len();
+        let output_ids = outputs.iter().map(|&s| graph.nodes[s].id.clone()).collect();
+        let collected: Vec<usize> = outputs.iter().chain(sinks.iter().filter(|s| !outputs.contains(s))).copied().collect();
         let cross_process = processes > 1;
         Installed {
             id,
             nodes: Arc::new(nodes),
             sources,
             sinks,
+            collected,
+            returned,
             queue: Mutex::new(InputQueue { pending: VecDeque::new(), closed: false }),
             activator: OnceLock::new(),
-            runs: RunTable::new(sink_ids),
+            runs: RunTable::new(output_ids),
             next_run: AtomicU64::new(0),
             next_session: AtomicU64::new(0),
             staged: Mutex::new(HashMap::new()),
@@ -166,7 +179,7 @@ impl Installed {
             let weight = lanes::weight(payloads.first());
             prepared.push((Some(payloads), weight));
         }
-        let mut pending = PendingRun::new(prepared.len(), self.sinks.len(), reply, on_item, timed.then(Instant::now));
+        let mut pending = PendingRun::new(prepared.len(), self.collected.len(), reply, on_item, timed.then(Instant::now));
         for (i, e) in failed {
             pending.fail_before_start(i, e);
         }

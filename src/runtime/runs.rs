@@ -74,14 +74,15 @@ impl From<RunInput> for ItemInput {
     }
 }
 
-/// What one run produced: the output of every sink node, in manifest order.
+/// What one run produced: the output of every output node (the manifest's `outputs`, else the
+/// sinks in manifest order), in that order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunOutput {
     pub outputs: Vec<(String, Payload)>,
 }
 
 impl RunOutput {
-    /// The output of the sink node with this id.
+    /// The output of the node with this id.
     pub fn get(&self, node_id: &str) -> Option<&Payload> {
         self.outputs.iter().find(|(id, _)| id == node_id).map(|(_, p)| p)
     }
@@ -97,14 +98,14 @@ pub type Reply = Box<dyn FnOnce(Result<Vec<ItemResult>, Error>) + Send>;
 /// Called with each item's index and result as the item settles, on the worker that settled it.
 pub type ItemHandler = Arc<dyn Fn(u64, ItemResult) + Send + Sync>;
 
-/// A run in flight: its outputs so far, per item and sink.
+/// A run in flight: its outputs so far, per item and collected node (`Installed::collected`).
 pub(crate) struct PendingRun {
     outputs: Vec<Vec<Option<Payload>>>,
     errors: Vec<Option<NodeError>>,
     reply: Option<Reply>,
     on_item: Option<ItemHandler>,
     started: Option<Instant>,
-    /// Per item, the sinks that have not delivered it yet.
+    /// Per item, the collected nodes that have not delivered it yet.
     awaited: Vec<u32>,
     /// Per item, whether it has every sink's output or an error (then nothing more is stored).
     settled: Vec<bool>,
@@ -172,11 +173,12 @@ impl PendingRun {
         let _ = self.fail(item, error);
     }
 
-    /// Stores what a sink delivered for one item. Items the run does not have are ignored.
-    fn deliver(&mut self, item: u64, sink_slot: usize, payload: Payload) -> Option<usize> {
+    /// Stores what a collected node delivered for one item (`None`: a sink that is not an
+    /// output, which only counts). Items the run does not have are ignored.
+    fn deliver(&mut self, item: u64, sink_slot: usize, payload: Option<Payload>) -> Option<usize> {
         let item = item as usize;
         self.update(item, |run| {
-            run.outputs[item][sink_slot] = Some(payload);
+            run.outputs[item][sink_slot] = payload;
             run.awaited[item] = run.awaited[item].saturating_sub(1);
         })
     }
@@ -187,7 +189,7 @@ impl PendingRun {
     }
 
     /// Takes one item's result out of the run, naming its run (and item, in a batch) in errors.
-    fn take_result(&mut self, run: u64, item: usize, sink_ids: &[String]) -> ItemResult {
+    fn take_result(&mut self, run: u64, item: usize, output_ids: &[String]) -> ItemResult {
         let items = self.items();
         match self.errors[item].take() {
             Some(mut e) => {
@@ -198,7 +200,7 @@ impl PendingRun {
             None => {
                 let outputs = std::mem::take(&mut self.outputs[item])
                     .into_iter()
-                    .zip(sink_ids)
+                    .zip(output_ids)
                     .filter_map(|(p, id)| p.map(|p| (id.clone(), p)))
                     .collect();
                 Ok(RunOutput { outputs })
@@ -229,8 +231,9 @@ pub fn cancelled_error() -> NodeError {
 /// The table of one pipeline's runs in flight, by run id.
 pub(crate) struct RunTable {
     runs: Mutex<HashMap<u64, PendingRun>>,
-    /// The sink nodes' ids, manifest order: what each output is keyed by.
-    sink_ids: Vec<String>,
+    /// The output nodes' ids, in the order of the first slots of `Installed::collected`: what
+    /// each output is keyed by. Slots past them (sinks that are not outputs) keep nothing.
+    output_ids: Vec<String>,
     /// Runs cancelled and not yet finished: their items fail at the next node instead of
     /// running. `any_cancelled` keeps the per-call check to one atomic load when there are none.
     cancelled: Mutex<HashSet<u64>>,
@@ -238,8 +241,8 @@ pub(crate) struct RunTable {
 }
 
 impl RunTable {
-    pub fn new(sink_ids: Vec<String>) -> RunTable {
-        RunTable { runs: Mutex::new(HashMap::new()), sink_ids, cancelled: Mutex::new(HashSet::new()), any_cancelled: AtomicUsize::new(0) }
+    pub fn new(output_ids: Vec<String>) -> RunTable {
+        RunTable { runs: Mutex::new(HashMap::new()), output_ids, cancelled: Mutex::new(HashSet::new()), any_cancelled: AtomicUsize::new(0) }
     }
 
     /// Marks a run cancelled: items of it that have not reached a node yet fail with
@@ -273,7 +276,7 @@ impl RunTable {
         if let Some(handler) = pending.on_item.clone() {
             for i in 0..pending.items() {
                 if pending.settled[i] {
-                    items.push((Arc::clone(&handler), i as u64, pending.take_result(run, i, &self.sink_ids)));
+                    items.push((Arc::clone(&handler), i as u64, pending.take_result(run, i, &self.output_ids)));
                 }
             }
         }
@@ -284,8 +287,10 @@ impl RunTable {
         Settled { items, run: None }
     }
 
-    /// A sink's output for one item of a run (nothing happens for runs no longer in the table).
-    pub fn deliver(&self, run: u64, item: u64, sink_slot: usize, payload: Payload) -> Settled {
+    /// A collected node's output for one item of a run (nothing happens for runs no longer in
+    /// the table); a sink that is not an output only counts as delivered.
+    pub fn deliver(&self, run: u64, item: u64, sink_slot: usize, payload: Option<Payload>) -> Settled {
+        let payload = payload.filter(|_| sink_slot < self.output_ids.len());
         self.settle(run, |r| r.deliver(item, sink_slot, payload))
     }
 
@@ -299,7 +304,7 @@ impl RunTable {
         let Some(pending) = runs.get_mut(&run) else { return Settled::none() };
         let item = change(pending).and_then(|i| {
             let handler = pending.on_item.clone()?;
-            Some((handler, i as u64, pending.take_result(run, i, &self.sink_ids)))
+            Some((handler, i as u64, pending.take_result(run, i, &self.output_ids)))
         });
         let done = if pending.is_settled() { runs.remove(&run).map(|r| (run, r)) } else { None };
         Settled { items: item.into_iter().collect(), run: done }
@@ -336,7 +341,7 @@ impl RunTable {
             if handed {
                 continue;
             }
-            let result = pending.take_result(run, item, &self.sink_ids);
+            let result = pending.take_result(run, item, &self.output_ids);
             match &pending.on_item {
                 Some(handler) => handler(item as u64, result),
                 None => results.push(result),
@@ -401,16 +406,16 @@ mod tests {
         let table = RunTable::new(vec!["a".into(), "b".into()]);
         let (got, reply) = replied();
         table.insert(7, PendingRun::new(3, 2, reply, None, None)).complete(&table, None);
-        table.deliver(7, 0, 0, audio()).complete(&table, None);
-        table.deliver(7, 0, 1, audio()).complete(&table, None);
-        table.deliver(7, 1, 0, audio()).complete(&table, None);
+        table.deliver(7, 0, 0, Some(audio())).complete(&table, None);
+        table.deliver(7, 0, 1, Some(audio())).complete(&table, None);
+        table.deliver(7, 1, 0, Some(audio())).complete(&table, None);
         table.fail(7, 1, NodeError::permanent("branch failed")).complete(&table, None);
         table.fail(7, 1, NodeError::permanent("a second error is dropped")).complete(&table, None);
-        table.deliver(7, 2, 0, audio()).complete(&table, None);
+        table.deliver(7, 2, 0, Some(audio())).complete(&table, None);
         // Items the run does not have are ignored, not counted.
-        table.deliver(7, 9, 0, audio()).complete(&table, None);
+        table.deliver(7, 9, 0, Some(audio())).complete(&table, None);
         assert!(got.lock().unwrap().is_none(), "item 2 still awaits its second sink");
-        table.deliver(7, 2, 1, audio()).complete(&table, None);
+        table.deliver(7, 2, 1, Some(audio())).complete(&table, None);
         let results = got.lock().unwrap().take().expect("completed with its last output");
         assert_eq!(results.len(), 3);
         assert_eq!(results[0].as_ref().unwrap().outputs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a", "b"]);
@@ -427,7 +432,7 @@ mod tests {
         let handler: ItemHandler = Arc::new(move |i, r: ItemResult| to.lock().unwrap().push((i, r.is_ok())));
         let (got, reply) = replied();
         table.insert(1, PendingRun::new(3, 1, reply, Some(handler), None)).complete(&table, None);
-        table.deliver(1, 2, 0, audio()).complete(&table, None);
+        table.deliver(1, 2, 0, Some(audio())).complete(&table, None);
         table.fail(1, 0, NodeError::permanent("no")).complete(&table, None);
         assert_eq!(*seen.lock().unwrap(), vec![(2, true), (0, false)], "in the order they settled");
         // The frontier passes the run with item 1 never delivered: it is handed over as it stands.
@@ -447,7 +452,7 @@ mod tests {
         let placed: Vec<(u32, u64)> = [500, 300].iter().map(|&w| (lanes.assign(w), w)).collect();
         run.hold(Arc::clone(&lanes), placed);
         table.insert(0, run).complete(&table, None);
-        table.deliver(0, 1, 0, audio()).complete(&table, None);
+        table.deliver(0, 1, 0, Some(audio())).complete(&table, None);
         assert_eq!(lanes.outstanding(), vec![500, 0]);
         table.fail(0, 0, NodeError::permanent("no")).complete(&table, None);
         assert_eq!(lanes.outstanding(), vec![0, 0]);

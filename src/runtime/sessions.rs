@@ -161,9 +161,11 @@ pub(crate) struct SessionWorker {
     table: Arc<NodeTable>,
     runners: Vec<NodeRunner>,
     sources: Vec<usize>,
-    sinks: Vec<usize>,
-    /// Per node, how many times its output is used (edges out, plus one for a sink): the last
-    /// use takes it, earlier ones copy.
+    /// The nodes whose outputs a chunk's reply holds (the manifest's `outputs`, else the sinks);
+    /// a sink that is not one still runs (its errors count) but its output is dropped.
+    outputs: Vec<usize>,
+    /// Per node, how many times its output is used (edges out, plus one for an output node): the
+    /// last use takes it, earlier ones copy.
     uses: Vec<usize>,
     sessions: HashMap<u64, SessionState>,
     /// Sessions with a job to run now.
@@ -178,13 +180,13 @@ impl SessionWorker {
         let graph: &Graph = &table.graph;
         let runners = (0..graph.nodes.len()).map(|n| NodeRunner::new(Arc::clone(&table), n, worker, Rc::clone(&stats))).collect();
         let sources = graph.sources().collect();
-        let sinks: Vec<usize> = graph.sinks().collect();
-        let uses = (0..graph.nodes.len()).map(|n| graph.nodes[n].outputs.len() + sinks.contains(&n) as usize).collect();
+        let outputs = graph.output_nodes();
+        let uses = (0..graph.nodes.len()).map(|n| graph.nodes[n].outputs.len() + outputs.contains(&n) as usize).collect();
         SessionWorker {
             table,
             runners,
             sources,
-            sinks,
+            outputs,
             uses,
             sessions: HashMap::new(),
             work: VecDeque::new(),
@@ -361,7 +363,7 @@ impl SessionWorker {
                 Err(e)
             }
             None => Ok(RunOutput {
-                outputs: self.sinks.iter().filter_map(|&s| p.outputs[s].take().map(|o| (graph.nodes[s].id.clone(), o))).collect(),
+                outputs: self.outputs.iter().filter_map(|&s| p.outputs[s].take().map(|o| (graph.nodes[s].id.clone(), o))).collect(),
             }),
         };
         if let Some(t) = p.job.started {
