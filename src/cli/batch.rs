@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::report::payload_json;
-use super::{parse_workers, CliError};
+use super::outputs::{self, ItemWriter};
+use super::{parse_workers, CliError, EncodeArgs};
 use crate::data::Payload;
 use crate::error::{Error, NodeError};
 use crate::runtime::cluster::ClusterConfig;
@@ -27,11 +27,15 @@ use crate::runtime::{ItemResult, Pipeline, RunInput, WorkerPool};
 pub struct BatchArgs {
     /// The pipeline manifest (.json, .yaml or .yml).
     pub manifest: PathBuf,
-    /// Directory whose *.wav files are the items (sorted by name; subdirectories are not read).
+    /// Directory whose audio files are the items (any readable format, extensions matched
+    /// ignoring case; sorted by name; subdirectories are not read).
     pub input_dir: PathBuf,
-    /// Directory for the outputs (`NAME.NODE.wav` / `NAME.NODE.json`) and `report.json`; created if missing.
+    /// Directory for the outputs (`NAME.NODE.wav` or `.flac` / `NAME.NODE.json`) and `report.json`;
+    /// created if missing; not the input directory.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub encode: EncodeArgs,
     /// Timely workers per process (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
@@ -76,6 +80,7 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         graph.config.workers = w;
     }
     let workers = graph.config.workers;
+    let sinks: Vec<String> = graph.sinks().map(|i| graph.nodes[i].id.clone()).collect();
     let processes = args.processes as usize;
     let pool = if processes > 1 || args.hosts.is_some() {
         let hosts = args.hosts.as_deref().ok_or_else(|| CliError::usage("--processes above 1 needs --hosts FILE"))?;
@@ -97,13 +102,16 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         return Ok(());
     }
     let files = list_inputs(&args.input_dir)?;
+    outputs::check_folders(&args.input_dir, &args.out)?;
+    outputs::check_plan(&files, &sinks)?;
+    let writer = ItemWriter { dir: args.out.clone(), spec: args.encode.spec()? };
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::failure(format!("cannot create output directory '{}': {e}", args.out.display())))?;
     let total_workers = workers * processes;
     let chunk = if args.chunk == 0 { 4 * total_workers } else { args.chunk };
     let bar = progress_bar(files.len() as u64, args.no_progress);
     let started = Instant::now();
-    let reports = run_items(&pipeline, &files, chunk, &args.out, &bar);
+    let reports = run_items(&pipeline, &files, chunk, &writer, &bar);
     bar.finish_and_clear();
     let wall = started.elapsed();
     drop(pipeline);
@@ -152,7 +160,9 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
     }
 }
 
-/// The directory's `*.wav` files (any case), sorted by name.
+/// The directory's audio files (by extension, any case: see [`crate::audio_io::is_audio_name`]),
+/// sorted by name. Special files with such names (a FIFO called `x.wav`) are listed too: reading
+/// refuses them per item, without blocking.
 pub fn list_inputs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     if !dir.exists() {
         return Err(CliError::usage(format!("input directory '{}' not found", dir.display())));
@@ -163,11 +173,15 @@ pub fn list_inputs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let entries = std::fs::read_dir(dir).map_err(|e| CliError::usage(format!("cannot list '{}': {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.is_dir() && p.extension().and_then(|x| x.to_str()).is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+        .filter(|p| !p.is_dir() && crate::audio_io::is_audio_name(p))
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(CliError::usage(format!("no WAV files (*.wav) in '{}'", dir.display())));
+        return Err(CliError::usage(format!(
+            "no audio files in '{}' (looked for {})",
+            dir.display(),
+            crate::audio_io::AUDIO_EXTENSIONS.iter().map(|e| format!("*.{e}")).collect::<Vec<_>>().join(", ")
+        )));
     }
     Ok(files)
 }
@@ -192,7 +206,7 @@ struct InFlight {
 
 /// Runs every file as an item, `chunk` items per epoch with up to four chunks in flight; returns
 /// one report per file, in input order.
-fn run_items(pipeline: &Pipeline, files: &[PathBuf], chunk: usize, out_dir: &Path, bar: &indicatif::ProgressBar) -> Vec<ItemReport> {
+fn run_items(pipeline: &Pipeline, files: &[PathBuf], chunk: usize, writer: &ItemWriter, bar: &indicatif::ProgressBar) -> Vec<ItemReport> {
     let mut reports: Vec<Option<ItemReport>> = (0..files.len()).map(|_| None).collect();
     let (tx, rx) = crossbeam_channel::unbounded::<(usize, Result<Vec<ItemResult>, Error>)>();
     let mut in_flight: VecDeque<(usize, InFlight, Vec<usize>)> = VecDeque::new();
@@ -206,7 +220,7 @@ fn run_items(pipeline: &Pipeline, files: &[PathBuf], chunk: usize, out_dir: &Pat
             let mut inputs = Vec::new();
             let mut indices = Vec::new();
             for i in next..end {
-                match crate::audio_io::read_wav(&files[i]) {
+                match crate::audio_io::read(&files[i]) {
                     Ok(a) => {
                         inputs.push(RunInput::All(Payload::Audio(a)));
                         indices.push(i);
@@ -260,7 +274,7 @@ fn run_items(pipeline: &Pipeline, files: &[PathBuf], chunk: usize, out_dir: &Pat
             Ok(results) => {
                 for (i, r) in indices.iter().copied().zip(results) {
                     let status = match r {
-                        Ok(o) => write_outputs(&files[i], out_dir, &o.outputs),
+                        Ok(o) => writer.write_item(&files[i], &o.outputs),
                         Err(e) => Err(node_error(&e)),
                     };
                     reports[i] = Some(ItemReport { input: name_of(&files[i]), status, duration_ms });
@@ -314,35 +328,6 @@ fn node_error(e: &NodeError) -> Value {
         "kind": format!("{:?}", e.kind).to_lowercase(),
         "operation": e.operation,
     })
-}
-
-/// Writes one item's outputs: audio as `STEM.NODE.wav`, everything else as `STEM.NODE.json`.
-fn write_outputs(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) -> Result<Vec<Value>, Value> {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "item".into());
-    let mut written = Vec::new();
-    for (node, payload) in outputs {
-        let (file, result) = match payload {
-            Payload::Audio(a) => {
-                let file = format!("{stem}.{node}.wav");
-                let r = crate::audio_io::write_wav(out_dir.join(&file), a).map_err(|e| e.to_string());
-                (file, r)
-            }
-            other => {
-                let file = format!("{stem}.{node}.json");
-                let text = serde_json::to_string_pretty(&payload_json(other)).map_err(|e| e.to_string());
-                let r = text.and_then(|t| {
-                    std::fs::write(out_dir.join(&file), t + "\n")
-                        .map_err(|e| format!("cannot write '{}': {e}", out_dir.join(&file).display()))
-                });
-                (file, r)
-            }
-        };
-        if let Err(message) = result {
-            return Err(json!({"stage": "write", "message": message, "node_id": node}));
-        }
-        written.push(json!({"node": node, "kind": payload.kind(), "file": file}));
-    }
-    Ok(written)
 }
 
 fn item_json(r: &ItemReport) -> Value {

@@ -19,14 +19,14 @@ use crate::runtime::RunOutput;
 pub struct StreamArgs {
     /// The pipeline manifest (.json, .yaml or .yml).
     pub manifest: PathBuf,
-    /// WAV file to stream (default: the bundled dataflows/sample_speech.wav).
-    #[arg(long, short, value_name = "FILE.wav")]
+    /// Audio file to stream, any readable format (default: the bundled dataflows/sample_speech.wav).
+    #[arg(long, short, value_name = "FILE")]
     pub input: Option<PathBuf>,
     /// Chunk length in milliseconds, 1 to 10000.
     #[arg(long, value_name = "MS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub chunk_ms: u32,
-    /// Write the first audio output, all chunks concatenated, to this WAV file.
-    #[arg(long, short, value_name = "FILE.wav")]
+    /// Write the first audio output, all chunks concatenated, to this file (WAV, or FLAC).
+    #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Write the input, the concatenated outputs and the per-push latencies to this JSON file.
     #[arg(long, value_name = "FILE")]
@@ -34,6 +34,8 @@ pub struct StreamArgs {
     /// Timely workers (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+    #[command(flatten)]
+    pub encode: super::EncodeArgs,
 }
 
 /// What a sink's outputs over a session add up to.
@@ -123,7 +125,7 @@ pub fn run(args: &StreamArgs, out: &mut String) -> Result<(), CliError> {
         close_ns as f64 / 1e3
     );
     if let Some(path) = &args.output {
-        super::run::write_first_audio(path, &outputs, out)?;
+        super::run::write_first_audio(path, &outputs, args.encode.spec()?, out)?;
     }
     if let Some(path) = &args.json {
         let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();
