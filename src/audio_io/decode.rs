@@ -75,10 +75,11 @@ fn container_name(short: &str) -> String {
 
 /// A readable name for a codec id, whether or not a decoder for it is built in.
 pub fn codec_name(id: AudioCodecId) -> String {
-    if let Some(reg) = symphonia::default::get_codecs().get_audio_decoder(id) {
-        // Registered decoders name their codecs; the PCM decoder calls itself "pcm" for every
-        // layout, so PCM gets the layout from the table below.
-        if reg.codec.info.short_name != "pcm" {
+    // PCM by its layout in our words ("PCM 24-bit integer", as WAV files are described), whatever
+    // the byte order; other registered decoders by their own long names.
+    let is_pcm = (ids::CODEC_ID_PCM_S32LE..=ids::CODEC_ID_PCM_F64BE_PLANAR).contains(&id);
+    if !is_pcm {
+        if let Some(reg) = symphonia::default::get_codecs().get_audio_decoder(id) {
             return reg.codec.info.long_name.to_string();
         }
     }
@@ -207,7 +208,10 @@ impl Decoding {
         declared = declared.map(|d| d.saturating_sub(skip));
         // With an edit list, its length is the audio's (the rest of the last packet is padding).
         let limit = if skip > 0 { declared } else { None };
-        let bits = params.bits_per_sample;
+        let bits = params.bits_per_sample.or_else(|| match params.codec {
+            ids::CODEC_ID_ALAC => params.extra_data.as_deref().and_then(alac_bit_depth),
+            _ => None,
+        });
         let mut d = Decoding {
             format,
             decoder,
@@ -418,6 +422,18 @@ impl Decoding {
             }
         }
     }
+}
+
+/// The bit depth in an ALAC magic cookie (`ALACSpecificConfig`: frame length (4 bytes), version
+/// (1), bit depth (1), ...), which may come wrapped in `frma` and `alac` atom headers. symphonia's
+/// ALAC decoder fills 32 bits whatever the depth, so the depth is what tells 16-bit files apart.
+fn alac_bit_depth(mut cookie: &[u8]) -> Option<u32> {
+    for atom in [b"frma", b"alac"] {
+        if cookie.len() >= 12 && &cookie[4..8] == atom {
+            cookie = &cookie[12..];
+        }
+    }
+    cookie.get(5).map(|&b| u32::from(b)).filter(|b| (1..=32).contains(b))
 }
 
 fn drop_range<T>(v: &mut Vec<T>, a: usize, b: usize) {

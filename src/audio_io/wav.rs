@@ -12,8 +12,9 @@
 //! not whole frames, a block align that does not match channels × sample size. Other format
 //! tags (A-law, µ-law, ADPCM) are [`Encoding::Codec`]: the caller hands them to symphonia.
 //!
-//! Writing: 16-bit PCM (plain `fmt `), 24/32-bit PCM and anything with more than two channels
-//! as `WAVE_FORMAT_EXTENSIBLE`, 32-bit float with an 18-byte `fmt ` and a `fact` chunk, as the
+//! Writing: 16-bit PCM (plain `fmt `), 24/32-bit PCM and integer PCM of more than two channels
+//! as `WAVE_FORMAT_EXTENSIBLE`, 32-bit float (any channel count) with an 18-byte `fmt ` and a
+//! `fact` chunk, as the
 //! WAVE specification asks for non-PCM data (a 16-byte float `fmt ` is what made soxi warn
 //! "missing extended part of fmt chunk").
 
@@ -348,7 +349,10 @@ pub fn header(sample: WavSample, channels: u16, sample_rate: u32, frames: u64) -
     let block = channels as u64 * bytes;
     let data_len = frames * block;
     let float = sample == WavSample::F32;
-    let extensible = channels > 2 || (!float && bytes > 2);
+    // Float is never extensible: sox reads an extensible float header as missing the cbSize of
+    // the float sub-format and warns (on libsndfile's WAVEX float files too); it writes
+    // multichannel float as a plain float `fmt ` itself.
+    let extensible = !float && (channels > 2 || bytes > 2);
     let fmt_len: u64 = if extensible { 40 } else if float { 18 } else { 16 };
     // The fact chunk (frame count) is required for every non-PCM file.
     let fact = float;
@@ -513,7 +517,7 @@ mod tests {
             (WavSample::I24, 2, Encoding::Int { bits: 24, bytes: 3 }, true),
             (WavSample::I32, 1, Encoding::Int { bits: 32, bytes: 4 }, true),
             (WavSample::F32, 2, Encoding::Float { bits: 32 }, false),
-            (WavSample::F32, 3, Encoding::Float { bits: 32 }, true),
+            (WavSample::F32, 3, Encoding::Float { bits: 32 }, false),
         ] {
             let f = file(sample, channels, 5);
             let h = parse(&f).expect("parse");
