@@ -33,6 +33,7 @@ from .nodes import (
     registered_nodes,
     unregister_node,
 )
+from .files import AudioInfo, info, load, save
 from .payloads import VadResult
 from .pipeline import Pipeline
 from .session import Session
@@ -54,6 +55,10 @@ __all__ = [
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "load",
+    "save",
+    "info",
+    "AudioInfo",
     "is_rust_runtime_available",
     "RemoteMediaError",
     "ManifestError",

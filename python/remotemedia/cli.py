@@ -154,13 +154,13 @@ def _parser() -> argparse.ArgumentParser:
     batch = sub.add_parser(
         "batch",
         help="run a manifest over every WAV file in a directory; write the outputs and report.json",
-        description="Run a manifest over every *.wav file in a directory (sorted by name), spread over the "
+        description="Run a manifest over every audio file in a directory (any readable format, extensions matched ignoring case; sorted by name), spread over the "
         "workers; write NAME.NODE.wav / NAME.NODE.json outputs and a report.json listing every input. "
         "Cluster mode (--processes) is the native CLI's: see docs/distributed.md.",
         allow_abbrev=False,
     )
     _manifest_arg(batch)
-    batch.add_argument("input_dir", metavar="INPUT_DIR", help="directory whose *.wav files are the items")
+    batch.add_argument("input_dir", metavar="INPUT_DIR", help="directory whose audio files are the items")
     batch.add_argument("-o", "--out", metavar="DIR", required=True, help="directory for the outputs and report.json")
     _workers_arg(batch)
     batch.add_argument("--chunk", metavar="N", type=int, default=0,
@@ -314,18 +314,18 @@ def _find_sample(manifest: str) -> str:
 
 def _load_input(input_path: Optional[str], manifest: str) -> Tuple[str, bool, Any]:
     """``(path, bundled, Audio)`` for ``--input``, or for the bundled sample when it is absent."""
-    from .errors import InputError
-    from .wav import read_wav
+    from .errors import InputError, RuntimeUnavailableError
+    from .files import load
 
     bundled = input_path is None
     path = _find_sample(manifest) if input_path is None else input_path
-    if not os.path.exists(path):
-        raise _usage(f"input file '{path}' not found")
-    if os.path.isdir(path):
-        raise _usage(f"input '{path}' is a directory, not a WAV file")
     try:
-        audio = read_wav(path)
-    except InputError as e:
+        # Any readable format (native), WAV on the pure runtime; regular files only (a FIFO is
+        # refused without blocking), as src/cli/mod.rs::load_input.
+        audio = load(path, dtype=None)
+    except FileNotFoundError as e:
+        raise _usage(f"input file {e.strerror}") from None
+    except (InputError, RuntimeUnavailableError) as e:
         raise _usage(f"invalid input: {e}") from None
     except OSError as e:
         raise _usage(f"invalid input: cannot read '{path}': {e.strerror or e}") from None
@@ -667,9 +667,11 @@ def percentile_table(metrics: Dict[str, Any], p999: bool = False) -> str:
 
 
 def _write_text(path: str, text: str) -> None:
+    """Writes under a temporary name and renames into place (never half-written)."""
+    from ._safety import write_atomic
+
     try:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as e:
         raise _failure(f"cannot write '{path}': {e.strerror or e}") from None
 
@@ -877,7 +879,7 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
 
     from .errors import InputError, ManifestError, NodeError, RemoteMediaError, RuntimeUnavailableError
     from .pipeline import Pipeline
-    from .wav import read_wav, write_wav
+    from .wav import write_wav
 
     tree, graph = _load_graph(args.manifest)
     d = args.input_dir
@@ -885,9 +887,28 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
         raise _usage(f"input directory '{d}' not found")
     if not os.path.isdir(d):
         raise _usage(f"input '{d}' is not a directory")
-    files = sorted(n for n in os.listdir(d) if n.lower().endswith(".wav") and not os.path.isdir(os.path.join(d, n)))
+    from ._safety import collisions, safe_component, same_file, write_atomic
+    from .files import AUDIO_EXTENSIONS, load
+
+    files = sorted(
+        n for n in os.listdir(d)
+        if os.path.splitext(n)[1][1:].lower() in AUDIO_EXTENSIONS and not os.path.isdir(os.path.join(d, n))
+    )
     if not files:
-        raise _usage(f"no WAV files (*.wav) in '{d}'")
+        raise _usage(f"no audio files in '{d}' (looked for {', '.join('*.' + e for e in AUDIO_EXTENSIONS)})")
+    # Planned before anything is written (src/cli/outputs.rs): not into the input folder, no two
+    # items writing the same name ignoring case, node ids made safe for file names.
+    if same_file(d, args.out):
+        raise _usage(f"--out '{args.out}' is the input folder: outputs would overwrite inputs and be read as inputs by "
+                     "the next run; choose another folder")
+    sinks = [graph.nodes[i].id for i in graph.sinks()]
+    plan = [(f"{os.path.splitext(n)[0]}.{safe_component(s)}.*", n) for n in files for s in sinks]
+    found = collisions(plan)
+    if found:
+        shown = "\n".join(f"  {a} and {b} would both write {name}" for a, b, name in found[:10])
+        more = f"\n  ... and {len(found) - 10} more" if len(found) > 10 else ""
+        raise _usage(f"output names collide (compared ignoring case; nothing was written):\n{shown}{more}\n"
+                     "rename the inputs so their names differ by more than case or extension")
     config = dict(tree.get("config") or {})
     if args.workers is not None:
         config["workers"] = args.workers
@@ -917,10 +938,10 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
         for i, name in enumerate(names, start=first):
             path = os.path.join(d, name)
             try:
-                audio.append(read_wav(path))
+                audio.append(load(path, dtype=None, runtime_hint=args.runtime))
                 indices.append(i)
-            except (InputError, OSError, struct.error, ValueError) as e:
-                msg = str(e) if isinstance(e, InputError) else f"cannot read WAV file '{path}': {e}"
+            except (InputError, RuntimeUnavailableError, OSError, ValueError) as e:
+                msg = str(e) if isinstance(e, (InputError, RuntimeUnavailableError)) else f"cannot read '{path}': {e}"
                 results[i] = _batch_item(name, error={"stage": "read", "message": msg})
         t0 = time.perf_counter()
         try:
@@ -942,13 +963,12 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
             try:
                 for node, p in r.items():
                     if _kind(p) == "audio":
-                        fname = f"{stem}.{node}.wav"
+                        fname = f"{stem}.{safe_component(node)}.wav"
                         write_wav(os.path.join(args.out, fname), p)
                     else:
-                        fname = f"{stem}.{node}.json"
+                        fname = f"{stem}.{safe_component(node)}.json"
                         text = json.dumps(_plain(payload_json(p)), indent=2, ensure_ascii=False) + "\n"
-                        with open(os.path.join(args.out, fname), "w", encoding="utf-8") as f:
-                            f.write(text)
+                        write_atomic(os.path.join(args.out, fname), text.encode("utf-8"))
                     written.append({"node": node, "kind": _kind(p), "file": fname})
             except (OSError, KeyError) as e:
                 results[i] = _batch_item(name, error={"stage": "write", "message": f"cannot write '{fname}': {e}"}, ms=ms)
