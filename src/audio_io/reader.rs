@@ -149,6 +149,9 @@ impl AudioReader {
         let path = self.path.clone();
         let samples = match &mut self.source {
             Source::Wav { file, header, left, buf } => {
+                if let Some(out) = read_stored_as_is(file, header, left, &path)? {
+                    return Ok(self.wrap(out));
+                }
                 let sample_bytes = header.block / channels as u64;
                 let mut out = wav::samples_with_capacity(header.sample_format(), (*left / sample_bytes) as usize);
                 let step = (WAV_STEP / header.block).max(1) * header.block;
@@ -190,6 +193,37 @@ fn read_wav_bytes(file: &mut File, n: u64, buf: &mut Vec<u8>, path: &Path, heade
     })?;
     *left -= n;
     Ok(())
+}
+
+/// The rest of the data read straight into the sample vector when the file stores samples as the
+/// engine holds them (16-bit and 32-bit integer, 32-bit float, little-endian): one read, no
+/// conversion loop, no second buffer. `None` for every other layout.
+fn read_stored_as_is(file: &mut File, header: &WavHeader, left: &mut u64, path: &Path) -> Result<Option<Samples>, Error> {
+    if !cfg!(target_endian = "little") {
+        return Ok(None);
+    }
+    let n = *left as usize;
+    let mut out = match header.encoding {
+        Encoding::Int { bytes: 2, .. } => Samples::I16(vec![0; n / 2]),
+        Encoding::Int { bytes: 4, .. } => Samples::I32(vec![0; n / 4]),
+        Encoding::Float { bits: 32 } => Samples::F32(vec![0.0; n / 4]),
+        _ => return Ok(None),
+    };
+    let bytes: &mut [u8] = match &mut out {
+        Samples::I16(v) => bytemuck::cast_slice_mut(v),
+        Samples::I32(v) => bytemuck::cast_slice_mut(v),
+        Samples::F32(v) => bytemuck::cast_slice_mut(v),
+    };
+    file.read_exact(bytes).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            let done = header.data_len - *left;
+            Error::Input(format!("'{}' got shorter while it was read (after {done} bytes of samples)", path.display()))
+        } else {
+            Error::Io { context: format!("cannot read '{}'", path.display()), source: e }
+        }
+    })?;
+    *left = 0;
+    Ok(Some(out))
 }
 
 fn reserve(s: &mut Samples, n: usize) {
