@@ -143,6 +143,9 @@ fn run_never_writes_over_its_input() {
         assert!(text(&o.stderr).contains("is the input file"), "{}", text(&o.stderr));
         let o = cli(&["run", s(&manifest), "--stream", s(&wav), flag, s(&wav)]);
         assert_eq!(o.status.code(), Some(2), "{flag} --stream: {}", text(&o.stderr));
+        let o = cli(&["stream", s(&manifest), "--input", s(&wav), flag, s(&wav)]);
+        assert_eq!(o.status.code(), Some(2), "{flag} stream: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("is the input file"), "{}", text(&o.stderr));
     }
     let o = cli(&["run", s(&manifest), "--input", s(&wav), "--output", s(&dir.join("o.json")), "--json", s(&dir.join("O.JSON"))]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));

@@ -72,6 +72,24 @@ impl Sum {
 }
 
 pub fn run(args: &StreamArgs, out: &mut String) -> Result<(), CliError> {
+    // Outputs that are the input, or each other, are refused before anything is read or run.
+    let spec = args.encode.spec()?;
+    let input_path = match &args.input {
+        Some(p) => p.clone(),
+        None => super::find_sample(&args.manifest)?,
+    };
+    let named: Vec<(&str, &std::path::PathBuf)> =
+        [("--output", args.output.as_ref()), ("--json", args.json.as_ref())].into_iter().filter_map(|(f, p)| p.map(|p| (f, p))).collect();
+    for (flag, p) in &named {
+        crate::file_safety::check_not_input(p, flag, &[&input_path]).map_err(|e| CliError::usage(super::plain(&e)))?;
+    }
+    if let [(a, pa), (b, pb)] = named[..] {
+        if crate::file_safety::fold_case(&pa.to_string_lossy()) == crate::file_safety::fold_case(&pb.to_string_lossy())
+            || crate::file_safety::same_file(pa, pb)
+        {
+            return Err(CliError::usage(format!("{a} and {b} name the same file '{}'", pa.display())));
+        }
+    }
     let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
     let audio = &input.audio;
     let chunk = ((audio.sample_rate as u64 * args.chunk_ms as u64) / 1000).max(1) as usize;
@@ -125,7 +143,7 @@ pub fn run(args: &StreamArgs, out: &mut String) -> Result<(), CliError> {
         close_ns as f64 / 1e3
     );
     if let Some(path) = &args.output {
-        super::run::write_first_audio(path, &outputs, args.encode.spec()?, out)?;
+        super::run::write_first_audio(path, &outputs, spec, out)?;
     }
     if let Some(path) = &args.json {
         let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();
