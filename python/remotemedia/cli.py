@@ -167,6 +167,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="items per engine batch (0: four per worker)")
     batch.add_argument("--no-progress", action="store_true", help="accepted for parity; this CLI draws no bar")
     _runtime_arg(batch, "which runtime runs the pipeline (the pure-Python one runs items one after another)")
+
+    info = sub.add_parser("info", help="describe audio files (format, channels, rate, precision, duration), like soxi",
+                          description="Describe audio files, like soxi: one row per file; an unreadable file "
+                          "gets its error while the others are still described (exit 2).", allow_abbrev=False)
+    info.add_argument("files", metavar="FILE", nargs="+", help="audio files (WAV on the pure runtime; any format natively)")
+    info.add_argument("--json", action="store_true", help="print one JSON list, one object per file")
+    _runtime_arg(info, "which runtime reads the files")
     return p
 
 
@@ -206,6 +213,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 _graph(args, out)
             elif args.command == "batch":
                 _batch(args, out)
+            elif args.command == "info":
+                _info(args, out)
             else:
                 _node_types(out)
     except CliError as e:
@@ -992,6 +1001,55 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
     out.append(f"wrote {report}\n")
     if failed:
         raise _failure(f"{len(failed)} of {len(results)} items failed; see {report}")
+
+
+def _clock(seconds: float) -> str:
+    """``hh:mm:ss.ss``, as soxi prints durations (``cli::info::clock``)."""
+    t = max(0.0, seconds)
+    h = int(t // 3600)
+    m = int((t - h * 3600) // 60)
+    return f"{h:02}:{m:02}:{t - h * 3600 - m * 60:05.2f}"
+
+
+def _size(n: int) -> str:
+    for unit, scale, fmt in (("GB", 1e9, "{:.1f}"), ("MB", 1e6, "{:.1f}"), ("kB", 1e3, "{:.0f}")):
+        if n >= scale:
+            return f"{fmt.format(n / scale)} {unit}"
+    return f"{n} B"
+
+
+def _info(args: argparse.Namespace, out: List[str]) -> None:
+    """``info``: as ``remotemedia info`` (src/cli/info.rs), on either runtime."""
+    from .errors import InputError, RuntimeUnavailableError
+    from .files import info
+
+    rows, docs, failed = [], [], []
+    for path in args.files:
+        try:
+            i = info(path, runtime_hint=args.runtime)
+        except (InputError, RuntimeUnavailableError, OSError) as e:
+            message = str(e) if not isinstance(e, OSError) else (e.strerror or str(e))
+            rows.append([path, f"error: {message}"])
+            docs.append({"path": path, "error": message})
+            failed.append(path)
+            continue
+        d = i.duration
+        rows.append([
+            path, f"{i.container} / {i.codec}", str(i.channels), str(i.sample_rate),
+            f"{i.bits}-bit" if i.bits is not None else "lossy", _clock(d) if d is not None else "?",
+            str(i.frames) if i.frames is not None else "?", _size(i.file_size),
+            f"{i.file_size * 8 / d / 1000:.0f}k" if d else "-",
+        ])
+        doc = {k: v for k, v in vars(i).items() if k != "path"}
+        doc["path"] = path
+        docs.append(doc)
+    if args.json:
+        out.append(json.dumps(docs, indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.append(render_table(["file", "format", "channels", "rate", "precision", "duration", "frames", "size", "bit rate"],
+                                rows, right_from=2))
+    if failed:
+        raise _usage(f"{len(failed)} of {len(args.files)} files could not be read: {', '.join(failed)}")
 
 
 def _batch_item(name: str, outputs: Optional[List[Any]] = None, error: Optional[Dict[str, Any]] = None, ms: float = 0.0) -> Dict[str, Any]:

@@ -306,3 +306,21 @@ def test_run_file_and_stream_file_stream_a_file_through_a_session(runtime, tmp_p
             assert np.max(np.abs(back.samples - vad["audio"].samples)) <= 2.0 ** -24
         with pytest.raises(InputError, match="is the input file"):
             p.run_file(sample, sample)
+
+
+def test_python_cli_info_describes_files_like_the_binary(runtime, made, capsys):
+    from remotemedia.cli import main
+
+    path = made["wav_pcm24"].path
+    assert main(["info", path, "--json", "--runtime", runtime]) == 0
+    doc = __import__("json").loads(capsys.readouterr().out)
+    assert doc[0]["path"] == path and (doc[0]["frames"], doc[0]["bits"], doc[0]["codec"]) == (66150, 24, "PCM 24-bit integer")
+    assert main(["info", path, path + ".missing", "--runtime", runtime]) == 2
+    captured = capsys.readouterr()
+    assert "WAV / PCM 24-bit integer" in captured.out and "00:00:01.50" in captured.out and "not found" in captured.out
+    assert "1 of 2 files could not be read" in captured.err
+    binary = os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "remotemedia")
+    if os.path.exists(binary):
+        native = subprocess.run([binary, "info", path], capture_output=True, text=True, timeout=60).stdout
+        assert main(["info", path, "--runtime", runtime]) == 0
+        assert capsys.readouterr().out == native
