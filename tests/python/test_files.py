@@ -324,3 +324,27 @@ def test_python_cli_info_describes_files_like_the_binary(runtime, made, capsys):
         native = subprocess.run([binary, "info", path], capture_output=True, text=True, timeout=60).stdout
         assert main(["info", path, "--runtime", runtime]) == 0
         assert capsys.readouterr().out == native
+
+
+def test_python_cli_batch_plans_its_outputs_before_writing(runtime, tmp_path, capsys):
+    from remotemedia.cli import main
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    x = (np.sin(np.arange(1600) / 5) * 8000).astype(np.int16)
+    rm.save(str(inputs / "x.wav"), (x, 16000), runtime_hint="python")
+    rm.save(str(inputs / "X.WAV"), (x, 16000), runtime_hint="python")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text('version: "1.0"\nnodes:\n  - {id: "../../escaped", type: PassthroughNode}\n')
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), str(inputs), "--out", str(out), "--runtime", runtime]) == 2
+    assert "X.WAV and x.wav would both write X._._.._escaped.*" in capsys.readouterr().err
+    assert not out.exists()
+    os.remove(inputs / "X.WAV")
+    before = (inputs / "x.wav").read_bytes()
+    assert main(["batch", str(manifest), str(inputs), "--out", str(inputs / "."), "--runtime", runtime]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    assert (inputs / "x.wav").read_bytes() == before and os.listdir(inputs) == ["x.wav"]
+    assert main(["batch", str(manifest), str(inputs), "--out", str(out), "--runtime", runtime]) == 0
+    assert sorted(os.listdir(out)) == ["report.json", "x._._.._escaped.wav"]
+    assert not (tmp_path / "escaped.wav").exists()
