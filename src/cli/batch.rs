@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::outputs::{self, ItemWriter};
+use super::output_plan::{self as outputs, ItemWriter};
 use super::{parse_workers, CliError, EncodeArgs};
 use crate::data::Payload;
 use crate::error::{Error, NodeError};

@@ -12,7 +12,7 @@ pub mod bench;
 pub mod graph;
 pub mod info;
 pub mod node_types;
-pub mod outputs;
+pub mod output_plan;
 pub mod plot;
 pub mod report;
 pub mod run;

@@ -1,4 +1,5 @@
-//! Where `batch` writes: `NAME.NODE.EXT` for each item and sink node (the node id made safe for a
+//! Where `batch` writes, kept apart from the batch loop so that the loop can change without
+//! touching the files: `NAME.NODE.EXT` for each item and sink node (the node id made safe for a
 //! file name), planned and checked before anything runs: no two items may write the same name
 //! (ignoring case, as macOS and Windows file systems do: `x.wav` and `x.WAV`, or `x.wav` and
 //! `x.flac`, both write `x.gain.wav`), the output folder may not be the input folder (outputs
