@@ -23,18 +23,27 @@ from .errors import (
 )
 from .nodes import (
     AudioResampleNode,
+    ChannelMixNode,
+    DenoiseNode,
+    FbankNode,
+    FilterNode,
     FormatConverterNode,
     GainNode,
+    LogMelNode,
+    LoudnessNode,
+    MfccNode,
     MixNode,
     Node,
     PassthroughNode,
+    SegmentNode,
+    SileroVADNode,
     VADNode,
     register_node,
     registered_nodes,
     unregister_node,
 )
 from .files import AudioInfo, info, load, save
-from .payloads import VadResult
+from .payloads import Clip, Features, VadResult
 from .pipeline import Pipeline
 from .session import Session
 
@@ -45,16 +54,27 @@ __all__ = [
     "Session",
     "Audio",
     "VadResult",
+    "Clip",
+    "Features",
     "Node",
     "register_node",
     "unregister_node",
     "registered_nodes",
     "AudioResampleNode",
     "VADNode",
+    "SileroVADNode",
     "FormatConverterNode",
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "ChannelMixNode",
+    "SegmentNode",
+    "LogMelNode",
+    "FbankNode",
+    "MfccNode",
+    "FilterNode",
+    "LoudnessNode",
+    "DenoiseNode",
     "load",
     "save",
     "info",

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::output_plan::{self as outputs, ItemWriter};
+use super::output_plan;
 use super::{parse_workers, CliError, EncodeArgs};
+use crate::audio_io::OutSpec;
 use crate::data::Payload;
 use crate::error::{Error, NodeError};
 use crate::runtime::cluster::ClusterConfig;
@@ -30,8 +31,9 @@ pub struct BatchArgs {
     /// Directory whose audio files are the items (any readable format, extensions matched
     /// ignoring case; sorted by name; subdirectories are not read).
     pub input_dir: PathBuf,
-    /// Directory for the outputs (`NAME.NODE.wav` or `.flac` / `NAME.NODE.json`) and `report.json`;
-    /// created if missing; not the input directory.
+    /// Directory for the outputs (`NAME.NODE.wav` or `.flac`, `NAME.NODE.npy`, `NAME.NODE.json`, clips
+    /// in `NODE/NAME.0001.wav` with `NODE/metadata.jsonl`) and `report.json`; created if missing;
+    /// not the input directory.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -80,7 +82,7 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         graph.config.workers = w;
     }
     let workers = graph.config.workers;
-    let sinks: Vec<String> = graph.sinks().map(|i| graph.nodes[i].id.clone()).collect();
+    let output_ids: Vec<String> = graph.output_nodes().into_iter().map(|i| graph.nodes[i].id.clone()).collect();
     let processes = args.processes as usize;
     let pool = if processes > 1 || args.hosts.is_some() {
         let hosts = args.hosts.as_deref().ok_or_else(|| CliError::usage("--processes above 1 needs --hosts FILE"))?;
@@ -102,16 +104,16 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         return Ok(());
     }
     let files = list_inputs(&args.input_dir)?;
-    outputs::check_folders(&args.input_dir, &args.out)?;
-    outputs::check_plan(&files, &sinks)?;
-    let writer = ItemWriter { dir: args.out.clone(), spec: args.encode.spec()? };
+    output_plan::check_folders(&args.input_dir, &args.out)?;
+    output_plan::check_plan(&files, &output_ids)?;
+    let spec = args.encode.spec()?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::failure(format!("cannot create output directory '{}': {e}", args.out.display())))?;
     let total_workers = workers * processes;
     let chunk = if args.chunk == 0 { 4 * total_workers } else { args.chunk };
     let bar = progress_bar(files.len() as u64, args.no_progress);
     let started = Instant::now();
-    let reports = run_items(&pipeline, &files, chunk, &writer, &bar);
+    let reports = run_items(&pipeline, &files, chunk, &args.out, spec, &bar);
     bar.finish_and_clear();
     let wall = started.elapsed();
     drop(pipeline);
@@ -147,6 +149,7 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         let message = r.status.as_ref().err().and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("");
         let _ = writeln!(out, "  failed: {}: {message}", r.input);
     }
+    super::outputs::write_clip_manifests(&args.out, reports.iter().filter_map(|r| r.status.as_ref().ok()), out)?;
     super::write_json(&report_path, &doc, out)?;
     if failed.is_empty() {
         Ok(())
@@ -206,7 +209,14 @@ struct InFlight {
 
 /// Runs every file as an item, `chunk` items per epoch with up to four chunks in flight; returns
 /// one report per file, in input order.
-fn run_items(pipeline: &Pipeline, files: &[PathBuf], chunk: usize, writer: &ItemWriter, bar: &indicatif::ProgressBar) -> Vec<ItemReport> {
+fn run_items(
+    pipeline: &Pipeline,
+    files: &[PathBuf],
+    chunk: usize,
+    out_dir: &Path,
+    spec: OutSpec,
+    bar: &indicatif::ProgressBar,
+) -> Vec<ItemReport> {
     let mut reports: Vec<Option<ItemReport>> = (0..files.len()).map(|_| None).collect();
     let (tx, rx) = crossbeam_channel::unbounded::<(usize, Result<Vec<ItemResult>, Error>)>();
     let mut in_flight: VecDeque<(usize, InFlight, Vec<usize>)> = VecDeque::new();
@@ -274,7 +284,7 @@ fn run_items(pipeline: &Pipeline, files: &[PathBuf], chunk: usize, writer: &Item
             Ok(results) => {
                 for (i, r) in indices.iter().copied().zip(results) {
                     let status = match r {
-                        Ok(o) => writer.write_item(&files[i], &o.outputs),
+                        Ok(o) => super::outputs::write_item(&files[i], out_dir, spec, &o.outputs),
                         Err(e) => Err(node_error(&e)),
                     };
                     reports[i] = Some(ItemReport { input: name_of(&files[i]), status, duration_ms });

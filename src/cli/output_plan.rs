@@ -1,51 +1,14 @@
-//! Where `batch` writes, kept apart from the batch loop so that the loop can change without
-//! touching the files: `NAME.NODE.EXT` for each item and sink node (the node id made safe for a
-//! file name), planned and checked before anything runs: no two items may write the same name
-//! (ignoring case, as macOS and Windows file systems do: `x.wav` and `x.WAV`, or `x.wav` and
+//! Where `batch` writes (what it writes is `outputs.rs`): `NAME.NODE.EXT` for each item and
+//! output node, and `NODE/NAME.0001.EXT …` for clips (the node id made safe for a file name),
+//! planned and checked before anything runs: no two items may write the same name (ignoring case, as macOS and Windows file systems do: `x.wav` and `x.WAV`, or `x.wav` and
 //! `x.flac`, both write `x.gain.wav`), the output folder may not be the input folder (outputs
 //! would overwrite inputs and be read as inputs next time), and no name can leave `--out`.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
-
-use super::report::payload_json;
 use super::CliError;
-use crate::audio_io::{self, OutFormat, OutSpec};
-use crate::data::Payload;
 use crate::error::Error;
 use crate::file_safety::{self, Planned};
-
-/// Writes each item's outputs into the output folder: audio as `STEM.NODE.wav` (or `.flac`),
-/// everything else as `STEM.NODE.json`, each file renamed into place only when complete.
-pub struct ItemWriter {
-    pub dir: PathBuf,
-    pub spec: OutSpec,
-}
-
-impl ItemWriter {
-    /// Writes one item's outputs; the first failure is the item's error (`stage: write`).
-    pub fn write_item(&self, input: &Path, outputs: &[(String, Payload)]) -> Result<Vec<Value>, Value> {
-        let mut written = Vec::new();
-        for (node, payload) in outputs {
-            let result = match payload {
-                Payload::Audio(a) => {
-                    let ext = self.spec.format.unwrap_or(OutFormat::Wav).extension();
-                    path(&self.dir, input, node, ext).and_then(|(name, p)| audio_io::write(&p, a, self.spec).map(|()| name))
-                }
-                other => path(&self.dir, input, node, "json").and_then(|(name, p)| {
-                    let text = serde_json::to_string_pretty(&payload_json(other)).unwrap_or_else(|_| "null".into());
-                    file_safety::write_atomic(&p, (text + "\n").as_bytes()).map(|()| name)
-                }),
-            };
-            match result {
-                Ok(file) => written.push(json!({"node": node, "kind": payload.kind(), "file": file})),
-                Err(e) => return Err(json!({"stage": "write", "message": e.to_string(), "node_id": node})),
-            }
-        }
-        Ok(written)
-    }
-}
 
 /// The name stem an input contributes (its file name without the extension).
 pub fn stem(input: &Path) -> String {
@@ -64,6 +27,13 @@ pub fn path(out_dir: &Path, input: &Path, node: &str, ext: &str) -> Result<(Stri
     Ok((name, p))
 }
 
+/// A clips output's folder, `out_dir/NODE` (the node id made safe), as `(NODE, path)`.
+pub fn clip_dir(out_dir: &Path, node: &str) -> Result<(String, PathBuf), Error> {
+    let name = file_safety::safe_component(node);
+    let p = file_safety::inside(out_dir, &name)?;
+    Ok((name, p))
+}
+
 /// Refuses an output folder that is the input folder.
 pub fn check_folders(input_dir: &Path, out_dir: &Path) -> Result<(), CliError> {
     if file_safety::same_file(input_dir, out_dir) {
@@ -76,17 +46,25 @@ pub fn check_folders(input_dir: &Path, out_dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Checks every item × sink name for collisions before anything is written. The payload kind
-/// (and so the extension) is only known after the run, so names are compared without it.
-pub fn check_plan(files: &[PathBuf], sinks: &[String]) -> Result<(), CliError> {
+/// Checks every item × output name for collisions before anything is written: `STEM.NODE.*`,
+/// and `NODE/STEM.*` for the clips an output may turn out to hold. The payload kind (and so the
+/// extension, and whether there are clips) is only known after the run, so names are compared
+/// without the extension.
+pub fn check_plan(files: &[PathBuf], outputs: &[String]) -> Result<(), CliError> {
     let plan: Vec<Planned> = files
         .iter()
         .flat_map(|f| {
             let owner = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            sinks.iter().map(move |s| Planned { name: file_name(f, s, "*"), owner: owner.clone() })
+            outputs.iter().flat_map(move |s| {
+                let clips = format!("{}/{}.*", file_safety::safe_component(s), stem(f));
+                [Planned { name: file_name(f, s, "*"), owner: owner.clone() }, Planned { name: clips, owner: owner.clone() }]
+            })
         })
         .collect();
-    let found = file_safety::collisions(&plan);
+    let mut found = file_safety::collisions(&plan);
+    // A pair whose file names collide has colliding clip names too: name it once.
+    let mut pairs = std::collections::HashSet::new();
+    found.retain(|(a, b, _)| pairs.insert((a.clone(), b.clone())));
     if found.is_empty() {
         return Ok(());
     }

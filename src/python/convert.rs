@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 
-use crate::data::{AudioBuffer, Payload, Samples, VadResult};
+use crate::data::{AudioBuffer, Clip, Features, Payload, Samples, VadResult};
 
 /// Reads `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) into audio.
 /// Errors are plain messages; the caller raises them as `InputError`.
@@ -187,12 +187,59 @@ fn vad_to_py<'py>(py: Python<'py>, v: VadResult, types: Option<&PackageTypes>) -
     };
     d.set_item(intern!(py, "segments"), segments_to_py(py, &v.segments)?)?;
     d.set_item(intern!(py, "frames"), v.frames.into_pyarray(py))?;
+    d.set_item(intern!(py, "probabilities"), v.probabilities.into_pyarray(py))?;
     let audio = match types {
         Some(t) => t.audio(py, v.audio)?,
         None => audio_to_py(py, v.audio)?,
     };
     d.set_item(intern!(py, "audio"), audio)?;
     Ok(d)
+}
+
+/// Features as a `(frames, bins)` float32 array (no copy) with their frame rate: a `Features`
+/// (the package's ndarray subclass) when registered, else `{"values": array, "frame_rate": r}`.
+fn features_to_py<'py>(py: Python<'py>, f: Features, types: Option<&PackageTypes>) -> PyResult<Bound<'py, PyAny>> {
+    let (frames, bins, rate) = (f.frames(), f.bins, f.frame_rate);
+    let array = f.values.into_pyarray(py).reshape([frames, bins])?.into_any();
+    match types.and_then(|t| t.features.as_ref()) {
+        Some(cls) => {
+            let obj = array.call_method1(intern!(py, "view"), (cls.bind(py),))?;
+            obj.setattr(intern!(py, "frame_rate"), rate)?;
+            Ok(obj)
+        }
+        None => {
+            let d = PyDict::new(py);
+            d.set_item(intern!(py, "values"), array)?;
+            d.set_item(intern!(py, "frame_rate"), rate)?;
+            Ok(d.into_any())
+        }
+    }
+}
+
+/// Features from Python: an object with `frame_rate` that is a 2-D float32 array (the package's
+/// `Features`), or `{"values": 2-D float32 array, "frame_rate": r}`. `None` when `obj` is neither.
+fn features_from_py(obj: &Bound<'_, PyAny>) -> Option<Result<Features, String>> {
+    let (values, rate) = if let Ok(d) = obj.cast::<PyDict>() {
+        if d.len() != 2 {
+            return None;
+        }
+        (d.get_item("values").ok()??, d.get_item("frame_rate").ok()??)
+    } else if obj.hasattr("frame_rate").unwrap_or(false) && obj.hasattr("dtype").unwrap_or(false) {
+        (obj.clone(), obj.getattr("frame_rate").ok()?)
+    } else {
+        return None;
+    };
+    let array = values.cast::<PyArray2<f32>>().ok()?;
+    Some((|| {
+        let rate: f64 = rate.extract().map_err(|_| format!("features: frame_rate must be a number, got {}", type_name(&rate)))?;
+        let ro = array.try_readonly().map_err(|e| e.to_string())?;
+        let bins = ro.shape()[1];
+        let values = match ro.as_slice() {
+            Ok(v) => v.to_vec(),
+            Err(_) => ro.as_array().iter().copied().collect(),
+        };
+        Features::new(values, bins, rate).map_err(|e| format!("features: {e}"))
+    })())
 }
 
 pub fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -231,6 +278,10 @@ struct PackageTypes {
     audio: Py<PyAny>,
     /// The `VadResult` class (a `dict` subclass).
     vad_result: Py<PyAny>,
+    /// The `Clip` class (an `Audio` subclass with one more slot, `_start_frame`).
+    clip: Py<PyAny>,
+    /// The `Features` class (an `ndarray` subclass with `frame_rate`).
+    features: Option<Py<PyAny>>,
 }
 
 impl PackageTypes {
@@ -243,6 +294,16 @@ impl PackageTypes {
         obj.setattr(intern!(py, "_samples"), samples_to_py(py, a)?)?;
         Ok(obj)
     }
+
+    /// A `Clip`, built as [`audio`](Self::audio) builds an `Audio`.
+    fn clip<'py>(&self, py: Python<'py>, c: Clip) -> PyResult<Bound<'py, PyAny>> {
+        let cls = self.clip.bind(py);
+        let obj = cls.call_method1(intern!(py, "__new__"), (cls,))?;
+        obj.setattr(intern!(py, "_sample_rate"), c.audio.sample_rate)?;
+        obj.setattr(intern!(py, "_start_frame"), c.start_frame)?;
+        obj.setattr(intern!(py, "_samples"), samples_to_py(py, c.audio)?)?;
+        Ok(obj)
+    }
 }
 
 static PACKAGE_TYPES: OnceLock<PackageTypes> = OnceLock::new();
@@ -250,13 +311,15 @@ static PACKAGE_TYPES: OnceLock<PackageTypes> = OnceLock::new();
 /// Registers the classes outputs are built as (see [`payload_to_py`]); the first registration
 /// in a process stays.
 #[pyfunction]
-pub fn register_payload_types(audio: Py<PyAny>, vad_result: Py<PyAny>) {
-    let _ = PACKAGE_TYPES.set(PackageTypes { audio, vad_result });
+#[pyo3(signature = (audio, vad_result, clip, features=None))]
+pub fn register_payload_types(audio: Py<PyAny>, vad_result: Py<PyAny>, clip: Py<PyAny>, features: Option<Py<PyAny>>) {
+    let _ = PACKAGE_TYPES.set(PackageTypes { audio, vad_result, clip, features });
 }
 
 /// A payload as a Python value: `Audio` and `VadResult` objects (and dicts of them, JSON values)
 /// once the package has registered its classes; before that (a bare `_native` import) the plain
-/// shapes of docs/python.md: audio as `(array, rate)`, a VAD result as a dict.
+/// shapes of docs/python.md: audio as `(array, rate)`, a VAD result as a dict, clips as a list of
+/// `{"start_frame": k, "audio": (array, rate)}` dicts.
 pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, PyAny>> {
     let types = PACKAGE_TYPES.get();
     match p {
@@ -265,6 +328,22 @@ pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, Py
             None => audio_to_py(py, a),
         },
         Payload::Vad(v) => vad_to_py(py, v, types),
+        Payload::Clips(clips) => {
+            let list = PyList::empty(py);
+            for c in clips {
+                match types {
+                    Some(t) => list.append(t.clip(py, c)?)?,
+                    None => {
+                        let d = PyDict::new(py);
+                        d.set_item(intern!(py, "start_frame"), c.start_frame)?;
+                        d.set_item(intern!(py, "audio"), audio_to_py(py, c.audio)?)?;
+                        list.append(d)?;
+                    }
+                }
+            }
+            Ok(list.into_any())
+        }
+        Payload::Features(f) => features_to_py(py, f, types),
         Payload::Json(v) => json_to_py(py, &v),
         Payload::Map(m) => {
             let d = PyDict::new(py);
@@ -277,8 +356,23 @@ pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, Py
 }
 
 /// A value a Python node returned, as a payload: audio (an `Audio` or a `(array, rate)` tuple),
-/// a dict (a map of payloads), or anything JSON can hold.
+/// a non-empty list of `Clip`s, a VAD result (a dict of `segments`, `frames` and `audio`), a dict
+/// (a map of payloads), or anything JSON can hold.
 pub fn payload_from_py(obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
+    if let Ok(list) = obj.cast::<PyList>() {
+        let is_clip = |x: &Bound<'_, PyAny>| x.hasattr("start_frame").unwrap_or(false) && x.hasattr("samples").unwrap_or(false);
+        if !list.is_empty() && list.iter().all(|x| is_clip(&x)) {
+            let mut clips = Vec::with_capacity(list.len());
+            for (i, x) in list.iter().enumerate() {
+                let start_frame: u64 = x
+                    .getattr("start_frame")
+                    .and_then(|v| v.extract())
+                    .map_err(|_| format!("clip {i}: start_frame must be a non-negative integer"))?;
+                clips.push(Clip { start_frame, audio: audio_from_py(&x, &format!("clip {i}"))? });
+            }
+            return Ok(Payload::Clips(clips));
+        }
+    }
     let looks_like_audio = obj.hasattr("samples").unwrap_or(false) && obj.hasattr("sample_rate").unwrap_or(false);
     let audio_tuple = obj
         .cast::<PyTuple>()
@@ -287,7 +381,13 @@ pub fn payload_from_py(obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
     if looks_like_audio || audio_tuple {
         return audio_from_py(obj, "node output").map(Payload::Audio);
     }
+    if let Some(features) = features_from_py(obj) {
+        return features.map(Payload::Features);
+    }
     if let Ok(d) = obj.cast::<PyDict>() {
+        if let Some(v) = vad_from_py(d)? {
+            return Ok(Payload::Vad(v));
+        }
         let mut m = BTreeMap::new();
         for (k, v) in d.iter() {
             let key: String = k.extract().map_err(|_| format!("output dict keys must be strings, got {}", type_name(&k)))?;
@@ -296,6 +396,49 @@ pub fn payload_from_py(obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
         return Ok(Payload::Map(m));
     }
     json_from_py(obj).map(Payload::Json)
+}
+
+/// A dict with exactly the keys of a VAD result (`segments`, `frames`, `audio`, and optionally
+/// `probabilities`, as a Python `VadResult` has them) as a VAD result, so that a Python VAD node's
+/// output feeds a `SegmentNode` as the native VAD's does. `None` for any other dict. The frame
+/// length is the audio's duration per frame, rounded to whole milliseconds (a Python `VadResult`
+/// does not carry it).
+fn vad_from_py(d: &Bound<'_, PyDict>) -> Result<Option<VadResult>, String> {
+    let probabilities = d.get_item("probabilities").ok().flatten();
+    if d.len() != 3 + usize::from(probabilities.is_some()) {
+        return Ok(None);
+    }
+    let (Ok(Some(segments)), Ok(Some(frames)), Ok(Some(audio))) = (d.get_item("segments"), d.get_item("frames"), d.get_item("audio")) else {
+        return Ok(None);
+    };
+    let what = "VAD result";
+    let probabilities: Vec<f32> = match probabilities.map(|p| json_from_py(&p)).transpose()? {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|x| x.as_f64().map(|x| x as f32))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("{what}: probabilities must be numbers"))?,
+        Some(_) => return Err(format!("{what}: probabilities must be a list or array of numbers")),
+    };
+    let segments: Vec<(f64, f64)> = match json_from_py(&segments)? {
+        Value::Array(list) => list
+            .iter()
+            .map(|s| match s.as_array().map(Vec::as_slice) {
+                Some([a, b]) => a.as_f64().zip(b.as_f64()).ok_or(()),
+                _ => Err(()),
+            })
+            .collect::<Result<_, ()>>()
+            .map_err(|()| format!("{what}: segments must be (start_s, end_s) pairs of numbers"))?,
+        _ => return Err(format!("{what}: segments must be a list of (start_s, end_s) pairs")),
+    };
+    let frames: Vec<bool> = match json_from_py(&frames)? {
+        Value::Array(list) => list.iter().map(Value::as_bool).collect::<Option<_>>().ok_or_else(|| format!("{what}: frames must be booleans"))?,
+        _ => return Err(format!("{what}: frames must be a list or array of booleans")),
+    };
+    let audio = audio_from_py(&audio, "VAD result audio")?;
+    let frame_duration_ms = if frames.is_empty() { 0 } else { (audio.duration_s() * 1000.0 / frames.len() as f64).round() as u32 };
+    Ok(Some(VadResult { segments, frames, frame_duration_ms, audio, probabilities }))
 }
 
 fn json_from_py(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
