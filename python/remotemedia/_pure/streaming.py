@@ -19,8 +19,8 @@ from ..audio import Audio
 from ..errors import InputError
 from ..payloads import VadResult
 from . import silero
-from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like, cut_clips, expect_vad, silero_mono,
-                      silero_params
+from .builtin import (_as_f32_frames, _expect_audio, _one, _shaped_like, cut_clips, expect_vad, silero_mono,
+                      silero_params)
 from .denoise import DenoiseStream
 from .filter import FilterStream
 from .loudness import LoudnessStream
