@@ -142,11 +142,12 @@ fn declared_outputs_and_clips_cross_processes() {
     let inputs = dir.join("in");
     std::fs::create_dir_all(&inputs).unwrap();
     for k in 0..6usize {
-        // Tone bursts at item-dependent places: 0.4 s from 0.3 + 0.1k s, 0.5 s from 1.5 s.
-        let v: Vec<i16> = (0..32_000)
+        // Tone bursts at item-dependent places: 0.4 s from 0.3 + 0.1k s, 0.5 s from 1.8 s (pauses of
+        // 0.6 s or more: longer than VADNode's bridge, so every item has two segments).
+        let v: Vec<i16> = (0..40_000)
             .map(|i| {
                 let t = i as f64 / 16_000.0;
-                let on = (0.3 + 0.1 * k as f64..0.7 + 0.1 * k as f64).contains(&t) || (1.5..2.0).contains(&t);
+                let on = (0.3 + 0.1 * k as f64..0.7 + 0.1 * k as f64).contains(&t) || (1.8..2.3).contains(&t);
                 if on { (8000.0 * (2.0 * std::f64::consts::PI * 300.0 * t).sin()) as i16 } else { 0 }
             })
             .collect();

@@ -96,8 +96,11 @@ fn run_lists_twenty_segments_unless_all_and_shows_both_runs_times() {
     let dir = temp_dir("long");
     let sample = repo("dataflows/sample_speech.wav");
     let long = dir.join("long.wav");
-    // Eight copies: 24 phrases.
-    let copies: Vec<&str> = (0..8).map(|_| s(&sample)).collect();
+    // Eight copies, each followed by a second of silence (so that no copy's last phrase runs into the
+    // next one's first across VADNode's bridge): 24 phrases.
+    let padded = dir.join("padded.wav");
+    sox(&[s(&sample), s(&padded), "pad", "0", "1"]);
+    let copies: Vec<&str> = (0..8).map(|_| s(&padded)).collect();
     sox(&[copies.as_slice(), &[s(&long)]].concat());
     let manifest = repo("dataflows/speech_vad.yaml");
     let out = cli(&["run", s(&manifest), "--input", s(&long)]);

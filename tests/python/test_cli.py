@@ -216,13 +216,16 @@ def test_stream_adds_up_to_the_whole_run(runtime, tmp_path):
 
 
 def test_run_lists_twenty_segments_unless_all(runtime, tmp_path):
-    # Eight copies of the sample: 24 phrases, so 24 segments and 24 clips, 4 of each past the limit.
+    # Eight copies of the sample, each followed by a second of silence (longer than VADNode's bridge,
+    # so no phrase runs into the next copy's): 24 phrases, so 24 segments and 24 clips, 4 of each
+    # past the limit.
     from remotemedia.audio import Audio
     from remotemedia.wav import write_wav
 
     sample = read_wav(os.path.join(REPO, "dataflows", "sample_speech.wav"))
+    copy = np.concatenate([sample.samples, np.zeros((sample.sample_rate,) + sample.samples.shape[1:], sample.samples.dtype)])
     long = tmp_path / "long.wav"
-    write_wav(long, Audio(np.tile(sample.samples, 8), sample.sample_rate))
+    write_wav(long, Audio(np.tile(copy, (8,) + (1,) * (copy.ndim - 1)), sample.sample_rate))
     p = cli("run", SPEECH_VAD, "--input", str(long), runtime=runtime)
     assert p.returncode == 0, p.stderr
     assert "vad: VAD result, 24 speech segments" in p.stdout, p.stdout
