@@ -1071,7 +1071,7 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
     )
     if not files:
         raise _usage(f"no audio files in '{d}' (looked for {', '.join('*.' + e for e in AUDIO_EXTENSIONS)})")
-    # Planned before anything is written (src/cli/outputs.rs): not into the input folder, no two
+    # Planned before anything is written (src/cli/output_plan.rs): not into the input folder, no two
     # items writing the same name ignoring case, node ids made safe for file names.
     if same_file(d, args.out):
         raise _usage(f"--out '{args.out}' is the input folder: outputs would overwrite inputs and be read as inputs by "
