@@ -9,6 +9,7 @@ pub mod audio_io;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod file_safety;
 /// Fuzz harnesses for `fuzz/` and `tests/fuzz_corpus.rs`; not a stable API.
 #[doc(hidden)]
 pub mod fuzzing;

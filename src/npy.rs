@@ -2,9 +2,6 @@
 //! little-endian f32 values row by row): what `remotemedia batch` writes for a features output,
 //! readable with `np.load` as a `(frames, bins)` float32 array.
 
-use std::io::Write as _;
-use std::path::Path;
-
 use crate::data::Features;
 
 const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
@@ -23,20 +20,6 @@ pub fn features_npy(f: &Features) -> Vec<u8> {
         out.extend_from_slice(&x.to_le_bytes());
     }
     out
-}
-
-/// Writes `f` to `path` whole or not at all: the bytes go to a temporary file next to it, which
-/// is renamed over `path` once complete.
-pub fn write_features(path: &Path, f: &Features) -> Result<(), String> {
-    let tmp = path.with_extension("npy.partial");
-    let fail = |e: std::io::Error| format!("cannot write '{}': {e}", path.display());
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut file| file.write_all(&features_npy(f)).and_then(|_| file.sync_data()))
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(fail)
 }
 
 #[cfg(test)]

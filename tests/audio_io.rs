@@ -111,7 +111,7 @@ fn non_wav_files_are_input_errors_naming_path_and_content() {
         let err = read_wav(&path).expect_err("non-WAV accepted");
         let msg = err.to_string();
         assert!(matches!(err, Error::Input(_)), "{msg}");
-        assert!(msg.contains(&path.display().to_string()) && msg.contains("not a WAV file"), "{msg}");
+        assert!(msg.contains(&path.display().to_string()) && msg.contains("is not a supported audio file"), "{msg}");
         assert!(msg.contains(shows), "{msg} should show {shows}");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -146,15 +146,17 @@ fn truncated_and_unsupported_files_are_named_errors() {
     wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
     wav.extend_from_slice(&data);
     let path = dir.join("f64.wav");
+    // 64-bit float reads as f32 (rounded): 0.5 and -0.25 exactly.
+    let mut f64_wav = wav.clone();
+    f64_wav[44..52].copy_from_slice(&0.5f64.to_le_bytes());
+    f64_wav[52..60].copy_from_slice(&(-0.25f64).to_le_bytes());
+    std::fs::write(&path, &f64_wav).expect("write");
+    assert_eq!(read_wav(&path).expect("f64 reads").samples, Samples::F32(vec![0.5, -0.25]));
+    // A format tag nothing decodes is refused by number and name.
+    wav[20..22].copy_from_slice(&0x1234u16.to_le_bytes());
     std::fs::write(&path, &wav).expect("write");
-    let msg = read_wav(&path).expect_err("f64 accepted").to_string();
-    assert!(msg.contains("f64.wav") && msg.contains("64 bits") && msg.contains("IEEE float"), "{msg}");
-    // ADPCM (format tag 2).
-    wav[20] = 2;
-    wav[34] = 4;
-    std::fs::write(&path, &wav).expect("write");
-    let msg = read_wav(&path).expect_err("ADPCM accepted").to_string();
-    assert!(msg.contains("f64.wav") && msg.contains("ADPCM"), "{msg}");
+    let msg = read_wav(&path).expect_err("unknown tag accepted").to_string();
+    assert!(msg.contains("f64.wav") && msg.contains("format tag 0x1234 (unknown), which remotemedia cannot decode"), "{msg}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

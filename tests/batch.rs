@@ -254,7 +254,7 @@ fn cli_batch_usage_errors() {
     std::fs::create_dir_all(&empty).expect("dir");
     let o = cli(&["batch", s(&manifest), s(&empty), "--out", s(&dir.join("o"))]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no WAV files"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no audio files"));
     let o = cli(&["batch", s(&manifest), s(&empty), "--out", s(&dir.join("o")), "--processes", "2"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--processes above 1 needs --hosts FILE"));

@@ -215,7 +215,7 @@ fn errors_exit_non_zero_with_a_clear_message() {
     let not_wav = write(&dir, "notes.wav", "just some text\n");
     let out = cli(&["run", s(&manifest), "--input", s(&not_wav)]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("is not a WAV file"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is not a supported audio file"), "{}", text(&out.stderr));
 
     // A node that rejects its input (i16 straight into GainNode) is a run failure: exit 1.
     let gain_only = write(&dir, "gain.yaml", "version: \"1.0\"\nnodes:\n  - {id: g, type: GainNode}\nedges: []\n");

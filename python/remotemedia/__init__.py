@@ -42,6 +42,7 @@ from .nodes import (
     registered_nodes,
     unregister_node,
 )
+from .files import AudioInfo, info, load, save
 from .payloads import Clip, Features, VadResult
 from .pipeline import Pipeline
 from .session import Session
@@ -74,6 +75,10 @@ __all__ = [
     "FilterNode",
     "LoudnessNode",
     "DenoiseNode",
+    "load",
+    "save",
+    "info",
+    "AudioInfo",
     "is_rust_runtime_available",
     "RemoteMediaError",
     "ManifestError",

@@ -33,6 +33,32 @@ def validate_manifest(manifest_text: str, python_nodes: Optional[Dict[str, Any]]
     """Validates manifest text (JSON or YAML); returns the canonical manifest as JSON or raises
     ``remotemedia.ManifestError`` listing every problem."""
 
+def load_audio(path: str, rate: Optional[int] = None, mono: bool = False, dtype: Optional[str] = "float32") -> Any:
+    """Decodes an audio file of any supported format into an ``Audio`` (the GIL released);
+    ``remotemedia.load`` documents the arguments."""
+def save_audio(path: str, audio: Any, format: Optional[str] = None, bits: Optional[int] = None) -> None:
+    """Writes WAV or FLAC under a temporary name renamed into place (the GIL released)."""
+def audio_info(path: str) -> Dict[str, Any]:
+    """What a file holds: container, codec, sample_rate, channels, frames, duration, bits, dtype,
+    lossless, file_size."""
+
+class NativeAudioReader:
+    """An open audio file decoded chunk by chunk in constant memory."""
+
+    def __init__(self, path: str) -> None: ...
+    def info(self) -> Dict[str, Any]: ...
+    def read(self, frames: int) -> Optional[Any]:
+        """The next ``frames`` frames as an ``Audio`` (fewer at the end), None after the end."""
+    def close(self) -> None: ...
+
+class NativeAudioWriter:
+    """A WAV or FLAC file written chunk by chunk, renamed into place by ``finish``."""
+
+    def __init__(self, path: str, sample_rate: int, channels: int, dtype: str, format: Optional[str] = None, bits: Optional[int] = None) -> None: ...
+    def write(self, audio: Any) -> None: ...
+    def finish(self) -> None: ...
+    def abort(self) -> None: ...
+
 class NativePipeline:
     """A manifest compiled into a timely dataflow and installed on the shared worker pool."""
 

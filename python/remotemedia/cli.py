@@ -168,21 +168,28 @@ def _parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser(
         "batch",
-        help="run a manifest over every WAV file in a directory; write the outputs and report.json",
-        description="Run a manifest over every *.wav file in a directory (sorted by name), spread over the "
+        help="run a manifest over every audio file in a directory; write the outputs and report.json",
+        description="Run a manifest over every audio file in a directory (any readable format, extensions matched ignoring case; sorted by name), spread over the "
         "workers; write NAME.NODE.wav / NAME.NODE.json outputs (clips as NODE/NAME.0001.wav with "
         "NODE/metadata.jsonl) and a report.json listing every input. "
         "Cluster mode (--processes) is the native CLI's: see docs/distributed.md.",
         allow_abbrev=False,
     )
     _manifest_arg(batch)
-    batch.add_argument("input_dir", metavar="INPUT_DIR", help="directory whose *.wav files are the items")
+    batch.add_argument("input_dir", metavar="INPUT_DIR", help="directory whose audio files are the items")
     batch.add_argument("-o", "--out", metavar="DIR", required=True, help="directory for the outputs and report.json")
     _workers_arg(batch)
     batch.add_argument("--chunk", metavar="N", type=int, default=0,
                        help="items per engine batch (0: four per worker)")
     batch.add_argument("--no-progress", action="store_true", help="accepted for parity; this CLI draws no bar")
     _runtime_arg(batch, "which runtime runs the pipeline (the pure-Python one runs items one after another)")
+
+    info = sub.add_parser("info", help="describe audio files (format, channels, rate, precision, duration), like soxi",
+                          description="Describe audio files, like soxi: one row per file; an unreadable file "
+                          "gets its error while the others are still described (exit 2).", allow_abbrev=False)
+    info.add_argument("files", metavar="FILE", nargs="+", help="audio files (WAV on the pure runtime; any format natively)")
+    info.add_argument("--json", action="store_true", help="print one JSON list, one object per file")
+    _runtime_arg(info, "which runtime reads the files")
     return p
 
 
@@ -236,6 +243,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 _graph(args, out)
             elif args.command == "batch":
                 _batch(args, out)
+            elif args.command == "info":
+                _info(args, out)
             else:
                 _node_types(out)
     except CliError as e:
@@ -360,18 +369,18 @@ def _find_sample(manifest: str) -> str:
 
 def _load_input(input_path: Optional[str], manifest: str) -> Tuple[str, bool, Any]:
     """``(path, bundled, Audio)`` for ``--input``, or for the bundled sample when it is absent."""
-    from .errors import InputError
-    from .wav import read_wav
+    from .errors import InputError, RuntimeUnavailableError
+    from .files import load
 
     bundled = input_path is None
     path = _find_sample(manifest) if input_path is None else input_path
-    if not os.path.exists(path):
-        raise _usage(f"input file '{path}' not found")
-    if os.path.isdir(path):
-        raise _usage(f"input '{path}' is a directory, not a WAV file")
     try:
-        audio = read_wav(path)
-    except InputError as e:
+        # Any readable format (native), WAV on the pure runtime; regular files only (a FIFO is
+        # refused without blocking), as src/cli/mod.rs::load_input.
+        audio = load(path, dtype=None)
+    except FileNotFoundError as e:
+        raise _usage(f"input file {e.strerror}") from None
+    except (InputError, RuntimeUnavailableError) as e:
         raise _usage(f"invalid input: {e}") from None
     except OSError as e:
         raise _usage(f"invalid input: cannot read '{path}': {e.strerror or e}") from None
@@ -800,20 +809,21 @@ def percentile_table(metrics: Dict[str, Any], p999: bool = False) -> str:
 
 def _write_npy(path: str, features: Any) -> None:
     """Features as ``.npy`` (float32, (frames, bins)), whole or not at all, as ``src/npy.rs``."""
-    tmp = path + ".partial"
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(features, dtype="<f4").view(np.ndarray))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    import io
+
+    from ._safety import write_atomic
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(features, dtype="<f4").view(np.ndarray))
+    write_atomic(path, buf.getvalue())
 
 
 def _write_text(path: str, text: str) -> None:
+    """Writes under a temporary name and renames into place (never half-written)."""
+    from ._safety import write_atomic
+
     try:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as e:
         raise _failure(f"cannot write '{path}': {e.strerror or e}") from None
 
@@ -1045,7 +1055,6 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
 
     from .errors import InputError, ManifestError, NodeError, RemoteMediaError, RuntimeUnavailableError
     from .pipeline import Pipeline
-    from .wav import read_wav
 
     tree, graph = _load_graph(args.manifest)
     d = args.input_dir
@@ -1053,9 +1062,37 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
         raise _usage(f"input directory '{d}' not found")
     if not os.path.isdir(d):
         raise _usage(f"input '{d}' is not a directory")
-    files = sorted(n for n in os.listdir(d) if n.lower().endswith(".wav") and not os.path.isdir(os.path.join(d, n)))
+    from ._safety import collisions, safe_component, same_file
+    from .files import AUDIO_EXTENSIONS, load
+
+    files = sorted(
+        n for n in os.listdir(d)
+        if os.path.splitext(n)[1][1:].lower() in AUDIO_EXTENSIONS and not os.path.isdir(os.path.join(d, n))
+    )
     if not files:
-        raise _usage(f"no WAV files (*.wav) in '{d}'")
+        raise _usage(f"no audio files in '{d}' (looked for {', '.join('*.' + e for e in AUDIO_EXTENSIONS)})")
+    # Planned before anything is written (src/cli/output_plan.rs): not into the input folder, no two
+    # items writing the same name ignoring case, node ids made safe for file names.
+    if same_file(d, args.out):
+        raise _usage(f"--out '{args.out}' is the input folder: outputs would overwrite inputs and be read as inputs by "
+                     "the next run; choose another folder")
+    # Per output: STEM.NODE.*, and NODE/STEM.* for the clips it may turn out to hold.
+    output_ids = [graph.nodes[i].id for i in graph.output_nodes()]
+    plan = [
+        entry
+        for n in files
+        for s in output_ids
+        for entry in ((f"{os.path.splitext(n)[0]}.{safe_component(s)}.*", n),
+                      (f"{safe_component(s)}/{os.path.splitext(n)[0]}.*", n))
+    ]
+    # A pair whose file names collide has colliding clip names too: name it once.
+    pairs: set = set()
+    found = [c for c in collisions(plan) if (c[0], c[1]) not in pairs and not pairs.add((c[0], c[1]))]
+    if found:
+        shown = "\n".join(f"  {a} and {b} would both write {name}" for a, b, name in found[:10])
+        more = f"\n  ... and {len(found) - 10} more" if len(found) > 10 else ""
+        raise _usage(f"output names collide (compared ignoring case; nothing was written):\n{shown}{more}\n"
+                     "rename the inputs so their names differ by more than case or extension")
     config = dict(tree.get("config") or {})
     if args.workers is not None:
         config["workers"] = args.workers
@@ -1085,10 +1122,10 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
         for i, name in enumerate(names, start=first):
             path = os.path.join(d, name)
             try:
-                audio.append(read_wav(path))
+                audio.append(load(path, dtype=None, runtime_hint=args.runtime))
                 indices.append(i)
-            except (InputError, OSError, struct.error, ValueError) as e:
-                msg = str(e) if isinstance(e, InputError) else f"cannot read WAV file '{path}': {e}"
+            except (InputError, RuntimeUnavailableError, OSError, ValueError) as e:
+                msg = str(e) if isinstance(e, (InputError, RuntimeUnavailableError)) else f"cannot read '{path}': {e}"
                 results[i] = _batch_item(name, error={"stage": "read", "message": msg})
         t0 = time.perf_counter()
         try:
@@ -1132,22 +1169,67 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
         raise _failure(f"{len(failed)} of {len(results)} items failed; see {report}")
 
 
-def file_part(node_id: str) -> str:
-    """A node id as part of a file name (``file_part`` in src/cli/outputs.rs)."""
-    s = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in node_id)
-    return "_" if not s or set(s) == {"."} else s
+def _clock(seconds: float) -> str:
+    """``hh:mm:ss.ss``, as soxi prints durations (``cli::info::clock``)."""
+    t = max(0.0, seconds)
+    h = int(t // 3600)
+    m = int((t - h * 3600) // 60)
+    return f"{h:02}:{m:02}:{t - h * 3600 - m * 60:05.2f}"
+
+
+def _size(n: int) -> str:
+    for unit, scale, fmt in (("GB", 1e9, "{:.1f}"), ("MB", 1e6, "{:.1f}"), ("kB", 1e3, "{:.0f}")):
+        if n >= scale:
+            return f"{fmt.format(n / scale)} {unit}"
+    return f"{n} B"
+
+
+def _info(args: argparse.Namespace, out: List[str]) -> None:
+    """``info``: as ``remotemedia info`` (src/cli/info.rs), on either runtime."""
+    from .errors import InputError, RuntimeUnavailableError
+    from .files import info
+
+    rows, docs, failed = [], [], []
+    for path in args.files:
+        try:
+            i = info(path, runtime_hint=args.runtime)
+        except (InputError, RuntimeUnavailableError, OSError) as e:
+            message = str(e) if not isinstance(e, OSError) else (e.strerror or str(e))
+            rows.append([path, f"error: {message}"])
+            docs.append({"path": path, "error": message})
+            failed.append(path)
+            continue
+        d = i.duration
+        rows.append([
+            path, f"{i.container} / {i.codec}", str(i.channels), str(i.sample_rate),
+            f"{i.bits}-bit" if i.bits is not None else "lossy", _clock(d) if d is not None else "?",
+            str(i.frames) if i.frames is not None else "?", _size(i.file_size),
+            f"{i.file_size * 8 / d / 1000:.0f}k" if d else "-",
+        ])
+        doc = {k: v for k, v in vars(i).items() if k != "path"}
+        doc["path"] = path
+        docs.append(doc)
+    if args.json:
+        out.append(json.dumps(docs, indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.append(render_table(["file", "format", "channels", "rate", "precision", "duration", "frames", "size", "bit rate"],
+                                rows, right_from=2))
+    if failed:
+        raise _usage(f"{len(failed)} of {len(args.files)} files could not be read: {', '.join(failed)}")
 
 
 def _write_item(name: str, out_dir: str, outputs: Sequence[Tuple[str, Any]]) -> List[Dict[str, Any]]:
     """One item's outputs (``write_item`` in src/cli/outputs.rs): audio as NAME.NODE.wav, features as
     NAME.NODE.npy, clips as NODE/NAME.0001.wav ..., anything else as NAME.NODE.json; their report
-    entries."""
+    entries. Every file is written under a temporary name and renamed into place."""
+    from ._safety import safe_component, write_atomic
+    from .errors import InputError
     from .wav import write_wav
 
     stem = os.path.splitext(name)[0]
     written: List[Dict[str, Any]] = []
     for node, p in outputs:
-        part = file_part(node)
+        part = safe_component(node)
         kind = _kind(p)
         try:
             if kind == "audio":
@@ -1171,10 +1253,10 @@ def _write_item(name: str, out_dir: str, outputs: Sequence[Tuple[str, Any]]) -> 
                 written.append({"node": node, "kind": kind, "dir": part, "clips": rows})
             else:
                 fname = f"{stem}.{part}.json"
-                with open(os.path.join(out_dir, fname), "w", encoding="utf-8") as f:
-                    f.write(json.dumps(_plain(payload_json(p)), indent=2, ensure_ascii=False) + "\n")
+                text = json.dumps(_plain(payload_json(p)), indent=2, ensure_ascii=False) + "\n"
+                write_atomic(os.path.join(out_dir, fname), text.encode("utf-8"))
                 written.append({"node": node, "kind": kind, "file": fname})
-        except (OSError, KeyError) as e:
+        except (OSError, KeyError, InputError) as e:
             raise _failure(f"cannot write output '{node}': {e}") from None
     return written
 
@@ -1189,15 +1271,7 @@ def _write_clip_manifests(out_dir: str, items: Sequence[Sequence[Dict[str, Any]]
                 lines.extend(_json_compact(row) + "\n" for row in e["clips"])
     for folder, lines in manifests.items():
         path = os.path.join(out_dir, folder, CLIP_MANIFEST)
-        tmp = path + ".partial"
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write("".join(lines))
-            os.replace(tmp, path)
-        except OSError as e:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise _failure(f"cannot write '{path}': {e.strerror or e}") from None
+        _write_text(path, "".join(lines))
         out.append(f"wrote {path} ({plural(len(lines), 'clip')})\n")
 
 

@@ -329,6 +329,28 @@ class Pipeline:
             return self._engine.run(self._native_inputs(data, inputs))
         return self._engine.run(inputs)
 
+    def stream_file(self, path: Union[str, "os.PathLike[str]"], *, chunk_ms: int = 1000) -> "Session":
+        """A streaming session fed from an audio file, decoded ``chunk_ms`` at a time as the session
+        is iterated: ``for outputs in pipeline.stream_file("talk.flac"): ...`` yields each chunk's
+        outputs, then the flush. Memory stays constant whatever the file's length (see
+        :mod:`remotemedia.files` for the formats)."""
+        from . import files
+
+        self._ensure()
+        return self.stream(files.chunks(path, self._runtime, chunk_ms))
+
+    def run_file(self, path: Union[str, "os.PathLike[str]"], output: Any = None, *, format: Optional[str] = None,
+                 bits: Optional[int] = None, chunk_ms: int = 1000) -> Dict[str, Any]:
+        """Runs the pipeline over an audio file of any length, streamed ``chunk_ms`` at a time, and
+        returns the sink nodes' outputs combined over the file: audio concatenated, VAD results'
+        segments and frames concatenated, other values the last one. ``output`` (a path, or a dict
+        of sink id -> path) writes audio as it comes instead of keeping it -- a path takes the first
+        audio output (or a VAD result's audio), like ``remotemedia run --output`` -- and the result
+        then holds the path in its place; ``format`` / ``bits`` as for :func:`remotemedia.save`."""
+        from . import files
+
+        return files.run_file(self, path, output, format=format, bits=bits, chunk_ms=chunk_ms)
+
     async def run(self, data: RunInput) -> Dict[str, Any]:
         """As :meth:`run_sync`, without blocking the event loop on the native engine.
 

@@ -1,12 +1,14 @@
-//! `remotemedia batch`: runs a manifest over every WAV file in a directory, spread over the timely
+//! `remotemedia batch`: runs a manifest over every audio file in a directory, spread over the timely
 //! workers (and, with `--processes`, over a process group), writes each item's outputs and a
 //! per-item report, shows a progress bar and ends with a summary.
 //!
 //! The engine's batch scheduler (runtime/batch.rs) runs the items: each file is read and decoded
 //! on the worker its item is placed on, and its outputs are encoded and written by the worker
 //! that completes it, so file I/O runs in parallel like the nodes do (a process group reads and
-//! writes on process 0). Outputs are written under a temporary name and renamed, so an
-//! interrupted batch never leaves a half-written file. Every input file gets one entry in
+//! writes on process 0). Every output's name is planned and checked for collisions
+//! (output_plan.rs) before anything is written, and each file is written under a temporary name
+//! and renamed (`file_safety::write_atomic`, through cli/outputs.rs), so an interrupted batch
+//! never leaves a half-written file. Every input file gets one entry in
 //! `report.json`, in sorted file-name order, whatever happened to it: a file that cannot be read,
 //! a node that fails, or an output that cannot be written is that item's error, and the other
 //! items still complete. Ctrl-C stops handing items over: those in flight finish, the rest are
@@ -22,8 +24,10 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::interrupt::Interrupt;
-use super::outputs::{write_clip_manifests, write_item, write_whole};
-use super::{parse_workers, CliError};
+use super::output_plan;
+use super::outputs::{write_clip_manifests, write_item};
+use super::{parse_workers, CliError, EncodeArgs};
+use crate::audio_io::OutSpec;
 use crate::error::NodeError;
 use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions};
 use crate::runtime::cluster::ClusterConfig;
@@ -33,12 +37,16 @@ use crate::runtime::{ItemInput, ItemResult, Pipeline, RunInput, WorkerPool, CANC
 pub struct BatchArgs {
     /// The pipeline manifest (.json, .yaml or .yml).
     pub manifest: PathBuf,
-    /// Directory whose *.wav files are the items (sorted by name; subdirectories are not read).
+    /// Directory whose audio files are the items (any readable format, extensions matched
+    /// ignoring case; sorted by name; subdirectories are not read).
     pub input_dir: PathBuf,
-    /// Directory for the outputs (`NAME.NODE.wav`, `NAME.NODE.json`, clips in `NODE/NAME.0001.wav` with
-    /// `NODE/metadata.jsonl`) and `report.json`; created if missing.
+    /// Directory for the outputs (`NAME.NODE.wav` or `.flac`, `NAME.NODE.npy`, `NAME.NODE.json`, clips
+    /// in `NODE/NAME.0001.wav` with `NODE/metadata.jsonl`) and `report.json`; created if missing;
+    /// not the input directory.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub encode: EncodeArgs,
     /// Timely workers per process (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
@@ -90,6 +98,7 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         graph.config.workers = w;
     }
     let workers = graph.config.workers;
+    let output_ids: Vec<String> = graph.output_nodes().into_iter().map(|i| graph.nodes[i].id.clone()).collect();
     let processes = args.processes as usize;
     let pool = if processes > 1 || args.hosts.is_some() {
         let hosts = args.hosts.as_deref().ok_or_else(|| CliError::usage("--processes above 1 needs --hosts FILE"))?;
@@ -111,6 +120,9 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         return Ok(());
     }
     let files = list_inputs(&args.input_dir)?;
+    output_plan::check_folders(&args.input_dir, &args.out)?;
+    output_plan::check_plan(&files, &output_ids)?;
+    let spec = args.encode.spec()?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::failure(format!("cannot create output directory '{}': {e}", args.out.display())))?;
     let total_workers = workers * processes;
@@ -118,7 +130,7 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
     let bar = progress_bar(files.len() as u64, args.no_progress);
     let started = Instant::now();
     let interrupt = Interrupt::catch();
-    let reports = run_items(&pipeline, files, &args.out, min_items, &bar, &interrupt)?;
+    let reports = run_items(&pipeline, files, &args.out, spec, min_items, &bar, &interrupt)?;
     drop(interrupt);
     bar.finish_and_clear();
     let wall = started.elapsed();
@@ -166,10 +178,7 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         _ => None,
     });
     write_clip_manifests(&args.out, written, out)?;
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))? + "\n";
-    write_whole(&report_path, |tmp| std::fs::write(tmp, &text).map_err(|e| e.to_string()))
-        .map_err(|m| CliError::failure(format!("cannot write '{}': {m}", report_path.display())))?;
-    let _ = writeln!(out, "wrote {}", report_path.display());
+    super::write_json(&report_path, &doc, out)?;
     if cancelled > 0 {
         return Err(CliError {
             code: 130,
@@ -188,7 +197,9 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
     }
 }
 
-/// The directory's `*.wav` files (any case), sorted by name.
+/// The directory's audio files (by extension, any case: see [`crate::audio_io::is_audio_name`]),
+/// sorted by name. Special files with such names (a FIFO called `x.wav`) are listed too: reading
+/// refuses them per item, without blocking.
 pub fn list_inputs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     if !dir.exists() {
         return Err(CliError::usage(format!("input directory '{}' not found", dir.display())));
@@ -199,11 +210,15 @@ pub fn list_inputs(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let entries = std::fs::read_dir(dir).map_err(|e| CliError::usage(format!("cannot list '{}': {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.is_dir() && p.extension().and_then(|x| x.to_str()).is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+        .filter(|p| !p.is_dir() && crate::audio_io::is_audio_name(p))
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(CliError::usage(format!("no WAV files (*.wav) in '{}'", dir.display())));
+        return Err(CliError::usage(format!(
+            "no audio files in '{}' (looked for {})",
+            dir.display(),
+            crate::audio_io::AUDIO_EXTENSIONS.iter().map(|e| format!("*.{e}")).collect::<Vec<_>>().join(", ")
+        )));
     }
     Ok(files)
 }
@@ -235,12 +250,13 @@ struct FileBatch<'a> {
 impl BatchDriver<(Status, f64)> for FileBatch<'_> {
     fn next_item(&mut self, index: usize) -> Option<ItemInput> {
         let path = self.files.get(index)?.clone();
-        // What the file weighs before it is read: its size, about 2 bytes a sample.
+        // What the file weighs before it is read: its size, about 2 bytes a sample for 16-bit PCM
+        // (a compressed file weighs less than it decodes to; placement only needs an estimate).
         let weight = std::fs::metadata(&path).map(|m| m.len() / 2).unwrap_or(1);
         let (starts, epoch) = (Arc::clone(&self.starts), self.epoch);
         let load = Box::new(move || {
             starts[index].store(epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
-            crate::audio_io::read_wav(&path).map(RunInput::from).map_err(|e| e.to_string())
+            crate::audio_io::read(&path).map(RunInput::from).map_err(|e| e.to_string())
         });
         Some(ItemInput::Load { weight, load })
     }
@@ -271,6 +287,7 @@ fn run_items(
     pipeline: &Pipeline,
     files: Vec<PathBuf>,
     out_dir: &Path,
+    spec: OutSpec,
     min_items: usize,
     bar: &indicatif::ProgressBar,
     interrupt: &Interrupt,
@@ -285,7 +302,7 @@ fn run_items(
         let (files, starts, out_dir) = (Arc::clone(&files), Arc::clone(&starts), out_dir.to_path_buf());
         Arc::new(move |index: usize, result: ItemResult| {
             let status = match result {
-                Ok(o) => match write_item(&files[index], &out_dir, &o.outputs) {
+                Ok(o) => match write_item(&files[index], &out_dir, spec, &o.outputs) {
                     Ok(written) => Status::Ok(written),
                     Err(e) => Status::Failed(e),
                 },

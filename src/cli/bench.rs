@@ -18,8 +18,8 @@ use crate::runtime::RunInput;
 pub struct BenchArgs {
     /// The pipeline manifest (.json, .yaml or .yml).
     pub manifest: PathBuf,
-    /// WAV file to run on (default: the bundled dataflows/sample_speech.wav).
-    #[arg(long, short, value_name = "FILE.wav")]
+    /// Audio file to run on, any readable format (default: the bundled dataflows/sample_speech.wav).
+    #[arg(long, short, value_name = "FILE")]
     pub input: Option<PathBuf>,
     /// Measured runs, 1 to 10 000 000.
     #[arg(long, short = 'n', value_name = "N", default_value_t = 100,

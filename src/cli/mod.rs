@@ -1,5 +1,5 @@
 //! The `remotemedia` command line: argument parsing (clap derive), the subcommands (one module
-//! each), and the rules every subcommand shares: how manifests and input WAV files are loaded,
+//! each), and the rules every subcommand shares: how manifests and input audio files are loaded,
 //! where the bundled sample is found, and which exit code an error gets.
 //!
 //! Exit codes: 0 success; 2 for usage errors and for anything wrong with what the user pointed us
@@ -10,14 +10,17 @@
 pub mod batch;
 pub mod bench;
 pub mod graph;
+pub mod info;
 pub mod interrupt;
 pub mod node_types;
+pub mod output_plan;
 pub mod outputs;
 pub mod plot;
 pub mod report;
 pub mod run;
 pub mod spawn;
 pub mod stream;
+pub mod stream_file;
 pub mod table;
 
 use std::ffi::OsString;
@@ -49,10 +52,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a manifest once on a WAV file (the bundled speech sample by default) and describe
+    /// Run a manifest once on an audio file (the bundled speech sample by default) and describe
     /// every output and how long each node took.
     Run(run::RunArgs),
-    /// Push a WAV file through a streaming session chunk by chunk (as a live source would) and
+    /// Push an audio file through a streaming session chunk by chunk (as a live source would) and
     /// report VAD segments as they close, the concatenated outputs and the per-push latency.
     Stream(stream::StreamArgs),
     /// Print the validated pipeline graph as Graphviz DOT (`| dot -Tpng -o graph.png`).
@@ -61,11 +64,49 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Print every built-in node type (params, ports, outputs) as JSON.
     NodeTypes(node_types::NodeTypesArgs),
-    /// Run a manifest over every WAV file in a directory, spread over the workers (and, with
+    /// Run a manifest over every audio file in a directory, spread over the workers (and, with
     /// --processes, over several processes); writes the outputs and a per-item report.json.
     Batch(batch::BatchArgs),
     /// Start N local processes that run one `batch` together: `spawn -n 2 -- batch M DIR --out OUT`.
     Spawn(spawn::SpawnArgs),
+    /// Describe audio files (format, codec, channels, rate, precision, duration), like soxi.
+    Info(info::InfoArgs),
+}
+
+/// How audio outputs are encoded: `--out-format` and `--out-bits` (run, stream, batch).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EncodeArgs {
+    /// Audio output format: wav or flac (default: from --output's extension, else wav).
+    #[arg(long, value_name = "FORMAT", value_parser = ["wav", "flac"])]
+    pub out_format: Option<String>,
+    /// Sample width of audio outputs: 16 or 24 (integer PCM) or 32 (32-bit float, WAV only);
+    /// default: WAV keeps the audio's own format, FLAC takes 16 bits for i16 audio and 24 otherwise.
+    #[arg(long, value_name = "BITS", value_parser = parse_bits)]
+    pub out_bits: Option<u16>,
+}
+
+impl EncodeArgs {
+    pub fn spec(&self) -> Result<crate::audio_io::OutSpec, CliError> {
+        let format = self.out_format.as_deref().and_then(crate::audio_io::OutFormat::parse);
+        crate::audio_io::OutSpec::new(format, self.out_bits).map_err(|e| CliError::usage(format!("--out-bits: {}", plain(&e))))
+    }
+}
+
+fn parse_bits(s: &str) -> Result<u16, String> {
+    match s {
+        "16" => Ok(16),
+        "24" => Ok(24),
+        "32" => Ok(32),
+        _ => Err(format!("expected {}, found '{s}'", crate::audio_io::BITS_CHOICES)),
+    }
+}
+
+/// An error's message without the "invalid input: " that `Error::Input` displays.
+pub fn plain(e: &Error) -> String {
+    match e {
+        Error::Input(m) => m.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A failure to report: a message for stderr and the process exit code.
@@ -145,6 +186,7 @@ pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
         Command::NodeTypes(a) => node_types::run(&a, out),
         Command::Batch(a) => batch::run(&a, out),
         Command::Spawn(a) => spawn::run(&a, out),
+        Command::Info(a) => info::run(&a, out),
     }
 }
 
@@ -265,14 +307,19 @@ pub fn load_input(input: Option<&Path>, manifest: &Path) -> Result<InputFile, Cl
         Some(p) => (p.to_path_buf(), false),
         None => (find_sample(manifest)?, true),
     };
-    if !path.exists() {
-        return Err(CliError::usage(format!("input file '{}' not found", path.display())));
-    }
-    if path.is_dir() {
-        return Err(CliError::usage(format!("input '{}' is a directory, not a WAV file", path.display())));
-    }
-    let audio = crate::audio_io::read_wav(&path).map_err(|e| CliError::usage(e.to_string()))?;
+    let audio = crate::audio_io::read(&path).map_err(input_error)?;
     Ok(InputFile { path, bundled, audio })
+}
+
+/// An input file that cannot be read: exit code 2, with the reader's message ("not found", "is a
+/// FIFO", "is a symbolic link loop", "is truncated: ...").
+pub fn input_error(e: Error) -> CliError {
+    match e {
+        Error::Io { context, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            CliError::usage(format!("input file {context}"))
+        }
+        other => CliError::usage(other.to_string()),
+    }
 }
 
 /// The places the bundled sample is looked for, in order: next to the manifest (and in a
@@ -338,8 +385,9 @@ pub fn write_prometheus(target: Option<&Option<PathBuf>>, metrics: &serde_json::
     Ok(())
 }
 
+/// Writes a text file under a temporary name and renames it into place (never half-written).
 pub fn write_text(path: &Path, text: &str) -> Result<(), CliError> {
-    std::fs::write(path, text).map_err(|e| CliError::failure(format!("cannot write '{}': {e}", path.display())))
+    crate::file_safety::write_atomic(path, text.as_bytes()).map_err(|e| CliError::failure(plain(&e)))
 }
 
 #[cfg(test)]

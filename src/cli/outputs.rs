@@ -2,78 +2,69 @@
 //! clips: kept apart from the batch loop so that the loop can change without touching the files.
 //!
 //! Per item and output (the manifest's declared `outputs`, else its sinks): audio as
-//! `NAME.NODE.wav`, features as `NAME.NODE.npy`, clips as `NODE/NAME.0001.wav …` (numbered from
-//! 1 in time order), anything else as `NAME.NODE.json`. Per clips output, `NODE/metadata.jsonl` lists every clip of the
+//! `NAME.NODE.wav` (`.flac` with `--out-format flac`), features as `NAME.NODE.npy`, clips as
+//! `NODE/NAME.0001.wav …` (numbered from 1 in time order), anything else as `NAME.NODE.json`;
+//! where is `output_plan.rs`. Per clips output, `NODE/metadata.jsonl` lists every clip of the
 //! batch, one JSON object per line, in input order: the layout of a Hugging Face `audiofolder`
 //! (`file_name` relative to the manifest), with where each clip lies in its source.
-//!
-//! Every file appears whole or not at all ([`write_whole`]): the batch writes from its workers
-//! and may be stopped (Ctrl-C, SIGTERM) at any moment.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::{json, Value};
 
+use super::output_plan;
 use super::report::{kind_name, payload_json};
 use super::CliError;
+use crate::audio_io::{self, OutFormat, OutSpec};
 use crate::data::{Clip, Payload};
+use crate::error::Error;
+use crate::file_safety;
 
 /// The JSONL manifest written into each clips output's folder.
 pub const CLIP_MANIFEST: &str = "metadata.jsonl";
 
-/// A node id as part of a file name: characters other than letters, digits, `.`, `_` and `-`
-/// become `_` (an id may hold `/`), and an id that would name `.` or `..` becomes `_`.
-pub fn file_part(id: &str) -> String {
-    let s: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
-    if s.is_empty() || s.chars().all(|c| c == '.') {
-        "_".into()
-    } else {
-        s
-    }
-}
-
-/// Writes one item's outputs into `out_dir`; returns their entries for `report.json` (a clips
-/// output's entry holds its manifest rows), or the first write error as the item's error.
-pub fn write_item(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) -> Result<Vec<Value>, Value> {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "item".into());
+/// Writes one item's outputs into `out_dir` (audio and clips in `spec`'s format, WAV unless
+/// `--out-format` says otherwise), each file under a temporary name renamed into place only when
+/// complete; returns their entries for `report.json` (a clips output's entry holds its manifest
+/// rows), or the first write error as the item's error. The names were checked for collisions
+/// by [`output_plan::check_plan`] before the run.
+pub fn write_item(input: &Path, out_dir: &Path, spec: OutSpec, outputs: &[(String, Payload)]) -> Result<Vec<Value>, Value> {
+    let stem = output_plan::stem(input);
     let source = input.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| stem.clone());
+    let audio_ext = spec.format.unwrap_or(OutFormat::Wav).extension();
     let mut written = Vec::new();
     for (node, payload) in outputs {
-        let part = file_part(node);
-        let fail = |message: String| json!({"stage": "write", "message": message, "node_id": node});
+        let fail = |e: Error| json!({"stage": "write", "message": super::plain(&e), "node_id": node});
+        let (name, path) = match payload {
+            Payload::Audio(_) => output_plan::path(out_dir, input, node, audio_ext),
+            Payload::Features(_) => output_plan::path(out_dir, input, node, "npy"),
+            Payload::Clips(_) => output_plan::clip_dir(out_dir, node),
+            _ => output_plan::path(out_dir, input, node, "json"),
+        }
+        .map_err(fail)?;
         match payload {
-            Payload::Audio(a) => {
-                let file = format!("{stem}.{part}.wav");
-                write_whole(&out_dir.join(&file), |tmp| crate::audio_io::write_wav(tmp, a).map_err(|e| e.to_string())).map_err(fail)?;
-                written.push(json!({"node": node, "kind": kind_name(payload), "file": file}));
-            }
-            Payload::Features(f) => {
-                let file = format!("{stem}.{part}.npy");
-                // Written under a temporary name and renamed by npy.rs itself.
-                crate::npy::write_features(&out_dir.join(&file), f).map_err(fail)?;
-                written.push(json!({"node": node, "kind": kind_name(payload), "file": file}));
-            }
+            Payload::Audio(a) => audio_io::write(&path, a, spec).map_err(fail)?,
+            Payload::Features(f) => file_safety::write_atomic(&path, &crate::npy::features_npy(f)).map_err(fail)?,
             Payload::Clips(clips) => {
-                let dir = out_dir.join(&part);
-                std::fs::create_dir_all(&dir).map_err(|e| fail(format!("cannot create '{}': {e}", dir.display())))?;
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| fail(Error::Input(format!("cannot create '{}': {e}", path.display()))))?;
                 let mut rows = Vec::with_capacity(clips.len());
                 for (i, clip) in clips.iter().enumerate() {
-                    let file = format!("{stem}.{:04}.wav", i + 1);
-                    write_whole(&dir.join(&file), |tmp| crate::audio_io::write_wav(tmp, &clip.audio).map_err(|e| e.to_string())).map_err(fail)?;
+                    let file = format!("{stem}.{:04}.{audio_ext}", i + 1);
+                    let clip_path = file_safety::inside(&path, &file).map_err(fail)?;
+                    audio_io::write(&clip_path, &clip.audio, spec).map_err(fail)?;
                     rows.push(clip_row(&file, &source, i + 1, clip));
                 }
-                written.push(json!({"node": node, "kind": kind_name(payload), "dir": part, "clips": rows}));
+                written.push(json!({"node": node, "kind": kind_name(payload), "dir": name, "clips": rows}));
+                continue;
             }
             other => {
-                let file = format!("{stem}.{part}.json");
-                let path = out_dir.join(&file);
-                let text = serde_json::to_string_pretty(&payload_json(other)).map_err(|e| fail(e.to_string()))?;
-                write_whole(&path, |tmp| std::fs::write(tmp, text + "\n").map_err(|e| e.to_string()))
-                    .map_err(|e| fail(format!("cannot write '{}': {e}", path.display())))?;
-                written.push(json!({"node": node, "kind": kind_name(payload), "file": file}));
+                let text = serde_json::to_string_pretty(&payload_json(other)).unwrap_or_else(|_| "null".into());
+                file_safety::write_atomic(&path, (text + "\n").as_bytes()).map_err(fail)?;
             }
         }
+        written.push(json!({"node": node, "kind": kind_name(payload), "file": name}));
     }
     Ok(written)
 }
@@ -118,35 +109,8 @@ pub fn write_clip_manifests<'a>(out_dir: &Path, items: impl Iterator<Item = &'a 
     }
     for (dir, text, count) in manifests {
         let path = out_dir.join(dir).join(CLIP_MANIFEST);
-        write_whole(&path, |tmp| std::fs::write(tmp, &text).map_err(|e| e.to_string()))
-            .map_err(|e| CliError::failure(format!("cannot write '{}': {e}", path.display())))?;
+        file_safety::write_atomic(&path, text.as_bytes()).map_err(|e| CliError::failure(super::plain(&e)))?;
         let _ = writeln!(out, "wrote {} ({})", path.display(), super::report::plural(count, "clip"));
     }
     Ok(())
-}
-
-/// Writes `path` through `write` into a temporary file beside it (a dot-name the batch never
-/// produces), then renames that over `path`: the file appears whole or not at all, whenever the
-/// batch is stopped. The temporary file is removed if writing fails.
-pub fn write_whole(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let written = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| format!("cannot rename '{}' to '{}': {e}", tmp.display(), path.display())));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_ids_become_safe_file_name_parts() {
-        assert_eq!(file_part("resample_16k"), "resample_16k");
-        assert_eq!(file_part("a/b c"), "a_b_c");
-        assert_eq!(file_part(".."), "_");
-        assert_eq!(file_part(""), "_");
-    }
 }

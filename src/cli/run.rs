@@ -1,5 +1,7 @@
-//! `remotemedia run`: one run of a manifest on a WAV file, described for a person (input, every
-//! output, time per node), optionally written out as WAV, JSON and Prometheus text.
+//! `remotemedia run`: one run of a manifest on an audio file, described for a person (input, every
+//! output, time per node), optionally written out as WAV or FLAC, JSON and Prometheus text. With
+//! `--stream` the file is decoded and pushed through a streaming session chunk by chunk instead
+//! (`stream_file.rs`), in constant memory whatever its length.
 //!
 //! The pipeline runs twice unless `--once`: a first run pays one-time costs (page faults in
 //! fresh buffers, FFT plans, resampler set-up) that a batch pays once per worker, so its node
@@ -13,7 +15,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::report::{describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table, timing_table_pair};
-use super::{parse_workers, CliError};
+use super::{parse_workers, CliError, EncodeArgs};
 use crate::data::Payload;
 use crate::runtime::RunInput;
 
@@ -21,11 +23,12 @@ use crate::runtime::RunInput;
 pub struct RunArgs {
     /// The pipeline manifest (.json, .yaml or .yml).
     pub manifest: PathBuf,
-    /// WAV file to run on (default: the bundled dataflows/sample_speech.wav).
-    #[arg(long, short, value_name = "FILE.wav")]
+    /// Audio file to run on, any readable format (default: the bundled dataflows/sample_speech.wav).
+    #[arg(long, short, value_name = "FILE")]
     pub input: Option<PathBuf>,
-    /// Write the first audio output (or the audio a VAD result carries) to this WAV file.
-    #[arg(long, short, value_name = "FILE.wav")]
+    /// Write the first audio output (or the audio a VAD result carries) to this file (WAV, or
+    /// FLAC for a .flac name or --out-format flac).
+    #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Draw the input waveform and, under it, each features output as an image, to this PNG file.
     #[arg(long, value_name = "FILE.png")]
@@ -42,6 +45,15 @@ pub struct RunArgs {
     /// Timely workers (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+    /// Stream FILE (or --input) through a streaming session chunk by chunk, in constant memory
+    /// whatever its length; --output is written as the chunks come.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub stream: Option<Option<PathBuf>>,
+    /// Chunk length for --stream, in milliseconds (1 to 600000).
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=600_000))]
+    pub chunk_ms: u32,
+    #[command(flatten)]
+    pub encode: EncodeArgs,
     /// Run once: no second, warm run (node times then include one-time costs).
     #[arg(long)]
     pub once: bool,
@@ -50,7 +62,41 @@ pub struct RunArgs {
     pub all: bool,
 }
 
+/// Refuses, before anything is read or run, output paths that are the input or each other.
+pub fn check_outputs(args: &RunArgs, input: &std::path::Path) -> Result<(), CliError> {
+    let prometheus = args.prometheus.clone().flatten();
+    let outputs = [
+        ("--output", args.output.as_ref()),
+        ("--plot", args.plot.as_ref()),
+        ("--json", args.json.as_ref()),
+        ("--prometheus", prometheus.as_ref()),
+    ];
+    let named: Vec<(&str, &PathBuf)> = outputs.iter().filter_map(|(flag, p)| p.map(|p| (*flag, p))).collect();
+    for (flag, p) in &named {
+        crate::file_safety::check_not_input(p, flag, &[input]).map_err(|e| CliError::usage(super::plain(&e)))?;
+    }
+    for (i, (a, pa)) in named.iter().enumerate() {
+        for (b, pb) in &named[i + 1..] {
+            if crate::file_safety::fold_case(&pa.to_string_lossy()) == crate::file_safety::fold_case(&pb.to_string_lossy())
+                || crate::file_safety::same_file(pa, pb)
+            {
+                return Err(CliError::usage(format!("{a} and {b} name the same file '{}'", pa.display())));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
+    if args.stream.is_some() {
+        return super::stream_file::run(args, out);
+    }
+    let input_path = match &args.input {
+        Some(p) => p.clone(),
+        None => super::find_sample(&args.manifest)?,
+    };
+    check_outputs(args, &input_path)?;
+    let spec = args.encode.spec()?;
     let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
     let workers = pipeline.workers();
     let run_once = || pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
@@ -107,13 +153,13 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     }
 
     if let Some(path) = &args.output {
-        write_first_audio(path, &outputs, out)?;
+        write_first_audio(path, &outputs, spec, out)?;
     }
     if let Some(path) = &args.plot {
         plot_features(path, &input, &outputs, out)?;
     }
     if let Some(path) = &args.json {
-        let mut doc = run_json(&input, &outputs, metrics.clone());
+        let mut doc = run_json(input_json(&input), &outputs, metrics.clone());
         if warm_metrics.is_some() {
             doc["first_run_metrics"] = first_metrics;
         }
@@ -123,9 +169,9 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
 }
 
 /// The `--json` document: `{"input": {...}, "outputs": {node_id: {...}}, "metrics": {...}}`.
-pub fn run_json(input: &super::InputFile, outputs: &[(String, Payload)], metrics: Value) -> Value {
+pub fn run_json(input: Value, outputs: &[(String, Payload)], metrics: Value) -> Value {
     let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();
-    json!({"input": input_json(input), "outputs": outs, "metrics": metrics})
+    json!({"input": input, "outputs": outs, "metrics": metrics})
 }
 
 /// `--plot`: the input waveform with every features output (maps searched too) under it.
@@ -145,11 +191,17 @@ fn plot_features(path: &std::path::Path, input: &super::InputFile, outputs: &[(S
     Ok(())
 }
 
-/// `--output`: writes the first audio among the outputs (a VAD result's audio counts) as WAV.
-pub fn write_first_audio(path: &std::path::Path, outputs: &[(String, Payload)], out: &mut String) -> Result<(), CliError> {
+/// `--output`: writes the first audio among the outputs (a VAD result's audio counts) as WAV or
+/// FLAC (`spec`, else the file's extension).
+pub fn write_first_audio(
+    path: &std::path::Path,
+    outputs: &[(String, Payload)],
+    spec: crate::audio_io::OutSpec,
+    out: &mut String,
+) -> Result<(), CliError> {
     let (name, audio) = first_audio(outputs)
         .ok_or_else(|| CliError::failure(format!("--output {}: no output carries audio", path.display())))?;
-    crate::audio_io::write_wav(path, audio).map_err(|e| CliError::failure(e.to_string()))?;
+    crate::audio_io::write(path, audio, spec).map_err(|e| CliError::failure(super::plain(&e)))?;
     let _ = writeln!(out, "\nwrote {} (output '{name}')", path.display());
     Ok(())
 }

@@ -19,14 +19,14 @@ use crate::runtime::RunOutput;
 pub struct StreamArgs {
     /// The pipeline manifest (.json, .yaml or .yml).
     pub manifest: PathBuf,
-    /// WAV file to stream (default: the bundled dataflows/sample_speech.wav).
-    #[arg(long, short, value_name = "FILE.wav")]
+    /// Audio file to stream, any readable format (default: the bundled dataflows/sample_speech.wav).
+    #[arg(long, short, value_name = "FILE")]
     pub input: Option<PathBuf>,
     /// Chunk length in milliseconds, 1 to 10000.
     #[arg(long, value_name = "MS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub chunk_ms: u32,
-    /// Write the first audio output, all chunks concatenated, to this WAV file.
-    #[arg(long, short, value_name = "FILE.wav")]
+    /// Write the first audio output, all chunks concatenated, to this file (WAV, or FLAC).
+    #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Write the input, the concatenated outputs and the per-push latencies to this JSON file.
     #[arg(long, value_name = "FILE")]
@@ -34,6 +34,8 @@ pub struct StreamArgs {
     /// Timely workers (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+    #[command(flatten)]
+    pub encode: super::EncodeArgs,
     /// List every speech segment and clip in the summary (default: the first 20 of each output).
     #[arg(long)]
     pub all: bool,
@@ -82,6 +84,24 @@ impl Sum {
 }
 
 pub fn run(args: &StreamArgs, out: &mut String) -> Result<(), CliError> {
+    // Outputs that are the input, or each other, are refused before anything is read or run.
+    let spec = args.encode.spec()?;
+    let input_path = match &args.input {
+        Some(p) => p.clone(),
+        None => super::find_sample(&args.manifest)?,
+    };
+    let named: Vec<(&str, &std::path::PathBuf)> =
+        [("--output", args.output.as_ref()), ("--json", args.json.as_ref())].into_iter().filter_map(|(f, p)| p.map(|p| (f, p))).collect();
+    for (flag, p) in &named {
+        crate::file_safety::check_not_input(p, flag, &[&input_path]).map_err(|e| CliError::usage(super::plain(&e)))?;
+    }
+    if let [(a, pa), (b, pb)] = named[..] {
+        if crate::file_safety::fold_case(&pa.to_string_lossy()) == crate::file_safety::fold_case(&pb.to_string_lossy())
+            || crate::file_safety::same_file(pa, pb)
+        {
+            return Err(CliError::usage(format!("{a} and {b} name the same file '{}'", pa.display())));
+        }
+    }
     let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
     let audio = &input.audio;
     let chunk = ((audio.sample_rate as u64 * args.chunk_ms as u64) / 1000).max(1) as usize;
@@ -135,7 +155,7 @@ pub fn run(args: &StreamArgs, out: &mut String) -> Result<(), CliError> {
         close_ns as f64 / 1e3
     );
     if let Some(path) = &args.output {
-        super::run::write_first_audio(path, &outputs, out)?;
+        super::run::write_first_audio(path, &outputs, spec, out)?;
     }
     if let Some(path) = &args.json {
         let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();

@@ -1,6 +1,7 @@
 //! The Python extension module `remotemedia._native` (cargo feature `python`): pipelines compiled
 //! and run by the Rust engine, called from the `remotemedia` package.
 
+mod audio_file;
 mod clock;
 mod convert;
 mod errors;
@@ -40,6 +41,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(silero_weights, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::validate_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(convert::register_payload_types, m)?)?;
+    m.add_function(wrap_pyfunction!(audio_file::load_audio, m)?)?;
+    m.add_function(wrap_pyfunction!(audio_file::save_audio, m)?)?;
+    m.add_function(wrap_pyfunction!(audio_file::audio_info, m)?)?;
+    m.add_class::<audio_file::NativeAudioReader>()?;
+    m.add_class::<audio_file::NativeAudioWriter>()?;
     m.add_class::<pipeline::NativePipeline>()?;
     m.add_class::<pipeline::NativeSession>()?;
     m.add_function(wrap_pyfunction!(pynode::_quiesce, m)?)?;

@@ -277,7 +277,7 @@ def test_non_wav_bytes_are_an_input_error_then_a_real_wav_reads(tmp_path):
     with pytest.raises(InputError) as e:
         read_wav(bad)
     assert type(e.value) is InputError
-    assert "is not a WAV file" in str(e.value) and str(bad) in str(e.value)
+    assert "is not a supported audio file" in str(e.value) and str(bad) in str(e.value)
     good = tmp_path / "tone.wav"
     write_wav(good, Audio(T, 16000))
     back = read_wav(good)
@@ -307,7 +307,7 @@ def test_cli_refuses_non_wav_input_then_runs_a_good_one(runtime, tmp_path, capsy
     code = main(["run", str(m), "--input", str(bad), "--runtime", runtime])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "invalid input" in err and "is not a WAV file" in err
+    assert "invalid input" in err and "is not a supported audio file" in err
     assert "Traceback" not in err
     good = tmp_path / "good.wav"
     write_wav(good, Audio(T, 16000))

@@ -140,8 +140,8 @@ def test_bad_manifest_exits_2_listing_every_problem(bad_files):
     [
         (["run", "no/such/manifest.yaml"], "error: manifest 'no/such/manifest.yaml' not found"),
         (["run", SPEECH_VAD, "--input", "{tmp}/missing.wav"], "error: input file '{tmp}/missing.wav' not found"),
-        (["run", SPEECH_VAD, "--input", "{tmp}/notes.txt"], "not a WAV file"),
-        (["run", SPEECH_VAD, "--input", "{tmp}"], "is a directory, not a WAV file"),
+        (["run", SPEECH_VAD, "--input", "{tmp}/notes.txt"], "is not a supported audio file"),
+        (["run", SPEECH_VAD, "--input", "{tmp}"], "is a directory, not a regular file"),
         (["run", SPEECH_VAD, "--workers", "0"], "expected a worker count from 1 to 256"),
         (["run", SPEECH_VAD, "--prometheus="], "a value is required after '='"),
         (["frobnicate"], "invalid choice"),

@@ -1,11 +1,12 @@
 """DenoiseNode on both runtimes: the numpy twin against the engine, a stream with a noise clip
 against the whole buffer, quality on the seeded noisy-speech set (segmental SNR over the speech
-frames and STOI, the ``pystoi`` package) against the noisy input and against ``noisereduce`` run
+frames, STOI from ``pystoi`` and wide-band PESQ from ``pesq``) against the noisy input and against ``noisereduce`` run
 here with the same settings, and the errors for bad params and bad audio."""
 
 import noisereduce as nr
 import numpy as np
 import pytest
+from pesq import pesq
 from pystoi import stoi
 
 import noisy_speech as ns
@@ -54,7 +55,7 @@ def test_a_stream_with_a_noise_clip_adds_up_to_the_whole_buffer(runtime, items):
     assert got.shape == x.shape and np.max(np.abs(got - whole)) <= 1e-6
 
 
-def test_improves_stoi_and_segmental_snr_and_is_at_least_as_good_as_noisereduce(items):
+def test_improves_stoi_pesq_and_segmental_snr_and_is_at_least_as_good_as_noisereduce(items):
     for item in items:
         x, clean, labels = item.noisy, item.clip.samples, item.clip.labels
         ours = run("rust", x)
@@ -62,8 +63,10 @@ def test_improves_stoi_and_segmental_snr_and_is_at_least_as_good_as_noisereduce(
                               freq_mask_smooth_hz=500, time_mask_smooth_ms=50)
         s_in, s_ours, s_ref = (stoi(clean, y, RATE) for y in (x, ours, ref))
         q_in, q_ours, q_ref = (seg_snr(clean, y, labels) for y in (x, ours, ref))
-        what = (item.kind, item.snr_db, s_in, s_ours, s_ref, q_in, q_ours, q_ref)
+        p_in, p_ours, p_ref = (pesq(RATE, clean, y, "wb") for y in (x, ours, ref))
+        what = (item.kind, item.snr_db, s_in, s_ours, s_ref, q_in, q_ours, q_ref, p_in, p_ours, p_ref)
         assert s_ours > s_in and s_ours >= s_ref, what
+        assert p_ours > p_in and p_ours >= p_ref, what
         assert q_ours >= q_ref, what
         if item.snr_db <= 5:
             assert q_ours > q_in + 1.0, what
