@@ -13,6 +13,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
+pub mod limits;
 pub mod manifest;
 pub mod metrics;
 pub mod metrics_prometheus;

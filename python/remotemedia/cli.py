@@ -220,12 +220,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Whatever was produced before a failure is still shown, then the error.
     _print_stdout("".join(out))
     if code:
-        print(f"error: {error}", file=sys.stderr)
+        _print_stderr(f"error: {error}")
     return code
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    _print_stderr(f"warning: {message}")
+
+
+def _print_stderr(text: str) -> None:
+    """Writes a line to stderr; a closed stderr (its reader gone) loses the text, not the exit
+    code (an exception here would turn every error's code into 1)."""
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        try:
+            sys.stderr = open(os.devnull, "w")  # nothing left to flush at exit
+        except OSError:
+            pass
 
 
 def _print_stdout(text: str) -> None:

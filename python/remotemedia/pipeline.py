@@ -25,7 +25,7 @@ from .session import Session
 from ._pure.graph import Graph
 from ._pure.schema import NodeTypeSpec, builtin_types
 from ._pure.validate import validate
-from ._pure.tree import parse_json, parse_yaml
+from ._pure.tree import parse_json, parse_yaml, read_text as _read_text
 
 __all__ = ["Pipeline"]
 
@@ -479,13 +479,3 @@ def _json_default(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     raise TypeError(f"{type(v).__name__} is not a JSON value")
-
-
-def _read_text(path_or_text: Any, yaml: bool = False) -> str:
-    if isinstance(path_or_text, str):
-        s = path_or_text.lstrip()
-        if s.startswith(("{", "[")) or (yaml and "\n" in path_or_text):
-            return path_or_text
-    with open(os.fspath(path_or_text), encoding="utf-8") as f:
-        return f.read()
-

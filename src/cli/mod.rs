@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod bench;
 pub mod graph;
+pub mod limits;
 pub mod node_types;
 pub mod plot;
 pub mod report;
@@ -59,6 +60,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Print every built-in node type (params, ports, outputs) as JSON.
     NodeTypes(node_types::NodeTypesArgs),
+    /// Print the engine's limits (manifest size and shape, worker count, values passed between
+    /// Python nodes, resampler state) as JSON.
+    Limits(limits::LimitsArgs),
     /// Run a manifest over every WAV file in a directory, spread over the workers (and, with
     /// --processes, over several processes); writes the outputs and a per-item report.json.
     Batch(batch::BatchArgs),
@@ -120,7 +124,9 @@ where
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            // Not eprintln!: it panics when stderr is a closed pipe, and the exit code would be
+            // 101 instead of the error's own.
+            let _ = writeln!(std::io::stderr().lock(), "error: {}", e.message);
             e.code
         }
     }
@@ -134,6 +140,7 @@ pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
         Command::Graph(a) => graph::run(&a, out),
         Command::Bench(a) => bench::run(&a, out),
         Command::NodeTypes(a) => node_types::run(&a, out),
+        Command::Limits(a) => limits::run(&a, out),
         Command::Batch(a) => batch::run(&a, out),
         Command::Spawn(a) => spawn::run(&a, out),
     }
@@ -252,11 +259,12 @@ pub fn find_sample(manifest: &Path) -> Result<PathBuf, CliError> {
     )))
 }
 
-/// Parses `--workers`: 1..=256, as the manifest's `config.workers` allows.
+/// Parses `--workers`: 1..=`limits::WORKERS`, as the manifest's `config.workers` allows.
 fn parse_workers(s: &str) -> Result<usize, String> {
+    let max = crate::limits::WORKERS;
     match s.parse::<usize>() {
-        Ok(n) if (1..=256).contains(&n) => Ok(n),
-        _ => Err(format!("expected a worker count from 1 to 256, found '{s}'")),
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a worker count from 1 to {max}, found '{s}'")),
     }
 }
 

@@ -17,8 +17,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ManifestError, Problem
+from ..limits import MANIFEST_EDGES, MANIFEST_NODES, WORKERS
 from .graph import DEFAULT_CONFIG, Graph, GraphEdge, GraphNode
 from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value, quote
+from .tree import limit_problems
 
 __all__ = ["validate", "SUPPORTED_VERSIONS", "MAX_PROBLEMS", "closest", "check_param"]
 
@@ -46,7 +48,7 @@ CONFIG_PARAMS = [
     ParamSpec("enable_metrics", "bool"),
     ParamSpec("retry_policy", "choice", choices=("none", "fixed", "exponential")),
     ParamSpec("max_retries", "int", 0, 100),
-    ParamSpec("workers", "int", 1, 256),
+    ParamSpec("workers", "int", 1, WORKERS),
     ParamSpec("retry_base_delay_ms", "int", 0, 600_000),
     ParamSpec("retry_max_delay_ms", "int", 0, 3_600_000),
     ParamSpec("retry_jitter", "bool"),
@@ -69,11 +71,18 @@ _CONFIG_DEFAULTS = {
 }
 
 _I64_MIN, _I64_MAX, _U64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
+#: Nodes of a cycle named in its problem; the others are counted.
+_CYCLE_SHOWN = 8
 
 
 def validate(tree: Any, types: Dict[str, NodeTypeSpec]) -> Graph:
     """Checks a manifest tree against the node ``types``; raises ManifestError listing every problem
     (up to :data:`MAX_PROBLEMS`, then a count)."""
+    # A tree is held to the manifest limits before anything walks it (texts were held to them
+    # while they were read).
+    limit = limit_problems(tree)
+    if limit is not None:
+        raise ManifestError([limit])
     p = _Problems()
     graph = _Validator(p, types).check_manifest(_normalise(tree))
     if graph is not None and p.is_empty():
@@ -132,9 +141,14 @@ def join(base: str, key: str) -> str:
     return f"{base}.{key}" if plain else f"{base}[{quote(key)}]"
 
 
+def short(s: str) -> str:
+    """A name as it is (no quotes), shortened if long (ids can be any text)."""
+    return s[:60] + "…" if len(s) > 60 else s
+
+
 def list_names(names: Sequence[str]) -> str:
     """Names as a comma-separated list, shortened when there are very many."""
-    s = ", ".join(names[:40])
+    s = ", ".join(short(x) for x in names[:40])
     if len(names) > 40:
         s += f", … ({len(names)} in all)"
     return s
@@ -376,6 +390,10 @@ class _Validator:
                 self.json_value(metadata, "metadata")
             else:
                 self.add("metadata", "an object (free-form, ignored by the engine)", describe_value(metadata))
+        if not self.check_counts(tree):
+            # Nothing is built for a manifest with too many nodes or edges: its config is still checked.
+            self.check_config(tree.get("config"))
+            return None
         nodes = self.check_nodes("nodes" in tree, tree.get("nodes"))
         edges = self.check_edges(tree.get("edges"), nodes)
         self.check_named_ports(nodes, edges)
@@ -385,6 +403,16 @@ class _Validator:
         if not self.p.is_empty():
             return None
         return self.build_graph(nodes, edges, config)
+
+    def check_counts(self, tree: Dict[str, Any]) -> bool:
+        """At most MANIFEST_NODES nodes and MANIFEST_EDGES edges, checked before either is looked at."""
+        ok = True
+        for key, mx in (("nodes", MANIFEST_NODES), ("edges", MANIFEST_EDGES)):
+            v = tree.get(key)
+            if isinstance(v, list) and len(v) > mx:
+                self.add(key, f"at most {mx} {key}", f"a list of {len(v)} {key}")
+                ok = False
+        return ok
 
     def check_version(self, present: bool, v: Any) -> None:
         if isinstance(v, str) and v in SUPPORTED_VERSIONS:
@@ -492,6 +520,7 @@ class _Validator:
 
     def check_params(self, base: str, t: NodeTypeSpec, given: Dict[str, Any]) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
+        before = self.p.count()
         declared = [s.name for s in t.params]
         for key in sorted(given):
             v = given[key]
@@ -520,6 +549,11 @@ class _Validator:
                 self.add(join(base, spec.name), f"{describe_kind(spec)} (required by {t.name})", "nothing")
             else:
                 out[spec.name] = spec.default
+        # The node type's cross-param check (NodeType::check), once each param is valid on its own.
+        cross = _cross_check(t.name) if t.python_class is None else None
+        if cross is not None and self.p.count() == before:
+            for param, expected, found in cross(out):
+                self.add(join(base, param) if param else base, expected, found)
         return out
 
     def check_endpoint(self, path: str, present: bool, v: Any, ids: Dict[str, int], id_list: List[str]) -> Optional[int]:
@@ -696,7 +730,11 @@ class _Validator:
                 if found is None:
                     continue
                 closing, path = found
-            names = [name(i) for i in path] + [name(start)]
+            # A long cycle names its first nodes and counts the rest.
+            names = [short(name(i)) for i in path[:_CYCLE_SHOWN]]
+            if len(path) > _CYCLE_SHOWN:
+                names.append(f"… ({len(path) - _CYCLE_SHOWN} more)")
+            names.append(short(name(start)))
             self.add(f"edges[{closing}]", "a graph without cycles (data must flow from the inputs to the outputs)",
                      "the cycle " + " -> ".join(names))
 
@@ -743,6 +781,15 @@ class _Validator:
         cfg = dict(DEFAULT_CONFIG)
         cfg.update(config)
         return Graph(nodes=nodes, edges=edges, order=order, config=cfg)
+
+
+def _cross_check(type_name: str) -> Any:
+    """The twin of a built-in node type's cross-param check (``check`` in its Rust NodeType)."""
+    if type_name == "AudioResampleNode":
+        from .resample import rate_pair_problems
+
+        return rate_pair_problems
+    return None
 
 
 def _strongly_connected(out: List[List[Tuple[int, int]]]) -> List[int]:
