@@ -36,6 +36,11 @@ pub const RESAMPLER_BLOCK_FRAMES: usize = 1 << 15;
 /// whatever the channel count.
 pub const RESAMPLER_BLOCK_SAMPLES: usize = 1 << 20;
 
+/// Most streaming sessions open at once on one pipeline (`pipeline.stream()`): each holds its
+/// own state for every stateful node (a resampler's blocks, a VAD's frame). Enforced where
+/// sessions are opened for both runtimes (`python/remotemedia/session.py`).
+pub const STREAM_SESSIONS: usize = 1024;
+
 /// Every limit with its value and what it bounds, as `remotemedia limits` prints it.
 pub fn describe() -> Value {
     json!({
@@ -50,5 +55,6 @@ pub fn describe() -> Value {
         "value_items": VALUE_ITEMS,
         "resampler_block_frames": RESAMPLER_BLOCK_FRAMES,
         "resampler_block_samples": RESAMPLER_BLOCK_SAMPLES,
+        "stream_sessions": STREAM_SESSIONS,
     })
 }

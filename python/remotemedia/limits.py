@@ -22,6 +22,7 @@ __all__ = [
     "VALUE_ITEMS",
     "RESAMPLER_BLOCK_FRAMES",
     "RESAMPLER_BLOCK_SAMPLES",
+    "STREAM_SESSIONS",
 ]
 
 with open(os.path.join(os.path.dirname(__file__), "_pure", "limits.json"), encoding="utf-8") as _f:
@@ -50,3 +51,5 @@ VALUE_ITEMS: int = LIMITS["value_items"]
 RESAMPLER_BLOCK_FRAMES: int = LIMITS["resampler_block_frames"]
 #: Most samples (block frames times channels) a resampler's blocks may hold.
 RESAMPLER_BLOCK_SAMPLES: int = LIMITS["resampler_block_samples"]
+#: Most streaming sessions open at once on one pipeline.
+STREAM_SESSIONS: int = LIMITS["stream_sessions"]

@@ -13,8 +13,10 @@
   before anything is allocated, and the largest one accepted stays under a stated bound.
 """
 
+import gc
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -32,6 +34,7 @@ from remotemedia.limits import (
     MANIFEST_STRING_BYTES,
     MANIFEST_VALUES,
     RESAMPLER_BLOCK_FRAMES,
+    STREAM_SESSIONS,
 )
 
 from conftest import tone
@@ -253,3 +256,36 @@ def test_a_refused_first_chunk_leaves_the_session_as_it_was(runtime):
     got = [session.push((x[i:i + 960], 48000))["r"].samples for i in range(0, x.size, 960)]
     got.append(session.close()["r"].samples)
     assert sum(g.size for g in got) == 8000
+
+
+def test_a_pipeline_has_at_most_stream_sessions_open_sessions(runtime):
+    p = Pipeline([{"id": "r", "type": "AudioResampleNode", "params": {"output_rate": 16000}}], runtime_hint=runtime)
+    sessions = [p.stream() for _ in range(STREAM_SESSIONS)]
+    with pytest.raises(InputError) as err:
+        p.stream()
+    assert type(err.value) is InputError
+    assert str(err.value) == (
+        f"this pipeline has {STREAM_SESSIONS} open streaming sessions, the most it may have; close one first"
+    )
+    # Closing one, or dropping one unclosed, frees its place; a new session then streams as any.
+    sessions.pop().close()
+    sessions.append(p.stream())
+    sessions.pop()
+    gc.collect()
+    fresh = p.stream()
+    x = tone(rate=48000, seconds=0.2)
+    got = np.concatenate([fresh.push((x[i:i + 960], 48000))["r"].samples for i in range(0, x.size, 960)]
+                         + [fresh.close()["r"].samples])
+    np.testing.assert_allclose(got, p.run_sync((x, 48000))["r"].samples, rtol=0, atol=1e-5)
+    # Another pipeline has its own count.
+    other = Pipeline([{"id": "g", "type": "GainNode"}], runtime_hint=runtime)
+    other.stream().close()
+    for s in sessions:
+        s.close()
+
+
+def test_the_docs_table_is_the_engines():
+    """Every limit in docs/reliability.md's table, with the value the engine enforces."""
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "reliability.md"), encoding="utf-8").read()
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\d+)", doc.split("## Limits", 1)[1].split("\n## ", 1)[0], re.M)
+    assert {k: int(v) for k, v in rows} == LIMITS
