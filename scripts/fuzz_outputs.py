@@ -7,6 +7,7 @@ same passed-on value (compared by type and content), or an ``InputError`` with t
 mismatch) is a failure, printed with the seed that reproduces it.
 
     python scripts/fuzz_outputs.py --seconds 300 [--seed 1]
+    python scripts/fuzz_outputs.py --count 120 --seed 7      # what tests/python/test_node_outputs.py runs
 
 docs/reliability.md records runs with their exec counts.
 """
@@ -96,11 +97,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--count", type=int, default=0, help="stop after this many values (0: run --seconds)")
     args = ap.parse_args()
     pipes = {rt: Pipeline([Returns(node_id="n")], runtime_hint=rt) for rt in ("rust", "python")}
     end = time.monotonic() + args.seconds
     n = accepted = refused = failures = 0
-    while time.monotonic() < end:
+    start = time.monotonic()
+    while (n < args.count) if args.count else (time.monotonic() < end):
         seed = args.seed * 1_000_003 + n
         got = {}
         for rt, p in pipes.items():
@@ -115,7 +118,7 @@ def main():
         accepted += ka == "ok"
         refused += ka == "InputError"
         n += 1
-    print(f"{n} values, {accepted} passed on, {refused} refused alike, {failures} mismatches, {args.seconds:.0f} s")
+    print(f"{n} values, {accepted} passed on, {refused} refused alike, {failures} mismatches, {time.monotonic() - start:.0f} s")
     return 1 if failures else 0
 
 

@@ -5,6 +5,7 @@ same commands, flags, output layout and exit codes, running on either runtime.
                               [--metrics] [--prometheus[=FILE]] [--workers N] [--runtime auto|rust|python]
     python -m remotemedia graph MANIFEST
     python -m remotemedia node-types
+    python -m remotemedia limits
     python -m remotemedia batch MANIFEST INPUT_DIR --out DIR [--workers N] [--chunk N] [--runtime ...]
 
 Exit codes (as the Rust CLI): 0 success; 2 bad arguments or a problem with what the user pointed at
@@ -151,6 +152,9 @@ def _parser() -> argparse.ArgumentParser:
                    description="Print every built-in node type (params, ports, outputs) as JSON.",
                    allow_abbrev=False)
 
+    sub.add_parser("limits", help="print the engine's limits (manifests, workers, node outputs, resampler, sessions) as JSON",
+                   description="Print the engine's limits (docs/reliability.md) as JSON.", allow_abbrev=False)
+
     batch = sub.add_parser(
         "batch",
         help="run a manifest over every WAV file in a directory; write the outputs and report.json",
@@ -206,6 +210,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 _graph(args, out)
             elif args.command == "batch":
                 _batch(args, out)
+            elif args.command == "limits":
+                _limits(out)
             else:
                 _node_types(out)
     except CliError as e:
@@ -1010,6 +1016,13 @@ def _node_types(out: List[str]) -> None:
     except (OSError, ValueError) as e:
         raise _failure(f"cannot read the node types ({path}): {e}") from None
     out.append(json.dumps(types, indent=2, ensure_ascii=False) + "\n")
+
+
+def _limits(out: List[str]) -> None:
+    # limits.json is `remotemedia limits`'s output; printed the way serde_json pretty-prints it.
+    from .limits import LIMITS
+
+    out.append(json.dumps(LIMITS, indent=2, sort_keys=True) + "\n")
 
 
 # ---- DOT (src/graph.rs `to_dot`) ----

@@ -201,3 +201,23 @@ def test_stream_adds_up_to_the_whole_run(runtime, tmp_path):
     assert abs(a.samples.astype("float64") - b.samples).max() <= 1e-5
     bad = cli("stream", SPEECH_VAD, "--chunk-ms", "0", runtime=runtime)
     assert bad.returncode == 2 and "1..=10000" in bad.stderr
+
+
+def test_limits_prints_the_engines_limits():
+    p = cli("limits")
+    assert p.returncode == 0, p.stderr
+    with open(os.path.join(REPO, "python", "remotemedia", "_pure", "limits.json"), encoding="utf-8") as f:
+        assert p.stdout == f.read()
+
+
+def test_an_error_exit_keeps_its_code_when_stderr_is_a_closed_pipe():
+    # The reader of stderr is gone before the error is written: the exit code is still 2 (a
+    # missing manifest), not 1 from an exception while printing it.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        p = subprocess.run([sys.executable, "-m", "remotemedia", "run", "/nonexistent/manifest.yaml"], cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=write, timeout=120)
+    finally:
+        os.close(write)
+    assert p.returncode == 2

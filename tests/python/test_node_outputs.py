@@ -12,6 +12,7 @@ The crash cases (a list nested 4,000 deep or containing itself used to overflow 
 engine's stack: SIGSEGV) run in a fresh interpreter, so a crash fails the test instead of the run.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from remotemedia import Audio, InputError, Node, Pipeline
+from remotemedia import Audio, InputError, Node, Pipeline, _runtime
 from remotemedia.limits import VALUE_ITEMS, VALUE_NESTING
 from remotemedia.payloads import VadResult
 
@@ -243,3 +244,14 @@ def test_crash_cases_end_with_input_error_in_a_fresh_interpreter(runtime):
     assert lines[0].startswith(f"deep InputError bad output[0][0][0][0][0][…][0][0][0][0]: nested more than {VALUE_NESTING} levels deep"), lines
     assert lines[1] == 'cycle InputError bad output["x"][1]: contains itself (a reference cycle)', lines
     assert lines[2].startswith("forever InputError bad output: cannot pass a generator between nodes"), lines
+
+
+@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+def test_random_outputs_get_the_same_verdict_on_both_runtimes():
+    # scripts/fuzz_outputs.py, a fixed seed and count: every value passed on as equal values or
+    # refused with the same InputError by both runtimes. In a fresh interpreter (a crash fails
+    # the test, not the run), bounded in time.
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "fuzz_outputs.py")
+    done = subprocess.run([sys.executable, script, "--count", "120", "--seed", "7"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert re.search(r"^120 values, \d+ passed on, \d+ refused alike, 0 mismatches", done.stdout, re.M), done.stdout
