@@ -175,7 +175,7 @@ def _audio(obj: Any, what: str) -> Audio:
     if rate <= 0 or rate > 2**32 - 1:
         raise OutputError(f"{what}: sample_rate must be a positive number of Hz, got {rate}")
     if not isinstance(samples, np.ndarray) or samples.dtype not in _ACCEPTED:
-        dtype = str(samples.dtype) if _has(samples, "dtype") else type(samples).__name__
+        dtype = str(samples.dtype) if isinstance(samples, np.ndarray) else type(samples).__name__
         raise OutputError(f"{what}: samples must be a numpy array of float32, int16 or int32, got {dtype}")
     if not samples.flags.c_contiguous:
         raise OutputError(f"{what}: samples must be a C-contiguous array (use np.ascontiguousarray)")

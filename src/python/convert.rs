@@ -52,6 +52,10 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
     } else {
         return Err(format!("{what}: expected (samples, sample_rate) or remotemedia.Audio, got {}", type_name(obj)));
     };
+    // A bool is an int to Python (and to extract), but True is no sample rate.
+    if rate.cast::<PyBool>().is_ok() {
+        return Err(format!("{what}: sample_rate must be an integer, got bool"));
+    }
     let rate: i64 = rate
         .extract()
         .map_err(|_| format!("{what}: sample_rate must be an integer, got {}", type_name(&rate)))?;
@@ -71,7 +75,11 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
     } else if let Ok(a) = array.cast::<PyArrayDyn<i32>>() {
         SampleArray::I32(a.clone())
     } else {
-        let dtype = array.getattr("dtype").map(|d| d.to_string()).unwrap_or_else(|_| type_name(&array));
+        // The dtype of an array of another type; the type of anything else (an Audio has a dtype too).
+        let dtype = match array.cast::<PyUntypedArray>() {
+            Ok(a) => a.dtype().to_string(),
+            Err(_) => type_name(&array),
+        };
         return Err(format!("{what}: samples must be a numpy array of float32, int16 or int32, got {dtype}"));
     };
     let untyped = array.untyped();

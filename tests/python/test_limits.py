@@ -289,3 +289,12 @@ def test_the_docs_table_is_the_engines():
     doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "reliability.md"), encoding="utf-8").read()
     rows = re.findall(r"^\| `([a-z_]+)` \| (\d+)", doc.split("## Limits", 1)[1].split("\n## ", 1)[0], re.M)
     assert {k: int(v) for k, v in rows} == LIMITS
+
+
+@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+def test_mutated_manifests_get_the_same_verdict_from_both_readers():
+    # scripts/fuzz_manifests.py with a fixed seed and count, in a fresh interpreter, bounded in time.
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "fuzz_manifests.py")
+    done = subprocess.run([sys.executable, script, "--count", "40", "--seed", "7"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert re.search(r"^40 texts, .* 0 mismatches", done.stdout, re.M), done.stdout

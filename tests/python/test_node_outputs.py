@@ -92,6 +92,11 @@ REFUSED = [
     ("audio float64", lambda: (np.zeros(4), 16000),
      "output: samples must be a numpy array of float32, int16 or int32, got float64"),
     ("audio rate", lambda: {"x": (np.zeros(4, np.float32), 0)}, 'output["x"]: sample_rate must be a positive number of Hz, got 0'),
+    # Found by scripts/fuzz_outputs.py: natively True was taken as 1 Hz, and an Audio in the
+    # samples' place was described by its dtype ("got float32").
+    ("audio rate bool", lambda: (Audio(tone(), 16000), True), "output: sample_rate must be an integer, got bool"),
+    ("audio in the samples' place", lambda: (Audio(tone(), 16000), 16000),
+     "output: samples must be a numpy array of float32, int16 or int32, got Audio"),
     ("lone surrogate", lambda: {"k": "\ud800"}, 'output["k"]: a string that is not valid Unicode (a lone surrogate)'),
     ("too deep", lambda: nested(VALUE_NESTING + 1),
      f"output[0][0][0][0][0][…][0][0][0][0]: nested more than {VALUE_NESTING} levels deep"),
