@@ -141,5 +141,21 @@ fn manifest_files_too_large_or_not_utf8_are_manifest_errors() {
         Err(Error::Manifest(m)) => assert_eq!(m.problems[0].found, format!("{} bytes", MANIFEST_BYTES + 1)),
         other => panic!("{other:?}"),
     }
+    // Not regular files: refused without being opened (a FIFO would block the read forever).
+    let not_regular = |p: &std::path::Path| match read_file(p) {
+        Err(Error::Manifest(m)) => m.problems,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(not_regular(&dir), vec![Problem::new("manifest", "a regular file", "a directory")]);
+    let fifo = dir.join("fifo.yaml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    assert_eq!(timed(|| not_regular(&fifo)), vec![Problem::new("manifest", "a regular file", "a FIFO, socket or device (not opened: reading one can block)")]);
+    // A symlink loop is not "not found".
+    let looped = dir.join("loop.yaml");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let p = not_regular(&looped);
+    assert_eq!((p[0].path.as_str(), p[0].expected.as_str()), ("manifest", "a readable file"));
+    assert!(p[0].found.contains("symbolic links"), "{}", p[0].found);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -268,14 +268,15 @@ def _load_tree(path: str) -> Any:
     """The manifest tree of ``path`` (JSON for .json, YAML for .yaml/.yml, else by its first character)."""
     from .errors import ManifestError
 
-    if not os.path.exists(path):
-        raise _usage(f"manifest '{path}' not found")
-    if os.path.isdir(path):
-        raise _usage(f"manifest '{path}' is a directory, not a file")
+    from ._pure.tree import read_file
+
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_file(path)  # a regular file only, within the size limit, UTF-8
+    except FileNotFoundError:
+        raise _usage(f"manifest '{path}' not found") from None
+    except ManifestError as e:
+        raise _usage(f"{path}: {e}") from None
+    except OSError as e:
         raise _usage(f"cannot read manifest {path}: {e}") from None
     ext = os.path.splitext(path)[1].lower()
     as_json = ext == ".json" or (ext not in (".yaml", ".yml") and text.lstrip().startswith("{"))

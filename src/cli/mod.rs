@@ -157,11 +157,11 @@ fn print_stdout(text: &str) {
 
 /// Reads and validates a manifest with the built-in node types, listing every problem on failure.
 pub fn load_graph(path: &Path) -> Result<Graph, CliError> {
-    if !path.exists() {
-        return Err(CliError::usage(format!("manifest '{}' not found", path.display())));
-    }
-    if path.is_dir() {
-        return Err(CliError::usage(format!("manifest '{}' is a directory, not a file", path.display())));
+    // Not `exists()`: a symlink loop or an unreadable directory is not "not found".
+    if let Err(e) = std::fs::metadata(path) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return Err(CliError::usage(format!("manifest '{}' not found", path.display())));
+        }
     }
     let tree = crate::manifest::read_file(path).map_err(|e| manifest_error(path, e))?;
     crate::manifest::validate(&tree, &Registry::builtin()).map_err(|e| manifest_error(path, Error::Manifest(e)))

@@ -262,6 +262,14 @@ pub fn parse_str(text: &str) -> Result<Value, ManifestError> {
 pub fn read_file(path: &Path) -> Result<Value, Error> {
     use std::io::Read as _;
     let io = |source| Error::Io { context: format!("cannot read manifest {}", path.display()), source };
+    // Only a regular file is opened: opening a FIFO or a device for reading can block forever.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return Err(limit_error(not_regular_problem(m.is_dir())).into()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(limit_error(Problem::new("manifest", "a readable file", e.to_string())).into())
+        }
+        _ => {}
+    }
     let file = std::fs::File::open(path).map_err(io)?;
     let claimed = file.metadata().map_err(io)?.len();
     if claimed > MANIFEST_BYTES as u64 {
@@ -280,6 +288,12 @@ pub fn read_file(path: &Path) -> Result<Value, Error> {
         _ => parse_str(&text),
     };
     Ok(tree?)
+}
+
+/// The problem of a manifest path that is not a regular file.
+pub(crate) fn not_regular_problem(directory: bool) -> Problem {
+    let found = if directory { "a directory" } else { "a FIFO, socket or device (not opened: reading one can block)" };
+    Problem::new("manifest", "a regular file", found)
 }
 
 /// The problem of manifest bytes that stop being UTF-8 at byte `at`.

@@ -298,3 +298,46 @@ def test_mutated_manifests_get_the_same_verdict_from_both_readers():
     done = subprocess.run([sys.executable, script, "--count", "40", "--seed", "7"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert re.search(r"^40 texts, .* 0 mismatches", done.stdout, re.M), done.stdout
+
+
+NOT_REGULAR = textwrap.dedent(
+    """
+    import os, sys
+    from remotemedia import ManifestError, Pipeline
+    d = sys.argv[2]
+    fifo = os.path.join(d, "fifo.yaml")
+    os.mkfifo(fifo)
+    loop = os.path.join(d, "loop.yaml")
+    os.symlink(loop, loop)
+    for name, path in [("directory", d), ("fifo", fifo), ("loop", loop)]:
+        try:
+            Pipeline.from_yaml(path, runtime_hint=sys.argv[1])
+            print(name, "accepted")
+        except ManifestError as e:
+            print(name, "|".join(e.problems[0]), flush=True)
+    """
+)
+
+
+def test_manifest_paths_that_are_not_regular_files_are_refused_without_opening_them(runtime, tmp_path):
+    # A FIFO named *.yaml blocked from_yaml (and the CLIs) forever; a symlink loop was "not found".
+    done = subprocess.run([sys.executable, "-c", NOT_REGULAR, runtime, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        "directory manifest|a regular file|a directory",
+        "fifo manifest|a regular file|a FIFO, socket or device (not opened: reading one can block)",
+        "loop manifest|a readable file|Too many levels of symbolic links",
+    ]
+
+
+@pytest.mark.parametrize("cli", ["python", "native"])
+def test_the_clis_refuse_a_fifo_manifest_with_exit_2(cli, tmp_path):
+    fifo = tmp_path / "m.yaml"
+    os.mkfifo(fifo)
+    binary = os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "remotemedia")
+    if cli == "native" and not os.path.exists(binary):
+        pytest.fail(f"build the CLI first (cargo build): {binary} is missing")
+    cmd = [sys.executable, "-m", "remotemedia"] if cli == "python" else [binary]
+    done = subprocess.run(cmd + ["run", str(fifo)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "expected a regular file, found a FIFO, socket or device" in done.stderr, done.stderr

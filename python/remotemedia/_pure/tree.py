@@ -19,13 +19,14 @@ import json.scanner
 import math
 import os
 import re
+import stat
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import ManifestError, Problem
 from ..limits import MANIFEST_BYTES, MANIFEST_NESTING, MANIFEST_STRING_BYTES, MANIFEST_VALUES
 from .nesting import too_deep, too_deep_json
 
-__all__ = ["parse_str", "parse_json", "parse_yaml", "read_text", "check_text", "limit_problems"]
+__all__ = ["parse_str", "parse_json", "parse_yaml", "read_text", "read_file", "check_text", "limit_problems"]
 
 
 def parse_str(text: str) -> Any:
@@ -60,6 +61,15 @@ def values_problem(found: str) -> Problem:
 def string_problem(nbytes: int, head: str) -> Problem:
     shown = json.dumps(head[:60] + "…", ensure_ascii=False)
     return Problem("manifest", f"strings of at most {MANIFEST_STRING_BYTES} bytes", f"a string of {nbytes} bytes: {shown}")
+
+
+def not_regular_problem(directory: bool) -> Problem:
+    found = "a directory" if directory else "a FIFO, socket or device (not opened: reading one can block)"
+    return Problem("manifest", "a regular file", found)
+
+
+def not_readable_problem(reason: str) -> Problem:
+    return Problem("manifest", "a readable file", reason)
 
 
 def utf8_problem(at: int) -> Problem:
@@ -165,6 +175,22 @@ def read_text(path_or_text: Any, yaml: bool = False) -> str:
         raise ManifestError([("manifest", "manifest text or a file path", f"a {type(path_or_text).__name__}")]) from None
     if isinstance(path, bytes) and b"\0" in path or isinstance(path, str) and "\0" in path:
         raise ManifestError([("manifest", "a file path", f"a path with a NUL character: {path!r}")])
+    return read_file(path)
+
+
+def read_file(path: Any) -> str:
+    """A manifest file's text, read as the native reader reads one (``manifest::read_file``):
+    only a regular file is opened (a FIFO or device could block the read forever), one larger than
+    the limit is refused before it is read, and one that is not UTF-8 is a ManifestError saying
+    where; a missing file raises ``FileNotFoundError``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as e:  # a symlink loop, a path through a file, no permission
+        raise ManifestError([not_readable_problem(e.strerror or str(e))]) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ManifestError([not_regular_problem(stat.S_ISDIR(st.st_mode))])
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > MANIFEST_BYTES:
