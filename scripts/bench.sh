@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (Rust engine, Python package, batch and cluster) in release mode; installs python-soxr,
-# the peer the Python benchmark measures against, into the same .venv as the tests.
+# Runs the benchmarks (Rust engine, Python package, batch and cluster, Silero VAD and VAD quality) in
+# release mode; installs python-soxr (the Python benchmark's peer) and the Silero references
+# (tests/requirements/silero*.pip) into the same .venv as the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${REMOTEMEDIA_VENV:-.venv}"
@@ -13,6 +14,15 @@ VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" develop
 "$VENV/bin/python" benchmarks/python_bench.py "$@"
 echo "== streaming benchmark (session.push of 20 ms chunks through resample + VAD)"
 "$VENV/bin/python" benchmarks/streaming_bench.py "$@"
+echo "== feature nodes vs HF WhisperFeatureExtractor / kaldi-native-fbank (and torch if installed)"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements/features.pip
+"$VENV/bin/python" benchmarks/features_bench.py "$@"
 echo "== batch and cluster benchmark (run_batch 1 vs 2 workers; remotemedia batch 1 vs 2 processes)"
 cargo build --release --quiet --bin remotemedia
 "$VENV/bin/python" benchmarks/batch_bench.py --binary target/release/remotemedia "$@"
+echo "== Silero VAD benchmark (SileroVADNode vs onnxruntime with 1 thread; run_batch scaling)"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements/silero.pip
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r tests/requirements/silero.nodeps.pip
+"$VENV/bin/python" benchmarks/silero_bench.py "$@"
+echo "== VAD quality on the noisy-speech set (needs espeak-ng: tests/requirements/speech.apt)"
+"$VENV/bin/python" benchmarks/vad_quality.py

@@ -7,6 +7,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each stage says what it does before it starts and how long it took when it ends; a summary of
+# the stages closes the run (a cold build takes minutes, and silence looks like a hang).
+script_start=$(date +%s)
+stage_log=""
+stage() {
+    local name=$1
+    shift
+    echo "== $name"
+    local t0
+    t0=$(date +%s)
+    "$@"
+    local took=$(( $(date +%s) - t0 ))
+    echo "   $name: ${took} s"
+    stage_log="$stage_log$(printf '  %6d s  %s' "$took" "$name")"$'\n'
+}
+summary() {
+    echo "== stages"
+    printf '%s' "$stage_log"
+    echo "  $(printf '%6d' $(( $(date +%s) - script_start ))) s  in all"
+}
+
 # Test-only system packages (sox, espeak-ng, ...): installed when missing; a machine where they
 # cannot be installed fails here, loudly, rather than skipping the tests that need them.
 apt_wanted=$(cat tests/requirements/*.apt 2>/dev/null | sed 's/#.*//' | xargs -r echo)
@@ -14,41 +35,61 @@ apt_missing=""
 for p in $apt_wanted; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || apt_missing="$apt_missing $p"
 done
-if [ -n "$apt_missing" ]; then
-    echo "== installing test-only system packages:$apt_missing"
+install_apt() {
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
     if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $apt_missing >/dev/null; }; then
         echo "cannot install the test-only packages:$apt_missing (needs root or passwordless sudo)" >&2
         exit 1
     fi
+}
+if [ -n "$apt_missing" ]; then
+    stage "installing test-only system packages:$apt_missing" install_apt
 fi
 
 VENV="${REMOTEMEDIA_VENV:-.venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
 PY="$VENV/bin/python"
 pip_reqs=()
+nodeps_reqs=()
 for f in tests/requirements/*.pip; do
-    [ -e "$f" ] && pip_reqs+=(-r "$f")
+    [ -e "$f" ] || continue
+    case "$f" in
+        *.nodeps.pip) nodeps_reqs+=(-r "$f") ;;
+        *) pip_reqs+=(-r "$f") ;;
+    esac
 done
-"$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "numpy>=1.21" "pyyaml>=5.4" "pytest>=7" "${pip_reqs[@]}"
+python_deps() {
+    if [ ! -x "$PY" ]; then
+        python3 -m venv "$VENV"
+    fi
+    "$PY" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" "numpy>=1.21" "pyyaml>=5.4" "pytest>=7" "${pip_reqs[@]}"
+    if [ ${#nodeps_reqs[@]} -gt 0 ]; then
+        "$PY" -m pip install -q --disable-pip-version-check --no-deps "${nodeps_reqs[@]}"
+    fi
+}
+stage "Python packages into $VENV (maturin, numpy, pyyaml, pytest, tests/requirements/*.pip)" python_deps
 
-echo "== cargo test"
-cargo test --quiet
+# Built with cargo's progress lines (the first build compiles every dependency: minutes).
+stage "building the Rust crate and its tests (cargo test --no-run, debug profile)" cargo test --no-run
+stage "running the Rust tests (cargo test)" cargo test --quiet
 
-echo "== building the Python extension (maturin develop)"
-VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" develop --quiet
+# A release build: the one users get, and the one benchmarks need (a debug extension is slower
+# and would mislead anyone timing code from this .venv).
+stage "building the Python extension, release (maturin develop --release)" \
+    env VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/maturin" develop --release
 
-echo "== pytest"
-set +e
-REMOTEMEDIA_REQUIRE_NATIVE=1 "$PY" -m pytest tests/python -q
-status=$?
-set -e
-# pytest exits 5 when it collects nothing: that is a broken suite here, not a pass.
-if [ "$status" -eq 5 ]; then
-    echo "pytest collected no tests" >&2
-    exit 1
-fi
+run_pytest() {
+    set +e
+    REMOTEMEDIA_REQUIRE_NATIVE=1 "$PY" -m pytest tests/python -q
+    status=$?
+    set -e
+    # pytest exits 5 when it collects nothing: that is a broken suite here, not a pass.
+    if [ "$status" -eq 5 ]; then
+        echo "pytest collected no tests" >&2
+        status=1
+    fi
+}
+status=0
+stage "pytest (tests/python, both runtimes)" run_pytest
+summary
 exit "$status"

@@ -1,4 +1,5 @@
-//! The payloads that travel along a pipeline's edges: audio buffers, VAD results, small JSON values.
+//! The payloads that travel along a pipeline's edges: audio buffers, VAD results, clips cut from a
+//! recording, model features, small JSON values.
 //!
 //! Audio is stored interleaved (`frame0.ch0, frame0.ch1, frame1.ch0, ...`), which is what a
 //! C-contiguous numpy array of shape `(frames, channels)` already is, so data from Python needs
@@ -166,6 +167,93 @@ pub struct VadResult {
     pub frame_duration_ms: u32,
     /// The node's input, passed on unchanged.
     pub audio: AudioBuffer,
+    /// One speech probability per frame, for detectors that have them (`SileroVADNode`); empty
+    /// for `VADNode`.
+    #[serde(default)]
+    pub probabilities: Vec<f32>,
+}
+
+/// One clip cut from a longer recording (what `SegmentNode` produces, one per speech segment):
+/// its audio and where it lies in the recording, in frames, so clip boundaries stay exact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Clip {
+    /// The frame of the source recording the clip starts at.
+    pub start_frame: u64,
+    /// Frames `start_frame..start_frame + audio.frames()` of the source, at the source's rate.
+    pub audio: AudioBuffer,
+}
+
+impl Clip {
+    /// The frame after the clip's last one, in the source recording.
+    pub fn end_frame(&self) -> u64 {
+        self.start_frame + self.audio.frames() as u64
+    }
+
+    /// Start in seconds from the start of the source recording.
+    pub fn start_s(&self) -> f64 {
+        self.start_frame as f64 / self.audio.sample_rate as f64
+    }
+
+    /// End in seconds from the start of the source recording.
+    pub fn end_s(&self) -> f64 {
+        self.end_frame() as f64 / self.audio.sample_rate as f64
+    }
+}
+
+/// Model features (log-mel spectrogram, filterbank energies, cepstra): a 2-D f32 matrix stored
+/// time-major, `frames × bins`, row `t` being frame `t`, with the frames' rate. The serde form is
+/// just these three fields, so it crosses processes and files as it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Features {
+    /// `frames() * bins` values, row-major.
+    pub values: Vec<f32>,
+    /// Values per frame (mel bands, cepstral coefficients, +1 with a log-energy column); at least 1.
+    pub bins: usize,
+    /// Frames per second (100 for a 10 ms hop).
+    pub frame_rate: f64,
+}
+
+impl Features {
+    /// An empty matrix (no frames yet) of `bins` columns.
+    pub fn empty(bins: usize, frame_rate: f64) -> Features {
+        Features { values: Vec::new(), bins, frame_rate }
+    }
+
+    /// Checks that `values` is a whole number of rows of `bins` and that the rate is usable.
+    pub fn new(values: Vec<f32>, bins: usize, frame_rate: f64) -> Result<Features, String> {
+        if bins == 0 {
+            return Err("features need at least 1 bin per frame".into());
+        }
+        if !(frame_rate.is_finite() && frame_rate > 0.0) {
+            return Err(format!("features need a positive frame rate, found {frame_rate}"));
+        }
+        if values.len() % bins != 0 {
+            return Err(format!("{} values is not a whole number of frames of {bins} bins", values.len()));
+        }
+        Ok(Features { values, bins, frame_rate })
+    }
+
+    /// Number of frames (rows).
+    pub fn frames(&self) -> usize {
+        self.values.len() / self.bins.max(1)
+    }
+
+    /// Frame `t`.
+    pub fn row(&self, t: usize) -> &[f32] {
+        &self.values[t * self.bins..(t + 1) * self.bins]
+    }
+
+    /// Appends a stream's next frames. Fails, changing nothing, when the bins or rate differ.
+    pub fn append(&mut self, other: &Features) -> Result<(), String> {
+        if (self.bins, self.frame_rate) != (other.bins, other.frame_rate) {
+            return Err(format!(
+                "cannot append features of {} bins at {} frames/s to features of {} bins at {} frames/s",
+                other.bins, other.frame_rate, self.bins, self.frame_rate
+            ));
+        }
+        self.values.extend_from_slice(&other.values);
+        Ok(())
+    }
 }
 
 /// One value travelling along an edge.
@@ -173,6 +261,10 @@ pub struct VadResult {
 pub enum Payload {
     Audio(AudioBuffer),
     Vad(VadResult),
+    /// Clips cut from one recording, in time order.
+    Clips(Vec<Clip>),
+    /// Model features: frames × bins f32 with a frame rate.
+    Features(Features),
     /// A small JSON value: segment lists, scores, labels.
     Json(serde_json::Value),
     /// Named values, for nodes (often Python ones) with several outputs.
@@ -185,6 +277,8 @@ impl Payload {
         match self {
             Payload::Audio(_) => "audio",
             Payload::Vad(_) => "vad result",
+            Payload::Clips(_) => "clips",
+            Payload::Features(_) => "features",
             Payload::Json(_) => "json",
             Payload::Map(_) => "map",
         }
@@ -192,13 +286,19 @@ impl Payload {
 
     /// The part of this payload named by an edge's `output_key`, or `None` if it has no such part.
     ///
-    /// A VAD result has the keys `audio`, `segments` and `frames`; a map has its own keys.
+    /// A VAD result has the keys `audio`, `segments`, `frames` and `probabilities`; clips have
+    /// `segments` (each clip's `[start_s, end_s]`); a map has its own keys.
     pub fn output(&self, key: &str) -> Option<Payload> {
         match self {
+            Payload::Clips(c) if key == "segments" => {
+                let spans: Vec<(f64, f64)> = c.iter().map(|c| (c.start_s(), c.end_s())).collect();
+                Some(Payload::Json(segments_json(&spans)))
+            }
             Payload::Vad(v) => match key {
                 "audio" => Some(Payload::Audio(v.audio.clone())),
                 "segments" => Some(Payload::Json(segments_json(&v.segments))),
                 "frames" => Some(Payload::Json(serde_json::Value::from(v.frames.clone()))),
+                "probabilities" => Some(Payload::Json(serde_json::Value::from(v.probabilities.clone()))),
                 _ => None,
             },
             Payload::Map(m) => m.get(key).cloned(),

@@ -333,7 +333,7 @@ fn payload(u: &mut Bytes) -> Payload {
         0 => Payload::Json(json!({"x": 1})),
         1 => {
             let audio = buffer(u);
-            Payload::Vad(VadResult { segments: vec![(0.0, 0.01)], frames: vec![true], frame_duration_ms: 10, audio })
+            Payload::Vad(VadResult { segments: vec![(0.0, 0.01)], frames: vec![true], frame_duration_ms: 10, audio, probabilities: Vec::new() })
         }
         2 => {
             let mut m = std::collections::BTreeMap::new();
@@ -406,7 +406,7 @@ fn same<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
 
 /// What each built-in node promises about the shape of its output for one input.
 fn check_output(type_name: &str, params: &Params, input: &Payload, out: &Payload) {
-    use crate::nodes::{format, gain, mix, passthrough, resample, vad};
+    use crate::nodes::{channel_mix, format, gain, mix, passthrough, resample, segment, vad};
     if type_name == passthrough::TYPE_NAME {
         assert!(same(out, input), "PassthroughNode changed its input");
         return;
@@ -433,6 +433,22 @@ fn check_output(type_name: &str, params: &Params, input: &Payload, out: &Payload
             let frame_len = (a.sample_rate as u64 * v.frame_duration_ms as u64 / 1000) as usize;
             assert_eq!(v.frames.len(), frames / frame_len.max(1), "one VAD decision per whole frame");
             assert!(same(&v.audio, a), "VADNode changed the audio it passes on");
+        }
+        (t, Payload::Audio(o)) if t == channel_mix::TYPE_NAME => {
+            assert_eq!(o.sample_rate, a.sample_rate, "ChannelMixNode keeps the rate");
+            if o.channels != a.channels {
+                assert_eq!(o.samples.len(), frames * o.channels as usize, "ChannelMixNode keeps the frames");
+            } else {
+                assert!(same(o, a), "ChannelMixNode changed audio that had its channel count already");
+            }
+        }
+        (t, Payload::Clips(clips)) if t == segment::TYPE_NAME => {
+            let mut end = 0;
+            for c in clips {
+                assert!(c.start_frame >= end && c.end_frame() <= frames as u64, "clips in order, inside the audio");
+                assert!(c.audio.frames() > 0, "no empty clip");
+                end = c.end_frame();
+            }
         }
         (t, o) => panic!("{t} returned a {} payload", o.kind()),
     }
@@ -507,6 +523,11 @@ fn vad_stream(u: &mut Bytes) {
             0 => u.u32(),
             1 => u.pick(&[0, 2000, 2001, u32::MAX]),
             _ => 200,
+        },
+        bridge_ms: match u.below(6) {
+            0 => u.u32(),
+            1 => u.pick(&[0, 30, 2000, 2001, u32::MAX]),
+            _ => 390,
         },
     };
     let Ok(mut state) = VadState::new(config.clone()) else { return };

@@ -64,6 +64,9 @@ pub struct Graph {
     /// manifest order), so that every worker builds the same operators in the same order.
     pub order: Vec<usize>,
     pub config: PipelineConfig,
+    /// The manifest's `outputs`: the nodes whose outputs a run returns, in the order listed;
+    /// `None` when the manifest has no such section (the sinks are the outputs then).
+    pub declared_outputs: Option<Vec<usize>>,
 }
 
 impl Graph {
@@ -72,9 +75,18 @@ impl Graph {
         (0..self.nodes.len()).filter(|&i| self.nodes[i].inputs.is_empty())
     }
 
-    /// Nodes with no outgoing edge: their outputs are the run's outputs, keyed by node id.
+    /// Nodes with no outgoing edge.
     pub fn sinks(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.nodes.len()).filter(|&i| self.nodes[i].outputs.is_empty())
+    }
+
+    /// The nodes whose outputs a run returns, keyed by node id: those the manifest's `outputs`
+    /// lists, in its order, or else the sinks, in manifest order.
+    pub fn output_nodes(&self) -> Vec<usize> {
+        match &self.declared_outputs {
+            Some(list) => list.clone(),
+            None => self.sinks().collect(),
+        }
     }
 
     pub fn node_index(&self, id: &str) -> Option<usize> {
@@ -125,7 +137,7 @@ impl Graph {
                 comment_safe(&self.nodes[e.to].id)
             );
         }
-        for i in self.sinks() {
+        for i in self.output_nodes() {
             let _ = writeln!(s, "  n{i} -> output;");
         }
         s.push_str("}\n");
@@ -159,6 +171,10 @@ impl PartialEq for GraphNode {
 
 impl PartialEq for Graph {
     fn eq(&self, other: &Graph) -> bool {
-        self.nodes == other.nodes && self.edges == other.edges && self.order == other.order && self.config == other.config
+        self.nodes == other.nodes
+            && self.edges == other.edges
+            && self.order == other.order
+            && self.config == other.config
+            && self.declared_outputs == other.declared_outputs
     }
 }

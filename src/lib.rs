@@ -18,10 +18,11 @@ pub mod manifest;
 pub mod metrics;
 pub mod metrics_prometheus;
 pub mod nodes;
+pub mod npy;
 pub mod runtime;
 pub mod synth;
 
-pub use data::{AudioBuffer, Payload, SampleFormat, Samples, VadResult};
+pub use data::{AudioBuffer, Features, Payload, SampleFormat, Samples, VadResult};
 pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result};
 pub use graph::Graph;
 pub use nodes::{Node, NodeType, Registry};

@@ -177,7 +177,7 @@ fn unknown_fields_at_every_level() {
     m["edgse"] = json!([]);
     let (p, text) = only(&m);
     assert_eq!(p.path, "edgse");
-    has(&text, &["one of the fields of a manifest: version, name, metadata, nodes, edges, config", "did you mean \"edges\"", "found the unknown field \"edgse\""]);
+    has(&text, &["one of the fields of a manifest: version, name, metadata, nodes, edges, outputs, config", "did you mean \"edges\"", "found the unknown field \"edgse\""]);
 
     let (p, text) = only(&manifest(json!([{ "id": "g", "type": "GainNode", "parmas": {} }]), json!([])));
     assert_eq!(p.path, "nodes[0].parmas");
@@ -1004,6 +1004,8 @@ fn example_registry() -> Registry {
         params: vec![ParamSpec::with_default("frame_duration_ms", ParamKind::IntChoice(&[10, 20, 30]), json!(30), "")],
         ..unbuilt("VADNode", "stand-in")
     });
+    r.register(remotemedia::nodes::channel_mix::node_type());
+    r.register(remotemedia::nodes::segment::node_type());
     r
 }
 
@@ -1015,8 +1017,10 @@ fn example_manifests_validate() {
 
     let yaml = load("speech_vad.yaml");
     assert_eq!(yaml, load("speech_vad.json"));
-    assert_eq!(order_ids(&yaml), ["to_f32", "resample_16k", "vad"]);
-    assert_eq!(yaml.nodes[1].params["output_rate"], json!(16000));
+    assert_eq!(order_ids(&yaml), ["to_f32", "mono", "resample_16k", "vad", "clips"]);
+    assert_eq!(yaml.nodes[2].params["output_rate"], json!(16000));
+    let outputs: Vec<&str> = yaml.output_nodes().iter().map(|&i| yaml.nodes[i].id.as_str()).collect();
+    assert_eq!(outputs, ["resample_16k", "vad", "clips"]);
 
     let fanout = load("fanout.yaml");
     let sinks: Vec<&str> = fanout.sinks().map(|i| fanout.nodes[i].id.as_str()).collect();

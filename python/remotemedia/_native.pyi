@@ -16,15 +16,20 @@ def noop() -> None:
 def version() -> str:
     """The extension's version."""
 
+def silero_weights() -> bytes:
+    """The Silero VAD weights file embedded in the extension (safetensors layout)."""
+
 def node_types_json() -> str:
     """The built-in node types (params, ports, outputs) as JSON."""
 
 def limits_json() -> str:
     """The engine's limits (src/limits.rs) as JSON: what ``_pure/limits.json`` holds."""
 
-def register_payload_types(audio: type, vad_result: type) -> None:
+def register_payload_types(audio: type, vad_result: type, clip: type, features: Optional[type] = None) -> None:
     """Makes the engine build its outputs as the package's objects: audio as ``audio`` (``Audio``,
-    filled as ``Audio._trusted`` does), VAD results as ``vad_result`` (``VadResult``).
+    filled as ``Audio._trusted`` does), VAD results as ``vad_result`` (``VadResult``), clips as
+    ``clip`` (``Clip``), features as ``features`` (``Features``, an ndarray subclass given
+    ``frame_rate``).
     ``remotemedia._runtime`` calls it once when it loads this module; the first registration stays."""
 
 def validate_manifest(manifest_text: str, python_nodes: Optional[Dict[str, Any]] = None) -> str:

@@ -38,11 +38,11 @@ def _probe() -> None:
         try:
             from . import _native as mod  # type: ignore[attr-defined]
             from .audio import Audio
-            from .payloads import VadResult
+            from .payloads import Clip, Features, VadResult
 
             # The engine then builds its outputs as these objects itself (one pass, no Python
             # conversion afterwards).
-            mod.register_payload_types(Audio, VadResult)
+            mod.register_payload_types(Audio, VadResult, Clip, Features)
             _native = mod
         except ImportError as e:
             _import_error = f"{type(e).__name__}: {e}"

@@ -40,6 +40,12 @@ SAMPLE_NAME = "sample_speech.wav"
 #: Longest compact JSON shown inline; longer values are cut (the ``--json`` file has them whole).
 MAX_INLINE_JSON = 160
 
+#: Segments or clips listed per output unless ``--all`` (a 10-minute recording has hundreds).
+MAX_LISTED = 20
+
+#: The JSONL manifest written into each clips output's folder by ``batch``.
+CLIP_MANIFEST = "metadata.jsonl"
+
 _RUNTIME_NAMES = {"rust": "rust (native engine)", "python": "python (pure-Python runtime, numpy)"}
 
 
@@ -89,6 +95,11 @@ def _workers_arg(p: argparse.ArgumentParser) -> None:
                    help="timely workers (overrides the manifest's config.workers), 1 to 256")
 
 
+def _all_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all", action="store_true",
+                   help=f"list every speech segment and clip (default: the first {MAX_LISTED} of each output)")
+
+
 def _runtime_arg(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--runtime", choices=("auto", "rust", "python"), default="auto", help=help)
 
@@ -106,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         usage="%(prog)s MANIFEST [-i FILE.wav] [-o FILE.wav] [--json FILE] [--metrics]\n"
-        "       [--prometheus[=FILE]] [-w N] [--runtime auto|rust|python]",
+        "       [--prometheus[=FILE]] [-w N] [--once] [--all] [--runtime auto|rust|python]",
         help="run a manifest once on a WAV file and describe every output and each node's time",
         description="Run a manifest once on a WAV file (the bundled speech sample by default) and "
         "describe every output and how long each node took.",
@@ -123,13 +134,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--prometheus", metavar="FILE", nargs="?", const="", default=None,
                      help="also print the metrics in Prometheus text format (or write them to FILE with --prometheus=FILE)")
     _workers_arg(run)
+    run.add_argument("--once", action="store_true",
+                     help="run once: no second, warm run (node times then include one-time costs)")
+    _all_arg(run)
     _runtime_arg(run, "which runtime runs the pipeline; auto (default) follows REMOTEMEDIA_RUNTIME, "
                       "else the native engine when it can be imported")
 
     stream = sub.add_parser(
         "stream",
         usage="%(prog)s MANIFEST [-i FILE.wav] [--chunk-ms MS] [-o FILE.wav] [--json FILE] [-w N]\n"
-        "       [--runtime auto|rust|python]",
+        "       [--all] [--runtime auto|rust|python]",
         help="push a WAV file through a streaming session chunk by chunk and report what came out",
         description="Push a WAV file through a streaming session chunk by chunk (as a live source would) "
         "and report VAD segments as they close, the concatenated outputs and the per-push latency.",
@@ -141,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument("-o", "--output", metavar="FILE.wav", help="write the first audio output, all chunks concatenated, to this WAV file")
     stream.add_argument("--json", metavar="FILE", help="write the input, the concatenated outputs and the per-push latencies to this JSON file")
     _workers_arg(stream)
+    _all_arg(stream)
     _runtime_arg(stream, "which runtime runs the pipeline (default auto)")
 
     graph = sub.add_parser("graph", help="print the validated pipeline graph as Graphviz DOT",
@@ -159,7 +174,8 @@ def _parser() -> argparse.ArgumentParser:
         "batch",
         help="run a manifest over every WAV file in a directory; write the outputs and report.json",
         description="Run a manifest over every *.wav file in a directory (sorted by name), spread over the "
-        "workers; write NAME.NODE.wav / NAME.NODE.json outputs and a report.json listing every input. "
+        "workers; write NAME.NODE.wav / NAME.NODE.json outputs (clips as NODE/NAME.0001.wav with "
+        "NODE/metadata.jsonl) and a report.json listing every input. "
         "Cluster mode (--processes) is the native CLI's: see docs/distributed.md.",
         allow_abbrev=False,
     )
@@ -186,6 +202,14 @@ def _require_equals(argv: Sequence[str]) -> List[str]:
     return out
 
 
+def equals_tip(argv: Sequence[str]) -> Optional[str]:
+    """A hint for ``--prometheus FILE``, which must be ``--prometheus=FILE`` (``equals_tip`` in Rust)."""
+    for flag, value in zip(argv, argv[1:]):
+        if flag == "--prometheus" and not value.startswith("-"):
+            return f"tip: {flag} takes its value after '=': {flag}={value} (a bare {flag} prints to stdout)"
+    return None
+
+
 # ---- entry point ----
 
 
@@ -193,7 +217,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parses ``argv`` (default ``sys.argv[1:]``), runs the command, prints its output to stdout and
     any error to stderr, and returns the exit code."""
     raw = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(_require_equals(raw))
+    try:
+        args = _parser().parse_args(_require_equals(raw))
+    except SystemExit as e:
+        tip = equals_tip(raw) if e.code == 2 else None
+        if tip is not None:
+            print(f"\n{tip}", file=sys.stderr)
+        raise
     if getattr(args, "prometheus", None) == "" and "--prometheus=" in raw:
         # `--prometheus=` typed with nothing after it: clap refuses an empty value too.
         _parser()._subparsers._group_actions[0].choices["run"].error("argument --prometheus: a value is required after '=' (or leave out the '=')")
@@ -270,6 +300,10 @@ def _load_tree(path: str) -> Any:
 
     from ._pure.tree import read_file
 
+    if _looks_like_audio(path):
+        raise _usage(f"manifest '{path}': this looks like an audio file: pass it with --input "
+                     f"(remotemedia run MANIFEST --input {path}); the first argument is the pipeline manifest "
+                     "(.yaml or .json)")
     try:
         text = read_file(path)  # a regular file only, within the size limit, UTF-8
     except FileNotFoundError:
@@ -293,6 +327,21 @@ def _load_tree(path: str) -> Any:
         return parse_yaml(text)
     except ManifestError as e:
         raise _usage(f"{path}: {e}") from None
+
+
+def _looks_like_audio(path: str) -> bool:
+    """Audio by its first bytes (WAV, FLAC, Ogg, MP3 with an ID3 tag) or extension (``looks_like_audio`` in Rust).
+    Only a regular file is looked at: opening a FIFO would block (the reader refuses the others)."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        head = b""
+    magic = (len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head.startswith((b"fLaC", b"OggS", b"ID3"))
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    return magic or ext in ("wav", "wave", "flac", "ogg", "opus", "mp3", "m4a", "aac", "aif", "aiff")
 
 
 def _load_graph(path: str) -> Tuple[Any, Any]:
@@ -427,21 +476,61 @@ def _vad_frame_ms(v: Any, frame_ms: Optional[int]) -> int:
     return int(round(_duration(v["audio"]) * 1000.0 / n)) if n else 0
 
 
+class _ClipList(list):
+    """A SegmentNode's output, so that no clips still reads as clips (an empty list is otherwise
+    just JSON)."""
+
+
+def _with_clip_lists(graph: Any, outputs: Dict[str, Any]) -> Dict[str, Any]:
+    """``outputs`` with each SegmentNode's list marked as clips."""
+    segment_ids = {n.id for n in graph.nodes if n.type.name == "SegmentNode"}
+    return {k: _ClipList(v) if k in segment_ids and isinstance(v, list) else v for k, v in outputs.items()}
+
+
+def _vad_frame_ms_by_node(graph: Any) -> Dict[str, Optional[int]]:
+    """The frame length of each VAD node's results: VADNode's param, SileroVADNode's chunk."""
+    from ._pure.silero import FRAME_MS
+
+    out: Dict[str, Optional[int]] = {}
+    for n in graph.nodes:
+        if n.type.name == "VADNode":
+            out[n.id] = n.params.get("frame_duration_ms")
+        elif n.type.name == "SileroVADNode":
+            out[n.id] = FRAME_MS
+    return out
+
+
 def _kind(p: Any) -> str:
     from .audio import Audio
-    from .payloads import VadResult
+    from .payloads import Clip, Features, VadResult
 
+    if isinstance(p, _ClipList) or (isinstance(p, list) and p and all(isinstance(c, Clip) for c in p)):
+        return "clips"
     if isinstance(p, Audio):
         return "audio"
     if isinstance(p, VadResult):
         return "vad"
+    if isinstance(p, Features):
+        return "features"
     if isinstance(p, dict):
         return "map"
     return "json"
 
 
-def describe_payload(out: List[str], name: str, p: Any, indent: int, frame_ms: Optional[int] = None) -> None:
-    """One output, as lines indented by ``indent`` spaces, starting with ``name: ``."""
+def _list_spans(out: List[str], pad: str, spans: Sequence[Tuple[float, float]], what: str, show_all: bool) -> None:
+    """Lines ``start – end s (duration)``, numbered from 1, at most MAX_LISTED unless ``show_all``."""
+    shown = len(spans) if show_all else min(len(spans), MAX_LISTED)
+    for i, (s, e) in enumerate(spans[:shown]):
+        out.append(f"{pad}  {i + 1:>2}. {s:>7.2f} – {e:>7.2f} s  ({e - s:.2f} s)\n")
+    if shown < len(spans):
+        n = len(spans) - shown
+        out.append(f"{pad}  … {n} more {what}{'' if n == 1 else 's'} (--all lists every one)\n")
+
+
+def describe_payload(out: List[str], name: str, p: Any, indent: int, frame_ms: Optional[int] = None,
+                     show_all: bool = False) -> None:
+    """One output, as lines indented by ``indent`` spaces, starting with ``name: ``; segment and
+    clip lists are cut at MAX_LISTED lines unless ``show_all``."""
     pad = " " * indent
     kind = _kind(p)
     if kind == "audio":
@@ -452,20 +541,33 @@ def describe_payload(out: List[str], name: str, p: Any, indent: int, frame_ms: O
         out.append(f"{pad}{name}: VAD result, {plural(len(segments), 'speech segment')}, speech in "
                    f"{fraction * 100.0:.1f}% of {len(p['frames'])} frames of {_vad_frame_ms(p, frame_ms)} ms "
                    f"({speech} frames)\n")
-        for i, (s, e) in enumerate(segments):
-            out.append(f"{pad}  {i + 1:>2}. {s:>7.2f} – {e:>7.2f} s  ({e - s:.2f} s)\n")
+        _list_spans(out, pad, segments, "segment", show_all)
         out.append(f"{pad}  audio: {describe_audio(p['audio'])}\n")
+    elif kind == "clips":
+        total = sum((_duration(c) for c in p), 0.0)
+        shape = (f", {p[0].sample_rate} Hz, {plural(p[0].channels, 'channel')}, {_format_name(p[0].samples)}"
+                 if p else "")
+        out.append(f"{pad}{name}: {plural(len(p), 'clip')}, {total:.2f} s in all{shape}\n")
+        _list_spans(out, pad, [(c.start, c.end) for c in p], "clip", show_all)
+    elif kind == "features":
+        lo, hi = _value_range(p)
+        out.append(f"{pad}{name}: features, {plural(p.frames, 'frame')} x {p.bins} bins at {p.frame_rate:g} frames/s "
+                   f"({p.frames / p.frame_rate:.2f} s), values {lo:.3f} to {hi:.3f}\n")
     elif kind == "map":
         keys = sorted(p)
         n = len(keys)
         out.append(f"{pad}{name}: map of {n} {'entry' if n == 1 else 'entries'} ({', '.join(keys)})\n")
         for k in keys:
-            describe_payload(out, k, p[k], indent + 2)
+            describe_payload(out, k, p[k], indent + 2, show_all=show_all)
     else:
         text = _json_compact(p)
         if len(text) > MAX_INLINE_JSON:
             text = text[:MAX_INLINE_JSON] + " …"
         out.append(f"{pad}{name}: json {text}\n")
+
+
+def _value_range(f: Any) -> Tuple[float, float]:
+    return (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
 
 
 def _audio_fields(a: Any) -> Dict[str, Any]:
@@ -496,9 +598,30 @@ def payload_json(p: Any, frame_ms: Optional[int] = None) -> Dict[str, Any]:
             "frame_duration_ms": _vad_frame_ms(p, frame_ms),
             "speech_fraction": fraction,
         }
+    if kind == "clips":
+        first = p[0] if p else None
+        return {
+            "kind": "clips",
+            "count": len(p),
+            "duration_s": sum((_duration(c) for c in p), 0.0),
+            "sample_rate": first.sample_rate if first is not None else None,
+            "channels": first.channels if first is not None else None,
+            "format": _format_name(first.samples) if first is not None else None,
+            "clips": [clip_json(c) for c in p],
+        }
+    if kind == "features":
+        lo, hi = _value_range(p)
+        return {"kind": "features", "shape": [p.frames, p.bins], "frames": p.frames, "bins": p.bins,
+                "frame_rate": p.frame_rate, "duration_s": p.frames / p.frame_rate, "min": lo, "max": hi}
     if kind == "map":
         return {"kind": "map", "entries": {k: payload_json(p[k]) for k in sorted(p)}}
     return {"kind": "json", "value": _plain(p)}
+
+
+def clip_json(c: Any) -> Dict[str, Any]:
+    """Where one clip lies in its recording (``clip_json`` in Rust)."""
+    return {"start_s": c.start, "end_s": c.end, "duration_s": _duration(c), "start_frame": c.start_frame,
+            "frames": c.frames}
 
 
 def first_audio(outputs: Sequence[Tuple[str, Any]]) -> Optional[Tuple[str, Any]]:
@@ -650,15 +773,27 @@ def _node_list(metrics: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [n for n in nodes if isinstance(n, dict)] if isinstance(nodes, list) else []
 
 
+def _node_time(n: Optional[Dict[str, Any]]) -> str:
+    """A node's total time in a run, or "did not run"."""
+    if n is None or not _num(n, "execution_count") > 0:
+        return "did not run"
+    return fmt_us(_num(n, "total_duration_us"))
+
+
 def timing_table(metrics: Dict[str, Any]) -> str:
     """Time per node for a single run, plus the end-to-end latency."""
-    rows = []
-    for n in _node_list(metrics):
-        ran = _num(n, "execution_count") > 0
-        rows.append([str(n.get("node_id", "?")), str(n.get("node_type", "?")),
-                     fmt_us(_num(n, "total_duration_us")) if ran else "did not run"])
+    rows = [[str(n.get("node_id", "?")), str(n.get("node_type", "?")), _node_time(n)] for n in _node_list(metrics)]
     rows.append(["(end to end)", "", fmt_us(_num(metrics, "total_duration_us"))])
     return render_table(["node", "type", "time"], rows, right_from=2)
+
+
+def timing_table_pair(first: Dict[str, Any], warm: Dict[str, Any]) -> str:
+    """Time per node for a first run and a warm one, side by side, plus the end-to-end latencies."""
+    warm_nodes = _node_list(warm)
+    rows = [[str(n.get("node_id", "?")), str(n.get("node_type", "?")), _node_time(n),
+             _node_time(warm_nodes[i] if i < len(warm_nodes) else None)] for i, n in enumerate(_node_list(first))]
+    rows.append(["(end to end)", "", fmt_us(_num(first, "total_duration_us")), fmt_us(_num(warm, "total_duration_us"))])
+    return render_table(["node", "type", "first run", "warm run"], rows, right_from=2)
 
 
 def percentile_table(metrics: Dict[str, Any], p999: bool = False) -> str:
@@ -684,6 +819,18 @@ def percentile_table(metrics: Dict[str, Any], p999: bool = False) -> str:
 
 
 # ---- commands ----
+
+
+def _write_npy(path: str, features: Any) -> None:
+    """Features as ``.npy`` (float32, (frames, bins)), whole or not at all, as ``src/npy.rs``."""
+    tmp = path + ".partial"
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(features, dtype="<f4").view(np.ndarray))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _write_text(path: str, text: str) -> None:
@@ -730,15 +877,12 @@ def _prepare(args: argparse.Namespace, out: List[str]) -> Tuple[Any, Any, str, b
     return pipeline, graph, path, bundled, audio
 
 
-def _run(args: argparse.Namespace, out: List[str]) -> None:
+def _run_once(pipeline: Any, audio: Any) -> Tuple[Dict[str, Any], Optional[CliError], Dict[str, Any]]:
+    """One run: ``(outputs, error, metrics)``."""
     from .errors import RemoteMediaError
 
-    pipeline, graph, path, bundled, audio = _prepare(args, out)
-    workers = int((pipeline.manifest.get("config") or {}).get("workers", 1))
-
     try:
-        result = pipeline.run_sync(audio)
-        error: Optional[CliError] = None
+        result, error = pipeline.run_sync(audio), None
     except RemoteMediaError as e:
         # The input already passed read_wav's checks: an InputError here is a node rejecting its input.
         result, error = {}, _failure(str(e))
@@ -748,26 +892,48 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
         metrics = pipeline.get_metrics()
     except Exception:
         metrics = {}
+    return result, error, metrics
+
+
+def _run(args: argparse.Namespace, out: List[str]) -> None:
+    """``run`` (src/cli/run.rs): a first run, then the same again warm unless ``--once``; the time
+    table shows both, the outputs and metrics are the warm run's."""
+    pipeline, graph, path, bundled, audio = _prepare(args, out)
+    workers = int((pipeline.manifest.get("config") or {}).get("workers", 1))
+
+    result, error, first_metrics = _run_once(pipeline, audio)
+    warm_metrics: Optional[Dict[str, Any]] = None
+    if error is None and not args.once:
+        result = {}  # dropped before the second run makes the same again
+        pipeline.reset_metrics()
+        result, error, warm_metrics = _run_once(pipeline, audio)
+    metrics = warm_metrics if warm_metrics is not None else first_metrics
     if error is not None:
         # What did run is still worth seeing next to the error.
         out.append("\ntiming (failed run)\n")
         out.append(timing_table(metrics))
         raise error
 
-    # Outputs in manifest order of the sink nodes.
-    sink_ids = [graph.nodes[i].id for i in graph.sinks()]
-    order = [k for k in sink_ids if k in result] + [k for k in result if k not in sink_ids]
+    # Outputs in the graph's output order (the manifest's `outputs`, else the sinks).
+    output_ids = [graph.nodes[i].id for i in graph.output_nodes()]
+    result = _with_clip_lists(graph, result)
+    order = [k for k in output_ids if k in result] + [k for k in result if k not in output_ids]
     outputs = [(k, result[k]) for k in order]
-    frame_ms = {n.id: n.params.get("frame_duration_ms") for n in graph.nodes if n.type.name == "VADNode"}
+    frame_ms = _vad_frame_ms_by_node(graph)
 
     out.append("\noutputs\n")
     if not outputs:
         out.append("  (none)\n")
     for ident, p in outputs:
-        describe_payload(out, ident, p, 2, frame_ms.get(ident))
+        describe_payload(out, ident, p, 2, frame_ms.get(ident), show_all=args.all)
     ran_on = metrics.get("workers", workers) if isinstance(metrics.get("workers"), int) else workers
-    out.append(f"\ntiming (1 run, {plural(ran_on, 'worker')})\n")
-    out.append(timing_table(metrics))
+    if warm_metrics is None:
+        out.append(f"\ntiming (1 run, {plural(ran_on, 'worker')})\n")
+        out.append(timing_table(first_metrics))
+    else:
+        out.append(f"\ntiming (a first run, then the same again warm; {plural(ran_on, 'worker')})\n")
+        out.append(timing_table_pair(first_metrics, warm_metrics))
+        out.append("  the first run includes one-time costs (fresh buffers' page faults, FFT plans, resampler set-up)\n")
     if args.metrics:
         out.append("\nmetrics\n")
         out.append(percentile_table(metrics, p999=False))
@@ -780,6 +946,8 @@ def _run(args: argparse.Namespace, out: List[str]) -> None:
             "outputs": {k: payload_json(p, frame_ms.get(k)) for k, p in outputs},
             "metrics": metrics,
         }
+        if warm_metrics is not None:
+            doc["first_run_metrics"] = first_metrics
         _write_text(args.json, json.dumps(_plain(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         out.append(f"wrote {args.json}\n")
     if args.prometheus is not None:
@@ -831,11 +999,11 @@ def _stream(args: argparse.Namespace, out: List[str]) -> None:
     except RemoteMediaError as e:
         raise _failure(f"chunk {len(push_ns)}: {e}") from None
 
-    outputs = [(k, _concatenated(v)) for k, v in sums.items()]
-    frame_ms = {nd.id: nd.params.get("frame_duration_ms") for nd in graph.nodes if nd.type.name == "VADNode"}
+    outputs = list(_with_clip_lists(graph, {k: _concatenated(v) for k, v in sums.items()}).items())
+    frame_ms = _vad_frame_ms_by_node(graph)
     out.append("\noutputs (all chunks)\n")
     for ident, p in outputs:
-        describe_payload(out, ident, p, 2, frame_ms.get(ident))
+        describe_payload(out, ident, p, 2, frame_ms.get(ident), show_all=args.all)
     ns = np.sort(np.asarray(push_ns, dtype=np.float64))
     median = float(np.median(ns)) if ns.size else 0.0
     p99 = float(ns[int(round(0.99 * (ns.size - 1)))]) if ns.size else 0.0
@@ -875,10 +1043,12 @@ def _write_first_audio(path: str, outputs: Sequence[Tuple[str, Any]], out: List[
 
 def _concatenated(parts: List[Any]) -> Any:
     """A sink's outputs over a session, added up: audio concatenated, VAD frames, segments and audio
-    concatenated; anything else, the last value."""
+    concatenated, lists of clips joined; anything else, the last value."""
     from .audio import Audio
-    from .payloads import VadResult
+    from .payloads import Clip, VadResult
 
+    if all(isinstance(p, list) and all(isinstance(c, Clip) for c in p) for p in parts):
+        return [c for p in parts for c in p]
     if all(isinstance(p, Audio) for p in parts):
         return Audio._trusted(np.concatenate([p.samples for p in parts]), parts[-1].sample_rate)
     if all(isinstance(p, VadResult) for p in parts):
@@ -886,6 +1056,7 @@ def _concatenated(parts: List[Any]) -> Any:
         return VadResult(
             segments=[tuple(s) for p in parts for s in p["segments"]],
             frames=np.concatenate([np.asarray(p["frames"], dtype=bool) for p in parts]),
+            probabilities=np.concatenate([np.asarray(p["probabilities"], dtype=np.float32) for p in parts]),
             audio=audio,
         )
     return parts[-1]
@@ -897,7 +1068,7 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
 
     from .errors import InputError, ManifestError, NodeError, RemoteMediaError, RuntimeUnavailableError
     from .pipeline import Pipeline
-    from .wav import read_wav, write_wav
+    from .wav import read_wav
 
     tree, graph = _load_graph(args.manifest)
     d = args.input_dir
@@ -957,21 +1128,10 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
                     err["node_type"] = r.node_type
                 results[i] = _batch_item(name, error=err, ms=ms)
                 continue
-            stem = os.path.splitext(name)[0]
-            written = []
             try:
-                for node, p in r.items():
-                    if _kind(p) == "audio":
-                        fname = f"{stem}.{node}.wav"
-                        write_wav(os.path.join(args.out, fname), p)
-                    else:
-                        fname = f"{stem}.{node}.json"
-                        text = json.dumps(_plain(payload_json(p)), indent=2, ensure_ascii=False) + "\n"
-                        with open(os.path.join(args.out, fname), "w", encoding="utf-8") as f:
-                            f.write(text)
-                    written.append({"node": node, "kind": _kind(p), "file": fname})
-            except (OSError, KeyError) as e:
-                results[i] = _batch_item(name, error={"stage": "write", "message": f"cannot write '{fname}': {e}"}, ms=ms)
+                written = _write_item(name, args.out, list(_with_clip_lists(graph, r).items()))
+            except CliError as e:
+                results[i] = _batch_item(name, error={"stage": "write", "message": e.message}, ms=ms)
                 continue
             results[i] = _batch_item(name, outputs=written, ms=ms)
     wall = time.perf_counter() - started
@@ -988,10 +1148,80 @@ def _batch(args: argparse.Namespace, out: List[str]) -> None:
     for r in failed:
         out.append(f"  failed: {r['input']}: {r['error']['message']}\n")
     report = os.path.join(args.out, "report.json")
+    _write_clip_manifests(args.out, [r["outputs"] for r in results if r["status"] == "ok"], out)
     _write_text(report, json.dumps(_plain(doc), indent=2, ensure_ascii=False) + "\n")
     out.append(f"wrote {report}\n")
     if failed:
         raise _failure(f"{len(failed)} of {len(results)} items failed; see {report}")
+
+
+def file_part(node_id: str) -> str:
+    """A node id as part of a file name (``file_part`` in src/cli/outputs.rs)."""
+    s = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in node_id)
+    return "_" if not s or set(s) == {"."} else s
+
+
+def _write_item(name: str, out_dir: str, outputs: Sequence[Tuple[str, Any]]) -> List[Dict[str, Any]]:
+    """One item's outputs (``write_item`` in src/cli/outputs.rs): audio as NAME.NODE.wav, features as
+    NAME.NODE.npy, clips as NODE/NAME.0001.wav ..., anything else as NAME.NODE.json; their report
+    entries."""
+    from .wav import write_wav
+
+    stem = os.path.splitext(name)[0]
+    written: List[Dict[str, Any]] = []
+    for node, p in outputs:
+        part = file_part(node)
+        kind = _kind(p)
+        try:
+            if kind == "audio":
+                fname = f"{stem}.{part}.wav"
+                write_wav(os.path.join(out_dir, fname), p)
+                written.append({"node": node, "kind": kind, "file": fname})
+            elif kind == "features":
+                fname = f"{stem}.{part}.npy"
+                _write_npy(os.path.join(out_dir, fname), p)
+                written.append({"node": node, "kind": kind, "file": fname})
+            elif kind == "clips":
+                folder = os.path.join(out_dir, part)
+                os.makedirs(folder, exist_ok=True)
+                rows = []
+                for k, c in enumerate(p, start=1):
+                    fname = f"{stem}.{k:04d}.wav"
+                    write_wav(os.path.join(folder, fname), c)
+                    rows.append({"file_name": fname, "source": name, "segment": k, "start": c.start, "end": c.end,
+                                 "duration": _duration(c), "start_frame": c.start_frame, "frames": c.frames,
+                                 "sample_rate": c.sample_rate, "channels": c.channels})
+                written.append({"node": node, "kind": kind, "dir": part, "clips": rows})
+            else:
+                fname = f"{stem}.{part}.json"
+                with open(os.path.join(out_dir, fname), "w", encoding="utf-8") as f:
+                    f.write(json.dumps(_plain(payload_json(p)), indent=2, ensure_ascii=False) + "\n")
+                written.append({"node": node, "kind": kind, "file": fname})
+        except (OSError, KeyError) as e:
+            raise _failure(f"cannot write output '{node}': {e}") from None
+    return written
+
+
+def _write_clip_manifests(out_dir: str, items: Sequence[Sequence[Dict[str, Any]]], out: List[str]) -> None:
+    """NODE/metadata.jsonl per clips output (``write_clip_manifests`` in Rust), written whole then renamed."""
+    manifests: Dict[str, List[str]] = {}
+    for entries in items:
+        for e in entries:
+            if e.get("kind") == "clips":
+                lines = manifests.setdefault(e["dir"], [])
+                lines.extend(_json_compact(row) + "\n" for row in e["clips"])
+    for folder, lines in manifests.items():
+        path = os.path.join(out_dir, folder, CLIP_MANIFEST)
+        tmp = path + ".partial"
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write("".join(lines))
+            os.replace(tmp, path)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise _failure(f"cannot write '{path}': {e.strerror or e}") from None
+        out.append(f"wrote {path} ({plural(len(lines), 'clip')})\n")
 
 
 def _batch_item(name: str, outputs: Optional[List[Any]] = None, error: Optional[Dict[str, Any]] = None, ms: float = 0.0) -> Dict[str, Any]:
@@ -1081,7 +1311,7 @@ def to_dot(graph: Any, tree: Any = None) -> str:
         attrs = f' [label="{_dot_escape(" ".join(label))}"]' if label else ""
         lines.append(f"  n{e.src} -> n{e.dst}{attrs}; // {_comment_safe(graph.nodes[e.src].id)} -> "
                      f"{_comment_safe(graph.nodes[e.dst].id)}")
-    for i in graph.sinks():
+    for i in graph.output_nodes():
         lines.append(f"  n{i} -> output;")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -27,7 +27,7 @@ import threading
 from typing import Any, Dict, List, Mapping, Optional, Type, Union
 
 from . import _loop
-from .payloads import from_native
+from .payloads import VadResult, from_native
 
 __all__ = [
     "Node",
@@ -37,10 +37,19 @@ __all__ = [
     "registered_nodes",
     "AudioResampleNode",
     "VADNode",
+    "SileroVADNode",
     "FormatConverterNode",
     "GainNode",
     "MixNode",
     "PassthroughNode",
+    "ChannelMixNode",
+    "SegmentNode",
+    "LogMelNode",
+    "FbankNode",
+    "MfccNode",
+    "FilterNode",
+    "LoudnessNode",
+    "DenoiseNode",
     "BUILTIN_TYPES",
 ]
 
@@ -68,6 +77,11 @@ class Node:
     #: ``retry_max_delay_ms``, ``retry_jitter``, ``circuit_breaker_threshold``,
     #: ``circuit_breaker_cooldown_ms``), or None to use the pipeline's. See docs/reliability.md.
     reliability: Optional[Dict[str, Any]] = None
+    #: ``False`` (the default): a VAD result arriving on an input is passed as its audio, as the
+    #: built-in audio nodes take it, so ``process(audio)`` works after a VAD node. ``True``: it
+    #: is passed whole (a :class:`~remotemedia.payloads.VadResult`). An edge with
+    #: ``output_key="segments"`` (or ``"frames"``) hands over just that part either way.
+    accepts_vad_result: bool = False
 
     # Class-level defaults keep the engine protocol working for subclasses whose __init__ forgets
     # to call super().__init__().
@@ -117,6 +131,8 @@ class Node:
 
     def _rm_args(self, inputs: Mapping[str, Any]):
         values = {k: from_native(v) for k, v in inputs.items()}
+        if not self.accepts_vad_result:
+            values = {k: v["audio"] if isinstance(v, VadResult) else v for k, v in values.items()}
         if self.inputs is None:
             if len(values) != 1:
                 raise TypeError(f"{self.type_name} has one input but received {len(values)}: {sorted(values)}")
@@ -276,10 +292,30 @@ class VADNode(BuiltinNode):
 
     outputs = ["audio", "segments", "frames"]
 
-    def __init__(self, frame_duration_ms: int = 30, threshold: Optional[float] = None, hangover_ms: int = 200, *,
-                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+    def __init__(self, frame_duration_ms: int = 30, threshold: Optional[float] = None, hangover_ms: int = 180,
+                 bridge_ms: int = 390, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
         super().__init__(node_id, runtime_hint, frame_duration_ms=frame_duration_ms, threshold=threshold,
-                         hangover_ms=hangover_ms)
+                         hangover_ms=hangover_ms, bridge_ms=bridge_ms)
+
+
+class SileroVADNode(BuiltinNode):
+    """Neural voice activity detection (Silero VAD v6, computed natively): outputs ``segments``,
+    ``frames`` and ``probabilities`` (one per 32 ms chunk) and the unchanged ``audio``.
+
+    Input: mono audio at 16000 or 8000 Hz. The defaults are silero-vad's ``get_speech_timestamps``
+    defaults (``neg_threshold=None``: ``threshold - 0.15``; ``max_speech_duration_s=None``: no
+    limit). ``mode="raw"`` makes each chunk's decision ``probability >= threshold`` instead.
+    """
+
+    outputs = ["audio", "segments", "frames", "probabilities"]
+
+    def __init__(self, threshold: float = 0.5, neg_threshold: Optional[float] = None,
+                 min_speech_duration_ms: int = 250, min_silence_duration_ms: int = 100,
+                 speech_pad_ms: int = 30, max_speech_duration_s: Optional[float] = None,
+                 mode: str = "timestamps", *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, threshold=threshold, neg_threshold=neg_threshold,
+                         min_speech_duration_ms=min_speech_duration_ms, min_silence_duration_ms=min_silence_duration_ms,
+                         speech_pad_ms=speech_pad_ms, max_speech_duration_s=max_speech_duration_s, mode=mode)
 
 
 class FormatConverterNode(BuiltinNode):
@@ -305,6 +341,29 @@ class MixNode(BuiltinNode):
         super().__init__(node_id, runtime_hint)
 
 
+class ChannelMixNode(BuiltinNode):
+    """Changes the channel count: to mono by the mean of the channels (default), by one chosen
+    ``channel``, mono to ``channels``, or any mix as a ``matrix`` of gains (one row per output
+    channel, one gain per input channel). f32 output; audio already at that count passes unchanged."""
+
+    def __init__(self, channels: Optional[int] = None, channel: Optional[int] = None,
+                 matrix: Optional[List[List[float]]] = None, *, node_id: Optional[str] = None,
+                 runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, channels=channels, channel=channel, matrix=matrix)
+
+
+class SegmentNode(BuiltinNode):
+    """Cuts a VAD result's audio into clips (a list of :class:`~remotemedia.payloads.Clip`), one per
+    speech segment: merges segments less than ``merge_gap_ms`` apart, drops those shorter than
+    ``min_duration_s``, pads by ``pad_ms``, splits clips longer than ``max_duration_s`` at their
+    quietest points."""
+
+    def __init__(self, pad_ms: float = 30.0, min_duration_s: float = 0.25, max_duration_s: Optional[float] = None,
+                 merge_gap_ms: float = 0.0, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, pad_ms=pad_ms, min_duration_s=min_duration_s,
+                         max_duration_s=max_duration_s, merge_gap_ms=merge_gap_ms)
+
+
 class PassthroughNode(BuiltinNode):
     """Passes its input on unchanged."""
 
@@ -312,8 +371,101 @@ class PassthroughNode(BuiltinNode):
         super().__init__(node_id, runtime_hint)
 
 
+class _SchemaParams(BuiltinNode):
+    """A built-in node whose params are keywords named, typed and defaulted by the engine's own
+    registry (``_pure/node_types.json``, generated from the Rust params structs): the signature is
+    read from there, so no default is written twice. Params left out take the engine's default."""
+
+    def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None, **params: Any):
+        super().__init__(node_id, runtime_hint, **params)
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        from ._pure.schema import builtin_types
+
+        spec = builtin_types()[cls.type_name]
+        kw = inspect.Parameter.KEYWORD_ONLY
+        def __init__(self: Any, **kwargs: Any) -> None:
+            _SchemaParams.__init__(self, **kwargs)
+
+        __init__.__doc__ = cls.__doc__
+        __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+            + [inspect.Parameter(p.name, kw, default=p.default) for p in spec.params]
+            + [inspect.Parameter("node_id", kw, default=None), inspect.Parameter("runtime_hint", kw, default=None)]
+        )
+        cls.__init__ = __init__  # type: ignore[method-assign]
+
+
+class LogMelNode(_SchemaParams):
+    """Whisper's log-mel spectrogram of 16 kHz mono audio: a :class:`~remotemedia.payloads.Features`
+    of shape ``(frames, n_mels)`` at 100 frames/s (``.T`` is Whisper's layout). Params: ``n_mels``
+    (80 or 128), ``pad_or_trim_s`` (30 gives Whisper's 3000 frames), ``normalize`` (``"window"``,
+    ``"whole"`` or ``"none"``); see docs/nodes.md#logmelnode."""
+
+
+class FbankNode(_SchemaParams):
+    """Kaldi filterbank features of mono audio (kaldi-native-fbank's definition): a
+    :class:`~remotemedia.payloads.Features` of shape ``(frames, num_mel_bins)`` (+1 column with
+    ``use_energy``). Params as Kaldi names them (``frame_length_ms``, ``window_type``, ``snip_edges``,
+    ``num_mel_bins``, ``dither``, ...); see docs/nodes.md#fbanknode."""
+
+
+class MfccNode(_SchemaParams):
+    """Kaldi MFCCs of mono audio (kaldi-native-fbank's definition): a
+    :class:`~remotemedia.payloads.Features` of shape ``(frames, num_ceps)``. Params: the
+    :class:`FbankNode` front end's plus ``num_ceps``, ``cepstral_lifter``, ``use_energy``; see
+    docs/nodes.md#mfccnode."""
+class FilterNode(BuiltinNode):
+    """Butterworth filters and RBJ cookbook EQ bands, applied in order; f32 out.
+
+    ``bands`` is a list of dicts, e.g. ``[{"type": "highpass", "freq_hz": 80, "order": 4},
+    {"type": "peaking", "freq_hz": 3000, "gain_db": 4, "q": 1}]``; types ``lowpass``, ``highpass``,
+    ``bandpass``, ``bandstop`` (Butterworth), ``peaking``, ``lowshelf``, ``highshelf``, ``notch``
+    (docs/nodes.md#filternode). ``zero_phase`` filters whole buffers forward and backward.
+    """
+
+    def __init__(self, bands: List[Dict[str, Any]], zero_phase: bool = False, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, bands=[dict(b) for b in bands], zero_phase=zero_phase)
+
+
+class LoudnessNode(BuiltinNode):
+    """ITU-R BS.1770-4 / EBU R128 loudness: outputs ``audio`` (normalised to ``target_lufs`` under
+    ``peak_ceiling_dbtp``, or unchanged with ``mode="measure"``) and a ``loudness`` report
+    (integrated LUFS, loudness range, true peak, the gain applied; docs/nodes.md#loudnessnode)."""
+
+    outputs = ["audio", "loudness"]
+
+    def __init__(self, mode: str = "normalize", target_lufs: float = -23.0, peak_ceiling_dbtp: float = -1.0,
+                 channel_weights: Optional[List[float]] = None, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        super().__init__(node_id, runtime_hint, mode=mode, target_lufs=target_lufs, peak_ceiling_dbtp=peak_ceiling_dbtp,
+                         channel_weights=None if channel_weights is None else [float(w) for w in channel_weights])
+
+
+class DenoiseNode(BuiltinNode):
+    """Spectral-gating noise reduction (as noisereduce): STFT bins under the noise profile's mean +
+    ``n_std_thresh`` std (dB) are attenuated by ``prop_decrease``, the mask smoothed over time and
+    frequency. The profile comes from ``noise_clip`` (mono samples at the audio's rate) or the
+    quietest frames; ``mode="nonstationary"`` follows changing noise. Streams lag by
+    ``n_fft + (time_mask_smooth_ms in hops) * n_fft / 4`` samples (docs/nodes.md#denoisenode)."""
+
+    def __init__(self, mode: str = "stationary", n_fft: int = 1024, n_std_thresh: float = 1.5,
+                 prop_decrease: float = 1.0, freq_mask_smooth_hz: float = 500.0, time_mask_smooth_ms: float = 50.0,
+                 time_constant_s: float = 2.0, noise_clip: Optional[Any] = None, *,
+                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
+        flat = noise_clip.reshape(-1) if hasattr(noise_clip, "reshape") else noise_clip
+        clip = None if flat is None else [float(v) for v in flat]
+        super().__init__(node_id, runtime_hint, mode=mode, n_fft=n_fft, n_std_thresh=n_std_thresh,
+                         prop_decrease=prop_decrease, freq_mask_smooth_hz=freq_mask_smooth_hz,
+                         time_mask_smooth_ms=time_mask_smooth_ms, time_constant_s=time_constant_s, noise_clip=clip)
+
+
 BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
-    c.type_name: c for c in (AudioResampleNode, VADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode)
+    c.type_name: c
+    for c in (AudioResampleNode, VADNode, SileroVADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode,
+              ChannelMixNode, SegmentNode, LogMelNode, FbankNode, MfccNode, FilterNode, LoudnessNode, DenoiseNode)
 }
 
 

@@ -1,9 +1,15 @@
 """The values that travel along a pipeline's edges, as Python sees them.
 
 * :class:`~remotemedia.audio.Audio` -- audio.
-* :class:`VadResult` -- what a ``VADNode`` produces: a mapping with ``segments`` (list of
-  ``(start_s, end_s)`` tuples), ``frames`` (numpy bool array, one decision per frame) and
-  ``audio`` (the node's input, unchanged).
+* :class:`VadResult` -- what a ``VADNode`` or ``SileroVADNode`` produces: a mapping with
+  ``segments`` (list of ``(start_s, end_s)`` tuples), ``frames`` (numpy bool array, one decision
+  per frame), ``probabilities`` (numpy float32 array, one speech probability per frame; empty for
+  ``VADNode``) and ``audio`` (the node's input, unchanged).
+* a list of :class:`Clip` -- what a ``SegmentNode`` produces: audio cut from a recording, each
+  clip knowing where it lies in it.
+* :class:`Features` -- what ``LogMelNode``, ``FbankNode`` and ``MfccNode`` produce: a float32
+  numpy array of shape ``(frames, bins)`` (time-major; ``.T`` is Whisper's ``(n_mels, frames)``)
+  with its ``frame_rate`` in frames per second.
 * ``dict`` -- named values (nodes with several outputs); an edge's ``output_key`` picks one.
 * anything JSON can hold -- scores, labels, lists.
 
@@ -17,6 +23,8 @@ runtimes.
 from __future__ import annotations
 
 import json
+import math
+import operator
 from typing import Any, List
 
 import numpy as np
@@ -25,14 +33,22 @@ from .audio import Audio
 from .errors import InputError
 from .limits import VALUE_ITEMS, VALUE_NESTING
 
-__all__ = ["VadResult", "OutputError", "payload_kind", "from_native", "to_native", "node_output", "private_copy"]
+__all__ = ["VadResult", "Clip", "Features", "OutputError", "payload_kind", "from_native", "to_native", "node_output",
+           "private_copy"]
 
 
 class VadResult(dict):
-    """A ``VADNode`` output: ``{"segments": [(start_s, end_s), ...], "frames": ndarray[bool], "audio": Audio}``.
+    """A ``VADNode`` / ``SileroVADNode`` output: ``{"segments": [(start_s, end_s), ...],
+    "frames": ndarray[bool], "probabilities": ndarray[float32], "audio": Audio}``.
 
     It is a ``dict``, so ``result["segments"]`` works; downstream audio nodes treat it as its audio.
+    ``probabilities`` is empty for detectors without them (``VADNode``), also when not given.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if "probabilities" not in self:
+            self["probabilities"] = np.zeros(0, dtype=np.float32)
 
     @property
     def segments(self):
@@ -41,6 +57,10 @@ class VadResult(dict):
     @property
     def frames(self) -> np.ndarray:
         return self["frames"]
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self["probabilities"]
 
     @property
     def audio(self) -> Audio:
@@ -57,6 +77,95 @@ class VadResult(dict):
         return f"VadResult(segments={self['segments']!r}, frames={int(np.count_nonzero(self['frames']))}/{len(self['frames'])} speech, audio={self['audio']!r})"
 
 
+class Clip(Audio):
+    """Audio cut from a longer recording (a ``SegmentNode`` output is a list of them): an
+    :class:`~remotemedia.audio.Audio` that also knows where it lies in the recording.
+
+    ``start_frame`` / ``end_frame`` are frames of the recording at the clip's own rate (exact);
+    ``start`` / ``end`` the same in seconds."""
+
+    __slots__ = ("_start_frame",)
+
+    def __init__(self, samples: Any, sample_rate: int, start_frame: int = 0):
+        super().__init__(samples, sample_rate)
+        if isinstance(start_frame, bool) or not isinstance(start_frame, (int, np.integer)) or start_frame < 0:
+            raise TypeError(f"start_frame must be a non-negative integer, received {start_frame!r}")
+        self._start_frame = int(start_frame)
+
+    @classmethod
+    def _trusted_clip(cls, samples: np.ndarray, sample_rate: int, start_frame: int) -> "Clip":
+        c = cls._trusted(samples, sample_rate)
+        c._start_frame = int(start_frame)
+        return c
+
+    @property
+    def start_frame(self) -> int:
+        return self._start_frame
+
+    @property
+    def end_frame(self) -> int:
+        """The frame after the clip's last one, in the recording."""
+        return self._start_frame + self.frames
+
+    @property
+    def start(self) -> float:
+        """Start in seconds from the start of the recording."""
+        return self._start_frame / self.sample_rate
+
+    @property
+    def end(self) -> float:
+        """End in seconds from the start of the recording."""
+        return self.end_frame / self.sample_rate
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Clip):
+            return NotImplemented
+        return self._start_frame == other._start_frame and Audio.__eq__(self, other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Clip({self.start:.3f}-{self.end:.3f} s, {self.frames} frames x {self.channels} ch, {self.dtype}, {self.sample_rate} Hz)"
+
+
+class Features(np.ndarray):
+    """Model features: a float32 array of shape ``(frames, bins)``, row ``t`` being frame ``t``, with
+    ``frame_rate`` (frames per second). It is a numpy array: ``feats.T`` gives ``(bins, frames)``,
+    the layout Whisper's encoder takes (``feats.T[None]`` for a batch of one)."""
+
+    frame_rate: float
+
+    def __new__(cls, values: Any, frame_rate: float) -> "Features":
+        arr = np.asarray(values, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[1] == 0:
+            raise ValueError(f"features are a 2-D (frames, bins) array with at least 1 bin, received shape {arr.shape}")
+        rate = float(frame_rate)
+        if not (np.isfinite(rate) and rate > 0):
+            raise ValueError(f"features need a positive frame rate, received {frame_rate!r}")
+        obj = np.ascontiguousarray(arr).view(cls)
+        obj.frame_rate = rate
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.frame_rate = getattr(obj, "frame_rate", None)
+
+    def __reduce__(self):
+        return (Features, (np.asarray(self), self.frame_rate))
+
+    @property
+    def frames(self) -> int:
+        return int(self.shape[0])
+
+    @property
+    def bins(self) -> int:
+        return int(self.shape[1]) if self.ndim == 2 else 0
+
+    def __repr__(self) -> str:
+        if self.ndim != 2:
+            return repr(np.asarray(self))
+        return f"Features({self.shape[0]} frames x {self.shape[1]} bins, {self.frame_rate:g} frames/s)"
+
+
 def _values_equal(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return bool(np.array_equal(np.asarray(a), np.asarray(b)))
@@ -71,9 +180,18 @@ def payload_kind(value: Any) -> str:
         return "audio"
     if isinstance(value, VadResult):
         return "vad result"
+    if _is_clip_list(value):
+        return "clips"
+    if isinstance(value, Features):
+        return "features"
     if isinstance(value, dict):
         return "map"
     return "json"
+
+
+def _is_clip_list(value: Any) -> bool:
+    """A non-empty list of clips (an empty one is indistinguishable from a JSON list)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(c, Clip) for c in value)
 
 
 def _is_audio_tuple(value: Any) -> bool:
@@ -89,27 +207,39 @@ def from_native(value: Any) -> Any:
     """Converts a value in the native module's plain shapes (``(ndarray, rate)`` tuples, dicts) into
     the Python payload model; values that already are (what the engine returns once
     ``remotemedia._runtime`` has registered the classes) pass through unchanged."""
-    if isinstance(value, (Audio, VadResult)):
+    if isinstance(value, (Audio, VadResult, Features)):
         return value
     if _is_audio_tuple(value):
         return Audio._trusted(value[0], int(value[1]))
+    if isinstance(value, dict) and set(value) == {"values", "frame_rate"} and isinstance(value["values"], np.ndarray):
+        return Features(value["values"], value["frame_rate"])
     if isinstance(value, dict):
         converted = {k: from_native(v) for k, v in value.items()}
-        if set(converted) == {"segments", "frames", "audio"}:
+        if set(converted) in ({"segments", "frames", "audio"}, {"segments", "frames", "audio", "probabilities"}):
             converted["segments"] = [tuple(s) for s in converted["segments"]]
             converted["frames"] = np.asarray(converted["frames"], dtype=bool)
+            if "probabilities" in converted:
+                converted["probabilities"] = np.asarray(converted["probabilities"], dtype=np.float32)
             return VadResult(converted)
         return converted
     if isinstance(value, list):
+        if value and all(isinstance(v, dict) and set(v) == {"start_frame", "audio"} for v in value):
+            # Clips in the plain shape: {"start_frame": k, "audio": (ndarray, rate)}.
+            return [Clip._trusted_clip(v["audio"][0], int(v["audio"][1]), v["start_frame"]) for v in value]
         return [from_native(v) for v in value]
     return value
 
 
 def to_native(value: Any) -> Any:
     """Converts a Python node's output into what the native module takes: audio as
-    ``(ndarray, rate)`` tuples, VAD results and maps as dicts, JSON values as they are."""
+    ``(ndarray, rate)`` tuples, VAD results and maps as dicts, clips as
+    ``{"start_frame": k, "audio": (ndarray, rate)}``, JSON values as they are."""
+    if isinstance(value, Clip):
+        return {"start_frame": value.start_frame, "audio": (value.samples, value.sample_rate)}
     if isinstance(value, Audio):
         return (value.samples, value.sample_rate)
+    if isinstance(value, Features):
+        return {"values": np.ascontiguousarray(value, dtype=np.float32).view(np.ndarray), "frame_rate": value.frame_rate}
     if isinstance(value, dict):
         return {k: to_native(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -235,9 +365,16 @@ class _Walk:
 
     def payload(self, obj: Any) -> Any:
         self.count()
+        if isinstance(obj, list) and obj and all(_has(x, "start_frame") and _has(x, "samples") for x in obj):
+            return self.clips(list(obj))
         if _looks_like_audio(obj):
             return _audio(obj, self.at())
+        features = self.features(obj)
+        if features is not None:
+            return features
         if isinstance(obj, dict):
+            if _is_vad_shaped(obj):
+                return self.vad(obj)
             self.enter(obj)
             out = {}
             for k, v in obj.items():
@@ -249,6 +386,98 @@ class _Walk:
             # The engine keeps a map's keys in order (a BTreeMap).
             return {k: out[k] for k in sorted(out)}
         return self.json(obj, True)
+
+    def clips(self, items: List[Any]) -> List["Clip"]:
+        out = []
+        for i, x in enumerate(items):
+            self.path.append(f"[{i}]")
+            self.count()
+            try:
+                start = operator.index(x.start_frame)
+                if not 0 <= start < 2**64:
+                    raise ValueError
+            except Exception:  # noqa: BLE001
+                raise OutputError(f"{self.at()}: start_frame must be a non-negative integer") from None
+            a = _audio(x, self.at())
+            out.append(Clip._trusted_clip(a.samples, a.sample_rate, start))
+            self.path.pop()
+        return out
+
+    def features(self, obj: Any) -> Any:
+        """Features (a 2-D float32 array with ``frame_rate``, or ``{"values": such an array,
+        "frame_rate": r}``) as the runtime's own :class:`Features` copy; ``None`` for anything else."""
+        if isinstance(obj, dict):
+            if len(obj) != 2 or "values" not in obj or "frame_rate" not in obj:
+                return None
+            values, rate = obj["values"], obj["frame_rate"]
+        elif _has(obj, "frame_rate") and _has(obj, "dtype"):
+            values = obj
+            try:
+                rate = obj.frame_rate
+            except Exception:  # noqa: BLE001
+                return None
+        else:
+            return None
+        if not isinstance(values, np.ndarray) or values.dtype != np.float32 or values.ndim != 2:
+            return None
+        if isinstance(rate, (str, bytes, bytearray, memoryview)):
+            rate_ok = False
+        else:
+            try:
+                rate = float(rate)
+                rate_ok = True
+            except Exception:  # noqa: BLE001
+                rate_ok = False
+        if not rate_ok:
+            raise OutputError(f"{self.at()}: features: frame_rate must be a number, got {type(rate).__name__}")
+        if values.shape[1] == 0:
+            raise OutputError(f"{self.at()}: features: features need at least 1 bin per frame")
+        if not (math.isfinite(rate) and rate > 0):
+            raise OutputError(f"{self.at()}: features: features need a positive frame rate, found {_rust_f64(rate)}")
+        copy = np.array(values, dtype=np.float32, order="C").view(Features)
+        copy.frame_rate = rate
+        return copy
+
+    def field(self, key: str, v: Any) -> Any:
+        self.path.append(f"[{_quote_key(key)}]")
+        self.count()
+        return self.json(v, True)
+
+    def vad(self, d: dict) -> "VadResult":
+        """A VAD result (the engine's ``Walk::vad``): segments as (start_s, end_s) pairs of
+        numbers, frames as booleans, probabilities as numbers, the audio checked as audio."""
+        self.enter(d)
+        segments = self.field("segments", d["segments"])
+        if not isinstance(segments, list):
+            raise OutputError(f"{self.at()}: a VAD result's segments must be a list of (start_s, end_s) pairs")
+        if not all(isinstance(s, list) and len(s) == 2 and all(_json_number(x) for x in s) for s in segments):
+            raise OutputError(f"{self.at()}: a VAD result's segments must be (start_s, end_s) pairs of numbers")
+        self.path.pop()
+        frames = self.field("frames", d["frames"])
+        if not isinstance(frames, list):
+            raise OutputError(f"{self.at()}: a VAD result's frames must be a list or array of booleans")
+        if not all(isinstance(x, bool) for x in frames):
+            raise OutputError(f"{self.at()}: a VAD result's frames must be booleans")
+        self.path.pop()
+        probabilities: List[Any] = []
+        if "probabilities" in d:
+            probabilities = self.field("probabilities", d["probabilities"])
+            if not isinstance(probabilities, list):
+                raise OutputError(f"{self.at()}: a VAD result's probabilities must be a list or array of numbers")
+            if not all(_json_number(x) for x in probabilities):
+                raise OutputError(f"{self.at()}: a VAD result's probabilities must be numbers")
+            self.path.pop()
+        self.path.append('["audio"]')
+        self.count()
+        audio = _audio(d["audio"], self.at())
+        self.path.pop()
+        self.leave()
+        return VadResult(
+            segments=[(float(a), float(b)) for a, b in segments],
+            frames=np.array(frames, dtype=bool),
+            probabilities=np.array(probabilities, dtype=np.float32),
+            audio=audio,
+        )
 
     def json(self, obj: Any, tolist: bool) -> Any:
         if obj is None:
@@ -318,10 +547,31 @@ class _Walk:
         )
 
 
+def _is_vad_shaped(d: dict) -> bool:
+    """Exactly the keys of a VAD result: segments, frames, audio (and probabilities)."""
+    keys = set(d) if len(d) in (3, 4) else set()
+    return keys in ({"segments", "frames", "audio"}, {"segments", "frames", "audio", "probabilities"})
+
+
+def _json_number(x: Any) -> bool:
+    # After the JSON walk: ints and floats, not booleans (serde's as_f64 is None for a bool).
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _rust_f64(x: float) -> str:
+    """``x`` as Rust's ``Display`` writes an f64 (never an exponent, no ``.0``)."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return np.format_float_positional(x, trim="-")
+
+
 def node_output(value: Any) -> Any:
     """What a Python node returned, as the values the engine passes on (and returns from a
-    sink): audio as the runtime's own :class:`Audio` copy, dicts (plain ones, a VadResult too)
-    with their keys in order, tuples and numpy arrays as lists, numpy scalars as numbers. Raises :class:`OutputError` naming where in the
+    sink): audio as the runtime's own :class:`Audio` copy, clips, features and VAD-shaped dicts
+    as :class:`Clip`, :class:`Features` and :class:`VadResult` copies, other dicts with their keys
+    in order, tuples and numpy arrays as lists, numpy scalars as numbers. Raises :class:`OutputError` naming where in the
     value a rule or limit was broken (see ``payload_from_py`` in src/python/convert.rs for the
     rules; the native engine applies the same ones with the same words)."""
     return _Walk().payload(value)
@@ -331,8 +581,14 @@ def private_copy(value: Any) -> Any:
     """A payload with every array and container copied, for a Python node on the pure runtime:
     the native engine hands each node values of its own, so a node that modifies its input in
     place changes neither the caller's array nor what other nodes receive."""
+    if isinstance(value, Clip):
+        return Clip._trusted_clip(value.samples.copy(), value.sample_rate, value.start_frame)
     if isinstance(value, Audio):
         return Audio._trusted(value.samples.copy(), value.sample_rate)
+    if isinstance(value, Features):
+        copy = np.array(value, dtype=np.float32, order="C").view(Features)
+        copy.frame_rate = value.frame_rate
+        return copy
     if isinstance(value, VadResult):
         return VadResult({k: private_copy(v) for k, v in value.items()})
     if isinstance(value, dict):

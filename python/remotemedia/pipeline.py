@@ -3,7 +3,9 @@ where that is unavailable, on the pure-Python runtime with the same results.
 
 Data in: ``(samples, sample_rate)``, an :class:`~remotemedia.audio.Audio`, or a dict of those keyed
 by source node id (a single value goes to every source node). Data out: a dict keyed by the ids of
-the sink nodes (nodes with no outgoing edge): :class:`Audio`, :class:`VadResult`, dicts or JSON values.
+the output nodes -- those the manifest's ``outputs`` lists (``Pipeline(..., outputs=[...])``), else
+the sink nodes (nodes with no outgoing edge): :class:`Audio`, :class:`VadResult`, lists of
+:class:`Clip`, dicts or JSON values.
 """
 
 from __future__ import annotations
@@ -40,8 +42,18 @@ class Pipeline:
         Pipeline([AudioResampleNode(16000), VADNode()])          # connected in order
         p = Pipeline(); p.connect(a, b, output_key="audio")      # or edge by edge
 
+    ``outputs``: the nodes (or ids) whose outputs a run returns, in that order; by default the
+    sinks. A node listed there may have downstream nodes too: ``outputs=[vad, my_node]`` returns
+    the VAD result and what ``my_node`` made of it.
+
     ``runtime_hint``: ``"auto"`` (native engine if importable, else Python after one warning),
     ``"rust"`` (native or :class:`RuntimeUnavailableError`) or ``"python"``.
+
+    Every constructor takes the manifest's config fields as keyword arguments (``enable_metrics``,
+    ``workers``, ``max_retries``, ``retry_policy``...; see docs/manifest.md); they override the
+    manifest's ``config`` and are validated with it::
+
+        p = Pipeline.from_yaml("dataflows/speech_vad.yaml", enable_metrics=True)
     """
 
     def __init__(
@@ -55,17 +67,21 @@ class Pipeline:
         workers: int = 1,
         config: Optional[Dict[str, Any]] = None,
         metadata: Optional[Dict[str, Any]] = None,
+        outputs: Optional[Iterable[NodeRef]] = None,
+        **config_fields: Any,
     ):
         top: Dict[str, Any] = {"version": "1.0"}
         if name is not None:
             top["name"] = name
         if metadata is not None:
             top["metadata"] = metadata
-        top["config"] = {"enable_metrics": enable_metrics, "workers": workers, **(config or {})}
+        top["config"] = {"enable_metrics": enable_metrics, "workers": workers, **(config or {}), **config_fields}
         self._setup(top, runtime_hint)
         nodes = list(nodes or [])
         for n in nodes:
             self.add(n)
+        if outputs is not None:
+            self._outputs = [self._ref(o) for o in outputs]
         if edges is None:
             for a, b in zip(self._entries, self._entries[1:]):
                 self.connect(_entry_id(a), _entry_id(b))
@@ -86,34 +102,44 @@ class Pipeline:
         self._python_nodes: Dict[str, Node] = {}
         self._sources: List[str] = []
         self._clock: Any = None
+        #: The declared outputs (node ids) or None (the sinks); written into the manifest.
+        self._outputs: Optional[List[str]] = None
 
     # ---- construction from manifests ----
 
     @classmethod
-    def from_dict(cls, manifest: Dict[str, Any], *, runtime_hint: str = "auto") -> "Pipeline":
-        """A pipeline from a manifest tree (as ``json.load`` would give). Raises ManifestError."""
+    def from_dict(cls, manifest: Dict[str, Any], *, runtime_hint: str = "auto", **config: Any) -> "Pipeline":
+        """A pipeline from a manifest tree (as ``json.load`` would give). Raises ManifestError.
+        Keyword arguments are config fields; they override the manifest's ``config``."""
+        manifest = _override_config(manifest, config)
         validate(manifest, _types([]))  # every problem at once, before anything is built
         self = cls.__new__(cls)
         top = copy.deepcopy(manifest)
         self._setup(top, runtime_hint)
         self._entries = list(top.pop("nodes"))
         self._edges = list(top.pop("edges", None) or [])
+        declared = top.pop("outputs", None)
+        self._outputs = list(declared) if declared is not None else None
         self._had_edges = "edges" in manifest
         self._compile()
         return self
 
     @classmethod
-    def from_json(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto") -> "Pipeline":
-        """A pipeline from a JSON manifest: a file path, or the JSON text itself (starting with ``{``)."""
+    def from_json(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto",
+                  **config: Any) -> "Pipeline":
+        """A pipeline from a JSON manifest: a file path, or the JSON text itself (starting with ``{``).
+        Keyword arguments are config fields; they override the manifest's ``config``."""
         # Repeated keys and non-finite numbers are refused, as the native reader does.
         tree = parse_json(_read_text(path_or_text))
-        return cls.from_dict(tree, runtime_hint=runtime_hint)
+        return cls.from_dict(tree, runtime_hint=runtime_hint, **config)
 
     @classmethod
-    def from_yaml(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto") -> "Pipeline":
-        """A pipeline from a YAML manifest file (or YAML text containing a newline)."""
+    def from_yaml(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto",
+                  **config: Any) -> "Pipeline":
+        """A pipeline from a YAML manifest file (or YAML text containing a newline).
+        Keyword arguments are config fields; they override the manifest's ``config``."""
         tree = parse_yaml(_read_text(path_or_text, yaml=True))
-        return cls.from_dict(tree, runtime_hint=runtime_hint)
+        return cls.from_dict(tree, runtime_hint=runtime_hint, **config)
 
     # ---- building ----
 
@@ -140,6 +166,13 @@ class Pipeline:
         if input_key is not None:
             edge["input_key"] = input_key
         self._edges.append(edge)
+        self._dirty()
+        return self
+
+    def declare_outputs(self, *nodes: NodeRef) -> "Pipeline":
+        """Sets the nodes (or ids) whose outputs a run returns, in this order (the manifest's
+        ``outputs``); with none given, the sinks again. Returns self."""
+        self._outputs = [self._ref(n) for n in nodes] if nodes else None
         self._dirty()
         return self
 
@@ -180,6 +213,8 @@ class Pipeline:
         out["nodes"] = [e.to_manifest() if isinstance(e, Node) else copy.deepcopy(e) for e in self._entries]
         if self._edges or getattr(self, "_had_edges", True):
             out["edges"] = copy.deepcopy(self._edges)
+        if self._outputs is not None:
+            out["outputs"] = list(self._outputs)
         return out
 
     # ---- compilation ----
@@ -282,7 +317,7 @@ class Pipeline:
         return Session(self, chunks)
 
     def run_sync(self, data: RunInput) -> Dict[str, Any]:
-        """Runs the pipeline once on ``data`` and returns the sink nodes' outputs by node id."""
+        """Runs the pipeline once on ``data`` and returns the output nodes' outputs by node id."""
         self._ensure()
         if self._runtime == "rust" and _plain_audio_tuple(data):
             # The common call, (samples, rate) already in a form the engine takes: the engine
@@ -479,3 +514,16 @@ def _json_default(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     raise TypeError(f"{type(v).__name__} is not a JSON value")
+
+
+def _override_config(manifest: Any, fields: Dict[str, Any]) -> Any:
+    """The manifest with ``fields`` laid over its ``config`` (the caller's tree is not modified).
+    A ``config`` that is not a mapping is left as it is, for the validator to name."""
+    if not fields or not isinstance(manifest, dict):
+        return manifest
+    config = manifest.get("config")
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        return manifest
+    return {**manifest, "config": {**config, **fields}}

@@ -1,6 +1,6 @@
 """WAV files to and from :class:`Audio`, with the standard library only (so the pure-Python runtime can
-read the same files as the engine): 16- and 32-bit integer PCM, 24-bit PCM (as int32, like the engine)
-and 32-bit float."""
+read the same files as the engine): 16- and 32-bit integer PCM, 24-bit PCM (as int32, like the engine),
+8-bit PCM (as int16 shifted left by 8, like the engine) and 32-bit float."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def _decode(path: PathLike, fmt: tuple, body: bytes) -> Audio:
         raise InputError(f"{os.fspath(path)}: the WAV header says {channels} channels")
     if tag == _FLOAT and bits == 32:
         x = np.frombuffer(body, dtype="<f4").astype(np.float32)
+    elif tag == _PCM and bits == 8:
+        # Unsigned bytes around 128, as the engine reads them: shifted to the i16 range (full scale kept).
+        x = (np.frombuffer(body, dtype=np.uint8).astype(np.int16) - 128) << 8
     elif tag == _PCM and bits == 16:
         x = np.frombuffer(body[: len(body) // 2 * 2], dtype="<i2").astype(np.int16)
     elif tag == _PCM and bits == 32:

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::report::payload_json;
 use super::{parse_workers, CliError};
 use crate::data::Payload;
 use crate::error::{Error, NodeError};
@@ -29,7 +28,8 @@ pub struct BatchArgs {
     pub manifest: PathBuf,
     /// Directory whose *.wav files are the items (sorted by name; subdirectories are not read).
     pub input_dir: PathBuf,
-    /// Directory for the outputs (`NAME.NODE.wav` / `NAME.NODE.json`) and `report.json`; created if missing.
+    /// Directory for the outputs (`NAME.NODE.wav`, `NAME.NODE.json`, clips in `NODE/NAME.0001.wav` with
+    /// `NODE/metadata.jsonl`) and `report.json`; created if missing.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
     /// Timely workers per process (overrides the manifest's config.workers), 1 to 256.
@@ -139,6 +139,7 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         let message = r.status.as_ref().err().and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("");
         let _ = writeln!(out, "  failed: {}: {message}", r.input);
     }
+    super::outputs::write_clip_manifests(&args.out, reports.iter().filter_map(|r| r.status.as_ref().ok()), out)?;
     super::write_json(&report_path, &doc, out)?;
     if failed.is_empty() {
         Ok(())
@@ -260,7 +261,7 @@ fn run_items(pipeline: &Pipeline, files: &[PathBuf], chunk: usize, out_dir: &Pat
             Ok(results) => {
                 for (i, r) in indices.iter().copied().zip(results) {
                     let status = match r {
-                        Ok(o) => write_outputs(&files[i], out_dir, &o.outputs),
+                        Ok(o) => super::outputs::write_item(&files[i], out_dir, &o.outputs),
                         Err(e) => Err(node_error(&e)),
                     };
                     reports[i] = Some(ItemReport { input: name_of(&files[i]), status, duration_ms });
@@ -314,35 +315,6 @@ fn node_error(e: &NodeError) -> Value {
         "kind": format!("{:?}", e.kind).to_lowercase(),
         "operation": e.operation,
     })
-}
-
-/// Writes one item's outputs: audio as `STEM.NODE.wav`, everything else as `STEM.NODE.json`.
-fn write_outputs(input: &Path, out_dir: &Path, outputs: &[(String, Payload)]) -> Result<Vec<Value>, Value> {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "item".into());
-    let mut written = Vec::new();
-    for (node, payload) in outputs {
-        let (file, result) = match payload {
-            Payload::Audio(a) => {
-                let file = format!("{stem}.{node}.wav");
-                let r = crate::audio_io::write_wav(out_dir.join(&file), a).map_err(|e| e.to_string());
-                (file, r)
-            }
-            other => {
-                let file = format!("{stem}.{node}.json");
-                let text = serde_json::to_string_pretty(&payload_json(other)).map_err(|e| e.to_string());
-                let r = text.and_then(|t| {
-                    std::fs::write(out_dir.join(&file), t + "\n")
-                        .map_err(|e| format!("cannot write '{}': {e}", out_dir.join(&file).display()))
-                });
-                (file, r)
-            }
-        };
-        if let Err(message) = result {
-            return Err(json!({"stage": "write", "message": message, "node_id": node}));
-        }
-        written.push(json!({"node": node, "kind": payload.kind(), "file": file}));
-    }
-    Ok(written)
 }
 
 fn item_json(r: &ItemReport) -> Value {

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod graph;
 pub mod limits;
 pub mod node_types;
+pub mod outputs;
 pub mod plot;
 pub mod report;
 pub mod run;
@@ -109,12 +110,19 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version to stdout and errors (with usage) to stderr.
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            if !e.use_stderr() {
+                return 0;
+            }
+            if let Some(tip) = equals_tip(&args) {
+                eprintln!("\n{tip}");
+            }
+            return 2;
         }
     };
     let mut out = String::new();
@@ -155,6 +163,44 @@ fn print_stdout(text: &str) {
     let _ = lock.flush();
 }
 
+/// A hint for a failed parse where an option that takes its value only after `=`
+/// (`--prometheus=FILE`) was given one after a space: clap then reports the value as an
+/// unexpected argument, which does not say what to do.
+pub fn equals_tip(args: &[OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let mut names: Vec<String> = Vec::new();
+    for sub in command.get_subcommands() {
+        for arg in sub.get_arguments().filter(|a| a.is_require_equals_set()) {
+            if let Some(long) = arg.get_long() {
+                names.push(format!("--{long}"));
+            }
+        }
+    }
+    args.windows(2).find_map(|w| {
+        let (flag, value) = (w[0].to_str()?, w[1].to_str()?);
+        (names.iter().any(|n| n == flag) && !value.starts_with('-'))
+            .then(|| format!("tip: {flag} takes its value after '=': {flag}={value} (a bare {flag} prints to stdout)"))
+    })
+}
+
+/// Audio formats by their first bytes (WAV, FLAC, Ogg, MP3 with an ID3 tag) or file extension.
+/// Only a regular file is looked at: opening a FIFO would block (`read_file` refuses the others).
+fn looks_like_audio(path: &Path) -> bool {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
+    let head = &head[..n];
+    let magic = (head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WAVE")
+        || head.starts_with(b"fLaC")
+        || head.starts_with(b"OggS")
+        || head.starts_with(b"ID3");
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    magic || ["wav", "wave", "flac", "ogg", "opus", "mp3", "m4a", "aac", "aif", "aiff"].contains(&ext.as_str())
+}
+
 /// Reads and validates a manifest with the built-in node types, listing every problem on failure.
 pub fn load_graph(path: &Path) -> Result<Graph, CliError> {
     // Not `exists()`: a symlink loop or an unreadable directory is not "not found".
@@ -162,6 +208,13 @@ pub fn load_graph(path: &Path) -> Result<Graph, CliError> {
         if e.kind() == std::io::ErrorKind::NotFound {
             return Err(CliError::usage(format!("manifest '{}' not found", path.display())));
         }
+    }
+    if looks_like_audio(path) {
+        return Err(CliError::usage(format!(
+            "manifest '{0}': this looks like an audio file: pass it with --input (remotemedia run MANIFEST --input {0}); \
+             the first argument is the pipeline manifest (.yaml or .json)",
+            path.display()
+        )));
     }
     let tree = crate::manifest::read_file(path).map_err(|e| manifest_error(path, e))?;
     crate::manifest::validate(&tree, &Registry::builtin()).map_err(|e| manifest_error(path, Error::Manifest(e)))
@@ -320,6 +373,15 @@ mod tests {
         assert_eq!(code(&["remotemedia", "bench", "x.yaml", "--iterations", "0"]), Some(2));
         assert_eq!(code(&["remotemedia", "--help"]), Some(0));
         assert_eq!(code(&["remotemedia", "run", "x.yaml", "--workers", "3"]), None);
+    }
+
+    #[test]
+    fn a_space_where_an_equals_sign_belongs_gets_a_tip() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let tip = equals_tip(&args(&["remotemedia", "run", "m.yaml", "--prometheus", "out.prom"])).expect("a tip");
+        assert_eq!(tip, "tip: --prometheus takes its value after '=': --prometheus=out.prom (a bare --prometheus prints to stdout)");
+        assert_eq!(equals_tip(&args(&["remotemedia", "run", "m.yaml", "--prometheus", "--metrics"])), None);
+        assert_eq!(equals_tip(&args(&["remotemedia", "run", "m.yaml", "--output", "x.wav"])), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The latency plot of `remotemedia bench --plot`: one percentile curve per node (and one for
-//! whole runs) on a log-scale latency axis, drawn to PNG with plotters.
+//! The plots the CLI draws to PNG with plotters: `remotemedia bench --plot`'s latency curves (one
+//! percentile curve per node, and one for whole runs, on a log-scale latency axis) and
+//! `remotemedia run --plot`'s input waveform with each features output drawn under it as an image.
 //!
 //! The percentile axis is the usual HdrHistogram "nines" scale, x = -log10(1 - q), so the tail
 //! (p90, p99, p99.9) gets as much room as the body. Text is drawn with DejaVu Sans embedded in the
@@ -9,6 +10,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use hdrhistogram::Histogram;
+
+use crate::data::{AudioBuffer, Features};
 use plotters::prelude::*;
 
 /// DejaVu Sans 2.37 (Bitstream Vera license, see assets/fonts/DejaVuSans-LICENSE.txt).
@@ -157,6 +160,92 @@ pub fn latency_plot(path: &Path, title: &str, series: &[(String, Histogram<u64>)
     Ok(())
 }
 
+/// A dark-to-bright colour scale (viridis-like): `v` in 0..=1.
+fn heat(v: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] =
+        [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+    let x = v.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let t = x - i as f64;
+    let mix = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// `remotemedia run --plot`: the input waveform on top (min and max per pixel column, channels
+/// mixed), then each features output as an image on the same time axis: frames across, bins
+/// upwards, values coloured from their minimum (dark) to their maximum (bright).
+pub fn features_plot(path: &Path, title: &str, audio: &AudioBuffer, features: &[(String, &Features)]) -> Result<(), String> {
+    register_font()?;
+    let err = |e: &dyn std::fmt::Display| format!("cannot draw the plot to '{}': {e}", path.display());
+    let mono = crate::nodes::vad::to_mono(audio).map_err(|e| err(&e.message))?;
+    let duration = (audio.frames() as f64 / audio.sample_rate as f64).max(1e-3);
+    let (width, wave_h, feat_h) = (1100u32, 260u32, 320u32);
+    let root = BitMapBackend::new(path, (width, wave_h + feat_h * features.len() as u32 + 40)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root.titled(title, (FAMILY, 22)).map_err(|e| err(&e))?;
+    let (top, mut rest) = root.split_vertically(wave_h);
+    let mut chart = ChartBuilder::on(&top)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..duration, -1f64..1f64)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("s")
+        .y_desc("input")
+        .label_style((FAMILY, 13))
+        .axis_desc_style((FAMILY, 14))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let columns = 1000usize;
+    let per = mono.len().div_ceil(columns).max(1);
+    let blue = RGBColor(31, 119, 180);
+    chart
+        .draw_series(mono.chunks(per).enumerate().map(|(i, c)| {
+            let t = (i * per) as f64 / audio.sample_rate as f64;
+            let (lo, hi) = c.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+            PathElement::new(vec![(t, lo.max(-1.0) as f64), (t, hi.min(1.0) as f64)], blue)
+        }))
+        .map_err(|e| err(&e))?;
+    for (name, f) in features {
+        let (area, below) = rest.split_vertically(feat_h);
+        rest = below;
+        let mut chart = ChartBuilder::on(&area)
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..duration, 0f64..f.bins as f64)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(format!("s ({name}: {} frames x {} bins)", f.frames(), f.bins))
+            .y_desc("bin")
+            .label_style((FAMILY, 13))
+            .axis_desc_style((FAMILY, 14))
+            .draw()
+            .map_err(|e| err(&e))?;
+        let (lo, hi) = f.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+        let span = ((hi - lo) as f64).max(1e-12);
+        let pixels = chart.plotting_area().strip_coord_spec();
+        let (w, h) = pixels.dim_in_pixel();
+        // Pixel columns past the features' own duration stay white.
+        let cols = ((f.frames() as f64 / f.frame_rate / duration) * w as f64).round().min(w as f64) as u32;
+        for x in 0..cols {
+            let frame = ((x as usize * f.frames()) / cols.max(1) as usize).min(f.frames().saturating_sub(1));
+            let row = f.row(frame);
+            for y in 0..h {
+                let bin = ((h - 1 - y) as usize * f.bins) / h as usize;
+                pixels.draw_pixel((x as i32, y as i32), &heat((row[bin] - lo) as f64 / span)).map_err(|e| err(&e))?;
+            }
+        }
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +263,20 @@ mod tests {
         assert_eq!(nice_below(1.0), 1.0);
         assert_eq!(nice_above(5382.0), 10000.0);
         assert_eq!(nice_above(148.0), 200.0);
+    }
+
+    #[test]
+    fn features_are_drawn_under_the_waveform() {
+        assert_eq!(heat(0.0), RGBColor(68, 1, 84));
+        assert_eq!(heat(1.0), RGBColor(253, 231, 37));
+        let dir = std::env::temp_dir().join(format!("rm_plot_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("features.png");
+        let audio = AudioBuffer::mono_f32((0..16000).map(|i| (i as f32 * 0.05).sin() * 0.5).collect(), 16000);
+        let f = Features::new((0..100 * 8).map(|i| (i % 8) as f32).collect(), 8, 100.0).expect("features");
+        features_plot(&path, "test", &audio, &[("mel".into(), &f)]).expect("plot");
+        let bytes = std::fs::read(&path).expect("png");
+        assert_eq!(&bytes[1..4], b"PNG");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

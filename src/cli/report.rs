@@ -7,10 +7,14 @@ use serde_json::{json, Value};
 
 use super::table::{fmt_us, fmt_us_plain, Table};
 use super::InputFile;
-use crate::data::{AudioBuffer, Payload, Samples, VadResult};
+use crate::data::{AudioBuffer, Clip, Features, Payload, Samples, VadResult};
 
 /// Longest compact JSON shown inline; longer values are cut (the `--json` file has them whole).
 const MAX_INLINE_JSON: usize = 160;
+
+/// Segments or clips listed per output unless every one is asked for (`--all`): a 10-minute
+/// recording has hundreds.
+pub const MAX_LISTED: usize = 20;
 
 /// The largest absolute sample value relative to full scale (f32 as is, integers divided by
 /// 2^15 or 2^31); NaN samples are ignored.
@@ -78,6 +82,14 @@ pub fn input_json(input: &InputFile) -> Value {
     })
 }
 
+/// The smallest and largest feature value (0, 0 when there are none).
+fn value_range(f: &Features) -> (f32, f32) {
+    if f.values.is_empty() {
+        return (0.0, 0.0);
+    }
+    f.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
 /// Number of speech frames and the fraction of frames that are speech.
 fn speech_stats(v: &VadResult) -> (usize, f64) {
     let speech = v.frames.iter().filter(|&&f| f).count();
@@ -85,8 +97,22 @@ fn speech_stats(v: &VadResult) -> (usize, f64) {
     (speech, fraction)
 }
 
-/// One output, as lines indented by `indent` spaces, starting with `name: `.
-pub fn describe_payload(out: &mut String, name: &str, p: &Payload, indent: usize) {
+/// Lines `start – end s (duration)`, numbered from 1, at most [`MAX_LISTED`] unless `all`.
+fn list_spans(out: &mut String, pad: &str, spans: impl ExactSizeIterator<Item = (f64, f64)>, what: &str, all: bool) {
+    let total = spans.len();
+    let shown = if all { total } else { total.min(MAX_LISTED) };
+    for (i, (s, e)) in spans.take(shown).enumerate() {
+        let _ = writeln!(out, "{pad}  {:>2}. {s:>7.2} – {e:>7.2} s  ({:.2} s)", i + 1, e - s);
+    }
+    if shown < total {
+        let n = total - shown;
+        let _ = writeln!(out, "{pad}  … {n} more {what}{} (--all lists every one)", if n == 1 { "" } else { "s" });
+    }
+}
+
+/// One output, as lines indented by `indent` spaces, starting with `name: `; segment and clip
+/// lists are cut at [`MAX_LISTED`] lines unless `all`.
+pub fn describe_payload(out: &mut String, name: &str, p: &Payload, indent: usize, all: bool) {
     let pad = " ".repeat(indent);
     match p {
         Payload::Audio(a) => {
@@ -102,10 +128,34 @@ pub fn describe_payload(out: &mut String, name: &str, p: &Payload, indent: usize
                 v.frames.len(),
                 v.frame_duration_ms
             );
-            for (i, (s, e)) in v.segments.iter().enumerate() {
-                let _ = writeln!(out, "{pad}  {:>2}. {s:>7.2} – {e:>7.2} s  ({:.2} s)", i + 1, e - s);
-            }
+            list_spans(out, &pad, v.segments.iter().copied(), "segment", all);
             let _ = writeln!(out, "{pad}  audio: {}", describe_audio(&v.audio));
+        }
+        Payload::Clips(clips) => {
+            // fold from +0.0: an f64 `sum` of nothing is -0.0.
+            let total = clips.iter().fold(0.0, |acc, c| acc + c.audio.duration_s());
+            let shape = match clips.first() {
+                Some(c) => format!(
+                    ", {} Hz, {}, {}",
+                    c.audio.sample_rate,
+                    plural(c.audio.channels as usize, "channel"),
+                    c.audio.samples.format().name()
+                ),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "{pad}{name}: {}, {total:.2} s in all{shape}", plural(clips.len(), "clip"));
+            list_spans(out, &pad, clips.iter().map(|c| (c.start_s(), c.end_s())), "clip", all);
+        }
+        Payload::Features(f) => {
+            let (lo, hi) = value_range(f);
+            let _ = writeln!(
+                out,
+                "{pad}{name}: features, {} x {} bins at {} frames/s ({:.2} s), values {lo:.3} to {hi:.3}",
+                plural(f.frames(), "frame"),
+                f.bins,
+                f.frame_rate,
+                f.frames() as f64 / f.frame_rate
+            );
         }
         Payload::Json(j) => {
             let mut text = j.to_string();
@@ -118,7 +168,7 @@ pub fn describe_payload(out: &mut String, name: &str, p: &Payload, indent: usize
             let keys: Vec<&str> = m.keys().map(String::as_str).collect();
             let _ = writeln!(out, "{pad}{name}: map of {} ({})", plural(m.len(), "entry").replace("entrys", "entries"), keys.join(", "));
             for (k, v) in m {
-                describe_payload(out, k, v, indent + 2);
+                describe_payload(out, k, v, indent + 2, all);
             }
         }
     }
@@ -133,6 +183,18 @@ fn audio_fields(a: &AudioBuffer) -> serde_json::Map<String, Value> {
     m.insert("duration_s".into(), json!(a.duration_s()));
     m.insert("peak".into(), json!(peak(a)));
     m
+}
+
+/// A payload's kind as the `--json` document and `report.json` name it.
+pub fn kind_name(p: &Payload) -> &'static str {
+    match p {
+        Payload::Audio(_) => "audio",
+        Payload::Vad(_) => "vad",
+        Payload::Clips(_) => "clips",
+        Payload::Features(_) => "features",
+        Payload::Json(_) => "json",
+        Payload::Map(_) => "map",
+    }
 }
 
 /// One output as JSON: `kind` plus what describes it (see docs/cli.md).
@@ -156,12 +218,49 @@ pub fn payload_json(p: &Payload) -> Value {
             m.insert("speech_fraction".into(), json!(fraction));
             Value::Object(m)
         }
+        Payload::Clips(clips) => {
+            let list: Vec<Value> = clips.iter().map(clip_json).collect();
+            let first = clips.first().map(|c| &c.audio);
+            json!({
+                "kind": "clips",
+                "count": clips.len(),
+                "duration_s": clips.iter().fold(0.0, |acc, c| acc + c.audio.duration_s()),
+                "sample_rate": first.map(|a| a.sample_rate),
+                "channels": first.map(|a| a.channels),
+                "format": first.map(|a| a.samples.format().name()),
+                "clips": list,
+            })
+        }
+        Payload::Features(f) => {
+            let (lo, hi) = value_range(f);
+            json!({
+                "kind": "features",
+                "shape": [f.frames(), f.bins],
+                "frames": f.frames(),
+                "bins": f.bins,
+                "frame_rate": f.frame_rate,
+                "duration_s": f.frames() as f64 / f.frame_rate,
+                "min": lo,
+                "max": hi,
+            })
+        }
         Payload::Json(j) => json!({"kind": "json", "value": j}),
         Payload::Map(entries) => {
             let e: serde_json::Map<String, Value> = entries.iter().map(|(k, v)| (k.clone(), payload_json(v))).collect();
             json!({"kind": "map", "entries": e})
         }
     }
+}
+
+/// Where one clip lies in its recording.
+pub fn clip_json(c: &Clip) -> Value {
+    json!({
+        "start_s": c.start_s(),
+        "end_s": c.end_s(),
+        "duration_s": c.audio.duration_s(),
+        "start_frame": c.start_frame,
+        "frames": c.audio.frames(),
+    })
 }
 
 /// The first audio among the outputs (a VAD result's audio counts, maps are searched in key
@@ -188,19 +287,39 @@ fn node_list(metrics: &Value) -> &[Value] {
     metrics.get("node_metrics").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
+/// A node's total time in a run, or "did not run".
+fn node_time(n: Option<&Value>) -> String {
+    match n {
+        Some(n) if n.get("execution_count").and_then(Value::as_u64).unwrap_or(0) > 0 => fmt_us(num(n, "total_duration_us")),
+        _ => "did not run".into(),
+    }
+}
+
+fn node_names(n: &Value) -> [String; 2] {
+    ["node_id", "node_type"].map(|k| n.get(k).and_then(Value::as_str).unwrap_or("?").to_string())
+}
+
 /// Time per node for a single run, plus the end-to-end latency.
 pub fn timing_table(metrics: &Value) -> String {
     let mut t = Table::new(&["node", "type", "time"]).right_from(2);
     for n in node_list(metrics) {
-        let ran = n.get("execution_count").and_then(Value::as_u64).unwrap_or(0) > 0;
-        let time = if ran { fmt_us(num(n, "total_duration_us")) } else { "did not run".into() };
-        t.row(vec![
-            n.get("node_id").and_then(Value::as_str).unwrap_or("?").to_string(),
-            n.get("node_type").and_then(Value::as_str).unwrap_or("?").to_string(),
-            time,
-        ]);
+        let [id, ty] = node_names(n);
+        t.row(vec![id, ty, node_time(Some(n))]);
     }
     t.row(vec!["(end to end)".into(), String::new(), fmt_us(num(metrics, "total_duration_us"))]);
+    t.render()
+}
+
+/// Time per node for a first run and a warm one, side by side, plus the end-to-end latencies.
+pub fn timing_table_pair(first: &Value, warm: &Value) -> String {
+    let mut t = Table::new(&["node", "type", "first run", "warm run"]).right_from(2);
+    let warm_nodes = node_list(warm);
+    for (i, n) in node_list(first).iter().enumerate() {
+        let [id, ty] = node_names(n);
+        t.row(vec![id, ty, node_time(Some(n)), node_time(warm_nodes.get(i))]);
+    }
+    let end_to_end = |m: &Value| fmt_us(num(m, "total_duration_us"));
+    t.row(vec!["(end to end)".into(), String::new(), end_to_end(first), end_to_end(warm)]);
     t.render()
 }
 
@@ -279,10 +398,11 @@ mod tests {
             frames: vec![false, true, true, false, true, false, false, false, false, false],
             frame_duration_ms: 30,
             audio: AudioBuffer::mono_f32(vec![0.0; 16000], 16000),
+            probabilities: Vec::new(),
         };
         let p = Payload::Vad(v);
         let mut text = String::new();
-        describe_payload(&mut text, "vad", &p, 2);
+        describe_payload(&mut text, "vad", &p, 2, false);
         assert!(text.contains("2 speech segments"), "{text}");
         assert!(text.contains("speech in 30.0% of 10 frames of 30 ms"), "{text}");
         assert!(text.contains("0.30 –    0.60 s  (0.30 s)"), "{text}");

@@ -1,5 +1,10 @@
 //! `remotemedia run`: one run of a manifest on a WAV file, described for a person (input, every
 //! output, time per node), optionally written out as WAV, JSON and Prometheus text.
+//!
+//! The pipeline runs twice unless `--once`: a first run pays one-time costs (page faults in
+//! fresh buffers, FFT plans, resampler set-up) that a batch pays once per worker, so its node
+//! times alone would point at the wrong bottleneck. The time table shows both runs side by side;
+//! the outputs, `--json` metrics and Prometheus text are the warm run's.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -7,7 +12,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::report::{describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table};
+use super::report::{describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table, timing_table_pair};
 use super::{parse_workers, CliError};
 use crate::data::Payload;
 use crate::runtime::RunInput;
@@ -22,6 +27,9 @@ pub struct RunArgs {
     /// Write the first audio output (or the audio a VAD result carries) to this WAV file.
     #[arg(long, short, value_name = "FILE.wav")]
     pub output: Option<PathBuf>,
+    /// Draw the input waveform and, under it, each features output as an image, to this PNG file.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
     /// Write the input, the outputs and the metrics document to this JSON file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -34,32 +42,65 @@ pub struct RunArgs {
     /// Timely workers (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+    /// Run once: no second, warm run (node times then include one-time costs).
+    #[arg(long)]
+    pub once: bool,
+    /// List every speech segment and clip (default: the first 20 of each output).
+    #[arg(long)]
+    pub all: bool,
 }
 
 pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
     let workers = pipeline.workers();
-    let result = pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
-    let metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
-    let outputs = match result {
-        Ok(o) => o.outputs,
-        Err(e) => {
-            // What did run is still worth seeing next to the error.
-            let _ = writeln!(out, "\ntiming (failed run)");
-            out.push_str(&timing_table(&metrics));
-            return Err(CliError::from_run(e));
+    let run_once = || pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
+    let failed = |e, metrics: &Value, out: &mut String| {
+        // What did run is still worth seeing next to the error.
+        let _ = writeln!(out, "\ntiming (failed run)");
+        out.push_str(&timing_table(metrics));
+        CliError::from_run(e)
+    };
+    let first = run_once();
+    let first_metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
+    let (outputs, warm_metrics) = match first {
+        Err(e) => return Err(failed(e, &first_metrics, out)),
+        Ok(o) if args.once => (o.outputs, None),
+        Ok(o) => {
+            // The first run's outputs are dropped before the second makes the same again.
+            drop(o);
+            pipeline.reset_stats().map_err(CliError::from_run)?;
+            let warm = run_once();
+            let metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
+            match warm {
+                Ok(o) => (o.outputs, Some(metrics)),
+                Err(e) => return Err(failed(e, &metrics, out)),
+            }
         }
     };
+    let metrics = warm_metrics.clone().unwrap_or_else(|| first_metrics.clone());
 
     let _ = writeln!(out, "\noutputs");
     if outputs.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
     for (id, p) in &outputs {
-        describe_payload(out, id, p, 2);
+        describe_payload(out, id, p, 2, args.all);
     }
-    let _ = writeln!(out, "\ntiming (1 run, {workers} worker{})", if workers == 1 { "" } else { "s" });
-    out.push_str(&timing_table(&metrics));
+    let on = format!("{workers} worker{}", if workers == 1 { "" } else { "s" });
+    match &warm_metrics {
+        None => {
+            let _ = writeln!(out, "\ntiming (1 run, {on})");
+            out.push_str(&timing_table(&first_metrics));
+        }
+        Some(warm) => {
+            let _ = writeln!(out, "\ntiming (a first run, then the same again warm; {on})");
+            out.push_str(&timing_table_pair(&first_metrics, warm));
+            let _ = writeln!(
+                out,
+                "  the first run includes one-time costs (fresh buffers' page faults, FFT plans, resampler set-up)"
+            );
+        }
+    }
     if args.metrics {
         let _ = writeln!(out, "\nmetrics");
         out.push_str(&percentile_table(&metrics, false));
@@ -68,8 +109,14 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     if let Some(path) = &args.output {
         write_first_audio(path, &outputs, out)?;
     }
+    if let Some(path) = &args.plot {
+        plot_features(path, &input, &outputs, out)?;
+    }
     if let Some(path) = &args.json {
-        let doc = run_json(&input, &outputs, metrics.clone());
+        let mut doc = run_json(&input, &outputs, metrics.clone());
+        if warm_metrics.is_some() {
+            doc["first_run_metrics"] = first_metrics;
+        }
         super::write_json(path, &doc, out)?;
     }
     super::write_prometheus(args.prometheus.as_ref(), &metrics, out)
@@ -79,6 +126,23 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
 pub fn run_json(input: &super::InputFile, outputs: &[(String, Payload)], metrics: Value) -> Value {
     let outs: serde_json::Map<String, Value> = outputs.iter().map(|(id, p)| (id.clone(), payload_json(p))).collect();
     json!({"input": input_json(input), "outputs": outs, "metrics": metrics})
+}
+
+/// `--plot`: the input waveform with every features output (maps searched too) under it.
+fn plot_features(path: &std::path::Path, input: &super::InputFile, outputs: &[(String, Payload)], out: &mut String) -> Result<(), CliError> {
+    fn find<'a>(name: String, p: &'a Payload, found: &mut Vec<(String, &'a crate::data::Features)>) {
+        match p {
+            Payload::Features(f) => found.push((name, f)),
+            Payload::Map(m) => m.iter().for_each(|(k, v)| find(format!("{name}.{k}"), v, found)),
+            _ => {}
+        }
+    }
+    let mut features = Vec::new();
+    outputs.iter().for_each(|(id, p)| find(id.clone(), p, &mut features));
+    let title = format!("{} and its features", input.path.display());
+    super::plot::features_plot(path, &title, &input.audio, &features).map_err(CliError::failure)?;
+    let _ = writeln!(out, "\nwrote {} (waveform and {} features output{})", path.display(), features.len(), if features.len() == 1 { "" } else { "s" });
+    Ok(())
 }
 
 /// `--output`: writes the first audio among the outputs (a VAD result's audio counts) as WAV.

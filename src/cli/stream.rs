@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::report::{describe_payload, input_json, payload_json};
 use super::{parse_workers, CliError};
-use crate::data::{AudioBuffer, Payload, VadResult};
+use crate::data::{AudioBuffer, Clip, Features, Payload, VadResult};
 use crate::runtime::RunOutput;
 
 #[derive(Debug, Args)]
@@ -34,12 +34,17 @@ pub struct StreamArgs {
     /// Timely workers (overrides the manifest's config.workers), 1 to 256.
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
+    /// List every speech segment and clip in the summary (default: the first 20 of each output).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// What a sink's outputs over a session add up to.
 enum Sum {
     Audio(AudioBuffer),
     Vad(VadResult),
+    Clips(Vec<Clip>),
+    Features(Features),
     /// Anything else: the last value seen.
     Last(Payload),
 }
@@ -49,9 +54,14 @@ impl Sum {
         match (slot.as_mut(), p) {
             (None, Payload::Audio(a)) => *slot = Some(Sum::Audio(a)),
             (None, Payload::Vad(v)) => *slot = Some(Sum::Vad(v)),
+            (None, Payload::Clips(c)) => *slot = Some(Sum::Clips(c)),
+            (Some(Sum::Clips(acc)), Payload::Clips(c)) => acc.extend(c),
+            (None, Payload::Features(f)) => *slot = Some(Sum::Features(f)),
+            (Some(Sum::Features(acc)), Payload::Features(f)) => acc.append(&f)?,
             (Some(Sum::Audio(acc)), Payload::Audio(a)) => acc.append(&a)?,
             (Some(Sum::Vad(acc)), Payload::Vad(v)) => {
                 acc.frames.extend(v.frames);
+                acc.probabilities.extend(v.probabilities);
                 acc.segments.extend(v.segments);
                 acc.audio.append(&v.audio)?;
             }
@@ -64,6 +74,8 @@ impl Sum {
         match self {
             Sum::Audio(a) => Payload::Audio(a),
             Sum::Vad(v) => Payload::Vad(v),
+            Sum::Clips(c) => Payload::Clips(c),
+            Sum::Features(f) => Payload::Features(f),
             Sum::Last(p) => p,
         }
     }
@@ -112,7 +124,7 @@ pub fn run(args: &StreamArgs, out: &mut String) -> Result<(), CliError> {
         .collect();
     let _ = writeln!(out, "\noutputs (all chunks)");
     for (id, p) in &outputs {
-        describe_payload(out, id, p, 2);
+        describe_payload(out, id, p, 2, args.all);
     }
     let (median, p99) = percentiles(&push_ns);
     let _ = writeln!(

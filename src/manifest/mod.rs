@@ -315,8 +315,8 @@ pub fn load_str(text: &str, registry: &Registry) -> Result<Graph, Error> {
 
 /// The canonical manifest of a validated graph: `version`, every node with `id`, `type`, its
 /// params (defaults included, unset optional params left out) and `runtime_hint`, every edge with
-/// `from`/`to` and its keys only where they differ from what validation would infer, and the full
-/// `config`. `validate(&to_manifest(&g), registry)` rebuilds a graph equal to `g`, given a
+/// `from`/`to` and its keys only where they differ from what validation would infer, `outputs`
+/// when the manifest declared them, and the full `config`. `validate(&to_manifest(&g), registry)` rebuilds a graph equal to `g`, given a
 /// registry holding the same node types.
 pub fn to_manifest(graph: &Graph) -> Value {
     use serde_json::{json, Map};
@@ -367,7 +367,7 @@ pub fn to_manifest(graph: &Graph) -> Value {
         })
         .collect();
     let c = &graph.config;
-    json!({
+    let mut doc = json!({
         "version": SUPPORTED_VERSIONS.last().copied().unwrap_or("1.0"),
         "nodes": nodes,
         "edges": edges,
@@ -382,5 +382,10 @@ pub fn to_manifest(graph: &Graph) -> Value {
             "circuit_breaker_threshold": c.circuit_breaker_threshold,
             "circuit_breaker_cooldown_ms": c.circuit_breaker_cooldown_ms,
         },
-    })
+    });
+    if let (Some(list), Value::Object(m)) = (&graph.declared_outputs, &mut doc) {
+        let ids: Vec<&str> = list.iter().map(|&i| graph.nodes[i].id.as_str()).collect();
+        m.insert("outputs".into(), json!(ids));
+    }
+    doc
 }

@@ -15,14 +15,14 @@ use crate::graph::{Graph, GraphEdge, GraphNode, RuntimeHint};
 use crate::limits::{MANIFEST_EDGES, MANIFEST_NESTING, MANIFEST_NODES, MANIFEST_STRING_BYTES, MANIFEST_VALUES, WORKERS};
 use crate::manifest::{nesting_problem, string_problem, values_problem};
 use crate::manifest::{NodeReliability, PipelineConfig, RetryPolicy, SUPPORTED_VERSIONS};
-use crate::nodes::{InputPorts, NodeType, ParamKind, Params, Registry, DEFAULT_PORT};
+use crate::nodes::{InputPorts, NodeType, ParamKind, ParamSpec, Params, Registry, DEFAULT_PORT};
 
 /// Problems listed in full; beyond this a last entry counts the rest (a generated manifest with
 /// thousands of bad nodes should still give a readable error).
 pub const MAX_PROBLEMS: usize = 100;
 
 /// Fields accepted at the top level of a manifest.
-pub const TOP_FIELDS: &[&str] = &["version", "name", "metadata", "nodes", "edges", "config"];
+pub const TOP_FIELDS: &[&str] = &["version", "name", "metadata", "nodes", "edges", "outputs", "config"];
 /// Fields accepted in a node.
 pub const NODE_FIELDS: &[&str] = &["id", "type", "params", "runtime_hint", "reliability"];
 /// Fields accepted in a node's `reliability` entry: the retry and breaker fields of `config`.
@@ -358,6 +358,8 @@ fn check_value(kind: &ParamKind, v: &Value) -> Result<Value, (String, String)> {
             _ => Err((expected, describe_mistyped(v))),
         },
         ParamKind::Any => Ok(v.clone()),
+        // Structured kinds report each part's problem on its own path: see `check_kind`.
+        ParamKind::List { .. } | ParamKind::Tagged { .. } => Err((expected, describe(v))),
     }
 }
 
@@ -412,13 +414,16 @@ fn check_manifest(p: &mut Problems, tree: &Value, registry: &Registry) -> Option
     let edges = check_edges(p, section(top, "edges"), &nodes);
     check_named_ports(p, &nodes, &edges);
     check_cycles(p, &nodes, &edges);
+    let outputs = check_outputs(p, section(top, "outputs"), &nodes);
     let config = check_config(p, section(top, "config"));
     check_node_delays(p, &nodes, &config);
 
     if !p.is_empty() {
         return None;
     }
-    build_graph(p, nodes, edges, config)
+    let mut graph = build_graph(p, nodes, edges, config)?;
+    graph.declared_outputs = outputs;
+    Some(graph)
 }
 
 /// At most `MANIFEST_NODES` nodes and `MANIFEST_EDGES` edges, checked before either is looked
@@ -586,43 +591,9 @@ fn check_nodes<'r>(p: &mut Problems, v: Option<&Value>, registry: &'r Registry) 
 /// Every declared param ends up present: the given value, else its default, else null (optional
 /// params without a default). An explicit null for an optional param counts as not given.
 fn check_params(p: &mut Problems, base: &str, t: &NodeType, given: &Map<String, Value>) -> Params {
-    let mut out = Params::new();
     let before = p.count();
-    let declared: Vec<&str> = t.params.iter().map(|s| s.name).collect();
-    for (key, v) in given {
-        let path = join(base, key);
-        match t.param(key) {
-            Some(spec) if v.is_null() && !spec.required => {}
-            Some(spec) => match check_value(&spec.kind, v) {
-                Ok(norm) => {
-                    out.insert(key.clone(), norm);
-                }
-                Err((expected, found)) => p.add(path, expected, found),
-            },
-            None if t.open_params => {
-                out.insert(key.clone(), v.clone());
-            }
-            None if declared.is_empty() => {
-                p.add(path, format!("no params ({} takes none)", t.name), format!("the unknown param {}", quote(key)))
-            }
-            None => p.add(
-                path,
-                format!("a param of {}: {}{}", t.name, declared.join(", "), did_you_mean(key, declared.iter().copied())),
-                format!("the unknown param {}", quote(key)),
-            ),
-        }
-    }
-    for spec in &t.params {
-        let absent = given.get(spec.name).is_none_or(|v| v.is_null() && !spec.required);
-        if !absent {
-            continue;
-        }
-        if spec.required {
-            p.add(join(base, spec.name), format!("{} (required by {})", spec.kind, t.name), "nothing");
-        } else {
-            out.insert(spec.name.to_string(), spec.default.clone().unwrap_or(Value::Null));
-        }
-    }
+    let owner = Owner { name: &t.name, what: "param", open: t.open_params };
+    let out = check_specs(p, base, &t.params, given, &owner);
     // The cross-param check assumes each param is individually valid.
     if p.count() == before {
         if let Some(check) = t.check {
@@ -639,6 +610,125 @@ fn check_params(p: &mut Problems, base: &str, t: &NodeType, given: &Map<String, 
         }
     }
     out
+}
+
+/// Who declares a set of specs, for the wording of problems: a node type's params, or the
+/// fields of one variant of a tagged object.
+struct Owner<'a> {
+    /// `GainNode`, `a "peaking" band`.
+    name: &'a str,
+    /// `param` or `field`.
+    what: &'a str,
+    /// Undeclared keys are accepted as they are (Python nodes).
+    open: bool,
+}
+
+/// Checks `given` against `specs`: every problem with its path, defaults filled in.
+fn check_specs(p: &mut Problems, base: &str, specs: &[ParamSpec], given: &Map<String, Value>, owner: &Owner) -> Params {
+    let mut out = Params::new();
+    let declared: Vec<&str> = specs.iter().map(|s| s.name).collect();
+    for (key, v) in given {
+        let path = join(base, key);
+        match specs.iter().find(|s| s.name == key) {
+            Some(spec) if v.is_null() && !spec.required => {}
+            Some(spec) => {
+                if let Some(norm) = check_kind(p, &path, &spec.kind, v) {
+                    out.insert(key.clone(), norm);
+                }
+            }
+            None if owner.open => {
+                out.insert(key.clone(), v.clone());
+            }
+            None if declared.is_empty() => p.add(
+                path,
+                format!("no {}s ({} takes none)", owner.what, owner.name),
+                format!("the unknown {} {}", owner.what, quote(key)),
+            ),
+            None => p.add(
+                path,
+                format!("a {} of {}: {}{}", owner.what, owner.name, declared.join(", "), did_you_mean(key, declared.iter().copied())),
+                format!("the unknown {} {}", owner.what, quote(key)),
+            ),
+        }
+    }
+    for spec in specs {
+        let absent = given.get(spec.name).is_none_or(|v| v.is_null() && !spec.required);
+        if !absent {
+            continue;
+        }
+        if spec.required {
+            p.add(join(base, spec.name), format!("{} (required by {})", spec.kind, owner.name), "nothing");
+        } else {
+            out.insert(spec.name.to_string(), spec.default.clone().unwrap_or(Value::Null));
+        }
+    }
+    out
+}
+
+/// Checks a value against a kind, adding every problem (with its path) to `p`; the accepted value,
+/// normalised (integer-valued floats as integers, a tagged object's defaults filled in).
+fn check_kind(p: &mut Problems, path: &str, kind: &ParamKind, v: &Value) -> Option<Value> {
+    match kind {
+        ParamKind::List { item, min_len, max_len } => {
+            let items = match v {
+                Value::Array(items) if (*min_len..=*max_len).contains(&items.len()) => items,
+                Value::Array(_) => {
+                    p.add(path, kind.to_string(), describe(v));
+                    return None;
+                }
+                _ => {
+                    p.add(path, kind.to_string(), describe_mistyped(v));
+                    return None;
+                }
+            };
+            let before = p.count();
+            let out: Vec<Value> =
+                items.iter().enumerate().filter_map(|(i, x)| check_kind(p, &format!("{path}[{i}]"), item, x)).collect();
+            (p.count() == before).then_some(Value::Array(out))
+        }
+        ParamKind::Tagged { tag, variants } => {
+            let names: Vec<&str> = variants.iter().map(|v| v.name).collect();
+            let Value::Object(obj) = v else {
+                p.add(path, kind.to_string(), describe(v));
+                return None;
+            };
+            let tag_path = join(path, tag);
+            let variant = match obj.get(*tag) {
+                Some(Value::String(s)) => match variants.iter().find(|v| v.name == s) {
+                    Some(variant) => variant,
+                    None => {
+                        p.add(tag_path, format!("one of {}{}", names.join(", "), did_you_mean(s, names.iter().copied())), quote(s));
+                        return None;
+                    }
+                },
+                other => {
+                    p.add(tag_path, format!("one of {}", names.join(", ")), describe_opt(other));
+                    return None;
+                }
+            };
+            let before = p.count();
+            let name = format!("{tag} {}", quote(variant.name));
+            let mut fields = obj.clone();
+            fields.remove(*tag);
+            let mut out = check_specs(p, path, &variant.fields, &fields, &Owner { name: &name, what: "field", open: false });
+            for (a, b) in &variant.increasing {
+                if let (Some(x), Some(y)) = (out.get(*a).and_then(Value::as_f64), out.get(*b).and_then(Value::as_f64)) {
+                    if x >= y {
+                        p.add(join(path, b), format!("a number above {a} ({})", Value::from(x)), Value::from(y).to_string());
+                    }
+                }
+            }
+            out.insert(tag.to_string(), Value::from(variant.name));
+            (p.count() == before).then_some(Value::Object(out))
+        }
+        scalar => match check_value(scalar, v) {
+            Ok(norm) => Some(norm),
+            Err((expected, found)) => {
+                p.add(path, expected, found);
+                None
+            }
+        },
+    }
 }
 
 /// Reads an endpoint (`from`/`to`) of an edge: the index of the node it names.
@@ -1001,6 +1091,44 @@ fn shortest_cycle(start: usize, out: &[Vec<(usize, usize)>], comp: &[usize]) -> 
     None
 }
 
+/// The manifest's `outputs`: node ids, each listed once; the node indices, or `None` when the
+/// section is absent (the sinks are then the outputs) or has problems.
+fn check_outputs(p: &mut Problems, v: Option<&Value>, nodes: &[NodeDraft]) -> Option<Vec<usize>> {
+    let list = match v? {
+        Value::Array(a) if !a.is_empty() => a,
+        Value::Array(_) => {
+            p.add("outputs", "a list of at least one node id (or no outputs section: the sinks are the outputs)", "an empty list");
+            return None;
+        }
+        other => {
+            p.add("outputs", "a list of node ids (the nodes whose outputs a run returns)", describe(other));
+            return None;
+        }
+    };
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(id) = &n.id {
+            ids.entry(id.as_str()).or_insert(i);
+        }
+    }
+    let id_list: Vec<&str> = nodes.iter().filter_map(|n| n.id.as_deref()).collect();
+    let mut first: HashMap<usize, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(list.len());
+    let before = p.count();
+    for (k, entry) in list.iter().enumerate() {
+        let path = format!("outputs[{k}]");
+        let Some(node) = check_endpoint(p, path.clone(), Some(entry), &ids, &id_list) else { continue };
+        match first.get(&node) {
+            Some(&j) => p.add(path, "each node listed once", format!("{}, already outputs[{j}]", quote(entry.as_str().unwrap_or("")))),
+            None => {
+                first.insert(node, k);
+                out.push(node);
+            }
+        }
+    }
+    (p.count() == before).then_some(out)
+}
+
 fn check_config(p: &mut Problems, v: Option<&Value>) -> PipelineConfig {
     let mut c = PipelineConfig::default();
     let obj = match v {
@@ -1135,7 +1263,7 @@ fn build_graph(p: &mut Problems, nodes: Vec<NodeDraft>, edges: Vec<EdgeDraft>, c
         p.add("edges", "a graph without cycles", "a cycle the cycle check missed");
         return None;
     }
-    Some(Graph { nodes: graph_nodes, edges: graph_edges, order, config })
+    Some(Graph { nodes: graph_nodes, edges: graph_edges, order, config, declared_outputs: None })
 }
 
 /// Kahn's algorithm, always taking the ready node that comes first in the manifest, so the order

@@ -6,40 +6,38 @@ use serde_json::{json, Value};
 use super::{InputPorts, NodeType, ParamKind, ParamSpec, Registry};
 
 fn param_json(p: &ParamSpec) -> Value {
-    let mut v = json!({
-        "name": p.name,
-        "required": p.required,
-        "default": p.default.clone().unwrap_or(Value::Null),
-        "doc": p.doc,
-    });
-    let o = v.as_object_mut().expect("object literal");
-    match &p.kind {
-        ParamKind::Int { min, max } => {
-            o.insert("kind".into(), json!("int"));
-            o.insert("min".into(), json!(min));
-            o.insert("max".into(), json!(max));
-        }
-        ParamKind::Float { min, max } => {
-            o.insert("kind".into(), json!("float"));
-            o.insert("min".into(), json!(min));
-            o.insert("max".into(), json!(max));
-        }
-        ParamKind::Choice(c) => {
-            o.insert("kind".into(), json!("choice"));
-            o.insert("choices".into(), json!(c));
-        }
-        ParamKind::IntChoice(c) => {
-            o.insert("kind".into(), json!("int_choice"));
-            o.insert("choices".into(), json!(c));
-        }
-        ParamKind::Bool => {
-            o.insert("kind".into(), json!("bool"));
-        }
-        ParamKind::Any => {
-            o.insert("kind".into(), json!("any"));
-        }
-    }
+    let mut v = kind_json(&p.kind);
+    let o = v.as_object_mut().expect("kind_json returns an object");
+    o.insert("name".into(), json!(p.name));
+    o.insert("required".into(), json!(p.required));
+    o.insert("default".into(), p.default.clone().unwrap_or(Value::Null));
+    o.insert("doc".into(), json!(p.doc));
     v
+}
+
+/// A kind as `{"kind": ..., and its range, choices, item or variants}`.
+fn kind_json(kind: &ParamKind) -> Value {
+    match kind {
+        ParamKind::Int { min, max } => json!({"kind": "int", "min": min, "max": max}),
+        ParamKind::Float { min, max } => json!({"kind": "float", "min": min, "max": max}),
+        ParamKind::Choice(c) => json!({"kind": "choice", "choices": c}),
+        ParamKind::IntChoice(c) => json!({"kind": "int_choice", "choices": c}),
+        ParamKind::Bool => json!({"kind": "bool"}),
+        ParamKind::Any => json!({"kind": "any"}),
+        ParamKind::List { item, min_len, max_len } => {
+            json!({"kind": "list", "item": kind_json(item), "min_len": min_len, "max_len": max_len})
+        }
+        ParamKind::Tagged { tag, variants } => json!({
+            "kind": "tagged",
+            "tag": tag,
+            "variants": variants.iter().map(|v| json!({
+                "name": v.name,
+                "doc": v.doc,
+                "fields": v.fields.iter().map(param_json).collect::<Vec<_>>(),
+                "increasing": v.increasing.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    }
 }
 
 /// One node type as JSON.

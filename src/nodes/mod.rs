@@ -1,12 +1,26 @@
 //! Node types: the `Node` trait every operator body implements, the parameter schemas that
 //! validation checks manifests against, and the registry that maps type names to both.
 
+pub mod channel_mix;
+pub mod denoise;
 pub mod describe;
+pub mod fbank;
+pub mod filter;
 pub mod format;
 pub mod gain;
+pub mod kaldi;
+pub mod log_mel;
+pub mod loudness;
+pub mod mfcc;
 pub mod mix;
+pub mod params;
 pub mod passthrough;
 pub mod resample;
+pub mod segment;
+pub mod silero;
+pub mod silero_vad;
+pub mod sos;
+pub mod spectral;
 pub mod vad;
 
 use std::collections::BTreeMap;
@@ -109,6 +123,22 @@ pub enum ParamKind {
     Bool,
     /// Anything JSON can hold (Python nodes interpret their own params).
     Any,
+    /// A list of `min_len..=max_len` items of one kind; each item is checked, and reported with
+    /// its index, on its own.
+    List { item: Box<ParamKind>, min_len: usize, max_len: usize },
+    /// An object whose `tag` field names its variant (a filter band's `"type"`); each variant
+    /// declares its own fields, checked like a node's params, with a path to every problem.
+    Tagged { tag: &'static str, variants: Vec<Variant> },
+}
+
+/// One variant of a [`ParamKind::Tagged`] object: its tag value and its fields.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub fields: Vec<ParamSpec>,
+    /// Pairs of number fields `(a, b)` that must satisfy `a < b` (a band's low and high edges).
+    pub increasing: Vec<(&'static str, &'static str)>,
 }
 
 impl fmt::Display for ParamKind {
@@ -120,6 +150,29 @@ impl fmt::Display for ParamKind {
             ParamKind::IntChoice(c) => write!(f, "one of {}", c.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
             ParamKind::Bool => write!(f, "true or false"),
             ParamKind::Any => write!(f, "any value"),
+            ParamKind::List { item, min_len, max_len } => write!(f, "a list of {min_len} to {max_len} items, each {item}"),
+            ParamKind::Tagged { tag, variants } => write!(
+                f,
+                "an object with \"{tag}\": one of {}",
+                variants.iter().map(|v| format!("\"{}\"", v.name)).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+impl ParamKind {
+    /// Whether `v` is a value of this kind within its range (the manifest validator's rule;
+    /// integers may be written as whole floats).
+    pub fn accepts(&self, v: &Value) -> bool {
+        match (self, v) {
+            (ParamKind::Int { min, max }, Value::Number(n)) => n.as_f64().is_some_and(|f| {
+                f.fract() == 0.0 && f >= *min as f64 && f <= *max as f64
+            }),
+            (ParamKind::Float { min, max }, Value::Number(n)) => n.as_f64().is_some_and(|f| f.is_finite() && f >= *min && f <= *max),
+            (ParamKind::Choice(c), Value::String(s)) => c.contains(&s.as_str()),
+            (ParamKind::IntChoice(c), Value::Number(n)) => n.as_f64().is_some_and(|f| c.iter().any(|&i| i as f64 == f)),
+            (ParamKind::Bool, Value::Bool(_)) | (ParamKind::Any, _) => true,
+            _ => false,
         }
     }
 }
@@ -243,10 +296,19 @@ impl Registry {
         let mut r = Registry::empty();
         r.register(resample::node_type());
         r.register(vad::node_type());
+        r.register(silero_vad::node_type());
         r.register(format::node_type());
         r.register(passthrough::node_type());
         r.register(gain::node_type());
         r.register(mix::node_type());
+        r.register(channel_mix::node_type());
+        r.register(segment::node_type());
+        r.register(log_mel::node_type());
+        r.register(fbank::node_type());
+        r.register(mfcc::node_type());
+        r.register(filter::node_type());
+        r.register(loudness::node_type());
+        r.register(denoise::node_type());
         r
     }
 
@@ -266,12 +328,65 @@ impl Registry {
 
 // ---- helpers shared by node implementations ----
 
+/// Whether no sample is NaN or infinite. Branch-free so that it vectorises (an early-exit scan
+/// cost as much as the FFT): `x - x` is 0 for finite `x` and NaN for NaN and ±inf.
+#[allow(clippy::eq_op)] // `x - x` is the point: it is NaN exactly for non-finite x
+fn all_finite(v: &[f32]) -> bool {
+    let mut acc = [0f32; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x - x;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|x| x - x).sum();
+    acc.iter().sum::<f32>() + tail == 0.0
+}
+
 /// The audio in a payload, or an `InvalidInput` error naming what arrived instead.
 pub fn expect_audio(payload: Payload) -> Result<AudioBuffer, NodeError> {
     match payload {
         Payload::Audio(a) => Ok(a),
         Payload::Vad(v) => Ok(v.audio),
         other => Err(NodeError::invalid_input(format!("expected audio, received {}", other.kind()))),
+    }
+}
+
+/// An `InvalidInput` error naming the first NaN or infinite sample, if there is one:
+/// `"{node} input contains a non-finite sample (NaN) at index 12"`.
+pub fn check_finite(node: &str, samples: &[f32]) -> Result<(), NodeError> {
+    if all_finite(samples) {
+        return Ok(());
+    }
+    let i = samples.iter().position(|x| !x.is_finite()).unwrap_or(0);
+    Err(NodeError::invalid_input(format!(
+        "{node} input contains a non-finite sample ({}) at index {i}",
+        samples.get(i).copied().unwrap_or(f32::NAN)
+    )))
+}
+
+pub fn param_bool(params: &Params, name: &str) -> Result<Option<bool>, NodeError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| NodeError::permanent(format!("param '{name}' must be true or false, found {v}"))),
+    }
+}
+
+/// The value of the declared param `name` (one of `specs`) in `params`, checked against its
+/// spec: `None` when absent or null. Factories read their params through this, so a node's
+/// ranges and messages come from its `ParamSpec`s alone.
+pub fn checked_param<'a>(params: &'a Params, specs: &[ParamSpec], name: &str) -> Result<Option<&'a Value>, NodeError> {
+    let spec = specs
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| NodeError::permanent(format!("param '{name}' is not declared")))?;
+    match params.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) if spec.kind.accepts(v) => Ok(Some(v)),
+        Some(v) => Err(NodeError::permanent(format!("param '{name}' must be {}, found {v}", spec.kind))),
     }
 }
 

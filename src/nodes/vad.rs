@@ -1,5 +1,6 @@
 //! `VADNode`: voice activity detection by speech-band energy against per-band noise floors tracked
-//! with minimum statistics, an adaptive threshold and a hangover; one FFT per frame.
+//! with minimum statistics, a rise common to every band discounted as a change of noise level,
+//! an adaptive threshold, bridged pauses and a hangover; one FFT per frame.
 //!
 //! The detector itself is [`VadState`]: it carries the noise floors, the threshold statistics, the
 //! hangover and a partial frame across [`VadState::push`] calls, so a stream cut into chunks of any
@@ -13,7 +14,7 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use serde_json::Value;
 
-use super::{expect_audio, param_f64, param_i64, Inputs, Node, NodeType, ParamKind, ParamSpec};
+use super::{checked_param, expect_audio, Inputs, Node, NodeType, ParamKind, ParamSpec, Params};
 use crate::data::{AudioBuffer, Payload, Samples, VadResult};
 use crate::error::NodeError;
 
@@ -21,17 +22,26 @@ pub const TYPE_NAME: &str = "VADNode";
 
 /// Default frame length in milliseconds.
 pub const DEFAULT_FRAME_MS: u32 = 30;
-/// Default hangover in milliseconds: speech decisions are held this long after the last frame that
-/// looked like speech, so word endings and short pauses stay inside a segment.
-pub const DEFAULT_HANGOVER_MS: u32 = 200;
+/// Default hangover in milliseconds: after the last speech frame of a run this much more is
+/// speech, so word endings (quieter than the noise at low SNR) stay inside the segment.
+pub const DEFAULT_HANGOVER_MS: u32 = 180;
+/// Default bridge in milliseconds: a pause up to this long between two speech frames is speech.
+/// Frames after a speech frame wait for their decision until the pause ends or outgrows it.
+pub const DEFAULT_BRIDGE_MS: u32 = 390;
 /// Lowest and highest sample rate accepted (Hz); the rate must also be a multiple of 100 Hz so that
 /// 10, 20 and 30 ms are whole numbers of samples.
 pub const MIN_RATE: u32 = 8000;
 pub const MAX_RATE: u32 = 48000;
 
-/// Band edges in Hz: four bands covering the speech band (200–4000 Hz).
-const BAND_EDGES_HZ: [u64; 5] = [200, 500, 1000, 2000, 4000];
-const NB: usize = 4;
+/// Band edges in Hz: eight bands of about half an octave covering the speech band (200–4000 Hz);
+/// at every accepted rate and frame length each holds at least one FFT bin (bins are < 100 Hz
+/// apart). Eight rather than four so that speech, which raises only some of them, is told
+/// apart from a louder noise, which raises them all.
+const BAND_EDGES_HZ: [u64; 9] = [200, 300, 450, 700, 1000, 1400, 2000, 2800, 4000];
+const NB: usize = 8;
+/// When every band is at least this far (dB) above its floor, the common rise is taken as the
+/// noise getting louder: the score counts only each band's rise above the smallest one.
+const GAIN_CAP_DB: f64 = 3.0;
 /// Added to band powers before taking logs: −100 dB, far below any real signal.
 const EPS_POWER: f64 = 1e-10;
 /// Time constant of the band-level smoothing that feeds the minimum tracker.
@@ -43,7 +53,7 @@ const SUBWINDOWS: usize = 8;
 const ABS_GATE_DB: f64 = -65.0;
 /// Adaptive threshold = mean + K·std of the score over noise-like frames, clamped to [MIN, MAX] dB.
 const ADAPT_TAU_S: f64 = 1.0;
-const ADAPT_K: f64 = 3.0;
+const ADAPT_K: f64 = 2.5;
 /// Frames whose score is above mean + GATE·std do not update the noise statistics.
 const ADAPT_GATE: f64 = 2.0;
 const ADAPT_MIN_DB: f64 = 3.0;
@@ -63,12 +73,20 @@ pub struct VadConfig {
     pub threshold_db: Option<f64>,
     /// 0 to 2000 ms.
     pub hangover_ms: u32,
+    /// 0 to 2000 ms.
+    pub bridge_ms: u32,
 }
 
 impl VadConfig {
-    /// Defaults: adaptive threshold, [`DEFAULT_HANGOVER_MS`].
+    /// Defaults: adaptive threshold, [`DEFAULT_HANGOVER_MS`], [`DEFAULT_BRIDGE_MS`].
     pub fn new(sample_rate: u32, frame_duration_ms: u32) -> VadConfig {
-        VadConfig { sample_rate, frame_duration_ms, threshold_db: None, hangover_ms: DEFAULT_HANGOVER_MS }
+        VadConfig {
+            sample_rate,
+            frame_duration_ms,
+            threshold_db: None,
+            hangover_ms: DEFAULT_HANGOVER_MS,
+            bridge_ms: DEFAULT_BRIDGE_MS,
+        }
     }
 
     /// Checks every field; the message says what is accepted.
@@ -93,6 +111,9 @@ impl VadConfig {
         }
         if self.hangover_ms > 2000 {
             return Err(NodeError::permanent(format!("hangover_ms must be from 0 to 2000, found {}", self.hangover_ms)));
+        }
+        if self.bridge_ms > 2000 {
+            return Err(NodeError::permanent(format!("bridge_ms must be from 0 to 2000, found {}", self.bridge_ms)));
         }
         Ok(())
     }
@@ -126,6 +147,8 @@ pub struct VadState {
     adapt: f64,
     sub_frames: u32,
     hang_frames: u32,
+    /// Frames a pause after speech stays undecided: the longer of the bridge and the hangover.
+    hold_frames: u32,
     // ---- state reset by `reset` ----
     pending: Vec<f32>,
     started: bool,
@@ -137,8 +160,11 @@ pub struct VadState {
     count: u32,
     noise_mean: f64,
     noise_var: f64,
-    hang: u32,
     prev_raw: bool,
+    /// The last decided frame was speech: the undecided frames after it may still be bridged.
+    in_run: bool,
+    /// Frames scored but not yet decided (a pause after speech, or a lone raw frame).
+    undecided: u32,
     frames_done: u64,
     last_score: f64,
 }
@@ -201,6 +227,7 @@ impl VadState {
             adapt: 1.0 - (-frame_s / ADAPT_TAU_S).exp(),
             sub_frames: (SUBWINDOW_MS + ms / 2) / ms,
             hang_frames: config.hangover_ms.div_ceil(ms),
+            hold_frames: config.hangover_ms.div_ceil(ms).max(config.bridge_ms.div_ceil(ms)),
             config,
             pending: Vec::with_capacity(frame_len),
             started: false,
@@ -212,8 +239,9 @@ impl VadState {
             count: 0,
             noise_mean: INIT_MEAN_DB,
             noise_var: INIT_VAR_DB2,
-            hang: 0,
             prev_raw: false,
+            in_run: false,
+            undecided: 0,
             frames_done: 0,
             last_score: 0.0,
         };
@@ -230,7 +258,7 @@ impl VadState {
         self.frame_len
     }
 
-    /// Frames decided since the last reset.
+    /// Frames scored since the last reset (the frames of a pause after speech are decided later).
     pub fn frames_decided(&self) -> u64 {
         self.frames_done
     }
@@ -251,8 +279,9 @@ impl VadState {
         self.count = 0;
         self.noise_mean = INIT_MEAN_DB;
         self.noise_var = INIT_VAR_DB2;
-        self.hang = 0;
         self.prev_raw = false;
+        self.in_run = false;
+        self.undecided = 0;
         self.frames_done = 0;
         self.last_score = 0.0;
     }
@@ -285,37 +314,47 @@ impl VadState {
             self.pending.extend_from_slice(head);
             rest = tail;
             let frame = std::mem::take(&mut self.pending);
-            let d = self.frame(&frame)?;
+            self.frame(&frame, out);
             self.pending = frame;
             self.pending.clear();
-            out.push(d);
         }
         let mut chunks = rest.chunks_exact(self.frame_len);
         for frame in &mut chunks {
-            let d = self.frame(frame)?;
-            out.push(d);
+            self.frame(frame, out);
         }
         self.pending.extend_from_slice(chunks.remainder());
         Ok(())
     }
 
-    /// Ends the stream. A trailing partial frame gets no decision: it is dropped (so a buffer of
-    /// `n` samples yields `floor(n / frame_len)` decisions). Returns the decisions this produced
-    /// (always none; kept for symmetry with streaming callers) and leaves the state ready to reset.
+    /// Ends the stream: returns the decisions of a pause still open (its first hangover frames
+    /// are speech, the rest not). A trailing partial frame gets no decision: it is dropped (so a
+    /// buffer of `n` samples yields `floor(n / frame_len)` decisions over `push` and `finish`).
     pub fn finish(&mut self) -> Vec<bool> {
         self.pending.clear();
-        Vec::new()
+        let mut out = Vec::new();
+        self.settle(self.undecided, &mut out);
+        out
     }
 
-    /// One frame of exactly `frame_len` samples → one decision.
+    /// Decides the first `n` undecided frames as not bridged: after a run, its first hangover
+    /// frames are speech, the rest not.
+    fn settle(&mut self, n: u32, out: &mut Vec<bool>) {
+        let speech = if self.in_run { self.hang_frames.min(n) } else { 0 };
+        out.extend(std::iter::repeat_n(true, speech as usize));
+        out.extend(std::iter::repeat_n(false, (n - speech) as usize));
+        self.undecided -= n;
+        self.in_run = false;
+    }
+
+    /// One frame of exactly `frame_len` samples → the decisions it settles (see [`decide`]).
     ///
     /// The windowed frame, zero-padded to `fft_len`, is transformed as `fft_len/2` complex values
     /// (even samples real, odd imaginary); the band powers are unpacked from that transform bin by
     /// bin with `bin_weights`. Same spectrum as a real FFT of `fft_len` points, at about half the
     /// cost: no unpacking of the bins outside 200-4000 Hz, no separate power pass.
-    fn frame(&mut self, frame: &[f32]) -> Result<bool, NodeError> {
+    fn frame(&mut self, frame: &[f32], out: &mut Vec<bool>) {
         let powers = self.band_powers(frame);
-        Ok(self.decide(&powers))
+        self.decide(&powers, out);
     }
 
     /// The 4 band powers of one frame, scaled so a sine of amplitude A in a band reads A²/2.
@@ -354,14 +393,16 @@ impl VadState {
     }
 
     /// The decision logic, in f64; mirrors `VadState._decide` in the numpy twin line by line.
-    fn decide(&mut self, powers: &[f64; NB]) -> bool {
+    /// Appends the decisions the frame settles: none while a pause after speech is undecided,
+    /// the whole pause at once when it ends.
+    fn decide(&mut self, powers: &[f64; NB], out: &mut Vec<bool>) {
         let levels = powers.map(|p| 10.0 * (p + EPS_POWER).log10());
         let total = 10.0 * (powers.iter().sum::<f64>() + EPS_POWER).log10();
         if !self.started {
             self.smoothed = levels;
             self.started = true;
         }
-        let mut score = 0.0;
+        let mut ds = [0f64; NB];
         for b in 0..NB {
             let s = self.smoothed[b] + self.smooth * (levels[b] - self.smoothed[b]);
             self.smoothed[b] = s;
@@ -374,9 +415,16 @@ impl VadState {
                     floor = m[b];
                 }
             }
-            let d = levels[b] - floor;
-            if d > 0.0 {
-                score += d;
+            ds[b] = levels[b] - floor;
+        }
+        // Every band well above its floor: the noise got louder (or it is loud speech, which
+        // still rises above its quietest band); only the rise above the common one counts.
+        let common = ds.iter().copied().fold(f64::INFINITY, f64::min);
+        let reference = if common >= GAIN_CAP_DB { common } else { 0.0 };
+        let mut score = 0.0;
+        for d in ds {
+            if d > reference {
+                score += d - reference;
             }
         }
         score /= NB as f64;
@@ -403,17 +451,22 @@ impl VadState {
         }
         self.last_score = score;
         self.frames_done += 1;
-        // Onset needs two raw speech frames in a row: isolated noise peaks do not start a segment.
-        let onset = raw && (self.prev_raw || self.hang > 0);
+        // Two raw speech frames in a row are speech: isolated noise peaks are not.
+        let pair = raw && self.prev_raw;
         self.prev_raw = raw;
-        if onset {
-            self.hang = self.hang_frames;
-            true
-        } else if self.hang > 0 {
-            self.hang -= 1;
-            true
-        } else {
-            false
+        if pair {
+            // Everything since the last speech frame (a pause short enough to bridge, or the
+            // first frame of the pair) is speech.
+            out.extend(std::iter::repeat_n(true, self.undecided as usize + 1));
+            self.undecided = 0;
+            self.in_run = true;
+            return;
+        }
+        self.undecided += 1;
+        // A raw frame stays undecided: it is speech if the next one is raw too.
+        let keep = u32::from(raw);
+        if !self.in_run || self.undecided - keep > self.hold_frames {
+            self.settle(self.undecided - keep, out);
         }
     }
 }
@@ -506,7 +559,7 @@ pub fn to_mono(audio: &AudioBuffer) -> Result<Vec<f32>, NodeError> {
 
 /// The buffer as mono f32: mono f32 (the usual case) is read in place, anything else is mixed
 /// down to a copy by [`to_mono`].
-fn mono_view(audio: &AudioBuffer) -> Result<std::borrow::Cow<'_, [f32]>, NodeError> {
+pub fn mono_view(audio: &AudioBuffer) -> Result<std::borrow::Cow<'_, [f32]>, NodeError> {
     match (&audio.samples, audio.channels) {
         (Samples::F32(v), 1) => Ok(std::borrow::Cow::Borrowed(v)),
         _ => Ok(std::borrow::Cow::Owned(to_mono(audio)?)),
@@ -521,10 +574,91 @@ pub fn detect(samples: &[f32], config: VadConfig) -> Result<(Segments, Vec<bool>
     Ok((segments(&frames, state.config.frame_duration_ms), frames))
 }
 
+/// The node's params: fields and defaults here, names, ranges and meanings in
+/// [`VadParams::specs`]; the schema, the factory ([`VadParams::from_params`]) and the detector
+/// ([`VadParams::config`]) all come from these two.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VadParams {
+    pub frame_duration_ms: u32,
+    /// `None`: adaptive.
+    pub threshold_db: Option<f64>,
+    pub hangover_ms: u32,
+    pub bridge_ms: u32,
+}
+
+impl Default for VadParams {
+    fn default() -> VadParams {
+        VadParams {
+            frame_duration_ms: DEFAULT_FRAME_MS,
+            threshold_db: None,
+            hangover_ms: DEFAULT_HANGOVER_MS,
+            bridge_ms: DEFAULT_BRIDGE_MS,
+        }
+    }
+}
+
+impl VadParams {
+    /// The param schema: names, kinds with their ranges, defaults (from `Default`), meanings.
+    pub fn specs() -> Vec<ParamSpec> {
+        let d = VadParams::default();
+        vec![
+            ParamSpec::with_default(
+                "frame_duration_ms",
+                ParamKind::IntChoice(&[10, 20, 30]),
+                Value::from(d.frame_duration_ms),
+                "frame length in ms: one decision per frame",
+            ),
+            ParamSpec::optional(
+                "threshold",
+                ParamKind::Float { min: 0.0, max: 60.0 },
+                "fixed decision threshold in dB above the tracked noise floor (mean over 8 speech bands); \
+                 absent: adaptive (2.5 std above the recent noise score, 3 to 12 dB)",
+            ),
+            ParamSpec::with_default(
+                "hangover_ms",
+                ParamKind::Int { min: 0, max: 2000 },
+                Value::from(d.hangover_ms),
+                "ms after the last speech frame of a run that are still speech",
+            ),
+            ParamSpec::with_default(
+                "bridge_ms",
+                ParamKind::Int { min: 0, max: 2000 },
+                Value::from(d.bridge_ms),
+                "a pause up to this long (ms) between speech frames is speech; frames after speech are \
+                 decided up to this much later",
+            ),
+        ]
+    }
+
+    /// Reads and checks params (absent ones take the defaults).
+    pub fn from_params(params: &Params) -> Result<VadParams, NodeError> {
+        let d = VadParams::default();
+        let specs = VadParams::specs();
+        let get = |name: &str| -> Result<Option<f64>, NodeError> {
+            Ok(checked_param(params, &specs, name)?.and_then(Value::as_f64))
+        };
+        Ok(VadParams {
+            frame_duration_ms: get("frame_duration_ms")?.map_or(d.frame_duration_ms, |v| v as u32),
+            threshold_db: get("threshold")?,
+            hangover_ms: get("hangover_ms")?.map_or(d.hangover_ms, |v| v as u32),
+            bridge_ms: get("bridge_ms")?.map_or(d.bridge_ms, |v| v as u32),
+        })
+    }
+
+    /// The detector's configuration for audio at `sample_rate`.
+    pub fn config(&self, sample_rate: u32) -> VadConfig {
+        VadConfig {
+            sample_rate,
+            frame_duration_ms: self.frame_duration_ms,
+            threshold_db: self.threshold_db,
+            hangover_ms: self.hangover_ms,
+            bridge_ms: self.bridge_ms,
+        }
+    }
+}
+
 struct VadNode {
-    frame_duration_ms: u32,
-    threshold_db: Option<f64>,
-    hangover_ms: u32,
+    params: VadParams,
     /// Kept between runs so the FFT is planned once per sample rate, reset before every run.
     state: Option<VadState>,
     /// In a streaming session: where the session stands.
@@ -539,14 +673,29 @@ struct VadStream {
     channels: u16,
 }
 
+impl VadStream {
+    /// Takes the next decisions; returns the segments they close, in seconds from the start.
+    fn track(&mut self, frames: &[bool], frame_ms: u32) -> Segments {
+        let mut closed = Vec::new();
+        for (k, &speech) in frames.iter().enumerate() {
+            let i = self.frames_done + k as u64;
+            match (speech, self.open_since) {
+                (true, None) => self.open_since = Some(i),
+                (false, Some(start)) => {
+                    closed.push((seconds(start, frame_ms), seconds(i, frame_ms)));
+                    self.open_since = None;
+                }
+                _ => {}
+            }
+        }
+        self.frames_done += frames.len() as u64;
+        closed
+    }
+}
+
 impl VadNode {
     fn config_for(&self, sample_rate: u32) -> VadConfig {
-        VadConfig {
-            sample_rate,
-            frame_duration_ms: self.frame_duration_ms,
-            threshold_db: self.threshold_db,
-            hangover_ms: self.hangover_ms,
-        }
+        self.params.config(sample_rate)
     }
 
     /// Decides the frames a chunk completes; segments are reported when they close, in seconds
@@ -574,21 +723,9 @@ impl VadNode {
         };
         let frames = state.push(&mono)?;
         let stream = self.stream.get_or_insert(VadStream { frames_done: 0, open_since: None, channels: audio.channels });
-        let t = |i: u64| seconds(i, self.frame_duration_ms);
-        let mut segments = Vec::new();
-        for (k, &speech) in frames.iter().enumerate() {
-            let i = stream.frames_done + k as u64;
-            match (speech, stream.open_since) {
-                (true, None) => stream.open_since = Some(i),
-                (false, Some(start)) => {
-                    segments.push((t(start), t(i)));
-                    stream.open_since = None;
-                }
-                _ => {}
-            }
-        }
-        stream.frames_done += frames.len() as u64;
-        Ok(VadResult { segments, frames, frame_duration_ms: self.frame_duration_ms, audio })
+        let ms = self.params.frame_duration_ms;
+        let segments = stream.track(&frames, ms);
+        Ok(VadResult { segments, frames, frame_duration_ms: ms, audio, probabilities: Vec::new() })
     }
 }
 
@@ -607,11 +744,13 @@ impl Node for VadNode {
         };
         let mut frames = state.push(&mono)?;
         frames.extend(state.finish());
+        let ms = self.params.frame_duration_ms;
         Ok(Payload::Vad(VadResult {
-            segments: segments(&frames, self.frame_duration_ms),
+            segments: segments(&frames, ms),
             frames,
-            frame_duration_ms: self.frame_duration_ms,
+            frame_duration_ms: ms,
             audio,
+            probabilities: Vec::new(),
         }))
     }
 
@@ -620,26 +759,31 @@ impl Node for VadNode {
         Ok(Payload::Vad(self.push_chunk(audio)?))
     }
 
-    /// The last chunk's decisions plus the segment still open, closed at the end of the stream.
-    /// A trailing partial frame gets no decision, as in the whole-buffer run.
+    /// The last chunk's decisions, those of a pause still undecided, and the segment still open,
+    /// closed at the end of the stream. A trailing partial frame gets no decision, as in the
+    /// whole-buffer run.
     fn finish(&mut self, inputs: Option<Inputs>) -> Result<Option<Payload>, NodeError> {
         let last = match inputs {
             Some(inputs) => Some(self.push_chunk(expect_audio(inputs.one()?)?)?),
             None => None,
         };
-        let Some(stream) = self.stream.take() else { return Ok(last.map(Payload::Vad)) };
+        let Some(mut stream) = self.stream.take() else { return Ok(last.map(Payload::Vad)) };
         let rate = self.state.as_ref().map_or(0, |s| s.config().sample_rate);
-        if let Some(state) = &mut self.state {
-            state.finish();
-        }
+        let ms = self.params.frame_duration_ms;
         let mut result = last.unwrap_or_else(|| VadResult {
             segments: Vec::new(),
             frames: Vec::new(),
-            frame_duration_ms: self.frame_duration_ms,
+            frame_duration_ms: ms,
             audio: AudioBuffer { samples: Samples::F32(Vec::new()), sample_rate: rate, channels: stream.channels },
+            probabilities: Vec::new(),
         });
+        if let Some(state) = &mut self.state {
+            let frames = state.finish();
+            result.segments.extend(stream.track(&frames, ms));
+            result.frames.extend(frames);
+        }
         if let Some(start) = stream.open_since {
-            result.segments.push((seconds(start, self.frame_duration_ms), seconds(stream.frames_done, self.frame_duration_ms)));
+            result.segments.push((seconds(start, ms), seconds(stream.frames_done, ms)));
         }
         Ok(Some(Payload::Vad(result)))
     }
@@ -654,60 +798,16 @@ impl Node for VadNode {
 
 pub fn node_type() -> NodeType {
     NodeType {
-        params: vec![
-            ParamSpec::with_default(
-                "frame_duration_ms",
-                ParamKind::IntChoice(&[10, 20, 30]),
-                Value::from(DEFAULT_FRAME_MS),
-                "frame length in ms: one decision per frame",
-            ),
-            ParamSpec::optional(
-                "threshold",
-                ParamKind::Float { min: 0.0, max: 60.0 },
-                "fixed decision threshold in dB above the tracked noise floor (mean over 4 speech bands); \
-                 absent: adaptive (3 std above the recent noise score, 3 to 12 dB)",
-            ),
-            ParamSpec::with_default(
-                "hangover_ms",
-                ParamKind::Int { min: 0, max: 2000 },
-                Value::from(DEFAULT_HANGOVER_MS),
-                "ms a speech decision is held after the last speech-like frame",
-            ),
-        ],
+        params: VadParams::specs(),
         outputs: vec!["audio".into(), "segments".into(), "frames".into()],
         stateful: true,
         ..NodeType::new(
             TYPE_NAME,
             "Voice activity detection: speech-band energy over per-band noise floors (minimum statistics), \
-             adaptive threshold, hangover. Input: audio at 8-48 kHz (multiple of 100 Hz); output: a VAD \
-             result (segments in s, one decision per frame, the input audio unchanged).",
-            |cfg| {
-                let frame_duration_ms = param_i64(cfg.params, "frame_duration_ms")?.unwrap_or(DEFAULT_FRAME_MS as i64);
-                let hangover_ms = param_i64(cfg.params, "hangover_ms")?.unwrap_or(DEFAULT_HANGOVER_MS as i64);
-                let threshold_db = param_f64(cfg.params, "threshold")?;
-                if ![10, 20, 30].contains(&frame_duration_ms) {
-                    return Err(NodeError::permanent(format!(
-                        "param 'frame_duration_ms' must be 10, 20 or 30, found {frame_duration_ms}"
-                    )));
-                }
-                if !(0..=2000).contains(&hangover_ms) {
-                    return Err(NodeError::permanent(format!(
-                        "param 'hangover_ms' must be from 0 to 2000, found {hangover_ms}"
-                    )));
-                }
-                if let Some(t) = threshold_db {
-                    if !t.is_finite() || !(0.0..=60.0).contains(&t) {
-                        return Err(NodeError::permanent(format!("param 'threshold' must be from 0 to 60 dB, found {t}")));
-                    }
-                }
-                Ok(Box::new(VadNode {
-                    frame_duration_ms: frame_duration_ms as u32,
-                    threshold_db,
-                    hangover_ms: hangover_ms as u32,
-                    state: None,
-                    stream: None,
-                }))
-            },
+             a rise common to all bands discounted as louder noise, adaptive threshold, bridged pauses and a \
+             hangover. Input: audio at 8-48 kHz (multiple of 100 Hz); output: a VAD result (segments in s, \
+             one decision per frame, the input audio unchanged).",
+            |cfg| Ok(Box::new(VadNode { params: VadParams::from_params(cfg.params)?, state: None, stream: None })),
         )
     }
 }

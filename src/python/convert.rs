@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
 use serde_json::Value;
 
-use crate::data::{AudioBuffer, Payload, Samples, VadResult};
+use crate::data::{AudioBuffer, Clip, Features, Payload, Samples, VadResult};
 use crate::limits::{VALUE_ITEMS, VALUE_NESTING};
 
 /// Reads `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) into audio.
@@ -202,12 +202,33 @@ fn vad_to_py<'py>(py: Python<'py>, v: VadResult, types: Option<&PackageTypes>) -
     };
     d.set_item(intern!(py, "segments"), segments_to_py(py, &v.segments)?)?;
     d.set_item(intern!(py, "frames"), v.frames.into_pyarray(py))?;
+    d.set_item(intern!(py, "probabilities"), v.probabilities.into_pyarray(py))?;
     let audio = match types {
         Some(t) => t.audio(py, v.audio)?,
         None => audio_to_py(py, v.audio)?,
     };
     d.set_item(intern!(py, "audio"), audio)?;
     Ok(d)
+}
+
+/// Features as a `(frames, bins)` float32 array (no copy) with their frame rate: a `Features`
+/// (the package's ndarray subclass) when registered, else `{"values": array, "frame_rate": r}`.
+fn features_to_py<'py>(py: Python<'py>, f: Features, types: Option<&PackageTypes>) -> PyResult<Bound<'py, PyAny>> {
+    let (frames, bins, rate) = (f.frames(), f.bins, f.frame_rate);
+    let array = f.values.into_pyarray(py).reshape([frames, bins])?.into_any();
+    match types.and_then(|t| t.features.as_ref()) {
+        Some(cls) => {
+            let obj = array.call_method1(intern!(py, "view"), (cls.bind(py),))?;
+            obj.setattr(intern!(py, "frame_rate"), rate)?;
+            Ok(obj)
+        }
+        None => {
+            let d = PyDict::new(py);
+            d.set_item(intern!(py, "values"), array)?;
+            d.set_item(intern!(py, "frame_rate"), rate)?;
+            Ok(d.into_any())
+        }
+    }
 }
 
 pub fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -246,6 +267,10 @@ struct PackageTypes {
     audio: Py<PyAny>,
     /// The `VadResult` class (a `dict` subclass).
     vad_result: Py<PyAny>,
+    /// The `Clip` class (an `Audio` subclass with one more slot, `_start_frame`).
+    clip: Py<PyAny>,
+    /// The `Features` class (an `ndarray` subclass with `frame_rate`).
+    features: Option<Py<PyAny>>,
 }
 
 impl PackageTypes {
@@ -258,6 +283,16 @@ impl PackageTypes {
         obj.setattr(intern!(py, "_samples"), samples_to_py(py, a)?)?;
         Ok(obj)
     }
+
+    /// A `Clip`, built as [`audio`](Self::audio) builds an `Audio`.
+    fn clip<'py>(&self, py: Python<'py>, c: Clip) -> PyResult<Bound<'py, PyAny>> {
+        let cls = self.clip.bind(py);
+        let obj = cls.call_method1(intern!(py, "__new__"), (cls,))?;
+        obj.setattr(intern!(py, "_sample_rate"), c.audio.sample_rate)?;
+        obj.setattr(intern!(py, "_start_frame"), c.start_frame)?;
+        obj.setattr(intern!(py, "_samples"), samples_to_py(py, c.audio)?)?;
+        Ok(obj)
+    }
 }
 
 static PACKAGE_TYPES: OnceLock<PackageTypes> = OnceLock::new();
@@ -265,13 +300,15 @@ static PACKAGE_TYPES: OnceLock<PackageTypes> = OnceLock::new();
 /// Registers the classes outputs are built as (see [`payload_to_py`]); the first registration
 /// in a process stays.
 #[pyfunction]
-pub fn register_payload_types(audio: Py<PyAny>, vad_result: Py<PyAny>) {
-    let _ = PACKAGE_TYPES.set(PackageTypes { audio, vad_result });
+#[pyo3(signature = (audio, vad_result, clip, features=None))]
+pub fn register_payload_types(audio: Py<PyAny>, vad_result: Py<PyAny>, clip: Py<PyAny>, features: Option<Py<PyAny>>) {
+    let _ = PACKAGE_TYPES.set(PackageTypes { audio, vad_result, clip, features });
 }
 
 /// A payload as a Python value: `Audio` and `VadResult` objects (and dicts of them, JSON values)
 /// once the package has registered its classes; before that (a bare `_native` import) the plain
-/// shapes of docs/python.md: audio as `(array, rate)`, a VAD result as a dict.
+/// shapes of docs/python.md: audio as `(array, rate)`, a VAD result as a dict, clips as a list of
+/// `{"start_frame": k, "audio": (array, rate)}` dicts.
 pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, PyAny>> {
     let types = PACKAGE_TYPES.get();
     match p {
@@ -280,6 +317,22 @@ pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, Py
             None => audio_to_py(py, a),
         },
         Payload::Vad(v) => vad_to_py(py, v, types),
+        Payload::Clips(clips) => {
+            let list = PyList::empty(py);
+            for c in clips {
+                match types {
+                    Some(t) => list.append(t.clip(py, c)?)?,
+                    None => {
+                        let d = PyDict::new(py);
+                        d.set_item(intern!(py, "start_frame"), c.start_frame)?;
+                        d.set_item(intern!(py, "audio"), audio_to_py(py, c.audio)?)?;
+                        list.append(d)?;
+                    }
+                }
+            }
+            Ok(list.into_any())
+        }
+        Payload::Features(f) => features_to_py(py, f, types),
         Payload::Json(v) => json_to_py(py, &v),
         Payload::Map(m) => {
             let d = PyDict::new(py);
@@ -292,12 +345,18 @@ pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, Py
 }
 
 /// A value a Python node returned, as a payload: audio (an `Audio` or a `(array, rate)` tuple),
-/// a dict (a map of payloads), or a JSON value. Errors are plain messages naming where in the
+/// a non-empty list of clips, features, a VAD result, a dict (a map of payloads), or a JSON value. Errors are plain messages naming where in the
 /// output the problem is; the caller raises them as `InputError` naming the node.
 ///
 /// The rules (the pure-Python runtime applies the same ones, `remotemedia.payloads.node_output`,
 /// with the same words):
 /// - audio at the top or as a value of (nested) dicts, checked as run inputs are;
+/// - at the same places: a non-empty list whose items all have `start_frame` and `samples` (the
+///   package's `Clip`s) as clips; a 2-D float32 array with `frame_rate` (the package's
+///   `Features`), or a dict of exactly `values` (such an array) and `frame_rate`, as features; a
+///   dict of exactly `segments`, `frames`, `audio` (and `probabilities`), as a `VadResult` has
+///   them, as a VAD result, so a Python VAD node's output feeds a `SegmentNode` as the native
+///   VAD's does;
 /// - dicts with string keys; lists and tuples (as lists); `None`, `bool`, integers from -2**63 to
 ///   2**64-1, finite floats, strings; numpy arrays and scalars (and anything else with `tolist`)
 ///   as the lists and numbers `tolist()` gives;
@@ -401,10 +460,19 @@ impl Walk {
     /// A payload: audio, a map of payloads, or a JSON value.
     fn payload(&mut self, obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
         self.count()?;
+        if let Some(clips) = self.clips(obj) {
+            return clips.map(Payload::Clips);
+        }
         if looks_like_audio(obj) {
             return audio_from_py(obj, &self.at()).map(Payload::Audio);
         }
+        if let Some(features) = self.features(obj) {
+            return features.map(Payload::Features);
+        }
         if let Ok(d) = obj.cast::<PyDict>() {
+            if let Some(v) = self.vad(d) {
+                return v.map(Payload::Vad);
+            }
             self.enter(obj)?;
             let mut m = BTreeMap::new();
             for (k, v) in d.iter() {
@@ -419,6 +487,124 @@ impl Walk {
         }
         self.json(obj, true)
             .map(Payload::Json)
+    }
+
+    /// Clips: a non-empty list whose items all look like the package's `Clip`. `None` for
+    /// anything else.
+    fn clips(&mut self, obj: &Bound<'_, PyAny>) -> Option<Result<Vec<Clip>, String>> {
+        let list = obj.cast::<PyList>().ok()?;
+        let has = |o: &Bound<'_, PyAny>, name: &str| o.hasattr(name).unwrap_or(false);
+        let items: Vec<_> = list.iter().collect();
+        if items.is_empty() || !items.iter().all(|x| has(x, "start_frame") && has(x, "samples")) {
+            return None;
+        }
+        Some((|| {
+            let mut clips = Vec::with_capacity(items.len().min(VALUE_ITEMS));
+            for (i, x) in items.iter().enumerate() {
+                self.path.push(Step::Index(i));
+                self.count()?;
+                let start_frame: u64 = x
+                    .getattr("start_frame")
+                    .and_then(|v| v.extract())
+                    .map_err(|_| format!("{}: start_frame must be a non-negative integer", self.at()))?;
+                clips.push(Clip { start_frame, audio: audio_from_py(x, &self.at())? });
+                self.path.pop();
+            }
+            Ok(clips)
+        })())
+    }
+
+    /// Features: a 2-D float32 array with `frame_rate`, or `{"values": such an array,
+    /// "frame_rate": r}`. `None` for anything else.
+    fn features(&self, obj: &Bound<'_, PyAny>) -> Option<Result<Features, String>> {
+        let (values, rate) = if let Ok(d) = obj.cast::<PyDict>() {
+            if d.len() != 2 {
+                return None;
+            }
+            (d.get_item("values").ok()??, d.get_item("frame_rate").ok()??)
+        } else if obj.hasattr("frame_rate").unwrap_or(false) && obj.hasattr("dtype").unwrap_or(false) {
+            (obj.clone(), obj.getattr("frame_rate").ok()?)
+        } else {
+            return None;
+        };
+        let array = values.cast::<PyArray2<f32>>().ok()?;
+        Some((|| {
+            let rate: f64 = rate
+                .extract()
+                .map_err(|_| format!("{}: features: frame_rate must be a number, got {}", self.at(), type_name(&rate)))?;
+            let ro = array.try_readonly().map_err(|e| format!("{}: features: {e}", self.at()))?;
+            let bins = ro.shape()[1];
+            let values = match ro.as_slice() {
+                Ok(v) => v.to_vec(),
+                Err(_) => ro.as_array().iter().copied().collect(),
+            };
+            Features::new(values, bins, rate).map_err(|e| format!("{}: features: {e}", self.at()))
+        })())
+    }
+
+    /// A VAD result: a dict of exactly `segments`, `frames`, `audio` and optionally
+    /// `probabilities`. `None` for any other dict. The frame length is the audio's duration per
+    /// frame, rounded to whole milliseconds (a Python `VadResult` does not carry it).
+    fn vad(&mut self, d: &Bound<'_, PyDict>) -> Option<Result<VadResult, String>> {
+        let get = |k: &str| d.get_item(k).ok().flatten();
+        let (segments, frames, audio) = (get("segments")?, get("frames")?, get("audio")?);
+        let probabilities = get("probabilities");
+        if d.len() != 3 + usize::from(probabilities.is_some()) {
+            return None;
+        }
+        Some((|| {
+            self.enter(d.as_any())?;
+            let segments: Vec<(f64, f64)> = match Walk::field(self, "segments", &segments)? {
+                Value::Array(list) => list
+                    .iter()
+                    .map(|s| match s.as_array().map(Vec::as_slice) {
+                        Some([a, b]) => a.as_f64().zip(b.as_f64()).ok_or(()),
+                        _ => Err(()),
+                    })
+                    .collect::<Result<_, ()>>()
+                    .map_err(|()| format!("{}: a VAD result's segments must be (start_s, end_s) pairs of numbers", self.at()))?,
+                _ => return Err(format!("{}: a VAD result's segments must be a list of (start_s, end_s) pairs", self.at())),
+            };
+            self.path.pop();
+            let frames: Vec<bool> = match Walk::field(self, "frames", &frames)? {
+                Value::Array(list) => list
+                    .iter()
+                    .map(Value::as_bool)
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| format!("{}: a VAD result's frames must be booleans", self.at()))?,
+                _ => return Err(format!("{}: a VAD result's frames must be a list or array of booleans", self.at())),
+            };
+            self.path.pop();
+            let probabilities: Vec<f32> = match probabilities {
+                None => Vec::new(),
+                Some(p) => {
+                    let v = match Walk::field(self, "probabilities", &p)? {
+                        Value::Array(list) => list
+                            .iter()
+                            .map(|x| x.as_f64().map(|x| x as f32))
+                            .collect::<Option<_>>()
+                            .ok_or_else(|| format!("{}: a VAD result's probabilities must be numbers", self.at()))?,
+                        _ => return Err(format!("{}: a VAD result's probabilities must be a list or array of numbers", self.at())),
+                    };
+                    self.path.pop();
+                    v
+                }
+            };
+            self.path.push(Step::Key("audio".to_string()));
+            self.count()?;
+            let audio = audio_from_py(&audio, &self.at())?;
+            self.path.pop();
+            self.leave();
+            let frame_duration_ms = if frames.is_empty() { 0 } else { (audio.duration_s() * 1000.0 / frames.len() as f64).round() as u32 };
+            Ok(VadResult { segments, frames, frame_duration_ms, audio, probabilities })
+        })())
+    }
+
+    /// A field of a VAD result as JSON, the walk left inside it (the caller pops the step).
+    fn field(&mut self, key: &str, v: &Bound<'_, PyAny>) -> Result<Value, String> {
+        self.path.push(Step::Key(key.to_string()));
+        self.count()?;
+        self.json(v, true)
     }
 
     /// A JSON value, already counted; `tolist` is followed once (its result is plain Python).

@@ -19,6 +19,13 @@ fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// The Silero VAD weights embedded in the extension (the pure-Python twin reads them from here
+/// when the package is installed without the repository's assets folder).
+#[pyfunction]
+fn silero_weights(py: Python<'_>) -> Bound<'_, pyo3::types::PyBytes> {
+    pyo3::types::PyBytes::new(py, crate::nodes::silero::weights::FILE)
+}
+
 /// The built-in node types as JSON (the schema the pure-Python runtime ships a copy of).
 #[pyfunction]
 fn node_types_json() -> String {
@@ -37,6 +44,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
     m.add_function(wrap_pyfunction!(limits_json, m)?)?;
+    m.add_function(wrap_pyfunction!(silero_weights, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::validate_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(convert::register_payload_types, m)?)?;
     m.add_class::<pipeline::NativePipeline>()?;

@@ -110,9 +110,10 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
             let slot = slots[n];
             // One worker: records stay where they are. Several: route by lane (or session) and branch slot.
             let mut exec = Executor::new(Arc::clone(shared), n, node, Rc::clone(&stats), index);
-            // A sink hands its results straight to their runs, unless they must travel to process 0.
+            // An output or a sink hands its results straight to their runs, unless they must travel
+            // to process 0 (an output with downstream nodes sends them on as well).
             if !shared.cross_process {
-                exec.sink_slot = shared.sinks.iter().position(|&s| s == n);
+                exec.sink_slot = shared.collected.iter().position(|&s| s == n);
             }
             node_out[n] = Some(if scope.peers() == 1 {
                 node_operator(scope, exec, ins, || LocalPact)
@@ -120,13 +121,16 @@ pub(crate) fn build(worker: &mut Worker, shared: &Arc<Shared>, stats: Rc<RefCell
                 node_operator(scope, exec, ins, || Exchange::new(move |r: &Record| r.flow.key().wrapping_add(slot)))
             });
         }
-        let sink_streams: Vec<RecordStream> =
-            shared.sinks.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect();
+        let streams = |nodes: &[usize]| -> Vec<RecordStream> {
+            nodes.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect()
+        };
         if shared.cross_process {
-            let forwarded = forward_to_first(scope, shared, sink_streams);
+            let forwarded = forward_to_first(scope, shared, streams(&shared.collected));
             cluster_collector(scope, shared, forwarded, stats);
         } else {
-            collector(scope, shared, sink_streams, stats);
+            // Every collected node is a sink or upstream of one: once the sinks' frontiers pass an
+            // epoch, nothing more can come for it from any of them.
+            collector(scope, shared, streams(&shared.sinks), stats);
         }
     });
     match first_error {
@@ -424,8 +428,8 @@ struct Executor {
     retry: RetrySettings,
     breaker: Arc<Breaker>,
     jitter: Jitter,
-    /// For a sink node (in a single-process pool), its place among the sinks: its results go
-    /// straight into their runs (`deliver`) instead of through the collector.
+    /// For an output or sink node (in a single-process pool), its slot in `Shared::collected`:
+    /// its results go straight into their runs (`deliver`) instead of through the collector.
     sink_slot: Option<usize>,
 }
 
@@ -541,10 +545,15 @@ impl Executor {
         }
     }
 
-    /// Sends a result on: a sink's into its run (`deliver`), any other node's `downstream`.
+    /// Sends a result on: a sink's into its run (`deliver`), any other node's `downstream`, and
+    /// an output's with downstream nodes both ways.
     fn hand_on(&self, record: Record, downstream: impl FnOnce(Record)) {
         match self.sink_slot {
-            Some(slot) => self.deliver(slot, record),
+            Some(slot) if self.shared.graph.nodes[self.n].outputs.is_empty() => self.deliver(slot, record),
+            Some(slot) => {
+                self.deliver(slot, record.clone());
+                downstream(record);
+            }
             None => downstream(record),
         }
     }
@@ -555,7 +564,11 @@ impl Executor {
     /// Runs that end otherwise (an item whose failure left it without outputs) still complete
     /// when the collector sees the frontier pass their epoch.
     fn deliver(&self, sink_slot: usize, record: Record) {
-        let Record { epoch, item, payload, .. } = record;
+        let Record { epoch, item, mut payload, .. } = record;
+        if sink_slot >= self.shared.returned {
+            // A sink that is not an output: the run waits for it, but keeps nothing of it.
+            payload = None;
+        }
         let settled = {
             let mut runs = self.shared.lock_runs();
             match runs.get_mut(&epoch) {
@@ -619,7 +632,7 @@ fn complete_passed(shared: &Shared, frontiers: &[MutableAntichain<u64>], stats: 
 /// and so their error tables, exist only in process 0).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Collected {
-    Output { epoch: u64, item: u64, slot: u32, payload: Payload },
+    Output { epoch: u64, item: u64, slot: u32, payload: Option<Payload> },
     Error { epoch: u64, item: u64, error: WireError },
 }
 
@@ -682,16 +695,16 @@ impl From<WireError> for NodeError {
 
 type CollectedStream<'scope> = Stream<'scope, u64, Vec<Collected>>;
 
-/// On every worker of a multi-process pool: passes the sinks' outputs on, and the node errors
+/// On every worker of a multi-process pool: passes the collected nodes' outputs on, and the node errors
 /// queued in this process (`Shared::record_error`), towards worker 0.
 ///
 /// Errors carry no timely capability of their own, so this operator holds one, never ahead of
 /// its inputs' frontier: a node's error is queued before the node releases its epoch, so it is
 /// always drained here before the frontier (and the held capability) passes that epoch.
-fn forward_to_first<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sinks: Vec<RecordStream<'scope>>) -> CollectedStream<'scope> {
+fn forward_to_first<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, collected: Vec<RecordStream<'scope>>) -> CollectedStream<'scope> {
     let mut builder = OperatorBuilder::new("Forward".to_owned(), scope);
     let mut handles = Vec::new();
-    for s in sinks {
+    for s in collected {
         handles.push(builder.new_input(s, LocalPact));
     }
     let (output, stream) = builder.new_output::<Vec<Collected>>();
@@ -704,9 +717,11 @@ fn forward_to_first<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, sin
             for (slot, handle) in handles.iter_mut().enumerate() {
                 handle.for_each(|cap, data| {
                     let mut session = out.session(&cap);
-                    // A session's end with nothing left to flush has no output to send on.
+                    // A session's end with nothing left to flush has no output to send on; a sink
+                    // that is not an output sends that it delivered, not what.
                     for Record { epoch, item, payload, .. } in data.drain(..) {
                         if let Some(payload) = payload {
+                            let payload = (slot < shared.returned).then_some(payload);
                             session.give(Collected::Output { epoch, item, slot: slot as u32, payload });
                         }
                     }
@@ -754,7 +769,7 @@ fn cluster_collector<'scope>(scope: Scope<'scope, u64>, shared: &Arc<Shared>, in
                     match c {
                         Collected::Output { epoch, item, slot, payload } => {
                             if let Some(run) = runs.get_mut(&epoch) {
-                                run.deliver(item, slot as usize, Some(payload));
+                                run.deliver(item, slot as usize, payload);
                             }
                         }
                         Collected::Error { epoch, item, error } => {

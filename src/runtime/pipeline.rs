@@ -41,14 +41,15 @@ impl From<crate::data::AudioBuffer> for RunInput {
     }
 }
 
-/// What one run produced: the output of every sink node, in manifest order.
+/// What one run produced: the output of every output node (the manifest's `outputs`, else the
+/// sinks in manifest order), in that order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunOutput {
     pub outputs: Vec<(String, Payload)>,
 }
 
 impl RunOutput {
-    /// The output of the sink node with this id.
+    /// The output of the node with this id.
     pub fn get(&self, node_id: &str) -> Option<&Payload> {
         self.outputs.iter().find(|(id, _)| id == node_id).map(|(_, p)| p)
     }
@@ -83,7 +84,7 @@ pub(crate) struct PendingRun {
     pub errors: Vec<Option<NodeError>>,
     pub reply: Option<Reply>,
     pub started: Option<Instant>,
-    /// Per item, the sinks that have not delivered it yet.
+    /// Per item, the collected nodes (see `Shared::collected`) that have not delivered it yet.
     pub awaited: Vec<u32>,
     /// Items neither delivered by every sink nor failed. At zero the run is complete before
     /// its epoch's frontier has moved on (see `Executor::deliver` in dataflow.rs).
@@ -149,7 +150,7 @@ impl PendingRun {
     /// Items the run does not have are ignored.
     pub fn deliver(&mut self, item: u64, sink_slot: usize, payload: Option<Payload>) {
         let item = item as usize;
-        if item < self.outputs.len() {
+        if item < self.outputs.len() && sink_slot < self.outputs[item].len() {
             self.update(item, |run| {
                 run.outputs[item][sink_slot] = payload;
                 run.awaited[item] = run.awaited[item].saturating_sub(1);
@@ -174,6 +175,13 @@ pub(crate) struct Shared {
     pub sources: Vec<usize>,
     /// Node indices of the sink nodes, manifest order.
     pub sinks: Vec<usize>,
+    /// The nodes each run collects a result from, by slot: first the run's outputs (the graph's
+    /// `output_nodes`, in order), then the sinks that are not outputs. A run waits for every
+    /// one of them (so it still reports a failing sink's error) but returns only the first
+    /// `returned`.
+    pub collected: Vec<usize>,
+    /// How many of `collected` a run returns.
+    pub returned: usize,
     pub queue: Mutex<InputQueue>,
     /// Worker 0's input operator, woken when a run is queued.
     pub activator: OnceLock<SyncActivator>,
@@ -210,12 +218,17 @@ impl Shared {
         let breakers = graph.nodes.iter().map(|n| Arc::new(Breaker::for_node(&graph.config, n))).collect();
         let sources: Vec<usize> = graph.sources().collect();
         let sinks: Vec<usize> = graph.sinks().collect();
+        let outputs = graph.output_nodes();
+        let returned = outputs.len();
+        let collected: Vec<usize> = outputs.iter().chain(sinks.iter().filter(|s| !outputs.contains(s))).copied().collect();
         let metrics = graph.config.enable_metrics;
         Shared {
             id,
             graph: Arc::new(graph),
             sources,
             sinks,
+            collected,
+            returned,
             queue: Mutex::new(InputQueue { pending: VecDeque::new(), next_epoch: 0, closed: false }),
             activator: OnceLock::new(),
             runs: Mutex::new(HashMap::new()),
@@ -273,8 +286,9 @@ impl Shared {
                 }
                 None => {
                     let outputs = self
-                        .sinks
+                        .collected
                         .iter()
+                        .take(self.returned)
                         .zip(outs)
                         .filter_map(|(&n, p)| p.map(|p| (self.graph.nodes[n].id.clone(), p)))
                         .collect();
@@ -456,7 +470,7 @@ fn submit_flow(shared: &Shared, pool: &WorkerPool, flow: Flow, items: Vec<Option
             None => per_source.iter_mut().for_each(|v| v.push((item as u64, None))),
         }
     }
-    let run = PendingRun::new(n_items, shared.sinks.len(), reply, if shared.metrics { Some(Instant::now()) } else { None });
+    let run = PendingRun::new(n_items, shared.collected.len(), reply, if shared.metrics { Some(Instant::now()) } else { None });
     {
         let mut q = shared.lock_queue();
         if q.closed {

@@ -1,9 +1,11 @@
 """Shared fixtures: every pipeline test runs on both runtimes.
 
 ``runtime`` is ``"rust"`` or ``"python"``; pass it as ``runtime_hint`` so no fallback warning is
-involved. Where ``remotemedia._native`` cannot be imported the ``"rust"`` cases are skipped with the
-import error as the reason, unless ``REMOTEMEDIA_REQUIRE_NATIVE=1`` (the project's test script sets
-it), which makes a missing extension a failure instead of a quiet skip.
+involved. Tests that need the native extension carry ``@pytest.mark.requires_native`` (or a module's
+``pytestmark``); the ``"rust"`` cases of ``runtime`` need it too. Where ``remotemedia._native`` cannot
+be imported those tests are skipped with the import error as the reason, unless
+``REMOTEMEDIA_REQUIRE_NATIVE=1`` (the project's test script and CI set it), which makes a missing
+extension a failure instead of a quiet skip. ``require_native()`` is the one place that decides.
 """
 
 import os
@@ -14,13 +16,32 @@ import pytest
 from remotemedia import _runtime
 
 
-@pytest.fixture(params=["rust", "python"])
-def runtime(request):
-    if request.param == "rust" and not _runtime.is_rust_runtime_available():
+def require_native():
+    """Returns the native module, or skips (fails under REMOTEMEDIA_REQUIRE_NATIVE=1) with the reason."""
+    if not _runtime.is_rust_runtime_available():
         reason = f"native module remotemedia._native not importable ({_runtime.native_import_error()})"
         if os.environ.get("REMOTEMEDIA_REQUIRE_NATIVE") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
+    return _runtime.native_module()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "requires_native: needs remotemedia._native; skipped without it, failed under REMOTEMEDIA_REQUIRE_NATIVE=1",
+    )
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("requires_native") is not None:
+        require_native()
+
+
+@pytest.fixture(params=["rust", "python"])
+def runtime(request):
+    if request.param == "rust":
+        require_native()
     return request.param
 
 

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from remotemedia.wav import read_wav
@@ -45,15 +46,18 @@ def test_run_speech_vad_on_the_bundled_sample(runtime, tmp_path):
     assert "(bundled sample)" in text
     assert f"runtime  {runtime}" in text
     # Every listed segment overlaps one phrase, and every phrase is found.
-    segments = [(float(s), float(e)) for s, e in re.findall(r"^\s+\d+\.\s+([\d.]+) – \s*([\d.]+) s", text, re.M)]
+    vad_block = text[text.index("vad: VAD result"):text.index("clips: ")]
+    segments = [(float(s), float(e)) for s, e in re.findall(r"^\s+\d+\.\s+([\d.]+) – \s*([\d.]+) s", vad_block, re.M)]
     assert segments, text
     for seg in segments:
         assert any(overlaps(seg, ph) for ph in PHRASES), (seg, text)
     for ph in PHRASES:
         assert any(overlaps(seg, ph) for seg in segments), (ph, text)
     # The timing table names every node; --metrics adds the percentile table.
-    for node in ("to_f32", "resample_16k", "vad"):
-        assert re.search(rf"^  {node}\s+\w+Node\s+[\d.]+ (µs|ms|s)$", text, re.M), text
+    for node in ("to_f32", "mono", "resample_16k", "vad", "clips"):
+        # Two columns: the first run's time and the warm run's.
+        assert re.search(rf"^  {node}\s+\w+Node\s+[\d.]+ (µs|ms|s)\s+[\d.]+ (µs|ms|s)$", text, re.M), text
+    assert "first run" in text and "warm run" in text
     assert "p50 µs" in text and "(end to end)" in text
 
     doc = json.loads(out_json.read_text(encoding="utf-8"))
@@ -65,7 +69,9 @@ def test_run_speech_vad_on_the_bundled_sample(runtime, tmp_path):
     assert 0.0 < vad["speech_fraction"] < 1.0
     assert vad["frames"] * vad["frame_duration_ms"] / 1000 == pytest.approx(vad["duration_s"], abs=0.03)
     assert doc["metrics"]["runtime"] == runtime
-    assert [n["node_id"] for n in doc["metrics"]["node_metrics"]] == ["to_f32", "resample_16k", "vad"]
+    assert [n["node_id"] for n in doc["metrics"]["node_metrics"]] == ["to_f32", "mono", "resample_16k", "vad", "clips"]
+    assert list(doc["outputs"]) == ["clips", "resample_16k", "vad"]  # sorted keys; declared: 16 kHz audio, VAD, clips
+    assert doc["outputs"]["clips"]["count"] == 3 and doc["first_run_metrics"]["total_executions"] == 1
 
     audio = read_wav(out_wav)  # the audio the VAD result carries
     assert audio.sample_rate == 16000
@@ -139,8 +145,14 @@ def test_bad_manifest_exits_2_listing_every_problem(bad_files):
         (["run", SPEECH_VAD, "--workers", "0"], "expected a worker count from 1 to 256"),
         (["run", SPEECH_VAD, "--prometheus="], "a value is required after '='"),
         (["frobnicate"], "invalid choice"),
+        # The newcomer's traps (issue 19): a WAV where the manifest goes, a space before --prometheus's file.
+        (["run", os.path.join("dataflows", "sample_speech.wav")],
+         "this looks like an audio file: pass it with --input (remotemedia run MANIFEST --input dataflows"),
+        (["run", SPEECH_VAD, "--prometheus", "out.prom"],
+         "tip: --prometheus takes its value after '=': --prometheus=out.prom"),
     ],
-    ids=["missing-manifest", "missing-input", "non-wav-input", "directory-input", "bad-workers", "empty-prometheus", "bad-command"],
+    ids=["missing-manifest", "missing-input", "non-wav-input", "directory-input", "bad-workers", "empty-prometheus", "bad-command",
+         "wav-as-manifest", "prometheus-space"],
 )
 def test_usage_errors_exit_2(bad_files, args, message, capsys, monkeypatch):
     # In-process (main() returns the exit code; argparse exits with 2) to keep the file fast: the
@@ -221,3 +233,23 @@ def test_an_error_exit_keeps_its_code_when_stderr_is_a_closed_pipe():
     finally:
         os.close(write)
     assert p.returncode == 2
+
+
+def test_run_lists_twenty_segments_unless_all(runtime, tmp_path):
+    # Eight copies of the sample: 24 phrases, so 24 segments and 24 clips, 4 of each past the limit.
+    from remotemedia.audio import Audio
+    from remotemedia.wav import write_wav
+
+    sample = read_wav(os.path.join(REPO, "dataflows", "sample_speech.wav"))
+    long = tmp_path / "long.wav"
+    write_wav(long, Audio(np.tile(sample.samples, 8), sample.sample_rate))
+    p = cli("run", SPEECH_VAD, "--input", str(long), runtime=runtime)
+    assert p.returncode == 0, p.stderr
+    assert "vad: VAD result, 24 speech segments" in p.stdout, p.stdout
+    assert "  … 4 more segments (--all lists every one)" in p.stdout and "  … 4 more clips (--all lists every one)" in p.stdout
+    listed = lambda text: sum(1 for line in text.splitlines() if line.lstrip().startswith("24."))
+    assert listed(p.stdout) == 0
+    every = cli("run", SPEECH_VAD, "--input", str(long), "--all", "--once", runtime=runtime)
+    assert every.returncode == 0, every.stderr
+    assert listed(every.stdout) == 2 and "more segments" not in every.stdout, every.stdout
+    assert "warm run" not in every.stdout

@@ -9,7 +9,8 @@ import pytest
 
 from remotemedia import AudioResampleNode, Pipeline, VADNode
 
-pytest.importorskip("remotemedia._native", reason="GIL release is a property of the native runtime")
+# GIL release is a property of the native runtime.
+pytestmark = pytest.mark.requires_native
 
 
 def long_pipeline():

@@ -78,7 +78,7 @@ def test_builder_manifest_round_trips_through_from_dict(runtime):
     m = p.manifest
     assert [n["id"] for n in m["nodes"]] == ["format_converter", "audio_resample", "vad", "gain"]
     assert m["nodes"][2] == {"id": "vad", "type": "VADNode", "runtime_hint": "python",
-                             "params": {"frame_duration_ms": 20, "hangover_ms": 100}}
+                             "params": {"frame_duration_ms": 20, "hangover_ms": 100, "bridge_ms": 390}}
     assert m["edges"] == [{"from": "format_converter", "to": "audio_resample"},
                           {"from": "audio_resample", "to": "vad"}, {"from": "vad", "to": "gain"}]
     assert m["config"] == {"enable_metrics": True, "workers": 1}

@@ -4,7 +4,7 @@ import pytest
 
 from remotemedia import GainNode, Node, NodeError, Pipeline
 
-from conftest import tone
+from conftest import require_native, tone
 
 
 class FailsOnOdd(Node):
@@ -68,10 +68,7 @@ def _key_sets(m):
 
 def _run_both(make):
     """Runs the same two-node pipeline on both runtimes; returns {runtime: pipeline}."""
-    from remotemedia import _runtime
-
-    if not _runtime.is_rust_runtime_available():
-        pytest.skip(f"native module remotemedia._native not importable ({_runtime.native_import_error()})")
+    require_native()
     out = {}
     for rt in ("rust", "python"):
         p = make(rt)

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-pytest.importorskip("remotemedia._native", reason="the native module is not built")
+pytestmark = pytest.mark.requires_native
 
 SCRIPT = textwrap.dedent(
     """

@@ -23,7 +23,7 @@ import pytest
 
 from remotemedia import Audio, InputError, Node, Pipeline, _runtime
 from remotemedia.limits import VALUE_ITEMS, VALUE_NESTING
-from remotemedia.payloads import VadResult
+from remotemedia.payloads import Clip, Features, VadResult
 
 from conftest import tone
 
@@ -105,6 +105,24 @@ REFUSED = [
     ("too many", lambda: np.zeros(VALUE_ITEMS + 1, dtype=np.int16), f"output: more than {VALUE_ITEMS} values in one output"),
     ("too many in lists", lambda: [[0] * 1000 for _ in range(1000)],
      f"output[999]: more than {VALUE_ITEMS} values in one output"),
+    ("clip with NaN", lambda: {"c": [Clip(tone(), 16000, 5), Clip._trusted_clip(np.full(4, np.nan, np.float32), 16000, 9)]},
+     "samples contain NaN or infinity (4 values, the first at frame 0)"),
+    ("clip start", lambda: [Clip(tone(), 16000), type("C", (), {"start_frame": -1, "samples": 0})()],
+     "output[1]: start_frame must be a non-negative integer"),
+    ("features rate", lambda: {"values": np.zeros((2, 3), np.float32), "frame_rate": "100"},
+     "output: features: frame_rate must be a number, got str"),
+    ("features no bins", lambda: {"f": {"values": np.zeros((2, 0), np.float32), "frame_rate": 100}},
+     'output["f"]: features: features need at least 1 bin per frame'),
+    ("features rate -1", lambda: {"values": np.zeros((2, 3), np.float32), "frame_rate": -1},
+     "output: features: features need a positive frame rate, found -1"),
+    ("vad segments", lambda: {"segments": [(0.0, 1.0, 2.0)], "frames": [True], "audio": (tone(), 16000)},
+     'output["segments"]: a VAD result\'s segments must be (start_s, end_s) pairs of numbers'),
+    ("vad frames", lambda: {"segments": [], "frames": np.array([0, 1]), "audio": (tone(), 16000)},
+     'output["frames"]: a VAD result\'s frames must be booleans'),
+    ("vad probabilities", lambda: {"segments": [], "frames": [], "probabilities": "x", "audio": (tone(), 16000)},
+     'output["probabilities"]: a VAD result\'s probabilities must be a list or array of numbers'),
+    ("vad audio", lambda: {"segments": [], "frames": [], "audio": (tone().astype(np.float64), 16000)},
+     'output["audio"]: samples must be a numpy array of float32, int16 or int32, got float64'),
 ]
 
 
@@ -152,10 +170,32 @@ def test_audio_and_vad_results_from_a_python_node(runtime):
     out = returning(lambda: {"a": Audio(x.reshape(-1, 1), 16000)}, runtime).run_sync(AUDIO_IN)["n"]
     # Mono comes back 1-D, as the engine's own copy.
     assert out["a"].samples.shape == x.shape and np.array_equal(out["a"].samples, x)
+    # A VAD-shaped dict (a VadResult, or a plain dict with its keys) is passed on as a VAD result.
     vad = VadResult(segments=[(0.0, 0.5)], frames=np.array([True, False]), audio=Audio(x, 16000))
-    out = returning(lambda: vad, runtime).run_sync(AUDIO_IN)["n"]
-    assert type(out) is dict and out["segments"] == [[0.0, 0.5]] and out["frames"] == [True, False]
-    assert np.array_equal(out["audio"].samples, x)
+    for given in (vad, {"segments": [[0, 0.5]], "frames": [True, False], "audio": (x, 16000)}):
+        out = returning(lambda: given, runtime).run_sync(AUDIO_IN)["n"]
+        assert type(out) is VadResult and out == vad, out
+        assert out["segments"] == [(0.0, 0.5)] and out["probabilities"].dtype == np.float32
+        assert out["audio"].samples is not x
+    probs = VadResult(segments=[], frames=np.array([False]), probabilities=np.array([0.25], np.float32), audio=Audio(x, 16000))
+    out = returning(lambda: probs, runtime).run_sync(AUDIO_IN)["n"]
+    assert type(out) is VadResult and np.array_equal(out["probabilities"], [0.25])
+
+
+def test_clips_and_features_from_a_python_node(runtime):
+    x = tone()
+    clips = [Clip(x, 16000, 7), Clip(x[:100].reshape(-1, 1), 16000, 3000)]
+    out = returning(lambda: {"clips": clips}, runtime).run_sync(AUDIO_IN)["n"]["clips"]
+    assert [type(c) for c in out] == [Clip, Clip] and [c.start_frame for c in out] == [7, 3000]
+    assert np.array_equal(out[0].samples, x) and np.array_equal(out[1].samples, x[:100])
+    feats = Features(np.arange(6, dtype=np.float32).reshape(3, 2), 100.0)
+    for given in (feats, {"values": np.asarray(feats), "frame_rate": 100}):
+        out = returning(lambda: given, runtime).run_sync(AUDIO_IN)["n"]
+        assert type(out) is Features and out.frame_rate == 100.0 and np.array_equal(out, feats)
+    # An empty list, or a dict with other keys, stays JSON / a map.
+    assert returning(lambda: [], runtime).run_sync(AUDIO_IN)["n"] == []
+    out = returning(lambda: {"values": [1], "frame_rate": 100}, runtime).run_sync(AUDIO_IN)["n"]
+    assert out == {"frame_rate": 100, "values": [1]}
 
 
 def test_unaligned_audio_is_read_as_any_other(runtime):

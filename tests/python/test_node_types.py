@@ -32,7 +32,7 @@ def test_builder_signature_matches_the_schema(name):
             assert p.default == s.default, p.name
 
 
-@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+@pytest.mark.requires_native
 def test_node_types_json_is_the_native_registry():
     with open(NODE_TYPES_JSON, encoding="utf-8") as f:
         ours = json.load(f)

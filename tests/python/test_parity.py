@@ -10,7 +10,7 @@ from remotemedia import AudioResampleNode, FormatConverterNode, Pipeline, VADNod
 from remotemedia._pure import synth
 from remotemedia.wav import read_wav
 
-pytest.importorskip("remotemedia._native", reason="parity needs the native runtime")
+pytestmark = pytest.mark.requires_native
 
 SAMPLE = Path(__file__).resolve().parents[2] / "dataflows" / "sample_speech.wav"
 

@@ -96,7 +96,7 @@ def test_bad_env_value_is_an_error():
     assert r["error"] == "RemoteMediaError" and "REMOTEMEDIA_RUNTIME" in r["message"]
 
 
-@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+@pytest.mark.requires_native
 def test_native_module_is_used_without_warning_when_available():
     r = scenario()
     assert r["runtimes"] == ["rust", "rust"] and r["correct"] and r["warnings"] == []

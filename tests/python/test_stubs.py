@@ -8,7 +8,9 @@ import pytest
 
 import remotemedia
 
-native = pytest.importorskip("remotemedia._native", reason="the native module is not built")
+from conftest import require_native
+
+pytestmark = pytest.mark.requires_native
 
 STUB = Path(remotemedia.__file__).with_name("_native.pyi")
 
@@ -22,6 +24,7 @@ def params(fn: ast.FunctionDef):
 
 
 def test_every_stubbed_name_exists_with_the_same_parameters():
+    native = require_native()
     for node in stub_tree().body:
         if isinstance(node, ast.FunctionDef):
             obj = getattr(native, node.name)
@@ -41,6 +44,7 @@ def test_every_stubbed_name_exists_with_the_same_parameters():
 
 
 def test_every_public_name_of_the_module_is_stubbed():
+    native = require_native()
     stubbed = {n.name for n in stub_tree().body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     public = {n for n in dir(native) if not n.startswith("_")}
     assert public == stubbed

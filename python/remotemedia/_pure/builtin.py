@@ -1,5 +1,6 @@
 """The built-in nodes in numpy: GainNode, MixNode and PassthroughNode here; AudioResampleNode,
-VADNode and FormatConverterNode call the kernels in ``resample.py``, ``vad.py`` and ``format.py``.
+VADNode, FormatConverterNode, ChannelMixNode and SegmentNode call the kernels in ``resample.py``,
+``vad.py``, ``format.py``, ``channel_mix.py`` and ``segment.py``.
 
 Each ``make_*`` takes the node's validated params and returns a kernel ``inputs -> payload``
 (``inputs``: port name -> payload). Kernels raise :class:`InputError` for unusable data; the
@@ -17,7 +18,7 @@ import numpy as np
 from ..audio import Audio
 from ..errors import InputError, RemoteMediaError
 from ..nodes import Node
-from ..payloads import VadResult, from_native, payload_kind
+from ..payloads import Clip, VadResult, from_native, payload_kind
 
 __all__ = ["make_kernel", "KernelNode"]
 
@@ -73,6 +74,14 @@ def _rust_f32(v: Any) -> str:
     if np.isinf(v):
         return "inf" if v > 0 else "-inf"
     return np.format_float_positional(v, trim="-")
+
+
+def check_finite(node_type: str, flat: np.ndarray) -> None:
+    """The engine's error for a NaN or infinite sample (``check_finite`` in ``src/nodes/mod.rs``)."""
+    bad = ~np.isfinite(flat)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{node_type} input contains a non-finite sample ({_rust_f32(flat[i])}) at index {i}")
 
 
 def _shaped_like(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -133,8 +142,9 @@ def make_resample(params: Dict[str, Any]) -> Kernel:
 
 def make_vad(params: Dict[str, Any]) -> Kernel:
     kwargs = {"frame_duration_ms": int(params.get("frame_duration_ms") or 30), "threshold": params.get("threshold")}
-    if params.get("hangover_ms") is not None:
-        kwargs["hangover_ms"] = int(params["hangover_ms"])
+    for key in ("hangover_ms", "bridge_ms"):
+        if params.get(key) is not None:
+            kwargs[key] = int(params[key])
 
     def run(inputs: Mapping[str, Any]) -> VadResult:
         audio = _expect_audio(_one(inputs, "VADNode"))
@@ -160,6 +170,39 @@ def make_vad(params: Dict[str, Any]) -> Kernel:
             frames=np.asarray(frames, dtype=bool),
             audio=audio,
         )
+
+    return run
+
+
+def silero_mono(audio: Audio) -> np.ndarray:
+    """The Rust node's input checks and words (src/nodes/silero/network.rs), then its mono mix."""
+    if audio.sample_rate not in (16000, 8000):
+        raise InputError(
+            f"SileroVADNode needs audio at 16000 or 8000 Hz, received {audio.sample_rate} Hz; "
+            "put an AudioResampleNode before it"
+        )
+    x = _as_f32_frames(audio.samples)
+    mono = x[:, 0] if x.shape[1] == 1 else (x * np.float32(1.0 / x.shape[1])).sum(axis=1, dtype=np.float32)
+    bad = ~np.isfinite(mono)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"SileroVADNode input contains a non-finite sample ({_rust_f32(mono[i])}) at index {i}")
+    return mono
+
+
+def silero_params(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Validated node params (defaults filled in) as the twin's keyword arguments."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def make_silero(params: Dict[str, Any]) -> Kernel:
+    kwargs = silero_params(params)
+
+    def run(inputs: Mapping[str, Any]) -> VadResult:
+        audio = _expect_audio(_one(inputs, "SileroVADNode"))
+        mono = silero_mono(audio)
+        probs, frames, segments = _twin("silero", "SileroVADNode").detect(mono, audio.sample_rate, **kwargs)
+        return VadResult(segments=segments, frames=frames, probabilities=probs, audio=audio)
 
     return run
 
@@ -226,6 +269,55 @@ def make_mix(params: Dict[str, Any]) -> Kernel:
     return run
 
 
+def make_channel_mix(params: Dict[str, Any]) -> Kernel:
+    twin = _twin("channel_mix", "ChannelMixNode")
+    how = twin.plan(params)
+
+    def run(inputs: Mapping[str, Any]) -> Audio:
+        audio = _expect_audio(_one(inputs, "ChannelMixNode"))
+        out, why = twin.mix(audio.samples, how)
+        if out is None:
+            raise InputError(why)
+        return audio if out is audio.samples else Audio._trusted(out, audio.sample_rate)
+
+    return run
+
+
+def expect_vad(payload: Any) -> VadResult:
+    """The VAD result a SegmentNode is given, or the InputError the Rust node raises."""
+    if not isinstance(payload, VadResult):
+        raise InputError(
+            f"SegmentNode needs a VAD result (speech segments and their audio), received {payload_kind(payload)}; "
+            "put it after a VAD node, on the VAD's whole output (no output_key)"
+        )
+    return payload
+
+
+def cut_clips(audio: Audio, segments: Any, params: Dict[str, Any]) -> list:
+    """``audio`` cut into clips at the spans of ``segments`` (``segment::cut`` in Rust)."""
+    x = audio.samples
+    spans = _twin("segment", "SegmentNode").spans(x, audio.sample_rate, segments, params)
+    return [Clip._trusted_clip(x[a:b], audio.sample_rate, a) for a, b in spans]
+
+
+def make_segment(params: Dict[str, Any]) -> Kernel:
+    def run(inputs: Mapping[str, Any]) -> list:
+        vad = expect_vad(_one(inputs, "SegmentNode"))
+        return cut_clips(vad["audio"], vad["segments"], params)
+
+    return run
+
+
+def make_features(type_name: str) -> Callable[[Dict[str, Any]], Kernel]:
+    """LogMelNode, FbankNode, MfccNode: one buffer's features from a fresh stream (``features.py``)."""
+
+    def make(params: Dict[str, Any]) -> Kernel:
+        stream = _twin("features", type_name).STREAMS[type_name](params)
+        return stream.whole
+
+    return make
+
+
 def make_passthrough(params: Dict[str, Any]) -> Kernel:
     return lambda inputs: _one(inputs, "PassthroughNode")
 
@@ -233,10 +325,17 @@ def make_passthrough(params: Dict[str, Any]) -> Kernel:
 _MAKERS = {
     "AudioResampleNode": make_resample,
     "VADNode": make_vad,
+    "SileroVADNode": make_silero,
     "FormatConverterNode": make_format,
     "GainNode": make_gain,
     "MixNode": make_mix,
     "PassthroughNode": make_passthrough,
+    "ChannelMixNode": make_channel_mix,
+    "SegmentNode": make_segment,
+    **{t: make_features(t) for t in ("LogMelNode", "FbankNode", "MfccNode")},
+    "FilterNode": lambda params: _twin("filter", "FilterNode").FilterKernel(params),
+    "LoudnessNode": lambda params: _twin("loudness", "LoudnessNode").LoudnessKernel(params),
+    "DenoiseNode": lambda params: _twin("denoise", "DenoiseNode").DenoiseKernel(params),
 }
 
 
@@ -250,6 +349,8 @@ class KernelNode(Node):
     and what the native runtime calls back for built-in nodes with ``runtime_hint: python``."""
 
     inputs = "any"
+    #: Kernels take VAD results as their Rust nodes do (audio nodes use the audio themselves).
+    accepts_vad_result = True
 
     def __init__(self, node_id: str, type_name: str, params: Dict[str, Any]):
         super().__init__(node_id=node_id, **params)

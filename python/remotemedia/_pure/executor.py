@@ -1,6 +1,7 @@
 """Runs a validated graph in numpy, one node at a time in the graph's topological order, with the
 native engine's semantics: sources get the run's input, edges carry whole outputs or one
-``output_key`` of them to a port, sinks' outputs are the run's result keyed by node id.
+``output_key`` of them to a port, the output nodes' outputs (the manifest's ``outputs``, else the
+sinks) are the run's result keyed by node id.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ class Executor:
             self.metrics.pipeline.record(time.perf_counter_ns() - start, ok)
 
     def _result(self, outputs: List[Any]) -> Dict[str, Any]:
-        return {self.graph.nodes[i].id: outputs[i] for i in self.graph.sinks()}
+        return {self.graph.nodes[i].id: outputs[i] for i in self.graph.output_nodes()}
 
     def initialize(self) -> None:
         for impl in self.impls:

@@ -49,11 +49,18 @@ class Graph:
     #: Node indices in topological order, ties broken by manifest order.
     order: List[int]
     config: Dict[str, Any]
+    #: The manifest's ``outputs`` as node indices, in its order; None when it has no such section.
+    declared_outputs: Optional[List[int]] = None
 
     def sources(self) -> List[int]:
         """Nodes with no incoming edge: they receive the run's input."""
         return [i for i, n in enumerate(self.nodes) if not n.inputs]
 
     def sinks(self) -> List[int]:
-        """Nodes with no outgoing edge: their outputs are the run's outputs."""
+        """Nodes with no outgoing edge."""
         return [i for i, n in enumerate(self.nodes) if not n.outputs]
+
+    def output_nodes(self) -> List[int]:
+        """The nodes whose outputs a run returns: the manifest's ``outputs`` in its order, else the
+        sinks in manifest order."""
+        return list(self.declared_outputs) if self.declared_outputs is not None else self.sinks()

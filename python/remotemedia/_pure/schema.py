@@ -13,19 +13,65 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
-__all__ = ["ParamSpec", "NodeTypeSpec", "builtin_types", "describe_kind", "describe_value", "quote", "format_number"]
+__all__ = ["ParamSpec", "Variant", "NodeTypeSpec", "builtin_types", "describe_kind", "describe_value", "quote", "format_number"]
 
 
 @dataclass(frozen=True)
 class ParamSpec:
     name: str
-    kind: str  # int | float | choice | int_choice | bool | any
+    kind: str  # int | float | choice | int_choice | bool | any | list | tagged
     min: Optional[float] = None
     max: Optional[float] = None
     choices: Optional[tuple] = None
     required: bool = False
     default: Any = None
     doc: str = ""
+    #: ``list``: the kind of every item (a nameless spec) and the allowed lengths.
+    item: Optional["ParamSpec"] = None
+    min_len: int = 0
+    max_len: int = 0
+    #: ``tagged``: the field naming the variant, and the variants.
+    tag: str = ""
+    variants: tuple = ()
+
+    @classmethod
+    def from_dict(cls, p: Dict[str, Any]) -> "ParamSpec":
+        """A spec from its ``node_types.json`` entry (a nameless one for a list's item kind)."""
+        return cls(
+            name=p.get("name", ""),
+            kind=p["kind"],
+            min=p.get("min"),
+            max=p.get("max"),
+            choices=tuple(p["choices"]) if p.get("choices") is not None else None,
+            required=bool(p.get("required", False)),
+            default=p.get("default"),
+            doc=p.get("doc", ""),
+            item=cls.from_dict(p["item"]) if p.get("item") is not None else None,
+            min_len=int(p.get("min_len", 0)),
+            max_len=int(p.get("max_len", 0)),
+            tag=p.get("tag", ""),
+            variants=tuple(Variant.from_dict(v) for v in p.get("variants", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One variant of a ``tagged`` param: its tag value, its fields, and the pairs of fields that
+    must increase (``Variant`` in ``src/nodes/mod.rs``)."""
+
+    name: str
+    doc: str = ""
+    fields: tuple = ()
+    increasing: tuple = ()
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Variant":
+        return cls(
+            name=d["name"],
+            doc=d.get("doc", ""),
+            fields=tuple(ParamSpec.from_dict(f) for f in d.get("fields", ())),
+            increasing=tuple(tuple(pair) for pair in d.get("increasing", ())),
+        )
 
 
 @dataclass
@@ -41,6 +87,9 @@ class NodeTypeSpec:
     stateful: bool = False
     #: The Node subclass for custom Python types; None for built-ins.
     python_class: Any = None
+    #: The cross-param check of a built-in type (the Rust ``NodeType::check``): validated params
+    #: in, ``(param, expected, found)`` problems out; None when the type has none.
+    check: Any = None
 
     def param(self, name: str) -> Optional[ParamSpec]:
         return next((p for p in self.params if p.name == name), None)
@@ -48,19 +97,7 @@ class NodeTypeSpec:
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "NodeTypeSpec":
         inputs = d.get("inputs") or {"kind": "one"}
-        params = [
-            ParamSpec(
-                name=p["name"],
-                kind=p["kind"],
-                min=p.get("min"),
-                max=p.get("max"),
-                choices=tuple(p["choices"]) if p.get("choices") is not None else None,
-                required=bool(p.get("required", False)),
-                default=p.get("default"),
-                doc=p.get("doc", ""),
-            )
-            for p in d.get("params", [])
-        ]
+        params = [ParamSpec.from_dict(p) for p in d.get("params", [])]
         return cls(
             name=d["name"],
             doc=d.get("doc", ""),
@@ -80,7 +117,18 @@ def builtin_types() -> Dict[str, NodeTypeSpec]:
     """The built-in node types, by name, from ``node_types.json``."""
     path = os.path.join(os.path.dirname(__file__), "node_types.json")
     with open(path, encoding="utf-8") as f:
-        return {d["name"]: NodeTypeSpec.from_dict(d) for d in json.load(f)}
+        types = {d["name"]: NodeTypeSpec.from_dict(d) for d in json.load(f)}
+    # The twins of the Rust types' cross-param checks (their params structs' `problems`).
+    from . import channel_mix, resample, segment
+
+    for name, check in (
+        ("ChannelMixNode", channel_mix.check_params),
+        ("SegmentNode", segment.check_params),
+        ("AudioResampleNode", resample.rate_pair_problems),
+    ):
+        if name in types:
+            types[name].check = check
+    return types
 
 
 def _rust_display_f64(x: float) -> str:
@@ -148,6 +196,10 @@ def describe_kind(p: ParamSpec) -> str:
         return "one of " + ", ".join(str(c) for c in p.choices or ())
     if p.kind == "bool":
         return "true or false"
+    if p.kind == "list":
+        return f"a list of {p.min_len} to {p.max_len} items, each {describe_kind(p.item)}"
+    if p.kind == "tagged":
+        return f'an object with "{p.tag}": one of ' + ", ".join(f'"{v.name}"' for v in p.variants)
     return "any value"
 
 

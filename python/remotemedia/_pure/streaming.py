@@ -18,13 +18,31 @@ import numpy as np
 from ..audio import Audio
 from ..errors import InputError
 from ..payloads import VadResult
-from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like, check_input_rate, check_resampler, check_resampler_input
+from . import silero
+from .builtin import (
+    _as_f32_frames,
+    _expect_audio,
+    _one,
+    _shaped_like,
+    check_input_rate,
+    check_resampler,
+    check_resampler_input,
+    cut_clips,
+    expect_vad,
+    silero_mono,
+    silero_params,
+)
+from .denoise import DenoiseStream
+from .filter import FilterStream
+from .loudness import LoudnessStream
 from .resample import _filter_spectrum, block_sizes, output_frames
+from . import features
 from .vad import VadState, _to_mono
 
 __all__ = ["StreamResampler", "PureSession", "STATEFUL_TYPES"]
 
-STATEFUL_TYPES = ("AudioResampleNode", "VADNode")
+STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "SileroVADNode", "LogMelNode", "FbankNode", "MfccNode", "FilterNode",
+                  "LoudnessNode", "DenoiseNode")
 
 
 def _frames(samples: np.ndarray) -> np.ndarray:
@@ -155,8 +173,9 @@ class _VadStream:
     def __init__(self, params: Dict[str, Any]):
         self.frame_ms = int(params.get("frame_duration_ms") or 30)
         self.kwargs = {"frame_duration_ms": self.frame_ms, "threshold": params.get("threshold")}
-        if params.get("hangover_ms") is not None:
-            self.kwargs["hangover_ms"] = int(params["hangover_ms"])
+        for key in ("hangover_ms", "bridge_ms"):
+            if params.get(key) is not None:
+                self.kwargs[key] = int(params[key])
         self.state: Optional[VadState] = None
         self.frames_done = 0
         self.open_since: Optional[int] = None
@@ -177,6 +196,11 @@ class _VadStream:
         if self.state is None:
             self.state = VadState(audio.sample_rate, **self.kwargs)
         frames = self.state.push(mono)
+        self.last_audio = audio
+        return VadResult(segments=self._track(frames), frames=np.asarray(frames, dtype=bool), audio=audio)
+
+    def _track(self, frames) -> List[Tuple[float, float]]:
+        """Takes the next decisions; returns the segments they close."""
         segments: List[Tuple[float, float]] = []
         for k, speech in enumerate(frames):
             i = self.frames_done + k
@@ -186,25 +210,95 @@ class _VadStream:
                 segments.append((self._t(self.open_since), self._t(i)))
                 self.open_since = None
         self.frames_done += len(frames)
-        self.last_audio = audio
-        return VadResult(segments=segments, frames=np.asarray(frames, dtype=bool), audio=audio)
+        return segments
 
     def finish(self, inputs: Optional[Mapping[str, Any]]) -> Optional[VadResult]:
         last = self.push(inputs) if inputs is not None else None
         if self.state is None:
             return last
         rate = self.state.sample_rate
-        self.state.finish()
         if last is None:
             empty = np.zeros(0, dtype=np.float32)
             last = VadResult(segments=[], frames=np.zeros(0, dtype=bool), audio=Audio._trusted(empty, rate))
+        frames = self.state.finish()
+        last["segments"] = list(last["segments"]) + self._track(frames)
+        last["frames"] = np.concatenate([last["frames"], np.asarray(frames, dtype=bool)])
         if self.open_since is not None:
             last["segments"].append((self._t(self.open_since), self._t(self.frames_done)))
         self.state = None
         return last
 
 
-_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream}
+class _SegmentStream:
+    """SegmentNode in a session (``Segment::push``/``finish`` in Rust): keeps every chunk's VAD
+    result, returns no clips per chunk, and cuts the whole session at its end."""
+
+    def __init__(self, params: Dict[str, Any]):
+        self.params = params
+        self.parts: List[VadResult] = []
+
+    def push(self, inputs: Mapping[str, Any]) -> list:
+        v = expect_vad(next(iter(inputs.values())))
+        if self.parts:
+            first = self.parts[0]["audio"]
+            a = v["audio"]
+            if (a.sample_rate, a.channels) != (first.sample_rate, first.channels) and a.frames:
+                raise InputError(f"cannot append audio at {a.sample_rate} Hz x {a.channels} to audio at "
+                                 f"{first.sample_rate} Hz x {first.channels}")
+        self.parts.append(v)
+        return []
+
+    def finish(self, inputs: Optional[Mapping[str, Any]]) -> list:
+        if inputs is not None:
+            self.push(inputs)
+        parts, self.parts = self.parts, []
+        if not parts:
+            return []
+        audio = Audio._trusted(np.concatenate([p["audio"].samples for p in parts]), parts[0]["audio"].sample_rate)
+        return cut_clips(audio, [s for p in parts for s in p["segments"]], self.params)
+
+
+class _SileroStream:
+    """One session's ``SileroVADNode``: probabilities per chunk, frames and segments once final."""
+
+    def __init__(self, params: Dict[str, Any]):
+        self.kwargs = silero_params(params)
+        self.vad: Any = None
+        self.channels: Optional[int] = None
+
+    def push(self, inputs: Mapping[str, Any]) -> VadResult:
+        audio = _expect_audio(_one(inputs, "SileroVADNode"))
+        if self.vad is not None and audio.sample_rate != self.vad.net.sample_rate:
+            raise InputError(
+                f"this stream started with audio at {self.vad.net.sample_rate} Hz; "
+                f"a chunk at {audio.sample_rate} Hz cannot continue it"
+            )
+        mono = silero_mono(audio)
+        if self.vad is None:
+            self.vad = silero.SileroVad(audio.sample_rate, **self.kwargs)
+        probs, frames, segments = self.vad.push(mono)
+        self.channels = audio.channels
+        return VadResult(segments=segments, frames=np.asarray(frames, dtype=bool), probabilities=probs, audio=audio)
+
+    def finish(self, inputs: Optional[Mapping[str, Any]]) -> Optional[VadResult]:
+        last = self.push(inputs) if inputs is not None else None
+        if self.vad is None:
+            return last
+        probs, frames, segments = self.vad.finish()
+        if last is None:
+            shape = (0,) if self.channels == 1 else (0, self.channels)
+            empty = Audio._trusted(np.zeros(shape, dtype=np.float32), self.vad.net.sample_rate)
+            last = VadResult(segments=[], frames=np.zeros(0, dtype=bool), audio=empty)
+        last["segments"] = list(last["segments"]) + segments
+        last["frames"] = np.concatenate([last["frames"], np.asarray(frames, dtype=bool)])
+        last["probabilities"] = np.concatenate([last["probabilities"], probs]).astype(np.float32)
+        self.vad = None
+        return last
+
+
+_STREAMS = {"AudioResampleNode": _ResampleStream, "VADNode": _VadStream, "SileroVADNode": _SileroStream,
+            "SegmentNode": _SegmentStream, **features.STREAMS,
+            "FilterNode": FilterStream, "LoudnessNode": LoudnessStream, "DenoiseNode": DenoiseStream}
 
 
 class PureSession:

@@ -7,15 +7,19 @@ threshold could differ.
 
 Algorithm (see docs/nodes.md, VADNode):
   * non-overlapping frames of ``frame_duration_ms``; a Hann window; a real FFT of the next power of
-    two; the power in 4 bands (200-500, 500-1000, 1000-2000, 2000-4000 Hz), in dB re full scale;
+    two; the power in 8 bands (half-octave-ish, 200 to 4000 Hz), in dB re full scale;
   * per band, a noise floor by minimum statistics: the minimum of the smoothed band level over the
     last 8 sub-windows of ~250 ms (about 2 s);
-  * score = mean over bands of max(0, level - floor), in dB;
-  * raw speech when score > threshold (fixed, in dB above the floor, or adaptive: mean + 3 std of
-    the score over recent noise-like frames, clamped to [3, 12] dB) and the speech-band power is
-    above -65 dBFS;
-  * onset needs two raw speech frames in a row; a speech decision is held for ``hangover_ms``
-    after the last raw speech frame.
+  * d = level - floor per band; score = mean over bands of max(0, d), unless every band is more
+    than GAIN_CAP_DB above its floor: a rise of the noise's level, not of speech, so then the
+    score is the bands' rise above the smallest one (mean of max(0, d - min d));
+  * raw speech when score > threshold (fixed, in dB, or adaptive: mean + 2.5 std of the score over
+    recent noise-like frames, clamped to [3, 12] dB) and the speech-band power is above -65 dBFS;
+  * two raw speech frames in a row are speech (a lone raw frame is not); a pause of up to
+    ``bridge_ms`` between speech frames is speech; after the last speech frame of a run,
+    ``hangover_ms`` more are speech. A frame's decision therefore waits for its successor when
+    it is raw speech, and frames after speech wait until the pause ends or outgrows
+    ``bridge_ms``: decisions come out up to ``bridge_ms`` (at least one frame) late.
 """
 
 from __future__ import annotations
@@ -24,15 +28,17 @@ import math
 
 import numpy as np
 
-DEFAULT_HANGOVER_MS = 200
-BAND_EDGES_HZ = (200, 500, 1000, 2000, 4000)
+DEFAULT_HANGOVER_MS = 180
+DEFAULT_BRIDGE_MS = 390
+BAND_EDGES_HZ = (200, 300, 450, 700, 1000, 1400, 2000, 2800, 4000)
+GAIN_CAP_DB = 3.0
 EPS_POWER = 1e-10
 SMOOTH_TAU_S = 0.04
 SUBWINDOW_MS = 250
 SUBWINDOWS = 8
 ABS_GATE_DB = -65.0
 ADAPT_TAU_S = 1.0
-ADAPT_K = 3.0
+ADAPT_K = 2.5
 ADAPT_GATE = 2.0
 ADAPT_MIN_DB = 3.0
 ADAPT_MAX_DB = 12.0
@@ -58,12 +64,15 @@ class VadState:
         frame_duration_ms: int = 30,
         threshold: float | None = None,
         hangover_ms: int = DEFAULT_HANGOVER_MS,
+        bridge_ms: int = DEFAULT_BRIDGE_MS,
     ) -> None:
         _check_rate(sample_rate, frame_duration_ms)
         if threshold is not None and not math.isfinite(threshold):
             raise ValueError("threshold must be finite")
         if not (0 <= hangover_ms <= 2000):
             raise ValueError(f"hangover_ms must be from 0 to 2000, got {hangover_ms}")
+        if not (0 <= bridge_ms <= 2000):
+            raise ValueError(f"bridge_ms must be from 0 to 2000, got {bridge_ms}")
         self.sample_rate = sample_rate
         self.frame_duration_ms = frame_duration_ms
         self.threshold = threshold
@@ -88,6 +97,8 @@ class VadState:
         self.adapt = 1.0 - math.exp(-frame_s / ADAPT_TAU_S)
         self.sub_frames = (SUBWINDOW_MS + frame_duration_ms // 2) // frame_duration_ms
         self.hang_frames = (hangover_ms + frame_duration_ms - 1) // frame_duration_ms
+        # A pause is held undecided while it could still be bridged or is inside the hangover.
+        self.hold_frames = max(self.hang_frames, (bridge_ms + frame_duration_ms - 1) // frame_duration_ms)
         self.reset()
 
     def reset(self) -> None:
@@ -100,8 +111,9 @@ class VadState:
         self.count = 0
         self.noise_mean = INIT_MEAN_DB
         self.noise_var = INIT_VAR_DB2
-        self.hang = 0
         self.prev_raw = False
+        self.in_run = False
+        self.undecided = 0
 
     def _band_levels(self, frames: np.ndarray) -> np.ndarray:
         spec = np.fft.rfft(frames * self.window, n=self.fft_len, axis=1)
@@ -120,24 +132,35 @@ class VadState:
         if nf == 0:
             return np.zeros(0, dtype=bool)
         bands = self._band_levels(x[: nf * self.frame_len].reshape(nf, self.frame_len))
-        out = np.zeros(nf, dtype=bool)
+        out: list[bool] = []
         for i in range(nf):
-            out[i] = self._decide([float(p) for p in bands[i]])
-        return out
+            self._decide([float(p) for p in bands[i]], out)
+        return np.asarray(out, dtype=bool)
 
     def finish(self) -> np.ndarray:
-        """Ends the stream: a trailing partial frame gets no decision (dropped)."""
+        """Ends the stream: the frames of a pause still open are decided (the hangover's are
+        speech); a trailing partial frame gets no decision (dropped)."""
         self.pending = np.zeros(0, dtype=np.float64)
-        return np.zeros(0, dtype=bool)
+        out: list[bool] = []
+        self._settle(self.undecided, out)
+        return np.asarray(out, dtype=bool)
 
-    def _decide(self, powers: list[float]) -> bool:
+    def _settle(self, n: int, out: list[bool]) -> None:
+        """Decides the first ``n`` undecided frames as not bridged: after a run, its first
+        hangover frames are speech, the rest not."""
+        speech = min(self.hang_frames, n) if self.in_run else 0
+        out.extend([True] * speech + [False] * (n - speech))
+        self.undecided -= n
+        self.in_run = False
+
+    def _decide(self, powers: list[float], out: list[bool]) -> None:
         levels = [10.0 * math.log10(p + EPS_POWER) for p in powers]
         total = 10.0 * math.log10(sum(powers) + EPS_POWER)
         nb = len(levels)
         if not self.started:
             self.smoothed = list(levels)
             self.started = True
-        score = 0.0
+        ds = [0.0] * nb
         for b in range(nb):
             s = self.smoothed[b] + self.smooth * (levels[b] - self.smoothed[b])
             self.smoothed[b] = s
@@ -147,9 +170,15 @@ class VadState:
             for m in self.ring:
                 if m[b] < floor:
                     floor = m[b]
-            d = levels[b] - floor
-            if d > 0.0:
-                score += d
+            ds[b] = levels[b] - floor
+        # Every band well above its floor: the noise got louder (or it is loud speech); only
+        # the bands' rise above the common one counts.
+        common = min(ds)
+        ref = common if common >= GAIN_CAP_DB else 0.0
+        score = 0.0
+        for d in ds:
+            if d > ref:
+                score += d - ref
         score /= nb
         self.count += 1
         if self.count == self.sub_frames:
@@ -171,16 +200,21 @@ class VadState:
             self.noise_mean += self.adapt * dev
             self.noise_var += self.adapt * (dev * dev - self.noise_var)
         self.last_score = score
-        # Onset needs two raw speech frames in a row: isolated noise peaks do not start a segment.
-        onset = raw and (self.prev_raw or self.hang > 0)
+        # Two raw speech frames in a row are speech: isolated noise peaks are not.
+        pair = raw and self.prev_raw
         self.prev_raw = raw
-        if onset:
-            self.hang = self.hang_frames
-            return True
-        if self.hang > 0:
-            self.hang -= 1
-            return True
-        return False
+        if pair:
+            # Everything since the last speech frame (a pause short enough to bridge, or the
+            # first frame of the pair) is speech.
+            out.extend([True] * (self.undecided + 1))
+            self.undecided = 0
+            self.in_run = True
+            return
+        self.undecided += 1
+        # A raw frame stays undecided: it is speech if the next one is raw too.
+        keep = 1 if raw else 0
+        if not self.in_run or self.undecided - keep > self.hold_frames:
+            self._settle(self.undecided - keep, out)
 
 
 def _to_mono(samples: np.ndarray) -> np.ndarray:
@@ -219,12 +253,13 @@ def vad(
     frame_duration_ms: int = 30,
     threshold: float | None = None,
     hangover_ms: int = DEFAULT_HANGOVER_MS,
+    bridge_ms: int = DEFAULT_BRIDGE_MS,
 ) -> tuple[list[tuple[float, float]], np.ndarray]:
     """Speech segments (seconds) and per-frame decisions for one buffer of shape (frames, channels).
 
     float samples are taken as is; int16 / int32 are scaled by 1/32768 and 1/2^31. Channels are
     averaged. There are floor(frames / frame_len) decisions: a trailing partial frame is dropped.
     """
-    state = VadState(sample_rate, frame_duration_ms, threshold, hangover_ms)
+    state = VadState(sample_rate, frame_duration_ms, threshold, hangover_ms, bridge_ms)
     frames = np.concatenate([state.push(_to_mono(samples)), state.finish()])
     return segments_from_frames(frames, frame_duration_ms), frames

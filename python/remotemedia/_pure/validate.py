@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ManifestError, Problem
 from ..limits import MANIFEST_EDGES, MANIFEST_NODES, WORKERS
 from .graph import DEFAULT_CONFIG, Graph, GraphEdge, GraphNode
-from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value, quote
+from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value, format_float, quote
 from .tree import limit_problems
 
 __all__ = ["validate", "SUPPORTED_VERSIONS", "MAX_PROBLEMS", "closest", "check_param"]
@@ -27,7 +27,7 @@ __all__ = ["validate", "SUPPORTED_VERSIONS", "MAX_PROBLEMS", "closest", "check_p
 SUPPORTED_VERSIONS = ("1.0",)
 #: Problems listed in full; beyond this a last entry counts the rest.
 MAX_PROBLEMS = 100
-TOP_FIELDS = ("version", "name", "metadata", "nodes", "edges", "config")
+TOP_FIELDS = ("version", "name", "metadata", "nodes", "edges", "outputs", "config")
 NODE_FIELDS = ("id", "type", "params", "runtime_hint", "reliability")
 #: Fields of a node's ``reliability`` entry: the retry and breaker fields of ``config``.
 RELIABILITY_FIELDS = (
@@ -267,6 +267,18 @@ def describe_mistyped(v: Any) -> str:
     return base
 
 
+def _mfcc_ceps(params: Dict[str, Any]) -> List[Tuple[str, str, str]]:
+    """MfccNode (src/nodes/mfcc.rs, check_ceps): at most as many cepstra as mel bins."""
+    ceps, bins = params.get("num_ceps"), params.get("num_mel_bins")
+    if ceps is not None and bins is not None and ceps > bins:
+        return [("num_ceps", f"at most num_mel_bins ({bins})", str(ceps))]
+    return []
+
+
+#: Cross-param checks by node type: the twins of the Rust node types' ``check``.
+CROSS_CHECKS = {"MfccNode": _mfcc_ceps}
+
+
 def check_value(p: ParamSpec, v: Any) -> Tuple[bool, Any, str, str]:
     """``(True, normalised value, "", "")`` or ``(False, None, expected, found)``."""
     expected = describe_kind(p)
@@ -398,11 +410,15 @@ class _Validator:
         edges = self.check_edges(tree.get("edges"), nodes)
         self.check_named_ports(nodes, edges)
         self.check_cycles(nodes, edges)
+        outputs = self.check_outputs(tree.get("outputs"), nodes)
         config = self.check_config(tree.get("config"))
         self.check_node_delays(nodes, config)
         if not self.p.is_empty():
             return None
-        return self.build_graph(nodes, edges, config)
+        graph = self.build_graph(nodes, edges, config)
+        if graph is not None:
+            graph.declared_outputs = outputs
+        return graph
 
     def check_counts(self, tree: Dict[str, Any]) -> bool:
         """At most MANIFEST_NODES nodes and MANIFEST_EDGES edges, checked before either is looked at."""
@@ -519,42 +535,94 @@ class _Validator:
                 self.add(f"nodes[{i}].reliability.retry_max_delay_ms", f"at least retry_base_delay_ms ({base})", str(mx))
 
     def check_params(self, base: str, t: NodeTypeSpec, given: Dict[str, Any]) -> Dict[str, Any]:
-        out: Dict[str, Any] = {}
         before = self.p.count()
-        declared = [s.name for s in t.params]
+        out = self.check_specs(base, t.params, given, t.name, "param", t.open_params)
+        # The engine's cross-param checks (NodeType::check), once each param is valid on its own.
+        if self.p.count() == before and t.name in CROSS_CHECKS:
+            for param, expected, found in CROSS_CHECKS[t.name](out):
+                self.add(join(base, param), expected, found)
+        if self.p.count() == before and t.check is not None:
+            for param, expected, found in t.check(out):
+                self.add(join(base, param) if param else base, expected, found)
+        return out
+
+    def check_specs(self, base: str, specs: Sequence[ParamSpec], given: Dict[str, Any], owner: str, what: str,
+                    open_: bool = False) -> Dict[str, Any]:
+        """``given`` against ``specs`` (a node's params, or one variant's fields): every problem with
+        its path, defaults filled in (``check_specs`` in Rust)."""
+        out: Dict[str, Any] = {}
+        declared = [s.name for s in specs]
         for key in sorted(given):
             v = given[key]
             path = join(base, key)
-            spec = t.param(key)
+            spec = next((s for s in specs if s.name == key), None)
             if spec is not None:
                 if v is None and not spec.required:
                     continue
-                ok, norm, expected, found = check_value(spec, v)
+                ok, norm = self.check_kind(path, spec, v)
                 if ok:
                     out[key] = self.json_value(norm, path) if spec.kind == "any" else norm
-                else:
-                    self.add(path, expected, found)
-            elif t.open_params:
+            elif open_:
                 out[key] = self.json_value(v, path)
             elif not declared:
-                self.add(path, f"no params ({t.name} takes none)", f"the unknown param {quote(key)}")
+                self.add(path, f"no {what}s ({owner} takes none)", f"the unknown {what} {quote(key)}")
             else:
-                self.add(path, f"a param of {t.name}: {', '.join(declared)}{did_you_mean(key, declared)}",
-                         f"the unknown param {quote(key)}")
-        for spec in t.params:
+                self.add(path, f"a {what} of {owner}: {', '.join(declared)}{did_you_mean(key, declared)}",
+                         f"the unknown {what} {quote(key)}")
+        for spec in specs:
             absent = spec.name not in given or (given[spec.name] is None and not spec.required)
             if not absent:
                 continue
             if spec.required:
-                self.add(join(base, spec.name), f"{describe_kind(spec)} (required by {t.name})", "nothing")
+                self.add(join(base, spec.name), f"{describe_kind(spec)} (required by {owner})", "nothing")
             else:
                 out[spec.name] = spec.default
-        # The node type's cross-param check (NodeType::check), once each param is valid on its own.
-        cross = _cross_check(t.name) if t.python_class is None else None
-        if cross is not None and self.p.count() == before:
-            for param, expected, found in cross(out):
-                self.add(join(base, param) if param else base, expected, found)
         return out
+
+    def check_kind(self, path: str, spec: ParamSpec, v: Any) -> Tuple[bool, Any]:
+        """A value against a spec's kind, every problem added with its path: ``(ok, normalised)``
+        (``check_kind`` in Rust)."""
+        if spec.kind == "list":
+            if not isinstance(v, list):
+                self.add(path, describe_kind(spec), describe_mistyped(v))
+                return False, None
+            if not spec.min_len <= len(v) <= spec.max_len:
+                self.add(path, describe_kind(spec), describe_value(v))
+                return False, None
+            before = self.p.count()
+            out = []
+            for i, x in enumerate(v):
+                ok, norm = self.check_kind(f"{path}[{i}]", spec.item, x)
+                if ok:
+                    out.append(norm)
+            return self.p.count() == before, out
+        if spec.kind == "tagged":
+            names = [variant.name for variant in spec.variants]
+            if not isinstance(v, dict):
+                self.add(path, describe_kind(spec), describe_value(v))
+                return False, None
+            tag_path = join(path, spec.tag)
+            tag = v.get(spec.tag)
+            variant = next((x for x in spec.variants if x.name == tag), None) if isinstance(tag, str) else None
+            if variant is None:
+                if isinstance(tag, str):
+                    self.add(tag_path, f"one of {', '.join(names)}{did_you_mean(tag, names)}", quote(tag))
+                else:
+                    self.add(tag_path, f"one of {', '.join(names)}", _describe_opt(spec.tag in v, tag))
+                return False, None
+            before = self.p.count()
+            fields = {k: x for k, x in v.items() if k != spec.tag}
+            out = self.check_specs(path, variant.fields, fields, f"{spec.tag} {quote(variant.name)}", "field")
+            for a, b in variant.increasing:
+                x, y = out.get(a), out.get(b)
+                if _is_number(x) and _is_number(y) and float(x) >= float(y):
+                    self.add(join(path, b), f"a number above {a} ({format_float(float(x))})", format_float(float(y)))
+            out[spec.tag] = variant.name
+            return self.p.count() == before, out
+        ok, norm, expected, found = check_value(spec, v)
+        if not ok:
+            self.add(path, expected, found)
+        return ok, norm
 
     def check_endpoint(self, path: str, present: bool, v: Any, ids: Dict[str, int], id_list: List[str]) -> Optional[int]:
         if isinstance(v, str):
@@ -738,6 +806,37 @@ class _Validator:
             self.add(f"edges[{closing}]", "a graph without cycles (data must flow from the inputs to the outputs)",
                      "the cycle " + " -> ".join(names))
 
+    def check_outputs(self, v: Any, nodes: List[_NodeDraft]) -> Optional[List[int]]:
+        """The manifest's ``outputs`` (``check_outputs`` in Rust): node ids, each listed once."""
+        if v is None:
+            return None
+        if isinstance(v, list) and not v:
+            self.add("outputs", "a list of at least one node id (or no outputs section: the sinks are the outputs)",
+                     "an empty list")
+            return None
+        if not isinstance(v, list):
+            self.add("outputs", "a list of node ids (the nodes whose outputs a run returns)", describe_value(v))
+            return None
+        ids: Dict[str, int] = {}
+        for i, n in enumerate(nodes):
+            if n.id is not None:
+                ids.setdefault(n.id, i)
+        id_list = [n.id for n in nodes if n.id is not None]
+        first: Dict[int, int] = {}
+        out: List[int] = []
+        before = self.p.count()
+        for k, entry in enumerate(v):
+            path = f"outputs[{k}]"
+            node = self.check_endpoint(path, True, entry, ids, id_list)
+            if node is None:
+                continue
+            if node in first:
+                self.add(path, "each node listed once", f"{quote(entry)}, already outputs[{first[node]}]")
+            else:
+                first[node] = k
+                out.append(node)
+        return out if self.p.count() == before else None
+
     def check_config(self, v: Any) -> Dict[str, Any]:
         c = dict(_CONFIG_DEFAULTS)
         if v is None:
@@ -781,15 +880,6 @@ class _Validator:
         cfg = dict(DEFAULT_CONFIG)
         cfg.update(config)
         return Graph(nodes=nodes, edges=edges, order=order, config=cfg)
-
-
-def _cross_check(type_name: str) -> Any:
-    """The twin of a built-in node type's cross-param check (``check`` in its Rust NodeType)."""
-    if type_name == "AudioResampleNode":
-        from .resample import rate_pair_problems
-
-        return rate_pair_problems
-    return None
 
 
 def _strongly_connected(out: List[List[Tuple[int, int]]]) -> List[int]:

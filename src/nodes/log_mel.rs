@@ -1,0 +1,279 @@
+//! `LogMelNode`: Whisper's log-mel spectrogram (openai-whisper `log_mel_spectrogram`, HF
+//! `WhisperFeatureExtractor`): 16 kHz mono in, `frames × n_mels` features out, 100 frames/s.
+//!
+//! n_fft 400, hop 160, periodic Hann, centred frames with 200 samples of reflect padding and the
+//! last frame dropped, Slaney mel filters, power spectrum, `log10(max(x, 1e-10))`, then Whisper's
+//! normalisation `(max(x, m − 8) + 4) / 4` where `m` is the maximum of a 30 s window (HF) or of
+//! the whole input (openai-whisper), as `normalize` says. Algorithm and measured parity:
+//! `docs/nodes.md#logmelnode`; numpy twin: `python/remotemedia/_pure/features.py`.
+
+use super::params::node_params;
+use super::spectral::{mono_samples, FrameCount, FrameStream, Framing, MelBank, PowerSpectrum, Reflect};
+use super::{expect_audio, Inputs, Node, NodeType, ParamKind};
+use crate::data::{AudioBuffer, Features, Payload};
+use crate::error::NodeError;
+
+pub const TYPE_NAME: &str = "LogMelNode";
+
+/// Whisper's fixed transform: 16 kHz, 25 ms frames every 10 ms.
+pub const SAMPLE_RATE: u32 = 16000;
+pub const N_FFT: usize = 400;
+pub const HOP: usize = 160;
+/// Frames in Whisper's 30 s window (480,000 samples).
+pub const WINDOW_FRAMES: usize = 3000;
+/// Frames per second.
+pub const FRAME_RATE: f64 = (SAMPLE_RATE as usize / HOP) as f64;
+/// Powers are clamped to this before the log (−100 dB).
+const POWER_FLOOR: f32 = 1e-10;
+/// The normalisation floor sits this many decades below the maximum.
+const DYNAMIC_RANGE: f32 = 8.0;
+
+node_params! {
+    /// `LogMelNode`'s params.
+    pub struct LogMelParams {
+        n_mels: i64 = 80, ParamKind::IntChoice(&[80, 128]),
+            "mel bands: 80 (Whisper tiny to large-v2) or 128 (large-v3)";
+        pad_or_trim_s: Option<f64> = None, ParamKind::Float { min: 0.01, max: 3600.0 },
+            "pad the input with zeros or cut it to exactly this many seconds first (30: Whisper's 3000 frames); absent: the input as it is";
+        normalize: &'static str = "window", ParamKind::Choice(&["window", "whole", "none"]),
+            "floor at max - 8 then (x + 4) / 4, with the max of each 30 s window (HF WhisperFeatureExtractor), of the whole input (openai-whisper log_mel_spectrogram), or no normalisation (log10 mel only)";
+    }
+}
+
+impl LogMelParams {
+    fn framing(&self) -> Framing {
+        Framing {
+            len: N_FFT,
+            shift: HOP,
+            offset: -(N_FFT as i64 / 2),
+            reflect: Reflect::Numpy,
+            count: FrameCount::Whisper,
+            exact_len: self.pad_or_trim_s.map(|s| (s * SAMPLE_RATE as f64).round() as usize),
+        }
+    }
+}
+
+/// Whisper's normalisation, in place, over one window of log10 values.
+fn normalize(values: &mut [f32]) {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let floor = max - DYNAMIC_RANGE;
+    for x in values {
+        *x = (x.max(floor) + 4.0) / 4.0;
+    }
+}
+
+/// The transform with its state: one instance per pipeline worker, or per streaming session.
+pub struct LogMel {
+    params: LogMelParams,
+    n_mels: usize,
+    frames: FrameStream,
+    spectrum: PowerSpectrum,
+    bank: MelBank,
+    /// Periodic Hann of 400 points.
+    window: Vec<f32>,
+    /// Scratch: the power spectra of one call's frames, `frames × 201`.
+    power: Vec<f32>,
+    /// log10 frames waiting for their window to complete (normalize "window" / "whole").
+    held: Vec<f32>,
+}
+
+impl LogMel {
+    pub fn new(params: LogMelParams) -> LogMel {
+        let n_mels = params.n_mels as usize;
+        let window = (0..N_FFT)
+            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32)
+            .collect();
+        LogMel {
+            frames: FrameStream::new(params.framing()),
+            spectrum: PowerSpectrum::new(N_FFT),
+            bank: MelBank::slaney(SAMPLE_RATE as f64, N_FFT, n_mels, 0.0, SAMPLE_RATE as f64 / 2.0),
+            window,
+            power: Vec::new(),
+            held: Vec::new(),
+            n_mels,
+            params,
+        }
+    }
+
+    /// The mel filters (n_mels × 201), as librosa gives them.
+    pub fn filters(&self) -> &MelBank {
+        &self.bank
+    }
+
+    /// Transforms the next samples of the signal; `None` ends it. Returns the frames now final:
+    /// those complete so far, normalised once their window is complete.
+    pub fn push(&mut self, samples: Option<&[f32]>) -> Features {
+        let bins = self.spectrum.bins();
+        self.power.clear();
+        let (spectrum, window, power) = (&mut self.spectrum, &self.window, &mut self.power);
+        let mut one = |frame: &mut [f32]| {
+            for (x, w) in frame.iter_mut().zip(window) {
+                *x *= w;
+            }
+            let at = power.len();
+            power.resize(at + bins, 0.0);
+            spectrum.power(frame, &mut power[at..], false);
+        };
+        match samples {
+            Some(s) => self.frames.push(s, &mut one),
+            None => self.frames.finish(&mut one),
+        }
+        let count = self.power.len() / bins;
+        let mut logs = vec![0.0f32; count * self.n_mels];
+        self.bank.apply_block(&self.power, bins, &mut logs);
+        for x in logs.iter_mut() {
+            *x = x.max(POWER_FLOOR).log10();
+        }
+        let end = samples.is_none();
+        let values = match self.params.normalize {
+            "none" => logs,
+            mode => {
+                self.held.extend_from_slice(&logs);
+                let row = self.n_mels;
+                let ready = if mode == "window" {
+                    let whole = self.held.len() / (WINDOW_FRAMES * row) * WINDOW_FRAMES * row;
+                    if end { self.held.len() } else { whole }
+                } else if end {
+                    self.held.len()
+                } else {
+                    0
+                };
+                let mut out: Vec<f32> = self.held.drain(..ready).collect();
+                let chunk = if mode == "window" { WINDOW_FRAMES * row } else { out.len().max(1) };
+                for w in out.chunks_mut(chunk) {
+                    normalize(w);
+                }
+                out
+            }
+        };
+        if end {
+            self.held.clear();
+        }
+        Features { values, bins: self.n_mels, frame_rate: FRAME_RATE }
+    }
+
+    /// Forgets the signal so far.
+    pub fn reset(&mut self) {
+        self.frames.reset();
+        self.held.clear();
+    }
+
+    /// The features of one whole signal.
+    pub fn whole(&mut self, samples: &[f32]) -> Features {
+        self.reset();
+        let mut f = self.push(Some(samples));
+        let rest = self.push(None);
+        f.values.extend_from_slice(&rest.values);
+        f
+    }
+}
+
+/// The samples of a 16 kHz mono buffer, or the error that says what to put before the node.
+fn input(payload: Payload) -> Result<AudioBuffer, NodeError> {
+    let audio = expect_audio(payload)?;
+    if audio.sample_rate != SAMPLE_RATE {
+        return Err(NodeError::invalid_input(format!(
+            "{TYPE_NAME} needs 16000 Hz audio (Whisper's rate), received {} Hz; put an AudioResampleNode \
+             (output_rate: 16000) before it",
+            audio.sample_rate
+        )));
+    }
+    Ok(audio)
+}
+
+struct LogMelNode {
+    mel: LogMel,
+}
+
+impl LogMelNode {
+    fn push_chunk(&mut self, inputs: Inputs) -> Result<Features, NodeError> {
+        let audio = input(inputs.one()?)?;
+        let samples = mono_samples(&audio, TYPE_NAME)?;
+        Ok(self.mel.push(Some(&samples)))
+    }
+}
+
+impl Node for LogMelNode {
+    fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        let audio = input(inputs.one()?)?;
+        let samples = mono_samples(&audio, TYPE_NAME)?;
+        Ok(Payload::Features(self.mel.whole(&samples)))
+    }
+
+    fn push(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
+        self.push_chunk(inputs).map(Payload::Features)
+    }
+
+    /// The frames that reach past the end (reflect padding, or zeros up to `pad_or_trim_s`) and
+    /// the frames still waiting for their window's maximum.
+    fn finish(&mut self, inputs: Option<Inputs>) -> Result<Option<Payload>, NodeError> {
+        let mut out = match inputs {
+            Some(i) => self.push_chunk(i)?,
+            None => Features::empty(self.mel.n_mels, FRAME_RATE),
+        };
+        let rest = self.mel.push(None);
+        out.values.extend_from_slice(&rest.values);
+        Ok(Some(Payload::Features(out)))
+    }
+
+    fn reset(&mut self) {
+        self.mel.reset();
+    }
+}
+
+pub fn node_type() -> NodeType {
+    NodeType {
+        params: LogMelParams::specs(),
+        stateful: true,
+        ..NodeType::new(
+            TYPE_NAME,
+            "Whisper's log-mel spectrogram: 16 kHz mono audio in, features out (frames x n_mels, 100 \
+             frames/s; .T is Whisper's n_mels x frames). n_fft 400, hop 160, periodic Hann, reflect-padded \
+             centred frames (last one dropped), Slaney mel filters, log10, floor at max - 8, (x + 4) / 4.",
+            |cfg| Ok(Box::new(LogMelNode { mel: LogMel::new(LogMelParams::from_params(cfg.params)?) })),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signal(n: usize) -> Vec<f32> {
+        (0..n).map(|i| (i as f32 * 0.031).sin() * 0.4 + ((i * 7919) % 101) as f32 * 1e-3).collect()
+    }
+
+    #[test]
+    fn frame_counts_are_whispers() {
+        for (n, pad, frames) in [(159, None, 0), (160, None, 1), (16000, None, 100), (1000, Some(30.0), 3000), (600_000, Some(30.0), 3000)] {
+            let mut m = LogMel::new(LogMelParams { pad_or_trim_s: pad, ..LogMelParams::default() });
+            assert_eq!(m.whole(&signal(n)).frames(), frames, "{n} samples, pad {pad:?}");
+        }
+    }
+
+    /// Streams of odd chunk sizes give the whole buffer's frames, in every normalisation, across a
+    /// 30 s window boundary.
+    #[test]
+    fn streamed_frames_equal_whole_buffer_frames() {
+        let x = signal(16000 * 31 + 77);
+        for normalize in ["window", "whole", "none"] {
+            let params = LogMelParams { normalize, ..LogMelParams::default() };
+            let whole = LogMel::new(params.clone()).whole(&x);
+            for chunk in [333, 4000] {
+                let mut m = LogMel::new(params.clone());
+                let mut got = Vec::new();
+                for c in x.chunks(chunk) {
+                    got.extend(m.push(Some(c)).values);
+                }
+                got.extend(m.push(None).values);
+                assert_eq!(got, whole.values, "{normalize}, chunks of {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn silence_is_the_floor() {
+        let f = LogMel::new(LogMelParams::default()).whole(&vec![0.0; 1600]);
+        assert_eq!(f.values, vec![-1.5f32; 10 * 80]);
+    }
+}
