@@ -29,7 +29,7 @@ fn bursts(seconds: f64, bursts: &[(f64, f64)]) -> AudioBuffer {
 }
 
 fn vad_result(audio: AudioBuffer, segments: Vec<(f64, f64)>) -> VadResult {
-    VadResult { segments, frames: Vec::new(), frame_duration_ms: 30, audio }
+    VadResult { segments, frames: Vec::new(), frame_duration_ms: 30, audio, probabilities: Vec::new() }
 }
 
 fn samples(a: &AudioBuffer) -> &[f32] {
