@@ -54,6 +54,13 @@ class Flaky(Node):
 
 
 def make_pipeline(runtime: str) -> Pipeline:
+    # The circuit breaker is off: poisoned inputs are 1 in 7 of each thread's runs, but nothing
+    # keeps 5 of them from reaching the node one after another when 8 threads share a pipeline.
+    # Under CPU load that happens (measured: a run of exactly 5 poisoned calls in a row on the
+    # shared pipeline, pinned to one busy core, about 1 soak in 10), the breaker then opens as
+    # designed and every run fails fast for its 30 s cooldown: correct, but not what this test
+    # compares. The breaker's own rules are tested in test_reliability.py; here ``circuit_opens``
+    # must stay 0 (see ``breaker_opens``), so a breaker that opened anyway is still caught.
     return Pipeline(
         [
             Flaky(node_id="flaky"),
@@ -61,7 +68,13 @@ def make_pipeline(runtime: str) -> Pipeline:
             {"id": "v", "type": "VADNode", "params": {"frame_duration_ms": 30}},
         ],
         runtime_hint=runtime,
+        config={"circuit_breaker_threshold": 0},
     )
+
+
+def breaker_opens(p: Pipeline) -> int:
+    """How often any node's circuit breaker opened (reported whether or not metrics are on)."""
+    return sum(int(n.get("circuit_opens", 0)) for n in p.get_metrics()["node_metrics"])
 
 
 def make_inputs(seconds: float = 0.1) -> List[np.ndarray]:
@@ -223,6 +236,7 @@ def soak(runtime: str = "rust", threads: int = 8, runs: int = 2000, pipelines: i
 
     # After the poisoned runs, the shared pipeline still gives every good result.
     after = [run_one(shared, x) == e for x, e in zip(inputs, expected)]
+    opens = breaker_opens(shared)
     gc.collect()
     rss_end = rss_bytes()
     phases = [warm, phase_shared, phase_separate]
@@ -230,6 +244,7 @@ def soak(runtime: str = "rust", threads: int = 8, runs: int = 2000, pipelines: i
         all(not ph["mismatches"] and not ph["thread_failures"] and ph["hung_threads"] == 0 for ph in phases)
         and not churn_mismatches
         and all(after)
+        and opens == 0
     )
     return {
         "runtime": shared.runtime,
@@ -240,6 +255,7 @@ def soak(runtime: str = "rust", threads: int = 8, runs: int = 2000, pipelines: i
         "separate": phase_separate,
         "churn": churn,
         "good_after_poison": all(after),
+        "breaker_opens": opens,
         "rss_start_mb": rss_start / 2**20,
         "rss_end_mb": rss_end / 2**20,
         "rss_growth_pct": 100.0 * (rss_end - rss_start) / rss_start,
@@ -270,6 +286,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"memory    RSS {s['rss_start_mb']:.1f} MB after warm-up -> {s['rss_end_mb']:.1f} MB at the end "
           f"({s['rss_growth_pct']:+.2f} %; glibc mmap threshold pinned: {s['mmap_threshold_pinned']})")
     print(f"runtime   {s['runtime']}; good results after poisoned runs: {s['good_after_poison']}; "
+          f"circuit breaker opened {s['breaker_opens']} times; "
           f"{'OK' if s['ok'] else 'FAILED'}")
     if args.json:
         with open(args.json, "w") as f:

@@ -132,6 +132,13 @@ impl NodeError {
         NodeError::with_kind(NodeErrorKind::InvalidInput, message)
     }
 
+    /// A node returned a value the engine cannot pass on (a Python node's output beyond the
+    /// conversion rules or limits): raised as `InputError`, like unusable input, and neutral to
+    /// the circuit breaker; the message says "returned an unusable output".
+    pub fn bad_output(message: impl Into<String>) -> NodeError {
+        NodeError { operation: OUTPUT.into(), ..NodeError::with_kind(NodeErrorKind::InvalidInput, message) }
+    }
+
     pub fn panic(message: impl Into<String>) -> NodeError {
         NodeError::with_kind(NodeErrorKind::Panic, message)
     }
@@ -152,15 +159,22 @@ impl NodeError {
     }
 }
 
+/// The `operation` of a [`NodeError::bad_output`].
+const OUTPUT: &str = "output";
+
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.kind {
             NodeErrorKind::Panic => "panicked",
+            NodeErrorKind::InvalidInput if self.operation == OUTPUT => "returned an unusable output",
             NodeErrorKind::InvalidInput => "rejected its input",
             NodeErrorKind::CircuitOpen => "failed fast (circuit open)",
             _ => "failed",
         };
-        write!(f, "node '{}' ({}) {} in {}", self.node_id, self.node_type, what, self.operation)?;
+        write!(f, "node '{}' ({}) {}", self.node_id, self.node_type, what)?;
+        if self.operation != OUTPUT {
+            write!(f, " in {}", self.operation)?;
+        }
         if let Some(run) = self.run {
             write!(f, " (run {run}")?;
             if let Some(item) = self.item {

@@ -14,6 +14,7 @@ pub mod file_safety;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
+pub mod limits;
 pub mod manifest;
 pub mod metrics;
 pub mod metrics_prometheus;

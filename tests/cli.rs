@@ -259,3 +259,32 @@ fn stream_adds_up_to_the_whole_run_on_the_bundled_sample() {
     let bad = cli(&["stream", s(&manifest), "--chunk-ms", "0"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn limits_prints_the_json_the_pure_runtime_ships() {
+    let out = cli(&["limits"]);
+    assert_eq!(out.status.code(), Some(0));
+    let printed: Value = serde_json::from_str(&text(&out.stdout)).expect("valid JSON");
+    assert_eq!(printed, remotemedia::limits::describe());
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("python/remotemedia/_pure/limits.json")).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&shipped).unwrap(), printed, "regenerate: remotemedia limits > python/remotemedia/_pure/limits.json");
+}
+
+#[test]
+fn an_error_exit_keeps_its_code_when_stderr_is_a_closed_pipe() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::process::{Command, Stdio};
+    // A pipe whose reading end is closed before the command writes its error: writing fails
+    // with EPIPE, which eprintln! turned into a panic and exit code 101.
+    let mut fds = [0i32; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let status = Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args(["run", "/nonexistent/manifest.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(write))
+        .status()
+        .expect("run the binary");
+    assert_eq!(status.code(), Some(2));
+}

@@ -22,6 +22,9 @@ def silero_weights() -> bytes:
 def node_types_json() -> str:
     """The built-in node types (params, ports, outputs) as JSON."""
 
+def limits_json() -> str:
+    """The engine's limits (src/limits.rs) as JSON: what ``_pure/limits.json`` holds."""
+
 def register_payload_types(audio: type, vad_result: type, clip: type, features: Optional[type] = None) -> None:
     """Makes the engine build its outputs as the package's objects: audio as ``audio`` (``Audio``,
     filled as ``Audio._trusted`` does), VAD results as ``vad_result`` (``VadResult``), clips as

@@ -5,6 +5,7 @@ same commands, flags, output layout and exit codes, running on either runtime.
                               [--metrics] [--prometheus[=FILE]] [--workers N] [--runtime auto|rust|python]
     python -m remotemedia graph MANIFEST
     python -m remotemedia node-types
+    python -m remotemedia limits
     python -m remotemedia batch MANIFEST INPUT_DIR --out DIR [--workers N] [--chunk N] [--runtime ...]
 
 Exit codes (as the Rust CLI): 0 success; 2 bad arguments or a problem with what the user pointed at
@@ -166,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
                    description="Print every built-in node type (params, ports, outputs) as JSON.",
                    allow_abbrev=False)
 
+    sub.add_parser("limits", help="print the engine's limits (manifests, workers, node outputs, resampler, sessions) as JSON",
+                   description="Print the engine's limits (docs/reliability.md) as JSON.", allow_abbrev=False)
+
     batch = sub.add_parser(
         "batch",
         help="run a manifest over every audio file in a directory; write the outputs and report.json",
@@ -245,6 +249,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 _batch(args, out)
             elif args.command == "info":
                 _info(args, out)
+            elif args.command == "limits":
+                _limits(out)
             else:
                 _node_types(out)
     except CliError as e:
@@ -259,12 +265,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Whatever was produced before a failure is still shown, then the error.
     _print_stdout("".join(out))
     if code:
-        print(f"error: {error}", file=sys.stderr)
+        _print_stderr(f"error: {error}")
     return code
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    _print_stderr(f"warning: {message}")
+
+
+def _print_stderr(text: str) -> None:
+    """Writes a line to stderr; a closed stderr (its reader gone) loses the text, not the exit
+    code (an exception here would turn every error's code into 1)."""
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        try:
+            sys.stderr = open(os.devnull, "w")  # nothing left to flush at exit
+        except OSError:
+            pass
 
 
 def _print_stdout(text: str) -> None:
@@ -288,18 +307,19 @@ def _load_tree(path: str) -> Any:
     """The manifest tree of ``path`` (JSON for .json, YAML for .yaml/.yml, else by its first character)."""
     from .errors import ManifestError
 
-    if not os.path.exists(path):
-        raise _usage(f"manifest '{path}' not found")
-    if os.path.isdir(path):
-        raise _usage(f"manifest '{path}' is a directory, not a file")
+    from ._pure.tree import read_file
+
     if _looks_like_audio(path):
         raise _usage(f"manifest '{path}': this looks like an audio file: pass it with --input "
                      f"(remotemedia run MANIFEST --input {path}); the first argument is the pipeline manifest "
                      "(.yaml or .json)")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_file(path)  # a regular file only, within the size limit, UTF-8
+    except FileNotFoundError:
+        raise _usage(f"manifest '{path}' not found") from None
+    except ManifestError as e:
+        raise _usage(f"{path}: {e}") from None
+    except OSError as e:
         raise _usage(f"cannot read manifest {path}: {e}") from None
     ext = os.path.splitext(path)[1].lower()
     as_json = ext == ".json" or (ext not in (".yaml", ".yml") and text.lstrip().startswith("{"))
@@ -319,7 +339,10 @@ def _load_tree(path: str) -> Any:
 
 
 def _looks_like_audio(path: str) -> bool:
-    """Audio by its first bytes (WAV, FLAC, Ogg, MP3 with an ID3 tag) or extension (``looks_like_audio`` in Rust)."""
+    """Audio by its first bytes (WAV, FLAC, Ogg, MP3 with an ID3 tag) or extension (``looks_like_audio`` in Rust).
+    Only a regular file is looked at: opening a FIFO would block (the reader refuses the others)."""
+    if not os.path.isfile(path):
+        return False
     try:
         with open(path, "rb") as f:
             head = f.read(12)
@@ -1298,6 +1321,13 @@ def _node_types(out: List[str]) -> None:
     except (OSError, ValueError) as e:
         raise _failure(f"cannot read the node types ({path}): {e}") from None
     out.append(json.dumps(types, indent=2, ensure_ascii=False) + "\n")
+
+
+def _limits(out: List[str]) -> None:
+    # limits.json is `remotemedia limits`'s output; printed the way serde_json pretty-prints it.
+    from .limits import LIMITS
+
+    out.append(json.dumps(LIMITS, indent=2, sort_keys=True) + "\n")
 
 
 # ---- DOT (src/graph.rs `to_dot`) ----

@@ -13,18 +13,28 @@
 * ``dict`` -- named values (nodes with several outputs); an edge's ``output_key`` picks one.
 * anything JSON can hold -- scores, labels, lists.
 
-This module also converts the native module's plain values (``(ndarray, rate)`` tuples) to these.
+This module also converts the native module's plain values (``(ndarray, rate)`` tuples) to these,
+and holds the rules for what a Python node may return (:func:`node_output`): the same rules, limits
+and words as the native engine's conversion (``payload_from_py`` in src/python/convert.rs), so a
+custom node's output is accepted or refused alike, and passed on as the same values, on both
+runtimes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+import operator
+from typing import Any, List
 
 import numpy as np
 
 from .audio import Audio
+from .errors import InputError
+from .limits import VALUE_ITEMS, VALUE_NESTING
 
-__all__ = ["VadResult", "Clip", "Features", "payload_kind", "from_native", "to_native"]
+__all__ = ["VadResult", "Clip", "Features", "OutputError", "payload_kind", "from_native", "to_native", "node_output",
+           "private_copy"]
 
 
 class VadResult(dict):
@@ -238,4 +248,355 @@ def to_native(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
+    return value
+
+
+# ---- what a Python node may return ----
+
+
+class OutputError(InputError):
+    """A Python node returned a value that cannot be passed on (raised as the ``InputError`` of
+    the node by the runtimes; this subclass only tells the pure runtime's executor where it came
+    from)."""
+
+
+def _has(obj: Any, name: str) -> bool:
+    # As the engine's hasattr: any exception while looking counts as "no".
+    try:
+        return hasattr(obj, name)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _looks_like_audio(obj: Any) -> bool:
+    if _has(obj, "samples") and _has(obj, "sample_rate"):
+        return True
+    return isinstance(obj, tuple) and len(obj) == 2 and _has(obj[0], "dtype")
+
+
+def _quote_key(s: str) -> str:
+    return json.dumps(s[:60] + "…" if len(s) > 60 else s, ensure_ascii=False)
+
+
+def _unicode(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+_ACCEPTED = {np.dtype(np.float32): "f32", np.dtype(np.int16): "i16", np.dtype(np.int32): "i32"}
+
+
+def _audio(obj: Any, what: str) -> Audio:
+    """Audio a node returned, checked in the engine's order and words (``check_audio`` in
+    src/python/convert.rs), as the engine's own copy: the caller's array is never passed on."""
+    if isinstance(obj, tuple):
+        samples, rate = obj
+    else:
+        try:
+            samples, rate = obj.samples, obj.sample_rate
+        except Exception as e:  # noqa: BLE001
+            raise OutputError(f"{type(e).__name__}: {e}") from None
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, np.integer)) or not -(2**63) <= int(rate) < 2**63:
+        raise OutputError(f"{what}: sample_rate must be an integer, got {type(rate).__name__}")
+    rate = int(rate)
+    if rate <= 0 or rate > 2**32 - 1:
+        raise OutputError(f"{what}: sample_rate must be a positive number of Hz, got {rate}")
+    if not isinstance(samples, np.ndarray) or samples.dtype not in _ACCEPTED:
+        dtype = str(samples.dtype) if isinstance(samples, np.ndarray) else type(samples).__name__
+        raise OutputError(f"{what}: samples must be a numpy array of float32, int16 or int32, got {dtype}")
+    if not samples.flags.c_contiguous:
+        raise OutputError(f"{what}: samples must be a C-contiguous array (use np.ascontiguousarray)")
+    if samples.ndim not in (1, 2):
+        raise OutputError(f"{what}: samples must be 1-D (mono) or 2-D (frames, channels), got a {samples.ndim}-D array")
+    if samples.size == 0:
+        raise OutputError(f"{what}: samples are empty (shape [{', '.join(str(n) for n in samples.shape)}])")
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    if channels > 65535:
+        raise OutputError(f"{what}: unsupported channel count {channels}")
+    if samples.dtype == np.float32:
+        bad = ~np.isfinite(samples.reshape(-1))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise OutputError(f"samples contain NaN or infinity ({int(bad.sum())} values, the first at frame {i // channels})")
+    # The engine hands mono back as 1-D, whatever shape it came in.
+    copy = np.array(samples.reshape(-1) if channels == 1 else samples, dtype=samples.dtype, order="C")
+    return Audio._trusted(copy, rate)
+
+
+class _Walk:
+    """One conversion: where it is, what it has counted, which containers it is inside (the
+    twin of ``Walk`` in src/python/convert.rs, check for check)."""
+
+    def __init__(self) -> None:
+        self.path: List[str] = []
+        self.open: List[int] = []
+        self.items = 0
+
+    def at(self) -> str:
+        p = self.path
+        if len(p) > 10:
+            return "output" + "".join(p[:5]) + "[…]" + "".join(p[-4:])
+        return "output" + "".join(p)
+
+    def count(self) -> None:
+        self.items += 1
+        if self.items > VALUE_ITEMS:
+            raise OutputError(f"{self.at()}: more than {VALUE_ITEMS} values in one output")
+
+    def enter(self, obj: Any) -> None:
+        if id(obj) in self.open:
+            raise OutputError(f"{self.at()}: contains itself (a reference cycle)")
+        if len(self.open) >= VALUE_NESTING:
+            raise OutputError(f"{self.at()}: nested more than {VALUE_NESTING} levels deep")
+        self.open.append(id(obj))
+
+    def leave(self) -> None:
+        self.open.pop()
+
+    def key(self, k: Any) -> str:
+        if not isinstance(k, str):
+            raise OutputError(f"{self.at()}: dict keys must be strings, got {type(k).__name__}")
+        if not _unicode(k):
+            raise OutputError(f"{self.at()}: a key that is not valid Unicode (a lone surrogate)")
+        return str(k)
+
+    def payload(self, obj: Any) -> Any:
+        self.count()
+        if isinstance(obj, list) and obj and all(_has(x, "start_frame") and _has(x, "samples") for x in obj):
+            return self.clips(list(obj))
+        if _looks_like_audio(obj):
+            return _audio(obj, self.at())
+        features = self.features(obj)
+        if features is not None:
+            return features
+        if isinstance(obj, dict):
+            if _is_vad_shaped(obj):
+                return self.vad(obj)
+            self.enter(obj)
+            out = {}
+            for k, v in obj.items():
+                key = self.key(k)
+                self.path.append(f"[{_quote_key(key)}]")
+                out[key] = self.payload(v)
+                self.path.pop()
+            self.leave()
+            # The engine keeps a map's keys in order (a BTreeMap).
+            return {k: out[k] for k in sorted(out)}
+        return self.json(obj, True)
+
+    def clips(self, items: List[Any]) -> List["Clip"]:
+        out = []
+        for i, x in enumerate(items):
+            self.path.append(f"[{i}]")
+            self.count()
+            try:
+                start = operator.index(x.start_frame)
+                if not 0 <= start < 2**64:
+                    raise ValueError
+            except Exception:  # noqa: BLE001
+                raise OutputError(f"{self.at()}: start_frame must be a non-negative integer") from None
+            a = _audio(x, self.at())
+            out.append(Clip._trusted_clip(a.samples, a.sample_rate, start))
+            self.path.pop()
+        return out
+
+    def features(self, obj: Any) -> Any:
+        """Features (a 2-D float32 array with ``frame_rate``, or ``{"values": such an array,
+        "frame_rate": r}``) as the runtime's own :class:`Features` copy; ``None`` for anything else."""
+        if isinstance(obj, dict):
+            if len(obj) != 2 or "values" not in obj or "frame_rate" not in obj:
+                return None
+            values, rate = obj["values"], obj["frame_rate"]
+        elif _has(obj, "frame_rate") and _has(obj, "dtype"):
+            values = obj
+            try:
+                rate = obj.frame_rate
+            except Exception:  # noqa: BLE001
+                return None
+        else:
+            return None
+        if not isinstance(values, np.ndarray) or values.dtype != np.float32 or values.ndim != 2:
+            return None
+        if isinstance(rate, (str, bytes, bytearray, memoryview)):
+            rate_ok = False
+        else:
+            try:
+                rate = float(rate)
+                rate_ok = True
+            except Exception:  # noqa: BLE001
+                rate_ok = False
+        if not rate_ok:
+            raise OutputError(f"{self.at()}: features: frame_rate must be a number, got {type(rate).__name__}")
+        if values.shape[1] == 0:
+            raise OutputError(f"{self.at()}: features: features need at least 1 bin per frame")
+        if not (math.isfinite(rate) and rate > 0):
+            raise OutputError(f"{self.at()}: features: features need a positive frame rate, found {_rust_f64(rate)}")
+        copy = np.array(values, dtype=np.float32, order="C").view(Features)
+        copy.frame_rate = rate
+        return copy
+
+    def field(self, key: str, v: Any) -> Any:
+        self.path.append(f"[{_quote_key(key)}]")
+        self.count()
+        return self.json(v, True)
+
+    def vad(self, d: dict) -> "VadResult":
+        """A VAD result (the engine's ``Walk::vad``): segments as (start_s, end_s) pairs of
+        numbers, frames as booleans, probabilities as numbers, the audio checked as audio."""
+        self.enter(d)
+        segments = self.field("segments", d["segments"])
+        if not isinstance(segments, list):
+            raise OutputError(f"{self.at()}: a VAD result's segments must be a list of (start_s, end_s) pairs")
+        if not all(isinstance(s, list) and len(s) == 2 and all(_json_number(x) for x in s) for s in segments):
+            raise OutputError(f"{self.at()}: a VAD result's segments must be (start_s, end_s) pairs of numbers")
+        self.path.pop()
+        frames = self.field("frames", d["frames"])
+        if not isinstance(frames, list):
+            raise OutputError(f"{self.at()}: a VAD result's frames must be a list or array of booleans")
+        if not all(isinstance(x, bool) for x in frames):
+            raise OutputError(f"{self.at()}: a VAD result's frames must be booleans")
+        self.path.pop()
+        probabilities: List[Any] = []
+        if "probabilities" in d:
+            probabilities = self.field("probabilities", d["probabilities"])
+            if not isinstance(probabilities, list):
+                raise OutputError(f"{self.at()}: a VAD result's probabilities must be a list or array of numbers")
+            if not all(_json_number(x) for x in probabilities):
+                raise OutputError(f"{self.at()}: a VAD result's probabilities must be numbers")
+            self.path.pop()
+        self.path.append('["audio"]')
+        self.count()
+        audio = _audio(d["audio"], self.at())
+        self.path.pop()
+        self.leave()
+        return VadResult(
+            segments=[(float(a), float(b)) for a, b in segments],
+            frames=np.array(frames, dtype=bool),
+            probabilities=np.array(probabilities, dtype=np.float32),
+            audio=audio,
+        )
+
+    def json(self, obj: Any, tolist: bool) -> Any:
+        if obj is None:
+            return None
+        if isinstance(obj, bool):
+            return bool(obj)
+        if isinstance(obj, int):
+            if -(2**63) <= obj < 2**64:
+                return int(obj)
+            raise OutputError(f"{self.at()}: an integer of {obj.bit_length()} bits is out of range (from -2**63 to 2**64-1)")
+        if isinstance(obj, float):
+            v = float(obj)
+            if v != v or v in (float("inf"), float("-inf")):
+                shown = "nan" if v != v else ("inf" if v > 0 else "-inf")
+                raise OutputError(f"{self.at()}: {shown} cannot be passed between nodes (JSON numbers are finite); use None")
+            return v
+        if isinstance(obj, str):
+            if not _unicode(obj):
+                raise OutputError(f"{self.at()}: a string that is not valid Unicode (a lone surrogate)")
+            return str(obj)
+        if tolist and _has(obj, "tolist"):
+            # numpy arrays and scalars; the size first, before tolist() allocates it all.
+            try:
+                size = obj.size
+                size = size if isinstance(size, int) and size >= 0 else None
+            except Exception:  # noqa: BLE001
+                size = None
+            if size is not None and self.items + size > VALUE_ITEMS:
+                raise OutputError(f"{self.at()}: more than {VALUE_ITEMS} values in one output")
+            try:
+                converted = obj.tolist()
+            except Exception as e:  # noqa: BLE001
+                raise OutputError(f"{self.at()}: {type(e).__name__}: {e}") from None
+            return self.json(converted, False)
+        if _looks_like_audio(obj):
+            raise OutputError(f"{self.at()}: audio inside a list cannot be passed between nodes; return a dict of named audio")
+        if isinstance(obj, dict):
+            self.enter(obj)
+            out = {}
+            for k, v in obj.items():
+                key = self.key(k)
+                self.path.append(f"[{_quote_key(key)}]")
+                self.count()
+                out[key] = self.json(v, True)
+                self.path.pop()
+            self.leave()
+            return {k: out[k] for k in sorted(out)}
+        if isinstance(obj, (list, tuple)):
+            self.enter(obj)
+            items = []
+            for i, x in enumerate(list(obj)):
+                self.path.append(f"[{i}]")
+                self.count()
+                items.append(self.json(x, True))
+                self.path.pop()
+            self.leave()
+            return items
+        if isinstance(obj, (set, frozenset)):
+            hint = "; a set has no order: return sorted(...) or a list"
+        elif _has(obj, "__next__"):
+            hint = "; an iterator or generator is never consumed (it could be endless): return a list"
+        else:
+            hint = ""
+        raise OutputError(
+            f"{self.at()}: cannot pass a {type(obj).__name__} between nodes; "
+            f"return audio, a dict or JSON values (None, bool, int, float, str, list){hint}"
+        )
+
+
+def _is_vad_shaped(d: dict) -> bool:
+    """Exactly the keys of a VAD result: segments, frames, audio (and probabilities)."""
+    keys = set(d) if len(d) in (3, 4) else set()
+    return keys in ({"segments", "frames", "audio"}, {"segments", "frames", "audio", "probabilities"})
+
+
+def _json_number(x: Any) -> bool:
+    # After the JSON walk: ints and floats, not booleans (serde's as_f64 is None for a bool).
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _rust_f64(x: float) -> str:
+    """``x`` as Rust's ``Display`` writes an f64 (never an exponent, no ``.0``)."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return np.format_float_positional(x, trim="-")
+
+
+def node_output(value: Any) -> Any:
+    """What a Python node returned, as the values the engine passes on (and returns from a
+    sink): audio as the runtime's own :class:`Audio` copy, clips, features and VAD-shaped dicts
+    as :class:`Clip`, :class:`Features` and :class:`VadResult` copies, other dicts with their keys
+    in order, tuples and numpy arrays as lists, numpy scalars as numbers. Raises :class:`OutputError` naming where in the
+    value a rule or limit was broken (see ``payload_from_py`` in src/python/convert.rs for the
+    rules; the native engine applies the same ones with the same words)."""
+    return _Walk().payload(value)
+
+
+def private_copy(value: Any) -> Any:
+    """A payload with every array and container copied, for a Python node on the pure runtime:
+    the native engine hands each node values of its own, so a node that modifies its input in
+    place changes neither the caller's array nor what other nodes receive."""
+    if isinstance(value, Clip):
+        return Clip._trusted_clip(value.samples.copy(), value.sample_rate, value.start_frame)
+    if isinstance(value, Audio):
+        return Audio._trusted(value.samples.copy(), value.sample_rate)
+    if isinstance(value, Features):
+        copy = np.array(value, dtype=np.float32, order="C").view(Features)
+        copy.frame_rate = value.frame_rate
+        return copy
+    if isinstance(value, VadResult):
+        return VadResult({k: private_copy(v) for k, v in value.items()})
+    if isinstance(value, dict):
+        return {k: private_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [private_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(private_copy(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.copy()
     return value

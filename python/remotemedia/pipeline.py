@@ -27,7 +27,7 @@ from .session import Session
 from ._pure.graph import Graph
 from ._pure.schema import NodeTypeSpec, builtin_types
 from ._pure.validate import validate
-from ._pure.tree import parse_json, parse_yaml
+from ._pure.tree import parse_json, parse_yaml, read_text as _read_text
 
 __all__ = ["Pipeline"]
 
@@ -549,13 +549,3 @@ def _override_config(manifest: Any, fields: Dict[str, Any]) -> Any:
     if not isinstance(config, dict):
         return manifest
     return {**manifest, "config": {**config, **fields}}
-
-
-def _read_text(path_or_text: Any, yaml: bool = False) -> str:
-    if isinstance(path_or_text, str):
-        s = path_or_text.lstrip()
-        if s.startswith(("{", "[")) or (yaml and "\n" in path_or_text):
-            return path_or_text
-    with open(os.fspath(path_or_text), encoding="utf-8") as f:
-        return f.read()
-

@@ -18,10 +18,33 @@ source of chunks::
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
 from ._completion import native_call
 from .errors import InputError
+from .limits import STREAM_SESSIONS
+
+# Guards every pipeline's count of open sessions (``_open_sessions``).
+_count_lock = threading.Lock()
+
+
+def _opened(pipeline: Any) -> None:
+    """Counts a session opening on ``pipeline``, or refuses it beyond ``STREAM_SESSIONS``: each
+    open session holds its own state in every stateful node, so their number is bounded."""
+    with _count_lock:
+        n = getattr(pipeline, "_open_sessions", 0)
+        if n >= STREAM_SESSIONS:
+            raise InputError(
+                f"this pipeline has {n} open streaming sessions, the most it may have; close one first"
+            )
+        pipeline._open_sessions = n + 1
+
+
+def _released(pipeline: Any) -> None:
+    with _count_lock:
+        pipeline._open_sessions = max(0, getattr(pipeline, "_open_sessions", 1) - 1)
 
 __all__ = ["Session"]
 
@@ -33,12 +56,19 @@ class Session:
         pipeline._ensure()
         self._pipeline = pipeline
         self._native = pipeline.runtime == "rust"
-        if self._native:
-            self._inner = pipeline._engine.stream()
-        else:
-            from ._pure.streaming import PureSession
+        _opened(pipeline)
+        try:
+            if self._native:
+                self._inner = pipeline._engine.stream()
+            else:
+                from ._pure.streaming import PureSession
 
-            self._inner = PureSession(pipeline._engine)
+                self._inner = PureSession(pipeline._engine)
+        except BaseException:
+            _released(pipeline)
+            raise
+        # Frees the session's place when it is closed, or when it is dropped unclosed.
+        self._release = weakref.finalize(self, _released, pipeline)
         self._chunks = chunks
         self._closed = False
         # Serialises apush/aclose on the pure runtime, whose nodes run on the caller's loop.
@@ -57,6 +87,7 @@ class Session:
         """Ends the session; returns what the nodes still held. Further pushes raise InputError."""
         self._check_open()
         self._closed = True
+        self._release()
         return self._inner.close()
 
     @property
@@ -83,6 +114,7 @@ class Session:
         """As :meth:`close`, awaitable."""
         self._check_open()
         self._closed = True
+        self._release()
         if not self._native:
             async with self._async_lock():
                 return self._inner.close()

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod graph;
 pub mod info;
 pub mod interrupt;
+pub mod limits;
 pub mod node_types;
 pub mod output_plan;
 pub mod outputs;
@@ -64,6 +65,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Print every built-in node type (params, ports, outputs) as JSON.
     NodeTypes(node_types::NodeTypesArgs),
+    /// Print the engine's limits (manifest size and shape, worker count, values passed between
+    /// Python nodes, resampler state) as JSON.
+    Limits(limits::LimitsArgs),
     /// Run a manifest over every audio file in a directory, spread over the workers (and, with
     /// --processes, over several processes); writes the outputs and a per-item report.json.
     Batch(batch::BatchArgs),
@@ -170,7 +174,9 @@ where
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            // Not eprintln!: it panics when stderr is a closed pipe, and the exit code would be
+            // 101 instead of the error's own.
+            let _ = writeln!(std::io::stderr().lock(), "error: {}", e.message);
             e.code
         }
     }
@@ -184,6 +190,7 @@ pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
         Command::Graph(a) => graph::run(&a, out),
         Command::Bench(a) => bench::run(&a, out),
         Command::NodeTypes(a) => node_types::run(&a, out),
+        Command::Limits(a) => limits::run(&a, out),
         Command::Batch(a) => batch::run(&a, out),
         Command::Spawn(a) => spawn::run(&a, out),
         Command::Info(a) => info::run(&a, out),
@@ -221,7 +228,11 @@ pub fn equals_tip(args: &[OsString]) -> Option<String> {
 }
 
 /// Audio formats by their first bytes (WAV, FLAC, Ogg, MP3 with an ID3 tag) or file extension.
+/// Only a regular file is looked at: opening a FIFO would block (`read_file` refuses the others).
 fn looks_like_audio(path: &Path) -> bool {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = [0u8; 12];
     let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
     let head = &head[..n];
@@ -235,11 +246,11 @@ fn looks_like_audio(path: &Path) -> bool {
 
 /// Reads and validates a manifest with the built-in node types, listing every problem on failure.
 pub fn load_graph(path: &Path) -> Result<Graph, CliError> {
-    if !path.exists() {
-        return Err(CliError::usage(format!("manifest '{}' not found", path.display())));
-    }
-    if path.is_dir() {
-        return Err(CliError::usage(format!("manifest '{}' is a directory, not a file", path.display())));
+    // Not `exists()`: a symlink loop or an unreadable directory is not "not found".
+    if let Err(e) = std::fs::metadata(path) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return Err(CliError::usage(format!("manifest '{}' not found", path.display())));
+        }
     }
     if looks_like_audio(path) {
         return Err(CliError::usage(format!(
@@ -349,11 +360,12 @@ pub fn find_sample(manifest: &Path) -> Result<PathBuf, CliError> {
     )))
 }
 
-/// Parses `--workers`: 1..=256, as the manifest's `config.workers` allows.
+/// Parses `--workers`: 1..=`limits::WORKERS`, as the manifest's `config.workers` allows.
 fn parse_workers(s: &str) -> Result<usize, String> {
+    let max = crate::limits::WORKERS;
     match s.parse::<usize>() {
-        Ok(n) if (1..=256).contains(&n) => Ok(n),
-        _ => Err(format!("expected a worker count from 1 to 256, found '{s}'")),
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a worker count from 1 to {max}, found '{s}'")),
     }
 }
 

@@ -1,17 +1,21 @@
 //! Pipeline manifests: reading JSON or YAML into a tree, and the pipeline-wide configuration.
 //! `validate` turns a tree into a [`Graph`](crate::graph::Graph) or lists every problem in it.
 
+pub mod nesting;
 mod tree;
 pub mod validate;
 
 use std::path::Path;
 
+use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, ManifestError, Problem};
 use crate::graph::Graph;
+use crate::limits::{MANIFEST_BYTES, MANIFEST_NESTING, MANIFEST_STRING_BYTES, MANIFEST_VALUES};
 use crate::nodes::{InputPorts, Registry};
+use tree::{Budget, Crossed, TreeSeed};
 
 pub use validate::validate;
 
@@ -142,26 +146,99 @@ impl NodeReliability {
 /// Parses JSON text into a tree; a syntax error becomes a problem with line and column.
 ///
 /// Stricter than `serde_json::from_str::<Value>`: a key repeated within one object is an error
-/// (serde_json would silently keep the last one, hiding e.g. a second `params`).
+/// (serde_json would silently keep the last one, hiding e.g. a second `params`). Texts beyond the
+/// manifest limits (size, nesting, values, string length; see `crate::limits`) are refused
+/// before they are parsed, or as soon as the tree being built crosses one.
 pub fn parse_json(text: &str) -> Result<Value, ManifestError> {
-    serde_json::from_str::<tree::Tree>(text).map(|t| t.0).map_err(|e| {
-        let found = syntax_message(&e.to_string(), e.line(), e.column());
-        ManifestError { problems: vec![Problem::new(format!("line {}, column {}", e.line(), e.column()), "valid JSON", found)] }
+    check_text(text, nesting::check_json)?;
+    let budget = Budget::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let tree = TreeSeed { budget: &budget, depth: 0 }.deserialize(&mut de).and_then(|t| de.end().map(|()| t.0));
+    tree.map_err(|e| {
+        limit_problem(&budget).unwrap_or_else(|| {
+            let found = syntax_message(&e.to_string(), e.line(), e.column());
+            ManifestError { problems: vec![Problem::new(format!("line {}, column {}", e.line(), e.column()), "valid JSON", found)] }
+        })
     })
 }
 
 /// Parses YAML text into a tree; a syntax error becomes a problem with its location.
 ///
 /// Besides syntax, rejects what a JSON tree cannot hold faithfully: repeated keys, keys that are
-/// not strings, numbers or booleans, and `.nan`/`.inf` (serde_json would turn those into null).
+/// not strings, numbers or booleans, and `.nan`/`.inf` (serde_json would turn those into null);
+/// and, as [`parse_json`], texts and trees beyond the manifest limits. YAML aliases count their
+/// value again at every use, so an alias bomb is refused after `MANIFEST_VALUES` values.
 pub fn parse_yaml(text: &str) -> Result<Value, ManifestError> {
-    serde_norway::from_str::<tree::Tree>(text).map(|t| t.0).map_err(|e| {
+    check_text(text, nesting::check)?;
+    let budget = Budget::default();
+    let tree = TreeSeed { budget: &budget, depth: 0 }.deserialize(serde_norway::Deserializer::from_str(text)).map(|t| t.0);
+    tree.map_err(|e| {
+        if let Some(limit) = limit_problem(&budget) {
+            return limit;
+        }
+        // serde_norway's own guard against aliases: more alias uses than 100 per event.
+        if e.to_string().starts_with("repetition limit exceeded") {
+            return limit_error(values_problem("YAML aliases used more than 100 times per event of the document"));
+        }
         let (at, found) = match e.location() {
             Some(l) => (format!("line {}, column {}", l.line(), l.column()), syntax_message(&e.to_string(), l.line(), l.column())),
             None => ("document".to_string(), format!("a syntax error: {e}")),
         };
         ManifestError { problems: vec![Problem::new(at, "valid YAML", found)] }
     })
+}
+
+/// The limits a text must meet before it is parsed: its size, and how deeply it nests (`scan`:
+/// [`nesting::check`] for YAML, [`nesting::check_json`] for JSON).
+fn check_text(text: &str, scan: fn(&str, usize) -> Result<(), nesting::TooDeep>) -> Result<(), ManifestError> {
+    if text.len() > MANIFEST_BYTES {
+        return Err(limit_error(size_problem(text.len())));
+    }
+    scan(text, MANIFEST_NESTING).map_err(|t| {
+        limit_error(nesting_problem(format!("line {}, column {}", t.line, t.column), t.depth))
+    })
+}
+
+fn limit_error(p: Problem) -> ManifestError {
+    ManifestError { problems: vec![p] }
+}
+
+/// The problem of a text longer than `MANIFEST_BYTES`.
+pub(crate) fn size_problem(bytes: usize) -> Problem {
+    Problem::new("manifest", format!("a manifest of at most {MANIFEST_BYTES} bytes"), format!("{bytes} bytes"))
+}
+
+/// The problem of a list or mapping nested `depth` deep (more than `MANIFEST_NESTING`) at `path`.
+pub(crate) fn nesting_problem(path: impl Into<String>, depth: usize) -> Problem {
+    Problem::new(
+        path,
+        format!("lists and mappings nested at most {MANIFEST_NESTING} deep"),
+        format!("a list or mapping nested {depth} deep"),
+    )
+}
+
+/// The problem of a tree of more than `MANIFEST_VALUES` values (`found` says how it got there).
+pub(crate) fn values_problem(found: &str) -> Problem {
+    Problem::new(
+        "manifest",
+        format!("at most {MANIFEST_VALUES} values (lists, mappings and scalars; a YAML alias counts its value at every use)"),
+        found,
+    )
+}
+
+/// The problem of a string of `bytes` bytes (more than `MANIFEST_STRING_BYTES`) starting `head`.
+pub(crate) fn string_problem(bytes: usize, head: &str) -> Problem {
+    let shown = serde_json::to_string(&format!("{head}…")).unwrap_or_default();
+    Problem::new("manifest", format!("strings of at most {MANIFEST_STRING_BYTES} bytes"), format!("a string of {bytes} bytes: {shown}"))
+}
+
+/// The limit a tree crossed while it was built, as the manifest's problem.
+fn limit_problem(budget: &Budget) -> Option<ManifestError> {
+    Some(limit_error(match budget.crossed()? {
+        Crossed::Values => values_problem("more values"),
+        Crossed::Nesting(depth) => nesting_problem("manifest", depth),
+        Crossed::String(bytes, head) => string_problem(bytes, &head),
+    }))
 }
 
 /// A parser's message without the location the problem's path already gives.
@@ -179,10 +256,31 @@ pub fn parse_str(text: &str) -> Result<Value, ManifestError> {
     }
 }
 
-/// Reads a manifest file (`.json`, `.yaml` or `.yml`).
+/// Reads a manifest file (`.json`, `.yaml` or `.yml`). A file larger than `MANIFEST_BYTES` is
+/// refused before it is read (and never more than that is read, whatever the file claims), and
+/// one that is not UTF-8 says where it stops being so; both as manifest problems.
 pub fn read_file(path: &Path) -> Result<Value, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Io { context: format!("cannot read manifest {}", path.display()), source })?;
+    use std::io::Read as _;
+    let io = |source| Error::Io { context: format!("cannot read manifest {}", path.display()), source };
+    // Only a regular file is opened: opening a FIFO or a device for reading can block forever.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return Err(limit_error(not_regular_problem(m.is_dir())).into()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(limit_error(Problem::new("manifest", "a readable file", e.to_string())).into())
+        }
+        _ => {}
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let claimed = file.metadata().map_err(io)?.len();
+    if claimed > MANIFEST_BYTES as u64 {
+        return Err(limit_error(size_problem(claimed.try_into().unwrap_or(usize::MAX))).into());
+    }
+    let mut bytes = Vec::new();
+    file.take(MANIFEST_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() > MANIFEST_BYTES {
+        return Err(limit_error(size_problem(bytes.len())).into());
+    }
+    let text = String::from_utf8(bytes).map_err(|e| limit_error(utf8_problem(e.utf8_error().valid_up_to())))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let tree = match ext.as_str() {
         "json" => parse_json(&text),
@@ -190,6 +288,17 @@ pub fn read_file(path: &Path) -> Result<Value, Error> {
         _ => parse_str(&text),
     };
     Ok(tree?)
+}
+
+/// The problem of a manifest path that is not a regular file.
+pub(crate) fn not_regular_problem(directory: bool) -> Problem {
+    let found = if directory { "a directory" } else { "a FIFO, socket or device (not opened: reading one can block)" };
+    Problem::new("manifest", "a regular file", found)
+}
+
+/// The problem of manifest bytes that stop being UTF-8 at byte `at`.
+pub(crate) fn utf8_problem(at: usize) -> Problem {
+    Problem::new("manifest", "UTF-8 text", format!("bytes that are not UTF-8 (from byte {at})"))
 }
 
 /// Reads and validates a manifest file.

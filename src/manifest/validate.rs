@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{ManifestError, Problem};
 use crate::graph::{Graph, GraphEdge, GraphNode, RuntimeHint};
+use crate::limits::{MANIFEST_EDGES, MANIFEST_NESTING, MANIFEST_NODES, MANIFEST_STRING_BYTES, MANIFEST_VALUES, WORKERS};
+use crate::manifest::{nesting_problem, string_problem, values_problem};
 use crate::manifest::{NodeReliability, PipelineConfig, RetryPolicy, SUPPORTED_VERSIONS};
 use crate::nodes::{InputPorts, NodeType, ParamKind, ParamSpec, Params, Registry, DEFAULT_PORT};
 
@@ -54,7 +56,7 @@ fn config_kind(field: &str) -> Option<ParamKind> {
         "enable_metrics" | "retry_jitter" => ParamKind::Bool,
         "retry_policy" => ParamKind::Choice(RetryPolicy::NAMES),
         "max_retries" => ParamKind::Int { min: 0, max: 100 },
-        "workers" => ParamKind::Int { min: 1, max: 256 },
+        "workers" => ParamKind::Int { min: 1, max: WORKERS as i64 },
         "retry_base_delay_ms" => ParamKind::Int { min: 0, max: 600_000 },
         "retry_max_delay_ms" | "circuit_breaker_cooldown_ms" => ParamKind::Int { min: 0, max: 3_600_000 },
         "circuit_breaker_threshold" => ParamKind::Int { min: 0, max: 1_000_000 },
@@ -66,6 +68,11 @@ fn config_kind(field: &str) -> Option<ParamKind> {
 ///
 /// Returns the graph, or every problem found (up to [`MAX_PROBLEMS`], then a count).
 pub fn validate(tree: &Value, registry: &Registry) -> Result<Graph, ManifestError> {
+    // A tree parsed from text has met these limits already (`manifest::parse_*`); one built
+    // otherwise is held to them here, before anything walks it.
+    if let Some(problem) = check_tree(tree) {
+        return Err(ManifestError { problems: vec![problem] });
+    }
     let mut p = Problems::default();
     let graph = check_manifest(&mut p, tree, registry);
     match graph {
@@ -172,10 +179,19 @@ fn join(base: &str, key: &str) -> String {
     }
 }
 
+/// A name as it is (no quotes), shortened if long (ids can be any text).
+fn short(s: &str) -> String {
+    let mut shown: String = s.chars().take(MAX_SHOWN).collect();
+    if shown.len() < s.len() {
+        shown.push('…');
+    }
+    shown
+}
+
 /// Names as a comma-separated list, shortened when there are very many.
 fn list_names<S: AsRef<str>>(names: &[S]) -> String {
     const MAX: usize = 40;
-    let mut s = names.iter().take(MAX).map(|n| n.as_ref()).collect::<Vec<_>>().join(", ");
+    let mut s = names.iter().take(MAX).map(|n| short(n.as_ref())).collect::<Vec<_>>().join(", ");
     if names.len() > MAX {
         s.push_str(&format!(", … ({} in all)", names.len()));
     }
@@ -389,6 +405,11 @@ fn check_manifest(p: &mut Problems, tree: &Value, registry: &Registry) -> Option
         }
     }
 
+    if !check_counts(p, top) {
+        // Nothing is built for a manifest with too many nodes or edges: its config is still checked.
+        check_config(p, section(top, "config"));
+        return None;
+    }
     let nodes = check_nodes(p, top.get("nodes"), registry);
     let edges = check_edges(p, section(top, "edges"), &nodes);
     check_named_ports(p, &nodes, &edges);
@@ -403,6 +424,68 @@ fn check_manifest(p: &mut Problems, tree: &Value, registry: &Registry) -> Option
     let mut graph = build_graph(p, nodes, edges, config)?;
     graph.declared_outputs = outputs;
     Some(graph)
+}
+
+/// At most `MANIFEST_NODES` nodes and `MANIFEST_EDGES` edges, checked before either is looked
+/// at. False when there are too many.
+fn check_counts(p: &mut Problems, top: &Map<String, Value>) -> bool {
+    let mut ok = true;
+    for (key, max) in [("nodes", MANIFEST_NODES), ("edges", MANIFEST_EDGES)] {
+        if let Some(Value::Array(a)) = top.get(key) {
+            if a.len() > max {
+                p.add(key, format!("at most {max} {key}"), format!("a list of {} {key}", a.len()));
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+/// The manifest limits of a tree built other than by `manifest::parse_*` (which checks them
+/// while it builds): values, nesting, string length, in document order, as the parsers do.
+fn check_tree(tree: &Value) -> Option<Problem> {
+    enum Item<'a> {
+        Value(&'a Value, usize),
+        Key(&'a str),
+    }
+    let mut values = 0usize;
+    let mut stack = vec![Item::Value(tree, 0)];
+    while let Some(item) = stack.pop() {
+        let (v, depth) = match item {
+            Item::Key(k) if k.len() > MANIFEST_STRING_BYTES => return Some(string_problem(k.len(), &head(k))),
+            Item::Key(_) => continue,
+            Item::Value(v, depth) => (v, depth),
+        };
+        values += 1;
+        if values > MANIFEST_VALUES {
+            return Some(values_problem("more values"));
+        }
+        match v {
+            Value::String(s) if s.len() > MANIFEST_STRING_BYTES => return Some(string_problem(s.len(), &head(s))),
+            Value::Array(a) => {
+                if depth + 1 > MANIFEST_NESTING {
+                    return Some(nesting_problem("manifest", depth + 1));
+                }
+                stack.extend(a.iter().rev().map(|x| Item::Value(x, depth + 1)));
+            }
+            Value::Object(m) => {
+                if depth + 1 > MANIFEST_NESTING {
+                    return Some(nesting_problem("manifest", depth + 1));
+                }
+                for (k, x) in m.iter().rev() {
+                    stack.push(Item::Value(x, depth + 1));
+                    stack.push(Item::Key(k));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The first characters of a string too long to show.
+fn head(s: &str) -> String {
+    s.chars().take(MAX_SHOWN).collect()
 }
 
 fn check_version(p: &mut Problems, v: Option<&Value>) {
@@ -870,6 +953,9 @@ fn check_named_ports(p: &mut Problems, nodes: &[NodeDraft], edges: &[EdgeDraft])
     }
 }
 
+/// Nodes of a cycle named in its problem; the others are counted.
+const CYCLE_SHOWN: usize = 8;
+
 /// Reports each cycle (one per strongly connected component), naming its nodes in order.
 fn check_cycles(p: &mut Problems, nodes: &[NodeDraft], edges: &[EdgeDraft]) {
     let n = nodes.len();
@@ -905,8 +991,13 @@ fn check_cycles(p: &mut Problems, nodes: &[NodeDraft], edges: &[EdgeDraft]) {
                 None => continue,
             },
         };
-        let mut names: Vec<String> = path.iter().map(|&i| name(i)).collect();
-        names.push(name(start));
+        // A long cycle names its first nodes and counts the rest (a 100,000-node cycle once
+        // made a 989 KB message).
+        let mut names: Vec<String> = path.iter().take(CYCLE_SHOWN).map(|&i| short(&name(i))).collect();
+        if path.len() > CYCLE_SHOWN {
+            names.push(format!("… ({} more)", path.len() - CYCLE_SHOWN));
+        }
+        names.push(short(&name(start)));
         p.add(
             format!("edges[{closing}]"),
             "a graph without cycles (data must flow from the inputs to the outputs)",

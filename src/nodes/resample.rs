@@ -160,6 +160,36 @@ pub fn fft_lengths_for(fft_in: usize, fft_out: usize, factor: usize) -> (usize, 
     (f * fft_in, f * fft_out)
 }
 
+/// Why a resampler for this rate pair, channel count and preset would hold too much state, if it
+/// would. Its buffers and FFT plans grow with the block length, which follows the rates' common
+/// divisor, and the sender of a stream picks its rate: 191999 -> 16000 Hz needs blocks of 383998
+/// frames (about 50 MB for one channel). Rate pairs beyond `RESAMPLER_BLOCK_FRAMES`, and channel
+/// counts beyond `RESAMPLER_BLOCK_SAMPLES` in all, are refused before anything is allocated.
+pub fn state_problem(input_rate: u32, output_rate: u32, channels: usize, quality: Quality) -> Option<String> {
+    use crate::limits::{RESAMPLER_BLOCK_FRAMES, RESAMPLER_BLOCK_SAMPLES};
+    if input_rate == output_rate {
+        return None;
+    }
+    let (fft_in, fft_out) = block_sizes(input_rate, output_rate, quality);
+    let block = fft_in.max(fft_out);
+    if block > RESAMPLER_BLOCK_FRAMES {
+        let g = gcd(input_rate as usize, output_rate as usize);
+        return Some(format!(
+            "resampling {input_rate} Hz to {output_rate} Hz needs FFT blocks of {block} frames (the rates' greatest \
+             common divisor is only {g} Hz); the resampler takes at most {RESAMPLER_BLOCK_FRAMES} (rates that are \
+             multiples of 25 Hz always fit)"
+        ));
+    }
+    if block * channels > RESAMPLER_BLOCK_SAMPLES {
+        return Some(format!(
+            "resampling {input_rate} Hz to {output_rate} Hz with {channels} channels needs FFT blocks of {block} frames \
+             per channel, {} samples in all; the resampler holds at most {RESAMPLER_BLOCK_SAMPLES}",
+            block * channels
+        ));
+    }
+    None
+}
+
 /// Transform length in filter lengths (a power of two keeps the FFT lengths smooth).
 const FFT_FACTOR: usize = 8;
 /// The same for streaming: a block is then one filter length (48k→16k `high`: 768 frames,
@@ -533,6 +563,9 @@ impl Resampler {
                 "audio has {channels} channels; the resampler takes at most {MAX_CHANNELS}"
             )));
         }
+        if let Some(problem) = state_problem(input_rate, output_rate, channels, quality) {
+            return Err(NodeError::invalid_input(problem));
+        }
         let engine = if input_rate == output_rate {
             Engine::Same
         } else if quality.uses_f64() {
@@ -745,27 +778,30 @@ impl ResampleNode {
     }
 
     /// Streams one chunk through the session's resampler, appending the completed output frames.
+    /// The session's rate and channels are fixed by its first chunk that is accepted: a first
+    /// chunk the resampler refuses (a rate pair needing too much state) leaves no trace.
     fn push_chunk(&mut self, audio: AudioBuffer, out: &mut Vec<f32>) -> Result<(), NodeError> {
         let key = (audio.sample_rate, audio.channels);
-        match self.stream {
-            Some(k) if k != key => {
+        if let Some(k) = self.stream {
+            if k != key {
                 return Err(NodeError::invalid_input(format!(
                     "this stream started with audio at {} Hz and {} channel(s); a chunk at {} Hz with {} channel(s) cannot continue it",
                     k.0, k.1, key.0, key.1
-                )))
+                )));
             }
-            _ => self.stream = Some(key),
         }
+        if key.0 != self.output_rate && self.stream_resampler.is_none() {
+            self.stream_resampler = Some(Resampler::low_latency(key.0, self.output_rate, key.1 as usize, self.quality)?);
+        }
+        self.stream = Some(key);
         let samples = crate::nodes::format::into_f32(audio.samples);
-        if audio.sample_rate == self.output_rate {
-            out.extend_from_slice(&samples);
-            return Ok(());
+        match &mut self.stream_resampler {
+            None => {
+                out.extend_from_slice(&samples);
+                Ok(())
+            }
+            Some(r) => r.push(&samples, out),
         }
-        let r = match &mut self.stream_resampler {
-            Some(r) => r,
-            slot => slot.insert(Resampler::low_latency(key.0, self.output_rate, key.1 as usize, self.quality)?),
-        };
-        r.push(&samples, out)
     }
 
     fn output(&self, samples: Vec<f32>, channels: u16) -> Payload {
@@ -829,6 +865,30 @@ fn rate_param(params: &super::Params, name: &str) -> Result<Option<u32>, NodeErr
     }
 }
 
+/// The manifest check of a node with both rates given: a pair the resampler would refuse
+/// ([`state_problem`]) is a manifest problem, not a failure of every run.
+fn check_rate_pair(params: &super::Params) -> Vec<(String, String, String)> {
+    let rate = |k: &str| params.get(k).and_then(Value::as_u64).and_then(|r| u32::try_from(r).ok());
+    let (Some(input_rate), Some(output_rate)) = (rate("input_rate"), rate("output_rate")) else { return Vec::new() };
+    let quality = params.get("quality").and_then(Value::as_str).and_then(Quality::parse).unwrap_or(Quality::High);
+    if input_rate == output_rate {
+        return Vec::new();
+    }
+    let (fft_in, fft_out) = block_sizes(input_rate, output_rate, quality);
+    let block = fft_in.max(fft_out);
+    if block <= crate::limits::RESAMPLER_BLOCK_FRAMES {
+        return Vec::new();
+    }
+    vec![(
+        "input_rate".into(),
+        format!(
+            "a rate the resampler can take to output_rate (FFT blocks of at most {} frames; rates that are multiples of 25 Hz always fit)",
+            crate::limits::RESAMPLER_BLOCK_FRAMES
+        ),
+        format!("{input_rate}, which with output_rate {output_rate} needs blocks of {block} frames"),
+    )]
+}
+
 pub fn node_type() -> NodeType {
     let rate = ParamKind::Int { min: MIN_RATE as i64, max: MAX_RATE as i64 };
     NodeType {
@@ -847,6 +907,7 @@ pub fn node_type() -> NodeType {
             ),
         ],
         stateful: true,
+        check: Some(check_rate_pair),
         ..NodeType::new(
             TYPE_NAME,
             "Resamples audio (any channel count, f32/i16/i32 in, f32 out) to output_rate with an FFT \
@@ -891,6 +952,7 @@ mod tests {
     #[test]
     fn block_sizes_are_even_and_in_the_rate_ratio() {
         for &(i, o) in &[(48000u32, 16000u32), (44100, 16000), (22050, 48000), (8000, 192000), (44101, 48000), (191999, 8000)] {
+            // (block_sizes itself has no limit: the refusal is state_problem's.)
             for q in [Quality::Low, Quality::Medium, Quality::High, Quality::VeryHigh] {
                 let (a, b) = block_sizes(i, o, q);
                 assert_eq!((a % 2, b % 2), (0, 0), "{i}->{o} {q:?}");
@@ -901,14 +963,41 @@ mod tests {
     }
 
     #[test]
-    fn coprime_rates_work_with_long_blocks() {
-        let mut r = Resampler::new(44101, 48000, 2, Quality::Low).expect("resampler");
-        assert_eq!(r.block_sizes(), Some((88202, 96000)));
+    fn rates_with_a_small_common_divisor_work_up_to_the_block_limit() {
+        // 44101 -> 48000: divisor 1, blocks of 88202/96000 frames: refused before allocating.
+        let e = Resampler::new(44101, 48000, 2, Quality::Low).err().expect("refused");
+        assert_eq!(e.kind, crate::error::NodeErrorKind::InvalidInput);
+        assert!(e.message.contains("needs FFT blocks of 96000 frames") && e.message.contains("divisor is only 1 Hz"), "{}", e.message);
+        let e = Resampler::low_latency(191_999, 16_000, 1, Quality::High).err().expect("refused");
+        assert!(e.message.contains("383998 frames"), "{}", e.message);
+        // 44056 (NTSC pull-down) -> 48000: divisor 8, blocks of 12000 frames: fine.
+        let mut r = Resampler::new(44056, 48000, 2, Quality::Low).expect("resampler");
+        assert_eq!(r.block_sizes(), Some((11014, 12000)));
         let x: Vec<f32> = (0..2000).map(|k| ((k / 2) as f32 * 0.05).sin()).collect();
         let mut out = Vec::new();
         r.process_interleaved(&x, &mut out).expect("resample");
-        assert_eq!(out.len(), 2 * output_frames(1000, 44101, 48000));
+        assert_eq!(out.len(), 2 * output_frames(1000, 44056, 48000));
         assert!(out.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn every_pair_of_rates_that_are_multiples_of_25_hz_fits() {
+        // The claim the limit's message makes, checked on a grid of pairs (every multiple of
+        // 25 Hz would be 54 million pairs): the standard rates, and multiples of 25 Hz a prime
+        // step apart, for the longest preset.
+        let standard = [8000u32, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000];
+        let grid: Vec<u32> = standard.iter().copied().chain((8000..=192_000).step_by(25 * 53)).collect();
+        for &a in &grid {
+            for &b in &grid {
+                for q in [Quality::High, Quality::VeryHigh] {
+                    assert_eq!(state_problem(a, b, 1, q), None, "{a} -> {b} {q:?}");
+                }
+            }
+        }
+        // Channels count towards the state: 48k -> 16k fits with every channel the node takes.
+        assert_eq!(state_problem(48000, 16000, MAX_CHANNELS, Quality::VeryHigh), None);
+        let e = state_problem(8000, 192_000, 256, Quality::VeryHigh).expect("too much state");
+        assert!(e.contains("256 channels") && e.contains("at most 1048576"), "{e}");
     }
 
     #[test]

@@ -7,10 +7,11 @@ use std::sync::OnceLock;
 use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
 use serde_json::Value;
 
 use crate::data::{AudioBuffer, Clip, Features, Payload, Samples, VadResult};
+use crate::limits::{VALUE_ITEMS, VALUE_NESTING};
 
 /// Reads `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) into audio.
 /// Errors are plain messages; the caller raises them as `InputError`.
@@ -51,12 +52,22 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
     } else {
         return Err(format!("{what}: expected (samples, sample_rate) or remotemedia.Audio, got {}", type_name(obj)));
     };
+    // A bool is an int to Python (and to extract), but True is no sample rate.
+    if rate.cast::<PyBool>().is_ok() {
+        return Err(format!("{what}: sample_rate must be an integer, got bool"));
+    }
     let rate: i64 = rate
         .extract()
         .map_err(|_| format!("{what}: sample_rate must be an integer, got {}", type_name(&rate)))?;
     if rate <= 0 || rate > u32::MAX as i64 {
         return Err(format!("{what}: sample_rate must be a positive number of Hz, got {rate}"));
     }
+    // An unaligned array (a view at an odd byte offset, as np.frombuffer can give) cannot be read
+    // as a slice, and np.ascontiguousarray would return it unchanged: numpy's copy is aligned.
+    let array = match array.cast::<PyUntypedArray>() {
+        Ok(u) if !u.is_aligned() => array.call_method0("copy").map_err(|e| format!("{what}: {e}"))?,
+        _ => array,
+    };
     let array = if let Ok(a) = array.cast::<PyArrayDyn<f32>>() {
         SampleArray::F32(a.clone())
     } else if let Ok(a) = array.cast::<PyArrayDyn<i16>>() {
@@ -64,7 +75,11 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
     } else if let Ok(a) = array.cast::<PyArrayDyn<i32>>() {
         SampleArray::I32(a.clone())
     } else {
-        let dtype = array.getattr("dtype").map(|d| d.to_string()).unwrap_or_else(|_| type_name(&array));
+        // The dtype of an array of another type; the type of anything else (an Audio has a dtype too).
+        let dtype = match array.cast::<PyUntypedArray>() {
+            Ok(a) => a.dtype().to_string(),
+            Err(_) => type_name(&array),
+        };
         return Err(format!("{what}: samples must be a numpy array of float32, int16 or int32, got {dtype}"));
     };
     let untyped = array.untyped();
@@ -211,32 +226,6 @@ fn features_to_py<'py>(py: Python<'py>, f: Features, types: Option<&PackageTypes
     }
 }
 
-/// Features from Python: an object with `frame_rate` that is a 2-D float32 array (the package's
-/// `Features`), or `{"values": 2-D float32 array, "frame_rate": r}`. `None` when `obj` is neither.
-fn features_from_py(obj: &Bound<'_, PyAny>) -> Option<Result<Features, String>> {
-    let (values, rate) = if let Ok(d) = obj.cast::<PyDict>() {
-        if d.len() != 2 {
-            return None;
-        }
-        (d.get_item("values").ok()??, d.get_item("frame_rate").ok()??)
-    } else if obj.hasattr("frame_rate").unwrap_or(false) && obj.hasattr("dtype").unwrap_or(false) {
-        (obj.clone(), obj.getattr("frame_rate").ok()?)
-    } else {
-        return None;
-    };
-    let array = values.cast::<PyArray2<f32>>().ok()?;
-    Some((|| {
-        let rate: f64 = rate.extract().map_err(|_| format!("features: frame_rate must be a number, got {}", type_name(&rate)))?;
-        let ro = array.try_readonly().map_err(|e| e.to_string())?;
-        let bins = ro.shape()[1];
-        let values = match ro.as_slice() {
-            Ok(v) => v.to_vec(),
-            Err(_) => ro.as_array().iter().copied().collect(),
-        };
-        Features::new(values, bins, rate).map_err(|e| format!("features: {e}"))
-    })())
-}
-
 pub fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Value::Null => py.None().into_bound(py),
@@ -351,129 +340,356 @@ pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, Py
 }
 
 /// A value a Python node returned, as a payload: audio (an `Audio` or a `(array, rate)` tuple),
-/// a non-empty list of `Clip`s, a VAD result (a dict of `segments`, `frames` and `audio`), a dict
-/// (a map of payloads), or anything JSON can hold.
+/// a non-empty list of clips, features, a VAD result, a dict (a map of payloads), or a JSON value. Errors are plain messages naming where in the
+/// output the problem is; the caller raises them as `InputError` naming the node.
+///
+/// The rules (the pure-Python runtime applies the same ones, `remotemedia.payloads.node_output`,
+/// with the same words):
+/// - audio at the top or as a value of (nested) dicts, checked as run inputs are;
+/// - at the same places: a non-empty list whose items all have `start_frame` and `samples` (the
+///   package's `Clip`s) as clips; a 2-D float32 array with `frame_rate` (the package's
+///   `Features`), or a dict of exactly `values` (such an array) and `frame_rate`, as features; a
+///   dict of exactly `segments`, `frames`, `audio` (and `probabilities`), as a `VadResult` has
+///   them, as a VAD result, so a Python VAD node's output feeds a `SegmentNode` as the native
+///   VAD's does;
+/// - dicts with string keys; lists and tuples (as lists); `None`, `bool`, integers from -2**63 to
+///   2**64-1, finite floats, strings; numpy arrays and scalars (and anything else with `tolist`)
+///   as the lists and numbers `tolist()` gives;
+/// - refused: NaN and infinities (JSON numbers are finite), larger integers, sets (no order),
+///   iterators and generators (never consumed: one could be endless), any other object, audio
+///   inside a list;
+/// - bounded: at most `limits::VALUE_NESTING` levels of containers, at most
+///   `limits::VALUE_ITEMS` values, no container that contains itself. Without these a list nested
+///   ~4,000 deep, or one containing itself, overflowed the stack (SIGSEGV).
 pub fn payload_from_py(obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
-    if let Ok(list) = obj.cast::<PyList>() {
-        let is_clip = |x: &Bound<'_, PyAny>| x.hasattr("start_frame").unwrap_or(false) && x.hasattr("samples").unwrap_or(false);
-        if !list.is_empty() && list.iter().all(|x| is_clip(&x)) {
-            let mut clips = Vec::with_capacity(list.len());
-            for (i, x) in list.iter().enumerate() {
+    Walk::default().payload(obj)
+}
+
+/// One step of the path from a node's output to the value being converted.
+enum Step {
+    Index(usize),
+    Key(String),
+}
+
+/// The state of one conversion: where it is, what it has counted, which containers it is inside.
+#[derive(Default)]
+struct Walk {
+    path: Vec<Step>,
+    /// The containers the walk is inside, outermost first (their addresses).
+    open: Vec<usize>,
+    items: usize,
+}
+
+/// Whether a value is audio: an object with `samples` and `sample_rate`, or a 2-tuple whose first
+/// item has a `dtype`.
+fn looks_like_audio(obj: &Bound<'_, PyAny>) -> bool {
+    let has = |o: &Bound<'_, PyAny>, name: &str| o.hasattr(name).unwrap_or(false);
+    if has(obj, "samples") && has(obj, "sample_rate") {
+        return true;
+    }
+    obj.cast::<PyTuple>()
+        .map(|t| t.len() == 2 && t.get_item(0).map(|a| has(&a, "dtype")).unwrap_or(false))
+        .unwrap_or(false)
+}
+
+/// A string as a JSON literal, shortened if long.
+fn quote_key(s: &str) -> String {
+    let mut shown: String = s.chars().take(60).collect();
+    if shown.len() < s.len() {
+        shown.push('…');
+    }
+    serde_json::to_string(&shown).unwrap_or_else(|_| "\"?\"".to_string())
+}
+
+impl Walk {
+    /// Where the walk is: `output`, `output["scores"][3]`; long paths keep their ends.
+    fn at(&self) -> String {
+        let step = |s: &Step| match s {
+            Step::Index(i) => format!("[{i}]"),
+            Step::Key(k) => format!("[{}]", quote_key(k)),
+        };
+        let mut out = String::from("output");
+        if self.path.len() > 10 {
+            self.path[..5].iter().for_each(|s| out.push_str(&step(s)));
+            out.push_str("[…]");
+            self.path[self.path.len() - 4..].iter().for_each(|s| out.push_str(&step(s)));
+        } else {
+            self.path.iter().for_each(|s| out.push_str(&step(s)));
+        }
+        out
+    }
+
+    fn count(&mut self) -> Result<(), String> {
+        self.items += 1;
+        if self.items > VALUE_ITEMS {
+            return Err(format!("{}: more than {VALUE_ITEMS} values in one output", self.at()));
+        }
+        Ok(())
+    }
+
+    /// Steps into a container: refused if it is one the walk is already inside, or too deep.
+    fn enter(&mut self, obj: &Bound<'_, PyAny>) -> Result<(), String> {
+        let id = obj.as_ptr() as usize;
+        if self.open.contains(&id) {
+            return Err(format!("{}: contains itself (a reference cycle)", self.at()));
+        }
+        if self.open.len() >= VALUE_NESTING {
+            return Err(format!("{}: nested more than {VALUE_NESTING} levels deep", self.at()));
+        }
+        self.open.push(id);
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.open.pop();
+    }
+
+    /// A dict key: a string (valid Unicode).
+    fn key(&self, k: &Bound<'_, PyAny>) -> Result<String, String> {
+        match k.cast::<PyString>() {
+            Ok(s) => s.to_cow().map(|c| c.into_owned()).map_err(|_| format!("{}: a key that is not valid Unicode (a lone surrogate)", self.at())),
+            Err(_) => Err(format!("{}: dict keys must be strings, got {}", self.at(), type_name(k))),
+        }
+    }
+
+    /// A payload: audio, a map of payloads, or a JSON value.
+    fn payload(&mut self, obj: &Bound<'_, PyAny>) -> Result<Payload, String> {
+        self.count()?;
+        if let Some(clips) = self.clips(obj) {
+            return clips.map(Payload::Clips);
+        }
+        if looks_like_audio(obj) {
+            return audio_from_py(obj, &self.at()).map(Payload::Audio);
+        }
+        if let Some(features) = self.features(obj) {
+            return features.map(Payload::Features);
+        }
+        if let Ok(d) = obj.cast::<PyDict>() {
+            if let Some(v) = self.vad(d) {
+                return v.map(Payload::Vad);
+            }
+            self.enter(obj)?;
+            let mut m = BTreeMap::new();
+            for (k, v) in d.iter() {
+                let key = self.key(&k)?;
+                self.path.push(Step::Key(key.clone()));
+                let p = self.payload(&v)?;
+                self.path.pop();
+                m.insert(key, p);
+            }
+            self.leave();
+            return Ok(Payload::Map(m));
+        }
+        self.json(obj, true)
+            .map(Payload::Json)
+    }
+
+    /// Clips: a non-empty list whose items all look like the package's `Clip`. `None` for
+    /// anything else.
+    fn clips(&mut self, obj: &Bound<'_, PyAny>) -> Option<Result<Vec<Clip>, String>> {
+        let list = obj.cast::<PyList>().ok()?;
+        let has = |o: &Bound<'_, PyAny>, name: &str| o.hasattr(name).unwrap_or(false);
+        let items: Vec<_> = list.iter().collect();
+        if items.is_empty() || !items.iter().all(|x| has(x, "start_frame") && has(x, "samples")) {
+            return None;
+        }
+        Some((|| {
+            let mut clips = Vec::with_capacity(items.len().min(VALUE_ITEMS));
+            for (i, x) in items.iter().enumerate() {
+                self.path.push(Step::Index(i));
+                self.count()?;
                 let start_frame: u64 = x
                     .getattr("start_frame")
                     .and_then(|v| v.extract())
-                    .map_err(|_| format!("clip {i}: start_frame must be a non-negative integer"))?;
-                clips.push(Clip { start_frame, audio: audio_from_py(&x, &format!("clip {i}"))? });
+                    .map_err(|_| format!("{}: start_frame must be a non-negative integer", self.at()))?;
+                clips.push(Clip { start_frame, audio: audio_from_py(x, &self.at())? });
+                self.path.pop();
             }
-            return Ok(Payload::Clips(clips));
-        }
+            Ok(clips)
+        })())
     }
-    let looks_like_audio = obj.hasattr("samples").unwrap_or(false) && obj.hasattr("sample_rate").unwrap_or(false);
-    let audio_tuple = obj
-        .cast::<PyTuple>()
-        .map(|t| t.len() == 2 && t.get_item(0).map(|a| a.hasattr("dtype").unwrap_or(false)).unwrap_or(false))
-        .unwrap_or(false);
-    if looks_like_audio || audio_tuple {
-        return audio_from_py(obj, "node output").map(Payload::Audio);
-    }
-    if let Some(features) = features_from_py(obj) {
-        return features.map(Payload::Features);
-    }
-    if let Ok(d) = obj.cast::<PyDict>() {
-        if let Some(v) = vad_from_py(d)? {
-            return Ok(Payload::Vad(v));
-        }
-        let mut m = BTreeMap::new();
-        for (k, v) in d.iter() {
-            let key: String = k.extract().map_err(|_| format!("output dict keys must be strings, got {}", type_name(&k)))?;
-            m.insert(key, payload_from_py(&v)?);
-        }
-        return Ok(Payload::Map(m));
-    }
-    json_from_py(obj).map(Payload::Json)
-}
 
-/// A dict with exactly the keys of a VAD result (`segments`, `frames`, `audio`, and optionally
-/// `probabilities`, as a Python `VadResult` has them) as a VAD result, so that a Python VAD node's
-/// output feeds a `SegmentNode` as the native VAD's does. `None` for any other dict. The frame
-/// length is the audio's duration per frame, rounded to whole milliseconds (a Python `VadResult`
-/// does not carry it).
-fn vad_from_py(d: &Bound<'_, PyDict>) -> Result<Option<VadResult>, String> {
-    let probabilities = d.get_item("probabilities").ok().flatten();
-    if d.len() != 3 + usize::from(probabilities.is_some()) {
-        return Ok(None);
+    /// Features: a 2-D float32 array with `frame_rate`, or `{"values": such an array,
+    /// "frame_rate": r}`. `None` for anything else.
+    fn features(&self, obj: &Bound<'_, PyAny>) -> Option<Result<Features, String>> {
+        let (values, rate) = if let Ok(d) = obj.cast::<PyDict>() {
+            if d.len() != 2 {
+                return None;
+            }
+            (d.get_item("values").ok()??, d.get_item("frame_rate").ok()??)
+        } else if obj.hasattr("frame_rate").unwrap_or(false) && obj.hasattr("dtype").unwrap_or(false) {
+            (obj.clone(), obj.getattr("frame_rate").ok()?)
+        } else {
+            return None;
+        };
+        let array = values.cast::<PyArray2<f32>>().ok()?;
+        Some((|| {
+            let rate: f64 = rate
+                .extract()
+                .map_err(|_| format!("{}: features: frame_rate must be a number, got {}", self.at(), type_name(&rate)))?;
+            let ro = array.try_readonly().map_err(|e| format!("{}: features: {e}", self.at()))?;
+            let bins = ro.shape()[1];
+            let values = match ro.as_slice() {
+                Ok(v) => v.to_vec(),
+                Err(_) => ro.as_array().iter().copied().collect(),
+            };
+            Features::new(values, bins, rate).map_err(|e| format!("{}: features: {e}", self.at()))
+        })())
     }
-    let (Ok(Some(segments)), Ok(Some(frames)), Ok(Some(audio))) = (d.get_item("segments"), d.get_item("frames"), d.get_item("audio")) else {
-        return Ok(None);
-    };
-    let what = "VAD result";
-    let probabilities: Vec<f32> = match probabilities.map(|p| json_from_py(&p)).transpose()? {
-        None => Vec::new(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|x| x.as_f64().map(|x| x as f32))
-            .collect::<Option<_>>()
-            .ok_or_else(|| format!("{what}: probabilities must be numbers"))?,
-        Some(_) => return Err(format!("{what}: probabilities must be a list or array of numbers")),
-    };
-    let segments: Vec<(f64, f64)> = match json_from_py(&segments)? {
-        Value::Array(list) => list
-            .iter()
-            .map(|s| match s.as_array().map(Vec::as_slice) {
-                Some([a, b]) => a.as_f64().zip(b.as_f64()).ok_or(()),
-                _ => Err(()),
-            })
-            .collect::<Result<_, ()>>()
-            .map_err(|()| format!("{what}: segments must be (start_s, end_s) pairs of numbers"))?,
-        _ => return Err(format!("{what}: segments must be a list of (start_s, end_s) pairs")),
-    };
-    let frames: Vec<bool> = match json_from_py(&frames)? {
-        Value::Array(list) => list.iter().map(Value::as_bool).collect::<Option<_>>().ok_or_else(|| format!("{what}: frames must be booleans"))?,
-        _ => return Err(format!("{what}: frames must be a list or array of booleans")),
-    };
-    let audio = audio_from_py(&audio, "VAD result audio")?;
-    let frame_duration_ms = if frames.is_empty() { 0 } else { (audio.duration_s() * 1000.0 / frames.len() as f64).round() as u32 };
-    Ok(Some(VadResult { segments, frames, frame_duration_ms, audio, probabilities }))
-}
 
-fn json_from_py(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
-    if obj.is_none() {
-        return Ok(Value::Null);
-    }
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
-    if obj.cast::<PyInt>().is_ok() {
-        if let Ok(i) = obj.extract::<i64>() {
-            return Ok(Value::from(i));
+    /// A VAD result: a dict of exactly `segments`, `frames`, `audio` and optionally
+    /// `probabilities`. `None` for any other dict. The frame length is the audio's duration per
+    /// frame, rounded to whole milliseconds (a Python `VadResult` does not carry it).
+    fn vad(&mut self, d: &Bound<'_, PyDict>) -> Option<Result<VadResult, String>> {
+        let get = |k: &str| d.get_item(k).ok().flatten();
+        let (segments, frames, audio) = (get("segments")?, get("frames")?, get("audio")?);
+        let probabilities = get("probabilities");
+        if d.len() != 3 + usize::from(probabilities.is_some()) {
+            return None;
         }
-        return obj.extract::<u64>().map(Value::from).map_err(|_| "integer out of range".to_string());
+        Some((|| {
+            self.enter(d.as_any())?;
+            let segments: Vec<(f64, f64)> = match Walk::field(self, "segments", &segments)? {
+                Value::Array(list) => list
+                    .iter()
+                    .map(|s| match s.as_array().map(Vec::as_slice) {
+                        Some([a, b]) => a.as_f64().zip(b.as_f64()).ok_or(()),
+                        _ => Err(()),
+                    })
+                    .collect::<Result<_, ()>>()
+                    .map_err(|()| format!("{}: a VAD result's segments must be (start_s, end_s) pairs of numbers", self.at()))?,
+                _ => return Err(format!("{}: a VAD result's segments must be a list of (start_s, end_s) pairs", self.at())),
+            };
+            self.path.pop();
+            let frames: Vec<bool> = match Walk::field(self, "frames", &frames)? {
+                Value::Array(list) => list
+                    .iter()
+                    .map(Value::as_bool)
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| format!("{}: a VAD result's frames must be booleans", self.at()))?,
+                _ => return Err(format!("{}: a VAD result's frames must be a list or array of booleans", self.at())),
+            };
+            self.path.pop();
+            let probabilities: Vec<f32> = match probabilities {
+                None => Vec::new(),
+                Some(p) => {
+                    let v = match Walk::field(self, "probabilities", &p)? {
+                        Value::Array(list) => list
+                            .iter()
+                            .map(|x| x.as_f64().map(|x| x as f32))
+                            .collect::<Option<_>>()
+                            .ok_or_else(|| format!("{}: a VAD result's probabilities must be numbers", self.at()))?,
+                        _ => return Err(format!("{}: a VAD result's probabilities must be a list or array of numbers", self.at())),
+                    };
+                    self.path.pop();
+                    v
+                }
+            };
+            self.path.push(Step::Key("audio".to_string()));
+            self.count()?;
+            let audio = audio_from_py(&audio, &self.at())?;
+            self.path.pop();
+            self.leave();
+            let frame_duration_ms = if frames.is_empty() { 0 } else { (audio.duration_s() * 1000.0 / frames.len() as f64).round() as u32 };
+            Ok(VadResult { segments, frames, frame_duration_ms, audio, probabilities })
+        })())
     }
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        return Ok(serde_json::Number::from_f64(f.value()).map(Value::Number).unwrap_or(Value::Null));
+
+    /// A field of a VAD result as JSON, the walk left inside it (the caller pops the step).
+    fn field(&mut self, key: &str, v: &Bound<'_, PyAny>) -> Result<Value, String> {
+        self.path.push(Step::Key(key.to_string()));
+        self.count()?;
+        self.json(v, true)
     }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_string()));
-    }
-    if obj.hasattr("tolist").unwrap_or(false) {
-        // numpy arrays and scalars
-        let l = obj.call_method0("tolist").map_err(|e| e.to_string())?;
-        return json_from_py(&l);
-    }
-    if let Ok(d) = obj.cast::<PyDict>() {
-        let mut m = serde_json::Map::new();
-        for (k, v) in d.iter() {
-            let key: String = k.extract().map_err(|_| "dict keys must be strings".to_string())?;
-            m.insert(key, json_from_py(&v)?);
+
+    /// A JSON value, already counted; `tolist` is followed once (its result is plain Python).
+    fn json(&mut self, obj: &Bound<'_, PyAny>, tolist: bool) -> Result<Value, String> {
+        if obj.is_none() {
+            return Ok(Value::Null);
         }
-        return Ok(Value::Object(m));
-    }
-    if let Ok(it) = obj.try_iter() {
-        let mut a = Vec::new();
-        for x in it {
-            a.push(json_from_py(&x.map_err(|e| e.to_string())?)?);
+        if let Ok(b) = obj.cast::<PyBool>() {
+            return Ok(Value::Bool(b.is_true()));
         }
-        return Ok(Value::Array(a));
+        if obj.cast::<PyInt>().is_ok() {
+            if let Ok(i) = obj.extract::<i64>() {
+                return Ok(Value::from(i));
+            }
+            if let Ok(u) = obj.extract::<u64>() {
+                return Ok(Value::from(u));
+            }
+            let bits = obj.call_method0("bit_length").and_then(|b| b.extract::<u64>()).unwrap_or(0);
+            return Err(format!("{}: an integer of {bits} bits is out of range (from -2**63 to 2**64-1)", self.at()));
+        }
+        if let Ok(f) = obj.cast::<PyFloat>() {
+            let v = f.value();
+            return match serde_json::Number::from_f64(v) {
+                Some(n) => Ok(Value::Number(n)),
+                None => {
+                    let shown = if v.is_nan() { "nan" } else if v > 0.0 { "inf" } else { "-inf" };
+                    Err(format!("{}: {shown} cannot be passed between nodes (JSON numbers are finite); use None", self.at()))
+                }
+            };
+        }
+        if let Ok(s) = obj.cast::<PyString>() {
+            return s
+                .to_cow()
+                .map(|s| Value::String(s.into_owned()))
+                .map_err(|_| format!("{}: a string that is not valid Unicode (a lone surrogate)", self.at()));
+        }
+        if tolist && obj.hasattr("tolist").unwrap_or(false) {
+            // numpy arrays and scalars. The size first: tolist() of a huge array would allocate
+            // all of it before the count could refuse it.
+            let size = obj.getattr("size").and_then(|n| n.extract::<usize>()).ok();
+            if size.is_some_and(|n| self.items.saturating_add(n) > VALUE_ITEMS) {
+                return Err(format!("{}: more than {VALUE_ITEMS} values in one output", self.at()));
+            }
+            let l = obj.call_method0("tolist").map_err(|e| format!("{}: {e}", self.at()))?;
+            return self.json(&l, false);
+        }
+        if looks_like_audio(obj) {
+            return Err(format!("{}: audio inside a list cannot be passed between nodes; return a dict of named audio", self.at()));
+        }
+        if let Ok(d) = obj.cast::<PyDict>() {
+            self.enter(obj)?;
+            let mut m = serde_json::Map::new();
+            for (k, v) in d.iter() {
+                let key = self.key(&k)?;
+                self.path.push(Step::Key(key.clone()));
+                self.count()?;
+                let x = self.json(&v, true)?;
+                self.path.pop();
+                m.insert(key, x);
+            }
+            self.leave();
+            return Ok(Value::Object(m));
+        }
+        let items = match obj.cast::<PyList>() {
+            Ok(l) => Some(l.iter().collect::<Vec<_>>()),
+            Err(_) => obj.cast::<PyTuple>().ok().map(|t| t.iter().collect()),
+        };
+        if let Some(items) = items {
+            self.enter(obj)?;
+            let mut a = Vec::with_capacity(items.len().min(VALUE_ITEMS));
+            for (i, x) in items.iter().enumerate() {
+                self.path.push(Step::Index(i));
+                self.count()?;
+                a.push(self.json(x, true)?);
+                self.path.pop();
+            }
+            self.leave();
+            return Ok(Value::Array(a));
+        }
+        let hint = if obj.cast::<PySet>().is_ok() || obj.cast::<PyFrozenSet>().is_ok() {
+            "; a set has no order: return sorted(...) or a list"
+        } else if obj.hasattr("__next__").unwrap_or(false) {
+            "; an iterator or generator is never consumed (it could be endless): return a list"
+        } else {
+            ""
+        };
+        Err(format!(
+            "{}: cannot pass a {} between nodes; return audio, a dict or JSON values (None, bool, int, float, str, list){hint}",
+            self.at(),
+            type_name(obj)
+        ))
     }
-    Err(format!("cannot pass a {} between nodes; return audio, a dict or JSON-like values", type_name(obj)))
 }

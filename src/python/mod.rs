@@ -33,11 +33,18 @@ fn node_types_json() -> String {
     crate::nodes::Registry::builtin().describe().to_string()
 }
 
+/// The engine's limits as JSON (`remotemedia limits`; the pure-Python runtime ships a copy).
+#[pyfunction]
+fn limits_json() -> String {
+    crate::limits::describe().to_string()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noop, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
+    m.add_function(wrap_pyfunction!(limits_json, m)?)?;
     m.add_function(wrap_pyfunction!(silero_weights, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::validate_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(convert::register_payload_types, m)?)?;

@@ -75,7 +75,7 @@ impl Node for PyNode {
             };
             match call() {
                 Ok(Ok(p)) => Ok(p),
-                Ok(Err(msg)) => Err(NodeError::invalid_input(msg)),
+                Ok(Err(msg)) => Err(NodeError::bad_output(msg)),
                 Err(e) => Err(from_python_exception(py, e)),
             }
         })

@@ -215,6 +215,26 @@ def test_stream_adds_up_to_the_whole_run(runtime, tmp_path):
     assert bad.returncode == 2 and "1..=10000" in bad.stderr
 
 
+def test_limits_prints_the_engines_limits():
+    p = cli("limits")
+    assert p.returncode == 0, p.stderr
+    with open(os.path.join(REPO, "python", "remotemedia", "_pure", "limits.json"), encoding="utf-8") as f:
+        assert p.stdout == f.read()
+
+
+def test_an_error_exit_keeps_its_code_when_stderr_is_a_closed_pipe():
+    # The reader of stderr is gone before the error is written: the exit code is still 2 (a
+    # missing manifest), not 1 from an exception while printing it.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        p = subprocess.run([sys.executable, "-m", "remotemedia", "run", "/nonexistent/manifest.yaml"], cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=write, timeout=120)
+    finally:
+        os.close(write)
+    assert p.returncode == 2
+
+
 def test_run_lists_twenty_segments_unless_all(runtime, tmp_path):
     # Eight copies of the sample, each followed by a second of silence (longer than VADNode's bridge,
     # so no phrase runs into the next copy's): 24 phrases, so 24 segments and 24 clips, 4 of each
@@ -228,9 +248,15 @@ def test_run_lists_twenty_segments_unless_all(runtime, tmp_path):
     write_wav(long, Audio(np.tile(copy, (8,) + (1,) * (copy.ndim - 1)), sample.sample_rate))
     p = cli("run", SPEECH_VAD, "--input", str(long), runtime=runtime)
     assert p.returncode == 0, p.stderr
-    assert "vad: VAD result, 24 speech segments" in p.stdout, p.stdout
-    assert "  … 4 more segments (--all lists every one)" in p.stdout and "  … 4 more clips (--all lists every one)" in p.stdout
-    listed = lambda text: sum(1 for line in text.splitlines() if line.lstrip().startswith("24."))
+    found = re.search(r"vad: VAD result, (\d+) speech segments", p.stdout)
+    assert found, p.stdout
+    n = int(found.group(1))
+    assert n == 24, p.stdout
+    assert f"clips: {n} clips" in p.stdout, p.stdout
+    more = n - 20
+    assert f"  … {more} more segments (--all lists every one)" in p.stdout, p.stdout
+    assert f"  … {more} more clips (--all lists every one)" in p.stdout, p.stdout
+    listed = lambda text: sum(1 for line in text.splitlines() if line.lstrip().startswith(f"{n}."))
     assert listed(p.stdout) == 0
     every = cli("run", SPEECH_VAD, "--input", str(long), "--all", "--once", runtime=runtime)
     assert every.returncode == 0, every.stderr

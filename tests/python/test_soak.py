@@ -28,6 +28,8 @@ def test_reduced_soak(runtime):
         assert 8 * 14 <= ph["expected_node_errors"] <= 8 * 15
     assert s["churn"]["mismatches"] == []
     assert s["good_after_poison"]
+    # The soak's pipelines turn the breaker off (see make_pipeline): it must not have opened.
+    assert s["breaker_opens"] == 0
     assert s["ok"]
     # Memory, not time: the process must not keep what 1,600 runs and 20 pipelines allocated.
     assert s["rss_growth_pct"] < 10.0, f"RSS {s['rss_start_mb']:.1f} -> {s['rss_end_mb']:.1f} MB"

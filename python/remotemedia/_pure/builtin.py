@@ -88,6 +88,38 @@ def _shaped_like(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
     return frames.reshape(-1) if like.ndim == 1 else frames
 
 
+def check_resampler(rate: int, output_rate: int, channels: int, quality: str) -> None:
+    """What ``Resampler::new`` refuses, in its order and words (src/nodes/resample.rs): a rate
+    outside its range, a rate pair and channel count needing too much state."""
+    kernel = _twin("resample", "AudioResampleNode")
+    if not kernel.MIN_RATE <= rate <= kernel.MAX_RATE:
+        raise InputError(f"input sample rate {rate} Hz is outside {kernel.MIN_RATE}..={kernel.MAX_RATE} Hz")
+    problem = kernel.state_problem(rate, output_rate, channels, quality)
+    if problem is not None:
+        raise InputError(problem)
+
+
+def check_resampler_input(frames: np.ndarray) -> None:
+    """The resampler's check of its samples (``Resampler::check_input``): finite, within +/-1e30."""
+    flat = frames.reshape(-1)
+    bad = ~(np.abs(flat) <= _MAX_ABS_SAMPLE)  # true for NaN too
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise InputError(
+            f"sample {pos} (frame {pos // frames.shape[1]}) is {_rust_f32(flat[pos])}; "
+            "the resampler needs finite samples within +/-1e30"
+        )
+
+
+def check_input_rate(audio: Audio, input_rate: Any) -> None:
+    """The node's ``input_rate`` param against the audio's rate (``checked_audio`` in Rust)."""
+    if input_rate is not None and audio.sample_rate != input_rate:
+        raise InputError(
+            f"AudioResampleNode expects input at {input_rate} Hz (param input_rate) "
+            f"but received audio at {audio.sample_rate} Hz"
+        )
+
+
 def make_resample(params: Dict[str, Any]) -> Kernel:
     output_rate = int(params["output_rate"])
     input_rate = params.get("input_rate")
@@ -95,27 +127,13 @@ def make_resample(params: Dict[str, Any]) -> Kernel:
 
     def run(inputs: Mapping[str, Any]) -> Audio:
         audio = _expect_audio(_one(inputs, "AudioResampleNode"))
-        if input_rate is not None and audio.sample_rate != input_rate:
-            raise InputError(
-                f"AudioResampleNode expects input at {input_rate} Hz (param input_rate) "
-                f"but received audio at {audio.sample_rate} Hz"
-            )
+        check_input_rate(audio, input_rate)
         kernel = _twin("resample", "AudioResampleNode")
         frames = _as_f32_frames(audio.samples)
         if audio.sample_rate != output_rate:
             # The same checks, in the same order and words, as the Rust node (src/nodes/resample.rs).
-            if not kernel.MIN_RATE <= audio.sample_rate <= kernel.MAX_RATE:
-                raise InputError(
-                    f"input sample rate {audio.sample_rate} Hz is outside {kernel.MIN_RATE}..={kernel.MAX_RATE} Hz"
-                )
-            flat = frames.reshape(-1)
-            bad = ~(np.abs(flat) <= _MAX_ABS_SAMPLE)  # true for NaN too
-            if bad.any():
-                pos = int(np.argmax(bad))
-                raise InputError(
-                    f"sample {pos} (frame {pos // frames.shape[1]}) is {_rust_f32(flat[pos])}; "
-                    "the resampler needs finite samples within +/-1e30"
-                )
+            check_resampler(audio.sample_rate, output_rate, frames.shape[1], quality)
+            check_resampler_input(frames)
         out = kernel.resample(frames, audio.sample_rate, output_rate, quality)
         return Audio._trusted(_shaped_like(np.asarray(out, dtype=np.float32), audio.samples), output_rate)
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 from ..clock import SystemClock
 from ..errors import CircuitOpenError, InputError, NodeError, RemoteMediaError, is_transient, node_error_from_exception
 from ..nodes import DEFAULT_PORT, Node
-from ..payloads import VadResult, payload_kind
+from ..payloads import OutputError, VadResult, node_output, payload_kind, private_copy
 from .builtin import KernelNode
 from .graph import Graph
 from .metrics import Metrics
@@ -58,7 +58,7 @@ class Executor:
         try:
             for i in self.graph.order:
                 node_inputs = self._gather(i, inputs, outputs)
-                outputs[i] = self.call(i, run, functools.partial(self.impls[i]._rm_call, node_inputs))
+                outputs[i] = self.call(i, run, self.node_call(i, node_inputs))
         except BaseException:
             self._record_run(start, ok=False)
             raise
@@ -78,7 +78,11 @@ class Executor:
                     self._admit(i, run, retries)
                     t0 = time.perf_counter_ns()
                     try:
-                        out = await self.impls[i]._rm_call_async(node_inputs)
+                        impl = self.impls[i]
+                        if isinstance(impl, KernelNode):
+                            out = await impl._rm_call_async(node_inputs)
+                        else:
+                            out = node_output(await impl._rm_call_async(_private(node_inputs)))
                     except BaseException as e:  # noqa: BLE001
                         self._record(i, t0, ok=False)
                         delay = self._failed(i, e, run, retries)
@@ -95,6 +99,17 @@ class Executor:
             raise
         self._record_run(start, ok=True)
         return self._result(outputs)
+
+    def node_call(self, i: int, node_inputs: Mapping[str, Any]) -> Callable[[], Any]:
+        """One call of node ``i`` on ``node_inputs``. A Python node gets inputs of its own (the
+        engine hands each node fresh values, so modifying them in place changes nothing outside
+        the node) and its output goes through the engine's conversion rules and limits
+        (``payloads.node_output``), so that it is accepted, refused and passed on as the native
+        engine does."""
+        impl = self.impls[i]
+        if isinstance(impl, KernelNode):
+            return functools.partial(impl._rm_call, node_inputs)
+        return lambda: node_output(impl._rm_call(_private(node_inputs)))
 
     # ---- retries and the circuit breaker ----
 
@@ -145,8 +160,9 @@ class Executor:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise e
         desc = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        if isinstance(e, InputError) and isinstance(self.impls[i], KernelNode):
-            # Unusable input is the caller's fault, not a sign of an unhealthy node (as the engine).
+        if isinstance(e, InputError) and (isinstance(self.impls[i], KernelNode) or isinstance(e, OutputError)):
+            # Unusable input (or a Python node's unusable output) says nothing about the node's
+            # health (as the engine: kind invalid_input).
             self.breakers[i].on_neutral()
             raise self._node_error(i, e, run, retries)
         opened = self.breakers[i].on_failure(self.clock.now(), desc)
@@ -191,6 +207,10 @@ class Executor:
         node = self.graph.nodes[i]
         if isinstance(e, (NodeError, KeyboardInterrupt, SystemExit)):
             return e
+        if isinstance(e, OutputError):
+            err = InputError(f"node '{node.id}' ({node.type.name}) returned an unusable output: {e}", node.id, node.type.name)
+            err.__cause__ = e
+            return err
         if isinstance(e, InputError) and isinstance(self.impls[i], KernelNode):
             err = InputError(f"node '{node.id}' ({node.type.name}) rejected its input in process: {e}", node.id, node.type.name)
             err.__cause__ = e
@@ -215,6 +235,10 @@ class Executor:
     def close(self) -> None:
         for impl in self.impls:
             impl._rm_cleanup()
+
+
+def _private(inputs: Mapping[str, Any]) -> Dict[str, Any]:
+    return {k: private_copy(v) for k, v in inputs.items()}
 
 
 def _sample_count(out: Any) -> int:

@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["resample", "block_sizes", "fft_lengths", "output_frames", "QUALITIES"]
+__all__ = ["resample", "block_sizes", "fft_lengths", "output_frames", "state_problem", "rate_pair_problems", "QUALITIES"]
 
 MIN_RATE = 8000
 MAX_RATE = 192000
@@ -60,6 +60,49 @@ def block_sizes(input_rate: int, output_rate: int, quality: str) -> tuple[int, i
             k = cand
             break
     return int(k * min_in), int(k * min_out)
+
+
+def state_problem(input_rate: int, output_rate: int, channels: int, quality: str) -> "str | None":
+    """Why a resampler for this rate pair, channel count and preset would hold too much state (its
+    blocks follow the rates' common divisor, and a stream's sender picks its rate), or None: the
+    twin of ``state_problem`` in src/nodes/resample.rs, same limits, same words."""
+    from ..limits import RESAMPLER_BLOCK_FRAMES, RESAMPLER_BLOCK_SAMPLES
+
+    if input_rate == output_rate:
+        return None
+    block = max(block_sizes(input_rate, output_rate, quality))
+    if block > RESAMPLER_BLOCK_FRAMES:
+        g = int(np.gcd(input_rate, output_rate))
+        return (
+            f"resampling {input_rate} Hz to {output_rate} Hz needs FFT blocks of {block} frames (the rates' greatest "
+            f"common divisor is only {g} Hz); the resampler takes at most {RESAMPLER_BLOCK_FRAMES} (rates that are "
+            "multiples of 25 Hz always fit)"
+        )
+    if block * channels > RESAMPLER_BLOCK_SAMPLES:
+        return (
+            f"resampling {input_rate} Hz to {output_rate} Hz with {channels} channels needs FFT blocks of {block} frames "
+            f"per channel, {block * channels} samples in all; the resampler holds at most {RESAMPLER_BLOCK_SAMPLES}"
+        )
+    return None
+
+
+def rate_pair_problems(params: dict) -> list:
+    """The manifest check of a node with both rates given (``check_rate_pair`` in Rust): a pair
+    the resampler would refuse is a manifest problem, not a failure of every run."""
+    from ..limits import RESAMPLER_BLOCK_FRAMES
+
+    input_rate, output_rate = params.get("input_rate"), params.get("output_rate")
+    if not isinstance(input_rate, int) or not isinstance(output_rate, int) or input_rate == output_rate:
+        return []
+    block = max(block_sizes(input_rate, output_rate, params.get("quality") or "high"))
+    if block <= RESAMPLER_BLOCK_FRAMES:
+        return []
+    return [(
+        "input_rate",
+        f"a rate the resampler can take to output_rate (FFT blocks of at most {RESAMPLER_BLOCK_FRAMES} frames; "
+        "rates that are multiples of 25 Hz always fit)",
+        f"{input_rate}, which with output_rate {output_rate} needs blocks of {block} frames",
+    )]
 
 
 # Transform length in filter lengths and the largest complex half-transform chosen when a smaller

@@ -119,9 +119,13 @@ def builtin_types() -> Dict[str, NodeTypeSpec]:
     with open(path, encoding="utf-8") as f:
         types = {d["name"]: NodeTypeSpec.from_dict(d) for d in json.load(f)}
     # The twins of the Rust types' cross-param checks (their params structs' `problems`).
-    from . import channel_mix, segment
+    from . import channel_mix, resample, segment
 
-    for name, check in (("ChannelMixNode", channel_mix.check_params), ("SegmentNode", segment.check_params)):
+    for name, check in (
+        ("ChannelMixNode", channel_mix.check_params),
+        ("SegmentNode", segment.check_params),
+        ("AudioResampleNode", resample.rate_pair_problems),
+    ):
         if name in types:
             types[name].check = check
     return types

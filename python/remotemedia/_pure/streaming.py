@@ -19,8 +19,19 @@ from ..audio import Audio
 from ..errors import InputError
 from ..payloads import VadResult
 from . import silero
-from .builtin import (_as_f32_frames, _expect_audio, _one, _shaped_like, cut_clips, expect_vad, silero_mono,
-                      silero_params)
+from .builtin import (
+    _as_f32_frames,
+    _expect_audio,
+    _one,
+    _shaped_like,
+    check_input_rate,
+    check_resampler,
+    check_resampler_input,
+    cut_clips,
+    expect_vad,
+    silero_mono,
+    silero_params,
+)
 from .denoise import DenoiseStream
 from .filter import FilterStream
 from .loudness import LoudnessStream
@@ -122,9 +133,9 @@ class _ResampleStream:
         self.like_1d = True
 
     def push(self, inputs: Mapping[str, Any]) -> Audio:
+        # The native node's checks, in its order and words (push_chunk in src/nodes/resample.rs).
         audio = _expect_audio(_one(inputs, "AudioResampleNode"))
-        if self.input_rate is not None and audio.sample_rate != self.input_rate:
-            raise InputError(f"AudioResampleNode expects {self.input_rate} Hz input, received {audio.sample_rate} Hz")
+        check_input_rate(audio, self.input_rate)
         frames = _frames(audio.samples)
         key = (audio.sample_rate, frames.shape[1])
         if self.key is not None and key != self.key:
@@ -132,11 +143,14 @@ class _ResampleStream:
                 f"this stream started with audio at {self.key[0]} Hz and {self.key[1]} channel(s); "
                 f"a chunk at {key[0]} Hz with {key[1]} channel(s) cannot continue it"
             )
-        if not np.all(np.isfinite(frames)):
-            raise InputError("AudioResampleNode input contains NaN or infinite samples")
         if self.resampler is None:
+            if key[0] != self.output_rate:
+                # A session's state follows the rate its first chunk picks: bounded before it is built.
+                check_resampler(key[0], self.output_rate, key[1], self.quality)
             self.key = key
             self.resampler = StreamResampler(key[0], self.output_rate, key[1], self.quality)
+        if key[0] != self.output_rate:
+            check_resampler_input(frames)
         self.like_1d = audio.samples.ndim == 1
         return self._audio(self.resampler.push(frames))
 
@@ -342,11 +356,11 @@ class PureSession:
                     continue  # a stateless node has nothing to flush
                 stream = self.streams.get(i)
                 if stream is None:
-                    method = ex.impls[i]._rm_call
+                    node_call = ex.node_call(i, node_inputs)
                 else:
-                    method = stream.finish if end else stream.push
+                    node_call = functools.partial(stream.finish if end else stream.push, node_inputs)
                 # The same retries, circuit breaker and metrics as a whole run.
-                outputs[i] = ex.call(i, run, functools.partial(method, node_inputs))
+                outputs[i] = ex.call(i, run, node_call)
         except BaseException:
             ex._record_run(start, ok=False)
             raise

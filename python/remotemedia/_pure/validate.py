@@ -17,8 +17,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ManifestError, Problem
+from ..limits import MANIFEST_EDGES, MANIFEST_NODES, WORKERS
 from .graph import DEFAULT_CONFIG, Graph, GraphEdge, GraphNode
 from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value, format_float, quote
+from .tree import limit_problems
 
 __all__ = ["validate", "SUPPORTED_VERSIONS", "MAX_PROBLEMS", "closest", "check_param"]
 
@@ -46,7 +48,7 @@ CONFIG_PARAMS = [
     ParamSpec("enable_metrics", "bool"),
     ParamSpec("retry_policy", "choice", choices=("none", "fixed", "exponential")),
     ParamSpec("max_retries", "int", 0, 100),
-    ParamSpec("workers", "int", 1, 256),
+    ParamSpec("workers", "int", 1, WORKERS),
     ParamSpec("retry_base_delay_ms", "int", 0, 600_000),
     ParamSpec("retry_max_delay_ms", "int", 0, 3_600_000),
     ParamSpec("retry_jitter", "bool"),
@@ -69,11 +71,18 @@ _CONFIG_DEFAULTS = {
 }
 
 _I64_MIN, _I64_MAX, _U64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
+#: Nodes of a cycle named in its problem; the others are counted.
+_CYCLE_SHOWN = 8
 
 
 def validate(tree: Any, types: Dict[str, NodeTypeSpec]) -> Graph:
     """Checks a manifest tree against the node ``types``; raises ManifestError listing every problem
     (up to :data:`MAX_PROBLEMS`, then a count)."""
+    # A tree is held to the manifest limits before anything walks it (texts were held to them
+    # while they were read).
+    limit = limit_problems(tree)
+    if limit is not None:
+        raise ManifestError([limit])
     p = _Problems()
     graph = _Validator(p, types).check_manifest(_normalise(tree))
     if graph is not None and p.is_empty():
@@ -132,9 +141,14 @@ def join(base: str, key: str) -> str:
     return f"{base}.{key}" if plain else f"{base}[{quote(key)}]"
 
 
+def short(s: str) -> str:
+    """A name as it is (no quotes), shortened if long (ids can be any text)."""
+    return s[:60] + "…" if len(s) > 60 else s
+
+
 def list_names(names: Sequence[str]) -> str:
     """Names as a comma-separated list, shortened when there are very many."""
-    s = ", ".join(names[:40])
+    s = ", ".join(short(x) for x in names[:40])
     if len(names) > 40:
         s += f", … ({len(names)} in all)"
     return s
@@ -388,6 +402,10 @@ class _Validator:
                 self.json_value(metadata, "metadata")
             else:
                 self.add("metadata", "an object (free-form, ignored by the engine)", describe_value(metadata))
+        if not self.check_counts(tree):
+            # Nothing is built for a manifest with too many nodes or edges: its config is still checked.
+            self.check_config(tree.get("config"))
+            return None
         nodes = self.check_nodes("nodes" in tree, tree.get("nodes"))
         edges = self.check_edges(tree.get("edges"), nodes)
         self.check_named_ports(nodes, edges)
@@ -401,6 +419,16 @@ class _Validator:
         if graph is not None:
             graph.declared_outputs = outputs
         return graph
+
+    def check_counts(self, tree: Dict[str, Any]) -> bool:
+        """At most MANIFEST_NODES nodes and MANIFEST_EDGES edges, checked before either is looked at."""
+        ok = True
+        for key, mx in (("nodes", MANIFEST_NODES), ("edges", MANIFEST_EDGES)):
+            v = tree.get(key)
+            if isinstance(v, list) and len(v) > mx:
+                self.add(key, f"at most {mx} {key}", f"a list of {len(v)} {key}")
+                ok = False
+        return ok
 
     def check_version(self, present: bool, v: Any) -> None:
         if isinstance(v, str) and v in SUPPORTED_VERSIONS:
@@ -770,7 +798,11 @@ class _Validator:
                 if found is None:
                     continue
                 closing, path = found
-            names = [name(i) for i in path] + [name(start)]
+            # A long cycle names its first nodes and counts the rest.
+            names = [short(name(i)) for i in path[:_CYCLE_SHOWN]]
+            if len(path) > _CYCLE_SHOWN:
+                names.append(f"… ({len(path) - _CYCLE_SHOWN} more)")
+            names.append(short(name(start)))
             self.add(f"edges[{closing}]", "a graph without cycles (data must flow from the inputs to the outputs)",
                      "the cycle " + " -> ".join(names))
 
