@@ -331,7 +331,7 @@ impl Registry {
 /// Whether no sample is NaN or infinite. Branch-free so that it vectorises (an early-exit scan
 /// cost as much as the FFT): `x - x` is 0 for finite `x` and NaN for NaN and ±inf.
 #[allow(clippy::eq_op)] // `x - x` is the point: it is NaN exactly for non-finite x
-fn all_finite(v: &[f32]) -> bool {
+pub(crate) fn all_finite(v: &[f32]) -> bool {
     let mut acc = [0f32; 8];
     let mut chunks = v.chunks_exact(8);
     for c in &mut chunks {

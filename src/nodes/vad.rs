@@ -14,7 +14,7 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use serde_json::Value;
 
-use super::{checked_param, expect_audio, Inputs, Node, NodeType, ParamKind, ParamSpec, Params};
+use super::{all_finite, checked_param, expect_audio, Inputs, Node, NodeType, ParamKind, ParamSpec, Params};
 use crate::data::{AudioBuffer, Payload, Samples, VadResult};
 use crate::error::NodeError;
 
@@ -469,21 +469,6 @@ impl VadState {
             self.settle(self.undecided - keep, out);
         }
     }
-}
-
-/// Whether no sample is NaN or infinite. Branch-free so that it vectorises (an early-exit scan
-/// cost as much as the FFT): `x - x` is 0 for finite `x` and NaN for NaN and ±inf.
-#[allow(clippy::eq_op)] // `x - x` is the point: it is NaN exactly for non-finite x
-fn all_finite(v: &[f32]) -> bool {
-    let mut acc = [0f32; 8];
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        for (a, x) in acc.iter_mut().zip(c) {
-            *a += x - x;
-        }
-    }
-    let tail: f32 = chunks.remainder().iter().map(|x| x - x).sum();
-    acc.iter().sum::<f32>() + tail == 0.0
 }
 
 /// Sum of `v` with 8 independent accumulators so the compiler can vectorise it (a single running
