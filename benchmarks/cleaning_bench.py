@@ -26,25 +26,7 @@ from remotemedia import DenoiseNode, FilterNode, LoudnessNode, Pipeline
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
 import noisy_speech as ns  # noqa: E402
-
-
-def summarize(ns_list, per=1.0):
-    v = np.sort(np.asarray(ns_list, dtype=np.float64)) / per
-    return {"median_us": float(np.median(v)) / 1e3, "p99_us": float(v[int(round(0.99 * (v.size - 1)))]) / 1e3}
-
-
-def interleaved(iters, warmup, fns, per=1.0):
-    for _ in range(warmup):
-        for f in fns:
-            f()
-    times = [[] for _ in fns]
-    clock = time.perf_counter_ns
-    for _ in range(iters):
-        for i, f in enumerate(fns):
-            t = clock()
-            f()
-            times[i].append(clock() - t)
-    return [summarize(t, per) for t in times]
+from python_bench import interleaved, summarize  # noqa: E402  (this folder is on sys.path)
 
 
 def stream_cost(node, x, rate, chunk):

@@ -18,12 +18,14 @@ from remotemedia import AudioResampleNode, FormatConverterNode, PassthroughNode,
 from remotemedia import _native
 
 
-def summarize(ns):
-    ns = np.sort(np.asarray(ns, dtype=np.float64))
+def summarize(ns, per=1.0):
+    """Median and p99 in µs of times in ns, each divided by ``per`` (e.g. seconds of audio)."""
+    ns = np.sort(np.asarray(ns, dtype=np.float64)) / per
     return {"median_us": float(np.median(ns)) / 1e3, "p99_us": float(ns[int(round(0.99 * (ns.size - 1)))]) / 1e3}
 
 
-def interleaved(iters, warmup, fns):
+def interleaved(iters, warmup, fns, per=1.0):
+    """Each of ``fns`` timed ``iters`` times, taking turns so that all see the same load."""
     for _ in range(warmup):
         for f in fns:
             f()
@@ -34,7 +36,7 @@ def interleaved(iters, warmup, fns):
             t = clock()
             f()
             times[i].append(clock() - t)
-    return [summarize(t) for t in times]
+    return [summarize(t, per) for t in times]
 
 
 def row(name, s, note=""):
