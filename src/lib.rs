@@ -21,6 +21,8 @@ pub mod metrics_prometheus;
 pub mod nodes;
 pub mod npy;
 pub mod runtime;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod synth;
 
 pub use data::{AudioBuffer, Features, Payload, SampleFormat, Samples, VadResult};
