@@ -349,3 +349,95 @@ fn the_protocol_page_lists_every_close_code_and_status() {
         assert!(page.contains(&row), "docs/protocol.md lacks the row {row}");
     }
 }
+
+/// This process's resident memory, in MiB (Linux).
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap();
+    kb / 1024.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_under_a_flooding_client_and_one_that_never_reads() {
+    let dir = common::temp_dir("memory");
+    let limits = Limits { max_ahead: Duration::from_secs(3600), send_grace: Duration::from_millis(500), ..Limits::default() };
+    let (addr, stop, state) = start(limits, &dir).await;
+    let before = rss_mib();
+    let peak = Arc::new(std::sync::Mutex::new(before));
+    let sampler = {
+        let peak = Arc::clone(&peak);
+        tokio::spawn(async move {
+            loop {
+                let now = rss_mib();
+                {
+                    let mut p = peak.lock().unwrap();
+                    *p = p.max(now);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    // Flooding: 48 kHz stereo f32 in 20 ms frames, as fast as the server takes them (about
+    // 1,000x real time here), 64 MiB in all, every output read and dropped.
+    const FRAME: usize = 960 * 2 * 4;
+    const FRAMES: usize = (64 << 20) / FRAME;
+    let flood = tokio::spawn(async move {
+        let (ws, _) = tokio_tungstenite::connect_async(request(addr, Some(TOKEN))).await.unwrap();
+        let (mut tx, mut rx) = ws.split();
+        let reader = tokio::spawn(async move {
+            let mut bytes = 0usize;
+            while let Some(Ok(m)) = rx.next().await {
+                match m {
+                    Message::Binary(b) => bytes += b.len(),
+                    Message::Close(f) => return (bytes, f.map(|f| u16::from(f.code))),
+                    _ => {}
+                }
+            }
+            (bytes, None)
+        });
+        tx.send(start_msg("convert_gain", 48_000, 2, "f32le")).await.unwrap();
+        let frame: Vec<u8> = (0..FRAME / 4).flat_map(|i| ((i % 100) as f32 / 100.0).to_le_bytes()).collect();
+        for _ in 0..FRAMES {
+            tx.send(Message::Binary(frame.clone().into())).await.unwrap();
+        }
+        tx.send(Message::Text(r#"{"type":"close"}"#.into())).await.unwrap();
+        reader.await.unwrap()
+    });
+    never_reads(addr).await;
+    let (bytes_back, code) = flood.await.unwrap();
+    sampler.abort();
+    let peak = *peak.lock().unwrap();
+    eprintln!("memory: {before:.1} MiB before, peak {peak:.1} MiB while 64 MiB were pushed (and {:.1} MiB sent back) and a client never read", bytes_back as f64 / (1 << 20) as f64);
+    assert_eq!(code, Some(1000));
+    assert!(bytes_back >= 64 << 20, "every chunk's output came back: {bytes_back} bytes");
+    // Buffering what was pushed would take 64 MiB and more; the bounded queues take a few MiB.
+    assert!(peak - before < 32.0, "memory grew by {:.1} MiB", peak - before);
+    assert!(state.stats.prometheus().contains("reason=\"slow_consumer\",code=\"4030\"} 1"));
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shutdown_new_work_gets_503_and_open_sessions_1001_after_the_grace() {
+    let dir = common::temp_dir("shutdown");
+    let limits = Limits { shutdown_grace: Duration::from_millis(300), ..Limits::default() };
+    let (addr, stop, _) = start(limits, &dir).await;
+    let (ws, _) = tokio_tungstenite::connect_async(request(addr, Some(TOKEN))).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+    tx.send(start_msg("speech_vad", 16_000, 1, "s16le")).await.unwrap();
+    tx.send(Message::Binary(vec![0u8; 640].into())).await.unwrap();
+    // The chunk is answered before the shutdown begins.
+    loop {
+        match rx.next().await.unwrap().unwrap() {
+            Message::Text(t) if t.contains("\"type\":\"done\"") => break,
+            _ => {}
+        }
+    }
+    let _ = stop.send(());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, _) = http(addr, "GET", "/healthz", None, b"").await;
+    assert_eq!(status, 503);
+    let (status, _) = http(addr, "POST", "/v1/pipelines/speech_vad/run", Some(TOKEN), &std::fs::read(SAMPLE).unwrap()).await;
+    assert_eq!(status, 503);
+    let (code, reason) = close_of(&mut rx).await;
+    assert_eq!((code, reason.as_str()), (1001, "the server is shutting down"));
+}
