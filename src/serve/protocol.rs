@@ -37,6 +37,11 @@ pub struct Options {
     /// JSON description.
     #[serde(default = "yes")]
     pub send_audio: bool,
+    /// Also send the audio a VAD result carries (its input passed on), as a `vad_audio` binary
+    /// frame after the `vad` message (default false; the Python client asks for it, so that its
+    /// `VadResult`s equal a local session's).
+    #[serde(default)]
+    pub vad_audio: bool,
 }
 
 fn yes() -> bool {
@@ -45,7 +50,7 @@ fn yes() -> bool {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { send_audio: true }
+        Options { send_audio: true, vad_audio: false }
     }
 }
 
@@ -213,8 +218,17 @@ fn encode_payload(chunk: u64, node: &str, key: Option<&str>, p: &Payload, option
             m.insert("frame_duration_ms".into(), json!(v.frame_duration_ms));
             m.insert("audio_frames".into(), json!(v.audio.frames()));
             out.push(text(m));
+            if options.vad_audio {
+                let mut h = header("vad_audio", chunk, node, key);
+                audio_fields(&mut h, &v.audio);
+                out.push(Out::Binary(binary(&h, &sample_bytes(&v.audio.samples))));
+            }
         }
         Payload::Clips(clips) => {
+            // Announced first, so that a chunk with no clips still says so.
+            let mut m = header("clips", chunk, node, key);
+            m.insert("count".into(), json!(clips.len()));
+            out.push(text(m));
             for (i, c) in clips.iter().enumerate() {
                 let mut m = header("clip", chunk, node, key);
                 m.insert("index".into(), json!(i));
