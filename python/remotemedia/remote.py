@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
 import urllib.parse
@@ -158,6 +159,8 @@ class _Socket:
 
     def __init__(self, remote: Remote, path: str):
         self.sock = socket.create_connection((remote.host, remote.port), timeout=remote.timeout)
+        # Small frames each way: Nagle's algorithm would hold them for the peer's delayed ACK.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16)).decode()
         req = (f"GET {path} HTTP/1.1\r\nHost: {remote.host}:{remote.port}\r\nUpgrade: websocket\r\n"
                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{remote._headers()}\r\n")
@@ -171,9 +174,11 @@ class _Socket:
         head, _, self.buf = self.buf.partition(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
         if status != 101:
+            # The refusal's body, as long as Content-Length says (the connection stays open).
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
             body = self.buf
             try:
-                while True:
+                while m and len(body) < int(m.group(1)):
                     b = self.sock.recv(65536)
                     if not b:
                         break
@@ -181,7 +186,7 @@ class _Socket:
             except OSError:
                 pass
             self.sock.close()
-            _json_or_raise(status, body.split(b"\r\n\r\n")[-1] if body else b"{}")
+            _json_or_raise(status, body or b"{}")
             raise RemoteError(status, "the WebSocket upgrade was refused")
         accept = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest())
         if accept not in head:

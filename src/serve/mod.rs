@@ -174,7 +174,12 @@ impl Server {
             }
             let _ = stopped_tx.send(());
         });
-        axum::serve(self.listener, app)
+        // Outputs go out as several small messages per chunk: without TCP_NODELAY, Nagle's
+        // algorithm held the later ones back for the client's delayed ACK (~40 ms a chunk).
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stopped_rx.await;
             })
