@@ -21,6 +21,7 @@ pub mod metrics_prometheus;
 pub mod nodes;
 pub mod npy;
 pub mod runtime;
+pub mod schema;
 pub mod synth;
 
 pub use data::{AudioBuffer, Features, Payload, SampleFormat, Samples, VadResult};

@@ -101,6 +101,23 @@ impl Default for PipelineConfig {
     }
 }
 
+impl PipelineConfig {
+    /// Every field as the manifest's `config` object (the defaults, for `PipelineConfig::default()`).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "enable_metrics": self.enable_metrics,
+            "retry_policy": self.retry_policy.name(),
+            "max_retries": self.max_retries,
+            "workers": self.workers,
+            "retry_base_delay_ms": self.retry_base_delay_ms,
+            "retry_max_delay_ms": self.retry_max_delay_ms,
+            "retry_jitter": self.retry_jitter,
+            "circuit_breaker_threshold": self.circuit_breaker_threshold,
+            "circuit_breaker_cooldown_ms": self.circuit_breaker_cooldown_ms,
+        })
+    }
+}
+
 /// A node's own `reliability` entry: any of the retry and circuit-breaker fields of `config`,
 /// overriding the pipeline's value for this node only. Absent fields fall back to `config`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -371,17 +388,7 @@ pub fn to_manifest(graph: &Graph) -> Value {
         "version": SUPPORTED_VERSIONS.last().copied().unwrap_or("1.0"),
         "nodes": nodes,
         "edges": edges,
-        "config": {
-            "enable_metrics": c.enable_metrics,
-            "retry_policy": c.retry_policy.name(),
-            "max_retries": c.max_retries,
-            "workers": c.workers,
-            "retry_base_delay_ms": c.retry_base_delay_ms,
-            "retry_max_delay_ms": c.retry_max_delay_ms,
-            "retry_jitter": c.retry_jitter,
-            "circuit_breaker_threshold": c.circuit_breaker_threshold,
-            "circuit_breaker_cooldown_ms": c.circuit_breaker_cooldown_ms,
-        },
+        "config": c.to_json(),
     });
     if let (Some(list), Value::Object(m)) = (&graph.declared_outputs, &mut doc) {
         let ids: Vec<&str> = list.iter().map(|&i| graph.nodes[i].id.as_str()).collect();

@@ -25,43 +25,45 @@ pub const MAX_PROBLEMS: usize = 100;
 pub const TOP_FIELDS: &[&str] = &["version", "name", "metadata", "nodes", "edges", "outputs", "config"];
 /// Fields accepted in a node.
 pub const NODE_FIELDS: &[&str] = &["id", "type", "params", "runtime_hint", "reliability"];
-/// Fields accepted in a node's `reliability` entry: the retry and breaker fields of `config`.
-pub const RELIABILITY_FIELDS: &[&str] = &[
-    "retry_policy",
-    "max_retries",
-    "retry_base_delay_ms",
-    "retry_max_delay_ms",
-    "retry_jitter",
-    "circuit_breaker_threshold",
-    "circuit_breaker_cooldown_ms",
-];
 /// Fields accepted in an edge.
 pub const EDGE_FIELDS: &[&str] = &["from", "to", "output_key", "input_key"];
-/// Fields accepted in `config`.
-pub const CONFIG_FIELDS: &[&str] = &[
-    "enable_metrics",
-    "retry_policy",
-    "max_retries",
-    "workers",
-    "retry_base_delay_ms",
-    "retry_max_delay_ms",
-    "retry_jitter",
-    "circuit_breaker_threshold",
-    "circuit_breaker_cooldown_ms",
-];
+
+/// One `config` field: the table the validator, `remotemedia schema` and (through the schema) the
+/// pure-Python runtime and the docs read. Its default is what `PipelineConfig::default()` holds.
+pub struct ConfigField {
+    pub name: &'static str,
+    /// The type and range a manifest value must have.
+    pub kind: ParamKind,
+    /// Whether a node's own `reliability` entry may override it.
+    pub per_node: bool,
+    pub doc: &'static str,
+}
+
+/// Every `config` field, in the order errors list them.
+pub fn config_fields() -> Vec<ConfigField> {
+    let field = |name, kind, per_node, doc| ConfigField { name, kind, per_node, doc };
+    let ms = |max| ParamKind::Int { min: 0, max };
+    vec![
+        field("enable_metrics", ParamKind::Bool, false, "collect per-node timings and counts (get_metrics())"),
+        field("retry_policy", ParamKind::Choice(RetryPolicy::NAMES), true, "how failed node executions are retried"),
+        field("max_retries", ParamKind::Int { min: 0, max: 100 }, true, "retries per failed execution when retry_policy is not none"),
+        field("workers", ParamKind::Int { min: 1, max: WORKERS as i64 }, false, "timely workers for this pipeline's pool"),
+        field("retry_base_delay_ms", ms(600_000), true, "delay before the first retry in ms; fixed waits this long every time, exponential doubles it per retry"),
+        field("retry_max_delay_ms", ms(3_600_000), true, "upper bound on any retry delay in ms; at least retry_base_delay_ms"),
+        field("retry_jitter", ParamKind::Bool, true, "randomise each delay (uniformly in 0..=delay) so retries of many items spread out"),
+        field("circuit_breaker_threshold", ParamKind::Int { min: 0, max: 1_000_000 }, true, "consecutive failures of one node after which its circuit opens (0 turns the breaker off)"),
+        field("circuit_breaker_cooldown_ms", ms(3_600_000), true, "how long an open circuit stays open before one trial item is let through, in ms"),
+    ]
+}
+
+/// The names of the `config` fields (all of them, or those a node's `reliability` entry takes).
+fn config_names(per_node_only: bool) -> Vec<&'static str> {
+    config_fields().into_iter().filter(|f| f.per_node || !per_node_only).map(|f| f.name).collect()
+}
 
 /// The type and range of a `config` field.
 fn config_kind(field: &str) -> Option<ParamKind> {
-    Some(match field {
-        "enable_metrics" | "retry_jitter" => ParamKind::Bool,
-        "retry_policy" => ParamKind::Choice(RetryPolicy::NAMES),
-        "max_retries" => ParamKind::Int { min: 0, max: 100 },
-        "workers" => ParamKind::Int { min: 1, max: WORKERS as i64 },
-        "retry_base_delay_ms" => ParamKind::Int { min: 0, max: 600_000 },
-        "retry_max_delay_ms" | "circuit_breaker_cooldown_ms" => ParamKind::Int { min: 0, max: 3_600_000 },
-        "circuit_breaker_threshold" => ParamKind::Int { min: 0, max: 1_000_000 },
-        _ => return None,
-    })
+    config_fields().into_iter().find(|f| f.name == field).map(|f| f.kind)
 }
 
 /// Validates a manifest tree against the node types in `registry`.
@@ -1139,7 +1141,7 @@ fn check_config(p: &mut Problems, v: Option<&Value>) -> PipelineConfig {
             return c;
         }
     };
-    check_fields(p, "config", obj, CONFIG_FIELDS, "config");
+    check_fields(p, "config", obj, &config_names(false), "config");
     for (key, v) in obj {
         let Some(kind) = config_kind(key) else { continue };
         if v.is_null() {
@@ -1187,10 +1189,11 @@ fn check_reliability(p: &mut Problems, base: &str, v: Option<&Value>) -> Option<
             return None;
         }
     };
-    check_fields(p, base, obj, RELIABILITY_FIELDS, "a node's reliability settings");
+    let reliability_fields = config_names(true);
+    check_fields(p, base, obj, &reliability_fields, "a node's reliability settings");
     let mut r = NodeReliability::default();
     for (key, v) in obj {
-        if !RELIABILITY_FIELDS.contains(&key.as_str()) || v.is_null() {
+        if !reliability_fields.contains(&key.as_str()) || v.is_null() {
             continue;
         }
         let Some(kind) = config_kind(key) else { continue };

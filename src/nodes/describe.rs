@@ -16,7 +16,7 @@ fn param_json(p: &ParamSpec) -> Value {
 }
 
 /// A kind as `{"kind": ..., and its range, choices, item or variants}`.
-fn kind_json(kind: &ParamKind) -> Value {
+pub fn kind_json(kind: &ParamKind) -> Value {
     match kind {
         ParamKind::Int { min, max } => json!({"kind": "int", "min": min, "max": max}),
         ParamKind::Float { min, max } => json!({"kind": "float", "min": min, "max": max}),

@@ -1,6 +1,6 @@
 """The engine's limits (``remotemedia.limits``; docs/reliability.md has the table), on both runtimes.
 
-* The table: ``_pure/limits.json`` is what the native engine enforces (``remotemedia limits``).
+* The table: ``schema.json``'s ``limits`` is what the native engine enforces (``remotemedia limits``).
 * Manifests: size, nesting, values (YAML aliases included), string length, node and edge counts,
   each refused with the same single problem by both runtimes, whichever way the manifest comes
   (text, file, Python tree). What used to escape as ``RecursionError``,

@@ -1,0 +1,17 @@
+//! `remotemedia schema`: the engine's facts as one pretty JSON document (`crate::schema`), the
+//! source of `python/remotemedia/schema.json` and, through `scripts/gen.py`, of the stubs and docs tables.
+
+use clap::Args;
+
+use super::CliError;
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {}
+
+pub fn run(_args: &SchemaArgs, out: &mut String) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(&crate::schema::describe())
+        .map_err(|e| CliError::failure(format!("cannot encode the schema: {e}")))?;
+    out.push_str(&text);
+    out.push('\n');
+    Ok(())
+}
