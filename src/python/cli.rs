@@ -7,5 +7,5 @@ use pyo3::prelude::*;
 /// stderr, and returns the exit code. The GIL is released while it runs.
 #[pyfunction]
 pub fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.allow_threads(|| crate::cli::main_with_args(argv))
+    py.detach(|| crate::cli::main_with_args(argv))
 }
