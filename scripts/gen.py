@@ -7,7 +7,7 @@
 
 Generated: ``python/remotemedia/nodes.pyi`` (the node classes' typed signatures) and, between
 ``<!-- generated: NAME -->`` / ``<!-- /generated -->`` markers, the params table of each node in
-docs/nodes.md and the config table in docs/manifest.md; the lists of known node types in the
+docs/nodes.md, the config table in docs/manifest.md and the engine switches in docs/architecture.md; the lists of known node types in the
 example errors of docs/manifest.md and docs/cli.md are rewritten in place. The Python runtime reads
 the schema itself (``remotemedia._schema``), so it has no generated copy. Standard library only, so
 it runs without the native extension. ``--schema`` and ``--root`` point it at other copies (the test
@@ -31,6 +31,7 @@ NODES_PY = os.path.join("python", "remotemedia", "nodes.py")
 NODES_MD = os.path.join("docs", "nodes.md")
 MANIFEST_MD = os.path.join("docs", "manifest.md")
 CLI_MD = os.path.join("docs", "cli.md")
+ARCHITECTURE_MD = os.path.join("docs", "architecture.md")
 END = "<!-- /generated -->"
 
 
@@ -80,6 +81,14 @@ def table(rows: List[List[str]], header: List[str]) -> str:
 def params_table(t: Dict[str, Any]) -> str:
     rows = [[f"`{p['name']}`", "yes" if p["required"] else "no", kind_text(p), default_text(p), p["doc"]] for p in t["params"]]
     return table(rows, ["param", "required", "type / range", "default", "meaning"])
+
+
+def switches_table(switches: List[Dict[str, Any]]) -> str:
+    def takes(s: Dict[str, Any]) -> str:
+        return "1, true, on / 0, false, off" if s["kind"] == "flag" else f"whole µs, 0..={s['max']}"
+
+    rows = [[f"`{s['name']}`", takes(s), "each pool" if s["per_pool"] else "the process", s["doc"]] for s in switches]
+    return table(rows, ["variable", "takes", "read for", "what it does"])
 
 
 def config_table(config: List[Dict[str, Any]]) -> str:
@@ -231,6 +240,7 @@ def outputs(schema: Dict[str, Any], root: str) -> Dict[str, Callable[[str], str]
         NODES_MD: lambda old: nodes_md(schema, old),
         MANIFEST_MD: lambda old: manifest_md(schema, old),
         CLI_MD: lambda old: known_types(schema, old),
+        ARCHITECTURE_MD: lambda old: replace_block(old, "switches", switches_table(schema["engine_switches"]), ARCHITECTURE_MD),
     }
 
 

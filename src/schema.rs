@@ -10,6 +10,7 @@ use crate::manifest::validate::{config_fields, EDGE_FIELDS, NODE_FIELDS, TOP_FIE
 use crate::manifest::{PipelineConfig, SUPPORTED_VERSIONS};
 use crate::nodes::describe::kind_json;
 use crate::nodes::{Registry, DEFAULT_PORT};
+use crate::tuning::SwitchKind;
 
 /// Bumped when a key of the document changes meaning (added keys do not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -23,7 +24,8 @@ const ERROR_KINDS: [(NodeErrorKind, &str, &str); 5] = [
     (NodeErrorKind::CircuitOpen, "CircuitOpenError", "the node was not called: its circuit breaker is open"),
 ];
 
-/// The whole document: versions, manifest fields, config fields, limits, error kinds, node types.
+/// The whole document: versions, manifest fields, config fields, limits, error kinds, engine
+/// switches, node types.
 pub fn describe() -> Value {
     let defaults = PipelineConfig::default().to_json();
     let config: Vec<Value> = config_fields()
@@ -53,6 +55,13 @@ pub fn describe() -> Value {
         "limits": crate::limits::describe(),
         "error_kinds": ERROR_KINDS.iter().map(|(k, exception, doc)| json!({
             "kind": k.name(), "exception": exception, "doc": doc,
+        })).collect::<Vec<_>>(),
+        "engine_switches": crate::tuning::SWITCHES.iter().map(|s| json!({
+            "name": s.name,
+            "kind": match s.kind { SwitchKind::Flag => "flag", SwitchKind::Micros => "micros" },
+            "max": (s.kind == SwitchKind::Micros).then_some(crate::tuning::MAX_SPIN_US),
+            "per_pool": s.per_pool,
+            "doc": s.doc,
         })).collect::<Vec<_>>(),
         "cli_exit_codes": {"0": "success", "1": "the pipeline failed or an output could not be written",
                            "2": "bad arguments, manifest or input file"},

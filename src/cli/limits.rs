@@ -1,5 +1,5 @@
-//! `remotemedia limits`: the engine's limits as pretty JSON, the source of
-//! `python/remotemedia/_pure/limits.json` (what the pure-Python runtime enforces).
+//! `remotemedia limits`: the engine's limits as pretty JSON (the `limits` of `remotemedia schema`,
+//! what the pure-Python runtime enforces).
 
 use clap::Args;
 

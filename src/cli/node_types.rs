@@ -1,5 +1,5 @@
-//! `remotemedia node-types`: every built-in node type as pretty JSON, the source of
-//! `python/remotemedia/_pure/node_types.json`.
+//! `remotemedia node-types`: every built-in node type as pretty JSON (the `node_types` of
+//! `remotemedia schema`).
 
 use clap::Args;
 

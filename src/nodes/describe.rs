@@ -1,5 +1,5 @@
-//! Node types as JSON: the schema the pure-Python runtime validates against (shipped as
-//! `python/remotemedia/_pure/node_types.json`) and what `remotemedia node-types` prints.
+//! Node types as JSON: the schema the pure-Python runtime validates against (the `node_types` of
+//! `python/remotemedia/schema.json`) and what `remotemedia node-types` prints.
 
 use serde_json::{json, Value};
 

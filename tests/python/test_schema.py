@@ -105,3 +105,19 @@ def test_schema_json_is_the_native_registry():
     assert json.loads(native.node_types_json()) == SCHEMA["node_types"]
     assert json.loads(native.limits_json()) == SCHEMA["limits"]
     assert native.version() == SCHEMA["engine_version"]
+
+
+@pytest.mark.requires_native
+def test_an_engine_switch_with_an_unknown_value_is_refused_by_name():
+    # Read when the pool starts, in a fresh process (pools are shared per process).
+    code = ("import numpy as np\n"
+            "from remotemedia import GainNode, InputError, Pipeline\n"
+            "try:\n"
+            "    Pipeline([GainNode(6.0)], runtime_hint='rust').run_sync((np.zeros(160, np.float32), 16000))\n"
+            "except InputError as e:\n"
+            "    print(e)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "REMOTEMEDIA_PIN_WORKERS": "maybe"})
+    assert p.returncode == 0, p.stderr
+    assert 'environment variable REMOTEMEDIA_PIN_WORKERS="maybe": expected 1, true, on, 0, false or off (or unset)' in p.stdout, p.stdout
+    assert [s["name"] for s in SCHEMA["engine_switches"]][:2] == ["REMOTEMEDIA_PIN_WORKERS", "REMOTEMEDIA_REPLY_SPIN_US"]
