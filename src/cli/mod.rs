@@ -202,6 +202,14 @@ pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
     }
 }
 
+/// Appends `value` as pretty JSON and a newline (`node-types`, `limits`, `schema`).
+pub fn push_json(out: &mut String, value: &serde_json::Value, what: &str) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::failure(format!("cannot encode {what}: {e}")))?;
+    out.push_str(&text);
+    out.push('\n');
+    Ok(())
+}
+
 /// Writes to stdout, ignoring a closed pipe (`remotemedia node-types | head`) instead of panicking
 /// as `print!` would.
 fn print_stdout(text: &str) {

@@ -10,9 +10,5 @@ use crate::nodes::Registry;
 pub struct NodeTypesArgs {}
 
 pub fn run(_args: &NodeTypesArgs, out: &mut String) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(&Registry::builtin().describe())
-        .map_err(|e| CliError::failure(format!("cannot encode node types: {e}")))?;
-    out.push_str(&text);
-    out.push('\n');
-    Ok(())
+    super::push_json(out, &Registry::builtin().describe(), "node types")
 }

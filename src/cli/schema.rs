@@ -9,9 +9,5 @@ use super::CliError;
 pub struct SchemaArgs {}
 
 pub fn run(_args: &SchemaArgs, out: &mut String) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(&crate::schema::describe())
-        .map_err(|e| CliError::failure(format!("cannot encode the schema: {e}")))?;
-    out.push_str(&text);
-    out.push('\n');
-    Ok(())
+    super::push_json(out, &crate::schema::describe(), "the schema")
 }
