@@ -8,7 +8,6 @@ WAV and clear about the rest."""
 
 import os
 import subprocess
-import sys
 import threading
 
 import numpy as np
