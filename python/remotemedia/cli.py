@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from typing import List, Optional, Sequence
 
 from . import _runtime
@@ -42,11 +43,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except (OSError, ValueError):
             pass
     # Ctrl-C and SIGTERM as for the Rust binary: the default action (end the process), except
-    # where a command catches them itself (`batch` finishes the items in flight); Python's own
-    # handler would only run once the call returns.
-    previous = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)}
+    # where a command catches them itself (`batch` finishes the items in flight).
+    # Python's own handler would only run once the call returns. (Handlers belong to the main
+    # thread: called from another one, the command runs with the process's handlers as they are.)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         return int(native.cli_main(args))
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            if handler is not None:  # None: a handler not installed from Python, which it cannot restore
+                signal.signal(s, handler)
