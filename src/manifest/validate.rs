@@ -1132,44 +1132,16 @@ fn check_outputs(p: &mut Problems, v: Option<&Value>, nodes: &[NodeDraft]) -> Op
 }
 
 fn check_config(p: &mut Problems, v: Option<&Value>) -> PipelineConfig {
-    let mut c = PipelineConfig::default();
     let obj = match v {
-        None => return c,
+        None => return PipelineConfig::default(),
         Some(Value::Object(m)) => m,
         Some(other) => {
             p.add("config", "an object of settings", describe(other));
-            return c;
+            return PipelineConfig::default();
         }
     };
     check_fields(p, "config", obj, &config_names(false), "config");
-    for (key, v) in obj {
-        let Some(kind) = config_kind(key) else { continue };
-        if v.is_null() {
-            continue;
-        }
-        let value = match check_value(&kind, v) {
-            Ok(value) => value,
-            Err((expected, found)) => {
-                p.add(join("config", key), expected, found);
-                continue;
-            }
-        };
-        // check_value has enforced the kind and range, so these conversions cannot fail.
-        let int = value.as_u64().unwrap_or(0);
-        let flag = value.as_bool().unwrap_or(false);
-        match key.as_str() {
-            "enable_metrics" => c.enable_metrics = flag,
-            "retry_jitter" => c.retry_jitter = flag,
-            "retry_policy" => c.retry_policy = value.as_str().and_then(RetryPolicy::from_name).unwrap_or_default(),
-            "max_retries" => c.max_retries = int as u32,
-            "workers" => c.workers = int as usize,
-            "retry_base_delay_ms" => c.retry_base_delay_ms = int,
-            "retry_max_delay_ms" => c.retry_max_delay_ms = int,
-            "circuit_breaker_threshold" => c.circuit_breaker_threshold = int as u32,
-            "circuit_breaker_cooldown_ms" => c.circuit_breaker_cooldown_ms = int,
-            _ => {}
-        }
-    }
+    let c: PipelineConfig = checked_fields(p, "config", obj, |_| true);
     if c.retry_max_delay_ms < c.retry_base_delay_ms {
         p.add(
             "config.retry_max_delay_ms",
@@ -1191,33 +1163,30 @@ fn check_reliability(p: &mut Problems, base: &str, v: Option<&Value>) -> Option<
     };
     let reliability_fields = config_names(true);
     check_fields(p, base, obj, &reliability_fields, "a node's reliability settings");
-    let mut r = NodeReliability::default();
+    Some(checked_fields(p, base, obj, |key| reliability_fields.contains(&key)))
+}
+
+/// The `config` fields of `obj` that `wanted` names, each checked against its kind and range
+/// (a problem for each that fails), as `T` (the config or a node's reliability settings) with
+/// the fields left out, null or failed at their defaults.
+fn checked_fields<T: serde::de::DeserializeOwned + Default>(
+    p: &mut Problems,
+    base: &str,
+    obj: &Map<String, Value>,
+    wanted: impl Fn(&str) -> bool,
+) -> T {
+    let mut checked = Map::new();
     for (key, v) in obj {
-        if !reliability_fields.contains(&key.as_str()) || v.is_null() {
-            continue;
-        }
-        let Some(kind) = config_kind(key) else { continue };
-        let value = match check_value(&kind, v) {
-            Ok(value) => value,
-            Err((expected, found)) => {
-                p.add(join(base, key), expected, found);
-                continue;
+        let Some(kind) = config_kind(key).filter(|_| wanted(key) && !v.is_null()) else { continue };
+        match check_value(&kind, v) {
+            Ok(value) => {
+                checked.insert(key.clone(), value);
             }
-        };
-        // check_value has enforced the kind and range, so these conversions cannot fail.
-        let int = value.as_u64().unwrap_or(0);
-        match key.as_str() {
-            "retry_policy" => r.retry_policy = value.as_str().and_then(RetryPolicy::from_name),
-            "max_retries" => r.max_retries = Some(int as u32),
-            "retry_base_delay_ms" => r.retry_base_delay_ms = Some(int),
-            "retry_max_delay_ms" => r.retry_max_delay_ms = Some(int),
-            "retry_jitter" => r.retry_jitter = value.as_bool(),
-            "circuit_breaker_threshold" => r.circuit_breaker_threshold = Some(int as u32),
-            "circuit_breaker_cooldown_ms" => r.circuit_breaker_cooldown_ms = Some(int),
-            _ => {}
+            Err((expected, found)) => p.add(join(base, key), expected, found),
         }
     }
-    Some(r)
+    // check_value has enforced every kind and range, so the checked fields always deserialize.
+    serde_json::from_value(Value::Object(checked)).unwrap_or_default()
 }
 
 /// A node that sets either retry delay must end up with a maximum at least its base, counting
