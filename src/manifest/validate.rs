@@ -45,7 +45,8 @@ pub fn config_fields() -> Vec<ConfigField> {
     let ms = |max| ParamKind::Int { min: 0, max };
     vec![
         field("enable_metrics", ParamKind::Bool, false, "collect per-node timings and counts (get_metrics())"),
-        field("retry_policy", ParamKind::Choice(RetryPolicy::NAMES), true, "how failed node executions are retried"),
+        field("retry_policy", ParamKind::Choice(RetryPolicy::NAMES), true,
+              "how node executions that failed with a transient error are retried; stateful nodes are not retried unless their own reliability says so"),
         field("max_retries", ParamKind::Int { min: 0, max: 100 }, true, "retries per failed execution when retry_policy is not none"),
         field("workers", ParamKind::Int { min: 1, max: WORKERS as i64 }, false, "timely workers for this pipeline's pool"),
         field("retry_base_delay_ms", ms(600_000), true, "delay before the first retry in ms; fixed waits this long every time, exponential doubles it per retry"),
