@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -264,3 +265,31 @@ def test_without_the_extension_the_command_says_what_is_missing(args, tmp_path):
     assert p.stdout == "" and "Traceback" not in p.stderr
     assert p.stderr.startswith("error: the remotemedia command runs the native engine, and remotemedia._native cannot be imported")
     assert "maturin develop" in p.stderr and "pure-Python runtime" in p.stderr
+
+
+def test_ctrl_c_ends_a_long_command_as_it_ends_the_binary():
+    # bench -n 10000000 runs for hours; once its timely worker thread exists the command is in
+    # Rust, and Ctrl-C takes the default action there (as for the binary), not Python's deferred
+    # handler that would wait for the call to return.
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([sys.executable, "-m", "remotemedia", "bench", SPEECH_VAD, "-n", "10000000"], cwd=REPO, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def in_rust():
+            tasks = f"/proc/{p.pid}/task"
+            names = []
+            for t in os.listdir(tasks):
+                try:
+                    names.append(open(f"{tasks}/{t}/comm").read())
+                except OSError:  # a thread that ended meanwhile
+                    pass
+            return any(n.startswith("timely:work") for n in names)
+
+        while p.poll() is None and not in_rust():
+            pass
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == -signal.SIGINT, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
