@@ -21,9 +21,11 @@ pub mod metrics_prometheus;
 pub mod nodes;
 pub mod npy;
 pub mod runtime;
+pub mod schema;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod synth;
+pub mod tuning;
 
 pub use data::{AudioBuffer, Features, Payload, SampleFormat, Samples, VadResult};
 pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result};
