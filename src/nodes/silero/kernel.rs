@@ -88,19 +88,19 @@ pub enum Simd {
     None,
 }
 
-/// Checked once per process. `REMOTEMEDIA_NO_SIMD=1` forces the portable path,
-/// `REMOTEMEDIA_NO_AVX512=1` the AVX2 one (to compare them, and to test every path on one CPU).
+/// Checked once per process. `REMOTEMEDIA_NO_SIMD=1` forces the portable path (the unit test
+/// runs every path this CPU has).
 pub fn simd() -> Simd {
     use std::sync::OnceLock;
     static LEVEL: OnceLock<Simd> = OnceLock::new();
     *LEVEL.get_or_init(|| {
-        if std::env::var_os("REMOTEMEDIA_NO_SIMD").is_some() {
+        if crate::tuning::flag_on(crate::tuning::NO_SIMD) {
             return Simd::None;
         }
         #[cfg(target_arch = "x86_64")]
         {
             let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            if avx2 && is_x86_feature_detected!("avx512f") && std::env::var_os("REMOTEMEDIA_NO_AVX512").is_none() {
+            if avx2 && is_x86_feature_detected!("avx512f") {
                 return Simd::Avx512;
             }
             if avx2 {
@@ -381,8 +381,30 @@ mod tests {
             let cols: Vec<usize> = (0..ncols).map(|c| c * 129).collect();
             let out_cols: Vec<usize> = (0..ncols).map(|c| c * rows).collect();
             let mut out = vec![0f32; rows * ncols];
-            for relu in [false, true] {
-                dense(&w, &bias, &input, &cols, &mut out, &out_cols, relu);
+            // Every path this CPU has: portable, AVX2, AVX-512.
+            type Dense = Box<dyn Fn(&Matrix, &[f32], &[f32], &[usize], &mut [f32], &[usize], bool)>;
+            let mut paths: Vec<Dense> = vec![Box::new(|w, b, i, c, o, oc, r| {
+                for (&c, &oo) in c.iter().zip(oc) {
+                    for row in 0..w.rows {
+                        let v = b[row] + dot(w.row(row), &i[c..c + w.k]);
+                        o[oo + row] = if r { v.max(0.0) } else { v };
+                    }
+                }
+            })];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has AVX2 and FMA; the shapes are those `dense` checks.
+                    paths.push(Box::new(|w, b, i, c, o, oc, r| unsafe { avx::dense(w, b, i, c, o, oc, r) }));
+                }
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: as above, with AVX-512.
+                    paths.push(Box::new(|w, b, i, c, o, oc, r| unsafe { avx512::dense(w, b, i, c, o, oc, r) }));
+                }
+            }
+            for (relu, path) in [false, true].into_iter().flat_map(|r| paths.iter().map(move |p| (r, p))) {
+                out.fill(f32::NAN);
+                path(&w, &bias, &input, &cols, &mut out, &out_cols, relu);
                 for c in 0..ncols {
                     for r in 0..rows {
                         let mut want = bias[r] as f64;
