@@ -438,7 +438,7 @@ class Pipeline:
         (Prometheus text exposition format 0.0.4, see :mod:`remotemedia.prometheus`).
         """
         if format not in ("dict", "json", "prometheus"):
-            raise ValueError(f'get_metrics: format must be "dict", "json" or "prometheus", got {format!r}')
+            raise InputError(f'get_metrics: format must be "dict", "json" or "prometheus", got {format!r}')
         self._ensure()
         if self._runtime == "rust":
             text = self._engine.metrics_json()
