@@ -374,3 +374,41 @@ fn spawn_stops_its_processes_on_sigterm_and_sigint_and_leaves_none_running() {
         }
     }
 }
+
+#[cfg(target_os = "linux")]
+fn process_index_of(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let at = args.iter().position(|a| a == "--process-index")?;
+    args.get(at + 1).cloned()
+}
+
+/// A frozen process under `spawn`: process 0 notices within the peer timeout and exits 1, and
+/// `spawn` stops the frozen one (SIGKILL works on a stopped process) and exits 1 instead of
+/// waiting forever.
+#[cfg(target_os = "linux")]
+#[test]
+fn spawn_ends_when_one_of_its_processes_freezes() {
+    let dir = temp_dir("spawn-frozen");
+    let (manifest, inputs) = long_batch(&dir);
+    let out = dir.join("out");
+    let spawn = Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args(["spawn", "-n", "2", "--", "batch", s(&manifest), s(&inputs), "--out", s(&out), "--workers", "1", "--no-progress"])
+        .args(["--peer-timeout", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start spawn");
+    wait_for(&out.join("item_000.gain.wav"));
+    let kids = children_of(spawn.id());
+    let frozen = *kids.iter().find(|&&k| process_index_of(k).as_deref() == Some("1")).expect("process 1 among the children");
+    signal(frozen, libc::SIGSTOP);
+    // 1 s peer timeout, then spawn's 3 s grace for the rest; 30 s allows for a loaded machine.
+    let (o, _) = finish_within(spawn, Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("error: process 0: lost process 1 at 127.0.0.1:") && stderr.contains("it sent nothing for 1.0 s"), "{stderr}");
+    assert!(stderr.contains("spawn: process 0 exited with code 1, process 1 was stopped"), "{stderr}");
+    let left: Vec<u32> = kids.iter().copied().filter(|&k| alive(k)).collect();
+    assert!(left.is_empty(), "processes left running: {left:?}");
+}
