@@ -318,7 +318,7 @@ def _load_tree(path: str) -> Any:
     except FileNotFoundError:
         raise _usage(f"manifest '{path}' not found") from None
     except ManifestError as e:
-        raise _usage(f"{path}: {e}") from None
+        raise _usage(str(e) if e.source is not None else f"{path}: {e}") from None
     except OSError as e:
         raise _usage(f"cannot read manifest {path}: {e}") from None
     ext = os.path.splitext(path)[1].lower()
