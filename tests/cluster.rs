@@ -412,3 +412,26 @@ fn spawn_ends_when_one_of_its_processes_freezes() {
     let left: Vec<u32> = kids.iter().copied().filter(|&k| alive(k)).collect();
     assert!(left.is_empty(), "processes left running: {left:?}");
 }
+
+/// Ctrl-C in a terminal reaches every process of a group started by hand: process 0 stops the
+/// batch cleanly (report written, exit 130) and process 1 ends with the group's dataflow (exit 0)
+/// instead of dying and costing process 0 its report.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_to_a_hand_started_group_stops_it_cleanly() {
+    let dir = temp_dir("group-sigint");
+    let (manifest, inputs) = long_batch(&dir);
+    let (p0, p1, out) = start_pair(&dir, &manifest, &inputs);
+    wait_for(&out.join("item_000.gain.wav"));
+    signal(p1.id(), libc::SIGINT);
+    signal(p0.id(), libc::SIGINT);
+    let (o0, _) = finish_within(p0, Duration::from_secs(60));
+    let (o1, _) = finish_within(p1, Duration::from_secs(60));
+    assert_eq!(o0.status.code(), Some(130), "{}", text(&o0));
+    assert!(o1.status.success(), "{}", text(&o1));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report")).expect("JSON");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 600);
+    assert!(results.iter().any(|x| x["status"] == "cancelled"), "the signal came with most items left");
+    assert!(results.iter().all(|x| x["status"] == "cancelled" || x["status"] == "ok"));
+}

@@ -119,9 +119,14 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
     let pipeline = pool.install(graph).map_err(|e| CliError::failure(format!("cannot install the pipeline: {e}")))?;
     if pool.process() != 0 {
         // This process only lends its workers: process 0 feeds the items and collects them. The
-        // dataflow ends when process 0 closes it; dropping the pool waits for that.
+        // dataflow ends when process 0 closes it; dropping the pool waits for that. A terminal's
+        // Ctrl-C reaches every process of a group started by hand: process 0 stops the batch
+        // cleanly and this one ends with the dataflow, so a first SIGINT/SIGTERM here is held
+        // (dying now would cost process 0 its report); a second one stops this process at once.
+        let interrupt = Interrupt::catch();
         drop(pipeline);
         drop(pool);
+        drop(interrupt);
         return Ok(());
     }
     let files = list_inputs(&args.input_dir)?;
