@@ -49,7 +49,7 @@ pub fn run(args: &SpawnArgs, out: &mut String) -> Result<(), CliError> {
             return Err(CliError::usage(format!("spawn sets {flag} itself; leave it out of the command")));
         }
     }
-    let exe = std::env::current_exe().map_err(|e| CliError::failure(format!("cannot find this executable: {e}")))?;
+    let (exe, prefix) = this_program()?;
     let dir = temp_dir()?;
     let hosts_path = dir.join("hosts");
     let ports = free_ports(n)?;
@@ -62,6 +62,7 @@ pub fn run(args: &SpawnArgs, out: &mut String) -> Result<(), CliError> {
     for i in 0..n {
         let mut command = Command::new(&exe);
         command
+            .args(&prefix)
             .args(&args.command)
             .arg("--processes")
             .arg(n.to_string())
@@ -102,6 +103,25 @@ pub fn run(args: &SpawnArgs, out: &mut String) -> Result<(), CliError> {
     let how = if interrupted { "interrupted; " } else { "" };
     Err(CliError { code, message: format!("spawn: {how}{}", what.join(", ")) })
 }
+
+/// The program that runs this command line, and the arguments before the subcommand: this
+/// executable, or, when the command line runs inside Python (`python -m remotemedia`, the pip
+/// command), what `remotemedia.cli` puts in [`SELF_COMMAND`] (the interpreter and `-m remotemedia`):
+/// the interpreter itself would not understand `batch ...`.
+fn this_program() -> Result<(PathBuf, Vec<String>), CliError> {
+    if let Ok(text) = std::env::var(SELF_COMMAND) {
+        let words: Vec<String> = serde_json::from_str(&text)
+            .map_err(|e| CliError::failure(format!("{SELF_COMMAND} is not a JSON list of strings ({e}): {text}")))?;
+        if let Some((program, prefix)) = words.split_first() {
+            return Ok((PathBuf::from(program), prefix.to_vec()));
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| CliError::failure(format!("cannot find this executable: {e}")))?;
+    Ok((exe, Vec::new()))
+}
+
+/// Set by `remotemedia.cli` (a JSON list: program and leading arguments) for [`this_program`].
+pub const SELF_COMMAND: &str = "REMOTEMEDIA_SELF_COMMAND";
 
 /// Ports the OS hands out for 127.0.0.1, all held at once so they differ, then released for the
 /// children to bind (a race with other programs is possible but unlikely).
