@@ -758,24 +758,6 @@ mod tests {
         }
     }
 
-    /// Not a test: `cargo test --release --lib lane_speed -- --ignored --nocapture` prints the
-    /// lane kernel's time per frame for stereo through three sections (as the benchmark's).
-    #[test]
-    #[ignore]
-    fn lane_speed() {
-        let mut sections = butterworth(4, Pass::Highpass, 80.0, 0.0, 48000.0);
-        sections.push(Cookbook::Peaking { freq_hz: 3000.0, q: 1.0, gain_db: 4.0 }.section(48000.0));
-        let mut c = Cascade::new(sections, 2);
-        let mut x: Vec<f32> = (0..960_000).map(|i| ((i * 7919) % 211) as f32 / 1050.0 - 0.1).collect();
-        let mut best = f64::MAX;
-        for _ in 0..20 {
-            let t = std::time::Instant::now();
-            c.process(&mut x);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        println!("lane kernel: {:.2} ns per stereo frame (3 sections)", best * 1e9 / 480_000.0);
-    }
-
     /// Butterworth magnitudes: -3 dB at the edges, unity in the pass band, the right slope.
     #[test]
     fn butterworth_responses() {
