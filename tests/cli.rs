@@ -302,3 +302,50 @@ fn an_error_exit_keeps_its_code_when_stderr_is_a_closed_pipe() {
         .expect("run the binary");
     assert_eq!(status.code(), Some(2));
 }
+
+/// `run --plot` with a node that changes the signal: the input's waveform, the filtered output's
+/// under it and a panel of both average spectra (the image's height counts the panels); a plot
+/// path that cannot be written is a clear error, not a panic.
+#[test]
+fn run_plot_draws_before_and_after_a_filter() {
+    let dir = temp_dir("plot_filter");
+    let manifest = write(
+        &dir,
+        "highpass.yaml",
+        r#"
+version: "1.0"
+name: highpass
+nodes:
+  - id: to_f32
+    type: FormatConverterNode
+    params:
+      target_format: f32
+  - id: hp
+    type: FilterNode
+    params:
+      bands: [{type: highpass, freq_hz: 1000, order: 4}]
+edges:
+  - from: to_f32
+    to: hp
+"#,
+    );
+    let input = dir.join("tone.wav");
+    write_wav(&input, &AudioBuffer { samples: Samples::I16(tone_i16()), sample_rate: 8000, channels: 1 }).expect("write tone");
+    let png = dir.join("before_after.png");
+    let out = cli(&["run", s(&manifest), "-i", s(&input), "--plot", s(&png)]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("1 changed audio output with spectra"), "{stdout}");
+    let bytes = std::fs::read(&png).expect("PNG written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    // IHDR: width then height, big-endian, after the signature and the chunk's length and type.
+    let dim = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    assert_eq!((dim(16), dim(20)), (1100, 2 * 260 + 320 + 40), "input and output waveforms, one spectra panel");
+
+    let missing = dir.join("no_such_dir").join("p.png");
+    let out = cli(&["run", s(&manifest), "-i", s(&input), "--plot", s(&missing)]);
+    let stderr = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr.contains("cannot draw the plot to") && stderr.contains("no_such_dir"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -192,20 +192,41 @@ pub fn run_json(input: Value, outputs: &[(String, Payload)], metrics: Value) -> 
     json!({"input": input, "outputs": outs, "metrics": metrics})
 }
 
-/// `--plot`: the input waveform with every features output (maps searched too) under it.
+/// `--plot`: the input waveform; under it every audio output that differs from the input (before
+/// and after: waveforms and average spectra), then every features output (maps searched too).
 fn plot_features(path: &std::path::Path, input: &super::InputFile, outputs: &[(String, Payload)], out: &mut String) -> Result<(), CliError> {
-    fn find<'a>(name: String, p: &'a Payload, found: &mut Vec<(String, &'a crate::data::Features)>) {
+    fn find<'a>(
+        name: String,
+        p: &'a Payload,
+        features: &mut Vec<(String, &'a crate::data::Features)>,
+        audio: &mut Vec<(String, &'a crate::data::AudioBuffer)>,
+    ) {
         match p {
-            Payload::Features(f) => found.push((name, f)),
-            Payload::Map(m) => m.iter().for_each(|(k, v)| find(format!("{name}.{k}"), v, found)),
-            _ => {}
+            Payload::Features(f) => features.push((name, f)),
+            Payload::Map(m) => m.iter().for_each(|(k, v)| find(format!("{name}.{k}"), v, features, audio)),
+            other => {
+                if let Some(a) = other.audio() {
+                    audio.push((name, a));
+                }
+            }
         }
     }
-    let mut features = Vec::new();
-    outputs.iter().for_each(|(id, p)| find(id.clone(), p, &mut features));
-    let title = format!("{} and its features", input.path.display());
-    super::plot::features_plot(path, &title, &input.audio, &features).map_err(CliError::failure)?;
-    let _ = writeln!(out, "\nwrote {} (waveform and {} features output{})", path.display(), features.len(), if features.len() == 1 { "" } else { "s" });
+    let (mut features, mut audio) = (Vec::new(), Vec::new());
+    outputs.iter().for_each(|(id, p)| find(id.clone(), p, &mut features, &mut audio));
+    // Only outputs a node changed: an unchanged pass-through (a measurement) adds nothing to see.
+    audio.retain(|(_, a)| **a != input.audio);
+    let title = format!("{}: before and after, features", input.path.display());
+    super::plot::features_plot(path, &title, &input.audio, &audio, &features).map_err(CliError::failure)?;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let _ = writeln!(
+        out,
+        "\nwrote {} (input waveform, {} changed audio output{} with spectra, {} features output{})",
+        path.display(),
+        audio.len(),
+        plural(audio.len()),
+        features.len(),
+        plural(features.len())
+    );
     Ok(())
 }
 

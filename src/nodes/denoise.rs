@@ -241,6 +241,8 @@ pub struct Gate {
     fft: Arc<dyn RealToComplex<f32>>,
     ifft: Arc<dyn ComplexToReal<f32>>,
     freq_kernel: Vec<f32>,
+    /// Scratch of [`smooth`].
+    smooth_scratch: Vec<f64>,
     time_kernel: Vec<f32>,
     /// The noise profile: known (noise clip, or the whole buffer's quietest frames) or being
     /// learned; `None` only before a stream's first frame.
@@ -250,8 +252,11 @@ pub struct Gate {
     learn_frames: usize,
     alpha: f32,
     // ---- the stream's position ----
-    /// Per channel: samples from the start of the next frame on.
+    /// Per channel: samples from the start of the next frame on, after the first `input_from`
+    /// (already consumed: dropped in bulk, not one hop at a time, so a whole buffer is not
+    /// moved once per frame).
     input: Vec<Vec<f32>>,
+    input_from: usize,
     /// Index of the next frame to analyse; its first sample is `next * hop - n / 2`.
     next: usize,
     /// Frames analysed whose mask still needs later frames, oldest first, from frame `pending_from`.
@@ -291,12 +296,14 @@ impl Gate {
             fft: planner.plan_fft_forward(n),
             ifft: planner.plan_fft_inverse(n),
             freq_kernel: triangle(gb),
+            smooth_scratch: Vec::new(),
             time_kernel: triangle(gt),
             profile: None,
             learning: None,
             learn_frames: ((params.time_constant_s * rate as f64 / hop as f64).ceil() as usize).max(1),
             alpha: (1.0 - (-(hop as f64) / (rate as f64 * params.time_constant_s)).exp()) as f32,
             input: vec![vec![0.0; n / 2]; channels.max(1)],
+            input_from: 0,
             next: 0,
             pending: VecDeque::new(),
             pending_from: 0,
@@ -366,10 +373,17 @@ impl Gate {
         for (c, buf) in self.input.iter_mut().enumerate() {
             buf.extend(samples.iter().skip(c).step_by(ch));
         }
-        while self.input[0].len() >= self.n {
+        while self.input[0].len() - self.input_from >= self.n {
             self.analyse();
         }
+        self.drop_consumed();
         self.drain(false)
+    }
+
+    /// Drops the consumed input samples.
+    fn drop_consumed(&mut self) {
+        let from = std::mem::take(&mut self.input_from);
+        self.input.iter_mut().for_each(|b| drop(b.drain(..from)));
     }
 
     /// Ends the stream: the last frames, zero-padded, and every remaining sample.
@@ -377,7 +391,7 @@ impl Gate {
         // Frames start every hop until one starts at or after the last sample.
         while (self.next * self.hop) < self.total_in + self.n / 2 {
             for buf in &mut self.input {
-                buf.resize(self.n, 0.0);
+                buf.resize(self.input_from + self.n, 0.0);
             }
             self.analyse();
         }
@@ -394,7 +408,7 @@ impl Gate {
         self.mono.iter_mut().for_each(|c| *c = Complex::new(0.0, 0.0));
         let mut spectra = Vec::with_capacity(self.channels);
         for c in 0..self.channels {
-            for ((f, &x), &w) in self.frame.iter_mut().zip(&self.input[c][..n]).zip(&self.window) {
+            for ((f, &x), &w) in self.frame.iter_mut().zip(&self.input[c][self.input_from..self.input_from + n]).zip(&self.window) {
                 *f = x * w;
             }
             let _ = self.fft.process(&mut self.frame, &mut self.spec);
@@ -402,8 +416,8 @@ impl Gate {
                 *m += s;
             }
             spectra.push(self.spec.clone());
-            self.input[c].drain(..self.hop);
         }
+        self.input_from += self.hop;
         let inv = 1.0 / self.channels as f32;
         let mono: Vec<f32> = self.mono.iter().map(|c| (c * inv).norm_sqr()).collect();
         self.next += 1;
@@ -414,7 +428,7 @@ impl Gate {
             .iter()
             .map(|s| {
                 let raw: Vec<f32> = s.iter().zip(&profile.threshold).map(|(x, &t)| if x.norm_sqr() > t { 1.0 } else { 1.0 - p }).collect();
-                smooth(&raw, &self.freq_kernel)
+                smooth(&raw, &self.freq_kernel, &mut self.smooth_scratch)
             })
             .collect();
         debug_assert_eq!(bins, mono.len());
@@ -537,26 +551,44 @@ impl Gate {
     }
 }
 
-/// `x` smoothed with a symmetric kernel; near the ends the kernel is cut and renormalised.
-fn smooth(x: &[f32], kernel: &[f32]) -> Vec<f32> {
+/// `x` smoothed with a triangular kernel ([`triangle`]); near the ends the kernel is cut and
+/// renormalised. The triangle of half-width `h` is a box of `h + 1` ones convolved with itself,
+/// so this is two running sums (in f64: no drift) of the zero-padded input, divided by the same
+/// of a row of ones: O(n) whatever the width.
+fn smooth(x: &[f32], kernel: &[f32], scratch: &mut Vec<f64>) -> Vec<f32> {
     let h = kernel.len() / 2;
-    if h == 0 {
+    let n = x.len();
+    if h == 0 || n == 0 {
         return x.to_vec();
     }
-    let n = x.len();
-    (0..n)
-        .map(|i| {
-            let lo = i.saturating_sub(h);
-            let hi = (i + h).min(n - 1);
-            let (mut s, mut w) = (0f32, 0f32);
-            for (j, &v) in x[lo..=hi].iter().enumerate() {
-                let k = kernel[lo + j + h - i];
-                s += k * v;
-                w += k;
+    // Box sums over [i - h, i] of a zero-padded signal, for i in 0..n + h.
+    let boxed = |v: &dyn Fn(usize) -> f64, out: &mut Vec<f64>| {
+        out.clear();
+        let mut run = 0.0;
+        for i in 0..n + h {
+            run += if i < n { v(i) } else { 0.0 };
+            if i > h {
+                run -= v(i - h - 1);
             }
-            s / w
-        })
-        .collect()
+            out.push(run);
+        }
+    };
+    // The triangle at i: sums over [i - h, i + h] = box sums over [j - h, j] for j in [i, i + h].
+    let twice = |v: &dyn Fn(usize) -> f64, first: &mut Vec<f64>| -> Vec<f64> {
+        boxed(v, first);
+        let mut run: f64 = first[..h].iter().sum();
+        (0..n)
+            .map(|i| {
+                run += first[i + h];
+                let s = run;
+                run -= first[i];
+                s
+            })
+            .collect()
+    };
+    let sums = twice(&|i| x[i] as f64, scratch);
+    let weights = twice(&|i| if i < n { 1.0 } else { 0.0 }, scratch);
+    sums.iter().zip(&weights).map(|(s, w)| (s / w) as f32).collect()
 }
 
 struct DenoiseNode {
@@ -644,5 +676,32 @@ pub fn node_type() -> NodeType {
              f32 out, same length; streams lag by n_fft + (time_mask_smooth_ms in hops) * hop samples.",
             |cfg| Ok(Box::new(DenoiseNode { params: DenoiseParams::from_params(cfg.params)?, stream: None })),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The running-sum smoothing equals the kernel applied directly, cut and renormalised at the
+    /// ends, for widths from none to wider than the row.
+    #[test]
+    fn smooth_equals_the_direct_kernel() {
+        let x: Vec<f32> = (0..37).map(|i| if (i * 7) % 5 < 2 { 1.0 } else { 0.25 }).collect();
+        for h in [0, 1, 3, 16, 40] {
+            let k = triangle(h);
+            let got = smooth(&x, &k, &mut Vec::new());
+            for i in 0..x.len() {
+                let (mut s, mut w) = (0f64, 0f64);
+                for (j, &kj) in k.iter().enumerate() {
+                    let t = i as isize + j as isize - h as isize;
+                    if t >= 0 && (t as usize) < x.len() {
+                        s += kj as f64 * x[t as usize] as f64;
+                        w += kj as f64;
+                    }
+                }
+                assert!((got[i] as f64 - s / w).abs() < 1e-6, "h {h} i {i}: {} vs {}", got[i], s / w);
+            }
+        }
     }
 }
