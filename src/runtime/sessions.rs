@@ -1,5 +1,7 @@
-//! Streaming sessions, run where their state lives: each session belongs to one worker, chosen
-//! when it opens, and a push goes into that worker's own queue and wakes that worker alone.
+//! Streaming sessions, run where their state lives: on the threads that push into them
+//! ([`InlineSession`], for sessions whose callers wait for each chunk's outputs), or on one worker,
+//! chosen when the session opens, where a push goes into that worker's own queue and wakes that
+//! worker alone.
 //!
 //! Why not through the dataflow like whole runs: every run there is an epoch, and timely tells
 //! every worker about every epoch (progress messages), so with many threads pushing into many
@@ -100,6 +102,11 @@ impl SessionQueues {
         }
     }
 
+    /// Whether the pipeline has been closed (or its pool failed): no more jobs are taken.
+    pub fn is_closed(&self) -> bool {
+        self.lock(0).closed
+    }
+
     /// Moves the worker's queued jobs into `into` (swapped, so neither side allocates per push);
     /// says whether the pipeline is closed.
     pub fn take(&self, worker: usize, into: &mut Vec<ChunkJob>) -> bool {
@@ -128,6 +135,53 @@ impl SessionQueues {
 fn fail_jobs(jobs: impl IntoIterator<Item = ChunkJob>, message: &str) {
     for job in jobs {
         (job.reply)(Err(Error::Engine(message.to_string())));
+    }
+}
+
+/// A session run on the threads that push into it instead of on its worker: a blocking push
+/// then costs the chunk's node calls and nothing else.
+///
+/// Why: a push handed to the session's worker pays two thread hand-offs, the worker's wake-up
+/// (it has parked between a live source's chunks: ~50-200 µs on these VMs, more than a Silero
+/// chunk's network) and the caller's; with several threads pushing, workers and callers also
+/// compete for the same cores. The caller blocks for the outputs anyway, so its thread may as
+/// well compute them: the session's own executor (a [`SessionWorker`] holding this one session)
+/// runs each chunk through the same node runners, in the same order, with the same results.
+/// Used only where nothing needs a worker's own records: pipelines without metrics (see
+/// `Session` in pipeline.rs).
+pub(crate) struct InlineSession {
+    worker: SessionWorker,
+    jobs: Vec<ChunkJob>,
+}
+
+// SAFETY: the only !Send parts are the `Rc<RefCell<WorkerStats>>` the executor and its node
+// runners share. Every clone of that `Rc` is created in `InlineSession::new` and lives inside
+// this value (none is handed out: runners only borrow it for the length of a call), so moving
+// the whole value to another thread moves every owner of the `Rc` with it, and the `Session`
+// that holds it serialises calls behind a mutex.
+unsafe impl Send for InlineSession {}
+
+impl InlineSession {
+    /// A session on the caller's threads; `worker` is the index its nodes are built with.
+    pub fn new(table: Arc<NodeTable>, worker: usize) -> InlineSession {
+        let stats = Rc::new(RefCell::new(WorkerStats::new(0)));
+        InlineSession { worker: SessionWorker::new(table, worker, stats), jobs: Vec::with_capacity(1) }
+    }
+
+    /// Runs one job through the graph on the calling thread; its reply has been called when
+    /// this returns. A node waiting out a retry delay is waited for here (on the pipeline's
+    /// clock), unless `closed` says the pipeline has closed meanwhile: then it gives up, as the
+    /// worker would.
+    pub fn run(&mut self, job: ChunkJob, closed: impl Fn() -> bool) {
+        self.jobs.push(job);
+        self.worker.accept(&mut self.jobs);
+        let mut shut = closed();
+        while let Some(due) = self.worker.run(shut) {
+            // Looks at `closed` at least every 50 ms, so a closing pipeline is not kept waiting.
+            let wait = self.worker.table.clock.wait_until(due).min(Duration::from_millis(50));
+            std::thread::sleep(wait);
+            shut = closed();
+        }
     }
 }
 
