@@ -288,12 +288,22 @@ fn main() {
     // Back to back, for a fixed time per round; the ceiling is the same two nodes' push called
     // directly on 1 and 2 plain threads (each with its own nodes), rounds interleaved.
     let round = std::time::Duration::from_millis(if quick { 300 } else { 1000 });
-    let engine_threads = |n: usize| -> (f64, Vec<u64>) {
+    // CPU time of the calling thread: on a VM shared with other work, wall-clock rates say how
+    // much CPU the threads got; CPU time per push says whether two threads contend (it would
+    // rise) or run apart (it stays at one thread's).
+    let thread_cpu_s = || {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime only writes the timespec it is given.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    };
+    let engine_threads = |n: usize| -> (f64, Vec<u64>, f64) {
         let start = Instant::now();
-        let lat: Vec<Vec<u64>> = std::thread::scope(|sc| {
+        let lat: Vec<(Vec<u64>, f64)> = std::thread::scope(|sc| {
             let hs: Vec<_> = (0..n)
                 .map(|_| {
                     sc.spawn(|| {
+                        let cpu0 = thread_cpu_s();
                         let mut lat = Vec::new();
                         while start.elapsed() < round {
                             let mut s = p_stream.session();
@@ -304,14 +314,17 @@ fn main() {
                             }
                             black_box(s.close().expect("close"));
                         }
-                        lat
+                        (lat, thread_cpu_s() - cpu0)
                     })
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().expect("pushing thread")).collect()
         });
-        let all: Vec<u64> = lat.into_iter().flatten().collect();
-        (all.len() as f64 / start.elapsed().as_secs_f64(), all)
+        let wall = start.elapsed().as_secs_f64();
+        let cpu: f64 = lat.iter().map(|(_, c)| c).sum();
+        let all: Vec<u64> = lat.into_iter().flat_map(|(l, _)| l).collect();
+        let cpu_per_push = cpu / all.len().max(1) as f64;
+        (all.len() as f64 / wall, all, cpu_per_push)
     };
     let plain_threads = |n: usize| -> f64 {
         let start = Instant::now();
@@ -337,12 +350,13 @@ fn main() {
         });
         pushes as f64 / start.elapsed().as_secs_f64()
     };
-    let (mut rates, mut lats): ([Vec<f64>; 4], [Vec<u64>; 2]) = Default::default();
+    let (mut rates, mut lats, mut cpus): ([Vec<f64>; 4], [Vec<u64>; 2], [Vec<f64>; 2]) = Default::default();
     for _ in 0..(if quick { 3 } else { 5 }) {
         for n in [1, 2] {
-            let (rate, lat) = engine_threads(n);
+            let (rate, lat, cpu) = engine_threads(n);
             rates[n - 1].push(rate);
             lats[n - 1].extend(lat);
+            cpus[n - 1].push(cpu);
             rates[n + 1].push(plain_threads(n));
         }
     }
@@ -351,16 +365,18 @@ fn main() {
         v[v.len() / 2]
     };
     let [r1, r2, c1, c2] = rates.each_mut().map(med);
+    let [cpu1, cpu2] = cpus.each_mut().map(med);
     for (n, lat) in lats.into_iter().enumerate() {
-        let rate = [r1, r2][n];
+        let (rate, cpu) = ([r1, r2][n], [cpu1, cpu2][n]);
         report.add(
             &format!("streaming, {} Rust thread(s), own sessions: push latency", n + 1),
             summarize(lat),
-            format!("{rate:.0} pushes/s = {:.0} real-time 20 ms streams", rate / 50.0),
+            format!("{rate:.0} pushes/s = {:.0} real-time 20 ms streams; {:.2} µs CPU per push", rate / 50.0, cpu * 1e6),
         );
     }
+    println!("{:<58} CPU per push, 2 threads / 1 thread: {:.2} (1.00: no contention)", "", cpu2 / cpu1);
     println!(
-        "{:<58} 2 threads / 1 thread: {:.2}x (target >= 1.5x); plain threads' ceiling {:.2}x; 2 threads at {:.2} of it",
+        "{:<58} 2 threads / 1 thread: {:.2}x (target >= 1.5x); plain threads {c1:.0} / {c2:.0} pushes/s, ceiling {:.2}x; 2 threads at {:.2} of it",
         "",
         r2 / r1,
         c2 / c1,

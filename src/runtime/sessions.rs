@@ -20,6 +20,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,9 @@ const CLOSED: &str = "the pipeline has been closed";
 pub(crate) struct SessionQueues {
     queues: Vec<Mutex<Queue>>,
     activators: Vec<OnceLock<SyncActivator>>,
+    /// Set once by `close`: read on every push of a session on its callers' threads, where a
+    /// queue's lock would be one more lock those threads share.
+    closed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -66,6 +70,7 @@ impl SessionQueues {
         SessionQueues {
             queues: (0..workers).map(|_| Mutex::new(Queue::default())).collect(),
             activators: (0..workers).map(|_| OnceLock::new()).collect(),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -104,7 +109,7 @@ impl SessionQueues {
 
     /// Whether the pipeline has been closed (or its pool failed): no more jobs are taken.
     pub fn is_closed(&self) -> bool {
-        self.lock(0).closed
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Moves the worker's queued jobs into `into` (swapped, so neither side allocates per push);
@@ -118,6 +123,7 @@ impl SessionQueues {
     /// Refuses further jobs, fails those still queued and wakes every worker's operator so it
     /// fails what it holds.
     pub fn close(&self, message: &str) {
+        self.closed.store(true, Ordering::Release);
         for worker in 0..self.queues.len() {
             let jobs = {
                 let mut q = self.lock(worker);
