@@ -60,6 +60,19 @@ pub enum NodeErrorKind {
     CircuitOpen,
 }
 
+impl NodeErrorKind {
+    /// The name Python's `NodeError.kind` and the schema give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeErrorKind::Permanent => "permanent",
+            NodeErrorKind::Transient => "transient",
+            NodeErrorKind::InvalidInput => "invalid_input",
+            NodeErrorKind::Panic => "panic",
+            NodeErrorKind::CircuitOpen => "circuit_open",
+        }
+    }
+}
+
 /// A node's failure, with the context the engine adds: which node, which run, how many retries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeError {

@@ -21,7 +21,9 @@ pub mod metrics_prometheus;
 pub mod nodes;
 pub mod npy;
 pub mod runtime;
+pub mod schema;
 pub mod synth;
+pub mod tuning;
 
 pub use data::{AudioBuffer, Features, Payload, SampleFormat, Samples, VadResult};
 pub use error::{Error, ManifestError, NodeError, NodeErrorKind, Problem, Result};

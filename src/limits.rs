@@ -1,7 +1,7 @@
 //! The engine's limits on what users hand it, written once: manifests, values passed between
 //! Python nodes, worker counts, a resampler's state. The manifest reader, the Python conversions
 //! and the resampler read them from here; `remotemedia limits` prints them as the JSON the
-//! pure-Python runtime ships (`python/remotemedia/_pure/limits.json`), so both runtimes refuse the
+//! pure-Python runtime ships (the `limits` of `python/remotemedia/schema.json`), so both runtimes refuse the
 //! same inputs. docs/reliability.md tabulates them with what a user sees when one is exceeded.
 
 use serde_json::{json, Value};

@@ -77,9 +77,10 @@ fn batch_results_are_in_input_order_and_equal_for_one_and_two_workers() {
 #[test]
 fn multi_worker_pools_pin_each_worker_to_its_own_allowed_cpu() {
     use remotemedia::runtime::affinity::{allowed_cpus, PinSetting};
+    use remotemedia::tuning::Tuning;
     let allowed = allowed_cpus();
     let pool = WorkerPool::new(2).expect("pool");
-    if allowed.len() < 2 || PinSetting::from_env() == PinSetting::Off {
+    if allowed.len() < 2 || Tuning::from_env().expect("valid switches").pin == PinSetting::Off {
         assert_eq!(pool.pinned_cpus(), &[None, None], "nothing to spread over, or pinning turned off");
     } else {
         let cpus: Vec<usize> = pool.pinned_cpus().iter().map(|c| c.expect("every worker pinned")).collect();

@@ -261,13 +261,27 @@ fn stream_adds_up_to_the_whole_run_on_the_bundled_sample() {
 }
 
 #[test]
-fn limits_prints_the_json_the_pure_runtime_ships() {
+fn limits_prints_the_limits_of_the_schema() {
     let out = cli(&["limits"]);
     assert_eq!(out.status.code(), Some(0));
     let printed: Value = serde_json::from_str(&text(&out.stdout)).expect("valid JSON");
     assert_eq!(printed, remotemedia::limits::describe());
-    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("python/remotemedia/_pure/limits.json")).unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&shipped).unwrap(), printed, "regenerate: remotemedia limits > python/remotemedia/_pure/limits.json");
+    assert_eq!(printed, remotemedia::schema::describe()["limits"]);
+}
+
+#[test]
+fn schema_prints_the_document_the_python_package_ships() {
+    // Every generated file follows from python/remotemedia/schema.json (scripts/gen.py --check in
+    // tests/python/test_schema.py); this holds that file to the engine's own facts.
+    let out = cli(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let printed = text(&out.stdout);
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("python/remotemedia/schema.json")).unwrap();
+    assert!(printed == shipped, "regenerate: target/debug/remotemedia schema > python/remotemedia/schema.json && python scripts/gen.py");
+    let doc: Value = serde_json::from_str(&printed).expect("valid JSON");
+    assert_eq!(doc["node_types"], remotemedia::Registry::builtin().describe());
+    let cooldown = doc["config"].as_array().unwrap().iter().find(|f| f["name"] == "circuit_breaker_cooldown_ms").unwrap();
+    assert_eq!((cooldown["default"].as_u64(), cooldown["max"].as_i64()), (Some(30_000), Some(3_600_000)));
 }
 
 #[test]

@@ -729,8 +729,8 @@ fn odd_values_never_panic() {
             ));
         }
         let mut config = serde_json::Map::new();
-        for field in remotemedia::manifest::validate::CONFIG_FIELDS {
-            config.insert(field.to_string(), v.clone());
+        for field in remotemedia::manifest::validate::config_fields() {
+            config.insert(field.name.to_string(), v.clone());
         }
         run(with_config(Value::Object(config)));
     }

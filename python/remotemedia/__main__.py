@@ -1,4 +1,4 @@
-"""``python -m remotemedia``: the command line of the Rust ``remotemedia`` binary, from Python (see cli.py)."""
+"""``python -m remotemedia``: the ``remotemedia`` command line (the Rust CLI, through the native module; see cli.py)."""
 
 import sys
 

@@ -16,6 +16,10 @@ def noop() -> None:
 def version() -> str:
     """The extension's version."""
 
+def cli_main(argv: List[str]) -> int:
+    """Runs the ``remotemedia`` command line (the Rust CLI) on ``argv``, program name first, writing
+    to the process's stdout and stderr; returns the exit code."""
+
 def silero_weights() -> bytes:
     """The Silero VAD weights file embedded in the extension (safetensors layout)."""
 
@@ -23,7 +27,7 @@ def node_types_json() -> str:
     """The built-in node types (params, ports, outputs) as JSON."""
 
 def limits_json() -> str:
-    """The engine's limits (src/limits.rs) as JSON: what ``_pure/limits.json`` holds."""
+    """The engine's limits (src/limits.rs) as JSON: what ``schema.json``'s ``limits`` holds."""
 
 def register_payload_types(audio: type, vad_result: type, clip: type, features: Optional[type] = None) -> None:
     """Makes the engine build its outputs as the package's objects: audio as ``audio`` (``Audio``,

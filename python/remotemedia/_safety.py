@@ -1,50 +1,21 @@
 """File safety for the Python side, the twin of ``src/file_safety.rs``: outputs written under a
-temporary name in their folder and renamed into place only when whole; node ids made into safe
-file-name parts; planned output names checked for case-insensitive collisions; an output that is
-an input refused.
+temporary name in their folder and renamed into place only when whole; an output that is an input
+refused.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import re
-from typing import BinaryIO, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import BinaryIO, Iterable, Optional, Union
 
 from .errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["AtomicFile", "write_atomic", "safe_component", "collisions", "same_file", "check_not_input", "MAX_COMPONENT_BYTES"]
-
-#: Longest file-name part made from a node id (``file_safety::MAX_COMPONENT_BYTES``).
-MAX_COMPONENT_BYTES = 96
+__all__ = ["AtomicFile", "same_file", "check_not_input"]
 
 _counter = itertools.count()
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def safe_component(name: str) -> str:
-    """A node id as one safe file-name part (``file_safety::safe_component``)."""
-    out = _UNSAFE.sub("_", name)
-    if out.startswith("."):
-        out = "_" + out[1:]
-    return (out or "_")[:MAX_COMPONENT_BYTES]
-
-
-def collisions(plan: Sequence[Tuple[str, str]]) -> List[Tuple[str, str, str]]:
-    """Pairs of planned ``(name, owner)`` outputs whose names are equal ignoring case, as
-    ``(first owner, second owner, name)``."""
-    seen: Dict[str, int] = {}
-    found = []
-    for i, (name, owner) in enumerate(plan):
-        key = name.lower()
-        if key in seen:
-            first_name, first_owner = plan[seen[key]]
-            found.append((first_owner, owner, first_name))
-        else:
-            seen[key] = i
-    return found
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:
@@ -110,7 +81,3 @@ class AtomicFile:
         else:
             self.abort()
 
-
-def write_atomic(path: PathLike, data: bytes) -> None:
-    with AtomicFile(path) as f:
-        f.write(data)

@@ -1,13 +1,13 @@
 """The engine's limits on what it is handed (docs/reliability.md has what each one bounds and what
 a user sees when it is exceeded). Written once, in the Rust source (``src/limits.rs``);
-``remotemedia limits`` prints them as ``_pure/limits.json``, read here, so both runtimes refuse
-the same inputs."""
+``remotemedia schema`` prints them in ``schema.json``, read here, so both runtimes refuse the same
+inputs."""
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Dict
+
+from ._schema import SCHEMA
 
 __all__ = [
     "LIMITS",
@@ -25,9 +25,8 @@ __all__ = [
     "STREAM_SESSIONS",
 ]
 
-with open(os.path.join(os.path.dirname(__file__), "_pure", "limits.json"), encoding="utf-8") as _f:
-    #: Every limit by name, as ``remotemedia limits`` prints it.
-    LIMITS: Dict[str, int] = json.load(_f)
+#: Every limit by name, as ``remotemedia limits`` prints it.
+LIMITS: Dict[str, int] = SCHEMA["limits"]
 
 #: Largest manifest text or file, in bytes (UTF-8).
 MANIFEST_BYTES: int = LIMITS["manifest_bytes"]

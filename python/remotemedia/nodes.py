@@ -373,7 +373,7 @@ class PassthroughNode(BuiltinNode):
 
 class _SchemaParams(BuiltinNode):
     """A built-in node whose params are keywords named, typed and defaulted by the engine's own
-    registry (``_pure/node_types.json``, generated from the Rust params structs): the signature is
+    registry (``schema.json``, generated from the Rust params structs): the signature is
     read from there, so no default is written twice. Params left out take the engine's default."""
 
     def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None, **params: Any):

@@ -19,6 +19,7 @@ pub mod outputs;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod schema;
 pub mod spawn;
 pub mod stream;
 pub mod stream_file;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Print the engine's limits (manifest size and shape, worker count, values passed between
     /// Python nodes, resampler state) as JSON.
     Limits(limits::LimitsArgs),
+    /// Print the engine's facts as one JSON document: manifest and config fields (kind, range,
+    /// default), limits, error kinds, versions and every node type (the source of the generated files).
+    Schema(schema::SchemaArgs),
     /// Run a manifest over every audio file in a directory, spread over the workers (and, with
     /// --processes, over several processes); writes the outputs and a per-item report.json.
     Batch(batch::BatchArgs),
@@ -191,10 +195,19 @@ pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
         Command::Bench(a) => bench::run(&a, out),
         Command::NodeTypes(a) => node_types::run(&a, out),
         Command::Limits(a) => limits::run(&a, out),
+        Command::Schema(a) => schema::run(&a, out),
         Command::Batch(a) => batch::run(&a, out),
         Command::Spawn(a) => spawn::run(&a, out),
         Command::Info(a) => info::run(&a, out),
     }
+}
+
+/// Appends `value` as pretty JSON and a newline (`node-types`, `limits`, `schema`).
+pub fn push_json(out: &mut String, value: &serde_json::Value, what: &str) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::failure(format!("cannot encode {what}: {e}")))?;
+    out.push_str(&text);
+    out.push('\n');
+    Ok(())
 }
 
 /// Writes to stdout, ignoring a closed pipe (`remotemedia node-types | head`) instead of panicking

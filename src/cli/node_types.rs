@@ -1,5 +1,5 @@
-//! `remotemedia node-types`: every built-in node type as pretty JSON, the source of
-//! `python/remotemedia/_pure/node_types.json`.
+//! `remotemedia node-types`: every built-in node type as pretty JSON (the `node_types` of
+//! `remotemedia schema`).
 
 use clap::Args;
 
@@ -10,9 +10,5 @@ use crate::nodes::Registry;
 pub struct NodeTypesArgs {}
 
 pub fn run(_args: &NodeTypesArgs, out: &mut String) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(&Registry::builtin().describe())
-        .map_err(|e| CliError::failure(format!("cannot encode node types: {e}")))?;
-    out.push_str(&text);
-    out.push('\n');
-    Ok(())
+    super::push_json(out, &Registry::builtin().describe(), "node types")
 }

@@ -57,8 +57,10 @@ impl RetryPolicy {
 }
 
 /// The manifest's `config` section. Field docs give the manifest default and the accepted range;
-/// `validate` enforces the ranges, so code reading a validated config can rely on them.
-#[derive(Clone, Debug, PartialEq)]
+/// `validate` enforces the ranges (`validate::config_fields`), so code reading a validated config
+/// can rely on them. Its JSON form is the manifest's, field for field (serde, defaults filled in).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Collect per-node timings and counts (default false).
     pub enable_metrics: bool,
@@ -101,45 +103,38 @@ impl Default for PipelineConfig {
     }
 }
 
+impl PipelineConfig {
+    /// Every field as the manifest's `config` object (the defaults, for `PipelineConfig::default()`).
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("a config is plain data")
+    }
+}
+
 /// A node's own `reliability` entry: any of the retry and circuit-breaker fields of `config`,
 /// overriding the pipeline's value for this node only. Absent fields fall back to `config`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NodeReliability {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RetryPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_base_delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_max_delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_jitter: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_breaker_threshold: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_breaker_cooldown_ms: Option<u64>,
 }
 
 impl NodeReliability {
     /// The fields given, as the manifest's JSON object.
     pub fn to_json(&self) -> Value {
-        let mut m = serde_json::Map::new();
-        if let Some(v) = self.retry_policy {
-            m.insert("retry_policy".into(), Value::from(v.name()));
-        }
-        if let Some(v) = self.max_retries {
-            m.insert("max_retries".into(), Value::from(v));
-        }
-        if let Some(v) = self.retry_base_delay_ms {
-            m.insert("retry_base_delay_ms".into(), Value::from(v));
-        }
-        if let Some(v) = self.retry_max_delay_ms {
-            m.insert("retry_max_delay_ms".into(), Value::from(v));
-        }
-        if let Some(v) = self.retry_jitter {
-            m.insert("retry_jitter".into(), Value::from(v));
-        }
-        if let Some(v) = self.circuit_breaker_threshold {
-            m.insert("circuit_breaker_threshold".into(), Value::from(v));
-        }
-        if let Some(v) = self.circuit_breaker_cooldown_ms {
-            m.insert("circuit_breaker_cooldown_ms".into(), Value::from(v));
-        }
-        Value::Object(m)
+        serde_json::to_value(self).expect("reliability settings are plain data")
     }
 }
 
@@ -371,17 +366,7 @@ pub fn to_manifest(graph: &Graph) -> Value {
         "version": SUPPORTED_VERSIONS.last().copied().unwrap_or("1.0"),
         "nodes": nodes,
         "edges": edges,
-        "config": {
-            "enable_metrics": c.enable_metrics,
-            "retry_policy": c.retry_policy.name(),
-            "max_retries": c.max_retries,
-            "workers": c.workers,
-            "retry_base_delay_ms": c.retry_base_delay_ms,
-            "retry_max_delay_ms": c.retry_max_delay_ms,
-            "retry_jitter": c.retry_jitter,
-            "circuit_breaker_threshold": c.circuit_breaker_threshold,
-            "circuit_breaker_cooldown_ms": c.circuit_breaker_cooldown_ms,
-        },
+        "config": c.to_json(),
     });
     if let (Some(list), Value::Object(m)) = (&graph.declared_outputs, &mut doc) {
         let ids: Vec<&str> = list.iter().map(|&i| graph.nodes[i].id.as_str()).collect();

@@ -25,43 +25,46 @@ pub const MAX_PROBLEMS: usize = 100;
 pub const TOP_FIELDS: &[&str] = &["version", "name", "metadata", "nodes", "edges", "outputs", "config"];
 /// Fields accepted in a node.
 pub const NODE_FIELDS: &[&str] = &["id", "type", "params", "runtime_hint", "reliability"];
-/// Fields accepted in a node's `reliability` entry: the retry and breaker fields of `config`.
-pub const RELIABILITY_FIELDS: &[&str] = &[
-    "retry_policy",
-    "max_retries",
-    "retry_base_delay_ms",
-    "retry_max_delay_ms",
-    "retry_jitter",
-    "circuit_breaker_threshold",
-    "circuit_breaker_cooldown_ms",
-];
 /// Fields accepted in an edge.
 pub const EDGE_FIELDS: &[&str] = &["from", "to", "output_key", "input_key"];
-/// Fields accepted in `config`.
-pub const CONFIG_FIELDS: &[&str] = &[
-    "enable_metrics",
-    "retry_policy",
-    "max_retries",
-    "workers",
-    "retry_base_delay_ms",
-    "retry_max_delay_ms",
-    "retry_jitter",
-    "circuit_breaker_threshold",
-    "circuit_breaker_cooldown_ms",
-];
+
+/// One `config` field: the table the validator, `remotemedia schema` and (through the schema) the
+/// pure-Python runtime and the docs read. Its default is what `PipelineConfig::default()` holds.
+pub struct ConfigField {
+    pub name: &'static str,
+    /// The type and range a manifest value must have.
+    pub kind: ParamKind,
+    /// Whether a node's own `reliability` entry may override it.
+    pub per_node: bool,
+    pub doc: &'static str,
+}
+
+/// Every `config` field, in the order errors list them.
+pub fn config_fields() -> Vec<ConfigField> {
+    let field = |name, kind, per_node, doc| ConfigField { name, kind, per_node, doc };
+    let ms = |max| ParamKind::Int { min: 0, max };
+    vec![
+        field("enable_metrics", ParamKind::Bool, false, "collect per-node timings and counts (get_metrics())"),
+        field("retry_policy", ParamKind::Choice(RetryPolicy::NAMES), true,
+              "how node executions that failed with a transient error are retried; stateful nodes are not retried unless their own reliability says so"),
+        field("max_retries", ParamKind::Int { min: 0, max: 100 }, true, "retries per failed execution when retry_policy is not none"),
+        field("workers", ParamKind::Int { min: 1, max: WORKERS as i64 }, false, "timely workers for this pipeline's pool"),
+        field("retry_base_delay_ms", ms(600_000), true, "delay before the first retry in ms; fixed waits this long every time, exponential doubles it per retry"),
+        field("retry_max_delay_ms", ms(3_600_000), true, "upper bound on any retry delay in ms; at least retry_base_delay_ms"),
+        field("retry_jitter", ParamKind::Bool, true, "randomise each delay (uniformly in 0..=delay) so retries of many items spread out"),
+        field("circuit_breaker_threshold", ParamKind::Int { min: 0, max: 1_000_000 }, true, "consecutive failures of one node after which its circuit opens (0 turns the breaker off)"),
+        field("circuit_breaker_cooldown_ms", ms(3_600_000), true, "how long an open circuit stays open before one trial item is let through, in ms"),
+    ]
+}
+
+/// The names of the `config` fields (all of them, or those a node's `reliability` entry takes).
+fn config_names(per_node_only: bool) -> Vec<&'static str> {
+    config_fields().into_iter().filter(|f| f.per_node || !per_node_only).map(|f| f.name).collect()
+}
 
 /// The type and range of a `config` field.
 fn config_kind(field: &str) -> Option<ParamKind> {
-    Some(match field {
-        "enable_metrics" | "retry_jitter" => ParamKind::Bool,
-        "retry_policy" => ParamKind::Choice(RetryPolicy::NAMES),
-        "max_retries" => ParamKind::Int { min: 0, max: 100 },
-        "workers" => ParamKind::Int { min: 1, max: WORKERS as i64 },
-        "retry_base_delay_ms" => ParamKind::Int { min: 0, max: 600_000 },
-        "retry_max_delay_ms" | "circuit_breaker_cooldown_ms" => ParamKind::Int { min: 0, max: 3_600_000 },
-        "circuit_breaker_threshold" => ParamKind::Int { min: 0, max: 1_000_000 },
-        _ => return None,
-    })
+    config_fields().into_iter().find(|f| f.name == field).map(|f| f.kind)
 }
 
 /// Validates a manifest tree against the node types in `registry`.
@@ -1130,44 +1133,16 @@ fn check_outputs(p: &mut Problems, v: Option<&Value>, nodes: &[NodeDraft]) -> Op
 }
 
 fn check_config(p: &mut Problems, v: Option<&Value>) -> PipelineConfig {
-    let mut c = PipelineConfig::default();
     let obj = match v {
-        None => return c,
+        None => return PipelineConfig::default(),
         Some(Value::Object(m)) => m,
         Some(other) => {
             p.add("config", "an object of settings", describe(other));
-            return c;
+            return PipelineConfig::default();
         }
     };
-    check_fields(p, "config", obj, CONFIG_FIELDS, "config");
-    for (key, v) in obj {
-        let Some(kind) = config_kind(key) else { continue };
-        if v.is_null() {
-            continue;
-        }
-        let value = match check_value(&kind, v) {
-            Ok(value) => value,
-            Err((expected, found)) => {
-                p.add(join("config", key), expected, found);
-                continue;
-            }
-        };
-        // check_value has enforced the kind and range, so these conversions cannot fail.
-        let int = value.as_u64().unwrap_or(0);
-        let flag = value.as_bool().unwrap_or(false);
-        match key.as_str() {
-            "enable_metrics" => c.enable_metrics = flag,
-            "retry_jitter" => c.retry_jitter = flag,
-            "retry_policy" => c.retry_policy = value.as_str().and_then(RetryPolicy::from_name).unwrap_or_default(),
-            "max_retries" => c.max_retries = int as u32,
-            "workers" => c.workers = int as usize,
-            "retry_base_delay_ms" => c.retry_base_delay_ms = int,
-            "retry_max_delay_ms" => c.retry_max_delay_ms = int,
-            "circuit_breaker_threshold" => c.circuit_breaker_threshold = int as u32,
-            "circuit_breaker_cooldown_ms" => c.circuit_breaker_cooldown_ms = int,
-            _ => {}
-        }
-    }
+    check_fields(p, "config", obj, &config_names(false), "config");
+    let c: PipelineConfig = checked_fields(p, "config", obj, |_| true);
     if c.retry_max_delay_ms < c.retry_base_delay_ms {
         p.add(
             "config.retry_max_delay_ms",
@@ -1187,34 +1162,32 @@ fn check_reliability(p: &mut Problems, base: &str, v: Option<&Value>) -> Option<
             return None;
         }
     };
-    check_fields(p, base, obj, RELIABILITY_FIELDS, "a node's reliability settings");
-    let mut r = NodeReliability::default();
+    let reliability_fields = config_names(true);
+    check_fields(p, base, obj, &reliability_fields, "a node's reliability settings");
+    Some(checked_fields(p, base, obj, |key| reliability_fields.contains(&key)))
+}
+
+/// The `config` fields of `obj` that `wanted` names, each checked against its kind and range
+/// (a problem for each that fails), as `T` (the config or a node's reliability settings) with
+/// the fields left out, null or failed at their defaults.
+fn checked_fields<T: serde::de::DeserializeOwned + Default>(
+    p: &mut Problems,
+    base: &str,
+    obj: &Map<String, Value>,
+    wanted: impl Fn(&str) -> bool,
+) -> T {
+    let mut checked = Map::new();
     for (key, v) in obj {
-        if !RELIABILITY_FIELDS.contains(&key.as_str()) || v.is_null() {
-            continue;
-        }
-        let Some(kind) = config_kind(key) else { continue };
-        let value = match check_value(&kind, v) {
-            Ok(value) => value,
-            Err((expected, found)) => {
-                p.add(join(base, key), expected, found);
-                continue;
+        let Some(kind) = config_kind(key).filter(|_| wanted(key) && !v.is_null()) else { continue };
+        match check_value(&kind, v) {
+            Ok(value) => {
+                checked.insert(key.clone(), value);
             }
-        };
-        // check_value has enforced the kind and range, so these conversions cannot fail.
-        let int = value.as_u64().unwrap_or(0);
-        match key.as_str() {
-            "retry_policy" => r.retry_policy = value.as_str().and_then(RetryPolicy::from_name),
-            "max_retries" => r.max_retries = Some(int as u32),
-            "retry_base_delay_ms" => r.retry_base_delay_ms = Some(int),
-            "retry_max_delay_ms" => r.retry_max_delay_ms = Some(int),
-            "retry_jitter" => r.retry_jitter = value.as_bool(),
-            "circuit_breaker_threshold" => r.circuit_breaker_threshold = Some(int as u32),
-            "circuit_breaker_cooldown_ms" => r.circuit_breaker_cooldown_ms = Some(int),
-            _ => {}
+            Err((expected, found)) => p.add(join(base, key), expected, found),
         }
     }
-    Some(r)
+    // check_value has enforced every kind and range, so the checked fields always deserialize.
+    serde_json::from_value(Value::Object(checked)).unwrap_or_default()
 }
 
 /// A node that sets either retry delay must end up with a maximum at least its base, counting

@@ -1,5 +1,5 @@
-//! Node types as JSON: the schema the pure-Python runtime validates against (shipped as
-//! `python/remotemedia/_pure/node_types.json`) and what `remotemedia node-types` prints.
+//! Node types as JSON: the schema the pure-Python runtime validates against (the `node_types` of
+//! `python/remotemedia/schema.json`) and what `remotemedia node-types` prints.
 
 use serde_json::{json, Value};
 
@@ -16,7 +16,7 @@ fn param_json(p: &ParamSpec) -> Value {
 }
 
 /// A kind as `{"kind": ..., and its range, choices, item or variants}`.
-fn kind_json(kind: &ParamKind) -> Value {
+pub fn kind_json(kind: &ParamKind) -> Value {
     match kind {
         ParamKind::Int { min, max } => json!({"kind": "int", "min": min, "max": max}),
         ParamKind::Float { min, max } => json!({"kind": "float", "min": min, "max": max}),

@@ -393,7 +393,7 @@ fn simd_available() -> bool {
         use std::sync::OnceLock;
         static AVAILABLE: OnceLock<bool> = OnceLock::new();
         *AVAILABLE.get_or_init(|| {
-            std::env::var_os("REMOTEMEDIA_SCALAR_IIR").is_none_or(|v| v != "1")
+            !crate::tuning::flag_on(crate::tuning::SCALAR_IIR)
                 && is_x86_feature_detected!("avx2")
                 && is_x86_feature_detected!("fma")
         })

@@ -2,6 +2,7 @@
 //! and run by the Rust engine, called from the `remotemedia` package.
 
 mod audio_file;
+mod cli;
 mod clock;
 mod convert;
 mod errors;
@@ -42,6 +43,7 @@ fn limits_json() -> String {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(noop, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(node_types_json, m)?)?;
     m.add_function(wrap_pyfunction!(limits_json, m)?)?;

@@ -17,26 +17,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Whether to pin, from `REMOTEMEDIA_PIN_WORKERS`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PinSetting {
-    /// Pools of two or more workers that fit the CPUs (the default).
-    Auto,
-    /// Never.
-    Off,
-    /// Every pool that fits the CPUs, single-worker ones included.
-    Always,
-}
-
-impl PinSetting {
-    pub fn from_env() -> PinSetting {
-        match std::env::var("REMOTEMEDIA_PIN_WORKERS").ok().as_deref().map(str::trim) {
-            Some("0") | Some("false") | Some("off") => PinSetting::Off,
-            Some("1") | Some("true") | Some("on") => PinSetting::Always,
-            _ => PinSetting::Auto,
-        }
-    }
-}
+pub use crate::tuning::PinSetting;
 
 /// Whether a pool of `workers` workers is pinned, given `cpus` usable CPUs: pinned threads
 /// sharing a CPU could not move off it, so a pool with more workers than CPUs never is.
@@ -60,10 +41,9 @@ pub fn plan(allowed: &[usize], workers: usize, start: usize, setting: PinSetting
 
 /// The CPUs for a new pool of `workers` workers, process `process` of its group (0 alone).
 /// Successive pinned pools in a process start where the previous one ended.
-pub fn for_new_pool(workers: usize, process: usize) -> Option<Vec<usize>> {
+pub fn for_new_pool(workers: usize, process: usize, setting: PinSetting) -> Option<Vec<usize>> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let allowed = allowed_cpus();
-    let setting = PinSetting::from_env();
     if !pins(setting, workers, allowed.len()) {
         return None;
     }

@@ -29,9 +29,9 @@ pub(crate) fn tune() {
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
-            let chosen = ["REMOTEMEDIA_KEEP_MALLOC", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
-                .iter()
-                .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty() && s != "0"));
+            // glibc's own variables count when set at all; ours is a strict flag (tuning.rs).
+            let chosen = crate::tuning::flag_on(crate::tuning::KEEP_MALLOC)
+                || ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"].iter().any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
             if chosen {
                 return;
             }

@@ -49,10 +49,9 @@ impl WorkerPool {
         self.check_alive()?;
         let id = self.next_pipeline_id();
         // Whole items go to the workers with the least work outstanding (lanes.rs), unless
-        // `REMOTEMEDIA_BALANCE=0` asks for placement by item index (for comparisons).
-        let balance = !matches!(std::env::var("REMOTEMEDIA_BALANCE").as_deref().map(str::trim), Ok("0" | "off" | "false"));
+        // `REMOTEMEDIA_BALANCE=0` asked the pool for placement by item index (for comparisons).
         let nodes = NodeTable::new(graph, factories, clock, id);
-        let installed = Arc::new(Installed::new(id, nodes, self.workers(), self.process(), self.processes(), balance));
+        let installed = Arc::new(Installed::new(id, nodes, self.workers(), self.process(), self.processes(), self.balance));
         // Dropping the handle closes the dataflow on every worker, also when building it failed.
         let pipeline = Pipeline { installed, pool: Arc::clone(self) };
         self.install_dataflow(&pipeline.installed)?;

@@ -20,6 +20,7 @@ use crate::metrics::WorkerStats;
 use crate::runtime::dataflow;
 use crate::runtime::installed::Installed;
 use crate::runtime::panic::{is_worker_of, register_worker};
+use crate::tuning::Tuning;
 
 /// A message from the pool's owner to its workers.
 enum Control {
@@ -93,8 +94,11 @@ pub struct WorkerPool {
     next_pipeline: AtomicU64,
     guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
     /// How long a caller polls for its reply before blocking, and how many callers may poll at
-    /// once (the cores the workers leave free); see [`reply_spin`].
+    /// once (the cores the workers leave free); `REMOTEMEDIA_REPLY_SPIN_US` (tuning.rs) sets the first.
     reply_spin: Duration,
+    /// Place whole batch items by outstanding work (`REMOTEMEDIA_BALANCE`, read with the pool's
+    /// other switches when it started).
+    pub(crate) balance: bool,
     spin_slots: usize,
     spinning: AtomicUsize,
     /// The CPU each of this process's workers is pinned to, if it is (see affinity.rs).
@@ -108,6 +112,7 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// Starts `workers` timely workers (threads) that park until there is work.
     pub fn new(workers: usize) -> Result<Arc<WorkerPool>, Error> {
+        let tuning = Tuning::from_env()?;
         crate::runtime::alloc::tune();
         if workers == 0 {
             return Err(Error::Engine("a worker pool needs at least one worker".into()));
@@ -115,7 +120,7 @@ impl WorkerPool {
         let (builders, others) = timely::CommunicationConfig::Process(workers)
             .try_build()
             .map_err(|e| Error::Engine(format!("cannot start timely workers: {e}")))?;
-        Self::start(workers, 0, 1, builders, others)
+        Self::start(workers, 0, 1, builders, others, tuning)
     }
 
     /// Starts this process's share of a process group (see [`crate::runtime::cluster`]): connects
@@ -123,10 +128,11 @@ impl WorkerPool {
     /// dataflows span every process. Every process must install the same pipelines in the same
     /// order; items submitted on process 0 are spread over all workers and collected there.
     pub fn cluster(config: &crate::runtime::cluster::ClusterConfig) -> Result<Arc<WorkerPool>, Error> {
+        let tuning = Tuning::from_env()?;
         crate::runtime::alloc::tune();
         config.check(config.processes())?;
         let (builders, others) = crate::runtime::cluster::connect(config)?;
-        Self::start(config.workers, config.process, config.processes(), builders, others)
+        Self::start(config.workers, config.process, config.processes(), builders, others, tuning)
     }
 
     fn start(
@@ -135,6 +141,7 @@ impl WorkerPool {
         processes: usize,
         builders: Vec<timely::communication::AllocatorBuilder>,
         others: Box<dyn std::any::Any + Send>,
+        tuning: Tuning,
     ) -> Result<Arc<WorkerPool>, Error> {
         // Timely numbers workers across the whole group; the control channels are this process's.
         let first = process * workers;
@@ -148,8 +155,8 @@ impl WorkerPool {
         });
         let (thread_tx, thread_rx) = crossbeam_channel::bounded::<(usize, Thread, Option<usize>)>(workers);
         let worker_state = Arc::clone(&state);
-        let cpus = crate::runtime::affinity::for_new_pool(workers, process);
-        let worker_config = timely::WorkerConfig::default().idle_spin(idle_spin(workers));
+        let cpus = crate::runtime::affinity::for_new_pool(workers, process, tuning.pin);
+        let worker_config = timely::WorkerConfig::default().idle_spin(tuning.idle_spin.unwrap_or_else(|| idle_spin(workers)));
         let guards = execute_from(builders, others, worker_config, move |worker| {
             let index = worker.index() - first;
             // Each worker on a CPU of its own, so that a batch's workers never queue on one CPU
@@ -223,7 +230,9 @@ impl WorkerPool {
             install_lock: Mutex::new(()),
             next_pipeline: AtomicU64::new(0),
             guards: Mutex::new(Some(guards)),
-            reply_spin: reply_spin(),
+            // 100 µs unless REMOTEMEDIA_REPLY_SPIN_US says otherwise (0 turns polling off).
+            reply_spin: tuning.reply_spin.unwrap_or(Duration::from_micros(100)),
+            balance: tuning.balance,
             spin_slots: free_cores(workers),
             spinning: AtomicUsize::new(0),
             pinned,
@@ -412,27 +421,13 @@ fn free_cores(workers: usize) -> usize {
     cores.saturating_sub(workers)
 }
 
-/// How long a caller polls for its reply before blocking: 100 µs, or
-/// `REMOTEMEDIA_REPLY_SPIN_US` (0 turns polling off).
-fn reply_spin() -> Duration {
-    env_micros("REMOTEMEDIA_REPLY_SPIN_US").unwrap_or(Duration::from_micros(100))
-}
-
-/// A duration in microseconds from the environment variable `name`, if it is set to a number.
-fn env_micros(name: &str) -> Option<Duration> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).map(Duration::from_micros)
-}
-
 /// How long an idle worker polls before parking. Waking a parked thread costs 50-100 µs on the
 /// virtual machines we measured (versus ~7 µs for a whole 3-node run when the worker is still
 /// polling), so a worker that has a core to itself polls for 100 µs: back-to-back runs then never
 /// pay for a wake-up, and an idle pool still parks after 100 µs. A worker that shares cores keeps
 /// timely's 10 µs, since its polling would take the core from the thread that has work.
-/// `REMOTEMEDIA_IDLE_SPIN_US` overrides both.
+/// `REMOTEMEDIA_IDLE_SPIN_US` overrides both (see `start`).
 fn idle_spin(workers: usize) -> Duration {
-    if let Some(d) = env_micros("REMOTEMEDIA_IDLE_SPIN_US") {
-        return d;
-    }
     if free_cores(workers) > 0 {
         Duration::from_micros(100)
     } else {

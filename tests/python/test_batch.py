@@ -163,12 +163,12 @@ def test_arun_batch_and_bad_arguments(runtime):
             p.run_batch([item(0)], workers=bad)
 
 
-def _cli(*args, env_runtime):
-    env = dict(os.environ, REMOTEMEDIA_RUNTIME=env_runtime)
-    return subprocess.run([sys.executable, "-m", "remotemedia", *args], capture_output=True, text=True, env=env)
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "remotemedia", *args], capture_output=True, text=True)
 
 
-def test_cli_batch_report_lists_every_input(runtime, tmp_path):
+@pytest.mark.requires_native
+def test_cli_batch_report_lists_every_input(tmp_path):
     manifest = tmp_path / "m.json"
     manifest.write_text(json.dumps(CONVERT_VAD))
     inputs = tmp_path / "in"
@@ -177,7 +177,7 @@ def test_cli_batch_report_lists_every_input(runtime, tmp_path):
         write_wav(str(inputs / f"item_{k:02}.wav"), to_audio(item(k, rate)))
     (inputs / "item_03.wav").write_bytes(b"RIFF but not really")
     out = tmp_path / "out"
-    res = _cli("batch", str(manifest), str(inputs), "--out", str(out), "--workers", "2", "--runtime", runtime, env_runtime=runtime)
+    res = _cli("batch", str(manifest), str(inputs), "--out", str(out), "--workers", "2")
     assert res.returncode == 1, res.stderr
     assert "batch: 4 items, 2 ok, 2 failed" in res.stdout
     assert "2 of 4 items failed" in res.stderr

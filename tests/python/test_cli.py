@@ -1,18 +1,24 @@
-"""``python -m remotemedia`` in subprocesses, on both runtimes: the bundled speech sample through
-``dataflows/speech_vad.yaml`` (segments where the sample's phrases are, ``--json``, ``--output``,
-``--metrics``, ``--prometheus``), ``graph``, ``node-types``, and the error cases with their exit codes
-(2 for what the user pointed at, 1 for a failing pipeline) and messages, never a traceback."""
+"""``python -m remotemedia`` (the command pip installs: the Rust CLI through the native module) in
+subprocesses: the bundled speech sample through ``dataflows/speech_vad.yaml`` (segments where the
+sample's phrases are, ``--json``, ``--output``, ``--metrics``, ``--prometheus``), ``graph``,
+``node-types``, ``limits``, the error cases with their exit codes (2 for what the user pointed at, 1
+for a failing pipeline) and messages, never a traceback; and what it says without the extension."""
 
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from remotemedia._schema import SCHEMA
 from remotemedia.wav import read_wav
+
+pytestmark = pytest.mark.requires_native
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PYTHON_DIR = os.path.join(REPO, "python")
@@ -23,10 +29,9 @@ MIX = os.path.join("dataflows", "mix.yaml")  # GainNodes straight after the inpu
 PHRASES = [(0.30, 1.60), (2.30, 3.70), (4.40, 5.59)]
 
 
-def cli(*args, runtime="auto", cwd=REPO):
-    env = dict(os.environ)
+def cli(*args, cwd=REPO, env=None):
+    env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
-    env["REMOTEMEDIA_RUNTIME"] = runtime
     p = subprocess.run([sys.executable, "-m", "remotemedia", *args], cwd=cwd, env=env,
                        capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert "Traceback" not in p.stderr, p.stderr
@@ -37,14 +42,13 @@ def overlaps(a, b):
     return a[0] < b[1] and b[0] < a[1]
 
 
-def test_run_speech_vad_on_the_bundled_sample(runtime, tmp_path):
+def test_run_speech_vad_on_the_bundled_sample(tmp_path):
     out_wav, out_json, prom = tmp_path / "speech.wav", tmp_path / "run.json", tmp_path / "run.prom"
     p = cli("run", SPEECH_VAD, "--output", str(out_wav), "--json", str(out_json), "--metrics",
-            f"--prometheus={prom}", runtime=runtime)
+            f"--prometheus={prom}")
     assert p.returncode == 0, p.stderr
     text = p.stdout
     assert "(bundled sample)" in text
-    assert f"runtime  {runtime}" in text
     # Every listed segment overlaps one phrase, and every phrase is found.
     vad_block = text[text.index("vad: VAD result"):text.index("clips: ")]
     segments = [(float(s), float(e)) for s, e in re.findall(r"^\s+\d+\.\s+([\d.]+) – \s*([\d.]+) s", vad_block, re.M)]
@@ -68,7 +72,7 @@ def test_run_speech_vad_on_the_bundled_sample(runtime, tmp_path):
     assert [t for seg in vad["segments"] for t in seg] == pytest.approx(flat, abs=0.006)
     assert 0.0 < vad["speech_fraction"] < 1.0
     assert vad["frames"] * vad["frame_duration_ms"] / 1000 == pytest.approx(vad["duration_s"], abs=0.03)
-    assert doc["metrics"]["runtime"] == runtime
+    assert doc["metrics"]["runtime"] == "rust"
     assert [n["node_id"] for n in doc["metrics"]["node_metrics"]] == ["to_f32", "mono", "resample_16k", "vad", "clips"]
     assert list(doc["outputs"]) == ["clips", "resample_16k", "vad"]  # sorted keys; declared: 16 kHz audio, VAD, clips
     assert doc["outputs"]["clips"]["count"] == 3 and doc["first_run_metrics"]["total_executions"] == 1
@@ -76,22 +80,20 @@ def test_run_speech_vad_on_the_bundled_sample(runtime, tmp_path):
     audio = read_wav(out_wav)  # the audio the VAD result carries
     assert audio.sample_rate == 16000
     assert audio.frames == vad["shape"][0]
-    assert f'runtime="{runtime}"' in prom.read_text(encoding="utf-8")
+    assert 'runtime="rust"' in prom.read_text(encoding="utf-8")
 
 
-def test_prometheus_to_stdout_and_the_runtime_flag_over_the_environment():
-    # --runtime python wins over REMOTEMEDIA_RUNTIME=rust.
-    p = cli("run", os.path.join("dataflows", "convert_gain.yaml"), "--prometheus", "--runtime", "python", runtime="rust")
+def test_prometheus_to_stdout():
+    p = cli("run", os.path.join("dataflows", "convert_gain.yaml"), "--prometheus")
     assert p.returncode == 0, p.stderr
-    assert "runtime  python" in p.stdout
     assert "\n# prometheus\n" in p.stdout
-    assert re.search(r'^remotemedia_runs_total{.*runtime="python"} 1$', p.stdout, re.M), p.stdout
+    assert re.search(r'^remotemedia_runs_total{.*runtime="rust"} 1$', p.stdout, re.M), p.stdout
     # A -6 dB gain on the sample's -3.0 dBFS peak.
     assert "gain: audio, shape (282499, 1), 48000 Hz, f32" in p.stdout and "(-9.0 dBFS)" in p.stdout
 
 
-def test_failing_node_exits_1_after_the_timing_of_what_ran(runtime):
-    p = cli("run", MIX, runtime=runtime)
+def test_failing_node_exits_1_after_the_timing_of_what_ran():
+    p = cli("run", MIX)
     assert p.returncode == 1
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("error: node '") and "GainNode" in last and "f32" in last, p.stderr
@@ -143,8 +145,8 @@ def test_bad_manifest_exits_2_listing_every_problem(bad_files):
         (["run", SPEECH_VAD, "--input", "{tmp}/notes.txt"], "is not a supported audio file"),
         (["run", SPEECH_VAD, "--input", "{tmp}"], "is a directory, not a regular file"),
         (["run", SPEECH_VAD, "--workers", "0"], "expected a worker count from 1 to 256"),
-        (["run", SPEECH_VAD, "--prometheus="], "a value is required after '='"),
-        (["frobnicate"], "invalid choice"),
+        (["run", SPEECH_VAD, "--prometheus="], "a value is required for '--prometheus[=<FILE>]'"),
+        (["frobnicate"], "unrecognized subcommand 'frobnicate'"),
         # The newcomer's traps (issue 19): a WAV where the manifest goes, a space before --prometheus's file.
         (["run", os.path.join("dataflows", "sample_speech.wav")],
          "this looks like an audio file: pass it with --input (remotemedia run MANIFEST --input dataflows"),
@@ -154,54 +156,42 @@ def test_bad_manifest_exits_2_listing_every_problem(bad_files):
     ids=["missing-manifest", "missing-input", "non-wav-input", "directory-input", "bad-workers", "empty-prometheus", "bad-command",
          "wav-as-manifest", "prometheus-space"],
 )
-def test_usage_errors_exit_2(bad_files, args, message, capsys, monkeypatch):
-    # In-process (main() returns the exit code; argparse exits with 2) to keep the file fast: the
-    # subprocess tests above cover the process boundary.
+def test_usage_errors_exit_2(bad_files, args, message, capfd, monkeypatch):
+    # In-process (main() returns the exit code) to keep the file fast: the subprocess tests above
+    # cover the process boundary. The Rust CLI writes to the file descriptors, hence capfd.
     from remotemedia.cli import main
 
     monkeypatch.chdir(REPO)
     tmp = str(bad_files)
-    try:
-        code = main([a.replace("{tmp}", tmp) for a in args])
-    except SystemExit as e:
-        code = e.code
-    err = capsys.readouterr().err
+    code = main([a.replace("{tmp}", tmp) for a in args])
+    err = capfd.readouterr().err
     assert code == 2, err
     assert message.replace("{tmp}", tmp) in err
     assert "Traceback" not in err
 
 
-def test_dot_escapes_ids_and_shows_params_as_the_manifest_wrote_them():
-    # In-process: the DOT text itself (the graph subprocess test covers the command).
-    from remotemedia._pure.schema import builtin_types
-    from remotemedia._pure.validate import validate
-    from remotemedia.cli import to_dot
-
+def test_dot_escapes_ids_and_shows_params_as_the_manifest_wrote_them(tmp_path):
     odd = 'a "q"\nline'
     tree = {"version": "1.0", "nodes": [{"id": odd, "type": "GainNode", "params": {"gain_db": 12}},
                                         {"id": "input", "type": "GainNode", "params": {"gain_db": -1e-7}}],
             "edges": [{"from": odd, "to": "input"}]}
-    dot = to_dot(validate(tree, builtin_types()), tree)
+    manifest = tmp_path / "odd.json"
+    manifest.write_text(json.dumps(tree), encoding="utf-8")
+    p = cli("graph", str(manifest))
+    assert p.returncode == 0, p.stderr
+    dot = p.stdout
     assert '  n0 [label="a \\"q\\"\\nline\\nGainNode\\ngain_db=12"];' in dot
     assert '  n1 [label="input\\nGainNode\\ngain_db=-1e-7"];' in dot
     assert '  n0 -> n1; // a "q"\\nline -> input' in dot
     assert "  input -> n0;" in dot and "  n1 -> output;" in dot
 
 
-@pytest.mark.parametrize("x, text", [(1e-7, "1e-7"), (1e16, "1e16"), (1e15, "1000000000000000.0"), (1e-5, "0.00001"),
-                                     (0.0001, "0.0001"), (-6.0, "-6.0"), (0.1, "0.1"), (1.5e300, "1.5e300"), (-0.0, "-0.0")])
-def test_floats_are_written_as_serde_json_writes_them(x, text):
-    from remotemedia.cli import _float_text
-
-    assert _float_text(x) == text
-
-
-def test_stream_adds_up_to_the_whole_run(runtime, tmp_path):
+def test_stream_adds_up_to_the_whole_run(tmp_path):
     whole_json, stream_json = tmp_path / "run.json", tmp_path / "stream.json"
     whole_wav, stream_wav = tmp_path / "run.wav", tmp_path / "stream.wav"
-    p = cli("run", SPEECH_VAD, "--json", str(whole_json), "-o", str(whole_wav), runtime=runtime)
+    p = cli("run", SPEECH_VAD, "--json", str(whole_json), "-o", str(whole_wav))
     assert p.returncode == 0, p.stderr
-    s = cli("stream", SPEECH_VAD, "--chunk-ms", "37", "--json", str(stream_json), "-o", str(stream_wav), runtime=runtime)
+    s = cli("stream", SPEECH_VAD, "--chunk-ms", "37", "--json", str(stream_json), "-o", str(stream_wav))
     assert s.returncode == 0, s.stderr
     whole, streamed = json.loads(whole_json.read_text()), json.loads(stream_json.read_text())
     for key in ("segments", "frames", "frames_speech"):
@@ -211,15 +201,14 @@ def test_stream_adds_up_to_the_whole_run(runtime, tmp_path):
     a, b = read_wav(str(stream_wav)), read_wav(str(whole_wav))
     assert a.sample_rate == b.sample_rate and a.samples.shape == b.samples.shape
     assert abs(a.samples.astype("float64") - b.samples).max() <= 1e-5
-    bad = cli("stream", SPEECH_VAD, "--chunk-ms", "0", runtime=runtime)
+    bad = cli("stream", SPEECH_VAD, "--chunk-ms", "0")
     assert bad.returncode == 2 and "1..=10000" in bad.stderr
 
 
 def test_limits_prints_the_engines_limits():
     p = cli("limits")
     assert p.returncode == 0, p.stderr
-    with open(os.path.join(REPO, "python", "remotemedia", "_pure", "limits.json"), encoding="utf-8") as f:
-        assert p.stdout == f.read()
+    assert json.loads(p.stdout) == SCHEMA["limits"]
 
 
 def test_an_error_exit_keeps_its_code_when_stderr_is_a_closed_pipe():
@@ -235,7 +224,7 @@ def test_an_error_exit_keeps_its_code_when_stderr_is_a_closed_pipe():
     assert p.returncode == 2
 
 
-def test_run_lists_twenty_segments_unless_all(runtime, tmp_path):
+def test_run_lists_twenty_segments_unless_all(tmp_path):
     # Eight copies of the sample, each followed by a second of silence (longer than VADNode's bridge,
     # so no phrase runs into the next copy's): 24 phrases, so 24 segments and 24 clips, 4 of each
     # past the limit.
@@ -246,7 +235,7 @@ def test_run_lists_twenty_segments_unless_all(runtime, tmp_path):
     copy = np.concatenate([sample.samples, np.zeros((sample.sample_rate,) + sample.samples.shape[1:], sample.samples.dtype)])
     long = tmp_path / "long.wav"
     write_wav(long, Audio(np.tile(copy, (8,) + (1,) * (copy.ndim - 1)), sample.sample_rate))
-    p = cli("run", SPEECH_VAD, "--input", str(long), runtime=runtime)
+    p = cli("run", SPEECH_VAD, "--input", str(long))
     assert p.returncode == 0, p.stderr
     found = re.search(r"vad: VAD result, (\d+) speech segments", p.stdout)
     assert found, p.stdout
@@ -258,7 +247,49 @@ def test_run_lists_twenty_segments_unless_all(runtime, tmp_path):
     assert f"  … {more} more clips (--all lists every one)" in p.stdout, p.stdout
     listed = lambda text: sum(1 for line in text.splitlines() if line.lstrip().startswith(f"{n}."))
     assert listed(p.stdout) == 0
-    every = cli("run", SPEECH_VAD, "--input", str(long), "--all", "--once", runtime=runtime)
+    every = cli("run", SPEECH_VAD, "--input", str(long), "--all", "--once")
     assert every.returncode == 0, every.stderr
     assert listed(every.stdout) == 2 and "more segments" not in every.stdout, every.stdout
     assert "warm run" not in every.stdout
+
+
+@pytest.mark.parametrize("args", [["node-types"], ["run", SPEECH_VAD]])
+def test_without_the_extension_the_command_says_what_is_missing(args, tmp_path):
+    # A package tree with no built extension: the command names the missing module and how to get it.
+    shutil.copytree(os.path.join(PYTHON_DIR, "remotemedia"), tmp_path / "remotemedia",
+                    ignore=shutil.ignore_patterns("_native*.so", "_native*.pyd", "__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    p = subprocess.run([sys.executable, "-m", "remotemedia", *args], cwd=REPO, capture_output=True, text=True,
+                       env={**env, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert p.stdout == "" and "Traceback" not in p.stderr
+    assert p.stderr.startswith("error: the remotemedia command runs the native engine, and remotemedia._native cannot be imported")
+    assert "maturin develop" in p.stderr and "pure-Python runtime" in p.stderr
+
+
+def test_ctrl_c_ends_a_long_command_as_it_ends_the_binary():
+    # bench -n 10000000 runs for hours; once its timely worker thread exists the command is in
+    # Rust, and Ctrl-C takes the default action there (as for the binary), not Python's deferred
+    # handler that would wait for the call to return.
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([sys.executable, "-m", "remotemedia", "bench", SPEECH_VAD, "-n", "10000000"], cwd=REPO, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def in_rust():
+            tasks = f"/proc/{p.pid}/task"
+            names = []
+            for t in os.listdir(tasks):
+                try:
+                    names.append(open(f"{tasks}/{t}/comm").read())
+                except OSError:  # a thread that ended meanwhile
+                    pass
+            return any(n.startswith("timely:work") for n in names)
+
+        while p.poll() is None and not in_rust():
+            pass
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == -signal.SIGINT, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err

@@ -1,6 +1,6 @@
 """The engine's limits (``remotemedia.limits``; docs/reliability.md has the table), on both runtimes.
 
-* The table: ``_pure/limits.json`` is what the native engine enforces (``remotemedia limits``).
+* The table: ``schema.json``'s ``limits`` is what the native engine enforces (``remotemedia limits``).
 * Manifests: size, nesting, values (YAML aliases included), string length, node and edge counts,
   each refused with the same single problem by both runtimes, whichever way the manifest comes
   (text, file, Python tree). What used to escape as ``RecursionError``,
@@ -331,6 +331,7 @@ def test_manifest_paths_that_are_not_regular_files_are_refused_without_opening_t
     ]
 
 
+@pytest.mark.requires_native
 @pytest.mark.parametrize("cli", ["python", "native"])
 def test_the_clis_refuse_a_fifo_manifest_with_exit_2(cli, tmp_path):
     fifo = tmp_path / "m.yaml"

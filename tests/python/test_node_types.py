@@ -1,18 +1,14 @@
-"""The built-in node schemas: node_types.json, the builder classes and the native registry agree."""
+"""The built-in node schemas: schema.json's node types, the builder classes and the native registry agree."""
 
 import inspect
 import json
-import os
 
 import pytest
 
-import remotemedia
 from remotemedia import _runtime
+from remotemedia._schema import SCHEMA
 from remotemedia._pure.schema import builtin_types
 from remotemedia.nodes import BUILTIN_TYPES
-
-NODE_TYPES_JSON = os.path.join(os.path.dirname(remotemedia.__file__), "_pure", "node_types.json")
-
 
 def test_every_builtin_has_a_builder_class():
     assert set(builtin_types()) == set(BUILTIN_TYPES)
@@ -34,6 +30,4 @@ def test_builder_signature_matches_the_schema(name):
 
 @pytest.mark.requires_native
 def test_node_types_json_is_the_native_registry():
-    with open(NODE_TYPES_JSON, encoding="utf-8") as f:
-        ours = json.load(f)
-    assert json.loads(_runtime.native_module().node_types_json()) == ours
+    assert json.loads(_runtime.native_module().node_types_json()) == SCHEMA["node_types"]

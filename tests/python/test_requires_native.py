@@ -13,7 +13,8 @@ from test_runtime_select import BLOCK_NATIVE, PYTHON_DIR
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Native-only modules (module-level marker) and single marked tests, one of each kind.
-TARGETS = ["test_stubs.py", "test_parity.py", "test_node_types.py::test_node_types_json_is_the_native_registry"]
+TARGETS = ["test_stubs.py", "test_parity.py", "test_node_types.py::test_node_types_json_is_the_native_registry",
+           "test_schema.py::test_schema_json_is_the_native_registry"]
 
 
 def pytest_without_native(require):

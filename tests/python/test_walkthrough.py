@@ -1,4 +1,4 @@
-"""The newcomer's walk-through with ``python -m remotemedia batch``, on both runtimes: a folder of
+"""The newcomer's walk-through with ``python -m remotemedia batch`` (the Rust CLI): a folder of
 mixed recordings made with sox from the bundled sample (44.1 kHz stereo 24-bit, 11.025 kHz 8-bit,
 48 kHz float, 48 kHz 6-channel) through ``dataflows/speech_vad.yaml`` gives 16 kHz mono audio, VAD
 JSON, and clips whose JSONL manifest rows match the files. sox is a test-only dependency
@@ -43,8 +43,9 @@ def test_the_recordings_are_what_they_say(recordings):
                       NAMES[2]: (48000, 1, np.float32), NAMES[3]: (48000, 6, np.int16)}
 
 
-def test_batch_gives_16k_mono_audio_vad_json_and_clips_with_a_manifest(recordings, runtime, tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "python"), REMOTEMEDIA_RUNTIME=runtime)
+@pytest.mark.requires_native
+def test_batch_gives_16k_mono_audio_vad_json_and_clips_with_a_manifest(recordings, tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "python"))
     out = tmp_path / "out"
     p = subprocess.run([sys.executable, "-m", "remotemedia", "batch", "dataflows/speech_vad.yaml", str(recordings),
                         "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

@@ -5,7 +5,7 @@ engine. The native nodes compute in f32, these in f64: values agree to ~1e-5.
 
 Each ``*Stream`` class is one node instance's state: ``push(inputs)`` returns the frames a chunk
 completes, ``finish(inputs)`` the rest, ``whole(inputs)`` one buffer's features. The node's params
-arrive validated, with their defaults, from the engine's registry (``node_types.json``).
+arrive validated, with their defaults, from the engine's registry (``schema.json``).
 """
 
 from __future__ import annotations

@@ -7,14 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from .schema import NodeTypeSpec
 
-__all__ = ["GraphNode", "GraphEdge", "Graph", "DEFAULT_CONFIG"]
-
-DEFAULT_CONFIG: Dict[str, Any] = {
-    "enable_metrics": False,
-    "retry_policy": "none",
-    "max_retries": 3,
-    "workers": 1,
-}
+__all__ = ["GraphNode", "GraphEdge", "Graph"]
 
 
 @dataclass

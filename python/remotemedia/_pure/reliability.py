@@ -8,19 +8,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
+from .._schema import SCHEMA
 from .graph import GraphNode
 
 __all__ = ["RetrySettings", "Breaker"]
 
-_DEFAULTS = {
-    "retry_policy": "none",
-    "max_retries": 3,
-    "retry_base_delay_ms": 100,
-    "retry_max_delay_ms": 10_000,
-    "retry_jitter": False,
-    "circuit_breaker_threshold": 5,
-    "circuit_breaker_cooldown_ms": 30_000,
-}
+#: The retry and breaker fields' defaults (``PipelineConfig::default()``, through the schema).
+_DEFAULTS = {f["name"]: f["default"] for f in SCHEMA["config"] if f["per_node"]}
 
 
 def _setting(config: Mapping[str, Any], node: GraphNode, key: str) -> Any:

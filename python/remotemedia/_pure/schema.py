@@ -1,6 +1,6 @@
 """Node type schemas: what params, inputs and outputs each node type has, as the validator sees them.
 
-The built-in schemas come from ``node_types.json``, generated from the Rust registry so both
+The built-in schemas come from ``schema.json``'s ``node_types``, generated from the Rust registry so both
 runtimes accept exactly the same manifests. Custom Python node types add open schemas.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
@@ -36,7 +35,7 @@ class ParamSpec:
 
     @classmethod
     def from_dict(cls, p: Dict[str, Any]) -> "ParamSpec":
-        """A spec from its ``node_types.json`` entry (a nameless one for a list's item kind)."""
+        """A spec from its ``schema.json`` entry (a nameless one for a list's item kind)."""
         return cls(
             name=p.get("name", ""),
             kind=p["kind"],
@@ -114,10 +113,10 @@ class NodeTypeSpec:
 
 @lru_cache(maxsize=1)
 def builtin_types() -> Dict[str, NodeTypeSpec]:
-    """The built-in node types, by name, from ``node_types.json``."""
-    path = os.path.join(os.path.dirname(__file__), "node_types.json")
-    with open(path, encoding="utf-8") as f:
-        types = {d["name"]: NodeTypeSpec.from_dict(d) for d in json.load(f)}
+    """The built-in node types, by name, from ``schema.json``."""
+    from .._schema import SCHEMA
+
+    types = {d["name"]: NodeTypeSpec.from_dict(d) for d in SCHEMA["node_types"]}
     # The twins of the Rust types' cross-param checks (their params structs' `problems`).
     from . import channel_mix, resample, segment
 

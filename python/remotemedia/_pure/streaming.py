@@ -39,10 +39,7 @@ from .resample import _filter_spectrum, block_sizes, output_frames
 from . import features
 from .vad import VadState, _to_mono
 
-__all__ = ["StreamResampler", "PureSession", "STATEFUL_TYPES"]
-
-STATEFUL_TYPES = ("AudioResampleNode", "VADNode", "SileroVADNode", "LogMelNode", "FbankNode", "MfccNode", "FilterNode",
-                  "LoudnessNode", "DenoiseNode")
+__all__ = ["StreamResampler", "PureSession"]
 
 
 def _frames(samples: np.ndarray) -> np.ndarray:

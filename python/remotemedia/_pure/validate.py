@@ -17,58 +17,32 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ManifestError, Problem
-from ..limits import MANIFEST_EDGES, MANIFEST_NODES, WORKERS
-from .graph import DEFAULT_CONFIG, Graph, GraphEdge, GraphNode
+from .._schema import SCHEMA
+from ..limits import MANIFEST_EDGES, MANIFEST_NODES
+from .graph import Graph, GraphEdge, GraphNode
 from .schema import NodeTypeSpec, ParamSpec, describe_kind, describe_value, format_float, quote
 from .tree import limit_problems
 
 __all__ = ["validate", "SUPPORTED_VERSIONS", "MAX_PROBLEMS", "closest", "check_param"]
 
-SUPPORTED_VERSIONS = ("1.0",)
+_MANIFEST = SCHEMA["manifest"]
+SUPPORTED_VERSIONS = tuple(_MANIFEST["versions"])
 #: Problems listed in full; beyond this a last entry counts the rest.
 MAX_PROBLEMS = 100
-TOP_FIELDS = ("version", "name", "metadata", "nodes", "edges", "outputs", "config")
-NODE_FIELDS = ("id", "type", "params", "runtime_hint", "reliability")
-#: Fields of a node's ``reliability`` entry: the retry and breaker fields of ``config``.
-RELIABILITY_FIELDS = (
-    "retry_policy",
-    "max_retries",
-    "retry_base_delay_ms",
-    "retry_max_delay_ms",
-    "retry_jitter",
-    "circuit_breaker_threshold",
-    "circuit_breaker_cooldown_ms",
-)
-EDGE_FIELDS = ("from", "to", "output_key", "input_key")
-RUNTIME_HINTS = ("auto", "rust", "python")
-DEFAULT_PORT = "in"
+TOP_FIELDS = tuple(_MANIFEST["top_fields"])
+NODE_FIELDS = tuple(_MANIFEST["node_fields"])
+EDGE_FIELDS = tuple(_MANIFEST["edge_fields"])
+RUNTIME_HINTS = tuple(_MANIFEST["runtime_hints"])
+DEFAULT_PORT = _MANIFEST["default_port"]
 
-#: The ``config`` fields, their kinds and ranges (``config_kind`` in Rust), in the Rust order.
-CONFIG_PARAMS = [
-    ParamSpec("enable_metrics", "bool"),
-    ParamSpec("retry_policy", "choice", choices=("none", "fixed", "exponential")),
-    ParamSpec("max_retries", "int", 0, 100),
-    ParamSpec("workers", "int", 1, WORKERS),
-    ParamSpec("retry_base_delay_ms", "int", 0, 600_000),
-    ParamSpec("retry_max_delay_ms", "int", 0, 3_600_000),
-    ParamSpec("retry_jitter", "bool"),
-    ParamSpec("circuit_breaker_threshold", "int", 0, 1_000_000),
-    ParamSpec("circuit_breaker_cooldown_ms", "int", 0, 3_600_000),
-]
+#: The ``config`` fields, their kinds and ranges (``config_fields`` in Rust), in the Rust order.
+CONFIG_PARAMS = [ParamSpec.from_dict({k: v for k, v in f.items() if k != "default"}) for f in SCHEMA["config"]]
 CONFIG_FIELDS = tuple(p.name for p in CONFIG_PARAMS)
+#: Fields of a node's ``reliability`` entry: the retry and breaker fields of ``config``.
+RELIABILITY_FIELDS = tuple(f["name"] for f in SCHEMA["config"] if f["per_node"])
 _CONFIG_KINDS = {p.name: p for p in CONFIG_PARAMS}
 #: What ``PipelineConfig::default()`` holds (the retry delays matter to the cross-field check).
-_CONFIG_DEFAULTS = {
-    "enable_metrics": False,
-    "retry_policy": "none",
-    "max_retries": 3,
-    "workers": 1,
-    "retry_base_delay_ms": 100,
-    "retry_max_delay_ms": 10_000,
-    "retry_jitter": False,
-    "circuit_breaker_threshold": 5,
-    "circuit_breaker_cooldown_ms": 30_000,
-}
+_CONFIG_DEFAULTS = {f["name"]: f["default"] for f in SCHEMA["config"]}
 
 _I64_MIN, _I64_MAX, _U64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 #: Nodes of a cycle named in its problem; the others are counted.
@@ -877,9 +851,7 @@ class _Validator:
         if len(order) != len(nodes):
             self.add("edges", "a graph without cycles", "a cycle the cycle check missed")
             return None
-        cfg = dict(DEFAULT_CONFIG)
-        cfg.update(config)
-        return Graph(nodes=nodes, edges=edges, order=order, config=cfg)
+        return Graph(nodes=nodes, edges=edges, order=order, config=dict(config))
 
 
 def _strongly_connected(out: List[List[Tuple[int, int]]]) -> List[int]:

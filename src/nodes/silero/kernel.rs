@@ -80,7 +80,7 @@ fn avx2() -> bool {
     use std::sync::OnceLock;
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
-        std::env::var_os("REMOTEMEDIA_NO_SIMD").is_none()
+        !crate::tuning::flag_on(crate::tuning::NO_SIMD)
             && is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
     })
