@@ -442,3 +442,45 @@ impl Drop for SessionWorker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{AudioBuffer, Payload};
+    use crate::nodes::Registry;
+    use crate::runtime::retry::RealClock;
+    use crate::runtime::runner::Factories;
+
+    /// The executor alone, on the calling thread (no pool, no timely): each chunk is replied to
+    /// before `run` returns, in order, and the end flushes the resampler's tail, so the pieces add
+    /// up to the whole signal's length at the new rate.
+    #[test]
+    fn an_inline_session_replies_to_each_chunk_at_once_and_flushes_at_its_end() {
+        let text = r#"{"version":"1.0","nodes":[{"id":"rs","type":"AudioResampleNode","params":{"output_rate":16000}}]}"#;
+        let registry = Registry::builtin();
+        let graph = crate::manifest::load_str(text, &registry).expect("manifest");
+        let factories = Factories::resolve(&graph, &registry).expect("factories");
+        let table = Arc::new(NodeTable::new(graph, factories, Arc::new(RealClock::new()), 0));
+        let mut session = InlineSession::new(table, 0);
+        let x: Vec<f32> = (0..4800).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        for (k, c) in x.chunks(960).map(Some).chain([None]).enumerate() {
+            let sink = Arc::clone(&got);
+            let chunk = c.map(|c| vec![Payload::Audio(AudioBuffer::mono_f32(c.to_vec(), 48000))]);
+            let reply: Reply = Box::new(move |r| sink.lock().unwrap().push(r));
+            session.run(ChunkJob { session: 0, run: k as u64, chunk, reply, started: None }, || false);
+            assert_eq!(got.lock().unwrap().len(), k + 1, "chunk {k} replied before run returned");
+        }
+        let total: usize = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let items = r.as_ref().expect("the chunk ran");
+                let out = items[0].as_ref().expect("its outputs");
+                out.get("rs").and_then(|p| p.audio()).map_or(0, |a| a.samples.len())
+            })
+            .sum();
+        assert_eq!(total, 1600, "4800 samples at 48 kHz are 1600 at 16 kHz");
+    }
+}
