@@ -141,6 +141,47 @@ fn check_tree(tree: &Value) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Files
+
+/// Bytes → a scratch file → `audio_io::read` (content sniffing, the WAV reader, symphonia for
+/// FLAC/MP3/Vorbis/MP4/AIFF/...), and the same bytes → `audio_io::decode_wav` (the in-memory WAV
+/// reader).
+///
+/// Properties checked: a file is decoded or refused with `Error::Input` (never another error,
+/// never a panic); decoded audio has 1 to 256 channels, a rate above 0 and whole frames; when the
+/// in-memory WAV reader accepts the bytes, the file reader accepts them too, with the same samples.
+pub fn fuzz_file(data: &[u8]) {
+    // One scratch file per process and thread: libFuzzer's -jobs/-fork and the replay test's
+    // threads never share one.
+    let path = std::env::temp_dir().join(format!(
+        "remotemedia-fuzz-file-{}-{:?}.bin",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, data).expect("write the scratch file");
+    let from_file = crate::audio_io::read(&path);
+    let _ = std::fs::remove_file(&path);
+    match &from_file {
+        Ok(a) => {
+            assert!((1..=256).contains(&a.channels), "decoded {} channels", a.channels);
+            assert!(a.sample_rate > 0, "decoded at 0 Hz");
+            assert_eq!(a.samples.len() % a.channels as usize, 0, "a partial frame was decoded");
+        }
+        Err(Error::Input(_)) => {}
+        Err(e) => panic!("the file reader failed with something other than an input error: {e}"),
+    }
+    if let Ok(a) = crate::audio_io::decode_wav(data) {
+        let b = from_file.as_ref().expect("decode_wav accepted bytes the file reader refused");
+        assert_eq!((a.sample_rate, a.channels), (b.sample_rate, b.channels), "the two WAV readers disagree on the format");
+        // Compared as bytes: a float file may hold NaNs, which never equal themselves.
+        assert!(
+            a.samples.format() == b.samples.format() && a.samples.to_le_bytes() == b.samples.to_le_bytes(),
+            "the two WAV readers decoded different samples"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Nodes
 
 /// Bytes → a node type with arbitrary (often out-of-range) params, validated and built, then

@@ -22,6 +22,8 @@ pub mod nodes;
 pub mod npy;
 pub mod runtime;
 pub mod schema;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod synth;
 pub mod tuning;
 

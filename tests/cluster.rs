@@ -1,13 +1,18 @@
 //! Cluster mode end to end with the built binary on 127.0.0.1: a 2-process batch (through
 //! `remotemedia spawn` and through two hand-started processes) gives the same outputs and report
 //! as one process, including a failing item's error from whichever process ran it; a peer that
-//! never starts gives the timeout error naming it instead of a hang.
+//! never starts gives the timeout error naming it instead of a hang; a peer frozen (SIGSTOP) or
+//! killed mid-batch is detected by the heartbeat and the survivor exits with code 1 and a message
+//! naming it, within the peer timeout; SIGTERM or SIGINT to `spawn` stops its processes cleanly
+//! (report written, exit 130) and leaves none running.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use remotemedia::audio_io::{read_wav, write_wav};
+use remotemedia::data::{AudioBuffer, Samples};
 use serde_json::Value;
 
 mod common;
@@ -189,4 +194,244 @@ fn hosts_file_and_index_mistakes_are_usage_errors() {
     let o = cli(&["spawn", "-n", "2", "--", "batch", s(&manifest), s(&inputs), "--out", s(&out), "--hosts", "x"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("spawn sets --hosts itself"));
+}
+
+
+const CONVERT_GAIN: &str = r#"
+version: "1.0"
+nodes:
+  - {id: to_f32, type: FormatConverterNode, params: {target_format: f32}}
+  - {id: gain, type: GainNode, params: {gain_db: -6.0}}
+edges:
+  - {from: to_f32, to: gain}
+"#;
+
+/// 600 items of 2 s at 48 kHz: far more than the parts in flight when a test intervenes.
+fn long_batch(dir: &Path) -> (PathBuf, PathBuf) {
+    let manifest = dir.join("m.yaml");
+    std::fs::write(&manifest, CONVERT_GAIN).expect("manifest");
+    let inputs = dir.join("in");
+    std::fs::create_dir_all(&inputs).expect("in dir");
+    let tone: Vec<i16> = (0..96_000).map(|i| ((i % 100) as i16 - 50) * 100).collect();
+    let audio = AudioBuffer::new(Samples::I16(tone), 48_000, 1).expect("audio");
+    for k in 0..600 {
+        write_wav(inputs.join(format!("item_{k:03}.wav")), &audio).expect("input");
+    }
+    (manifest, inputs)
+}
+
+/// Waits until `path` exists (the batch is under way), failing after 60 s.
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{} did not appear within 60 s", path.display());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The child's output once it has exited, and how long that took; killed (and the test failed)
+/// after `limit`.
+fn finish_within(mut child: Child, limit: Duration) -> (Output, Duration) {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return (child.wait_with_output().expect("output"), start.elapsed());
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let o = child.wait_with_output().expect("output");
+            panic!("still running after {limit:?}: {}", text(&o));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    // SAFETY: signalling a child of this test that has not been reaped yet.
+    unsafe { libc::kill(pid as libc::pid_t, sig) };
+}
+
+/// Two hand-started processes with `--peer-timeout 1`; returns (process 0, process 1, out dir).
+fn start_pair(dir: &Path, manifest: &Path, inputs: &Path) -> (Child, Child, PathBuf) {
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hosts");
+    let out = dir.join("out");
+    let start = |i: &str| {
+        Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+            .args(["batch", s(manifest), s(inputs), "--out", s(&out), "--workers", "1", "--no-progress"])
+            .args(["--processes", "2", "--process-index", i, "--hosts", s(&hosts), "--connect-timeout", "20", "--peer-timeout", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a process")
+    };
+    let p1 = start("1");
+    let p0 = start("0");
+    (p0, p1, out)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_frozen_peer_is_detected_within_the_peer_timeout() {
+    let dir = temp_dir("frozen");
+    let (manifest, inputs) = long_batch(&dir);
+    let (p0, p1, out) = start_pair(&dir, &manifest, &inputs);
+    wait_for(&out.join("item_000.gain.wav"));
+    signal(p1.id(), libc::SIGSTOP);
+    // The timeout is 1 s; 20 s allows for a loaded machine, where a hang would be forever.
+    let (o0, took) = finish_within(p0, Duration::from_secs(20));
+    signal(p1.id(), libc::SIGCONT);
+    let (o1, _) = finish_within(p1, Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&o0.stderr);
+    assert_eq!(o0.status.code(), Some(1), "{}", text(&o0));
+    assert!(
+        stderr.contains("error: process 0: lost process 1 at 127.0.0.1:")
+            && stderr.contains("it sent nothing for 1.0 s (--peer-timeout): it is frozen, overloaded or unreachable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(took >= Duration::from_millis(900), "waited the peer timeout, not less: {took:?}");
+    // Resumed, process 1 finds process 0 gone and stops with the same kind of message.
+    assert_eq!(o1.status.code(), Some(1), "{}", text(&o1));
+    assert!(String::from_utf8_lossy(&o1.stderr).contains("error: process 1: lost process 0 at 127.0.0.1:"), "{}", text(&o1));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_peer_ends_the_survivor_with_exit_code_1_not_an_abort() {
+    let dir = temp_dir("killed");
+    let (manifest, inputs) = long_batch(&dir);
+    let (p0, mut p1, out) = start_pair(&dir, &manifest, &inputs);
+    wait_for(&out.join("item_000.gain.wav"));
+    p1.kill().expect("kill process 1");
+    let _ = p1.wait();
+    let (o0, _) = finish_within(p0, Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&o0.stderr);
+    assert_eq!(o0.status.code(), Some(1), "exit 1, not SIGABRT: {}", text(&o0));
+    assert!(stderr.starts_with("error: process 0: lost process 1 at 127.0.0.1:"), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "no panic traces: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line saying what happened: {stderr}");
+}
+
+/// The pids of `parent`'s children, from /proc.
+#[cfg(target_os = "linux")]
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+fn alive(pid: u32) -> bool {
+    // A zombie has exited; only its parent's wait is missing.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next() != Some('Z')))
+        .unwrap_or(false)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn spawn_stops_its_processes_on_sigterm_and_sigint_and_leaves_none_running() {
+    for (sig, name) in [(libc::SIGTERM, "term"), (libc::SIGINT, "int")] {
+        let dir = temp_dir(&format!("spawn-{name}"));
+        let (manifest, inputs) = long_batch(&dir);
+        let out = dir.join("out");
+        let spawn = Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+            .args(["spawn", "-n", "2", "--", "batch", s(&manifest), s(&inputs), "--out", s(&out), "--workers", "1", "--no-progress"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start spawn");
+        wait_for(&out.join("item_000.gain.wav"));
+        let kids = children_of(spawn.id());
+        assert_eq!(kids.len(), 2, "{name}: two processes running: {kids:?}");
+        signal(spawn.id(), sig);
+        let (o, _) = finish_within(spawn, Duration::from_secs(60));
+        assert_eq!(o.status.code(), Some(130), "{name}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("spawn: interrupted; process 0 exited with code 130"), "{}", text(&o));
+        let left: Vec<u32> = kids.iter().copied().filter(|&k| alive(k)).collect();
+        assert!(left.is_empty(), "{name}: processes left running: {left:?}");
+        // Process 0's report lists every item: written whole, or cancelled with no output.
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report")).expect("JSON");
+        let results = report["results"].as_array().expect("results");
+        assert_eq!(results.len(), 600);
+        let cancelled = results.iter().filter(|x| x["status"] == "cancelled").count();
+        assert!(cancelled > 0, "{name}: the signal came with most items left");
+        for (k, x) in results.iter().enumerate() {
+            let file = out.join(format!("item_{k:03}.gain.wav"));
+            match x["status"].as_str() {
+                Some("ok") => assert_eq!(read_wav(&file).expect("whole output").frames(), 96_000, "item {k}"),
+                Some("cancelled") => assert!(!file.exists(), "item {k} was cancelled but has an output"),
+                other => panic!("item {k}: unexpected status {other:?}"),
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn process_index_of(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let at = args.iter().position(|a| a == "--process-index")?;
+    args.get(at + 1).cloned()
+}
+
+/// A frozen process under `spawn`: process 0 notices within the peer timeout and exits 1, and
+/// `spawn` stops the frozen one (SIGKILL works on a stopped process) and exits 1 instead of
+/// waiting forever.
+#[cfg(target_os = "linux")]
+#[test]
+fn spawn_ends_when_one_of_its_processes_freezes() {
+    let dir = temp_dir("spawn-frozen");
+    let (manifest, inputs) = long_batch(&dir);
+    let out = dir.join("out");
+    let spawn = Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args(["spawn", "-n", "2", "--", "batch", s(&manifest), s(&inputs), "--out", s(&out), "--workers", "1", "--no-progress"])
+        .args(["--peer-timeout", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start spawn");
+    wait_for(&out.join("item_000.gain.wav"));
+    let kids = children_of(spawn.id());
+    let frozen = *kids.iter().find(|&&k| process_index_of(k).as_deref() == Some("1")).expect("process 1 among the children");
+    signal(frozen, libc::SIGSTOP);
+    // 1 s peer timeout, then spawn's 3 s grace for the rest; 30 s allows for a loaded machine.
+    let (o, _) = finish_within(spawn, Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("error: process 0: lost process 1 at 127.0.0.1:") && stderr.contains("it sent nothing for 1.0 s"), "{stderr}");
+    assert!(stderr.contains("spawn: process 0 exited with code 1, process 1 was stopped"), "{stderr}");
+    let left: Vec<u32> = kids.iter().copied().filter(|&k| alive(k)).collect();
+    assert!(left.is_empty(), "processes left running: {left:?}");
+}
+
+/// Ctrl-C in a terminal reaches every process of a group started by hand: process 0 stops the
+/// batch cleanly (report written, exit 130) and process 1 ends with the group's dataflow (exit 0)
+/// instead of dying and costing process 0 its report.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_to_a_hand_started_group_stops_it_cleanly() {
+    let dir = temp_dir("group-sigint");
+    let (manifest, inputs) = long_batch(&dir);
+    let (p0, p1, out) = start_pair(&dir, &manifest, &inputs);
+    wait_for(&out.join("item_000.gain.wav"));
+    signal(p1.id(), libc::SIGINT);
+    signal(p0.id(), libc::SIGINT);
+    let (o0, _) = finish_within(p0, Duration::from_secs(60));
+    let (o1, _) = finish_within(p1, Duration::from_secs(60));
+    assert_eq!(o0.status.code(), Some(130), "{}", text(&o0));
+    assert!(o1.status.success(), "{}", text(&o1));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report")).expect("JSON");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 600);
+    assert!(results.iter().any(|x| x["status"] == "cancelled"), "the signal came with most items left");
+    assert!(results.iter().all(|x| x["status"] == "cancelled" || x["status"] == "ok"));
 }

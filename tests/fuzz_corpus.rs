@@ -45,9 +45,16 @@ fn node_corpus_replays_without_a_crash() {
 }
 
 #[test]
+fn file_corpus_replays_without_a_crash() {
+    let n = replay("files", remotemedia::fuzzing::fuzz_file);
+    assert!(n >= 16, "only {n} file corpus files found");
+}
+
+#[test]
 fn empty_and_tiny_inputs_do_not_crash() {
     for data in [&b""[..], b"\0", b"\x05", b"\x06", b"\x07", b"{", b"-", b"\xff\xff\xff\xff"] {
         remotemedia::fuzzing::fuzz_manifest(data);
         remotemedia::fuzzing::fuzz_node(data);
+        remotemedia::fuzzing::fuzz_file(data);
     }
 }

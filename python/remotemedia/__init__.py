@@ -45,12 +45,15 @@ from .nodes import (
 from .files import AudioInfo, info, load, save
 from .payloads import Clip, Features, VadResult
 from .pipeline import Pipeline
+from .remote import RemoteError, connect
 from .session import Session
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Pipeline",
+    "connect",
+    "RemoteError",
     "Session",
     "Audio",
     "VadResult",

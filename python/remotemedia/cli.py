@@ -9,6 +9,8 @@ Without the native extension the command says what is missing and exits 1; the P
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import sys
 import threading
@@ -48,9 +50,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # thread: called from another one, the command runs with the process's handlers as they are.)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    # `spawn` starts copies of this command line: inside Python that is the interpreter with
+    # `-m remotemedia`, not the interpreter alone (src/cli/spawn.rs reads this).
+    # Set for this call only: a later subprocess of a program that called main() is not affected.
+    saved = os.environ.get("REMOTEMEDIA_SELF_COMMAND")
+    os.environ["REMOTEMEDIA_SELF_COMMAND"] = json.dumps([sys.executable, "-m", "remotemedia"])
     try:
         return int(native.cli_main(args))
     finally:
+        if saved is None:
+            os.environ.pop("REMOTEMEDIA_SELF_COMMAND", None)
+        else:
+            os.environ["REMOTEMEDIA_SELF_COMMAND"] = saved
         for s, handler in previous.items():
             if handler is not None:  # None: a handler not installed from Python, which it cannot restore
                 signal.signal(s, handler)

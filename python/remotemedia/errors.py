@@ -43,17 +43,21 @@ class Problem(NamedTuple):
 
 
 class ManifestError(RemoteMediaError, ValueError):
-    """A manifest is invalid. ``.problems`` lists every problem found, not just the first."""
+    """A manifest is invalid. ``.problems`` lists every problem found, not just the first;
+    ``.source`` is the file's path when the file itself could not be read as a manifest (a
+    directory, a FIFO, too large, not UTF-8...), named in the message; None otherwise."""
 
-    def __init__(self, problems: Iterable[Union[Problem, Tuple[str, str, str]]]):
+    def __init__(self, problems: Iterable[Union[Problem, Tuple[str, str, str]]], source: Optional[str] = None):
         self.problems: List[Problem] = [Problem(*p) for p in problems]
+        self.source = source
         n = len(self.problems)
-        lines = [f"invalid manifest ({n} problem{'' if n == 1 else 's'})"]
+        where = f" '{source}'" if source is not None else ""
+        lines = [f"invalid manifest{where} ({n} problem{'' if n == 1 else 's'})"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
     def __reduce__(self):
-        return (type(self), ([tuple(p) for p in self.problems],))
+        return (type(self), ([tuple(p) for p in self.problems], self.source))
 
 
 class NodeError(RemoteMediaError):

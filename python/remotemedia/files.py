@@ -66,7 +66,7 @@ def _native(runtime_hint: str) -> Any:
 
 def _check_dtype(dtype: Optional[str]) -> None:
     if dtype not in DTYPES:
-        raise ValueError(f'dtype must be "float32", "int16", "int32" or None (as stored), not {dtype!r}')
+        raise InputError(f'dtype must be "float32", "int16", "int32" or None (as stored), not {dtype!r}')
 
 
 def load(
@@ -134,7 +134,7 @@ def _format_for(path: str, format: Optional[str]) -> str:
             return "wav"
         if f == "flac":
             return "flac"
-        raise ValueError(f'format must be "wav" or "flac" (or None: from the extension), not {format!r}')
+        raise InputError(f'format must be "wav" or "flac" (or None: from the extension), not {format!r}')
     ext = os.path.splitext(path)[1][1:].lower()
     if ext == "flac":
         return "flac"
@@ -147,9 +147,9 @@ def _check_bits(fmt: Optional[str], bits: Optional[int]) -> None:
     if bits is None:
         return
     if bits not in (16, 24, 32) or isinstance(bits, bool):
-        raise ValueError(f"bits must be 16 or 24 (integer) or 32 (float, WAV only), not {bits}")
+        raise InputError(f"bits must be 16 or 24 (integer) or 32 (float, WAV only), not {bits}")
     if bits == 32 and fmt == "flac":
-        raise ValueError("FLAC holds integer samples: bits must be 16 or 24, not 32")
+        raise InputError("FLAC holds integer samples: bits must be 16 or 24, not 32")
 
 
 def save(
@@ -231,7 +231,7 @@ class _Reader:
 def chunks(path: PathLike, runtime: str, chunk_ms: int = 1000) -> Iterator[Audio]:
     """The file's audio in chunks of ``chunk_ms`` milliseconds, decoded only as they are taken."""
     if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, int) or not 1 <= chunk_ms <= 600_000:
-        raise ValueError(f"chunk_ms must be an integer from 1 to 600000, not {chunk_ms!r}")
+        raise InputError(f"chunk_ms must be an integer from 1 to 600000, not {chunk_ms!r}")
     reader = _Reader(os.fspath(path), runtime)
     try:
         frames = max(1, reader.sample_rate * chunk_ms // 1000)

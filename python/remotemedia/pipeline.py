@@ -21,7 +21,8 @@ import numpy as np
 from . import _runtime
 from ._completion import native_call
 from .audio import ACCEPTED_DTYPES, MAX_CHANNELS, MAX_RATE, Audio, to_audio
-from .errors import InputError, RemoteMediaError, node_error_from_exception
+from .errors import InputError, ManifestError, RemoteMediaError, node_error_from_exception
+from .limits import WORKERS
 from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
 from .session import Session
 from ._pure.graph import Graph
@@ -377,12 +378,17 @@ class Pipeline:
         pure-Python runtime runs the items one after another (``workers`` is checked, then
         ignored).
 
-        Raises :class:`InputError` before running anything if an item is not audio (naming it).
+        Raises :class:`InputError` before running anything if an item is not audio (naming it),
+        and :class:`ManifestError` if ``workers`` is not an integer from 1 to the workers limit.
         """
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256):
-            raise ValueError(f"run_batch: workers must be an integer from 1 to 256, got {workers!r}")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= WORKERS):
+            # The same class and words as config.workers out of range (ManifestError is a ValueError).
+            raise ManifestError([("run_batch(workers=)", f"an integer from 1 to {WORKERS}", repr(workers))])
         self._ensure()
-        items = list(items)
+        try:
+            items = list(items)
+        except TypeError:
+            raise InputError(f"run_batch takes an iterable of items (each what run_sync takes), received {type(items).__name__}") from None
         if self._runtime == "python":
             prepared = [self._batch_item(i, data) for i, data in enumerate(items)]
             results: List[Any] = []
@@ -432,7 +438,7 @@ class Pipeline:
         (Prometheus text exposition format 0.0.4, see :mod:`remotemedia.prometheus`).
         """
         if format not in ("dict", "json", "prometheus"):
-            raise ValueError(f'get_metrics: format must be "dict", "json" or "prometheus", got {format!r}')
+            raise InputError(f'get_metrics: format must be "dict", "json" or "prometheus", got {format!r}')
         self._ensure()
         if self._runtime == "rust":
             text = self._engine.metrics_json()

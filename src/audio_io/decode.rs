@@ -138,6 +138,38 @@ fn time(frames: u64, rate: u32) -> String {
     format!("{:.3} s", frames as f64 / rate.max(1) as f64)
 }
 
+/// Runs third-party decoding code, turning a panic into an error message (printed nowhere: the
+/// caller reports it as the file's problem).
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    install_quiet_hook();
+    QUIET.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    result.map_err(|p| {
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string())
+    })
+}
+
+thread_local! {
+    /// Set while [`guarded`] runs: a panic then is reported as an error, not printed.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn install_quiet_hook() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 impl Decoding {
     /// Probes and opens `file` (`len` bytes, starting with `head`). The error is the message
     /// that follows the file's name.
@@ -157,8 +189,11 @@ impl Decoding {
                 describe_start(head)
             )
         };
-        let format = symphonia::default::get_probe()
-            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        // symphonia can panic on a crafted header (an AIFF with 32770 channels of 16 bits
+        // overflowed a u16 in its frame size): a file's content must never crash the caller.
+        let probed = guarded(|| symphonia::default::get_probe().probe(&hint, mss, FormatOptions::default(), MetadataOptions::default()))
+            .map_err(|m| format!("is not a readable audio file: its header is malformed (the decoder failed on it: {m})"))?;
+        let format = probed
             .map_err(|e| match e {
                 SymError::Unsupported(_) => unknown(),
                 SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -288,8 +323,17 @@ impl Decoding {
         Ok(bits)
     }
 
-    /// Reads packets until one of the track decodes; `Ok(None)` at the end of the stream.
+    /// Reads packets until one of the track decodes; `Ok(None)` at the end of the stream. A panic
+    /// in the demuxer or decoder is this file's error, after the frames decoded so far.
     fn next_buffer(&mut self) -> Result<Option<()>, String> {
+        let decoded = self.decoded;
+        let rate = self.sample_rate;
+        guarded(|| self.read_buffer()).unwrap_or_else(|m| {
+            Err(format!("could not be decoded after {}: the decoder failed on it ({m})", time(decoded, rate)))
+        })
+    }
+
+    fn read_buffer(&mut self) -> Result<Option<()>, String> {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(Some(p)) => p,
@@ -413,14 +457,15 @@ impl Decoding {
     /// not declare their length).
     pub fn count_frames(mut self) -> Result<u64, String> {
         let mut frames: u64 = self.first.take().map(|s| (s.len() / self.channels.max(1)) as u64).unwrap_or(0);
-        loop {
+        guarded(move || loop {
             match self.format.next_packet() {
-                Ok(Some(p)) if p.track_id == self.track_id => frames += p.dur.get(),
+                Ok(Some(p)) if p.track_id == self.track_id => frames = frames.saturating_add(p.dur.get()),
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(frames),
                 Err(e) => return Err(format!("could not be read to count its frames: {e}")),
             }
-        }
+        })
+        .unwrap_or_else(|m| Err(format!("could not be read to count its frames: the demuxer failed on it ({m})")))
     }
 }
 

@@ -70,6 +70,10 @@ pub struct BatchArgs {
     /// Cluster mode: seconds to wait for every peer to connect before failing, e.g. 10 or 0.5.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     pub connect_timeout: Duration,
+    /// Cluster mode: seconds a connected peer may stay silent (frozen, killed, unreachable)
+    /// before this process stops with an error naming it (exit code 1), e.g. 10 or 0.5.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub peer_timeout: Duration,
 }
 
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -102,8 +106,9 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
     let processes = args.processes as usize;
     let pool = if processes > 1 || args.hosts.is_some() {
         let hosts = args.hosts.as_deref().ok_or_else(|| CliError::usage("--processes above 1 needs --hosts FILE"))?;
-        let config = ClusterConfig::from_hosts_file(hosts, processes, args.process_index, workers, args.connect_timeout)
+        let mut config = ClusterConfig::from_hosts_file(hosts, processes, args.process_index, workers, args.connect_timeout)
             .map_err(|e| CliError::usage(e.to_string()))?;
+        config.peer_timeout = args.peer_timeout;
         WorkerPool::cluster(&config).map_err(CliError::from_run)?
     } else {
         if args.process_index != 0 {
@@ -114,9 +119,14 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
     let pipeline = pool.install(graph).map_err(|e| CliError::failure(format!("cannot install the pipeline: {e}")))?;
     if pool.process() != 0 {
         // This process only lends its workers: process 0 feeds the items and collects them. The
-        // dataflow ends when process 0 closes it; dropping the pool waits for that.
+        // dataflow ends when process 0 closes it; dropping the pool waits for that. A terminal's
+        // Ctrl-C reaches every process of a group started by hand: process 0 stops the batch
+        // cleanly and this one ends with the dataflow, so a first SIGINT/SIGTERM here is held
+        // (dying now would cost process 0 its report); a second one stops this process at once.
+        let interrupt = Interrupt::catch();
         drop(pipeline);
         drop(pool);
+        drop(interrupt);
         return Ok(());
     }
     let files = list_inputs(&args.input_dir)?;

@@ -20,6 +20,8 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod schema;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod spawn;
 pub mod stream;
 pub mod stream_file;
@@ -79,6 +81,10 @@ pub enum Command {
     Spawn(spawn::SpawnArgs),
     /// Describe audio files (format, codec, channels, rate, precision, duration), like soxi.
     Info(info::InfoArgs),
+    /// Serve pipelines over HTTP and WebSocket: streaming sessions, whole-file runs, health and
+    /// Prometheus metrics (see docs/serving.md).
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
 }
 
 /// How audio outputs are encoded: `--out-format` and `--out-bits` (run, stream, batch).
@@ -199,6 +205,8 @@ pub fn execute(command: Command, out: &mut String) -> Result<(), CliError> {
         Command::Batch(a) => batch::run(&a, out),
         Command::Spawn(a) => spawn::run(&a, out),
         Command::Info(a) => info::run(&a, out),
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve::run(&a, out),
     }
 }
 

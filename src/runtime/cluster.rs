@@ -7,6 +7,10 @@
 //! other process. Here a process listens on its own address, connects to every lower-index peer
 //! (retrying every 10 ms) and accepts every higher-index one (polling every 5 ms), all within
 //! `connect_timeout`.
+//!
+//! Each pair of processes opens two connections: timely's, and a heartbeat's (see
+//! [`crate::runtime::heartbeat`]), so that a peer that freezes or dies later is noticed within
+//! `peer_timeout` instead of hanging or aborting the others.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -18,13 +22,19 @@ use timely::communication::allocator::ProcessBuilder;
 use timely::communication::{AllocatorBuilder, Hooks};
 
 use crate::error::Error;
+use crate::runtime::heartbeat::{Heartbeat, DEFAULT_PEER_TIMEOUT};
 
 /// The default for `--connect-timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sent first on every connection, so that a stray connection (or a peer started with another
 /// process count) is refused with a clear error rather than corrupting timely's stream.
-const MAGIC: u32 = 0x524d_4331; // "RMC1"
+const MAGIC: u32 = 0x524d_4332; // "RMC2": the handshake has a channel byte since version 2
+
+/// The handshake's channel byte: which of a pair's two connections this is.
+const DATA: u8 = 0;
+const HEARTBEAT: u8 = 1;
+const HANDSHAKE_BYTES: usize = 29;
 
 const CONNECT_RETRY: Duration = Duration::from_millis(10);
 const ACCEPT_POLL: Duration = Duration::from_millis(5);
@@ -40,6 +50,9 @@ pub struct ClusterConfig {
     pub workers: usize,
     /// How long to wait for every peer to connect before giving up.
     pub connect_timeout: Duration,
+    /// How long a connected peer may stay silent (frozen, killed, unreachable) before this
+    /// process gives up on it and exits (see [`crate::runtime::heartbeat`]).
+    pub peer_timeout: Duration,
 }
 
 impl ClusterConfig {
@@ -55,7 +68,7 @@ impl ClusterConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Input(format!("cannot read hosts file '{}': {e}", path.display())))?;
         let hosts = parse_hosts(&text).map_err(|m| Error::Input(format!("hosts file '{}': {m}", path.display())))?;
-        let config = ClusterConfig { hosts, process, workers, connect_timeout };
+        let config = ClusterConfig { hosts, process, workers, connect_timeout, peer_timeout: DEFAULT_PEER_TIMEOUT };
         config.check(processes)?;
         Ok(config)
     }
@@ -110,24 +123,53 @@ pub fn parse_hosts(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// Connects this process to every peer and returns timely's allocator builders (one per local
-/// worker) plus the guard that owns the network threads.
+/// worker) plus the guard that owns the network threads and the heartbeat.
 pub fn connect(config: &ClusterConfig) -> Result<(Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>), Error> {
-    let sockets = connect_sockets(config)?;
+    let Sockets { data, heartbeat } = connect_sockets(config)?;
+    // Beating before timely's start-up: a peer lost during it is noticed too.
+    let heartbeat = Heartbeat::start(config.process, &config.hosts, heartbeat, config.peer_timeout);
     let hooks = Hooks::default();
     let local = ProcessBuilder::new_typed_vector(config.workers, hooks.refill.clone(), hooks.spill.clone());
-    let (builders, guard) = initialize_networking_from_sockets(local, sockets, config.process, config.workers, hooks)
+    let (builders, guard) = initialize_networking_from_sockets(local, data, config.process, config.workers, hooks)
         .map_err(|e| Error::Engine(format!("process {}: cannot start timely networking: {e}", config.process)))?;
+    let guard = ClusterGuard { network: Some(Box::new(guard)), heartbeat: Some(heartbeat) };
     Ok((builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard)))
 }
 
-/// One connected stream per peer (`None` at this process's own index), in process order.
-pub fn connect_sockets(config: &ClusterConfig) -> Result<Vec<Option<TcpStream>>, Error> {
+/// Dropped by the worker pool after its workers have ended: joins timely's network threads (they
+/// finish once every peer's workers have), then tells the peers this process is done.
+struct ClusterGuard {
+    network: Option<Box<dyn std::any::Any + Send>>,
+    heartbeat: Option<Heartbeat>,
+}
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        // The heartbeat still runs meanwhile: a peer lost now ends the process, not a hang.
+        drop(self.network.take());
+        if let Some(h) = self.heartbeat.take() {
+            h.finish();
+        }
+    }
+}
+
+/// A pair's two connections, per peer (`None` at this process's own index), in process order.
+pub struct Sockets {
+    /// timely's.
+    pub data: Vec<Option<TcpStream>>,
+    /// The heartbeat's.
+    pub heartbeat: Vec<Option<TcpStream>>,
+}
+
+/// Connects both of every pair's connections within `connect_timeout`.
+pub fn connect_sockets(config: &ClusterConfig) -> Result<Sockets, Error> {
     let me = config.process;
     let n = config.processes();
     let deadline = Instant::now() + config.connect_timeout;
     let mut sockets: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
+    let mut beats: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
     if n == 1 {
-        return Ok(sockets);
+        return Ok(Sockets { data: sockets, heartbeat: beats });
     }
     // Listen before connecting: higher peers' connections then wait in the backlog.
     let listener = if me + 1 < n {
@@ -140,35 +182,38 @@ pub fn connect_sockets(config: &ClusterConfig) -> Result<Vec<Option<TcpStream>>,
         None
     };
     let group = group_id(&config.hosts);
-    for (peer, slot) in sockets.iter_mut().enumerate().take(me) {
-        // A listener that refuses us (another group on a reused port, a process started with
-        // another hosts file) is retried until the deadline, as an absent one is.
-        let stream = loop {
-            let mut stream = connect_to(config, peer, deadline)?;
-            match handshake_send(&mut stream, me, n, group, deadline) {
-                Ok(()) => break stream,
-                Err(e) if Instant::now() + CONNECT_RETRY >= deadline => {
-                    return Err(Error::Engine(format!(
-                        "process {me}: timed out after {} connecting to process {peer} at {}: {e}; is it running with the same hosts file?",
-                        secs(config.connect_timeout),
-                        config.hosts[peer]
-                    )))
+    for peer in 0..me {
+        for channel in [DATA, HEARTBEAT] {
+            // A listener that refuses us (another group on a reused port, a process started with
+            // another hosts file) is retried until the deadline, as an absent one is.
+            let stream = loop {
+                let mut stream = connect_to(config, peer, deadline)?;
+                match handshake_send(&mut stream, me, n, group, channel, deadline) {
+                    Ok(()) => break stream,
+                    Err(e) if Instant::now() + CONNECT_RETRY >= deadline => {
+                        return Err(Error::Engine(format!(
+                            "process {me}: timed out after {} connecting to process {peer} at {}: {e}; is it running with the same hosts file?",
+                            secs(config.connect_timeout),
+                            config.hosts[peer]
+                        )))
+                    }
+                    Err(_) => std::thread::sleep(CONNECT_RETRY),
                 }
-                Err(_) => std::thread::sleep(CONNECT_RETRY),
-            }
-        };
-        *slot = Some(stream);
+            };
+            let slot = if channel == DATA { &mut sockets[peer] } else { &mut beats[peer] };
+            *slot = Some(stream);
+        }
     }
     if let Some(listener) = listener {
-        let mut waiting = n - me - 1;
+        let mut waiting = 2 * (n - me - 1);
         let mut refused: Option<String> = None;
         while waiting > 0 {
             match listener.accept() {
                 Ok((mut stream, _)) => {
                     // A connection from outside the group is refused and dropped; we keep waiting.
-                    let peer = match handshake_receive(&mut stream, me, n, group, deadline) {
-                        Ok(peer) if sockets[peer].is_none() => peer,
-                        Ok(peer) => {
+                    let (peer, channel) = match handshake_receive(&mut stream, me, n, group, deadline) {
+                        Ok((peer, channel)) if (if channel == DATA { &sockets } else { &beats })[peer].is_none() => (peer, channel),
+                        Ok((peer, _)) => {
                             let _ = stream.write_all(&[0]);
                             refused = Some(format!("process {peer} connected twice"));
                             continue;
@@ -180,13 +225,17 @@ pub fn connect_sockets(config: &ClusterConfig) -> Result<Vec<Option<TcpStream>>,
                         }
                     };
                     stream.write_all(&[1]).map_err(|e| Error::Engine(format!("process {me}: process {peer} left during the handshake: {e}")))?;
-                    sockets[peer] = Some(stream);
+                    if channel == DATA {
+                        sockets[peer] = Some(stream);
+                    } else {
+                        beats[peer] = Some(stream);
+                    }
                     waiting -= 1;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if Instant::now() >= deadline {
                         let missing: Vec<String> = (me + 1..n)
-                            .filter(|&p| sockets[p].is_none())
+                            .filter(|&p| sockets[p].is_none() || beats[p].is_none())
                             .map(|p| format!("process {p} ({})", config.hosts[p]))
                             .collect();
                         let last = refused.as_deref().map(|r| format!(" (refused a connection: {r})")).unwrap_or_default();
@@ -203,7 +252,7 @@ pub fn connect_sockets(config: &ClusterConfig) -> Result<Vec<Option<TcpStream>>,
             }
         }
     }
-    Ok(sockets)
+    Ok(Sockets { data: sockets, heartbeat: beats })
 }
 
 fn connect_to(config: &ClusterConfig, peer: usize, deadline: Instant) -> Result<TcpStream, Error> {
@@ -257,14 +306,15 @@ fn group_id(hosts: &[String]) -> u64 {
     h
 }
 
-/// Sends magic (u32), sender index, process count and group id (u64 each): 28 bytes,
-/// little-endian; then waits for the listener's one-byte answer (1: accepted).
-fn handshake_send(stream: &mut TcpStream, me: usize, n: usize, group: u64, deadline: Instant) -> Result<(), String> {
-    let mut buf = [0u8; 28];
+/// Sends magic (u32), sender index, process count and group id (u64 each) and the channel (u8):
+/// 29 bytes, little-endian; then waits for the listener's one-byte answer (1: accepted).
+fn handshake_send(stream: &mut TcpStream, me: usize, n: usize, group: u64, channel: u8, deadline: Instant) -> Result<(), String> {
+    let mut buf = [0u8; HANDSHAKE_BYTES];
     buf[0..4].copy_from_slice(&MAGIC.to_le_bytes());
     buf[4..12].copy_from_slice(&(me as u64).to_le_bytes());
     buf[12..20].copy_from_slice(&(n as u64).to_le_bytes());
     buf[20..28].copy_from_slice(&group.to_le_bytes());
+    buf[28] = channel;
     stream.write_all(&buf).map_err(|e| format!("handshake failed: {e}"))?;
     let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
     stream.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
@@ -277,12 +327,12 @@ fn handshake_send(stream: &mut TcpStream, me: usize, n: usize, group: u64, deadl
     }
 }
 
-/// Reads a peer's handshake and returns its process index (the caller answers it).
-fn handshake_receive(stream: &mut TcpStream, me: usize, n: usize, group: u64, deadline: Instant) -> Result<usize, String> {
+/// Reads a peer's handshake and returns its process index and the channel (the caller answers it).
+fn handshake_receive(stream: &mut TcpStream, me: usize, n: usize, group: u64, deadline: Instant) -> Result<(usize, u8), String> {
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
     let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
     stream.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 28];
+    let mut buf = [0u8; HANDSHAKE_BYTES];
     stream.read_exact(&mut buf).map_err(|e| format!("no handshake received: {e}"))?;
     stream.set_read_timeout(None).map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
@@ -305,7 +355,10 @@ fn handshake_receive(stream: &mut TcpStream, me: usize, n: usize, group: u64, de
     if peer <= me || peer >= n {
         return Err(format!("unexpected process index {peer} (expected {} to {})", me + 1, n - 1));
     }
-    Ok(peer)
+    if buf[28] != DATA && buf[28] != HEARTBEAT {
+        return Err(format!("process {peer} asked for an unknown channel {}", buf[28]));
+    }
+    Ok((peer, buf[28]))
 }
 
 #[cfg(test)]
@@ -323,7 +376,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let knock = std::thread::spawn(move || {
             let mut s = TcpStream::connect(addr).expect("connect");
-            handshake_send(&mut s, 1, 2, group_id(&b), deadline)
+            handshake_send(&mut s, 1, 2, group_id(&b), DATA, deadline)
         });
         let (mut stream, _) = listener.accept().expect("accept");
         let got = handshake_receive(&mut stream, 0, 2, group_id(&a), deadline);
@@ -343,7 +396,7 @@ mod tests {
 
     #[test]
     fn counts_must_agree() {
-        let c = ClusterConfig { hosts: vec!["a:1".into(), "b:2".into()], process: 2, workers: 1, connect_timeout: Duration::from_secs(1) };
+        let c = ClusterConfig { hosts: vec!["a:1".into(), "b:2".into()], process: 2, workers: 1, connect_timeout: Duration::from_secs(1), peer_timeout: DEFAULT_PEER_TIMEOUT };
         assert!(c.check(3).unwrap_err().to_string().contains("lists 2 hosts"));
         assert!(c.check(2).unwrap_err().to_string().contains("--process-index 2 is out of range"));
     }

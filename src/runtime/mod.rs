@@ -5,7 +5,7 @@
 //! 2. **Operators and routing** (`runs`, `lanes`, `sessions`, `installed`, [`dataflow`],
 //!    `collect`): the table of runs in flight, placement of items on workers, the per-worker
 //!    session executor, and the timely operators every worker builds for an installed graph.
-//! 3. **Worker pool** ([`pool`], with [`affinity`], [`cluster`], `alloc`): threads, pinning,
+//! 3. **Worker pool** ([`pool`], with [`affinity`], [`cluster`], [`heartbeat`], `alloc`): threads, pinning,
 //!    parking, panics; builds dataflows on request.
 //! 4. **Run handles** ([`pipeline`], with `reply`): install a graph, submit runs, wait for
 //!    replies, streaming sessions.
@@ -21,6 +21,7 @@ pub mod breaker;
 pub mod cluster;
 pub(crate) mod collect;
 pub mod dataflow;
+pub mod heartbeat;
 pub(crate) mod installed;
 pub(crate) mod lanes;
 pub(crate) mod panic;

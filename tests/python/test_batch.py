@@ -14,7 +14,7 @@ import pytest
 
 from remotemedia import Pipeline
 from remotemedia.audio import to_audio
-from remotemedia.errors import InputError, NodeError
+from remotemedia.errors import InputError, ManifestError, NodeError
 from remotemedia.nodes import Node
 from remotemedia.wav import write_wav
 
@@ -158,9 +158,12 @@ def test_arun_batch_and_bad_arguments(runtime):
     with pytest.raises(InputError, match=r"^run_batch item 2: samples contain NaN or infinity \(1 values, the first at frame 7\)"):
         p.run_batch([item(0), item(1), (nan, 16000)])
     assert [peak(r["gain"]) for r in p.run_batch([item(0)])] == pytest.approx([1000 / 32768 * GAIN], rel=1e-3)
-    for bad in (0, 257, 1.5, True):
-        with pytest.raises(ValueError, match="workers must be an integer from 1 to 256"):
+    for bad in (0, -3, 257, 10**30, 1.5, True, "2"):
+        with pytest.raises(ManifestError, match=r"run_batch\(workers=\): expected an integer from 1 to 256, found "):
             p.run_batch([item(0)], workers=bad)
+    for bad in (None, 5):
+        with pytest.raises(InputError, match=f"run_batch takes an iterable of items .*, received {type(bad).__name__}$"):
+            p.run_batch(bad)
 
 
 def _cli(*args):

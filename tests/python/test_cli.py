@@ -293,3 +293,28 @@ def test_ctrl_c_ends_a_long_command_as_it_ends_the_binary():
         p.kill()
     assert p.returncode == -signal.SIGINT, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_spawn_through_python_starts_python_copies_and_matches_one_process(tmp_path):
+    # Inside Python the executable is the interpreter: spawn must start `python -m remotemedia`,
+    # not `python batch ...` (which failed with "can't open file 'batch'").
+    from remotemedia.wav import write_wav
+    from remotemedia.audio import to_audio
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    t = np.arange(1600) / 16000
+    for k in range(6):
+        write_wav(str(inputs / f"item_{k}.wav"), to_audio((((0.1 + 0.05 * k) * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text('version: "1.0"\nnodes:\n  - {id: gain, type: GainNode, params: {gain_db: -6.0}}\n')
+    one = cli("batch", str(manifest), str(inputs), "--out", str(tmp_path / "one"), "--no-progress")
+    assert one.returncode == 0, one.stderr
+    two = cli("spawn", "-n", "2", "--", "batch", str(manifest), str(inputs), "--out", str(tmp_path / "two"),
+              "--no-progress", "--connect-timeout", "60")
+    assert two.returncode == 0, two.stderr
+    assert "spawn: 2 processes finished" in two.stdout, two.stdout
+    for k in range(6):
+        a = read_wav(str(tmp_path / "one" / f"item_{k}.gain.wav"))
+        b = read_wav(str(tmp_path / "two" / f"item_{k}.gain.wav"))
+        assert np.array_equal(a.samples, b.samples)

@@ -142,6 +142,21 @@ def test_flac_written_here_reads_back_bit_exact_in_soundfile(made, tmp_path):
     np.testing.assert_array_equal(sf.read(p, dtype="int32")[0], expect)
 
 
+def test_flac_frames_are_never_larger_than_the_samples_stored_plainly(tmp_path):
+    # flacenc 0.5.1 predicts some blocks of noisy 24-bit audio badly: frames 2-5x the plain size
+    # for a loud tone in noise, one of 33 MB for 4096 frames of a resampled tone in pink noise.
+    # Such a frame is written verbatim instead; the file stays bit-exact.
+    n = np.arange(16000 * 2)
+    x = 0.9 * np.sin(2 * np.pi * 1000 * n / 16000) + 0.05 * np.random.default_rng(5).uniform(-1, 1, n.size)
+    i24 = np.round(x * 8388607).astype(np.int32) << 8
+    path = str(tmp_path / "noisy24.flac")
+    rm.save(path, (i24, 16000), bits=24)
+    frames = -(-n.size // 4096)
+    assert os.path.getsize(path) <= n.size * 3 + frames * 64 + 8192, os.path.getsize(path)
+    np.testing.assert_array_equal(sf.read(path, dtype="int32")[0], i24)
+    np.testing.assert_array_equal(rm.load(path, dtype="int32").samples, i24)
+
+
 @pytest.mark.parametrize("dtype,bits,channels", [
     ("int16", None, 1), ("int16", None, 2), ("int16", 24, 2), ("float32", None, 2), ("float32", 16, 1),
     ("int32", None, 2), ("float32", None, 6), ("int16", None, 6), ("float32", 24, 3),
@@ -228,10 +243,13 @@ def test_bad_save_arguments_are_refused_before_writing(runtime, tmp_path):
     audio = (np.zeros((100, 9), np.int16), 8000)
     target = tmp_path / "keep.wav"
     target.write_bytes(b"old content")
-    with pytest.raises(ValueError, match="bits must be 16 or 24"):
+    # Argument mistakes are the package's InputError (a ValueError too), on both runtimes.
+    with pytest.raises(InputError, match="bits must be 16 or 24"):
         rm.save(str(target), audio, bits=12, runtime_hint=runtime)
-    with pytest.raises(ValueError, match="FLAC holds integer samples"):
+    with pytest.raises(InputError, match="FLAC holds integer samples"):
         rm.save(str(tmp_path / "x.flac"), audio, bits=32, runtime_hint=runtime)
+    with pytest.raises(InputError, match='format must be "wav" or "flac"'):
+        rm.save(str(target), audio, format="mp3", runtime_hint=runtime)
     with pytest.raises(InputError, match=r"writes WAV and FLAC, not \.mp3"):
         rm.save(str(tmp_path / "x.mp3"), audio, runtime_hint=runtime)
     if runtime == "rust":
@@ -239,6 +257,19 @@ def test_bad_save_arguments_are_refused_before_writing(runtime, tmp_path):
             rm.save(str(tmp_path / "nine.flac"), audio)
     assert target.read_bytes() == b"old content"
     assert sorted(os.listdir(tmp_path)) == ["keep.wav"]
+
+
+def test_bad_load_and_stream_arguments_are_input_errors(runtime, tmp_path):
+    path = str(tmp_path / "a.wav")
+    rm.save(path, (np.zeros(800, np.int16), 8000), runtime_hint=runtime)
+    with pytest.raises(InputError, match="dtype must be .* or None .as stored., not 'float64'"):
+        rm.load(path, dtype="float64", runtime_hint=runtime)
+    p = Pipeline([{"id": "g", "type": "GainNode", "params": {"gain_db": 0.0}}], runtime_hint=runtime)
+    for bad in (0, -1, 600_001, 2.5, True):
+        with pytest.raises(InputError, match="chunk_ms must be an integer from 1 to 600000"):
+            list(p.stream_file(path, chunk_ms=bad))
+    with pytest.raises(InputError, match='get_metrics: format must be "dict", "json" or "prometheus"'):
+        p.get_metrics(format="xml")
 
 
 def test_missing_special_and_looping_paths(runtime, tmp_path):

@@ -315,6 +315,8 @@ NOT_REGULAR = textwrap.dedent(
             Pipeline.from_yaml(path, runtime_hint=sys.argv[1])
             print(name, "accepted")
         except ManifestError as e:
+            # The message names the file (e.source), not only "manifest".
+            assert e.source == path and str(e).startswith(f"invalid manifest '{path}' (1 problem)"), str(e)
             print(name, "|".join(e.problems[0]), flush=True)
     """
 )

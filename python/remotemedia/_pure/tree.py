@@ -178,6 +178,11 @@ def read_text(path_or_text: Any, yaml: bool = False) -> str:
     return read_file(path)
 
 
+def _shown(path: Any) -> str:
+    """A path as messages show it."""
+    return os.fsdecode(path)
+
+
 def read_file(path: Any) -> str:
     """A manifest file's text, read as the native reader reads one (``manifest::read_file``):
     only a regular file is opened (a FIFO or device could block the read forever), one larger than
@@ -188,20 +193,20 @@ def read_file(path: Any) -> str:
     except FileNotFoundError:
         raise
     except OSError as e:  # a symlink loop, a path through a file, no permission
-        raise ManifestError([not_readable_problem(e.strerror or str(e))]) from None
+        raise ManifestError([not_readable_problem(e.strerror or str(e))], source=_shown(path)) from None
     if not stat.S_ISREG(st.st_mode):
-        raise ManifestError([not_regular_problem(stat.S_ISDIR(st.st_mode))])
+        raise ManifestError([not_regular_problem(stat.S_ISDIR(st.st_mode))], source=_shown(path))
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > MANIFEST_BYTES:
-            raise ManifestError([size_problem(size)])
+            raise ManifestError([size_problem(size)], source=_shown(path))
         data = f.read(MANIFEST_BYTES + 1)
     if len(data) > MANIFEST_BYTES:
-        raise ManifestError([size_problem(len(data))])
+        raise ManifestError([size_problem(len(data))], source=_shown(path))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ManifestError([utf8_problem(e.start)]) from None
+        raise ManifestError([utf8_problem(e.start)], source=_shown(path)) from None
 
 
 # ---- JSON ----
