@@ -243,3 +243,91 @@ fn sixteen_threads_pushing_sixteen_sessions_match_one_thread_pushing_each_in_tur
         assert_eq!(at_once[k], in_turn[k], "session {k}: 16 threads at once vs one thread in turn");
     }
 }
+
+/// A session driven through `submit_push` / `submit_close` (the caller does not wait), which
+/// therefore lives on its worker: the replies, collected in the order they come.
+fn stream_on_worker(p: &remotemedia::Pipeline, signal: &[f32], chunk: usize) -> Collected {
+    let mut session = p.session();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut sent = 0;
+    for c in signal.chunks(chunk) {
+        let tx = tx.clone();
+        session.submit_push(audio48(c), Box::new(move |r| drop(tx.send(r)))).expect("submit_push");
+        sent += 1;
+    }
+    session.submit_close(Box::new(move |r| drop(tx.send(r)))).expect("submit_close");
+    assert!(!session.runs_inline(), "a session first used through submit_push lives on its worker");
+    let mut got = Collected::default();
+    for _ in 0..=sent {
+        let mut items = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("a reply").expect("the chunk ran");
+        got.add(&items.pop().expect("one item").expect("the chunk's outputs"));
+    }
+    got
+}
+
+/// Blocking pushes run on the caller's thread (no worker woken); a session fed through the
+/// asynchronous calls runs on its worker. Both call the same nodes in the same order, so every
+/// output is identical, with one worker or two.
+#[test]
+fn a_session_on_its_callers_thread_gives_what_one_on_a_worker_gives() {
+    let signal = speech_48k(2.0, 11);
+    for workers in [1, 2] {
+        let p = install(MAIN_JOB, workers);
+        let s = p.session();
+        s.push(audio48(&signal[..960])).expect("push");
+        assert!(s.runs_inline(), "blocking pushes without metrics run on the caller's thread");
+        drop(s);
+        for chunk in [960, 1440] {
+            let inline = stream(&p, &signal, chunk);
+            assert!(inline.frames.iter().any(|&f| f) && inline.frames.iter().any(|&f| !f), "the VAD ran and found speech and pauses");
+            assert_eq!(stream_on_worker(&p, &signal, chunk), inline, "workers={workers}, {chunk}-sample chunks");
+        }
+        // Once inline, asynchronous calls run at once on the caller's thread, in order.
+        let mut s = p.session();
+        let mut got = Collected::default();
+        for (i, c) in signal.chunks(960).enumerate() {
+            if i % 2 == 0 {
+                got.add(&s.push(audio48(c)).expect("push"));
+            } else {
+                let (tx, rx) = std::sync::mpsc::channel();
+                s.submit_push(audio48(c), Box::new(move |r| drop(tx.send(r)))).expect("submit_push");
+                let mut items = rx.try_recv().expect("replied before submit_push returned").expect("ran");
+                got.add(&items.pop().expect("one item").expect("outputs"));
+            }
+        }
+        got.add(&s.close().expect("close"));
+        assert_eq!(got, stream(&p, &signal, 960), "workers={workers}: mixed blocking and async calls");
+    }
+}
+
+/// 16 threads at once, each with a session on the workers (fed through the asynchronous calls),
+/// give what each session gives alone on the caller's thread.
+#[test]
+fn sixteen_threads_on_worker_sessions_match_the_callers_thread_sessions() {
+    let p = install(MAIN_JOB, 2);
+    let signals: Vec<Vec<f32>> = (0..16).map(|k| speech_48k(0.5, 300 + k)).collect();
+    let alone: Vec<Collected> = signals.iter().map(|s| stream(&p, s, 960)).collect();
+    let at_once: Vec<Collected> = std::thread::scope(|scope| {
+        let handles: Vec<_> = signals.iter().map(|s| scope.spawn(|| stream_on_worker(&p, s, 960))).collect();
+        handles.into_iter().map(|h| h.join().expect("pushing thread")).collect()
+    });
+    for k in 0..signals.len() {
+        assert!(!alone[k].resampled.is_empty(), "session {k} produced audio");
+        assert_eq!(at_once[k], alone[k], "session {k}: worker sessions at once vs caller's-thread session alone");
+    }
+}
+
+/// A session running on its caller's thread refuses pushes once its pipeline has been dropped
+/// (closed), with an error instead of running or hanging.
+#[test]
+fn a_callers_thread_session_fails_cleanly_after_its_pipeline_is_dropped() {
+    let p = install(MAIN_JOB, 1);
+    let signal = speech_48k(0.2, 41);
+    let s = p.session();
+    s.push(audio48(&signal[..960])).expect("push");
+    drop(p);
+    match s.push(audio48(&signal[960..1920])) {
+        Err(Error::Engine(m)) => assert!(m.contains("closed"), "{m}"),
+        other => panic!("expected an engine error, got {other:?}"),
+    }
+}

@@ -47,14 +47,20 @@ pub struct BatchOptions {
     /// A part has at least `min_items_per_worker` items per worker regardless.
     pub part_weight: u64,
     pub min_items_per_worker: usize,
-    /// Parts' worth of items handed over and not yet delivered, at most.
+    /// Items one part carries at most (unless `min_items_per_worker` asks for more): with tiny
+    /// items, `part_weight` alone let a whole batch of 10,000 into one window, and every item in
+    /// flight holds its input, result and bookkeeping (~4 KB each from Python), so memory grew
+    /// with the batch. At 256 per part an epoch's fixed cost (~20 µs) is still well under 1 µs
+    /// an item.
+    pub part_items: usize,
+    /// Parts' worth of items (by weight and by count) handed over and not yet delivered, at most.
     pub window_parts: usize,
     pub cancel: CancelToken,
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions { part_weight: 8 * 48_000, min_items_per_worker: 1, window_parts: 3, cancel: CancelToken::new() }
+        BatchOptions { part_weight: 8 * 48_000, min_items_per_worker: 1, part_items: 256, window_parts: 3, cancel: CancelToken::new() }
     }
 }
 
@@ -189,20 +195,26 @@ pub fn run<T: Send + 'static>(
     let workers = pipeline.workers() * pipeline.pool().processes();
     let min_items = workers * options.min_items_per_worker.max(1);
     let window = options.part_weight.saturating_mul(options.window_parts.max(1) as u64);
+    let part_items = options.part_items.max(1);
+    let window_items = part_items.saturating_mul(options.window_parts.max(1));
     let mut s = Scheduler { parts: BTreeMap::new(), ready: BTreeMap::new(), undelivered: BTreeMap::new(), held: 0, next: 0, delivered: 0 };
     let mut exhausted = false;
     let mut cancelled = false;
     let mut failure: Option<Error> = None;
     loop {
         // Hand parts over while the window has room.
-        while !exhausted && !cancelled && failure.is_none() && (s.held < window || s.parts.is_empty()) {
+        while !exhausted
+            && !cancelled
+            && failure.is_none()
+            && ((s.held < window && s.undelivered.len() < window_items) || s.parts.is_empty())
+        {
             // The first part fills the window at once (a batch that fits is one epoch, its items
             // all placed knowing of each other); later ones top it up as items are delivered.
-            let target = if s.next == 0 { window } else { options.part_weight };
+            let (target, target_items) = if s.next == 0 { (window, window_items) } else { (options.part_weight, part_items) };
             let mut items = Vec::new();
             let mut weights = Vec::new();
             let mut weight = 0u64;
-            while items.len() < min_items || weight < target {
+            while items.len() < min_items || (weight < target && items.len() < target_items) {
                 match driver.next_item(s.next + items.len()) {
                     Some(item) => {
                         let w = item_weight(&item);

@@ -5,7 +5,7 @@
 //! these handles.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -20,6 +20,7 @@ use crate::runtime::pool::WorkerPool;
 use crate::runtime::reply::ReplySlot;
 use crate::runtime::retry::{Clock, RealClock};
 use crate::runtime::runner::{Factories, NodeTable};
+use crate::runtime::sessions::InlineSession;
 pub use crate::runtime::runs::{CANCEL_OPERATION, ItemHandler, ItemInput, ItemResult, Loader, Reply, RunInput, RunOutput, LOAD_OPERATION};
 
 impl WorkerPool {
@@ -117,11 +118,11 @@ impl Pipeline {
         self.installed.runs.cancel(run);
     }
 
-    /// Opens a streaming session: chunks pushed into it run on one worker (sessions are dealt
-    /// out over the workers in turn), where its stateful nodes keep one instance for it.
+    /// Opens a streaming session: its stateful nodes keep one instance for it; its chunks run on
+    /// the threads that push them, or on one worker (see [`Session`]).
     pub fn session(&self) -> Session {
         let id = self.installed.next_session.fetch_add(1, Ordering::Relaxed);
-        Session { installed: Arc::clone(&self.installed), pool: Arc::clone(&self.pool), id, ended: false }
+        Session { installed: Arc::clone(&self.installed), pool: Arc::clone(&self.pool), id, ended: false, mode: Mutex::new(Mode::Unsettled) }
     }
 
     /// Every worker's own records for this pipeline, by worker index (copied on the workers).
@@ -295,14 +296,33 @@ fn single(mut results: Vec<ItemResult>) -> Result<RunOutput, Error> {
 /// that chunk completed come back; `close` flushes what stateful nodes still hold (a resampler's
 /// tail, a VAD's open segment) and drops the session's node instances.
 ///
-/// A session lives on one worker (sessions.rs): its chunks are processed there in the order they
-/// were pushed, and a push wakes that worker alone. Dropping an open session ends it without
-/// waiting.
+/// Where a session runs is settled by its first call. A session used through the blocking calls
+/// (`push`, `close`) on a pipeline without metrics runs on the threads that call it
+/// (sessions.rs, `InlineSession`): the caller waits for the outputs anyway, so it computes them,
+/// with no hand-off to a worker and no worker to wake; threads pushing into sessions of their
+/// own then run in parallel without touching the pool at all. Later `submit_*` calls on such a
+/// session run at once on the calling thread too (their reply is called before they return), so
+/// its chunks stay in order. A session whose first call is a `submit_*` (the caller does not
+/// wait), or on a pipeline that records metrics (each worker keeps its own records), lives on
+/// one worker (sessions are dealt out over the workers in turn): its chunks are processed there
+/// in the order they were pushed, and a push wakes that worker alone. Either way the outputs are
+/// the same: the same node runners call the same nodes in the same order. Dropping an open
+/// session ends it without waiting (or, inline, at once).
 pub struct Session {
     installed: Arc<Installed>,
     pool: Arc<WorkerPool>,
     id: u64,
     ended: bool,
+    mode: Mutex<Mode>,
+}
+
+/// Where a session's chunks run, settled by its first call.
+enum Mode {
+    Unsettled,
+    /// On the calling threads.
+    Inline(Box<InlineSession>),
+    /// On its worker.
+    Worker,
 }
 
 impl Session {
@@ -310,7 +330,8 @@ impl Session {
         self.id
     }
 
-    /// The worker (of this process) the session runs on.
+    /// The worker (of this process) the session runs on, or whose index its nodes are built
+    /// with when it runs on its callers' threads.
     pub fn worker(&self) -> usize {
         self.installed.sessions.worker_of(self.id)
     }
@@ -327,32 +348,89 @@ impl Session {
         self.pool.check_alive()
     }
 
-    /// Queues one chunk; `reply` gets its outputs (one item) when its worker has run it.
+    fn lock_mode(&self) -> MutexGuard<'_, Mode> {
+        self.mode.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Settles the mode on the first call: inline if that call waits (`blocking`) and the
+    /// pipeline records no metrics.
+    fn settle(&self, mode: &mut Mode, blocking: bool) {
+        if matches!(mode, Mode::Unsettled) {
+            *mode = if blocking && !self.installed.nodes.metrics {
+                let worker = self.installed.first_worker + self.worker();
+                Mode::Inline(Box::new(InlineSession::new(Arc::clone(&self.installed.nodes), worker)))
+            } else {
+                Mode::Worker
+            };
+        }
+    }
+
+    /// Sends one chunk (`None`: the end) where the session runs.
+    fn send(&self, input: Option<RunInput>, reply: Reply, blocking: bool) -> Result<(), Error> {
+        let mut mode = self.lock_mode();
+        self.settle(&mut mode, blocking);
+        match &mut *mode {
+            Mode::Inline(session) => {
+                if self.installed.sessions.is_closed() {
+                    return Err(Error::Engine("the pipeline has been closed".into()));
+                }
+                let job = self.installed.chunk_job(self.id, input, reply)?;
+                let sessions = &self.installed.sessions;
+                session.run(job, || sessions.is_closed());
+                Ok(())
+            }
+            _ => self.installed.submit_chunk(self.id, input, reply),
+        }
+    }
+
+    /// Whether the session runs on its callers' threads (settled by its first call).
+    pub fn runs_inline(&self) -> bool {
+        matches!(*self.lock_mode(), Mode::Inline(_))
+    }
+
+    /// Queues one chunk; `reply` gets its outputs (one item) when its worker has run it (on a
+    /// session running inline: before this returns).
     pub fn submit_push(&self, input: impl Into<RunInput>, reply: Reply) -> Result<(), Error> {
         self.check_open()?;
-        self.installed.submit_chunk(self.id, Some(input.into()), reply)
+        self.send(Some(input.into()), reply, false)
     }
 
     /// Queues the session's end; `reply` gets the flushed outputs. Later pushes are errors.
     pub fn submit_close(&mut self, reply: Reply) -> Result<(), Error> {
         self.check_open()?;
         self.ended = true;
-        self.installed.submit_chunk(self.id, None, reply)
+        self.send(None, reply, false)
     }
 
     /// Pushes one chunk and waits for the outputs it completed.
     pub fn push(&self, input: impl Into<RunInput>) -> Result<RunOutput, Error> {
-        self.pool.check_not_own_worker()?;
-        let (slot, reply) = blocking_reply();
-        self.submit_push(input, reply)?;
-        single(wait_reply(&self.pool, &slot)??)
+        self.check_open()?;
+        self.blocking(Some(input.into()))
     }
 
     /// Ends the session and waits for the flushed outputs.
     pub fn close(&mut self) -> Result<RunOutput, Error> {
+        self.check_open()?;
+        self.ended = true;
+        self.blocking(None)
+    }
+
+    fn blocking(&self, input: Option<RunInput>) -> Result<RunOutput, Error> {
+        let mut mode = self.lock_mode();
+        self.settle(&mut mode, true);
+        if let Mode::Inline(_) = &*mode {
+            drop(mode);
+            // The reply is called before `send` returns: a plain cell, no waiting.
+            let cell: Arc<Mutex<Option<Result<Vec<ItemResult>, Error>>>> = Arc::new(Mutex::new(None));
+            let filler = Arc::clone(&cell);
+            self.send(input, Box::new(move |r| *filler.lock().unwrap_or_else(|e| e.into_inner()) = Some(r)), true)?;
+            let got = cell.lock().unwrap_or_else(|e| e.into_inner()).take();
+            return single(got.ok_or_else(|| Error::Engine("a streaming chunk completed without a result".into()))??);
+        }
+        drop(mode);
         self.pool.check_not_own_worker()?;
         let (slot, reply) = blocking_reply();
-        self.submit_close(reply)?;
+        self.send(input, reply, true)?;
         single(wait_reply(&self.pool, &slot)??)
     }
 }
@@ -360,7 +438,8 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         if !self.ended {
-            // Frees the session's node instances; nobody waits for the flushed outputs.
+            // Frees the session's node instances; nobody waits for the flushed outputs. Inline,
+            // the end is run here and now (a dropped session's nodes flush as on a worker).
             let _ = self.submit_close(Box::new(|_| {}));
         }
     }

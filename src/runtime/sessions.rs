@@ -1,5 +1,7 @@
-//! Streaming sessions, run where their state lives: each session belongs to one worker, chosen
-//! when it opens, and a push goes into that worker's own queue and wakes that worker alone.
+//! Streaming sessions, run where their state lives: on the threads that push into them
+//! ([`InlineSession`], for sessions whose callers wait for each chunk's outputs), or on one worker,
+//! chosen when the session opens, where a push goes into that worker's own queue and wakes that
+//! worker alone.
 //!
 //! Why not through the dataflow like whole runs: every run there is an epoch, and timely tells
 //! every worker about every epoch (progress messages), so with many threads pushing into many
@@ -18,6 +20,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -51,6 +54,9 @@ const CLOSED: &str = "the pipeline has been closed";
 pub(crate) struct SessionQueues {
     queues: Vec<Mutex<Queue>>,
     activators: Vec<OnceLock<SyncActivator>>,
+    /// Set once by `close`: read on every push of a session on its callers' threads, where a
+    /// queue's lock would be one more lock those threads share.
+    closed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -64,6 +70,7 @@ impl SessionQueues {
         SessionQueues {
             queues: (0..workers).map(|_| Mutex::new(Queue::default())).collect(),
             activators: (0..workers).map(|_| OnceLock::new()).collect(),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -100,6 +107,11 @@ impl SessionQueues {
         }
     }
 
+    /// Whether the pipeline has been closed (or its pool failed): no more jobs are taken.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// Moves the worker's queued jobs into `into` (swapped, so neither side allocates per push);
     /// says whether the pipeline is closed.
     pub fn take(&self, worker: usize, into: &mut Vec<ChunkJob>) -> bool {
@@ -111,6 +123,7 @@ impl SessionQueues {
     /// Refuses further jobs, fails those still queued and wakes every worker's operator so it
     /// fails what it holds.
     pub fn close(&self, message: &str) {
+        self.closed.store(true, Ordering::Release);
         for worker in 0..self.queues.len() {
             let jobs = {
                 let mut q = self.lock(worker);
@@ -128,6 +141,53 @@ impl SessionQueues {
 fn fail_jobs(jobs: impl IntoIterator<Item = ChunkJob>, message: &str) {
     for job in jobs {
         (job.reply)(Err(Error::Engine(message.to_string())));
+    }
+}
+
+/// A session run on the threads that push into it instead of on its worker: a blocking push
+/// then costs the chunk's node calls and nothing else.
+///
+/// Why: a push handed to the session's worker pays two thread hand-offs, the worker's wake-up
+/// (it has parked between a live source's chunks: ~50-200 µs on these VMs, more than a Silero
+/// chunk's network) and the caller's; with several threads pushing, workers and callers also
+/// compete for the same cores. The caller blocks for the outputs anyway, so its thread may as
+/// well compute them: the session's own executor (a [`SessionWorker`] holding this one session)
+/// runs each chunk through the same node runners, in the same order, with the same results.
+/// Used only where nothing needs a worker's own records: pipelines without metrics (see
+/// `Session` in pipeline.rs).
+pub(crate) struct InlineSession {
+    worker: SessionWorker,
+    jobs: Vec<ChunkJob>,
+}
+
+// SAFETY: the only !Send parts are the `Rc<RefCell<WorkerStats>>` the executor and its node
+// runners share. Every clone of that `Rc` is created in `InlineSession::new` and lives inside
+// this value (none is handed out: runners only borrow it for the length of a call), so moving
+// the whole value to another thread moves every owner of the `Rc` with it, and the `Session`
+// that holds it serialises calls behind a mutex.
+unsafe impl Send for InlineSession {}
+
+impl InlineSession {
+    /// A session on the caller's threads; `worker` is the index its nodes are built with.
+    pub fn new(table: Arc<NodeTable>, worker: usize) -> InlineSession {
+        let stats = Rc::new(RefCell::new(WorkerStats::new(0)));
+        InlineSession { worker: SessionWorker::new(table, worker, stats), jobs: Vec::with_capacity(1) }
+    }
+
+    /// Runs one job through the graph on the calling thread; its reply has been called when
+    /// this returns. A node waiting out a retry delay is waited for here (on the pipeline's
+    /// clock), unless `closed` says the pipeline has closed meanwhile: then it gives up, as the
+    /// worker would.
+    pub fn run(&mut self, job: ChunkJob, closed: impl Fn() -> bool) {
+        self.jobs.push(job);
+        self.worker.accept(&mut self.jobs);
+        let mut shut = closed();
+        while let Some(due) = self.worker.run(shut) {
+            // Looks at `closed` at least every 50 ms, so a closing pipeline is not kept waiting.
+            let wait = self.worker.table.clock.wait_until(due).min(Duration::from_millis(50));
+            std::thread::sleep(wait);
+            shut = closed();
+        }
     }
 }
 
@@ -380,5 +440,47 @@ impl Drop for SessionWorker {
         for (_, mut state) in self.sessions.drain() {
             fail_jobs(state.paused.take().map(|p| p.job).into_iter().chain(state.backlog.drain(..)), CLOSED);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{AudioBuffer, Payload};
+    use crate::nodes::Registry;
+    use crate::runtime::retry::RealClock;
+    use crate::runtime::runner::Factories;
+
+    /// The executor alone, on the calling thread (no pool, no timely): each chunk is replied to
+    /// before `run` returns, in order, and the end flushes the resampler's tail, so the pieces add
+    /// up to the whole signal's length at the new rate.
+    #[test]
+    fn an_inline_session_replies_to_each_chunk_at_once_and_flushes_at_its_end() {
+        let text = r#"{"version":"1.0","nodes":[{"id":"rs","type":"AudioResampleNode","params":{"output_rate":16000}}]}"#;
+        let registry = Registry::builtin();
+        let graph = crate::manifest::load_str(text, &registry).expect("manifest");
+        let factories = Factories::resolve(&graph, &registry).expect("factories");
+        let table = Arc::new(NodeTable::new(graph, factories, Arc::new(RealClock::new()), 0));
+        let mut session = InlineSession::new(table, 0);
+        let x: Vec<f32> = (0..4800).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        for (k, c) in x.chunks(960).map(Some).chain([None]).enumerate() {
+            let sink = Arc::clone(&got);
+            let chunk = c.map(|c| vec![Payload::Audio(AudioBuffer::mono_f32(c.to_vec(), 48000))]);
+            let reply: Reply = Box::new(move |r| sink.lock().unwrap().push(r));
+            session.run(ChunkJob { session: 0, run: k as u64, chunk, reply, started: None }, || false);
+            assert_eq!(got.lock().unwrap().len(), k + 1, "chunk {k} replied before run returned");
+        }
+        let total: usize = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let items = r.as_ref().expect("the chunk ran");
+                let out = items[0].as_ref().expect("its outputs");
+                out.get("rs").and_then(|p| p.audio()).map_or(0, |a| a.samples.len())
+            })
+            .sum();
+        assert_eq!(total, 1600, "4800 samples at 48 kHz are 1600 at 16 kHz");
     }
 }
