@@ -166,7 +166,6 @@ pub struct VadState {
     /// Frames scored but not yet decided (a pause after speech, or a lone raw frame).
     undecided: u32,
     frames_done: u64,
-    last_score: f64,
 }
 
 impl VadState {
@@ -243,7 +242,6 @@ impl VadState {
             in_run: false,
             undecided: 0,
             frames_done: 0,
-            last_score: 0.0,
         };
         state.reset();
         Ok(state)
@@ -263,11 +261,6 @@ impl VadState {
         self.frames_done
     }
 
-    /// The score (mean dB above the noise floors over the 4 bands) of the last frame decided.
-    pub fn last_score(&self) -> f64 {
-        self.last_score
-    }
-
     /// Forgets everything carried between calls; the next sample starts a new stream.
     pub fn reset(&mut self) {
         self.pending.clear();
@@ -283,7 +276,6 @@ impl VadState {
         self.in_run = false;
         self.undecided = 0;
         self.frames_done = 0;
-        self.last_score = 0.0;
     }
 
     /// Decides every frame completed by `samples` (mono, full scale ±1) and returns the decisions.
@@ -449,7 +441,6 @@ impl VadState {
             self.noise_mean += self.adapt * dev;
             self.noise_var += self.adapt * (dev * dev - self.noise_var);
         }
-        self.last_score = score;
         self.frames_done += 1;
         // Two raw speech frames in a row are speech: isolated noise peaks are not.
         let pair = raw && self.prev_raw;
