@@ -10,7 +10,9 @@
    workers: WAV files of 48 kHz int16 speech-like audio read in the loop, ``AudioResampleNode`` ->
    ``VADNode`` -> ``LogMelNode`` (30 s windows) on each; items per second and the 2/1 worker ratio.
 
-Build the extension with ``maturin develop --release`` first.
+Build the extension with ``maturin develop --release`` first. torch is not a test requirement
+(``pip install torch`` from the package registry brings ~4 GB of CUDA libraries); install it by
+hand for the torch peer. ``OPENBLAS_NUM_THREADS=1`` puts HF's numpy path on one thread.
 
     python benchmarks/features_bench.py [--quick] [--json FILE]
 """
@@ -199,7 +201,9 @@ def main():
     args = ap.parse_args()
     lengths = (1, 30) if args.quick else (1, 30, 600)
     budget = 0.5 if args.quick else 3.0
-    print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
+    # HF's numpy path uses BLAS: its threads (and their spinning) change its time a lot on 2 cores.
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}, OPENBLAS_NUM_THREADS {blas}")
     doc = {"features": bench_features(lengths, budget), "chain": bench_chain(16, 4.0, budget * 2)}
     if args.json:
         with open(args.json, "w") as f:

@@ -3,7 +3,7 @@
 
 use remotemedia::data::{AudioBuffer, Payload, SampleFormat, Samples};
 use remotemedia::nodes::format::{
-    convert, f32_to_i16, f32_to_i32, i16_to_f32, i16_to_f32_into, i16_to_i32, i32_to_f32, i32_to_i16, into_f32, to_f32,
+    convert, f32_to_i16, f32_to_i32, i16_to_f32, i16_to_f32_into, i16_to_i32, i32_to_f32, i32_to_f32_in_place, i32_to_i16, into_f32, to_f32,
 };
 use remotemedia::nodes::{Inputs, Node, NodeConfig, Params, Registry};
 use remotemedia::NodeErrorKind;
@@ -199,6 +199,13 @@ fn i32_to_f32_is_correctly_rounded() {
         assert_eq!(y.to_bits(), ref_i32_to_f32(x).to_bits(), "i32 {x}");
     }
     assert_eq!(i32_to_f32(&[i32::MIN, 1 << 30]), vec![-1.0, 0.5]);
+    // The in-place conversion (whole owned buffers: `convert`, `into_f32`) gives the same bits and
+    // keeps the allocation.
+    let owned = v.clone();
+    let at = owned.as_ptr() as usize;
+    let in_place = i32_to_f32_in_place(owned);
+    assert_eq!(in_place.as_ptr() as usize, at);
+    assert_eq!(in_place.iter().map(|y| y.to_bits()).collect::<Vec<_>>(), got.iter().map(|y| y.to_bits()).collect::<Vec<_>>());
 }
 
 #[test]

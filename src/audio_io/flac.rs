@@ -17,6 +17,9 @@ pub const MAX_RATE: u32 = 655_350;
 /// An encoder of one stream: blocks are encoded as they fill.
 pub struct FlacEncoder {
     config: Verified<config::Encoder>,
+    /// The same settings without prediction (verbatim subframes), for the blocks where flacenc's
+    /// predictors go wrong.
+    fallback: Verified<config::Encoder>,
     info: StreamInfo,
     frame_buf: FrameBuf,
     context: Context,
@@ -45,11 +48,16 @@ impl FlacEncoder {
         // The engine already runs one file per worker; the encoder's own threads would compete.
         cfg.multithread = false;
         let block = cfg.block_size;
+        let mut plain = cfg.clone();
+        plain.subframe_coding.use_lpc = false;
+        plain.subframe_coding.use_fixed = false;
         let config = cfg.into_verified().map_err(|(_, e)| verify_error(e))?;
+        let fallback = plain.into_verified().map_err(|(_, e)| verify_error(e))?;
         let info = StreamInfo::new(sample_rate as usize, channels as usize, bits as usize).map_err(verify_error)?;
         let frame_buf = FrameBuf::with_size(channels as usize, block).map_err(verify_error)?;
         Ok(FlacEncoder {
             config,
+            fallback,
             info,
             frame_buf,
             context: Context::new(bits as usize, channels as usize),
@@ -100,11 +108,25 @@ impl FlacEncoder {
         }
         let mut target = (&mut self.frame_buf, &mut self.context);
         target.fill_interleaved(&self.pending).map_err(|e| format!("FLAC encoding failed: {e}"))?;
-        let frame = flacenc::encode_fixed_size_frame(&self.config, &self.frame_buf, self.frame_number, &self.info)
-            .map_err(|e| format!("FLAC encoding failed: {e}"))?;
+        let fail = |e: &dyn std::fmt::Display| format!("FLAC encoding failed: {e}");
+        let encode = |config: &Verified<config::Encoder>| -> Result<_, String> {
+            let frame = flacenc::encode_fixed_size_frame(config, &self.frame_buf, self.frame_number, &self.info).map_err(|e| fail(&e))?;
+            let mut sink = ByteSink::new();
+            frame.write(&mut sink).map_err(|e| fail(&e))?;
+            Ok((frame, sink))
+        };
+        let (mut frame, mut sink) = encode(&self.config)?;
+        // flacenc 0.5.1 misjudges the residual of some blocks of 24-bit audio (4 of the first 40
+        // blocks of a sine in pink noise resampled to 16 kHz): its fixed and LPC predictors both
+        // write ~33 MB for 4096 frames, counted as such by flacenc itself, so a 10-minute file
+        // became 2 GB that symphonia refused (STREAMINFO's 24-bit frame size overflowed). A frame
+        // larger than its samples stored plainly is encoded again verbatim, as the reference
+        // encoder falls back to verbatim subframes.
+        let plain = self.pending.len() * self.bits as usize / 8 + 64;
+        if sink.as_slice().len() > plain {
+            (frame, sink) = encode(&self.fallback)?;
+        }
         self.info.update_frame_info(&frame);
-        let mut sink = ByteSink::new();
-        frame.write(&mut sink).map_err(|e| format!("FLAC encoding failed: {e}"))?;
         out.extend_from_slice(sink.as_slice());
         self.frame_number += 1;
         self.pending.clear();

@@ -147,21 +147,30 @@ pub fn load(path: &Path, options: LoadOptions) -> Result<AudioBuffer, Error> {
     Ok(audio)
 }
 
-/// The mean of the channels as mono f32: summed in f64 in channel order, divided, rounded once
-/// (the pure-Python `load` does the same steps, so both runtimes agree bit for bit).
+/// The mean of the channels as mono f32: each sample converted to f32 by the engine's rule, summed
+/// in f64 in channel order, divided, rounded once (the pure-Python `load` does the same steps, so
+/// both runtimes agree bit for bit). Integer samples are converted frame by frame: an f32 copy of
+/// the whole input next to it took `load(mono=True)` of 10 minutes of 44.1 kHz stereo 24-bit to a
+/// 555 MiB peak.
 pub fn downmix_mean(audio: &AudioBuffer) -> AudioBuffer {
+    use crate::nodes::format::{s_i16_to_f32, s_i32_to_f32};
+    fn mean<T: Copy>(v: &[T], ch: usize, f: impl Fn(T) -> f32) -> Vec<f32> {
+        v.chunks_exact(ch)
+            .map(|frame| {
+                let mut acc = f(frame[0]) as f64;
+                for &x in &frame[1..] {
+                    acc += f(x) as f64;
+                }
+                (acc / ch as f64) as f32
+            })
+            .collect()
+    }
     let ch = audio.channels.max(1) as usize;
-    let f = crate::nodes::format::to_f32(&audio.samples);
-    let out: Vec<f32> = f
-        .chunks_exact(ch)
-        .map(|frame| {
-            let mut acc = frame[0] as f64;
-            for &x in &frame[1..] {
-                acc += x as f64;
-            }
-            (acc / ch as f64) as f32
-        })
-        .collect();
+    let out = match &audio.samples {
+        crate::data::Samples::F32(v) => mean(v, ch, |x| x),
+        crate::data::Samples::I16(v) => mean(v, ch, s_i16_to_f32),
+        crate::data::Samples::I32(v) => mean(v, ch, s_i32_to_f32),
+    };
     AudioBuffer::mono_f32(out, audio.sample_rate)
 }
 

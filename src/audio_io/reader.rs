@@ -203,27 +203,74 @@ fn read_stored_as_is(file: &mut File, header: &WavHeader, left: &mut u64, path: 
         return Ok(None);
     }
     let n = *left as usize;
-    let mut out = match header.encoding {
-        Encoding::Int { bytes: 2, .. } => Samples::I16(vec![0; n / 2]),
-        Encoding::Int { bytes: 4, .. } => Samples::I32(vec![0; n / 4]),
-        Encoding::Float { bits: 32 } => Samples::F32(vec![0.0; n / 4]),
-        _ => return Ok(None),
-    };
-    let bytes: &mut [u8] = match &mut out {
-        Samples::I16(v) => bytemuck::cast_slice_mut(v),
-        Samples::I32(v) => bytemuck::cast_slice_mut(v),
-        Samples::F32(v) => bytemuck::cast_slice_mut(v),
-    };
-    file.read_exact(bytes).map_err(|e| {
+    let at = file.stream_position().map_err(|e| Error::Io { context: format!("cannot read '{}'", path.display()), source: e })?;
+    let done = header.data_len - *left;
+    let read = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            let done = header.data_len - *left;
             Error::Input(format!("'{}' got shorter while it was read (after {done} bytes of samples)", path.display()))
         } else {
             Error::Io { context: format!("cannot read '{}'", path.display()), source: e }
         }
-    })?;
+    };
+    let out = match header.encoding {
+        Encoding::Int { bytes: 2, .. } => Samples::I16(fill_from_file(file, at, n / 2).map_err(read)?),
+        Encoding::Int { bytes: 4, .. } => Samples::I32(fill_from_file(file, at, n / 4).map_err(read)?),
+        Encoding::Float { bits: 32 } => Samples::F32(fill_from_file(file, at, n / 4).map_err(read)?),
+        _ => return Ok(None),
+    };
     *left = 0;
     Ok(Some(out))
+}
+
+/// `count` values of `T` read from `file` at byte `offset` into a new vector. The vector is not
+/// zeroed first: the kernel writes straight into its fresh memory. Zeroing it (`vec![0; n]`) cost
+/// a third more than the read itself on 60 s of 16-bit stereo (315 µs against 230 µs), which made
+/// us slower than libsndfile, whose numpy array is not zeroed either.
+#[cfg(unix)]
+fn fill_from_file<T: bytemuck::Pod>(file: &File, offset: u64, count: usize) -> std::io::Result<Vec<T>> {
+    let mut v: Vec<T> = Vec::with_capacity(count);
+    let len = count * std::mem::size_of::<T>();
+    pread_all(file, v.as_mut_ptr().cast::<u8>(), len, offset)?;
+    // SAFETY: pread_all wrote all `len` bytes (it fails otherwise), and any bit pattern is a valid
+    // `T` (Pod).
+    unsafe { v.set_len(count) };
+    Ok(v)
+}
+
+#[cfg(not(unix))]
+fn fill_from_file<T: bytemuck::Pod>(file: &File, offset: u64, count: usize) -> std::io::Result<Vec<T>> {
+    use std::io::{Read, Seek};
+    let mut v: Vec<T> = vec![T::zeroed(); count];
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))?;
+    f.read_exact(bytemuck::cast_slice_mut(&mut v))?;
+    Ok(v)
+}
+
+/// Reads exactly `len` bytes at `offset` into the memory at `ptr` (which has room for them);
+/// `UnexpectedEof` when the file ends first.
+#[cfg(unix)]
+fn pread_all(file: &File, ptr: *mut u8, len: usize, offset: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let fd = file.as_raw_fd();
+    let mut done = 0usize;
+    while done < len {
+        // SAFETY: [ptr + done, ptr + len) lies inside the caller's allocation, which nothing else
+        // touches meanwhile.
+        let r = unsafe { libc::pread(fd, ptr.add(done).cast::<libc::c_void>(), len - done, (offset + done as u64) as libc::off_t) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        done += r as usize;
+    }
+    Ok(())
 }
 
 fn reserve(s: &mut Samples, n: usize) {

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::report::{describe_payload, first_audio, input_json, payload_json, percentile_table, timing_table, timing_table_pair};
 use super::{parse_workers, CliError, EncodeArgs};
-use crate::data::Payload;
+use crate::data::{AudioBuffer, Payload, Samples};
 use crate::runtime::RunInput;
 
 #[derive(Debug, Args)]
@@ -97,16 +97,34 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     };
     check_outputs(args, &input_path)?;
     let spec = args.encode.spec()?;
-    let (pipeline, input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
+    let (pipeline, mut input) = super::prepare(&args.manifest, args.input.as_deref(), args.workers, out)?;
     let workers = pipeline.workers();
-    let run_once = || pipeline.run(RunInput::All(Payload::Audio(input.audio.clone())));
+    let input_doc = input_json(&input);
+    // Memory: without --plot nothing needs the input after a run, so the first run takes the
+    // decoded buffer itself (the resampler converts it to f32 in place) and the warm run reads the
+    // file again; the decoded audio never exists twice. With --plot the waveform is drawn after
+    // the runs, so each run gets a copy.
+    let mut moved = if args.plot.is_some() {
+        None
+    } else {
+        let empty = AudioBuffer { samples: Samples::F32(Vec::new()), ..input.audio };
+        Some(std::mem::replace(&mut input.audio, empty))
+    };
+    let mut run_once = || {
+        let audio = match moved.take() {
+            Some(a) => a,
+            None if args.plot.is_some() => input.audio.clone(),
+            None => crate::audio_io::read(&input.path).map_err(super::input_error)?,
+        };
+        Ok::<_, CliError>(pipeline.run(RunInput::All(Payload::Audio(audio))))
+    };
     let failed = |e, metrics: &Value, out: &mut String| {
         // What did run is still worth seeing next to the error.
         let _ = writeln!(out, "\ntiming (failed run)");
         out.push_str(&timing_table(metrics));
         CliError::from_run(e)
     };
-    let first = run_once();
+    let first = run_once()?;
     let first_metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
     let (outputs, warm_metrics) = match first {
         Err(e) => return Err(failed(e, &first_metrics, out)),
@@ -115,7 +133,7 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
             // The first run's outputs are dropped before the second makes the same again.
             drop(o);
             pipeline.reset_stats().map_err(CliError::from_run)?;
-            let warm = run_once();
+            let warm = run_once()?;
             let metrics = pipeline.metrics_json().map_err(CliError::from_run)?;
             match warm {
                 Ok(o) => (o.outputs, Some(metrics)),
@@ -159,7 +177,7 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
         plot_features(path, &input, &outputs, out)?;
     }
     if let Some(path) = &args.json {
-        let mut doc = run_json(input_json(&input), &outputs, metrics.clone());
+        let mut doc = run_json(input_doc, &outputs, metrics.clone());
         if warm_metrics.is_some() {
             doc["first_run_metrics"] = first_metrics;
         }

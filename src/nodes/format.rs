@@ -141,7 +141,7 @@ pub fn convert(samples: Samples, target: SampleFormat) -> Samples {
         | (s @ Samples::I16(_), SampleFormat::I16)
         | (s @ Samples::I32(_), SampleFormat::I32) => s,
         (Samples::I16(v), SampleFormat::F32) => Samples::F32(i16_to_f32(&v)),
-        (Samples::I32(v), SampleFormat::F32) => Samples::F32(i32_to_f32(&v)),
+        (Samples::I32(v), SampleFormat::F32) => Samples::F32(i32_to_f32_in_place(v)),
         (Samples::F32(v), SampleFormat::I16) => Samples::I16(f32_to_i16(&v)),
         (Samples::I32(v), SampleFormat::I16) => Samples::I16(i32_to_i16(&v)),
         (Samples::F32(v), SampleFormat::I32) => Samples::I32(f32_to_i32(&v)),
@@ -158,13 +158,28 @@ pub fn to_f32(samples: &Samples) -> Vec<f32> {
     }
 }
 
-/// The samples as f32, moving the vector when it already is f32.
+/// The samples as f32, moving the vector when it already is f32 and converting i32 in place.
 pub fn into_f32(samples: Samples) -> Vec<f32> {
     match samples {
         Samples::F32(v) => v,
         Samples::I16(v) => i16_to_f32(&v),
-        Samples::I32(v) => i32_to_f32(&v),
+        Samples::I32(v) => i32_to_f32_in_place(v),
     }
+}
+
+/// [`i32_to_f32`] in the vector's own memory (i32 and f32 have the same size and alignment): a
+/// whole 24-bit file handed to the resampler then never exists twice. Converting into a second
+/// buffer held 10 minutes of 44.1 kHz stereo twice (2 × 202 MiB) at the peak of a `run`.
+pub fn i32_to_f32_in_place(v: Vec<i32>) -> Vec<f32> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    for x in v.iter_mut() {
+        *x = s_i32_to_f32(*x).to_bits() as i32;
+    }
+    let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+    // SAFETY: the allocation came from a Vec<i32> of this length and capacity; f32 has the same
+    // size and alignment as i32, every element now holds an f32's bits, and the original Vec is
+    // never dropped (ManuallyDrop), so the memory has exactly one owner.
+    unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, cap) }
 }
 
 /// Fills `dst` with the samples as f32, reusing its allocation (for nodes that keep a scratch

@@ -8,7 +8,7 @@
 //! `docs/nodes.md#logmelnode`; numpy twin: `python/remotemedia/_pure/features.py`.
 
 use super::params::node_params;
-use super::spectral::{mono_samples, FrameCount, FrameStream, Framing, MelBank, PowerSpectrum, Reflect};
+use super::spectral::{log10_floored, mono_samples, FrameCount, FrameStream, Framing, MelBank, PowerSpectrum, Reflect};
 use super::{expect_audio, Inputs, Node, NodeType, ParamKind};
 use crate::data::{AudioBuffer, Features, Payload};
 use crate::error::NodeError;
@@ -27,6 +27,9 @@ pub const FRAME_RATE: f64 = (SAMPLE_RATE as usize / HOP) as f64;
 const POWER_FLOOR: f32 = 1e-10;
 /// The normalisation floor sits this many decades below the maximum.
 const DYNAMIC_RANGE: f32 = 8.0;
+/// Frames transformed together: their spectra (bin-major, 201 × 32) and mel values stay in L1
+/// from the FFT to the log, and a whole buffer allocates nothing per frame but its output.
+const BLOCK: usize = 32;
 
 node_params! {
     /// `LogMelNode`'s params.
@@ -62,6 +65,17 @@ fn normalize(values: &mut [f32]) {
     }
 }
 
+/// The mel product, log10 and the transpose back to frames × n_mels of a block's first `filled`
+/// frames (`block`: their power spectra, bin-major), appended to `logs`.
+fn flush_block(bank: &MelBank, block: &[f32], mels: &mut [f32], filled: usize, logs: &mut Vec<f32>) {
+    bank.apply_block_bin_major(block, BLOCK, mels);
+    log10_floored(mels, POWER_FLOOR);
+    let n_mels = bank.filters();
+    for t in 0..filled {
+        logs.extend((0..n_mels).map(|m| mels[m * BLOCK + t]));
+    }
+}
+
 /// The transform with its state: one instance per pipeline worker, or per streaming session.
 pub struct LogMel {
     params: LogMelParams,
@@ -71,8 +85,12 @@ pub struct LogMel {
     bank: MelBank,
     /// Periodic Hann of 400 points.
     window: Vec<f32>,
-    /// Scratch: the power spectra of one call's frames, `frames × 201`.
+    /// Scratch: one frame's power spectrum (201).
     power: Vec<f32>,
+    /// Scratch: the power spectra of up to [`BLOCK`] frames, bin-major (`201 × BLOCK`).
+    block: Vec<f32>,
+    /// Scratch: their mel values, filter-major (`n_mels × BLOCK`).
+    mels: Vec<f32>,
     /// log10 frames waiting for their window to complete (normalize "window" / "whole").
     held: Vec<f32>,
 }
@@ -88,7 +106,9 @@ impl LogMel {
             spectrum: PowerSpectrum::new(N_FFT),
             bank: MelBank::slaney(SAMPLE_RATE as f64, N_FFT, n_mels, 0.0, SAMPLE_RATE as f64 / 2.0),
             window,
-            power: Vec::new(),
+            power: vec![0.0; N_FFT / 2 + 1],
+            block: vec![0.0; (N_FFT / 2 + 1) * BLOCK],
+            mels: vec![0.0; n_mels * BLOCK],
             held: Vec::new(),
             n_mels,
             params,
@@ -103,32 +123,42 @@ impl LogMel {
     /// Transforms the next samples of the signal; `None` ends it. Returns the frames now final:
     /// those complete so far, normalised once their window is complete.
     pub fn push(&mut self, samples: Option<&[f32]>) -> Features {
-        let bins = self.spectrum.bins();
-        self.power.clear();
-        let (spectrum, window, power) = (&mut self.spectrum, &self.window, &mut self.power);
+        let n_mels = self.n_mels;
+        let frames = samples.map_or(0, |s| s.len() / HOP + 1);
+        let mut logs: Vec<f32> = Vec::with_capacity(frames * n_mels);
+        let mut filled = 0;
+        let (spectrum, window, power, block, mels, bank) =
+            (&mut self.spectrum, &self.window, &mut self.power, &mut self.block, &mut self.mels, &self.bank);
         let mut one = |frame: &mut [f32]| {
             for (x, w) in frame.iter_mut().zip(window) {
                 *x *= w;
             }
-            let at = power.len();
-            power.resize(at + bins, 0.0);
-            spectrum.power(frame, &mut power[at..], false);
+            spectrum.power(frame, power, false);
+            for (k, &p) in power.iter().enumerate() {
+                block[k * BLOCK + filled] = p;
+            }
+            filled += 1;
+            if filled == BLOCK {
+                flush_block(bank, block, mels, BLOCK, &mut logs);
+                filled = 0;
+            }
         };
         match samples {
             Some(s) => self.frames.push(s, &mut one),
             None => self.frames.finish(&mut one),
         }
-        let count = self.power.len() / bins;
-        let mut logs = vec![0.0f32; count * self.n_mels];
-        self.bank.apply_block(&self.power, bins, &mut logs);
-        for x in logs.iter_mut() {
-            *x = x.max(POWER_FLOOR).log10();
+        if filled > 0 {
+            flush_block(bank, block, mels, filled, &mut logs);
         }
         let end = samples.is_none();
         let values = match self.params.normalize {
             "none" => logs,
             mode => {
-                self.held.extend_from_slice(&logs);
+                if self.held.is_empty() {
+                    self.held = logs;
+                } else {
+                    self.held.extend_from_slice(&logs);
+                }
                 let row = self.n_mels;
                 let ready = if mode == "window" {
                     let whole = self.held.len() / (WINDOW_FRAMES * row) * WINDOW_FRAMES * row;
@@ -138,7 +168,8 @@ impl LogMel {
                 } else {
                     0
                 };
-                let mut out: Vec<f32> = self.held.drain(..ready).collect();
+                let mut out: Vec<f32> =
+                    if ready == self.held.len() { std::mem::take(&mut self.held) } else { self.held.drain(..ready).collect() };
                 let chunk = if mode == "window" { WINDOW_FRAMES * row } else { out.len().max(1) };
                 for w in out.chunks_mut(chunk) {
                     normalize(w);
@@ -163,6 +194,9 @@ impl LogMel {
         self.reset();
         let mut f = self.push(Some(samples));
         let rest = self.push(None);
+        if f.values.is_empty() {
+            return rest;
+        }
         f.values.extend_from_slice(&rest.values);
         f
     }

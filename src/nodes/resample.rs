@@ -811,6 +811,9 @@ impl Node for ResampleNode {
             let samples = crate::nodes::format::into_f32(audio.samples);
             return Ok(Payload::Audio(AudioBuffer { samples: Samples::F32(samples), ..audio }));
         }
+        // Integer input becomes f32 before the resampler's output is allocated, in place for i32
+        // and with the i16 buffer freed at once: the input is never held twice.
+        let audio = AudioBuffer { samples: Samples::F32(crate::nodes::format::into_f32(audio.samples)), ..audio };
         let out = self.resampler(audio.sample_rate, audio.channels)?.process_whole(&audio)?;
         Ok(Payload::Audio(out))
     }

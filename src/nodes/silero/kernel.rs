@@ -1,6 +1,6 @@
 //! The one arithmetic kernel of the Silero network: rows of a weight matrix dotted with input
-//! columns read in place (`out[c] = act(bias + W · input[cols[c]..][..k])`), AVX2+FMA when the
-//! CPU has it, portable Rust otherwise.
+//! columns read in place (`out[c] = act(bias + W · input[cols[c]..][..k])`), AVX-512 or AVX2+FMA
+//! when the CPU has it, portable Rust otherwise.
 //!
 //! Why a hand-written kernel rather than a GEMM crate: every layer here is a tall, thin product
 //! (128 x 387 weights against 4 columns per chunk, down to a 512 x 128 matrix-vector product per
@@ -32,11 +32,13 @@ pub fn dense(w: &Matrix, bias: &[f32], input: &[f32], cols: &[usize], out: &mut 
     assert!(cols.iter().all(|&c| c + w.k <= input.len()), "a column reads past the input");
     assert!(out_cols.iter().all(|&c| c + w.rows <= out.len()), "a column writes past the output");
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: the CPU has AVX2 and FMA (checked above); every read and write was bounds-checked
-        // by the asserts (columns of `w.k` inside `input`, outputs of `w.rows` inside `out`).
-        unsafe { avx::dense(w, bias, input, cols, out, out_cols, relu) };
-        return;
+    match simd() {
+        // SAFETY: the CPU has the instructions (checked by `simd`); every read and write was
+        // bounds-checked by the asserts (columns of `w.k` inside `input`, outputs of `w.rows`
+        // inside `out`).
+        Simd::Avx512 => return unsafe { avx512::dense(w, bias, input, cols, out, out_cols, relu) },
+        Simd::Avx2 => return unsafe { avx::dense(w, bias, input, cols, out, out_cols, relu) },
+        Simd::None => {}
     }
     for (&c, &o) in cols.iter().zip(out_cols) {
         let x = &input[c..c + w.k];
@@ -52,10 +54,11 @@ pub fn matvec_add(w: &Matrix, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), w.k);
     assert_eq!(y.len(), w.rows);
     #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: AVX2 and FMA are present; lengths checked above.
-        unsafe { avx::matvec_add(w, x, y) };
-        return;
+    match simd() {
+        // SAFETY: the instructions are present; lengths checked above.
+        Simd::Avx512 => return unsafe { avx512::matvec_add(w, x, y) },
+        Simd::Avx2 => return unsafe { avx::matvec_add(w, x, y) },
+        Simd::None => {}
     }
     for (r, yr) in y.iter_mut().enumerate() {
         *yr += dot(w.row(r), x);
@@ -75,14 +78,36 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-#[cfg(target_arch = "x86_64")]
-fn avx2() -> bool {
+/// The widest instruction set the kernels may use on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Simd {
+    /// 16-lane FMAs: twice the AVX2 kernel's rate on CPUs with full-width AVX-512 units (measured
+    /// in docs/performance.md), the same on those that split them.
+    Avx512,
+    Avx2,
+    None,
+}
+
+/// Checked once per process. `REMOTEMEDIA_NO_SIMD=1` forces the portable path (the unit test
+/// runs every path this CPU has).
+pub fn simd() -> Simd {
     use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        !crate::tuning::flag_on(crate::tuning::NO_SIMD)
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
+    static LEVEL: OnceLock<Simd> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        if crate::tuning::flag_on(crate::tuning::NO_SIMD) {
+            return Simd::None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            if avx2 && is_x86_feature_detected!("avx512f") {
+                return Simd::Avx512;
+            }
+            if avx2 {
+                return Simd::Avx2;
+            }
+        }
+        Simd::None
     })
 }
 
@@ -206,6 +231,135 @@ mod avx {
     }
 }
 
+/// The AVX2 kernels' shapes at 16 lanes; the tail of each row (k not a multiple of 16) is read
+/// with a masked load, so no scalar remainder loop.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Matrix;
+    use std::arch::x86_64::*;
+
+    /// Mask of the `k % 16` lanes of the last, partial step (all lanes when k is a multiple).
+    #[inline]
+    fn tail_mask(k: usize) -> __mmask16 {
+        let r = k % 16;
+        if r == 0 { 0xffff } else { ((1u32 << r) - 1) as __mmask16 }
+    }
+
+    /// Four rows against two columns.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block4x2(a: [*const f32; 4], b0: *const f32, b1: *const f32, k: usize) -> [[f32; 2]; 4] {
+        let mut acc = [[_mm512_setzero_ps(); 2]; 4];
+        let k16 = k / 16 * 16;
+        let mut i = 0;
+        while i < k16 {
+            let x0 = _mm512_loadu_ps(b0.add(i));
+            let x1 = _mm512_loadu_ps(b1.add(i));
+            for r in 0..4 {
+                let w = _mm512_loadu_ps(a[r].add(i));
+                acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(w, x1, acc[r][1]);
+            }
+            i += 16;
+        }
+        if k16 < k {
+            let m = tail_mask(k);
+            let x0 = _mm512_maskz_loadu_ps(m, b0.add(i));
+            let x1 = _mm512_maskz_loadu_ps(m, b1.add(i));
+            for r in 0..4 {
+                let w = _mm512_maskz_loadu_ps(m, a[r].add(i));
+                acc[r][0] = _mm512_fmadd_ps(w, x0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(w, x1, acc[r][1]);
+            }
+        }
+        let mut out = [[0f32; 2]; 4];
+        for r in 0..4 {
+            out[r] = [_mm512_reduce_add_ps(acc[r][0]), _mm512_reduce_add_ps(acc[r][1])];
+        }
+        out
+    }
+
+    /// Eight rows against one column.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block8x1(a: *const f32, stride: usize, b: *const f32, k: usize) -> [f32; 8] {
+        let mut acc = [_mm512_setzero_ps(); 8];
+        let k16 = k / 16 * 16;
+        let mut i = 0;
+        while i < k16 {
+            let x = _mm512_loadu_ps(b.add(i));
+            for (r, a_r) in acc.iter_mut().enumerate() {
+                *a_r = _mm512_fmadd_ps(_mm512_loadu_ps(a.add(r * stride + i)), x, *a_r);
+            }
+            i += 16;
+        }
+        if k16 < k {
+            let m = tail_mask(k);
+            let x = _mm512_maskz_loadu_ps(m, b.add(i));
+            for (r, a_r) in acc.iter_mut().enumerate() {
+                *a_r = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a.add(r * stride + i)), x, *a_r);
+            }
+        }
+        let mut out = [0f32; 8];
+        for r in 0..8 {
+            out[r] = _mm512_reduce_add_ps(acc[r]);
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dense(w: &Matrix, bias: &[f32], input: &[f32], cols: &[usize], out: &mut [f32], out_cols: &[usize], relu: bool) {
+        let (k, rows) = (w.k, w.rows);
+        let wp = w.data.as_ptr();
+        let ip = input.as_ptr();
+        let op = out.as_mut_ptr();
+        let act = |v: f32| if relu { v.max(0.0) } else { v };
+        let pairs = cols.len() / 2;
+        let mut r = 0;
+        while r + 4 <= rows {
+            let a = [wp.add(r * k), wp.add((r + 1) * k), wp.add((r + 2) * k), wp.add((r + 3) * k)];
+            for p in 0..pairs {
+                let (c0, c1) = (2 * p, 2 * p + 1);
+                let s = block4x2(a, ip.add(cols[c0]), ip.add(cols[c1]), k);
+                for q in 0..4 {
+                    *op.add(out_cols[c0] + r + q) = act(bias[r + q] + s[q][0]);
+                    *op.add(out_cols[c1] + r + q) = act(bias[r + q] + s[q][1]);
+                }
+            }
+            if cols.len() % 2 == 1 {
+                let c = cols.len() - 1;
+                let s = block4x2(a, ip.add(cols[c]), ip.add(cols[c]), k);
+                for q in 0..4 {
+                    *op.add(out_cols[c] + r + q) = act(bias[r + q] + s[q][0]);
+                }
+            }
+            r += 4;
+        }
+        for r in r..rows {
+            for (&c, &o) in cols.iter().zip(out_cols) {
+                let v = bias[r] + super::dot(w.row(r), &input[c..c + k]);
+                *op.add(o + r) = act(v);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn matvec_add(w: &Matrix, x: &[f32], y: &mut [f32]) {
+        let k = w.k;
+        let mut r = 0;
+        while r + 8 <= w.rows {
+            let s = block8x1(w.data.as_ptr().add(r * k), k, x.as_ptr(), k);
+            for q in 0..8 {
+                y[r + q] += s[q];
+            }
+            r += 8;
+        }
+        for r in r..w.rows {
+            y[r] += super::dot(w.row(r), x);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,8 +381,30 @@ mod tests {
             let cols: Vec<usize> = (0..ncols).map(|c| c * 129).collect();
             let out_cols: Vec<usize> = (0..ncols).map(|c| c * rows).collect();
             let mut out = vec![0f32; rows * ncols];
-            for relu in [false, true] {
-                dense(&w, &bias, &input, &cols, &mut out, &out_cols, relu);
+            // Every path this CPU has: portable, AVX2, AVX-512.
+            type Dense = Box<dyn Fn(&Matrix, &[f32], &[f32], &[usize], &mut [f32], &[usize], bool)>;
+            let mut paths: Vec<Dense> = vec![Box::new(|w, b, i, c, o, oc, r| {
+                for (&c, &oo) in c.iter().zip(oc) {
+                    for row in 0..w.rows {
+                        let v = b[row] + dot(w.row(row), &i[c..c + w.k]);
+                        o[oo + row] = if r { v.max(0.0) } else { v };
+                    }
+                }
+            })];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has AVX2 and FMA; the shapes are those `dense` checks.
+                    paths.push(Box::new(|w, b, i, c, o, oc, r| unsafe { avx::dense(w, b, i, c, o, oc, r) }));
+                }
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: as above, with AVX-512.
+                    paths.push(Box::new(|w, b, i, c, o, oc, r| unsafe { avx512::dense(w, b, i, c, o, oc, r) }));
+                }
+            }
+            for (relu, path) in [false, true].into_iter().flat_map(|r| paths.iter().map(move |p| (r, p))) {
+                out.fill(f32::NAN);
+                path(&w, &bias, &input, &cols, &mut out, &out_cols, relu);
                 for c in 0..ncols {
                     for r in 0..rows {
                         let mut want = bias[r] as f64;
