@@ -602,6 +602,13 @@ impl Resampler {
         }
     }
 
+    /// The anti-aliasing filter's cutoff in Hz (where rubato places the sinc's band edge;
+    /// examples/resample_measure.rs reports it).
+    pub fn cutoff_hz(&self) -> Option<f64> {
+        let (fft_in, fft_out) = self.block_sizes()?;
+        Some(relative_cutoff(fft_in, fft_out) as f64 * self.input_rate as f64 / 2.0)
+    }
+
     /// Output frames near each end of a whole buffer that the filter computes partly from the
     /// zeros beyond the buffer's edges (half the filter length, in output frames).
     pub fn edge_frames(&self) -> usize {
