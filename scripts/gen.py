@@ -115,14 +115,17 @@ def py_type(p: Dict[str, Any]) -> str:
 
 
 def keyword_only_classes(root: str) -> set:
-    """Builder classes whose params are keyword-only: those nodes.py derives from ``_SchemaParams``."""
+    """Builder classes whose params are keyword-only: those nodes.py derives from ``_SchemaParams``
+    without setting ``_positional = True``."""
     path = os.path.join(root, NODES_PY)
     if not os.path.exists(path):
         return set()
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read())
     return {c.name for c in tree.body if isinstance(c, ast.ClassDef)
-            and any(isinstance(b, ast.Name) and b.id == "_SchemaParams" for b in c.bases)}
+            and any(isinstance(b, ast.Name) and b.id == "_SchemaParams" for b in c.bases)
+            and not any(isinstance(a, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_positional" for t in a.targets)
+                        and isinstance(a.value, ast.Constant) and a.value.value is True for a in c.body)}
 
 
 #: The line after which nodes.pyi is generated; what stands above it (the custom-node API) is kept.

@@ -279,59 +279,6 @@ class BuiltinNode(Node):
         raise TypeError(f"{self.type_name} is built in; run it inside a Pipeline")
 
 
-class AudioResampleNode(BuiltinNode):
-    """Resamples audio to ``output_rate`` Hz (f32 output; integer input is converted first)."""
-
-    def __init__(self, output_rate: int, input_rate: Optional[int] = None, quality: str = "high", *,
-                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, output_rate=output_rate, input_rate=input_rate, quality=quality)
-
-
-class VADNode(BuiltinNode):
-    """Voice activity detection: outputs ``segments``, ``frames`` and the unchanged ``audio``."""
-
-    outputs = ["audio", "segments", "frames"]
-
-    def __init__(self, frame_duration_ms: int = 30, threshold: Optional[float] = None, hangover_ms: int = 180,
-                 bridge_ms: int = 390, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, frame_duration_ms=frame_duration_ms, threshold=threshold,
-                         hangover_ms=hangover_ms, bridge_ms=bridge_ms)
-
-
-class SileroVADNode(BuiltinNode):
-    """Neural voice activity detection (Silero VAD v6, computed natively): outputs ``segments``,
-    ``frames`` and ``probabilities`` (one per 32 ms chunk) and the unchanged ``audio``.
-
-    Input: mono audio at 16000 or 8000 Hz. The defaults are silero-vad's ``get_speech_timestamps``
-    defaults (``neg_threshold=None``: ``threshold - 0.15``; ``max_speech_duration_s=None``: no
-    limit). ``mode="raw"`` makes each chunk's decision ``probability >= threshold`` instead.
-    """
-
-    outputs = ["audio", "segments", "frames", "probabilities"]
-
-    def __init__(self, threshold: float = 0.5, neg_threshold: Optional[float] = None,
-                 min_speech_duration_ms: int = 250, min_silence_duration_ms: int = 100,
-                 speech_pad_ms: int = 30, max_speech_duration_s: Optional[float] = None,
-                 mode: str = "timestamps", *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, threshold=threshold, neg_threshold=neg_threshold,
-                         min_speech_duration_ms=min_speech_duration_ms, min_silence_duration_ms=min_silence_duration_ms,
-                         speech_pad_ms=speech_pad_ms, max_speech_duration_s=max_speech_duration_s, mode=mode)
-
-
-class FormatConverterNode(BuiltinNode):
-    """Converts samples to ``target_format``: ``"f32"``, ``"i16"`` or ``"i32"``."""
-
-    def __init__(self, target_format: str, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, target_format=target_format)
-
-
-class GainNode(BuiltinNode):
-    """Multiplies f32 audio by ``10 ** (gain_db / 20)``."""
-
-    def __init__(self, gain_db: float = 0.0, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, gain_db=gain_db)
-
-
 class MixNode(BuiltinNode):
     """Sums its f32 audio inputs sample by sample; shorter inputs are padded with silence."""
 
@@ -339,29 +286,6 @@ class MixNode(BuiltinNode):
 
     def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
         super().__init__(node_id, runtime_hint)
-
-
-class ChannelMixNode(BuiltinNode):
-    """Changes the channel count: to mono by the mean of the channels (default), by one chosen
-    ``channel``, mono to ``channels``, or any mix as a ``matrix`` of gains (one row per output
-    channel, one gain per input channel). f32 output; audio already at that count passes unchanged."""
-
-    def __init__(self, channels: Optional[int] = None, channel: Optional[int] = None,
-                 matrix: Optional[List[List[float]]] = None, *, node_id: Optional[str] = None,
-                 runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, channels=channels, channel=channel, matrix=matrix)
-
-
-class SegmentNode(BuiltinNode):
-    """Cuts a VAD result's audio into clips (a list of :class:`~remotemedia.payloads.Clip`), one per
-    speech segment: merges segments less than ``merge_gap_ms`` apart, drops those shorter than
-    ``min_duration_s``, pads by ``pad_ms``, splits clips longer than ``max_duration_s`` at their
-    quietest points."""
-
-    def __init__(self, pad_ms: float = 30.0, min_duration_s: float = 0.25, max_duration_s: Optional[float] = None,
-                 merge_gap_ms: float = 0.0, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, pad_ms=pad_ms, min_duration_s=min_duration_s,
-                         max_duration_s=max_duration_s, merge_gap_ms=merge_gap_ms)
 
 
 class PassthroughNode(BuiltinNode):
@@ -376,6 +300,10 @@ class _SchemaParams(BuiltinNode):
     registry (``schema.json``, generated from the Rust params structs): the signature is
     read from there, so no default is written twice. Params left out take the engine's default."""
 
+    #: True: the params may also be given by position, in the schema's order (required ones have
+    #: no default), and every param, defaults included, goes into the manifest entry.
+    _positional = False
+
     def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None, **params: Any):
         super().__init__(node_id, runtime_hint, **params)
 
@@ -385,16 +313,83 @@ class _SchemaParams(BuiltinNode):
 
         spec = builtin_types()[cls.type_name]
         kw = inspect.Parameter.KEYWORD_ONLY
-        def __init__(self: Any, **kwargs: Any) -> None:
-            _SchemaParams.__init__(self, **kwargs)
-
-        __init__.__doc__ = cls.__doc__
-        __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if cls._positional else kw
+        sig = inspect.Signature(
             [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-            + [inspect.Parameter(p.name, kw, default=p.default) for p in spec.params]
+            + [inspect.Parameter(p.name, kind, default=inspect.Parameter.empty if p.required else p.default)
+               # Required params first, as a positional signature (and nodes.pyi) must have them.
+               for p in sorted(spec.params, key=lambda p: not p.required)]
             + [inspect.Parameter("node_id", kw, default=None), inspect.Parameter("runtime_hint", kw, default=None)]
         )
+        if cls._positional:
+            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+                bound = sig.bind(self, *args, **kwargs)
+                bound.apply_defaults()
+                given = dict(bound.arguments)
+                del given["self"]
+                _SchemaParams.__init__(self, **given)
+        else:
+            def __init__(self: Any, **kwargs: Any) -> None:
+                _SchemaParams.__init__(self, **kwargs)
+
+        __init__.__doc__ = cls.__doc__
+        __init__.__signature__ = sig  # type: ignore[attr-defined]
         cls.__init__ = __init__  # type: ignore[method-assign]
+
+
+class AudioResampleNode(_SchemaParams):
+    """Resamples audio to ``output_rate`` Hz (f32 output; integer input is converted first)."""
+
+    _positional = True
+
+
+class VADNode(_SchemaParams):
+    """Voice activity detection: outputs ``segments``, ``frames`` and the unchanged ``audio``."""
+
+    outputs = ["audio", "segments", "frames"]
+    _positional = True
+
+
+class SileroVADNode(_SchemaParams):
+    """Neural voice activity detection (Silero VAD v6, computed natively): outputs ``segments``,
+    ``frames`` and ``probabilities`` (one per 32 ms chunk) and the unchanged ``audio``.
+
+    Input: mono audio at 16000 or 8000 Hz. The defaults are silero-vad's ``get_speech_timestamps``
+    defaults (``neg_threshold=None``: ``threshold - 0.15``; ``max_speech_duration_s=None``: no
+    limit). ``mode="raw"`` makes each chunk's decision ``probability >= threshold`` instead.
+    """
+
+    outputs = ["audio", "segments", "frames", "probabilities"]
+    _positional = True
+
+
+class FormatConverterNode(_SchemaParams):
+    """Converts samples to ``target_format``: ``"f32"``, ``"i16"`` or ``"i32"``."""
+
+    _positional = True
+
+
+class GainNode(_SchemaParams):
+    """Multiplies f32 audio by ``10 ** (gain_db / 20)``."""
+
+    _positional = True
+
+
+class ChannelMixNode(_SchemaParams):
+    """Changes the channel count: to mono by the mean of the channels (default), by one chosen
+    ``channel``, mono to ``channels``, or any mix as a ``matrix`` of gains (one row per output
+    channel, one gain per input channel). f32 output; audio already at that count passes unchanged."""
+
+    _positional = True
+
+
+class SegmentNode(_SchemaParams):
+    """Cuts a VAD result's audio into clips (a list of :class:`~remotemedia.payloads.Clip`), one per
+    speech segment: merges segments less than ``merge_gap_ms`` apart, drops those shorter than
+    ``min_duration_s``, pads by ``pad_ms``, splits clips longer than ``max_duration_s`` at their
+    quietest points."""
+
+    _positional = True
 
 
 class LogMelNode(_SchemaParams):
@@ -416,6 +411,8 @@ class MfccNode(_SchemaParams):
     :class:`~remotemedia.payloads.Features` of shape ``(frames, num_ceps)``. Params: the
     :class:`FbankNode` front end's plus ``num_ceps``, ``cepstral_lifter``, ``use_energy``; see
     docs/nodes.md#mfccnode."""
+
+
 class FilterNode(BuiltinNode):
     """Butterworth filters and RBJ cookbook EQ bands, applied in order; f32 out.
 

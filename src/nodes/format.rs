@@ -21,7 +21,8 @@
 //! integer from the low mantissa bits, instead
 //! of `round_ties_even`, which would be a libm call per sample without SSE4.1.
 
-use super::{expect_audio, param_str, Inputs, Node, NodeType, ParamKind, ParamSpec};
+use super::params::node_params;
+use super::{expect_audio, Inputs, Node, NodeType, ParamKind};
 use crate::data::{Payload, SampleFormat, Samples};
 use crate::error::NodeError;
 
@@ -29,6 +30,14 @@ pub const TYPE_NAME: &str = "FormatConverterNode";
 
 /// The manifest spellings of the formats, as accepted by `target_format`.
 pub const FORMAT_NAMES: &[&str] = &["f32", "i16", "i32"];
+
+node_params! {
+    /// FormatConverterNode's params.
+    pub struct FormatParams {
+        target_format: &'static str, ParamKind::Choice(FORMAT_NAMES),
+            "sample format of the output: f32 (full scale ±1.0), i16 or i32";
+    }
+}
 
 /// 1.5·2^23: adding it to an f32 of magnitude < 2^22 leaves no fraction bits, so the addition
 /// itself rounds to an integer (to nearest, ties to even).
@@ -285,23 +294,16 @@ impl Node for FormatConverter {
 
 pub fn node_type() -> NodeType {
     NodeType {
-        params: vec![ParamSpec::required(
-            "target_format",
-            ParamKind::Choice(FORMAT_NAMES),
-            "sample format of the output: f32 (full scale ±1.0), i16 or i32",
-        )],
+        params: FormatParams::specs(),
         ..NodeType::new(
             TYPE_NAME,
             "Converts audio samples to f32, i16 or i32 (round to nearest, ties to even; clipped; \
              NaN to 0). Rate and channels are kept.",
             |cfg| {
-                let name = param_str(cfg.params, "target_format")?
-                    .ok_or_else(|| NodeError::permanent("param 'target_format' is required (one of \"f32\", \"i16\", \"i32\")"))?;
-                let target = SampleFormat::parse(name).ok_or_else(|| {
-                    NodeError::permanent(format!(
-                        "param 'target_format' must be one of \"f32\", \"i16\", \"i32\", found \"{name}\""
-                    ))
-                })?;
+                let name = FormatParams::from_params(cfg.params)?.target_format;
+                // The choice was checked against FORMAT_NAMES, which `parse` reads the same way.
+                let target = SampleFormat::parse(name)
+                    .ok_or_else(|| NodeError::permanent(format!("param 'target_format': no format \"{name}\"")))?;
                 Ok(Box::new(FormatConverter { target }))
             },
         )

@@ -1,12 +1,18 @@
 //! `GainNode`: multiplies f32 audio by a constant factor given in decibels.
 
-use serde_json::Value;
-
-use super::{expect_audio, param_f64, Inputs, Node, NodeType, ParamKind, ParamSpec};
+use super::params::node_params;
+use super::{expect_audio, Inputs, Node, NodeType, ParamKind};
 use crate::data::{Payload, Samples};
 use crate::error::NodeError;
 
 pub const TYPE_NAME: &str = "GainNode";
+
+node_params! {
+    /// GainNode's params.
+    pub struct GainParams {
+        gain_db: f64 = 0.0, ParamKind::Float { min: -120.0, max: 60.0 }, "gain in dB applied to every sample";
+    }
+}
 
 struct Gain {
     factor: f32,
@@ -30,14 +36,9 @@ impl Node for Gain {
 
 pub fn node_type() -> NodeType {
     NodeType {
-        params: vec![ParamSpec::with_default(
-            "gain_db",
-            ParamKind::Float { min: -120.0, max: 60.0 },
-            Value::from(0.0),
-            "gain in dB applied to every sample",
-        )],
+        params: GainParams::specs(),
         ..NodeType::new(TYPE_NAME, "Multiplies f32 audio by 10^(gain_db/20).", |cfg| {
-            let db = param_f64(cfg.params, "gain_db")?.unwrap_or(0.0);
+            let db = GainParams::from_params(cfg.params)?.gain_db;
             Ok(Box::new(Gain { factor: 10f64.powf(db / 20.0) as f32 }))
         })
     }

@@ -109,6 +109,14 @@ pub fn read_or<T: ParamValue>(params: &Params, name: &str, kind: &ParamKind, def
     }
 }
 
+/// Reads one required param: absent or `null` is an error naming what it must be.
+pub fn read_required<T: ParamValue>(params: &Params, name: &str, kind: &ParamKind) -> Result<T, NodeError> {
+    match params.get(name) {
+        None | Some(Value::Null) => Err(NodeError::permanent(format!("param '{name}' is required ({kind})"))),
+        Some(v) => T::read(name, kind, v),
+    }
+}
+
 /// Declares a node's params struct:
 ///
 /// ```ignore
@@ -116,29 +124,38 @@ pub fn read_or<T: ParamValue>(params: &Params, name: &str, kind: &ParamKind, def
 ///     /// LogMelNode's params.
 ///     pub struct LogMelParams {
 ///         n_mels: i64 = 80, ParamKind::IntChoice(&[80, 128]), "number of mel bands";
+///         output_rate: i64, ParamKind::Int { min: 8000, max: 192000 }, "a required param";
 ///     }
 /// }
 /// ```
 ///
-/// gives the struct (with the docs on its fields), `Default`, `specs()` (the `ParamSpec`s, in
-/// declaration order, every one optional with its default) and `from_params(&Params)`.
+/// gives the struct (with the docs on its fields), `specs()` (the `ParamSpec`s, in declaration
+/// order: a field with `= default` is optional with that default, one without is required) and
+/// `from_params(&Params)`; when every field has a default, also `Default`.
 macro_rules! node_params {
-    (
+    // Per-field pieces: the default as JSON, whether required, how to read it.
+    (@default_json $ty:ty) => { None };
+    (@default_json $ty:ty, $default:expr) => {
+        $crate::nodes::params::ParamValue::default_json(&{ let d: $ty = $default; d })
+    };
+    (@required) => { true };
+    (@required $default:expr) => { false };
+    (@read $params:ident, $field:ident, $kind:expr, $ty:ty) => {
+        $crate::nodes::params::read_required::<$ty>($params, stringify!($field), &$kind)
+    };
+    (@read $params:ident, $field:ident, $kind:expr, $ty:ty, $default:expr) => {
+        $crate::nodes::params::read_or::<$ty>($params, stringify!($field), &$kind, $default)
+    };
+    (@body
         $(#[$meta:meta])*
         pub struct $name:ident {
-            $( $field:ident : $ty:ty = $default:expr, $kind:expr, $doc:literal; )*
+            $( $field:ident : $ty:ty $(= $default:expr)?, $kind:expr, $doc:literal; )*
         }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq)]
         pub struct $name {
             $( #[doc = $doc] pub $field: $ty, )*
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                $name { $( $field: $default, )* }
-            }
         }
 
         impl $name {
@@ -148,8 +165,8 @@ macro_rules! node_params {
                     $crate::nodes::ParamSpec {
                         name: stringify!($field),
                         kind: $kind,
-                        default: $crate::nodes::params::ParamValue::default_json(&{ let d: $ty = $default; d }),
-                        required: false,
+                        default: $crate::nodes::params::node_params!(@default_json $ty $(, $default)?),
+                        required: $crate::nodes::params::node_params!(@required $($default)?),
                         doc: $doc,
                     },
                 )*]
@@ -158,8 +175,42 @@ macro_rules! node_params {
             /// Reads validated params (or any JSON map: each value is checked against its kind).
             pub fn from_params(params: &$crate::nodes::Params) -> Result<Self, $crate::error::NodeError> {
                 Ok($name {
-                    $( $field: $crate::nodes::params::read_or(params, stringify!($field), &$kind, $default)?, )*
+                    $( $field: $crate::nodes::params::node_params!(@read params, $field, $kind, $ty $(, $default)?)?, )*
                 })
+            }
+        }
+    };
+    // Every field has a default: the struct also gets `Default`.
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $field:ident : $ty:ty = $default:expr, $kind:expr, $doc:literal; )*
+        }
+    ) => {
+        $crate::nodes::params::node_params! { @body
+            $(#[$meta])*
+            pub struct $name {
+                $( $field : $ty = $default, $kind, $doc; )*
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $default, )* }
+            }
+        }
+    };
+    // Some field is required: no `Default`.
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $field:ident : $ty:ty $(= $default:expr)?, $kind:expr, $doc:literal; )*
+        }
+    ) => {
+        $crate::nodes::params::node_params! { @body
+            $(#[$meta])*
+            pub struct $name {
+                $( $field : $ty $(= $default)?, $kind, $doc; )*
             }
         }
     };
@@ -180,6 +231,25 @@ mod tests {
             cap: Option<f64> = None, ParamKind::Float { min: 1.0, max: 10.0 }, "optional cap";
             on: bool = true, ParamKind::Bool, "switch";
         }
+    }
+
+    node_params! {
+        /// A test struct with a required field.
+        pub struct WithRequired {
+            rate: i64, ParamKind::Int { min: 8000, max: 48000 }, "required rate";
+            q: &'static str = "high", ParamKind::Choice(&["low", "high"]), "quality";
+        }
+    }
+
+    #[test]
+    fn a_field_without_default_is_required() {
+        let specs = WithRequired::specs();
+        assert!(specs[0].required && specs[0].default.is_none());
+        assert!(!specs[1].required);
+        let e = WithRequired::from_params(&Params::new()).expect_err("required");
+        assert_eq!(e.message, "param 'rate' is required (an integer from 8000 to 48000)");
+        let w = WithRequired::from_params(&map(serde_json::json!({"rate": 16000}))).expect("ok");
+        assert_eq!((w.rate, w.q), (16000, "high"));
     }
 
     fn map(v: Value) -> Params {

@@ -25,7 +25,8 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner};
 use rubato::{calculate_cutoff, WindowFunction};
 
-use super::{expect_audio, param_i64, param_str, Inputs, Node, NodeType, ParamKind, ParamSpec};
+use super::params::node_params;
+use super::{expect_audio, Inputs, Node, NodeType, ParamKind};
 use crate::data::{AudioBuffer, Payload, Samples};
 use crate::error::NodeError;
 
@@ -601,7 +602,8 @@ impl Resampler {
         }
     }
 
-    /// The anti-aliasing filter's cutoff in Hz (where rubato places the sinc's band edge).
+    /// The anti-aliasing filter's cutoff in Hz (where rubato places the sinc's band edge;
+    /// examples/resample_measure.rs reports it).
     pub fn cutoff_hz(&self) -> Option<f64> {
         let (fft_in, fft_out) = self.block_sizes()?;
         Some(relative_cutoff(fft_in, fft_out) as f64 * self.input_rate as f64 / 2.0)
@@ -858,13 +860,17 @@ impl Node for ResampleNode {
     }
 }
 
-fn rate_param(params: &super::Params, name: &str) -> Result<Option<u32>, NodeError> {
-    match param_i64(params, name)? {
-        None => Ok(None),
-        Some(r) if (MIN_RATE as i64..=MAX_RATE as i64).contains(&r) => Ok(Some(r as u32)),
-        Some(r) => Err(NodeError::permanent(format!(
-            "param '{name}' must be from {MIN_RATE} to {MAX_RATE} Hz, found {r}"
-        ))),
+/// The rates a param may name.
+const RATE: ParamKind = ParamKind::Int { min: MIN_RATE as i64, max: MAX_RATE as i64 };
+
+node_params! {
+    /// AudioResampleNode's params.
+    pub struct ResampleParams {
+        output_rate: i64, RATE, "output sample rate in Hz";
+        input_rate: Option<i64> = None, RATE,
+            "expected input sample rate in Hz; audio at another rate is rejected (default: any rate)";
+        quality: &'static str = "high", ParamKind::Choice(Quality::NAMES),
+            "filter preset: low, medium, high or very_high";
     }
 }
 
@@ -893,22 +899,8 @@ fn check_rate_pair(params: &super::Params) -> Vec<(String, String, String)> {
 }
 
 pub fn node_type() -> NodeType {
-    let rate = ParamKind::Int { min: MIN_RATE as i64, max: MAX_RATE as i64 };
     NodeType {
-        params: vec![
-            ParamSpec::required("output_rate", rate.clone(), "output sample rate in Hz"),
-            ParamSpec::optional(
-                "input_rate",
-                rate,
-                "expected input sample rate in Hz; audio at another rate is rejected (default: any rate)",
-            ),
-            ParamSpec::with_default(
-                "quality",
-                ParamKind::Choice(Quality::NAMES),
-                Value::from("high"),
-                "filter preset: low, medium, high or very_high",
-            ),
-        ],
+        params: ResampleParams::specs(),
         stateful: true,
         check: Some(check_rate_pair),
         ..NodeType::new(
@@ -916,17 +908,12 @@ pub fn node_type() -> NodeType {
             "Resamples audio (any channel count, f32/i16/i32 in, f32 out) to output_rate with an FFT \
              windowed-sinc resampler; output is round(frames * out / in) frames, time-aligned.",
             |cfg| {
-                let output_rate = rate_param(cfg.params, "output_rate")?
-                    .ok_or_else(|| NodeError::permanent("param 'output_rate' is required"))?;
-                let expected_input_rate = rate_param(cfg.params, "input_rate")?;
-                let quality = match param_str(cfg.params, "quality")? {
-                    None => Quality::High,
-                    Some(q) => Quality::parse(q).ok_or_else(|| {
-                        NodeError::permanent(format!(
-                            "param 'quality' must be one of low, medium, high, very_high, found \"{q}\""
-                        ))
-                    })?,
-                };
+                let p = ResampleParams::from_params(cfg.params)?;
+                // The ranges were checked against RATE, so the rates fit in u32.
+                let output_rate = p.output_rate as u32;
+                let expected_input_rate = p.input_rate.map(|r| r as u32);
+                // `quality` is one of Quality::NAMES, each of which `parse` reads.
+                let quality = Quality::parse(p.quality).unwrap_or(Quality::High);
                 let mut node = ResampleNode { output_rate, expected_input_rate, quality, cache: Vec::new(), stream: None, stream_resampler: None };
                 // Build the expected pair up front so the first run pays no construction cost.
                 if let Some(rate) = expected_input_rate {

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
-use serde_json::Value;
 
-use super::{all_finite, checked_param, expect_audio, Inputs, Node, NodeType, ParamKind, ParamSpec, Params};
+use super::params::node_params;
+use super::{all_finite, expect_audio, Inputs, Node, NodeType, ParamKind};
 use crate::data::{AudioBuffer, Payload, Samples, VadResult};
 use crate::error::NodeError;
 
@@ -166,7 +166,6 @@ pub struct VadState {
     /// Frames scored but not yet decided (a pause after speech, or a lone raw frame).
     undecided: u32,
     frames_done: u64,
-    last_score: f64,
 }
 
 impl VadState {
@@ -243,7 +242,6 @@ impl VadState {
             in_run: false,
             undecided: 0,
             frames_done: 0,
-            last_score: 0.0,
         };
         state.reset();
         Ok(state)
@@ -263,11 +261,6 @@ impl VadState {
         self.frames_done
     }
 
-    /// The score (mean dB above the noise floors over the 4 bands) of the last frame decided.
-    pub fn last_score(&self) -> f64 {
-        self.last_score
-    }
-
     /// Forgets everything carried between calls; the next sample starts a new stream.
     pub fn reset(&mut self) {
         self.pending.clear();
@@ -283,7 +276,6 @@ impl VadState {
         self.in_run = false;
         self.undecided = 0;
         self.frames_done = 0;
-        self.last_score = 0.0;
     }
 
     /// Decides every frame completed by `samples` (mono, full scale ±1) and returns the decisions.
@@ -449,7 +441,6 @@ impl VadState {
             self.noise_mean += self.adapt * dev;
             self.noise_var += self.adapt * (dev * dev - self.noise_var);
         }
-        self.last_score = score;
         self.frames_done += 1;
         // Two raw speech frames in a row are speech: isolated noise peaks are not.
         let pair = raw && self.prev_raw;
@@ -559,85 +550,33 @@ pub fn detect(samples: &[f32], config: VadConfig) -> Result<(Segments, Vec<bool>
     Ok((segments(&frames, state.config.frame_duration_ms), frames))
 }
 
-/// The node's params: fields and defaults here, names, ranges and meanings in
-/// [`VadParams::specs`]; the schema, the factory ([`VadParams::from_params`]) and the detector
-/// ([`VadParams::config`]) all come from these two.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VadParams {
-    pub frame_duration_ms: u32,
-    /// `None`: adaptive.
-    pub threshold_db: Option<f64>,
-    pub hangover_ms: u32,
-    pub bridge_ms: u32,
-}
-
-impl Default for VadParams {
-    fn default() -> VadParams {
-        VadParams {
-            frame_duration_ms: DEFAULT_FRAME_MS,
-            threshold_db: None,
-            hangover_ms: DEFAULT_HANGOVER_MS,
-            bridge_ms: DEFAULT_BRIDGE_MS,
-        }
+node_params! {
+    /// The node's params: the schema, the factory ([`VadParams::from_params`]) and the detector
+    /// ([`VadParams::config`]) all come from this one declaration.
+    pub struct VadParams {
+        frame_duration_ms: i64 = i64::from(DEFAULT_FRAME_MS), ParamKind::IntChoice(&[10, 20, 30]),
+            "frame length in ms: one decision per frame";
+        threshold: Option<f64> = None, ParamKind::Float { min: 0.0, max: 60.0 },
+            "fixed decision threshold in dB above the tracked noise floor (mean over 8 speech bands); \
+             absent: adaptive (2.5 std above the recent noise score, 3 to 12 dB)";
+        hangover_ms: i64 = i64::from(DEFAULT_HANGOVER_MS), ParamKind::Int { min: 0, max: 2000 },
+            "ms after the last speech frame of a run that are still speech";
+        bridge_ms: i64 = i64::from(DEFAULT_BRIDGE_MS), ParamKind::Int { min: 0, max: 2000 },
+            "a pause up to this long (ms) between speech frames is speech; frames after speech are \
+             decided up to this much later";
     }
 }
 
 impl VadParams {
-    /// The param schema: names, kinds with their ranges, defaults (from `Default`), meanings.
-    pub fn specs() -> Vec<ParamSpec> {
-        let d = VadParams::default();
-        vec![
-            ParamSpec::with_default(
-                "frame_duration_ms",
-                ParamKind::IntChoice(&[10, 20, 30]),
-                Value::from(d.frame_duration_ms),
-                "frame length in ms: one decision per frame",
-            ),
-            ParamSpec::optional(
-                "threshold",
-                ParamKind::Float { min: 0.0, max: 60.0 },
-                "fixed decision threshold in dB above the tracked noise floor (mean over 8 speech bands); \
-                 absent: adaptive (2.5 std above the recent noise score, 3 to 12 dB)",
-            ),
-            ParamSpec::with_default(
-                "hangover_ms",
-                ParamKind::Int { min: 0, max: 2000 },
-                Value::from(d.hangover_ms),
-                "ms after the last speech frame of a run that are still speech",
-            ),
-            ParamSpec::with_default(
-                "bridge_ms",
-                ParamKind::Int { min: 0, max: 2000 },
-                Value::from(d.bridge_ms),
-                "a pause up to this long (ms) between speech frames is speech; frames after speech are \
-                 decided up to this much later",
-            ),
-        ]
-    }
-
-    /// Reads and checks params (absent ones take the defaults).
-    pub fn from_params(params: &Params) -> Result<VadParams, NodeError> {
-        let d = VadParams::default();
-        let specs = VadParams::specs();
-        let get = |name: &str| -> Result<Option<f64>, NodeError> {
-            Ok(checked_param(params, &specs, name)?.and_then(Value::as_f64))
-        };
-        Ok(VadParams {
-            frame_duration_ms: get("frame_duration_ms")?.map_or(d.frame_duration_ms, |v| v as u32),
-            threshold_db: get("threshold")?,
-            hangover_ms: get("hangover_ms")?.map_or(d.hangover_ms, |v| v as u32),
-            bridge_ms: get("bridge_ms")?.map_or(d.bridge_ms, |v| v as u32),
-        })
-    }
-
     /// The detector's configuration for audio at `sample_rate`.
     pub fn config(&self, sample_rate: u32) -> VadConfig {
         VadConfig {
             sample_rate,
-            frame_duration_ms: self.frame_duration_ms,
-            threshold_db: self.threshold_db,
-            hangover_ms: self.hangover_ms,
-            bridge_ms: self.bridge_ms,
+            // Checked against the declared kinds (at most 2000), so they fit in u32.
+            frame_duration_ms: self.frame_duration_ms as u32,
+            threshold_db: self.threshold,
+            hangover_ms: self.hangover_ms as u32,
+            bridge_ms: self.bridge_ms as u32,
         }
     }
 }
@@ -708,7 +647,7 @@ impl VadNode {
         };
         let frames = state.push(&mono)?;
         let stream = self.stream.get_or_insert(VadStream { frames_done: 0, open_since: None, channels: audio.channels });
-        let ms = self.params.frame_duration_ms;
+        let ms = self.params.frame_duration_ms as u32;
         let segments = stream.track(&frames, ms);
         Ok(VadResult { segments, frames, frame_duration_ms: ms, audio, probabilities: Vec::new() })
     }
@@ -729,7 +668,7 @@ impl Node for VadNode {
         };
         let mut frames = state.push(&mono)?;
         frames.extend(state.finish());
-        let ms = self.params.frame_duration_ms;
+        let ms = self.params.frame_duration_ms as u32;
         Ok(Payload::Vad(VadResult {
             segments: segments(&frames, ms),
             frames,
@@ -754,7 +693,7 @@ impl Node for VadNode {
         };
         let Some(mut stream) = self.stream.take() else { return Ok(last.map(Payload::Vad)) };
         let rate = self.state.as_ref().map_or(0, |s| s.config().sample_rate);
-        let ms = self.params.frame_duration_ms;
+        let ms = self.params.frame_duration_ms as u32;
         let mut result = last.unwrap_or_else(|| VadResult {
             segments: Vec::new(),
             frames: Vec::new(),

@@ -26,17 +26,6 @@ pub fn manifest_error(py: Python<'_>, e: &ManifestError) -> PyErr {
     }
 }
 
-/// The `kind` a Python `NodeError` reports.
-fn kind_name(kind: NodeErrorKind) -> &'static str {
-    match kind {
-        NodeErrorKind::Permanent => "permanent",
-        NodeErrorKind::Transient => "transient",
-        NodeErrorKind::InvalidInput => "invalid_input",
-        NodeErrorKind::Panic => "panic",
-        NodeErrorKind::CircuitOpen => "circuit_open",
-    }
-}
-
 pub fn node_error(py: Python<'_>, e: &NodeError) -> PyErr {
     let name = match e.kind {
         NodeErrorKind::InvalidInput => "InputError",
@@ -56,7 +45,7 @@ pub fn node_error(py: Python<'_>, e: &NodeError) -> PyErr {
     // The error's context, as keyword arguments (see remotemedia.errors.NodeError).
     let context = || -> PyResult<Bound<'_, PyDict>> {
         let kw = PyDict::new(py);
-        kw.set_item("kind", kind_name(e.kind))?;
+        kw.set_item("kind", e.kind.name())?;
         kw.set_item("operation", e.operation.as_str())?;
         kw.set_item("run", e.run)?;
         kw.set_item("item", e.item)?;

@@ -199,7 +199,6 @@ class VadState:
             # of them (without it, missed speech raises the threshold, which misses more speech).
             self.noise_mean += self.adapt * dev
             self.noise_var += self.adapt * (dev * dev - self.noise_var)
-        self.last_score = score
         # Two raw speech frames in a row are speech: isolated noise peaks are not.
         pair = raw and self.prev_raw
         self.prev_raw = raw
