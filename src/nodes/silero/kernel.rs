@@ -7,8 +7,8 @@
 //! LSTM step), and the columns of a convolution are overlapping windows of one buffer, which a
 //! strided GEMM cannot address without copying them out first (im2col). Dotting rows with
 //! columns in place needs no packing, works for one column as well as for thousands, and runs
-//! at the FMA unit's rate from L1/L2. (No GEMM crate was benchmarked against it; the node's
-//! time against onnxruntime is in docs/performance.md.)
+//! at the FMA unit's rate from L1/L2. Measured against `matrixmultiply` and `gemm` on these
+//! layers (benchmarks/gemm_choice/, docs/performance.md): neither is faster on the whole network.
 
 /// A row-major weight matrix: `rows` rows of `k` values.
 #[derive(Clone, Debug)]
