@@ -14,9 +14,17 @@
    (``remotemedia spawn -n 2``), 1 worker each, and with 1 process of 2 workers: the batch's own
    wall time from report.json (median and p99 over the repeats, per item and as throughput; files
    read and written included, on the workers) and the whole command's time. The 2-worker / 1-worker
-   ratio is set against run_batch's from part 1 (target >= 0.9 of it).
+   ratio is set against run_batch's from part 1 (target >= 0.9 of it). The commands run in a
+   rotating order (each round starts with the next one), and each round also times the
+   filesystem's own peer: creating as many small files as the batch writes, each under a
+   temporary name renamed over the previous round's, on one thread, in the same folder kind.
+   Why: on a journal-less ext4 (this VM's root) a new inode costs 100-1,000+ µs of kernel CPU
+   when many files were deleted in the last ~30 s (the allocator reads and skips every recently
+   freed inode), so a command's per-item time depended on what ran just before it (a 1-worker
+   command first in every round measured 285 µs per item against 95 µs for 2 workers, a
+   "superlinear" 3x). ``--scratch DIR`` puts the folders elsewhere (e.g. /dev/shm).
 
-    python benchmarks/batch_bench.py [--quick] [--items N] [--binary PATH] [--json FILE]
+    python benchmarks/batch_bench.py [--quick] [--items N] [--binary PATH] [--scratch DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -194,8 +202,38 @@ def find_binary(given):
     return shutil.which("remotemedia")
 
 
-def cli_part(binary, items, repeats):
-    tmp = tempfile.mkdtemp(prefix="remotemedia-batch-bench-")
+def filesystem_of(path):
+    """The filesystem type holding `path` (from /proc/mounts: the longest mount point above it)."""
+    path, best = os.path.realpath(path), ("", "unknown")
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")):
+                    if len(parts[1]) >= len(best[0]):
+                        best = (parts[1], parts[2])
+    except OSError:
+        pass
+    return best[1]
+
+
+def create_files(folder, count, size):
+    """The filesystem's peer of a batch's writes: `count` files of `size` bytes, each written under
+    a temporary name and renamed over the previous round's (what the CLI does), on one thread.
+    Returns the wall seconds."""
+    os.makedirs(folder, exist_ok=True)
+    data = b"x" * size
+    t = time.perf_counter()
+    for k in range(count):
+        tmp = os.path.join(folder, f".f{k:05d}.part")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, os.path.join(folder, f"f{k:05d}.json"))
+    return time.perf_counter() - t
+
+
+def cli_part(binary, items, repeats, scratch=None):
+    tmp = tempfile.mkdtemp(prefix="remotemedia-batch-bench-", dir=scratch)
     try:
         manifest = os.path.join(tmp, "speech_vad.json")
         with open(manifest, "w") as f:
@@ -212,8 +250,12 @@ def cli_part(binary, items, repeats):
         walls = {k: [] for k in commands}
         whole = {k: [] for k in commands}
         cpus = {k: [] for k in commands}
+        fs_walls = []
+        names = list(commands)
         for r in range(repeats + 1):
-            for name, cmd in commands.items():
+            # Rotating order: no command always follows the same one (see the module's note).
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                cmd = commands[name]
                 out = os.path.join(tmp, f"out-{name.replace(' ', '_')}")
                 r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
@@ -230,8 +272,15 @@ def cli_part(binary, items, repeats):
                     walls[name].append(report["wall_s"])
                     whole[name].append(elapsed)
                     cpus[name].append(cpu)
+            size = max(1, int(np.median([os.path.getsize(os.path.join(tmp, "out-1_process", n))
+                                         for n in os.listdir(os.path.join(tmp, "out-1_process"))
+                                         if n != "report.json"][:64] or [1])))
+            wall = create_files(os.path.join(tmp, "fs-peer"), len(items), size)
+            if r > 0:
+                fs_walls.append(wall)
         same = _same_outputs(os.path.join(tmp, "out-1_process"), os.path.join(tmp, "out-2_processes"))
         result = {k: stats(walls[k], len(items)) for k in commands}
+        result["filesystem"] = {"type": filesystem_of(tmp), **stats(fs_walls, len(items))}
         for k in commands:
             result[k]["command_median_ms"] = float(np.median(whole[k])) * 1e3
             # CPU of the whole command (all processes, start-up and file I/O included).
@@ -257,6 +306,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--items", type=int, default=64)
     ap.add_argument("--binary", help="the remotemedia executable (default: target/release, then target/debug)")
+    ap.add_argument("--scratch", help="folder for the CLI part's inputs and outputs (default: the system temp dir)")
     ap.add_argument("--json")
     ap.add_argument("--mixed-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--half-child", help=argparse.SUPPRESS)
@@ -303,7 +353,11 @@ def main():
     if binary is None:
         print("remotemedia executable not found (cargo build --release): process part skipped")
     else:
-        cli, same = cli_part(binary, items, max(3, repeats // 3))
+        cli, same = cli_part(binary, items, max(3, repeats // 3), args.scratch)
+        fs = cli["filesystem"]
+        print(f"{'creating the output files alone (' + fs['type'] + ')':<44} per file median "
+              f"{fs['per_item_median_us']:>8.1f} µs  p99 {fs['per_item_p99_us']:>8.1f} µs  (1 thread, same folder kind: "
+              f"the filesystem's share of each item)")
         for name in ("1 process", "2 processes"):
             row(f"remotemedia batch, {name} x 1 worker", cli[name])
             print(f"{'':<44} whole command (start-up, reading, writing) median {cli[name]['command_median_ms']:.1f} ms,"
