@@ -18,7 +18,7 @@ use crate::python::errors;
 use crate::python::pynode::PyNode;
 use crate::python::clock::PyClock;
 use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions, Event, Inbox};
-use crate::runtime::{Clock, Factories, ItemInput, ItemResult, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, WorkerPool};
+use crate::runtime::{Clock, Factories, ItemInput, ItemResult, Loader, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, WorkerPool};
 
 /// Validates a manifest (JSON or YAML text) and returns its canonical JSON, or raises
 /// `remotemedia.errors.ManifestError` listing every problem.
@@ -109,6 +109,32 @@ impl InputView<'_> {
             InputView::Named(v) => RunInput::Named(
                 v.iter().map(|(k, a)| Ok((k.clone(), Payload::Audio(a.copy()?)))).collect::<Result<_, String>>()?,
             ),
+        })
+    }
+}
+
+impl InputView<'_> {
+    /// As [`copy`](Self::copy), made later by the worker that runs the item (see
+    /// [`AudioView::deferred_copy`]): the weight (samples) places it, the loader copies it.
+    fn deferred_copy(&self) -> Result<(u64, Loader), String> {
+        Ok(match self {
+            InputView::All(a) => {
+                let (weight, copy) = a.deferred_copy()?;
+                (weight, Box::new(move || copy().map(|a| RunInput::All(Payload::Audio(a)))))
+            }
+            InputView::Named(v) => {
+                let mut weight = 0;
+                let mut copies = Vec::with_capacity(v.len());
+                for (k, a) in v {
+                    let (w, copy) = a.deferred_copy()?;
+                    weight += w;
+                    copies.push((k.clone(), copy));
+                }
+                let load: Loader = Box::new(move || {
+                    copies.into_iter().map(|(k, copy)| Ok((k, Payload::Audio(copy()?)))).collect::<Result<_, String>>().map(RunInput::Named)
+                });
+                (weight, load)
+            }
         })
     }
 }
@@ -316,8 +342,8 @@ impl BatchDriver<ItemResult> for PyBatch<'_, '_> {
         if self.error.is_some() {
             return None;
         }
-        match self.items.get(index)?.copy() {
-            Ok(input) => Some(ItemInput::Ready(input)),
+        match self.items.get(index)?.deferred_copy() {
+            Ok((weight, load)) => Some(ItemInput::Load { weight, load }),
             Err(m) => {
                 self.error = Some(errors::input_error(self.py, format!("run_batch item {index}: {m}")));
                 None

@@ -224,3 +224,27 @@ def test_peak_memory_of_a_10000_item_batch_stays_near_that_of_a_1000_item_batch(
         assert done.returncode == 0, done.stderr
         peak_kib[n] = int(done.stdout.strip())
     assert peak_kib[10000] <= 1.2 * peak_kib[1000], peak_kib
+
+
+def test_items_of_every_dtype_and_stereo_match_run_sync_and_are_released(runtime):
+    # The native batch copies each item on the worker that runs it, holding a reference to the
+    # caller's array until then: every sample format and a stereo item must come out as
+    # run_sync's, and once the batch returns no reference may be left on the arrays.
+    p = Pipeline.from_dict(CONVERT_GAIN, runtime_hint=runtime)
+    x = tone(440.0, rate=16000, seconds=0.1, amplitude=0.25, dtype=np.float32)
+    arrays = [
+        x,
+        np.round(x * 32767).astype(np.int16),
+        np.round(x.astype(np.float64) * 2147483647).astype(np.int32),
+        np.ascontiguousarray(np.stack([x, -0.5 * x], axis=1)),
+    ]
+    before = [sys.getrefcount(a) for a in arrays]
+    items = [(a, 16000) for a in arrays]
+    out = p.run_batch(items, workers=2)
+    for a, got in zip(arrays, out):
+        want = p.run_sync((a, 16000))["gain"].samples
+        np.testing.assert_array_equal(got["gain"].samples, want)
+    assert np.asarray(out[3]["gain"].samples).shape == (x.size, 2)
+    del items, out, a, got, want
+    p.run_sync((x, 16000))  # a call that takes the GIL: references dropped on workers are released by now
+    assert [sys.getrefcount(a) for a in arrays] == before
