@@ -1,0 +1,162 @@
+//! `remotemedia serve --ui`: the browser page, in headless Chromium with a fake microphone fed
+//! from a WAV file, shows the segments the engine finds in that file. Chromium is a test-only
+//! reference (tests/requirements/serve_ui.apt); without it the test fails under CI or
+//! REMOTEMEDIA_REQUIRE_NATIVE=1 and says so elsewhere.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use remotemedia::data::{AudioBuffer, Samples};
+use remotemedia::serve::{ServeConfig, Server, ServerState};
+use serde_json::Value;
+
+const SAMPLE: &str = "dataflows/sample_speech.wav";
+/// How far the page's segment boundaries may lie from a file run's. The fake device plays the
+/// file on a real-time clock from the moment the page opens the microphone, and the page's first
+/// chunk starts when its AudioWorklet first runs: the two clocks differ by the time between them
+/// (tens of ms, more on a loaded machine), and the resampling to the page's AudioContext rate
+/// moves the VAD's 30 ms frame grid.
+const TOLERANCE_S: f64 = 0.3;
+/// Segments closer than this are taken as one on both sides before comparing: the page's audio
+/// reaches the server resampled twice (the fake device's file rate to the AudioContext's, e.g.
+/// 48 kHz to 44.1 kHz, then the pipeline's to 16 kHz), and a pause whose probabilities sit near
+/// the VAD's threshold may then split a segment in two (seen: 3.00-3.30 s inside 1.26-4.89 s).
+const MERGE_GAP_S: f64 = 0.5;
+/// The whole browser run's bound.
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REMOTEMEDIA_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+fn required() -> bool {
+    std::env::var("REMOTEMEDIA_REQUIRE_NATIVE").is_ok_and(|v| v == "1") || std::env::var_os("CI").is_some()
+}
+
+/// 1 s of silence, the sample, 1.5 s of silence: the fake device loops its file, and the page
+/// stops before the loop comes round.
+fn padded_sample(path: &Path) -> f64 {
+    let a = remotemedia::audio_io::read(Path::new(SAMPLE)).unwrap();
+    let Samples::I16(v) = &a.samples else { panic!("the sample is 16-bit") };
+    let rate = a.sample_rate as usize;
+    let mut s = vec![0i16; rate];
+    s.extend_from_slice(v);
+    s.extend(std::iter::repeat_n(0i16, rate * 3 / 2));
+    let secs = s.len() as f64 / rate as f64;
+    remotemedia::audio_io::write_wav(path, &AudioBuffer::new(Samples::I16(s), a.sample_rate, 1).unwrap()).unwrap();
+    secs
+}
+
+fn segments(v: &Value) -> Vec<(f64, f64)> {
+    v.as_array().unwrap().iter().map(|s| (s[0].as_f64().unwrap(), s[1].as_f64().unwrap())).collect()
+}
+
+/// `segs` with those less than `MERGE_GAP_S` apart joined.
+fn merged(segs: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for &(s, e) in segs {
+        match out.last_mut() {
+            Some(last) if s - last.1 < MERGE_GAP_S => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+#[test]
+fn the_page_shows_the_segments_the_engine_finds_in_a_fake_microphone_file() {
+    let Some(browser) = chromium() else {
+        assert!(!required(), "chromium is not installed (tests/requirements/serve_ui.apt lists it): the browser page cannot be tested");
+        eprintln!("SKIPPED: chromium is not installed (tests/requirements/serve_ui.apt); set REMOTEMEDIA_REQUIRE_NATIVE=1 to make this a failure");
+        return;
+    };
+    let dir = common::temp_dir("ui");
+    let wav = dir.join("mic.wav");
+    let secs = padded_sample(&wav);
+
+    // What the engine finds in the file: a whole-file run.
+    let json_path = dir.join("run.json");
+    let run = common::cli(&["run", "dataflows/speech_vad.yaml", "--once", "--input", common::s(&wav), "--json", common::s(&json_path)]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let want = segments(&serde_json::from_slice::<Value>(&std::fs::read(&json_path).unwrap()).unwrap()["outputs"]["vad"]["segments"]);
+    assert!(!want.is_empty(), "the sample has speech");
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let graph = remotemedia::cli::load_graph(Path::new("dataflows/speech_vad.yaml")).unwrap();
+    let state = ServerState::new(vec![("speech_vad".into(), graph)], ServeConfig { ui: true, ..ServeConfig::default() }).unwrap();
+    let server = rt.block_on(Server::bind(state, "127.0.0.1:0".parse().unwrap())).unwrap();
+    let addr = server.local_addr();
+    let state = Arc::clone(&server.state);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    rt.spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+
+    // The page streams a little less than the file, then closes (the flush closes the last
+    // segment) and logs the segments its list shows.
+    let url = format!("http://{addr}/?pipeline=speech_vad&autostart=1&seconds={:.2}", secs - 0.5);
+    let mut child = Command::new(&browser)
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio"])
+        .args(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"])
+        .arg(format!("--use-file-for-fake-audio-capture={}", wav.display()))
+        .args(["--enable-logging=stderr", "--v=0"])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(&url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", browser.display()));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut log = Vec::new();
+    let mut shown = None;
+    while started.elapsed() < TIMEOUT {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                if let Some(rest) = line.split("remotemedia-ui segments: ").nth(1) {
+                    let json = rest.split("\", source:").next().unwrap_or(rest);
+                    shown = Some(segments(&serde_json::from_str(json).unwrap()));
+                    break;
+                }
+                if line.contains("remotemedia-ui") {
+                    log.push(line);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = stop.send(());
+    let shown = shown.unwrap_or_else(|| panic!("the page did not report its segments within {TIMEOUT:?}; its log: {log:#?}"));
+    eprintln!("engine: {want:?}\npage:   {shown:?}");
+    let (page, engine) = (merged(&shown), merged(&want));
+    assert_eq!(page.len(), engine.len(), "the page shows {shown:?}, the engine finds {want:?}");
+    for (s, w) in page.iter().zip(&engine) {
+        assert!((s.0 - w.0).abs() <= TOLERANCE_S && (s.1 - w.1).abs() <= TOLERANCE_S, "segment {s:?} vs the engine's {w:?} (tolerance {TOLERANCE_S} s); all: {shown:?} vs {want:?}");
+    }
+    // The session was served and closed normally.
+    let metrics = state.stats.prometheus();
+    assert!(metrics.contains("reason=\"normal\""), "{metrics}");
+}
