@@ -95,7 +95,11 @@ fn the_page_shows_the_segments_the_engine_finds_in_a_fake_microphone_file() {
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let graph = remotemedia::cli::load_graph(Path::new("dataflows/speech_vad.yaml")).unwrap();
-    let state = ServerState::new(vec![("speech_vad".into(), graph)], ServeConfig { ui: true, ..ServeConfig::default() }).unwrap();
+    // With a tokens file: the page passes the token of its own URL on to every request.
+    let tokens = dir.join("tokens.txt");
+    std::fs::write(&tokens, "page-token\n").unwrap();
+    let config = ServeConfig { tokens: Some(tokens), ui: true, ..ServeConfig::default() };
+    let state = ServerState::new(vec![("speech_vad".into(), graph)], config).unwrap();
     let server = rt.block_on(Server::bind(state, "127.0.0.1:0".parse().unwrap())).unwrap();
     let addr = server.local_addr();
     let state = Arc::clone(&server.state);
@@ -106,7 +110,7 @@ fn the_page_shows_the_segments_the_engine_finds_in_a_fake_microphone_file() {
 
     // The page streams a little less than the file, then closes (the flush closes the last
     // segment) and logs the segments its list shows.
-    let url = format!("http://{addr}/?pipeline=speech_vad&autostart=1&seconds={:.2}", secs - 0.5);
+    let url = format!("http://{addr}/?token=page-token&pipeline=speech_vad&autostart=1&seconds={:.2}", secs - 0.5);
     let mut child = Command::new(&browser)
         .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio"])
         .args(["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"])
@@ -133,13 +137,19 @@ fn the_page_shows_the_segments_the_engine_finds_in_a_fake_microphone_file() {
     while started.elapsed() < TIMEOUT {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
-                if let Some(rest) = line.split("remotemedia-ui segments: ").nth(1) {
-                    let json = rest.split("\", source:").next().unwrap_or(rest);
-                    shown = Some(segments(&serde_json::from_str(json).unwrap()));
+                if let Some(rest) = line.split("remotemedia-ui shown: ").nth(1) {
+                    // Chromium logs the message quoted: `"TEXT", source: URL (LINE)`.
+                    let json = rest.rsplit_once("\", source:").map_or(rest, |(j, _)| j);
+                    shown = Some(serde_json::from_str::<Value>(json).unwrap_or_else(|e| panic!("{e}: {json}")));
                     break;
                 }
                 if line.contains("remotemedia-ui") {
+                    // The page said it failed: no need to wait for the timeout.
+                    let failed = line.contains("status: cannot") || line.contains("status: error") || line.contains("status: WebSocket error");
                     log.push(line);
+                    if failed {
+                        break;
+                    }
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -149,13 +159,27 @@ fn the_page_shows_the_segments_the_engine_finds_in_a_fake_microphone_file() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = stop.send(());
-    let shown = shown.unwrap_or_else(|| panic!("the page did not report its segments within {TIMEOUT:?}; its log: {log:#?}"));
-    eprintln!("engine: {want:?}\npage:   {shown:?}");
+    let doc = shown.unwrap_or_else(|| panic!("the page did not report what it shows within {TIMEOUT:?}; its log: {log:#?}"));
+    let shown = segments(&doc["segments"]);
+    eprintln!("engine: {want:?}\npage:   {doc}");
     let (page, engine) = (merged(&shown), merged(&want));
     assert_eq!(page.len(), engine.len(), "the page shows {shown:?}, the engine finds {want:?}");
     for (s, w) in page.iter().zip(&engine) {
         assert!((s.0 - w.0).abs() <= TOLERANCE_S && (s.1 - w.1).abs() <= TOLERANCE_S, "segment {s:?} vs the engine's {w:?} (tolerance {TOLERANCE_S} s); all: {shown:?} vs {want:?}");
     }
+    // What the canvas was drawn from: a level for every 20 ms chunk of the streamed seconds,
+    // from digital silence (the padding; -120 dBFS is the page's floor) to speech; a VAD decision
+    // for every 30 ms frame of them, speech where the segments are.
+    let streamed = secs - 0.5;
+    let chunks = doc["chunks"].as_f64().unwrap();
+    assert!((chunks * 0.02 - streamed).abs() < 0.05, "{chunks} chunks for {streamed} s");
+    let (lo, hi) = (doc["level_db"][0].as_f64().unwrap(), doc["level_db"][1].as_f64().unwrap());
+    assert!(lo < -60.0 && hi > -40.0 && hi <= 0.0, "levels {lo}..{hi} dBFS");
+    let frames = doc["vad_frames"].as_f64().unwrap();
+    assert!((frames * 0.03 - streamed).abs() < 0.1, "{frames} VAD frames for {streamed} s");
+    let speech_s = doc["speech_frames"].as_f64().unwrap() * 0.03;
+    let segment_s: f64 = want.iter().map(|(s, e)| e - s).sum();
+    assert!((speech_s - segment_s).abs() < 1.0, "{speech_s} s of speech frames, the engine's segments {segment_s} s");
     // The session was served and closed normally.
     let metrics = state.stats.prometheus();
     assert!(metrics.contains("reason=\"normal\""), "{metrics}");
