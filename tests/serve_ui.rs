@@ -22,11 +22,13 @@ const SAMPLE: &str = "dataflows/sample_speech.wav";
 /// (tens of ms, more on a loaded machine), and the resampling to the page's AudioContext rate
 /// moves the VAD's 30 ms frame grid.
 const TOLERANCE_S: f64 = 0.3;
-/// Segments closer than this are taken as one on both sides before comparing: the page's audio
-/// reaches the server resampled twice (the fake device's file rate to the AudioContext's, e.g.
-/// 48 kHz to 44.1 kHz, then the pipeline's to 16 kHz), and a pause whose probabilities sit near
-/// the VAD's threshold may then split a segment in two (seen: 3.00-3.30 s inside 1.26-4.89 s).
-const MERGE_GAP_S: f64 = 0.5;
+/// The page's audio reaches the server resampled twice (the fake device's file rate to the
+/// AudioContext's, e.g. 48 kHz to 44.1 kHz, then the pipeline's to 16 kHz), so a pause whose
+/// probabilities sit near the VAD's threshold may split a segment in two on the page (seen:
+/// 1.20-2.79 s and 3.27-4.86 s for the engine's 1.26-4.89 s). So the check is: every boundary
+/// the engine finds is one the page shows (within `TOLERANCE_S`), every segment the page shows
+/// lies mostly inside one of the engine's, and the two disagree on at most this many seconds.
+const MAX_DISAGREEMENT_S: f64 = 1.0;
 /// The whole browser run's bound.
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -63,16 +65,9 @@ fn segments(v: &Value) -> Vec<(f64, f64)> {
     v.as_array().unwrap().iter().map(|s| (s[0].as_f64().unwrap(), s[1].as_f64().unwrap())).collect()
 }
 
-/// `segs` with those less than `MERGE_GAP_S` apart joined.
-fn merged(segs: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for &(s, e) in segs {
-        match out.last_mut() {
-            Some(last) if s - last.1 < MERGE_GAP_S => last.1 = last.1.max(e),
-            _ => out.push((s, e)),
-        }
-    }
-    out
+/// Seconds of `a` not in `b`.
+fn outside(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
+    a.iter().map(|&(s, e)| (e - s) - b.iter().map(|&(bs, be)| (e.min(be) - s.max(bs)).max(0.0)).sum::<f64>()).sum()
 }
 
 #[test]
@@ -162,11 +157,18 @@ fn the_page_shows_the_segments_the_engine_finds_in_a_fake_microphone_file() {
     let doc = shown.unwrap_or_else(|| panic!("the page did not report what it shows within {TIMEOUT:?}; its log: {log:#?}"));
     let shown = segments(&doc["segments"]);
     eprintln!("engine: {want:?}\npage:   {doc}");
-    let (page, engine) = (merged(&shown), merged(&want));
-    assert_eq!(page.len(), engine.len(), "the page shows {shown:?}, the engine finds {want:?}");
-    for (s, w) in page.iter().zip(&engine) {
-        assert!((s.0 - w.0).abs() <= TOLERANCE_S && (s.1 - w.1).abs() <= TOLERANCE_S, "segment {s:?} vs the engine's {w:?} (tolerance {TOLERANCE_S} s); all: {shown:?} vs {want:?}");
+    let all = format!("the page shows {shown:?}, the engine finds {want:?}");
+    let near = |t: f64, ts: Vec<f64>| ts.iter().any(|u| (u - t).abs() <= TOLERANCE_S);
+    for &(s, e) in &want {
+        assert!(near(s, shown.iter().map(|x| x.0).collect()), "no segment starts near {s} s: {all}");
+        assert!(near(e, shown.iter().map(|x| x.1).collect()), "no segment ends near {e} s: {all}");
     }
+    for &seg in &shown {
+        let len = seg.1 - seg.0;
+        assert!(outside(&[seg], &want) <= len / 2.0, "{seg:?} lies mostly outside the engine's segments: {all}");
+    }
+    let disagreement = outside(&shown, &want) + outside(&want, &shown);
+    assert!(disagreement <= MAX_DISAGREEMENT_S, "they disagree on {disagreement:.2} s: {all}");
     // What the canvas was drawn from: a level for every 20 ms chunk of the streamed seconds,
     // from digital silence (the padding; -120 dBFS is the page's floor) to speech; a VAD decision
     // for every 30 ms frame of them, speech where the segments are.
