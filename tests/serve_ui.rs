@@ -70,6 +70,17 @@ fn outside(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
     a.iter().map(|&(s, e)| (e - s) - b.iter().map(|&(bs, be)| (e.min(be) - s.max(bs)).max(0.0)).sum::<f64>()).sum()
 }
 
+/// A plain HTTP/1.1 GET: the whole answer, head and body.
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 #[test]
 fn the_page_shows_the_segments_the_engine_finds_in_a_fake_microphone_file() {
     let Some(browser) = chromium() else {
@@ -102,6 +113,12 @@ fn the_page_shows_the_segments_the_engine_finds_in_a_fake_microphone_file() {
     rt.spawn(server.run(async move {
         let _ = stopped.await;
     }));
+
+    // The page is served at `/` without a token; the pipeline list it asks for needs one.
+    let page = get(addr, "/");
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("getUserMedia") && page.contains("AudioWorkletNode"), "{page}");
+    assert!(get(addr, "/v1/pipelines").starts_with("HTTP/1.1 401"));
+    assert!(get(addr, "/v1/pipelines?token=page-token").contains("speech_vad"));
 
     // The page streams a little less than the file, then closes (the flush closes the last
     // segment) and logs the segments its list shows.

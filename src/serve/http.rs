@@ -73,7 +73,11 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-async fn pipelines(State(state): State<Arc<ServerState>>) -> Response {
+async fn pipelines(State(state): State<Arc<ServerState>>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+    // A route like the others (docs/protocol.md): only healthz and metrics go without a token.
+    if let Err(r) = authorize(&state, &headers, &query) {
+        return r;
+    }
     let list: Vec<Value> = state.pipelines.values().map(|p| json!({"name": p.name, "outputs": p.outputs})).collect();
     ([(header::CONTENT_TYPE, "application/json")], json!({"pipelines": list}).to_string()).into_response()
 }
