@@ -374,7 +374,7 @@ class Pipeline:
         On the native engine every item is checked first; then parts of about 8 s of audio, each
         one epoch, are spread over ``workers`` timely workers (default: the pipeline's ``workers``;
         another count uses a second installation of the same pipeline, kept for reuse, whose
-        metrics are its own), the next part copied in while the workers run the first. The
+        metrics are its own), each item copied in by the worker that runs it. The
         pure-Python runtime runs the items one after another (``workers`` is checked, then
         ignored).
 

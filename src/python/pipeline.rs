@@ -327,8 +327,9 @@ impl NativePipeline {
     }
 }
 
-/// `run_batch`'s side of the batch scheduler: copies each checked item in, builds each result
-/// into Python objects, releases the GIL while waiting, and turns Ctrl-C into a cancellation.
+/// `run_batch`'s side of the batch scheduler: hands each checked item over (the worker that runs
+/// it copies it in), builds each result into Python objects, releases the GIL while waiting, and
+/// turns Ctrl-C into a cancellation.
 struct PyBatch<'py, 'a> {
     py: Python<'py>,
     items: &'a [InputView<'py>],
