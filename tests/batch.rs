@@ -10,17 +10,7 @@ use remotemedia::{NodeErrorKind, Payload, RunInput, WorkerPool};
 use serde_json::Value;
 
 mod common;
-use common::{cli, item_audio, s, temp_dir};
-
-/// int16 -> f32 -> -6 dB: every output sample is the input's f32 value halved (to 1e-3 relative).
-const CONVERT_GAIN: &str = r#"
-version: "1.0"
-nodes:
-  - {id: to_f32, type: FormatConverterNode, params: {target_format: f32}}
-  - {id: gain, type: GainNode, params: {gain_db: -6.0}}
-edges:
-  - {from: to_f32, to: gain}
-"#;
+use common::{cli, item_audio, s, temp_dir, CONVERT_GAIN};
 
 /// VAD straight on the input: a rate that is not a multiple of 100 Hz is refused by the VAD node.
 const CONVERT_VAD: &str = r#"

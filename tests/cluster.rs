@@ -16,7 +16,7 @@ use remotemedia::data::{AudioBuffer, Samples};
 use serde_json::Value;
 
 mod common;
-use common::{cli, item_audio, s, temp_dir};
+use common::{cli, item_audio, s, temp_dir, CONVERT_GAIN};
 
 /// int16 -> f32 -> (gain, VAD): two sinks, on different branch slots, so items cross processes.
 const FANOUT: &str = r#"
@@ -195,16 +195,6 @@ fn hosts_file_and_index_mistakes_are_usage_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("spawn sets --hosts itself"));
 }
-
-
-const CONVERT_GAIN: &str = r#"
-version: "1.0"
-nodes:
-  - {id: to_f32, type: FormatConverterNode, params: {target_format: f32}}
-  - {id: gain, type: GainNode, params: {gain_db: -6.0}}
-edges:
-  - {from: to_f32, to: gain}
-"#;
 
 /// 600 items of 2 s at 48 kHz: far more than the parts in flight when a test intervenes.
 fn long_batch(dir: &Path) -> (PathBuf, PathBuf) {

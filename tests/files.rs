@@ -13,16 +13,7 @@ use remotemedia::data::{AudioBuffer, Samples};
 use serde_json::Value;
 
 mod common;
-use common::{cli, s, temp_dir};
-
-const GAIN: &str = r#"
-version: "1.0"
-nodes:
-  - {id: to_f32, type: FormatConverterNode, params: {target_format: f32}}
-  - {id: gain, type: GainNode, params: {gain_db: -6.0}}
-edges:
-  - {from: to_f32, to: gain}
-"#;
+use common::{cli, s, temp_dir, CONVERT_GAIN};
 
 const RESAMPLE_VAD: &str = r#"
 version: "1.0"
@@ -99,7 +90,7 @@ fn flac_written_here_reads_back_bit_exact_and_info_describes_it() {
 #[test]
 fn run_reads_any_format_and_writes_wav_or_flac_as_asked() {
     let dir = temp_dir("run-formats");
-    let manifest = write(&dir, "gain.yaml", GAIN);
+    let manifest = write(&dir, "gain.yaml", CONVERT_GAIN);
     let a = stereo_i16();
     let wav = dir.join("in.wav");
     audio_io::write_wav(&wav, &a).expect("write");
@@ -133,7 +124,7 @@ fn run_reads_any_format_and_writes_wav_or_flac_as_asked() {
 #[test]
 fn run_never_writes_over_its_input() {
     let dir = temp_dir("run-self");
-    let manifest = write(&dir, "gain.yaml", GAIN);
+    let manifest = write(&dir, "gain.yaml", CONVERT_GAIN);
     let wav = dir.join("in.wav");
     audio_io::write_wav(&wav, &stereo_i16()).expect("write");
     let before = std::fs::read(&wav).expect("read");
@@ -186,7 +177,7 @@ fn mkfifo(path: &Path) {
 #[test]
 fn special_files_and_link_loops_are_refused_at_once() {
     let dir = temp_dir("special");
-    let manifest = write(&dir, "gain.yaml", GAIN);
+    let manifest = write(&dir, "gain.yaml", CONVERT_GAIN);
     let fifo = dir.join("pipe.wav");
     mkfifo(&fifo);
     let (a, b) = (dir.join("a.wav"), dir.join("b.wav"));
@@ -206,7 +197,7 @@ fn special_files_and_link_loops_are_refused_at_once() {
 #[test]
 fn batch_takes_a_folder_of_mixed_formats_and_reports_every_item() {
     let dir = temp_dir("batch-mixed");
-    let manifest = write(&dir, "gain.yaml", GAIN);
+    let manifest = write(&dir, "gain.yaml", CONVERT_GAIN);
     let inputs = dir.join("in");
     std::fs::create_dir_all(&inputs).expect("in");
     let a = stereo_i16();
@@ -254,7 +245,7 @@ fn batch_takes_a_folder_of_mixed_formats_and_reports_every_item() {
 #[test]
 fn batch_refuses_colliding_or_self_overwriting_outputs_before_writing() {
     let dir = temp_dir("batch-safety");
-    let manifest = write(&dir, "gain.yaml", GAIN);
+    let manifest = write(&dir, "gain.yaml", CONVERT_GAIN);
     let inputs = dir.join("in");
     std::fs::create_dir_all(&inputs).expect("in");
     let a = stereo_i16();

@@ -29,7 +29,7 @@ fn graph(path: &str) -> remotemedia::graph::Graph {
 async fn start(limits: Limits, dir: &Path) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, Arc<ServerState>) {
     let tokens = dir.join("tokens.txt");
     std::fs::write(&tokens, format!("# test clients\n{TOKEN}\nother-token\n")).unwrap();
-    let config = ServeConfig { tokens: Some(tokens), allowed_origins: vec![], limits };
+    let config = ServeConfig { tokens: Some(tokens), allowed_origins: vec![], limits, ..ServeConfig::default() };
     let state = ServerState::new(
         vec![("speech_vad".into(), graph("dataflows/speech_vad.yaml")), ("convert_gain".into(), graph("dataflows/convert_gain.yaml"))],
         config,

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// A browser origin allowed to connect (repeat for more); without any, every origin is.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
+    /// Also serve the browser page at `GET /` (microphone to a pipeline, level, VAD decisions and
+    /// segments drawn live; docs/serving.md).
+    #[arg(long)]
+    pub ui: bool,
     /// Timely workers for every served pipeline (overrides the manifests' config.workers).
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
@@ -93,7 +97,7 @@ impl ServeArgs {
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             ..Limits::default()
         };
-        Ok(ServeConfig { tokens: self.tokens.clone(), allowed_origins: self.allow_origin.clone(), limits })
+        Ok(ServeConfig { tokens: self.tokens.clone(), allowed_origins: self.allow_origin.clone(), limits, ui: self.ui })
     }
 }
 
@@ -132,6 +136,9 @@ pub fn run(args: &ServeArgs, out: &mut String) -> Result<(), CliError> {
         // Said at once on stderr (stdout is printed at exit): scripts wait for this line.
         eprintln!("remotemedia serve: listening on http://{} (pipelines: {}){}", server.local_addr(), names.join(", "),
             if server.state.tokens.enabled() { "" } else { "; no --tokens: every client is let in" });
+        if args.ui {
+            eprintln!("remotemedia serve: the browser page is at http://{}/", server.local_addr());
+        }
         let signals = crate::serve::signals(std::sync::Arc::clone(&server.state));
         server.run(signals).await.map_err(|e| CliError::failure(super::plain(&e)))
     })?;

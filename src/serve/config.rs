@@ -75,6 +75,8 @@ pub struct ServeConfig {
     /// any origin.
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
+    /// Serve the browser page (`--ui`) at `GET /`.
+    pub ui: bool,
 }
 
 /// Why a WebSocket session was closed: its close code, and the reason label in the metrics.

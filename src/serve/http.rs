@@ -1,7 +1,8 @@
 //! The routes: `GET /healthz`, `GET /metrics`, `GET /v1/pipelines`, `POST /v1/pipelines/NAME/run`
 //! (an audio file body, decoded by the file decoder, run once, answered with the outputs as
 //! `remotemedia run --json` writes them) and `GET /v1/stream` (the WebSocket upgrade). Admission
-//! (token, origin, session counts) happens here, before any audio is taken.
+//! (token, origin, session counts) happens here, before any audio is taken. With `--ui`, also
+//! `GET /`: the browser page (`ui`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +24,11 @@ use crate::data::Payload;
 
 pub fn router(state: Arc<ServerState>) -> Router {
     let body_limit = state.config.limits.max_body_bytes;
-    Router::new()
+    let mut router = Router::new();
+    if state.config.ui {
+        router = router.route("/", get(super::ui::page));
+    }
+    router
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/pipelines", get(pipelines))
@@ -68,7 +73,11 @@ async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-async fn pipelines(State(state): State<Arc<ServerState>>) -> Response {
+async fn pipelines(State(state): State<Arc<ServerState>>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+    // A route like the others (docs/protocol.md): only healthz and metrics go without a token.
+    if let Err(r) = authorize(&state, &headers, &query) {
+        return r;
+    }
     let list: Vec<Value> = state.pipelines.values().map(|p| json!({"name": p.name, "outputs": p.outputs})).collect();
     ([(header::CONTENT_TYPE, "application/json")], json!({"pipelines": list}).to_string()).into_response()
 }

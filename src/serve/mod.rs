@@ -8,6 +8,7 @@
 //! - `session`: one WebSocket streaming session, with its bounded queues.
 //! - `http`: the routes, admission (auth, origin, session counts) and whole-file runs.
 //! - `stats`: the server's counters and the `/metrics` document.
+//! - `ui`: the browser page of `--ui` (`GET /`).
 
 pub mod auth;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod http;
 pub mod protocol;
 pub mod session;
 pub mod stats;
+pub mod ui;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

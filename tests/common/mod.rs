@@ -7,6 +7,16 @@ use std::process::{Command, Output};
 
 use remotemedia::data::{AudioBuffer, Samples};
 
+/// int16 -> f32 -> -6 dB: every output sample is the input's f32 value halved (to 1e-3 relative).
+pub const CONVERT_GAIN: &str = r#"
+version: "1.0"
+nodes:
+  - {id: to_f32, type: FormatConverterNode, params: {target_format: f32}}
+  - {id: gain, type: GainNode, params: {gain_db: -6.0}}
+edges:
+  - {from: to_f32, to: gain}
+"#;
+
 /// A fresh directory for one test, removed when the test ends.
 pub struct TempDir(PathBuf);
 
