@@ -1,6 +1,7 @@
 """The cleaning nodes against the Python packages users call today, measured interleaved in one
 process: FilterNode against ``scipy.signal.sosfilt`` (same Butterworth high-pass order 4 + a peaking
-band), LoudnessNode (``mode="measure"``) against ``pyloudnorm``'s integrated loudness, DenoiseNode
+band), LoudnessNode against ``pyloudnorm``'s integrated loudness (like for like: ``mode="measure",
+true_peak=False``; also with the true peak, and the default normalize mode), DenoiseNode
 (stationary) against ``noisereduce.reduce_noise(stationary=True)`` with the same settings; each as
 time per second of audio (median and p99). Then the streaming push cost of each node per 20 ms
 chunk. Needs a release build (``maturin develop --release``) and tests/requirements/cleaning.pip.
@@ -59,12 +60,18 @@ def main():
     r = interleaved(iters, 2, [lambda: fp.run_sync((x, rate)), lambda: ss.sosfilt(sos, x, axis=0)], per=secs)
     out["filter_48k_stereo_per_s"] = {"remotemedia": r[0], "scipy_sosfilt": r[1]}
 
-    # Loudness: the same stereo 48 kHz signal.
-    lp = Pipeline([LoudnessNode(mode="measure", node_id="l")], runtime_hint="rust")
+    # Loudness: the same stereo 48 kHz signal. Like for like: integrated loudness only (no true
+    # peak) against pyloudnorm, which computes nothing else; then the measure mode with the true
+    # peak (the default report) and the default normalize mode (measure + true peak + gain).
     meter = pyln.Meter(rate)
     x64 = x.astype(np.float64)
-    r = interleaved(iters, 2, [lambda: lp.run_sync((x, rate)), lambda: meter.integrated_loudness(x64)], per=secs)
-    out["loudness_48k_stereo_per_s"] = {"remotemedia": r[0], "pyloudnorm": r[1]}
+    lean = Pipeline([LoudnessNode(mode="measure", true_peak=False, node_id="l")], runtime_hint="rust")
+    full = Pipeline([LoudnessNode(mode="measure", node_id="l")], runtime_hint="rust")
+    norm = Pipeline([LoudnessNode(node_id="l")], runtime_hint="rust")
+    r = interleaved(iters, 2, [lambda: lean.run_sync((x, rate)), lambda: full.run_sync((x, rate)),
+                               lambda: norm.run_sync((x, rate)), lambda: meter.integrated_loudness(x64)], per=secs)
+    out["loudness_48k_stereo_per_s"] = {"remotemedia measure, true_peak=False": r[0], "remotemedia measure": r[1],
+                                        "remotemedia normalize (default)": r[2], "pyloudnorm": r[3]}
 
     # Denoise: a noisy-speech clip at 16 kHz, 10 dB white noise.
     item = ns.noisy_set(snrs=(10,), kinds=("white",), n_clips=1)[0]
@@ -90,7 +97,7 @@ def main():
             continue
         print(k)
         for name, s in v.items():
-            print(f"  {name:28s} median {s['median_us']:10.1f} us   p99 {s['p99_us']:10.1f} us")
+            print(f"  {name:36s} median {s['median_us']:10.1f} us   p99 {s['p99_us']:10.1f} us")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

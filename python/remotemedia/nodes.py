@@ -435,10 +435,11 @@ class LoudnessNode(BuiltinNode):
     outputs = ["audio", "loudness"]
 
     def __init__(self, mode: str = "normalize", target_lufs: float = -23.0, peak_ceiling_dbtp: float = -1.0,
-                 channel_weights: Optional[List[float]] = None, *,
+                 channel_weights: Optional[List[float]] = None, true_peak: bool = True, *,
                  node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
         super().__init__(node_id, runtime_hint, mode=mode, target_lufs=target_lufs, peak_ceiling_dbtp=peak_ceiling_dbtp,
-                         channel_weights=None if channel_weights is None else [float(w) for w in channel_weights])
+                         channel_weights=None if channel_weights is None else [float(w) for w in channel_weights],
+                         true_peak=bool(true_peak))
 
 
 class DenoiseNode(BuiltinNode):

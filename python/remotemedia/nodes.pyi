@@ -79,7 +79,7 @@ class LogMelNode(BuiltinNode):
 @final
 class LoudnessNode(BuiltinNode):
     """ITU-R BS.1770-4 / EBU R128 loudness: integrated loudness, loudness range and true peak (4x oversampled), and normalisation to target_lufs under a true-peak ceiling. Output: the audio (normalised, or unchanged with mode measure) and a loudness report; in streams, momentary and short-term loudness per chunk."""
-    def __init__(self, mode: Literal["normalize", "measure"] = "normalize", target_lufs: float = -23.0, peak_ceiling_dbtp: float = -1.0, channel_weights: Optional[Sequence[float]] = None, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None) -> None: ...
+    def __init__(self, mode: Literal["normalize", "measure"] = "normalize", target_lufs: float = -23.0, peak_ceiling_dbtp: float = -1.0, channel_weights: Optional[Sequence[float]] = None, true_peak: bool = True, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None) -> None: ...
 
 @final
 class MfccNode(BuiltinNode):

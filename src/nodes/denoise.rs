@@ -270,10 +270,19 @@ pub struct Gate {
     out_pos: usize,
     /// Samples pushed so far (the output has the same length).
     total_in: usize,
-    /// Scratch buffers.
+    /// Scratch buffers, kept so the per-frame work allocates only what a pending frame keeps
+    /// (its spectra and masks): the transforms' scratch (realfft's `process` would allocate
+    /// it on every call), the mono powers, the raw mask, the time-smoothed mask and the
+    /// masked spectrum.
     frame: Vec<f32>,
     spec: Vec<Complex<f32>>,
     mono: Vec<Complex<f32>>,
+    fft_scratch: Vec<Complex<f32>>,
+    ifft_scratch: Vec<Complex<f32>>,
+    mono_power: Vec<f32>,
+    raw_mask: Vec<f32>,
+    mask: Vec<f32>,
+    masked: Vec<Complex<f32>>,
 }
 
 impl Gate {
@@ -285,6 +294,8 @@ impl Gate {
         let hop = params.hop();
         let bins = n / 2 + 1;
         let mut planner = RealFftPlanner::<f32>::new();
+        let (fft, ifft) = (planner.plan_fft_forward(n), planner.plan_fft_inverse(n));
+        let (fft_scratch, ifft_scratch) = (fft.make_scratch_vec(), ifft.make_scratch_vec());
         let (gb, gt) = params.smoothing(rate);
         let mut gate = Gate {
             channels: channels.max(1),
@@ -293,8 +304,8 @@ impl Gate {
             bins,
             // Periodic Hann (scipy's default `get_window("hann", n)`).
             window: (0..n).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32).collect(),
-            fft: planner.plan_fft_forward(n),
-            ifft: planner.plan_fft_inverse(n),
+            fft,
+            ifft,
             freq_kernel: triangle(gb),
             smooth_scratch: Vec::new(),
             time_kernel: triangle(gt),
@@ -315,6 +326,12 @@ impl Gate {
             frame: vec![0.0; n],
             spec: vec![Complex::new(0.0, 0.0); bins],
             mono: vec![Complex::new(0.0, 0.0); bins],
+            fft_scratch,
+            ifft_scratch,
+            mono_power: Vec::with_capacity(bins),
+            raw_mask: Vec::with_capacity(bins),
+            mask: vec![0.0; bins],
+            masked: vec![Complex::new(0.0, 0.0); bins],
             params: params.clone(),
         };
         let n_std = params.n_std_thresh as f32;
@@ -359,7 +376,7 @@ impl Gate {
                         0.0
                     };
                 }
-                let _ = self.fft.process(&mut self.frame, &mut self.spec);
+                let _ = self.fft.process_with_scratch(&mut self.frame, &mut self.spec, &mut self.fft_scratch);
                 let powers: Vec<f32> = self.spec.iter().map(|c| c.norm_sqr()).collect();
                 Levels::of(&powers)
             })
@@ -411,7 +428,7 @@ impl Gate {
             for ((f, &x), &w) in self.frame.iter_mut().zip(&self.input[c][self.input_from..self.input_from + n]).zip(&self.window) {
                 *f = x * w;
             }
-            let _ = self.fft.process(&mut self.frame, &mut self.spec);
+            let _ = self.fft.process_with_scratch(&mut self.frame, &mut self.spec, &mut self.fft_scratch);
             for (m, s) in self.mono.iter_mut().zip(&self.spec) {
                 *m += s;
             }
@@ -419,19 +436,24 @@ impl Gate {
         }
         self.input_from += self.hop;
         let inv = 1.0 / self.channels as f32;
-        let mono: Vec<f32> = self.mono.iter().map(|c| (c * inv).norm_sqr()).collect();
+        let mut mono = std::mem::take(&mut self.mono_power);
+        mono.clear();
+        mono.extend(self.mono.iter().map(|c| (c * inv).norm_sqr()));
         self.next += 1;
         self.observe(&mono);
+        debug_assert_eq!(bins, mono.len());
+        self.mono_power = mono;
         let profile = self.profile.as_ref().expect("observe sets a profile");
         let p = self.params.prop_decrease as f32;
+        let raw = &mut self.raw_mask;
         let masks = spectra
             .iter()
             .map(|s| {
-                let raw: Vec<f32> = s.iter().zip(&profile.threshold).map(|(x, &t)| if x.norm_sqr() > t { 1.0 } else { 1.0 - p }).collect();
-                smooth(&raw, &self.freq_kernel, &mut self.smooth_scratch)
+                raw.clear();
+                raw.extend(s.iter().zip(&profile.threshold).map(|(x, &t)| if x.norm_sqr() > t { 1.0 } else { 1.0 - p }));
+                smooth(&raw[..], &self.freq_kernel, &mut self.smooth_scratch)
             })
             .collect();
-        debug_assert_eq!(bins, mono.len());
         self.pending.push_back(Pending { spectra, masks });
         let look_ahead = self.time_kernel.len() / 2;
         while self.pending.len() > look_ahead {
@@ -486,7 +508,7 @@ impl Gate {
         }
         let total: f32 = weights.iter().sum();
         let ch = self.channels;
-        let mut mask = vec![0f32; self.bins];
+        let mask = &mut self.mask;
         let start = (self.pending_from * self.hop) as isize - (self.n / 2) as isize;
         let out_start = start - self.out_pos as isize;
         // The accumulators cover the frame (samples before 0 are dropped).
@@ -498,11 +520,14 @@ impl Gate {
                     *v += w * x;
                 }
             }
-            let mut spec: Vec<Complex<f32>> = current.spectra[c].iter().zip(&mask).map(|(s, &m)| s * (m / total)).collect();
+            let spec = &mut self.masked;
+            for ((o, s), &m) in spec.iter_mut().zip(&current.spectra[c]).zip(mask.iter()) {
+                *o = s * (m / total);
+            }
             // The inverse transform needs real DC and Nyquist bins.
             spec[0].im = 0.0;
             spec[self.bins - 1].im = 0.0;
-            let _ = self.ifft.process(&mut spec, &mut self.frame);
+            let _ = self.ifft.process_with_scratch(spec, &mut self.frame, &mut self.ifft_scratch);
             let scale = 1.0 / self.n as f32;
             let acc = &mut self.acc[c];
             if acc.len() < need {

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use serde_json::{json, Value};
 
 use super::sos::{Cascade, Section};
-use super::{check_finite, expect_audio, param_f64, param_str, Inputs, Node, NodeType, ParamKind, ParamSpec, Params};
+use super::{check_finite, expect_audio, param_bool, param_f64, param_str, Inputs, Node, NodeType, ParamKind, ParamSpec, Params};
 use crate::data::{AudioBuffer, Payload, Samples};
 use crate::error::NodeError;
 use crate::nodes::format::into_f32;
@@ -39,6 +39,9 @@ pub struct LoudnessParams {
     pub peak_ceiling_dbtp: f64,
     /// Per-channel weights; `None`: BS.1770's by channel count (see [`default_weights`]).
     pub channel_weights: Option<Vec<f64>>,
+    /// Measure the true peak in mode measure (its 4x oversampling costs more than the rest of
+    /// the meter); normalize always measures it, since the ceiling needs it.
+    pub true_peak: bool,
 }
 
 impl LoudnessParams {
@@ -74,6 +77,13 @@ impl LoudnessParams {
                 ParamKind::List { item: Box::new(ParamKind::Float { min: 0.0, max: 10.0 }), min_len: 1, max_len: Self::MAX_CHANNELS },
                 "weight of each channel's energy (default BS.1770: 1.0 for L, R, C, 1.41 for surrounds, 0 for the LFE of 5.1)",
             ),
+            ParamSpec::with_default(
+                "true_peak",
+                ParamKind::Bool,
+                Value::from(true),
+                "measure the true peak (4x oversampled) in mode measure; false reports it as null and skips its cost. \
+                 normalize always measures it, for the ceiling",
+            ),
         ]
     }
 
@@ -96,11 +106,17 @@ impl LoudnessParams {
             target_lufs: param_f64(params, "target_lufs")?.unwrap_or(Self::DEFAULT_TARGET_LUFS),
             peak_ceiling_dbtp: param_f64(params, "peak_ceiling_dbtp")?.unwrap_or(Self::DEFAULT_CEILING_DBTP),
             channel_weights,
+            true_peak: param_bool(params, "true_peak")?.unwrap_or(true),
         })
     }
 
     /// The channel weights for `channels` channels; `InvalidInput` when the given list does not
     /// have one weight per channel.
+    /// Whether the meter measures the true peak: asked for, or needed by the ceiling.
+    pub fn measures_true_peak(&self) -> bool {
+        self.true_peak || self.mode == Mode::Normalize
+    }
+
     pub fn weights(&self, channels: usize) -> Result<Vec<f64>, NodeError> {
         match &self.channel_weights {
             None => Ok(default_weights(channels)),
@@ -300,6 +316,7 @@ pub struct Meter {
     channels: usize,
     weights: Vec<f64>,
     kfilter: Cascade,
+    /// One per channel, or none when the true peak is not measured.
     peaks: Vec<PeakMeter>,
     /// Sub-blocks completed so far, and the weighted energy and samples of the one under way.
     subs_done: usize,
@@ -310,9 +327,8 @@ pub struct Meter {
     /// Mean squares of every 400 ms gating block, and of every 3 s window (for LRA), so far.
     blocks: Vec<f64>,
     short_terms: Vec<f64>,
-    /// Scratch: the K-weighted chunk, and its weighted energy per frame.
+    /// Scratch: the K-weighted chunk.
     filtered: Vec<f32>,
-    energy: Vec<f64>,
 }
 
 /// What a meter has measured.
@@ -327,13 +343,15 @@ pub struct Measurement {
 }
 
 impl Meter {
-    pub fn new(rate: u32, weights: Vec<f64>) -> Meter {
+    /// A meter at `rate` with one weight per channel; `true_peak` false leaves the true peak
+    /// unmeasured (reported as `None`).
+    pub fn new(rate: u32, weights: Vec<f64>, true_peak: bool) -> Meter {
         let channels = weights.len().max(1);
         Meter {
             rate,
             channels,
             kfilter: Cascade::new(k_weighting(rate as f64), channels),
-            peaks: vec![PeakMeter::new(); channels],
+            peaks: if true_peak { vec![PeakMeter::new(); channels] } else { Vec::new() },
             weights,
             subs_done: 0,
             sub_energy: 0.0,
@@ -342,7 +360,6 @@ impl Meter {
             blocks: Vec::new(),
             short_terms: Vec::new(),
             filtered: Vec::new(),
-            energy: Vec::new(),
         }
     }
 
@@ -354,37 +371,33 @@ impl Meter {
     }
 
     /// Measures interleaved samples; returns the largest true peak among this chunk's channels
-    /// (linear), for a caller that limits the chunk's gain.
+    /// (linear; 0 when the true peak is not measured), for a caller that limits the chunk's gain.
     pub fn push(&mut self, samples: &[f32]) -> f32 {
         let ch = self.channels;
         let frames = samples.len() / ch;
         let phases = phases(self.rate);
         let mut chunk_peak = 0f32;
-        for c in 0..ch {
+        for c in 0..self.peaks.len() {
             chunk_peak = chunk_peak.max(self.peaks[c].push(samples.iter().skip(c).step_by(ch).copied(), phases));
         }
         // K-weighting of all channels at once (the cascade runs in f64; its f32 outputs are
-        // within 1e-7 of it, 4e-7 LU), then the per-frame weighted energy.
+        // within 1e-7 of it, 4e-7 LU), then the weighted energy of each sub-block's span.
         let mut filtered = std::mem::take(&mut self.filtered);
         filtered.clear();
         filtered.extend_from_slice(&samples[..frames * ch]);
         self.kfilter.process(&mut filtered);
-        let mut energy = std::mem::take(&mut self.energy);
-        energy.clear();
-        energy.extend(filtered.chunks_exact(ch).map(|f| f.iter().zip(&self.weights).map(|(&y, &w)| w * (y as f64) * (y as f64)).sum::<f64>()));
-        self.filtered = filtered;
-        let mut rest = &energy[..];
-        while !rest.is_empty() {
+        let mut pos = 0;
+        while pos < frames {
             let need = self.sub_block_len(self.subs_done) - self.sub_len;
-            let take = need.min(rest.len());
-            self.sub_energy += rest[..take].iter().sum::<f64>();
+            let take = need.min(frames - pos);
+            self.sub_energy += span_energy(&filtered[pos * ch..(pos + take) * ch], &self.weights);
             self.sub_len += take;
-            rest = &rest[take..];
+            pos += take;
             if self.sub_len == self.sub_block_len(self.subs_done) {
                 self.close_sub_block();
             }
         }
-        self.energy = energy;
+        self.filtered = filtered;
         chunk_peak
     }
 
@@ -457,6 +470,9 @@ impl Meter {
     }
 
     pub fn true_peak_dbtp(&self) -> Option<f64> {
+        if self.peaks.is_empty() {
+            return None;
+        }
         let max = self.peaks.iter().fold(0f32, |m, p| m.max(p.max));
         (max > 0.0).then(|| 20.0 * (max as f64).log10())
     }
@@ -470,6 +486,29 @@ impl Meter {
             true_peak_dbtp: self.true_peak_dbtp(),
         }
     }
+}
+
+/// Channel-weighted energy `sum_c w_c sum_n y_c[n]^2` of whole interleaved frames. Layouts whose
+/// channel count divides [`LANES`] keep one f64 sum per lane of a flat `LANES`-wide walk (lane
+/// `j` always holds channel `j % channels`), which vectorises; the others go frame by frame.
+fn span_energy(y: &[f32], weights: &[f64]) -> f64 {
+    const LANES: usize = 16;
+    let ch = weights.len().max(1);
+    if LANES % ch != 0 {
+        return y.chunks_exact(ch).map(|f| f.iter().zip(weights).map(|(&v, &w)| w * (v as f64) * (v as f64)).sum::<f64>()).sum();
+    }
+    let mut acc = [0f64; LANES];
+    let mut tiles = y.chunks_exact(LANES);
+    for t in &mut tiles {
+        for (a, &v) in acc.iter_mut().zip(t) {
+            *a += (v as f64) * (v as f64);
+        }
+    }
+    // The tail starts on a frame boundary too (LANES is a whole number of frames).
+    for (a, &v) in acc.iter_mut().zip(tiles.remainder()) {
+        *a += (v as f64) * (v as f64);
+    }
+    acc.iter().enumerate().map(|(j, a)| weights.get(j % ch).copied().unwrap_or(0.0) * a).sum()
 }
 
 /// numpy's default percentile of sorted values: linear between the closest ranks.
@@ -505,7 +544,7 @@ struct LoudnessNode {
 impl LoudnessNode {
     fn meter_for(&self, audio: &AudioBuffer) -> Result<Meter, NodeError> {
         let weights = self.params.weights(audio.channels.max(1) as usize)?;
-        Ok(Meter::new(audio.sample_rate, weights))
+        Ok(Meter::new(audio.sample_rate, weights, self.params.measures_true_peak()))
     }
 
     fn output(audio: AudioBuffer, report: Value) -> Payload {
@@ -658,11 +697,38 @@ mod tests {
     #[test]
     fn true_peak_finds_inter_sample_peaks() {
         let x: Vec<f32> = (0..4800).map(|i| (std::f64::consts::FRAC_PI_2 * i as f64 + std::f64::consts::FRAC_PI_4).sin() as f32).collect();
-        let mut m = Meter::new(48000, vec![1.0]);
+        let mut m = Meter::new(48000, vec![1.0], true);
         m.push(&x);
         let tp = m.true_peak_dbtp().expect("not silent");
         assert!(tp > -0.5 && tp < 0.3, "{tp}");
         assert!(x.iter().fold(0f32, |a, v| a.max(v.abs())) < 0.71);
+    }
+
+    /// The lane-wise energy equals the frame-by-frame weighted sum for every layout, with tails.
+    #[test]
+    fn span_energy_matches_the_frame_by_frame_sum() {
+        for ch in [1usize, 2, 3, 4, 6, 8] {
+            let w: Vec<f64> = (0..ch).map(|c| 0.5 + c as f64 * 0.3).collect();
+            for frames in [0usize, 1, 7, 8, 9, 4801] {
+                let y: Vec<f32> = (0..frames * ch).map(|i| ((i as f64 * 0.37).sin() * 0.8) as f32).collect();
+                let want: f64 = y.chunks_exact(ch).map(|f| f.iter().zip(&w).map(|(&v, &wc)| wc * (v as f64).powi(2)).sum::<f64>()).sum();
+                let got = span_energy(&y, &w);
+                assert!((got - want).abs() <= 1e-12 * want.max(1.0), "{ch} ch {frames} frames: {got} vs {want}");
+            }
+        }
+    }
+
+    /// Without the true peak the loudness is the same and the peak reads None.
+    #[test]
+    fn true_peak_off_measures_the_same_loudness() {
+        let x: Vec<f32> = (0..2 * 48000 * 3).map(|i| ((i / 2) as f64 * 0.05).sin() as f32 * if i % 2 == 0 { 0.3 } else { 0.1 }).collect();
+        let (mut on, mut off) = (Meter::new(48000, vec![1.0, 1.0], true), Meter::new(48000, vec![1.0, 1.0], false));
+        on.push(&x);
+        assert_eq!(off.push(&x), 0.0);
+        let (a, b) = (on.measurement(), off.measurement());
+        assert_eq!(a.integrated_lufs, b.integrated_lufs);
+        assert_eq!(a.loudness_range_lu, b.loudness_range_lu);
+        assert!(a.true_peak_dbtp.is_some() && b.true_peak_dbtp.is_none());
     }
 
     #[test]

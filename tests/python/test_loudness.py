@@ -155,6 +155,20 @@ def test_the_true_peak_ceiling_lowers_the_gain(runtime):
     assert after["true_peak_dbtp"] <= -1.0 + 1e-3 and after["integrated_lufs"] < -10.5
 
 
+def test_true_peak_off_measures_the_same_and_normalize_keeps_the_ceiling(runtime):
+    # Measure without the true peak: the same loudness and range, the peak reported as None.
+    x = music_like(RATE, 4.0)
+    full, lean = measure(runtime, x), measure(runtime, x, true_peak=False)
+    assert full["true_peak_dbtp"] is not None and lean["true_peak_dbtp"] is None
+    assert lean["integrated_lufs"] == full["integrated_lufs"] and lean["loudness_range_lu"] == full["loudness_range_lu"]
+    # normalize needs the peak for its ceiling, so true_peak=False does not switch it off there.
+    y = pink(RATE, 4.0, channels=1)[:, 0] * 0.2
+    y[RATE::RATE // 2] = 0.9
+    p = Pipeline([LoudnessNode(target_lufs=-10.0, true_peak=False, node_id="l")], runtime_hint=runtime)
+    report = p.run_sync((y, RATE))["l"]["loudness"]
+    assert report["peak_limited"] and report["true_peak_dbtp"] > -1.0
+
+
 def test_silence_and_short_clips_are_reported_not_normalised(runtime):
     p = Pipeline([LoudnessNode(node_id="l")], runtime_hint=runtime)
     for x in (np.zeros(RATE, np.float32), sine(-20, 0.3, channels=1)[:, 0], sine(-80, 2.0, channels=1)[:, 0]):

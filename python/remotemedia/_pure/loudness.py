@@ -93,8 +93,9 @@ def _percentile(sorted_values: List[float], q: float) -> float:
 class Meter:
     """A BS.1770 meter for one stream of (frames, channels) audio (``Meter`` in Rust)."""
 
-    def __init__(self, rate: int, weights: List[float]):
+    def __init__(self, rate: int, weights: List[float], true_peak: bool = True):
         self.rate = int(rate)
+        self.true_peak = bool(true_peak)
         self.weights = [float(w) for w in weights]
         self.channels = max(len(self.weights), 1)
         self.kfilter = Cascade(k_weighting(float(rate)), self.channels)
@@ -121,16 +122,16 @@ class Meter:
         phases = _phases(self.rate)
         for c in range(self.channels):
             x = frames[:, c].astype(np.float64)
-            buf = np.concatenate([self.history[c], x])
-            if phases:
+            if self.true_peak:
+                buf = np.concatenate([self.history[c], x])
                 for p in phases:
                     y = np.convolve(buf, TRUE_PEAK_TAPS[p], mode="valid")
                     if y.size:
                         chunk_peak = max(chunk_peak, float(np.max(np.abs(y))))
-            if n:
-                # The samples count too (as in Rust: Annex 2's phase 0 is not exactly the identity).
-                chunk_peak = max(chunk_peak, float(np.max(np.abs(x))))
-            self.history[c] = buf[buf.size - (TAPS - 1) :]
+                if n:
+                    # The samples count too (as in Rust: Annex 2's phase 0 is not exactly the identity).
+                    chunk_peak = max(chunk_peak, float(np.max(np.abs(x))))
+                self.history[c] = buf[buf.size - (TAPS - 1) :]
             y = self.kfilter.run_channel(c, x)
             if self.weights[c] != 0.0:
                 energy += self.weights[c] * y * y
@@ -183,6 +184,8 @@ class Meter:
         return _percentile(levels, 95.0) - _percentile(levels, 10.0)
 
     def true_peak_dbtp(self) -> Optional[float]:
+        if not self.true_peak:
+            return None
         return 20.0 * math.log10(self.peak) if self.peak > 0.0 else None
 
     def measurement(self) -> Dict[str, Optional[float]]:
@@ -216,16 +219,19 @@ class LoudnessKernel:
         ceiling = params.get("peak_ceiling_dbtp")
         self.ceiling = float(ceiling) if ceiling is not None else -1.0
         self.channel_weights = params.get("channel_weights")
+        # Measured when asked for or when the ceiling needs it (``measures_true_peak`` in Rust).
+        tp = params.get("true_peak")
+        self.true_peak = (True if tp is None else bool(tp)) or self.mode == "normalize"
 
     def meter_for(self, audio: Audio) -> Meter:
         channels = max(audio.channels, 1)
         if self.channel_weights is None:
-            return Meter(audio.sample_rate, default_weights(channels))
+            return Meter(audio.sample_rate, default_weights(channels), self.true_peak)
         if len(self.channel_weights) != channels:
             raise InputError(
                 f"{TYPE_NAME} has {len(self.channel_weights)} channel_weights but the audio has {channels} channel(s)"
             )
-        return Meter(audio.sample_rate, list(self.channel_weights))
+        return Meter(audio.sample_rate, list(self.channel_weights), self.true_peak)
 
     @staticmethod
     def frames_of(audio: Audio) -> np.ndarray:
