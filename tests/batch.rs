@@ -10,7 +10,7 @@ use remotemedia::{NodeErrorKind, Payload, RunInput, WorkerPool};
 use serde_json::Value;
 
 mod common;
-use common::{cli, item_audio, s, temp_dir, CONVERT_GAIN};
+use common::{cli, item_audio, long_batch, s, temp_dir, CONVERT_GAIN};
 
 /// VAD straight on the input: a rate that is not a multiple of 100 Hz is refused by the VAD node.
 const CONVERT_VAD: &str = r#"
@@ -318,16 +318,7 @@ fn a_cancelled_batch_completes_what_it_started_and_the_pipeline_runs_the_next() 
 fn cli_batch_stops_cleanly_on_sigint_and_sigterm() {
     for (signal, name) in [(libc::SIGINT, "int"), (libc::SIGTERM, "term")] {
         let dir = temp_dir(&format!("cli-sig{name}"));
-        let manifest = dir.join("m.yaml");
-        std::fs::write(&manifest, CONVERT_GAIN).expect("manifest");
-        let inputs = dir.join("in");
-        std::fs::create_dir_all(&inputs).expect("in dir");
-        // 600 items of 2 s: far more than the few parts in flight at the signal.
-        let tone: Vec<i16> = (0..96_000).map(|i| ((i % 100) as i16 - 50) * 100).collect();
-        let audio = AudioBuffer::new(Samples::I16(tone), 48_000, 1).expect("audio");
-        for k in 0..600 {
-            write_wav(inputs.join(format!("item_{k:03}.wav")), &audio).expect("input");
-        }
+        let (manifest, inputs) = long_batch(&dir);
         let out = dir.join("out");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_remotemedia"))
             .args(["batch", s(&manifest), s(&inputs), "--out", s(&out), "--workers", "2", "--no-progress"])

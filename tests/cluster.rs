@@ -16,7 +16,7 @@ use remotemedia::data::{AudioBuffer, Samples};
 use serde_json::Value;
 
 mod common;
-use common::{cli, item_audio, s, temp_dir, CONVERT_GAIN};
+use common::{cli, item_audio, long_batch, s, temp_dir};
 
 /// int16 -> f32 -> (gain, VAD): two sinks, on different branch slots, so items cross processes.
 const FANOUT: &str = r#"
@@ -194,20 +194,6 @@ fn hosts_file_and_index_mistakes_are_usage_errors() {
     let o = cli(&["spawn", "-n", "2", "--", "batch", s(&manifest), s(&inputs), "--out", s(&out), "--hosts", "x"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("spawn sets --hosts itself"));
-}
-
-/// 600 items of 2 s at 48 kHz: far more than the parts in flight when a test intervenes.
-fn long_batch(dir: &Path) -> (PathBuf, PathBuf) {
-    let manifest = dir.join("m.yaml");
-    std::fs::write(&manifest, CONVERT_GAIN).expect("manifest");
-    let inputs = dir.join("in");
-    std::fs::create_dir_all(&inputs).expect("in dir");
-    let tone: Vec<i16> = (0..96_000).map(|i| ((i % 100) as i16 - 50) * 100).collect();
-    let audio = AudioBuffer::new(Samples::I16(tone), 48_000, 1).expect("audio");
-    for k in 0..600 {
-        write_wav(inputs.join(format!("item_{k:03}.wav")), &audio).expect("input");
-    }
-    (manifest, inputs)
 }
 
 /// Waits until `path` exists (the batch is under way), failing after 60 s.

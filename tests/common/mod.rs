@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use remotemedia::audio_io::write_wav;
 use remotemedia::data::{AudioBuffer, Samples};
 
 /// int16 -> f32 -> -6 dB: every output sample is the input's f32 value halved (to 1e-3 relative).
@@ -59,4 +60,19 @@ pub fn item_audio(k: usize, rate: u32) -> AudioBuffer {
     let samples: Vec<i16> =
         (0..n).map(|i| (amp * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / rate as f64).sin()).round() as i16).collect();
     AudioBuffer::new(Samples::I16(samples), rate, 1).expect("valid audio")
+}
+
+/// A folder of 600 items of 2 s at 48 kHz and the CONVERT_GAIN manifest beside it: far more than
+/// the parts in flight when a test interrupts or signals a batch.
+pub fn long_batch(dir: &Path) -> (PathBuf, PathBuf) {
+    let manifest = dir.join("m.yaml");
+    std::fs::write(&manifest, CONVERT_GAIN).expect("manifest");
+    let inputs = dir.join("in");
+    std::fs::create_dir_all(&inputs).expect("in dir");
+    let tone: Vec<i16> = (0..96_000).map(|i| ((i % 100) as i16 - 50) * 100).collect();
+    let audio = AudioBuffer::new(Samples::I16(tone), 48_000, 1).expect("audio");
+    for k in 0..600 {
+        write_wav(inputs.join(format!("item_{k:03}.wav")), &audio).expect("input");
+    }
+    (manifest, inputs)
 }
