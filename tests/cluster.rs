@@ -12,7 +12,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use remotemedia::audio_io::{read_wav, write_wav};
-use remotemedia::data::{AudioBuffer, Samples};
 use serde_json::Value;
 
 mod common;
