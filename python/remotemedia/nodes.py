@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Type, Union
 import numpy as np
 
 from . import _loop
-from .payloads import VadResult, from_native
+from .payloads import VadResult
 
 
 #: The port a one-input node's single input arrives on.
@@ -109,7 +109,7 @@ class Node:
     # ---- the protocol the engines call (not for users) ----
 
     def _rm_args(self, inputs: Mapping[str, Any]):
-        values = {k: from_native(v) for k, v in inputs.items()}
+        values = dict(inputs)
         if not self.accepts_vad_result:
             values = {k: v["audio"] if isinstance(v, VadResult) else v for k, v in values.items()}
         if self.inputs is None:
