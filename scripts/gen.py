@@ -114,18 +114,18 @@ def py_type(p: Dict[str, Any]) -> str:
     return base or "Any"
 
 
-def keyword_only_classes(root: str) -> set:
-    """Builder classes whose params are keyword-only: those nodes.py derives from ``_SchemaParams``
-    without setting ``_positional = True``."""
+def positional_classes(root: str) -> set:
+    """Builder classes whose params may also be given by position: those nodes.py declares with
+    ``_positional = True``. Every other builder (one nodes.py makes from the schema alone too)
+    takes keywords only."""
     path = os.path.join(root, NODES_PY)
     if not os.path.exists(path):
         return set()
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read())
     return {c.name for c in tree.body if isinstance(c, ast.ClassDef)
-            and any(isinstance(b, ast.Name) and b.id == "_SchemaParams" for b in c.bases)
-            and not any(isinstance(a, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_positional" for t in a.targets)
-                        and isinstance(a.value, ast.Constant) and a.value.value is True for a in c.body)}
+            and any(isinstance(a, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_positional" for t in a.targets)
+                    and isinstance(a.value, ast.Constant) and a.value.value is True for a in c.body)}
 
 
 #: The line after which nodes.pyi is generated; what stands above it (the custom-node API) is kept.
@@ -136,14 +136,14 @@ def stub(schema: Dict[str, Any], root: str, old: str) -> str:
     """nodes.pyi: its hand-written head, then one typed class per built-in node and ``__all__``."""
     if STUB_MARK not in old:
         raise SystemExit(f"{STUB}: no line '{STUB_MARK.strip()}' (the generated classes go below it)")
-    keyword_only = keyword_only_classes(root)
+    positional = positional_classes(root)
     out = [old[: old.index(STUB_MARK) + len(STUB_MARK)]]
     names = []
     for t in schema["node_types"]:
         names.append(t["name"])
         args = ["self"]
         star = False
-        if t["name"] in keyword_only:
+        if t["name"] not in positional:
             args.append("*")
             star = True
         # Required params first, as a positional signature must have them.

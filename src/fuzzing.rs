@@ -434,9 +434,6 @@ fn node_case(u: &mut Bytes) {
         if let (Ok(out), Some(input), Some(params)) = (&result, &input, &valid_params) {
             check_output(type_name, params, input, out);
         }
-        if u.below(4) == 0 {
-            node.reset();
-        }
     }
 }
 

@@ -21,27 +21,10 @@ from .errors import (
     RetryableError,
     RuntimeUnavailableError,
 )
-from .nodes import (
-    AudioResampleNode,
-    ChannelMixNode,
-    DenoiseNode,
-    FbankNode,
-    FilterNode,
-    FormatConverterNode,
-    GainNode,
-    LogMelNode,
-    LoudnessNode,
-    MfccNode,
-    MixNode,
-    Node,
-    PassthroughNode,
-    SegmentNode,
-    SileroVADNode,
-    VADNode,
-    register_node,
-    registered_nodes,
-    unregister_node,
-)
+# Node, register_node, unregister_node, registered_nodes and every built-in node's builder class
+# (one per node type of the schema; nodes.pyi types them).
+from .nodes import *  # noqa: F401,F403
+from .nodes import BUILTIN_TYPES as _BUILTIN_TYPES
 from .files import AudioInfo, info, load, save
 from .payloads import Clip, Features, VadResult
 from .pipeline import Pipeline
@@ -63,21 +46,7 @@ __all__ = [
     "register_node",
     "unregister_node",
     "registered_nodes",
-    "AudioResampleNode",
-    "VADNode",
-    "SileroVADNode",
-    "FormatConverterNode",
-    "GainNode",
-    "MixNode",
-    "PassthroughNode",
-    "ChannelMixNode",
-    "SegmentNode",
-    "LogMelNode",
-    "FbankNode",
-    "MfccNode",
-    "FilterNode",
-    "LoudnessNode",
-    "DenoiseNode",
+    *_BUILTIN_TYPES,
     "load",
     "save",
     "info",

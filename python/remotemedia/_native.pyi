@@ -40,6 +40,11 @@ def validate_manifest(manifest_text: str, python_nodes: Optional[Dict[str, Any]]
     """Validates manifest text (JSON or YAML); returns the canonical manifest as JSON or raises
     ``remotemedia.ManifestError`` listing every problem."""
 
+def check_manifest(text: str, python_types: Optional[Dict[str, Any]] = None) -> str:
+    """Validates a manifest tree (JSON text) against the built-in node types plus ``python_types``
+    (type name -> Node subclass); returns the validated manifest as JSON or raises
+    ``remotemedia.ManifestError`` listing every problem."""
+
 def load_audio(path: str, rate: Optional[int] = None, mono: bool = False, dtype: Optional[str] = "float32") -> Any:
     """Decodes an audio file of any supported format into an ``Audio`` (the GIL released);
     ``remotemedia.load`` documents the arguments."""

@@ -120,11 +120,18 @@ def downmix_mean(audio: Audio) -> Audio:
 
 
 def _resample(audio: Audio, rate: int) -> Audio:
-    from ._pure import builtin, resample as kernel
+    from ._pure import builtin
+    from ._pure.schema import builtin_types, describe_kind, describe_value
+    from ._pure.validate import check_param
 
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or not kernel.MIN_RATE <= rate <= kernel.MAX_RATE:
-        raise InputError(f"rate={rate}: param 'output_rate' must be from {kernel.MIN_RATE} to {kernel.MAX_RATE} Hz, found {rate}")
-    return builtin.make_kernel("AudioResampleNode", {"output_rate": int(rate)})({"in": audio})
+    # The resampler's own param spec and the engine's words for it (`wrong` in src/nodes/params.rs,
+    # prefixed as audio_io::resample_with_node does), so both runtimes refuse a rate alike.
+    spec = builtin_types()["AudioResampleNode"].param("output_rate")
+    ok, value = check_param(spec, rate) if not isinstance(rate, (bool, float)) else (False, None)
+    if not ok:
+        shown = rate.item() if isinstance(rate, np.generic) else rate
+        raise InputError(f"rate={shown}: param 'output_rate' must be {describe_kind(spec)}, found {describe_value(shown)}")
+    return builtin.make_kernel("AudioResampleNode", {"output_rate": value})({"in": audio})
 
 
 def _format_for(path: str, format: Optional[str]) -> str:

@@ -26,32 +26,11 @@ import re
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Type, Union
 
-from . import _loop
-from .payloads import VadResult, from_native
+import numpy as np
 
-__all__ = [
-    "Node",
-    "BuiltinNode",
-    "register_node",
-    "unregister_node",
-    "registered_nodes",
-    "AudioResampleNode",
-    "VADNode",
-    "SileroVADNode",
-    "FormatConverterNode",
-    "GainNode",
-    "MixNode",
-    "PassthroughNode",
-    "ChannelMixNode",
-    "SegmentNode",
-    "LogMelNode",
-    "FbankNode",
-    "MfccNode",
-    "FilterNode",
-    "LoudnessNode",
-    "DenoiseNode",
-    "BUILTIN_TYPES",
-]
+from . import _loop
+from .payloads import VadResult
+
 
 #: The port a one-input node's single input arrives on.
 DEFAULT_PORT = "in"
@@ -130,7 +109,7 @@ class Node:
     # ---- the protocol the engines call (not for users) ----
 
     def _rm_args(self, inputs: Mapping[str, Any]):
-        values = {k: from_native(v) for k, v in inputs.items()}
+        values = dict(inputs)
         if not self.accepts_vad_result:
             values = {k: v["audio"] if isinstance(v, VadResult) else v for k, v in values.items()}
         if self.inputs is None:
@@ -279,26 +258,11 @@ class BuiltinNode(Node):
         raise TypeError(f"{self.type_name} is built in; run it inside a Pipeline")
 
 
-class MixNode(BuiltinNode):
-    """Sums its f32 audio inputs sample by sample; shorter inputs are padded with silence."""
-
-    inputs = "any"
-
-    def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint)
-
-
-class PassthroughNode(BuiltinNode):
-    """Passes its input on unchanged."""
-
-    def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint)
-
-
 class _SchemaParams(BuiltinNode):
-    """A built-in node whose params are keywords named, typed and defaulted by the engine's own
-    registry (``schema.json``, generated from the Rust params structs): the signature is
-    read from there, so no default is written twice. Params left out take the engine's default."""
+    """A built-in node whose params, inputs, outputs and statefulness are the engine's own
+    registry's (``schema.json``, generated from the Rust params structs): the signature is read
+    from there, so no param, default or port is written twice and a param added in Rust reaches
+    the builder through regeneration alone. Params left out take the engine's default."""
 
     #: True: the params may also be given by position, in the schema's order (required ones have
     #: no default), and every param, defaults included, goes into the manifest entry.
@@ -307,11 +271,19 @@ class _SchemaParams(BuiltinNode):
     def __init__(self, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None, **params: Any):
         super().__init__(node_id, runtime_hint, **params)
 
-    def __init_subclass__(cls, **kwargs: Any):
-        super().__init_subclass__(**kwargs)
+    @staticmethod
+    def _types() -> Dict[str, Any]:
         from ._pure.schema import builtin_types
 
-        spec = builtin_types()[cls.type_name]
+        return builtin_types()
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        spec = _SchemaParams._types()[cls.type_name]
+        cls.inputs = None if spec.inputs == "one" else "any" if spec.inputs == "any" else list(spec.ports)
+        cls.outputs = list(spec.outputs)
+        cls.stateful = spec.stateful
+        specs = {p.name: p for p in spec.params}
         kw = inspect.Parameter.KEYWORD_ONLY
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if cls._positional else kw
         sig = inspect.Signature(
@@ -321,20 +293,55 @@ class _SchemaParams(BuiltinNode):
                for p in sorted(spec.params, key=lambda p: not p.required)]
             + [inspect.Parameter("node_id", kw, default=None), inspect.Parameter("runtime_hint", kw, default=None)]
         )
-        if cls._positional:
-            def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            if cls._positional:
                 bound = sig.bind(self, *args, **kwargs)
                 bound.apply_defaults()
-                given = dict(bound.arguments)
-                del given["self"]
-                _SchemaParams.__init__(self, **given)
-        else:
-            def __init__(self: Any, **kwargs: Any) -> None:
-                _SchemaParams.__init__(self, **kwargs)
+                kwargs = dict(bound.arguments)
+                del kwargs["self"]
+            elif args:
+                sig.bind(self, *args, **kwargs)  # raises the TypeError Python gives a keyword-only call
+            _SchemaParams.__init__(self, **{k: _json_param(specs[k], v) if k in specs else v for k, v in kwargs.items()})
 
         __init__.__doc__ = cls.__doc__
         __init__.__signature__ = sig  # type: ignore[attr-defined]
         cls.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _json_param(spec: Any, v: Any) -> Any:
+    """A param value as the manifest holds it, by the param's kind: numpy scalars become Python
+    ones, an array for a list of numbers is read flat (a ``(n, 1)`` noise clip is mono samples),
+    numbers in such a list become floats, mappings in a list of tagged objects plain dicts. What
+    is not of the kind is left as it is, for validation to name."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if spec.kind != "list" or v is None or isinstance(v, (str, bytes, Mapping)):
+        return v
+    if isinstance(v, np.ndarray):
+        v = v.reshape(-1)
+    try:
+        items = list(v)
+    except TypeError:
+        return v
+    item = spec.item.kind if spec.item is not None else ""
+    if item == "float":
+        return [float(x) if isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)) else x for x in items]
+    if item == "tagged":
+        return [dict(x) if isinstance(x, Mapping) else x for x in items]
+    return [x.item() if isinstance(x, np.generic) else x for x in items]
+
+
+# One class per built-in node type: the signature, ports and defaults come from the schema; only
+# the Python-side docstring and whether params may be given by position are written here.
+
+
+class MixNode(_SchemaParams):
+    """Sums its f32 audio inputs sample by sample; shorter inputs are padded with silence."""
+
+
+class PassthroughNode(_SchemaParams):
+    """Passes its input on unchanged."""
 
 
 class AudioResampleNode(_SchemaParams):
@@ -346,7 +353,6 @@ class AudioResampleNode(_SchemaParams):
 class VADNode(_SchemaParams):
     """Voice activity detection: outputs ``segments``, ``frames`` and the unchanged ``audio``."""
 
-    outputs = ["audio", "segments", "frames"]
     _positional = True
 
 
@@ -359,7 +365,6 @@ class SileroVADNode(_SchemaParams):
     limit). ``mode="raw"`` makes each chunk's decision ``probability >= threshold`` instead.
     """
 
-    outputs = ["audio", "segments", "frames", "probabilities"]
     _positional = True
 
 
@@ -413,7 +418,7 @@ class MfccNode(_SchemaParams):
     docs/nodes.md#mfccnode."""
 
 
-class FilterNode(BuiltinNode):
+class FilterNode(_SchemaParams):
     """Butterworth filters and RBJ cookbook EQ bands, applied in order; f32 out.
 
     ``bands`` is a list of dicts, e.g. ``[{"type": "highpass", "freq_hz": 80, "order": 4},
@@ -422,49 +427,42 @@ class FilterNode(BuiltinNode):
     (docs/nodes.md#filternode). ``zero_phase`` filters whole buffers forward and backward.
     """
 
-    def __init__(self, bands: List[Dict[str, Any]], zero_phase: bool = False, *,
-                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, bands=[dict(b) for b in bands], zero_phase=zero_phase)
+    _positional = True
 
 
-class LoudnessNode(BuiltinNode):
+class LoudnessNode(_SchemaParams):
     """ITU-R BS.1770-4 / EBU R128 loudness: outputs ``audio`` (normalised to ``target_lufs`` under
     ``peak_ceiling_dbtp``, or unchanged with ``mode="measure"``) and a ``loudness`` report
     (integrated LUFS, loudness range, true peak, the gain applied; docs/nodes.md#loudnessnode)."""
 
-    outputs = ["audio", "loudness"]
-
-    def __init__(self, mode: str = "normalize", target_lufs: float = -23.0, peak_ceiling_dbtp: float = -1.0,
-                 channel_weights: Optional[List[float]] = None, true_peak: bool = True, *,
-                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        super().__init__(node_id, runtime_hint, mode=mode, target_lufs=target_lufs, peak_ceiling_dbtp=peak_ceiling_dbtp,
-                         channel_weights=None if channel_weights is None else [float(w) for w in channel_weights],
-                         true_peak=bool(true_peak))
+    _positional = True
 
 
-class DenoiseNode(BuiltinNode):
+class DenoiseNode(_SchemaParams):
     """Spectral-gating noise reduction (as noisereduce): STFT bins under the noise profile's mean +
     ``n_std_thresh`` std (dB) are attenuated by ``prop_decrease``, the mask smoothed over time and
-    frequency. The profile comes from ``noise_clip`` (mono samples at the audio's rate) or the
-    quietest frames; ``mode="nonstationary"`` follows changing noise. Streams lag by
-    ``n_fft + (time_mask_smooth_ms in hops) * n_fft / 4`` samples (docs/nodes.md#denoisenode)."""
+    frequency. The profile comes from ``noise_clip`` (mono samples at the audio's rate, a list or
+    an array) or the quietest frames; ``mode="nonstationary"`` follows changing noise. Streams lag
+    by ``n_fft + (time_mask_smooth_ms in hops) * n_fft / 4`` samples (docs/nodes.md#denoisenode)."""
 
-    def __init__(self, mode: str = "stationary", n_fft: int = 1024, n_std_thresh: float = 1.5,
-                 prop_decrease: float = 1.0, freq_mask_smooth_hz: float = 500.0, time_mask_smooth_ms: float = 50.0,
-                 time_constant_s: float = 2.0, noise_clip: Optional[Any] = None, *,
-                 node_id: Optional[str] = None, runtime_hint: Optional[str] = None):
-        flat = noise_clip.reshape(-1) if hasattr(noise_clip, "reshape") else noise_clip
-        clip = None if flat is None else [float(v) for v in flat]
-        super().__init__(node_id, runtime_hint, mode=mode, n_fft=n_fft, n_std_thresh=n_std_thresh,
-                         prop_decrease=prop_decrease, freq_mask_smooth_hz=freq_mask_smooth_hz,
-                         time_mask_smooth_ms=time_mask_smooth_ms, time_constant_s=time_constant_s, noise_clip=clip)
+    _positional = True
 
 
-BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {
-    c.type_name: c
-    for c in (AudioResampleNode, VADNode, SileroVADNode, FormatConverterNode, GainNode, MixNode, PassthroughNode,
-              ChannelMixNode, SegmentNode, LogMelNode, FbankNode, MfccNode, FilterNode, LoudnessNode, DenoiseNode)
-}
+def _builder(type_name: str) -> Type[BuiltinNode]:
+    """The builder class of a built-in node type: the one defined above, else one made from the
+    schema alone (keyword params, the engine's doc), so a node type added in Rust reaches Python
+    through regeneration of schema.json."""
+    cls = globals().get(type_name)
+    if cls is None:
+        cls = type(type_name, (_SchemaParams,), {"__doc__": _SchemaParams._types()[type_name].doc, "__module__": __name__})
+    return cls
+
+
+#: Every built-in node type's builder class, by type name (the schema's node types, in its order).
+BUILTIN_TYPES: Dict[str, Type[BuiltinNode]] = {name: _builder(name) for name in _SchemaParams._types()}
+globals().update(BUILTIN_TYPES)
+
+__all__ = ["Node", "BuiltinNode", "register_node", "unregister_node", "registered_nodes", *BUILTIN_TYPES, "BUILTIN_TYPES"]
 
 
 def default_id_stem(type_name: str) -> str:

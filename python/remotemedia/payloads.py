@@ -13,8 +13,8 @@
 * ``dict`` -- named values (nodes with several outputs); an edge's ``output_key`` picks one.
 * anything JSON can hold -- scores, labels, lists.
 
-This module also converts the native module's plain values (``(ndarray, rate)`` tuples) to these,
-and holds the rules for what a Python node may return (:func:`node_output`): the same rules, limits
+The native engine builds these objects itself (``remotemedia._runtime`` registers the classes). This
+module holds the pure runtime's rules for what a Python node may return (:func:`node_output`): the same rules, limits
 and words as the native engine's conversion (``payload_from_py`` in src/python/convert.rs), so a
 custom node's output is accepted or refused alike, and passed on as the same values, on both
 runtimes.
@@ -33,7 +33,7 @@ from .audio import Audio
 from .errors import InputError
 from .limits import VALUE_ITEMS, VALUE_NESTING
 
-__all__ = ["VadResult", "Clip", "Features", "OutputError", "payload_kind", "from_native", "to_native", "node_output",
+__all__ = ["VadResult", "Clip", "Features", "OutputError", "payload_kind", "node_output",
            "private_copy"]
 
 
@@ -192,63 +192,6 @@ def payload_kind(value: Any) -> str:
 def _is_clip_list(value: Any) -> bool:
     """A non-empty list of clips (an empty one is indistinguishable from a JSON list)."""
     return isinstance(value, list) and bool(value) and all(isinstance(c, Clip) for c in value)
-
-
-def _is_audio_tuple(value: Any) -> bool:
-    return (
-        isinstance(value, tuple)
-        and len(value) == 2
-        and isinstance(value[0], np.ndarray)
-        and isinstance(value[1], (int, np.integer))
-    )
-
-
-def from_native(value: Any) -> Any:
-    """Converts a value in the native module's plain shapes (``(ndarray, rate)`` tuples, dicts) into
-    the Python payload model; values that already are (what the engine returns once
-    ``remotemedia._runtime`` has registered the classes) pass through unchanged."""
-    if isinstance(value, (Audio, VadResult, Features)):
-        return value
-    if _is_audio_tuple(value):
-        return Audio._trusted(value[0], int(value[1]))
-    if isinstance(value, dict) and set(value) == {"values", "frame_rate"} and isinstance(value["values"], np.ndarray):
-        return Features(value["values"], value["frame_rate"])
-    if isinstance(value, dict):
-        converted = {k: from_native(v) for k, v in value.items()}
-        if set(converted) in ({"segments", "frames", "audio"}, {"segments", "frames", "audio", "probabilities"}):
-            converted["segments"] = [tuple(s) for s in converted["segments"]]
-            converted["frames"] = np.asarray(converted["frames"], dtype=bool)
-            if "probabilities" in converted:
-                converted["probabilities"] = np.asarray(converted["probabilities"], dtype=np.float32)
-            return VadResult(converted)
-        return converted
-    if isinstance(value, list):
-        if value and all(isinstance(v, dict) and set(v) == {"start_frame", "audio"} for v in value):
-            # Clips in the plain shape: {"start_frame": k, "audio": (ndarray, rate)}.
-            return [Clip._trusted_clip(v["audio"][0], int(v["audio"][1]), v["start_frame"]) for v in value]
-        return [from_native(v) for v in value]
-    return value
-
-
-def to_native(value: Any) -> Any:
-    """Converts a Python node's output into what the native module takes: audio as
-    ``(ndarray, rate)`` tuples, VAD results and maps as dicts, clips as
-    ``{"start_frame": k, "audio": (ndarray, rate)}``, JSON values as they are."""
-    if isinstance(value, Clip):
-        return {"start_frame": value.start_frame, "audio": (value.samples, value.sample_rate)}
-    if isinstance(value, Audio):
-        return (value.samples, value.sample_rate)
-    if isinstance(value, Features):
-        return {"values": np.ascontiguousarray(value, dtype=np.float32).view(np.ndarray), "frame_rate": value.frame_rate}
-    if isinstance(value, dict):
-        return {k: to_native(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_native(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 # ---- what a Python node may return ----

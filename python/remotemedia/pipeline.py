@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import math
 import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -22,10 +23,9 @@ from . import _runtime
 from ._completion import native_call
 from .audio import ACCEPTED_DTYPES, MAX_CHANNELS, MAX_RATE, Audio, to_audio
 from .errors import InputError, ManifestError, RemoteMediaError, node_error_from_exception
-from .limits import WORKERS
+from .limits import MANIFEST_NESTING, WORKERS
 from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
 from .session import Session
-from ._pure.graph import Graph
 from ._pure.schema import NodeTypeSpec, builtin_types
 from ._pure.validate import validate
 from ._pure.tree import parse_json, parse_yaml, read_text as _read_text
@@ -99,7 +99,11 @@ class Pipeline:
         self._runtime = _runtime.select_runtime(runtime_hint)
         self._engine: Any = None
         self._batch_engines: Dict[int, Any] = {}
-        self._graph: Optional[Graph] = None
+        #: The compiled pipeline: the pure runtime's Graph, or the engine's validated manifest.
+        self._graph: Any = None
+        #: The Python objects the native engine calls, by node id (Python nodes, and the numpy
+        #: kernels of built-in nodes with ``runtime_hint: python``).
+        self._callbacks: Dict[str, Node] = {}
         self._python_nodes: Dict[str, Node] = {}
         self._sources: List[str] = []
         self._clock: Any = None
@@ -113,7 +117,11 @@ class Pipeline:
         """A pipeline from a manifest tree (as ``json.load`` would give). Raises ManifestError.
         Keyword arguments are config fields; they override the manifest's ``config``."""
         manifest = _override_config(manifest, config)
-        validate(manifest, _types([]))  # every problem at once, before anything is built
+        # Every problem at once, before anything is built: by the engine itself where it will run
+        # the pipeline (then nothing in Python reads or checks the manifest), else by the pure validator.
+        checked = _check_native(manifest, []) if _native_checks(runtime_hint) else None
+        if checked is None:
+            validate(manifest, _types([]))
         self = cls.__new__(cls)
         top = copy.deepcopy(manifest)
         self._setup(top, runtime_hint)
@@ -122,7 +130,7 @@ class Pipeline:
         declared = top.pop("outputs", None)
         self._outputs = list(declared) if declared is not None else None
         self._had_edges = "edges" in manifest
-        self._compile()
+        self._compile(checked)
         return self
 
     @classmethod
@@ -220,45 +228,56 @@ class Pipeline:
 
     # ---- compilation ----
 
-    def _compile(self) -> None:
+    def _compile(self, checked: Optional[Tuple[str, Dict[str, Any]]] = None) -> None:
+        """Validates the pipeline and builds its engine. ``checked``: what :func:`_check_native`
+        already returned for this manifest (``from_dict``), so the engine validates it once."""
         instances = {e.node_id: e for e in self._entries if isinstance(e, Node) and not isinstance(e, BuiltinNode)}
         manifest = self.manifest
-        graph = validate(manifest, _types(instances.values()))
-        python_nodes: Dict[str, Node] = {}
-        for n in graph.nodes:
-            cls = n.type.python_class
-            if cls is not None:
-                node = instances.get(n.id)
-                if node is None:
-                    node = self._python_nodes.get(n.id)
-                if node is None or type(node) is not cls:
-                    try:
-                        node = cls(node_id=n.id, **n.params)
-                    except Exception as e:
-                        raise node_error_from_exception(e, n.id, n.type.name, "construction") from None
-                python_nodes[n.id] = node
-        self._python_nodes = python_nodes
-        self._sources = [graph.nodes[i].id for i in graph.sources()]
         if self._runtime == "rust":
-            self._engine = self._native_engine(manifest, graph)
-        else:
-            from ._pure.executor import Executor
+            classes = _python_types(instances.values())
+            text, valid = checked if checked is not None else _check_native(manifest, instances.values())
+            nodes = valid["nodes"]
+            builtin = builtin_types()
+            self._python_nodes = self._instances(
+                [(n["id"], None if n["type"] in builtin else classes.get(n["type"]), n["type"], n["params"]) for n in nodes],
+                instances,
+            )
+            targets = {e["to"] for e in valid["edges"]}
+            self._sources = [n["id"] for n in nodes if n["id"] not in targets]
+            from ._pure.builtin import KernelNode
 
-            self._engine = Executor(graph, python_nodes, self._clock)
+            self._callbacks = dict(self._python_nodes)
+            for n in nodes:
+                if n["runtime_hint"] == "python" and n["type"] in builtin:
+                    self._callbacks[n["id"]] = KernelNode(n["id"], n["type"], n["params"])
+            self._engine = _runtime.native_module().NativePipeline(text, self._callbacks, self._clock)
+            self._graph = valid
+            return
+        graph = validate(manifest, _types(instances.values()))
+        self._python_nodes = self._instances([(n.id, n.type.python_class, n.type.name, n.params) for n in graph.nodes], instances)
+        self._sources = [graph.nodes[i].id for i in graph.sources()]
+        from ._pure.executor import Executor
+
+        self._engine = Executor(graph, self._python_nodes, self._clock)
         self._graph = graph
 
-    def _native_engine(self, manifest: Dict[str, Any], graph: Graph, workers: Optional[int] = None) -> Any:
-        from ._pure.builtin import KernelNode
-
-        callbacks: Dict[str, Node] = dict(self._python_nodes)
-        for n in graph.nodes:
-            if n.runtime_hint == "python" and n.type.python_class is None:
-                callbacks[n.id] = KernelNode(n.id, n.type.name, n.params)
-        if workers is not None:
-            manifest = dict(manifest)
-            manifest["config"] = {**(manifest.get("config") or {}), "workers": workers}
-        text = json.dumps(manifest, default=_json_default)
-        return _runtime.native_module().NativePipeline(text, callbacks, self._clock)
+    def _instances(self, nodes: List[Tuple[str, Any, str, Dict[str, Any]]], given: Dict[str, Node]) -> Dict[str, Node]:
+        """The Python node objects by id, for ``(id, class or None, type name, params)`` of each
+        validated node: the instance given to the pipeline, the one it built before, or a new one."""
+        python_nodes: Dict[str, Node] = {}
+        for node_id, cls, type_name, params in nodes:
+            if cls is None:
+                continue
+            node = given.get(node_id)
+            if node is None:
+                node = self._python_nodes.get(node_id)
+            if node is None or type(node) is not cls:
+                try:
+                    node = cls(node_id=node_id, **params)
+                except Exception as e:
+                    raise node_error_from_exception(e, node_id, type_name, "construction") from None
+            python_nodes[node_id] = node
+        return python_nodes
 
     def set_clock(self, clock: Any) -> None:
         """Measures retry delays and circuit-breaker cooldowns on ``clock`` (see
@@ -421,8 +440,10 @@ class Pipeline:
             return self._engine
         engine = self._batch_engines.get(workers)
         if engine is None:
-            assert self._graph is not None
-            engine = self._native_engine(self.manifest, self._graph, workers)
+            manifest = self.manifest
+            manifest["config"] = {**(manifest.get("config") or {}), "workers": workers}
+            text = json.dumps(manifest, default=_json_default)
+            engine = _runtime.native_module().NativePipeline(text, self._callbacks, self._clock)
             self._batch_engines[workers] = engine
         return engine
 
@@ -526,14 +547,63 @@ def _entry_id(e: Union[Node, Dict[str, Any]]) -> Any:
 
 
 def _types(instances: Iterable[Node]) -> Dict[str, NodeTypeSpec]:
-    """Node types a manifest may use: built-ins, registered Python nodes, and the classes of
-    Node instances given to this pipeline."""
+    """Node types a manifest may use, for the pure validator: built-ins and :func:`_python_types`."""
     types = dict(builtin_types())
-    for name, cls in registered_nodes().items():
+    for name, cls in _python_types(instances).items():
         types[name] = NodeTypeSpec.from_dict(cls._rm_type_schema())
-    for node in instances:
-        types[node.type_name] = NodeTypeSpec.from_dict(type(node)._rm_type_schema())
     return types
+
+
+def _python_types(instances: Iterable[Node]) -> Dict[str, type]:
+    """The Python node classes a manifest may name, by type name (what :func:`_types` adds to
+    the built-ins): the registered ones, and the classes of Node instances given to this pipeline."""
+    types: Dict[str, type] = dict(registered_nodes())
+    for node in instances:
+        types[node.type_name] = type(node)
+    return types
+
+
+def _native_checks(runtime_hint: str) -> bool:
+    """Whether the native engine will run a pipeline with this hint (then it alone reads and
+    validates the manifest); a hint that cannot be honoured raises later, in ``_setup``."""
+    if not _runtime.is_rust_runtime_available():
+        return False
+    try:
+        return _runtime.select_runtime(runtime_hint) == "rust"
+    except RemoteMediaError:
+        return False
+
+
+def _check_native(manifest: Any, instances: Iterable[Node]) -> Tuple[str, Dict[str, Any]]:
+    """Validates ``manifest`` in the engine (``ManifestError`` with every problem); returns its JSON
+    text and the engine's validated manifest. A Python value JSON cannot hold (an array, NaN, an
+    object...) never reaches the engine: the pure validator names it."""
+    instances = list(instances)
+    if not _plain_json(manifest):
+        validate(manifest, _types(instances))  # raises ManifestError naming the value
+    text = json.dumps(manifest, default=_json_default)
+    return text, json.loads(_runtime.native_module().check_manifest(text, _python_types(instances)))
+
+
+def _plain_json(v: Any, depth: int = 0) -> bool:
+    """Whether ``json.dumps`` writes ``v`` as the engine reads it back: str keys, finite floats,
+    integers within 64 bits, strings without lone surrogates (numpy scalars and tuples as numbers
+    and lists), nested no deeper than the manifest limit."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or isinstance(v, bool):
+        return True
+    if isinstance(v, int):
+        return -(2**63) <= v < 2**64
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, str):
+        return v.isascii() or not any(0xD800 <= ord(c) <= 0xDFFF for c in v)
+    if depth >= MANIFEST_NESTING:
+        return False
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain_json(k) for k in v) and all(_plain_json(x, depth + 1) for x in v.values())
+    return isinstance(v, (list, tuple)) and all(_plain_json(x, depth + 1) for x in v)
 
 
 def _json_default(v: Any) -> Any:

@@ -683,10 +683,6 @@ impl Node for DenoiseNode {
         }
         Ok(head)
     }
-
-    fn reset(&mut self) {
-        self.stream = None;
-    }
 }
 
 pub fn node_type() -> NodeType {

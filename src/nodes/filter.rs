@@ -237,13 +237,6 @@ impl Node for FilterNode {
     fn push(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         self.filter(expect_audio(inputs.one()?)?, true)
     }
-
-    fn reset(&mut self) {
-        self.streaming = false;
-        if let Some((_, c)) = &mut self.cascade {
-            c.reset();
-        }
-    }
 }
 
 pub fn node_type() -> NodeType {

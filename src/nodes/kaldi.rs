@@ -339,13 +339,6 @@ impl<F: KaldiFeature> Node for KaldiNode<F> {
         }
         Ok(out.map(Payload::Features))
     }
-
-    fn reset(&mut self) {
-        self.streaming = None;
-        if let Some(f) = &mut self.front {
-            f.reset();
-        }
-    }
 }
 
 /// The node type's params: the shared front end's, then the feature's own.

@@ -249,10 +249,6 @@ impl Node for LogMelNode {
         out.values.extend_from_slice(&rest.values);
         Ok(Some(Payload::Features(out)))
     }
-
-    fn reset(&mut self) {
-        self.mel.reset();
-    }
 }
 
 pub fn node_type() -> NodeType {

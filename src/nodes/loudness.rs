@@ -648,10 +648,6 @@ impl Node for LoudnessNode {
         self.stream = None;
         out.map(Some)
     }
-
-    fn reset(&mut self) {
-        self.stream = None;
-    }
 }
 
 pub fn node_type() -> NodeType {

@@ -90,9 +90,6 @@ pub trait Node: Send {
     /// Processes one item. Returning `Err` fails this item's run; the node stays usable.
     fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError>;
 
-    /// Forgets state carried between calls (streaming nodes); the next call starts afresh.
-    fn reset(&mut self) {}
-
     /// Processes one chunk of a streaming session. A stateful node (see [`NodeType::stateful`])
     /// gets one instance per session, so what it carries (a resampler's filter history, a VAD's
     /// noise floor) flows from chunk to chunk; the outputs of all `push` calls followed by

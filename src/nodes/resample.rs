@@ -850,14 +850,6 @@ impl Node for ResampleNode {
         }
         Ok(Some(self.output(out, channels)))
     }
-
-    fn reset(&mut self) {
-        self.stream = None;
-        self.stream_resampler = None;
-        for (_, r) in &mut self.cache {
-            r.reset();
-        }
-    }
 }
 
 /// The rates a param may name.

@@ -192,10 +192,6 @@ impl Node for Segment {
         Ok(Payload::Clips(cut(&expect_vad(inputs)?, &self.params)))
     }
 
-    fn reset(&mut self) {
-        self.session = None;
-    }
-
     fn push(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         let v = expect_vad(inputs)?;
         match &mut self.session {

@@ -429,13 +429,6 @@ impl Node for SileroVadNode {
             audio.unwrap_or(AudioBuffer { samples: Samples::F32(Vec::new()), sample_rate: rate, channels });
         Ok(Some(SileroVadNode::result(step, audio)))
     }
-
-    fn reset(&mut self) {
-        self.stream_channels = None;
-        if let Some(v) = &mut self.vad {
-            v.reset();
-        }
-    }
 }
 
 /// Probabilities, frames and segments (seconds) for one whole mono buffer.

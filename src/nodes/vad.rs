@@ -711,13 +711,6 @@ impl Node for VadNode {
         }
         Ok(Some(Payload::Vad(result)))
     }
-
-    fn reset(&mut self) {
-        self.stream = None;
-        if let Some(s) = &mut self.state {
-            s.reset();
-        }
-    }
 }
 
 pub fn node_type() -> NodeType {

@@ -8,13 +8,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use serde_json::Value;
 
-use crate::error::{Error, NodeError};
+use crate::error::Error;
 use crate::graph::Graph;
 use crate::manifest;
-use crate::nodes::{InputPorts, NodeType, Registry};
+use crate::nodes::Registry;
 use crate::data::Payload;
 use crate::python::convert::{check_audio, payload_to_py, AudioView};
 use crate::python::errors;
+use crate::python::manifest::python_node_type;
 use crate::python::pynode::PyNode;
 use crate::python::clock::PyClock;
 use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions, Event, Inbox};
@@ -42,21 +43,6 @@ fn node_types_in(tree: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// How a Python node declares its inputs: `inputs = None` (one), a list of port names, or `"any"`.
-fn python_inputs(obj: &Bound<'_, PyAny>) -> InputPorts {
-    match obj.getattr("inputs") {
-        Ok(v) if v.is_none() => InputPorts::One,
-        Ok(v) => match v.extract::<String>() {
-            Ok(s) if s == "any" || s == "*" => InputPorts::Any,
-            _ => match v.extract::<Vec<String>>() {
-                Ok(ports) if !ports.is_empty() => InputPorts::Named(ports),
-                _ => InputPorts::One,
-            },
-        },
-        Err(_) => InputPorts::One,
-    }
-}
-
 /// Validates `text` against the built-in types plus the Python nodes' types; every node that has a
 /// Python instance is built as a call of that instance.
 fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<(Graph, Factories)> {
@@ -69,16 +55,7 @@ fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDic
             let id: String = k.extract()?;
             if let Some((_, ty)) = types.iter().find(|(i, _)| *i == id) {
                 if registry.get(ty).is_none() {
-                    registry.register(NodeType {
-                        open_params: true,
-                        open_outputs: true,
-                        inputs: python_inputs(&obj),
-                        // A streaming node's state would be corrupted by a retry: see docs/reliability.md.
-                        stateful: obj.getattr("stateful").and_then(|v| v.is_truthy()).unwrap_or(false),
-                        ..NodeType::new(ty.clone(), "a Python node", |cfg| {
-                            Err(NodeError::permanent(format!("no Python instance was given for node '{}'", cfg.id)))
-                        })
-                    });
+                    registry.register(python_node_type(ty.clone(), &obj));
                 }
             }
             instances.push((id, Arc::new(obj.unbind())));

@@ -199,6 +199,16 @@ def test_load_rate_equals_an_audio_resample_node_run(runtime, made, name):
     np.testing.assert_array_equal(loaded.samples, expected.samples)
 
 
+@pytest.mark.parametrize("rate", [7999, 192001])
+def test_load_refuses_a_rate_in_the_engine_words_on_both_runtimes(made, rate):
+    # One wording for the rule: the resampler's own param check, prefixed with the argument.
+    expected = f"rate={rate}: param 'output_rate' must be an integer from 8000 to 192000, found {rate}"
+    for runtime in ("rust", "python"):
+        with pytest.raises(InputError) as e:
+            rm.load(made["wav_pcm16"].path, rate=rate, runtime_hint=runtime)
+        assert str(e.value) == expected, runtime
+
+
 def test_mono_is_the_mean_of_the_channels(runtime, made):
     m = made["wav_6ch"]
     a = rm.load(m.path, mono=True, runtime_hint=runtime)

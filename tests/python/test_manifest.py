@@ -310,3 +310,35 @@ def test_non_json_params_are_rejected():
         Pipeline([Model(node_id="m", model=object())], runtime_hint="python")
     assert e.value.problems[0].path == "nodes[0].params.model"
     assert e.value.problems[0].expected == "a JSON value"
+
+
+@pytest.mark.requires_native
+def test_with_the_native_engine_only_the_engine_validates(monkeypatch):
+    # One validation, in Rust: the pure validator is not called for a pipeline the engine runs,
+    # be it from a manifest, from nodes or with a custom node, valid or not.
+    from remotemedia import pipeline as pipeline_module
+
+    def pure_validator(*args, **kwargs):
+        raise AssertionError("the pure-Python validator ran for a native pipeline")
+
+    monkeypatch.setattr(pipeline_module, "validate", pure_validator)
+
+    class Doubler(Node):
+        def process(self, audio):
+            return audio.samples * 2
+
+    x = tone()
+    out = Pipeline([GainNode(6.0, node_id="g"), Doubler(node_id="d")], runtime_hint="rust").run_sync((x, 16000))["d"]
+    np.testing.assert_allclose(out, x * 10 ** (6 / 20) * 2, rtol=1e-6)
+    assert Pipeline.from_yaml(YAML, runtime_hint="rust").run_sync((x, 16000))
+    with pytest.raises(ManifestError) as e:
+        Pipeline.from_dict({"version": "1.0", "nodes": [{"id": "r", "type": "AudioResampleNode", "params": {"output_rate": 5}}]},
+                           runtime_hint="rust")
+    assert [tuple(p) for p in e.value.problems] == [("nodes[0].params.output_rate", "an integer from 8000 to 192000", "5")]
+
+
+def test_a_python_value_json_cannot_hold_is_named_on_both_runtimes(runtime):
+    manifest = {"version": "1.0", "nodes": [{"id": "g", "type": "GainNode", "params": {"gain_db": np.array([1.0])}}]}
+    with pytest.raises(ManifestError) as e:
+        Pipeline.from_dict(manifest, runtime_hint=runtime)
+    assert [p.path for p in e.value.problems] == ["nodes[0].params.gain_db"]

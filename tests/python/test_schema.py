@@ -59,6 +59,45 @@ def test_a_new_param_reaches_the_stub_and_the_docs_only_through_regeneration(tmp
     assert sorted(set(docs.splitlines()) - set(before)) == ["| `ramp_ms` | no | integer 0..=1000 | `5` | fade the gain in over this long |"]
 
 
+def test_a_new_param_or_node_reaches_the_python_builders_only_through_the_schema(monkeypatch):
+    # The builder classes read their signature, ports and defaults from the schema: a param added
+    # to GainNode's Rust params struct (hence to schema.json) is a param of the Python builder,
+    # and a new node type gets a builder of its own, with no edit to nodes.py.
+    from remotemedia._pure import schema as pure_schema
+
+    schema = json.loads(json.dumps(SCHEMA))
+    gain = next(t for t in schema["node_types"] if t["name"] == "GainNode")
+    gain["params"].append({"name": "ramp_ms", "kind": "int", "min": 0, "max": 1000, "required": False,
+                           "default": 5, "doc": "fade the gain in over this long"})
+    schema["node_types"].append({**gain, "name": "NewNode", "doc": "a node added in Rust", "outputs": ["audio", "level"]})
+    types = {d["name"]: pure_schema.NodeTypeSpec.from_dict(d) for d in schema["node_types"]}
+    monkeypatch.setattr(pure_schema, "builtin_types", lambda: types)
+
+    class GainNode(nodes._SchemaParams):
+        _positional = True
+
+    assert list(inspect.signature(GainNode).parameters) == ["gain_db", "ramp_ms", "node_id", "runtime_hint"]
+    assert GainNode(6.0, node_id="g").to_manifest() == {"id": "g", "type": "GainNode", "params": {"gain_db": 6.0, "ramp_ms": 5}}
+    new = nodes._builder("NewNode")
+    assert new.__doc__ == "a node added in Rust" and new.outputs == ["audio", "level"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in inspect.signature(new).parameters.values())
+    assert new(ramp_ms=7, node_id="n").to_manifest() == {"id": "n", "type": "NewNode", "params": {"ramp_ms": 7}}
+
+
+def test_builders_write_array_and_mapping_params_as_the_manifest_holds_them():
+    import types
+
+    import numpy as np
+
+    clip = nodes.DenoiseNode(noise_clip=np.arange(4, dtype=np.int16).reshape(4, 1), node_id="d").params["noise_clip"]
+    assert clip == [0.0, 1.0, 2.0, 3.0] and all(type(x) is float for x in clip)
+    weights = nodes.LoudnessNode(channel_weights=np.array([1, 1, 0]), true_peak=np.bool_(False), node_id="l").params
+    assert weights["channel_weights"] == [1.0, 1.0, 0.0] and weights["true_peak"] is False
+    bands = nodes.FilterNode((types.MappingProxyType({"type": "lowpass", "freq_hz": 1000}),), node_id="f").params["bands"]
+    assert bands == [{"type": "lowpass", "freq_hz": 1000}] and type(bands[0]) is dict
+    assert nodes.VADNode.outputs == ["audio", "segments", "frames"] and nodes.MixNode.inputs == "any"
+
+
 def test_a_node_with_params_and_no_docs_block_is_an_error(tmp_path):
     gen = load_gen()
     schema = json.loads(json.dumps(SCHEMA))

@@ -18,7 +18,7 @@ import numpy as np
 from ..audio import Audio
 from ..errors import InputError, RemoteMediaError
 from ..nodes import Node
-from ..payloads import Clip, VadResult, from_native, payload_kind
+from ..payloads import Clip, VadResult, payload_kind
 
 __all__ = ["make_kernel", "KernelNode"]
 
@@ -358,7 +358,7 @@ class KernelNode(Node):
         self._kernel = make_kernel(type_name, params)
 
     def _rm_call(self, inputs: Mapping[str, Any]) -> Any:
-        return self._kernel({k: from_native(v) for k, v in inputs.items()})
+        return self._kernel(dict(inputs))
 
     async def _rm_call_async(self, inputs: Mapping[str, Any]) -> Any:
         return self._rm_call(inputs)
