@@ -304,7 +304,8 @@ impl NativePipeline {
 
     /// Opens a streaming session on this pipeline.
     fn stream(&self) -> NativeSession {
-        NativeSession { inner: Mutex::new(self.inner.session()), last_ns: AtomicU64::new(0) }
+        // The first push builds the session's node states (~100-300 µs): it releases the GIL.
+        NativeSession { inner: Mutex::new(self.inner.session()), last_ns: AtomicU64::new(u64::MAX) }
     }
 
     /// The canonical manifest (JSON text).
@@ -460,9 +461,17 @@ impl NativeSession {
                 }
             }
         }
-        let started = Instant::now();
-        let out = py.detach(|| self.lock().push(input)).map_err(|e| errors::to_py(py, &e))?;
-        self.note(started);
+        // Timed inside: taking the GIL back can wait a whole switch interval (5 ms) behind
+        // another thread, which says nothing about this session's work.
+        let out = py
+            .detach(|| {
+                let session = self.lock();
+                let started = Instant::now();
+                let out = session.push(input);
+                self.note(started);
+                out
+            })
+            .map_err(|e| errors::to_py(py, &e))?;
         outputs_to_py(py, out)
     }
 
