@@ -1,7 +1,9 @@
 """The Python-side benchmark (``bash scripts/bench.sh`` runs it): what a call through the package costs
 next to a bare call into the extension, and the main job (1 s of 48 kHz int16 -> f32 -> 16 kHz -> VAD)
 on the native runtime, on the pure-Python runtime, and written by hand with numpy + python-soxr (HQ)
-+ a numpy energy VAD, all measured interleaved in one process. Prints median and p99.
++ a numpy energy VAD, all measured interleaved in one process; then ``run_sync`` of the main job per
+second of audio at 0.01, 0.1, 1 and 10 s against its three kernels called directly in Rust on the
+same input (``_native.kernel_times``, alternated in rounds; target <= 1.2x). Prints median and p99.
 
     python benchmarks/python_bench.py [--quick] [--json FILE]
 """
