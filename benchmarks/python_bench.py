@@ -1,7 +1,9 @@
 """The Python-side benchmark (``bash scripts/bench.sh`` runs it): what a call through the package costs
 next to a bare call into the extension, and the main job (1 s of 48 kHz int16 -> f32 -> 16 kHz -> VAD)
 on the native runtime, on the pure-Python runtime, and written by hand with numpy + python-soxr (HQ)
-+ a numpy energy VAD, all measured interleaved in one process. Prints median and p99.
++ a numpy energy VAD, all measured interleaved in one process; then ``run_sync`` of the main job per
+second of audio at 0.01, 0.1, 1 and 10 s against its three kernels called directly in Rust on the
+same input (``_native.kernel_times``, alternated in rounds; target <= 1.2x). Prints median and p99.
 
     python benchmarks/python_bench.py [--quick] [--json FILE]
 """
@@ -44,6 +46,7 @@ def row(name, s, note=""):
 
 
 def speech_like_i16(seconds=1.0, rate=48000):
+    """`seconds` of a voiced, gated test signal (the same for every length it is cut to)."""
     t = np.arange(int(rate * seconds)) / rate
     env = (np.sin(2 * np.pi * 1.5 * t) > 0).astype(np.float64) * 0.5
     x = sum(np.sin(2 * np.pi * 140 * h * t) / h for h in range(1, 6)) * env * 0.3
@@ -88,6 +91,31 @@ def main():
     row("main job, hand-written numpy + soxr HQ + numpy energy VAD (peer)", s_hand)
     row("main job, pure-Python runtime (run_sync)", s_pure, f"{s_pure['median_us'] / s_hand['median_us']:.2f}x the hand-written")
     results.update({"main_job_native": s_nat, "main_job_handwritten": s_hand, "main_job_pure_python": s_pure})
+
+    # ---- per call, per second of audio: run_sync of the main job against its kernels alone ----
+    # The kernels are the same three nodes built and called directly in Rust (no engine, no
+    # Python), each timed on its own on the same input (_native.kernel_times), in rounds that
+    # alternate with the run_sync timings so both see the same load. Target: <= 1.2x.
+    manifest_text = json.dumps(native.manifest)
+    per_call = {}
+    for seconds, iters in ((0.01, 4000), (0.1, 1500), (1.0, 300), (10.0, 40)):
+        xs = speech_like_i16(seconds)
+        n = max(iters // k, 10)
+        rounds = 5
+        run_ns, kern_ns = [], []
+        native.run_sync((xs, 48000))  # warm
+        for _ in range(rounds):
+            for _ in range(n):
+                t = time.perf_counter_ns()
+                native.run_sync((xs, 48000))
+                run_ns.append(time.perf_counter_ns() - t)
+            kern_ns.append(sum(ns for _, ns in _native.kernel_times(manifest_text, (xs, 48000), n)))
+        s_call = summarize(run_ns, per=seconds)
+        kern_us = float(np.median(kern_ns)) / 1e3 / seconds
+        ratio = s_call["median_us"] / kern_us
+        row(f"main job run_sync, {seconds:g} s input, per s of audio", s_call, f"kernels in Rust {kern_us:.2f} µs -> {ratio:.2f}x (target <= 1.2x)")
+        per_call[str(seconds)] = {"run_sync": s_call, "kernels_median_us_per_s": kern_us, "ratio": ratio}
+    results["per_call_vs_kernels"] = per_call
 
     # ---- metrics on vs off on the native runtime ----
     on = Pipeline(nodes(), runtime_hint="rust", enable_metrics=True)

@@ -187,3 +187,62 @@ fn comment_safe(s: &str) -> String {
 fn dot_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\r', "").replace('\n', "\\n")
 }
+
+#[cfg(test)]
+mod tests {
+    //! The graph alone, built by hand: no manifest, no registry, no runtime.
+    use super::*;
+
+    fn node(id: &str, inputs: Vec<usize>, outputs: Vec<usize>) -> GraphNode {
+        let kind = NodeKind { name: "Test\"Node".into(), stateful: false, inputs: InputPorts::One, params: vec!["gain".into()] };
+        let mut params = Params::new();
+        params.insert("gain".into(), serde_json::json!(0.5));
+        GraphNode { id: id.into(), node_type: kind, params, runtime_hint: RuntimeHint::Auto, reliability: None, inputs, outputs }
+    }
+
+    fn edge(from: usize, to: usize, port: &str) -> GraphEdge {
+        GraphEdge { from, to, output_key: None, port: port.into() }
+    }
+
+    /// a -> b, a -> c, b -> c (port "side"): a diamond's sources, sinks and outputs.
+    fn diamond(declared: Option<Vec<usize>>) -> Graph {
+        Graph {
+            nodes: vec![node("a", vec![], vec![0, 1]), node("b", vec![0], vec![2]), node("c", vec![1, 2], vec![])],
+            edges: vec![edge(0, 1, DEFAULT_PORT_NAME), edge(0, 2, DEFAULT_PORT_NAME), edge(1, 2, "side")],
+            order: vec![0, 1, 2],
+            config: PipelineConfig::default(),
+            declared_outputs: declared,
+        }
+    }
+
+    const DEFAULT_PORT_NAME: &str = crate::nodes::DEFAULT_PORT;
+
+    #[test]
+    fn sources_sinks_and_outputs_follow_the_edges() {
+        let g = diamond(None);
+        assert_eq!(g.sources().collect::<Vec<_>>(), vec![0]);
+        assert_eq!(g.sinks().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(g.output_nodes(), vec![2], "no outputs section: the sinks");
+        assert_eq!(diamond(Some(vec![1, 0])).output_nodes(), vec![1, 0], "the declared outputs, in their order");
+        assert_eq!(g.node_index("b"), Some(1));
+        assert_eq!(g.node_index("nope"), None);
+        assert_eq!(g.nodes[0].node_type.param("gain"), Some("gain"));
+        assert_eq!(g.nodes[0].node_type.param("other"), None);
+    }
+
+    /// DOT output names nodes by index, labels them with their escaped id, type and params, and
+    /// marks named ports; an id with a quote or a line break cannot break out of the syntax.
+    #[test]
+    fn dot_escapes_ids_and_labels_ports() {
+        let mut g = diamond(None);
+        g.nodes[1].id = "b\"\nx".into();
+        let dot = g.to_dot();
+        assert!(dot.contains("n0 [label=\"a\\nTest\\\"Node\\ngain=0.5\"];"), "{dot}");
+        assert!(dot.contains("n1 [label=\"b\\\"\\nx\\nTest\\\"Node\\ngain=0.5\"];"), "{dot}");
+        assert!(dot.contains("input -> n0;"));
+        assert!(dot.contains("n1 -> n2 [label=\"→side\"]; // b\"\\nx -> c"), "{dot}");
+        assert!(dot.contains("n0 -> n1; // a -> b"));
+        assert!(dot.contains("n2 -> output;"));
+        assert_eq!(dot.lines().filter(|l| l.contains("->")).count(), 5, "1 input, 3 edges, 1 output");
+    }
+}

@@ -45,6 +45,10 @@ def check_manifest(text: str, python_types: Optional[Dict[str, Any]] = None) -> 
     (type name -> Node subclass); returns the validated manifest as JSON or raises
     ``remotemedia.ManifestError`` listing every problem."""
 
+def kernel_times(manifest_text: str, audio: Any, repeats: int = 100) -> List[Tuple[str, int]]:
+    """Each node of a chain of built-in nodes called directly (no engine), in order, ``repeats`` times
+    on ``audio``: each node's id with its median call time in ns (benchmarks/python_bench.py)."""
+
 def load_audio(path: str, rate: Optional[int] = None, mono: bool = False, dtype: Optional[str] = "float32") -> Any:
     """Decodes an audio file of any supported format into an ``Audio`` (the GIL released);
     ``remotemedia.load`` documents the arguments."""

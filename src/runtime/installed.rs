@@ -291,3 +291,49 @@ impl Installed {
         self.runs.insert(run, pending)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! What a pipeline's operators and its handle share, without a pool or timely.
+    use super::*;
+    use crate::data::AudioBuffer;
+    use crate::nodes::Registry;
+    use crate::runtime::retry::RealClock;
+    use crate::runtime::runner::Factories;
+    use std::collections::BTreeMap;
+
+    /// Two sources (`a`, `b`) merged by a mixer.
+    fn installed() -> Installed {
+        let text = r#"{"version":"1.0","nodes":[
+            {"id":"a","type":"GainNode"},{"id":"b","type":"GainNode"},
+            {"id":"m","type":"MixNode"}],
+            "edges":[{"from":"a","to":"m","input_key":"x"},{"from":"b","to":"m","input_key":"y"}]}"#;
+        let registry = Registry::builtin();
+        let graph = crate::manifest::load_str(text, &registry).expect("manifest");
+        let factories = Factories::resolve(&graph, &registry).expect("factories");
+        Installed::new(0, NodeTable::new(graph, factories, Arc::new(RealClock::new()), 0), 1, 0, 1, true)
+    }
+
+    fn audio(v: f32) -> Payload {
+        Payload::Audio(AudioBuffer::mono_f32(vec![v; 4], 8000))
+    }
+
+    /// One payload for every source is copied to each; named inputs go to their sources in the
+    /// graph's source order; a missing or unknown name is an input error naming the sources.
+    #[test]
+    fn inputs_are_routed_to_the_source_nodes_by_name() {
+        let inst = installed();
+        let all = inst.route(RunInput::All(audio(1.0))).expect("all");
+        assert_eq!(all.len(), 2);
+        let named = inst.route(RunInput::Named(BTreeMap::from([("b".to_string(), audio(2.0)), ("a".to_string(), audio(1.0))]))).expect("named");
+        let firsts: Vec<f32> = named.iter().map(|p| p.audio().and_then(|a| a.as_f32()).unwrap()[0]).collect();
+        assert_eq!(firsts, vec![1.0, 2.0], "a's input first, as the graph lists its sources");
+        let missing = inst.route(RunInput::Named(BTreeMap::from([("a".to_string(), audio(1.0))]))).err().expect("missing");
+        assert_eq!(missing.to_string(), Error::Input("no input named 'b': every source node needs one (source nodes: a, b)".into()).to_string());
+        let extra = inst
+            .route(RunInput::Named(BTreeMap::from([("a".to_string(), audio(1.0)), ("b".to_string(), audio(1.0)), ("c".to_string(), audio(1.0))])))
+            .err()
+            .expect("extra");
+        assert_eq!(extra.to_string(), Error::Input("input named 'c' matches no source node (source nodes: a, b)".into()).to_string());
+    }
+}

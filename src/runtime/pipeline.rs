@@ -367,6 +367,11 @@ impl Session {
 
     /// Sends one chunk (`None`: the end) where the session runs.
     fn send(&self, input: Option<RunInput>, reply: Reply, blocking: bool) -> Result<(), Error> {
+        self.send_with(input, reply, blocking, &mut std::thread::sleep)
+    }
+
+    /// As `send`; a session running inline calls `sleep` for any retry delay.
+    fn send_with(&self, input: Option<RunInput>, reply: Reply, blocking: bool, sleep: &mut dyn FnMut(Duration)) -> Result<(), Error> {
         let mut mode = self.lock_mode();
         self.settle(&mut mode, blocking);
         match &mut *mode {
@@ -376,11 +381,37 @@ impl Session {
                 }
                 let job = self.installed.chunk_job(self.id, input, reply)?;
                 let sessions = &self.installed.sessions;
-                session.run(job, || sessions.is_closed());
+                session.run(job, || sessions.is_closed(), sleep);
                 Ok(())
             }
             _ => self.installed.submit_chunk(self.id, input, reply),
         }
+    }
+
+    /// As [`push`](Self::push) for a session that runs on its callers' threads (or whose first
+    /// call this is, which settles it so): the chunk runs here and now, and `sleep` waits out
+    /// any retry delay. Gives the input back, untouched, for a session that runs on a worker.
+    /// Why: Python pushes a short chunk holding the GIL and releases it only to sleep (see
+    /// `NativeSession::push`), so it needs to know where the chunk will run before it runs.
+    pub fn push_here(&self, input: RunInput, sleep: &mut dyn FnMut(Duration)) -> Result<Result<RunOutput, Error>, RunInput> {
+        if let Err(e) = self.check_open() {
+            return Ok(Err(e));
+        }
+        {
+            let mut mode = self.lock_mode();
+            self.settle(&mut mode, true);
+            if !matches!(*mode, Mode::Inline(_)) {
+                return Err(input);
+            }
+        }
+        let cell: Arc<Mutex<Option<Result<Vec<ItemResult>, Error>>>> = Arc::new(Mutex::new(None));
+        let filler = Arc::clone(&cell);
+        let reply: Reply = Box::new(move |r| *filler.lock().unwrap_or_else(|e| e.into_inner()) = Some(r));
+        if let Err(e) = self.send_with(Some(input), reply, true, sleep) {
+            return Ok(Err(e));
+        }
+        let got = cell.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok(got.ok_or_else(|| Error::Engine("a streaming chunk completed without a result".into())).and_then(|r| single(r?)))
     }
 
     /// Whether the session runs on its callers' threads (settled by its first call).
@@ -449,5 +480,74 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         self.installed.close();
         self.pool.forget(self.installed.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Run handles over a real pool, without the batch scheduler above them.
+    use super::*;
+    use crate::data::{AudioBuffer, Payload};
+    use crate::manifest;
+
+    fn pipeline(metrics: bool) -> Pipeline {
+        let text = format!(
+            r#"{{"version":"1.0","config":{{"enable_metrics":{metrics}}},"nodes":[{{"id":"rs","type":"AudioResampleNode","params":{{"output_rate":16000}}}}]}}"#
+        );
+        let graph = manifest::load_str(&text, &Registry::builtin()).expect("manifest");
+        WorkerPool::shared(1).expect("pool").install(graph).expect("install")
+    }
+
+    fn chunk(k: usize) -> RunInput {
+        let x: Vec<f32> = (0..960).map(|i| ((k * 960 + i) as f32 * 0.01).sin() * 0.5).collect();
+        RunInput::All(Payload::Audio(AudioBuffer::mono_f32(x, 48000)))
+    }
+
+    fn samples(out: &RunOutput) -> Vec<f32> {
+        out.get("rs").and_then(Payload::audio).and_then(|a| a.as_f32()).expect("f32 audio").to_vec()
+    }
+
+    /// `push_here` runs a session's chunks on the calling thread, with the same outputs as
+    /// `push`, and never sleeps without a retry to wait for; on a pipeline with metrics the
+    /// session lives on a worker, and the input comes back untouched for `push`.
+    #[test]
+    fn push_here_runs_inline_sessions_and_hands_back_worker_ones() {
+        let p = pipeline(false);
+        let (a, b) = (p.session(), p.session());
+        let mut slept = 0;
+        for k in 0..5 {
+            let here = a.push_here(chunk(k), &mut |_| slept += 1).ok().expect("runs inline").expect("chunk ok");
+            let there = b.push(chunk(k)).expect("chunk ok");
+            assert_eq!(samples(&here), samples(&there), "chunk {k}");
+        }
+        assert_eq!(slept, 0);
+        assert!(a.runs_inline());
+
+        let m = pipeline(true);
+        let s = m.session();
+        let back = s.push_here(chunk(0), &mut |_| {}).err().expect("handed back");
+        assert!(!s.runs_inline());
+        let out = s.push(back).expect("runs on its worker");
+        let inline = p.session().push(chunk(0)).expect("runs inline");
+        assert_eq!(samples(&out), samples(&inline), "the same chunk on a worker and inline");
+    }
+
+    /// A started run can be waited for in slices, and a closed session refuses pushes.
+    #[test]
+    fn a_started_run_is_waited_for_and_a_closed_session_refuses_pushes() {
+        let p = pipeline(false);
+        let mut run = p.start(chunk(0)).expect("start");
+        let out = loop {
+            if let Some(out) = run.wait_for(Duration::from_millis(50)).expect("run ok") {
+                break out;
+            }
+        };
+        assert_eq!(samples(&out).len(), 320);
+        let mut s = p.session();
+        s.push(chunk(0)).expect("push");
+        s.close().expect("close");
+        let e = s.push(chunk(1)).err().expect("refused");
+        assert_eq!(e.to_string(), Error::Input(format!("streaming session {} is closed", s.id())).to_string());
+        assert!(matches!(s.push_here(chunk(1), &mut |_| {}), Ok(Err(Error::Input(_)))));
     }
 }

@@ -456,3 +456,64 @@ impl Drop for WorkerPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The pool with the operators below it, without run handles (pipeline.rs) or the batch
+    //! scheduler: a dataflow installed straight from an `Installed`, items submitted to it.
+    use super::*;
+    use crate::data::{AudioBuffer, Payload};
+    use crate::nodes::Registry;
+    use crate::runtime::retry::RealClock;
+    use crate::runtime::runner::{Factories, NodeTable};
+    use crate::runtime::runs::{ItemInput, ItemResult, RunInput};
+
+    fn installed(pool: &WorkerPool, manifest: &str) -> Arc<Installed> {
+        let registry = Registry::builtin();
+        let graph = crate::manifest::load_str(manifest, &registry).expect("manifest");
+        let factories = Factories::resolve(&graph, &registry).expect("factories");
+        let id = pool.next_pipeline_id();
+        let nodes = NodeTable::new(graph, factories, Arc::new(RealClock::new()), id);
+        Arc::new(Installed::new(id, nodes, pool.workers(), pool.process(), pool.processes(), pool.balance))
+    }
+
+    /// Two workers build the dataflow; a run of eight items through a gain node comes back whole,
+    /// each item scaled, and after the pipeline is closed and forgotten the pool takes another.
+    #[test]
+    fn a_pool_runs_an_installed_dataflow_and_takes_the_next_one() {
+        let pool = WorkerPool::new(2).expect("pool");
+        assert_eq!(pool.workers(), 2);
+        assert!(pool.check_alive().is_ok());
+        assert!(pool.check_not_own_worker().is_ok(), "a test thread is none of the pool's workers");
+        let text = r#"{"version":"1.0","nodes":[{"id":"g","type":"GainNode","params":{"gain_db":-6.0206}}]}"#;
+        for round in 0..2 {
+            let inst = installed(&pool, text);
+            pool.install_dataflow(&inst).expect("install");
+            let items: Vec<ItemInput> = (0..8)
+                .map(|k| ItemInput::Ready(RunInput::All(Payload::Audio(AudioBuffer::mono_f32(vec![k as f32 * 0.1; 4], 8000)))))
+                .collect();
+            let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<ItemResult>, Error>>(1);
+            inst.submit(items, Box::new(move |r| {
+                let _ = tx.send(r);
+            }), None, false)
+            .expect("submit");
+            let results = pool.wait(&rx).expect("reply").expect("run");
+            assert_eq!(results.len(), 8, "round {round}");
+            for (k, r) in results.iter().enumerate() {
+                let out = r.as_ref().expect("item ok");
+                let a = out.get("g").and_then(Payload::audio).expect("audio");
+                let want = k as f32 * 0.1 * 0.5;
+                let got = a.as_f32().expect("f32");
+                assert!(got.len() == 4 && got.iter().all(|&v| (v - want).abs() < 1e-4), "item {k}: {got:?}");
+            }
+            inst.close();
+            pool.forget(inst.id);
+        }
+    }
+
+    #[test]
+    fn a_pool_needs_a_worker() {
+        let e = WorkerPool::new(0).err().expect("refused");
+        assert_eq!(e.to_string(), Error::Engine("a worker pool needs at least one worker".into()).to_string());
+    }
+}

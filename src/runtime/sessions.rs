@@ -177,15 +177,15 @@ impl InlineSession {
     /// Runs one job through the graph on the calling thread; its reply has been called when
     /// this returns. A node waiting out a retry delay is waited for here (on the pipeline's
     /// clock), unless `closed` says the pipeline has closed meanwhile: then it gives up, as the
-    /// worker would.
-    pub fn run(&mut self, job: ChunkJob, closed: impl Fn() -> bool) {
+    /// worker would. `sleep` waits out each pause (from Python: with the GIL released).
+    pub fn run(&mut self, job: ChunkJob, closed: impl Fn() -> bool, sleep: &mut dyn FnMut(Duration)) {
         self.jobs.push(job);
         self.worker.accept(&mut self.jobs);
         let mut shut = closed();
         while let Some(due) = self.worker.run(shut) {
             // Looks at `closed` at least every 50 ms, so a closing pipeline is not kept waiting.
             let wait = self.worker.table.clock.wait_until(due).min(Duration::from_millis(50));
-            std::thread::sleep(wait);
+            sleep(wait);
             shut = closed();
         }
     }
@@ -468,7 +468,7 @@ mod tests {
             let sink = Arc::clone(&got);
             let chunk = c.map(|c| vec![Payload::Audio(AudioBuffer::mono_f32(c.to_vec(), 48000))]);
             let reply: Reply = Box::new(move |r| sink.lock().unwrap().push(r));
-            session.run(ChunkJob { session: 0, run: k as u64, chunk, reply, started: None }, || false);
+            session.run(ChunkJob { session: 0, run: k as u64, chunk, reply, started: None }, || false, &mut std::thread::sleep);
             assert_eq!(got.lock().unwrap().len(), k + 1, "chunk {k} replied before run returned");
         }
         let total: usize = got
