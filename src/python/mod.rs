@@ -6,8 +6,8 @@ mod cli;
 mod clock;
 mod convert;
 mod errors;
-mod manifest;
 mod kernels;
+mod manifest;
 mod pipeline;
 mod pynode;
 
