@@ -9,6 +9,7 @@ pub mod filter;
 pub mod format;
 pub mod gain;
 pub mod kaldi;
+pub mod lane_fft;
 pub mod log_mel;
 pub mod loudness;
 pub mod mfcc;

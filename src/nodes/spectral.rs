@@ -118,12 +118,23 @@ pub struct FrameStream {
     received: usize,
     /// The next frame to hand over.
     next: usize,
+    /// Scratch: a frame that reaches past the samples, assembled.
     frame: Vec<f32>,
+    /// Scratch: the copy [`push`](FrameStream::push) hands over.
+    copy: Vec<f32>,
 }
 
 impl FrameStream {
     pub fn new(framing: Framing) -> FrameStream {
-        FrameStream { framing, kept: Vec::new(), base: 0, received: 0, next: 0, frame: vec![0.0; framing.len] }
+        FrameStream {
+            framing,
+            kept: Vec::new(),
+            base: 0,
+            received: 0,
+            next: 0,
+            frame: vec![0.0; framing.len],
+            copy: vec![0.0; framing.len],
+        }
     }
 
     pub fn framing(&self) -> &Framing {
@@ -138,6 +149,28 @@ impl FrameStream {
     /// Adds samples; calls `emit` with each frame now complete, in order. The frame is a scratch
     /// copy the caller may modify.
     pub fn push(&mut self, chunk: &[f32], mut emit: impl FnMut(&mut [f32])) {
+        let mut copy = std::mem::take(&mut self.copy);
+        self.push_frames(chunk, |f| {
+            copy.copy_from_slice(f);
+            emit(&mut copy)
+        });
+        self.copy = copy;
+    }
+
+    /// Ends the signal as [`finish_frames`](FrameStream::finish_frames), each frame a scratch copy
+    /// the caller may modify.
+    pub fn finish(&mut self, mut emit: impl FnMut(&mut [f32])) {
+        let mut copy = std::mem::take(&mut self.copy);
+        self.finish_frames(|f| {
+            copy.copy_from_slice(f);
+            emit(&mut copy)
+        });
+        self.copy = copy;
+    }
+
+    /// Adds samples; calls `emit` with each frame now complete, in order: read in place where it
+    /// lies inside the samples (no copy), else assembled in a scratch frame.
+    pub fn push_frames(&mut self, chunk: &[f32], mut emit: impl FnMut(&[f32])) {
         let room = self.framing.exact_len.map_or(usize::MAX, |l| l.saturating_sub(self.received));
         let chunk = &chunk[..chunk.len().min(room)];
         // A whole buffer (nothing kept yet) is read in place: no copy of the input.
@@ -160,8 +193,7 @@ impl FrameStream {
             if !ready {
                 break;
             }
-            read_frame(&self.framing, data, base, start, self.received, &mut self.frame, None);
-            emit(&mut self.frame);
+            emit(read_frame(&self.framing, data, base, start, self.received, &mut self.frame, None));
             self.next += 1;
         }
         // Keep what the frames still to come may read: from the next frame's start, and the last
@@ -180,13 +212,12 @@ impl FrameStream {
 
     /// Ends the signal: hands over its remaining frames, reading past its end by reflection (or
     /// zeros up to `exact_len`), and resets for a new signal.
-    pub fn finish(&mut self, mut emit: impl FnMut(&mut [f32])) {
+    pub fn finish_frames(&mut self, mut emit: impl FnMut(&[f32])) {
         let total = self.framing.frames(self.received);
         let n = self.framing.exact_len.unwrap_or(self.received);
         while self.next < total {
             let start = self.framing.start(self.next);
-            read_frame(&self.framing, &self.kept, self.base, start, self.received, &mut self.frame, Some(n));
-            emit(&mut self.frame);
+            emit(read_frame(&self.framing, &self.kept, self.base, start, self.received, &mut self.frame, Some(n)));
             self.next += 1;
         }
         self.reset();
@@ -200,22 +231,31 @@ impl FrameStream {
     }
 }
 
-/// Copies the frame starting at absolute sample `start` out of `data` (which starts at absolute
-/// index `base`, `received` samples having arrived in all). `end`: the signal's final length, for
-/// the last frames (zeros from `received` to `end`, reflection around `end`); `None` before it is
-/// known. A frame inside the data is a plain copy.
-fn read_frame(framing: &Framing, data: &[f32], base: usize, start: i64, received: usize, out: &mut [f32], end: Option<usize>) {
-    let len = out.len();
+/// The frame starting at absolute sample `start`, from `data` (which starts at absolute index
+/// `base`, `received` samples having arrived in all). `end`: the signal's final length, for the
+/// last frames (zeros from `received` to `end`, reflection around `end`); `None` before it is
+/// known. A frame inside the data is borrowed from it; one that reaches past it is assembled in
+/// `scratch`.
+fn read_frame<'a>(
+    framing: &Framing,
+    data: &'a [f32],
+    base: usize,
+    start: i64,
+    received: usize,
+    scratch: &'a mut [f32],
+    end: Option<usize>,
+) -> &'a [f32] {
+    let len = scratch.len();
     let n = end.unwrap_or(received);
     if start >= base as i64 && start as usize + len <= received {
         let a = start as usize - base;
-        out.copy_from_slice(&data[a..a + len]);
-        return;
+        return &data[a..a + len];
     }
-    for (j, o) in out.iter_mut().enumerate() {
+    for (j, o) in scratch.iter_mut().enumerate() {
         let i = framing.reflect.index(start + j as i64, n.max(1));
         *o = if n == 0 || i >= received || i < base { 0.0 } else { data[i - base] };
     }
+    scratch
 }
 
 // ---- power spectrum ----

@@ -1,0 +1,398 @@
+//! A real FFT of one fixed size computed for [`LANES`] frames at once, one frame per SIMD lane,
+//! giving power spectra: `LogMelNode`'s transform (400 points, 100 frames per second).
+//!
+//! Why not realfft per frame: a 400-point transform is short, so a per-frame FFT spends much of
+//! its time in shuffles, twiddle loads and per-call set-up, and rustfft has no vector kernels for
+//! its 200-point complex transform. Here every butterfly is the same arithmetic on [`LANES`]
+//! frames, so each value is a vector of [`LANES`] floats (one per frame) and the vector units run
+//! whole, with no shuffles inside the transform: a self-sorting (Stockham) mixed-radix complex
+//! FFT of n/2 points over even/odd-packed samples, then the split into the n-point real spectrum,
+//! fused with `|X_k|²`. AVX2 and FMA on x86-64 only: [`LaneRealFft::new`] says `None` elsewhere
+//! (and for sizes it does not handle), and the caller keeps its per-frame realfft path.
+
+pub const LANES: usize = 8;
+
+/// One pass of the mixed-radix FFT: radix `p` turns transforms of length `l` into transforms of
+/// length `l·p`.
+#[derive(Debug)]
+struct Stage {
+    radix: usize,
+    l: usize,
+    /// Transforms of length `l·p` after the pass (`half / (l·p)`): the contiguous inner loop.
+    m_out: usize,
+    /// `w^{s·k}` for `k` in `0..l`, `s` in `1..p` (row `k`, `p − 1` entries), `w = e^{−2πi/(l·p)}`.
+    twiddles: Vec<(f32, f32)>,
+}
+
+/// The plan of an `n`-point real FFT over [`LANES`] frames, and its buffers.
+pub struct LaneRealFft {
+    n: usize,
+    half: usize,
+    stages: Vec<Stage>,
+    /// `e^{−2πik/n}` for `k` in `0..=n/2`: the even/odd split of the real spectrum.
+    split: Vec<(f32, f32)>,
+    /// Two buffers of `half` complex lane vectors (re then im, `2 · LANES` floats each).
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl LaneRealFft {
+    /// The plan for `n` points; `None` unless the CPU has AVX2 and FMA, `n` is a multiple of 16
+    /// (whole 8 × 8 tiles when the frames are turned into lanes) and `n / 2` has no prime factor
+    /// above 5.
+    pub fn new(n: usize) -> Option<LaneRealFft> {
+        if !avx2_fma() || n == 0 || n % 16 != 0 {
+            return None;
+        }
+        let half = n / 2;
+        // Radix 4 first (fewest operations per point), then 2, 5 and 3.
+        let mut radices = Vec::new();
+        let mut rest = half;
+        for p in [4, 2, 5, 3] {
+            while rest % p == 0 {
+                radices.push(p);
+                rest /= p;
+            }
+        }
+        if rest != 1 {
+            return None;
+        }
+        let mut stages = Vec::new();
+        let mut l = 1;
+        for &p in &radices {
+            let len = l * p;
+            let mut twiddles = Vec::with_capacity(l * (p - 1));
+            for k in 0..l {
+                for s in 1..p {
+                    twiddles.push(unit(-((s * k) as f64) / len as f64));
+                }
+            }
+            stages.push(Stage { radix: p, l, m_out: half / len, twiddles });
+            l = len;
+        }
+        let split = (0..=half).map(|k| unit(-(k as f64) / n as f64)).collect();
+        let buffer = vec![0.0; half * 2 * LANES];
+        Some(LaneRealFft { n, half, stages, split, a: buffer.clone(), b: buffer })
+    }
+
+    /// Points per transform.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Bins per spectrum: `n / 2 + 1`.
+    pub fn bins(&self) -> usize {
+        self.half + 1
+    }
+
+    /// The power spectra `|X_k|²` of [`LANES`] frames (`frames`: `LANES × n`, frame after frame),
+    /// each multiplied by `window` first, into `out[k * stride + lane]` (bin-major, so that a
+    /// block of frames is ready for a bin-major mel product).
+    pub fn power(&mut self, frames: &[f32], window: &[f32], out: &mut [f32], stride: usize) {
+        assert!(frames.len() >= LANES * self.n && window.len() == self.n && stride >= LANES);
+        assert!(out.len() >= self.half * stride + LANES);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `new` checked AVX2 and FMA; the asserts above bound every access.
+        unsafe {
+            avx::power(self, frames, window, out, stride)
+        }
+    }
+}
+
+/// `e^{2πi·turns}` in f64, rounded to f32.
+fn unit(turns: f64) -> (f32, f32) {
+    let a = 2.0 * std::f64::consts::PI * turns;
+    (a.cos() as f32, a.sin() as f32)
+}
+
+fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use super::{LaneRealFft, Stage, LANES};
+    use std::arch::x86_64::*;
+
+    /// A complex value per frame.
+    #[derive(Clone, Copy)]
+    struct C {
+        re: __m256,
+        im: __m256,
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add(a: C, b: C) -> C {
+        C { re: _mm256_add_ps(a.re, b.re), im: _mm256_add_ps(a.im, b.im) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sub(a: C, b: C) -> C {
+        C { re: _mm256_sub_ps(a.re, b.re), im: _mm256_sub_ps(a.im, b.im) }
+    }
+
+    /// `a · (wr + i·wi)`, the same twiddle on every lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn rotate(a: C, (wr, wi): (f32, f32)) -> C {
+        let (wr, wi) = (_mm256_set1_ps(wr), _mm256_set1_ps(wi));
+        C {
+            re: _mm256_fmsub_ps(a.re, wr, _mm256_mul_ps(a.im, wi)),
+            im: _mm256_fmadd_ps(a.re, wi, _mm256_mul_ps(a.im, wr)),
+        }
+    }
+
+    /// `a · s`, real `s`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn scale(a: C, s: f32) -> C {
+        let s = _mm256_set1_ps(s);
+        C { re: _mm256_mul_ps(a.re, s), im: _mm256_mul_ps(a.im, s) }
+    }
+
+    /// `a + b · s`, real `s`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add_scaled(a: C, b: C, s: f32) -> C {
+        let s = _mm256_set1_ps(s);
+        C { re: _mm256_fmadd_ps(b.re, s, a.re), im: _mm256_fmadd_ps(b.im, s, a.im) }
+    }
+
+    /// `−i · a`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn neg_i(a: C) -> C {
+        C { re: a.im, im: _mm256_sub_ps(_mm256_setzero_ps(), a.re) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load(p: *const f32, i: usize) -> C {
+        let p = p.add(i * 2 * LANES);
+        C { re: _mm256_loadu_ps(p), im: _mm256_loadu_ps(p.add(LANES)) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store(p: *mut f32, i: usize, v: C) {
+        let p = p.add(i * 2 * LANES);
+        _mm256_storeu_ps(p, v.re);
+        _mm256_storeu_ps(p.add(LANES), v.im);
+    }
+
+    // ---- small forward DFTs ----
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn dft2(x: [C; 2]) -> [C; 2] {
+        [add(x[0], x[1]), sub(x[0], x[1])]
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn dft3(x: [C; 3]) -> [C; 3] {
+        const S: f32 = 0.866_025_4; // sin(2π/3)
+        let t1 = add(x[1], x[2]);
+        let t2 = neg_i(scale(sub(x[1], x[2]), S));
+        let a = add_scaled(x[0], t1, -0.5);
+        [add(x[0], t1), add(a, t2), sub(a, t2)]
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn dft4(x: [C; 4]) -> [C; 4] {
+        let a = add(x[0], x[2]);
+        let b = sub(x[0], x[2]);
+        let c = add(x[1], x[3]);
+        let d = neg_i(sub(x[1], x[3]));
+        [add(a, c), add(b, d), sub(a, c), sub(b, d)]
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn dft5(x: [C; 5]) -> [C; 5] {
+        // cos and sin of 2π/5 and 4π/5.
+        const C1: f32 = 0.309_017;
+        const C2: f32 = -0.809_017;
+        const S1: f32 = 0.951_056_5;
+        const S2: f32 = 0.587_785_24;
+        let t1 = add(x[1], x[4]);
+        let t2 = add(x[2], x[3]);
+        let t3 = sub(x[1], x[4]);
+        let t4 = sub(x[2], x[3]);
+        let a1 = add_scaled(add_scaled(x[0], t1, C1), t2, C2);
+        let a2 = add_scaled(add_scaled(x[0], t1, C2), t2, C1);
+        let b1 = neg_i(add_scaled(scale(t3, S1), t4, S2));
+        let b2 = neg_i(add_scaled(scale(t3, S2), t4, -S1));
+        [add(x[0], add(t1, t2)), add(a1, b1), add(a2, b2), sub(a2, b2), sub(a1, b1)]
+    }
+
+    /// One Stockham pass (decimation in time, self-sorting): `src[k·m + s·m' + j]` holds bin `k`
+    /// of the length-`l` transform of subsequence `j + s·m'`; the pass writes bin `k + l·q` of the
+    /// length-`l·p` transform of subsequence `j` to `dst[(k + l·q)·m' + j]` (`m' = m_out`,
+    /// `m = p·m'`). A macro per radix: the DFT is called directly, so it is inlined.
+    macro_rules! pass {
+        ($name:ident, $p:literal, $dft:ident) => {
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $name(stage: &Stage, src: *const f32, dst: *mut f32) {
+                let (l, m_out) = (stage.l, stage.m_out);
+                let m = $p * m_out;
+                for k in 0..l {
+                    let tw = &stage.twiddles[k * ($p - 1)..(k + 1) * ($p - 1)];
+                    for j in 0..m_out {
+                        let mut x = [load(src, k * m + j); $p];
+                        for s in 1..$p {
+                            let v = load(src, k * m + s * m_out + j);
+                            x[s] = if k == 0 { v } else { rotate(v, tw[s - 1]) };
+                        }
+                        let y = $dft(x);
+                        for q in 0..$p {
+                            store(dst, (k + l * q) * m_out + j, y[q]);
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    pass!(pass2, 2, dft2);
+    pass!(pass3, 3, dft3);
+    pass!(pass4, 4, dft4);
+    pass!(pass5, 5, dft5);
+
+    /// Eight rows of eight floats to eight columns.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+
+    /// SAFETY: AVX2 and FMA present; `frames`, `window` and `out` as `LaneRealFft::power` checks.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn power(f: &mut LaneRealFft, frames: &[f32], window: &[f32], out: &mut [f32], stride: usize) {
+        let n = f.n;
+        // Frames to lanes, windowed, even samples to the real parts and odd ones to the
+        // imaginary: an n/2-point complex transform. Eight samples of eight frames per tile.
+        let a = f.a.as_mut_ptr();
+        for t in 0..n / 8 {
+            let mut rows = [_mm256_setzero_ps(); 8];
+            for (l, r) in rows.iter_mut().enumerate() {
+                *r = _mm256_loadu_ps(frames.as_ptr().add(l * n + 8 * t));
+            }
+            let cols = transpose8(rows);
+            for q in 0..4 {
+                let i = 8 * t + 2 * q;
+                let v = C {
+                    re: _mm256_mul_ps(cols[2 * q], _mm256_set1_ps(window[i])),
+                    im: _mm256_mul_ps(cols[2 * q + 1], _mm256_set1_ps(window[i + 1])),
+                };
+                store(a, 4 * t + q, v);
+            }
+        }
+        let (mut src, mut dst) = (f.a.as_mut_ptr(), f.b.as_mut_ptr());
+        for stage in &f.stages {
+            match stage.radix {
+                4 => pass4(stage, src, dst),
+                2 => pass2(stage, src, dst),
+                5 => pass5(stage, src, dst),
+                _ => pass3(stage, src, dst),
+            }
+            std::mem::swap(&mut src, &mut dst);
+        }
+        // The n-point real spectrum from the n/2-point transform Z, squared:
+        // X_k = (E_k + w^k·(−i)·D_k) / 2, E_k = Z_k + conj Z_{h−k}, D_k = Z_k − conj Z_{h−k}.
+        let h = f.half;
+        let quarter = _mm256_set1_ps(0.25);
+        let o = out.as_mut_ptr();
+        for (k, &w) in f.split.iter().enumerate() {
+            // Z_h is Z_0: bins 0 and h read Z_0 twice (no division in the loop).
+            let (i, j) = if k == 0 || k == h { (0, 0) } else { (k, h - k) };
+            let zk = load(src, i);
+            let zc = load(src, j);
+            let e = C { re: _mm256_add_ps(zk.re, zc.re), im: _mm256_sub_ps(zk.im, zc.im) };
+            let d = C { re: _mm256_sub_ps(zk.re, zc.re), im: _mm256_add_ps(zk.im, zc.im) };
+            let x = add(e, rotate(neg_i(d), w));
+            let p = _mm256_fmadd_ps(x.re, x.re, _mm256_mul_ps(x.im, x.im));
+            _mm256_storeu_ps(o.add(k * stride), _mm256_mul_ps(p, quarter));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every supported size against a direct f64 DFT, on different frames in every lane.
+    #[test]
+    fn power_spectra_equal_a_direct_dft() {
+        for n in [16, 32, 48, 80, 96, 160, 400, 512] {
+            let Some(mut fft) = LaneRealFft::new(n) else {
+                eprintln!("no AVX2 + FMA: nothing to test");
+                return;
+            };
+            let frames: Vec<f32> = (0..LANES * n).map(|i| ((i * 7919 + 13) % 1009) as f32 / 1009.0 - 0.5).collect();
+            let window: Vec<f32> = (0..n).map(|i| 0.5 + 0.5 * (i as f32 / n as f32)).collect();
+            let bins = n / 2 + 1;
+            let stride = LANES + 3;
+            let mut out = vec![f32::NAN; bins * stride];
+            fft.power(&frames, &window, &mut out, stride);
+            for l in 0..LANES {
+                let x: Vec<f64> = (0..n).map(|i| frames[l * n + i] as f64 * window[i] as f64).collect();
+                let energy: f64 = x.iter().map(|v| v * v).sum::<f64>() * n as f64;
+                for k in 0..bins {
+                    let (mut re, mut im) = (0.0f64, 0.0f64);
+                    for (i, v) in x.iter().enumerate() {
+                        let a = -2.0 * std::f64::consts::PI * (i * k % n) as f64 / n as f64;
+                        re += v * a.cos();
+                        im += v * a.sin();
+                    }
+                    let want = re * re + im * im;
+                    let got = out[k * stride + l] as f64;
+                    assert!((got - want).abs() <= 1e-6 * energy, "n {n} lane {l} bin {k}: {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_sizes_have_no_plan() {
+        for n in [0, 8, 24, 56, 402, 176] {
+            assert!(LaneRealFft::new(n).is_none(), "{n}");
+        }
+    }
+}
