@@ -116,8 +116,19 @@ async fn stream(
     // refused with 1009 and a reason, while nothing larger than the cap is ever buffered.
     let cap = (l.max_frame_bytes.max(l.max_text_bytes)).saturating_mul(2).saturating_add(1 << 16);
     let st = Arc::clone(&state);
-    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| session::run(socket, st, slot))
+    // tungstenite zero-fills its read buffer up to `read_buffer_size` (default 128 KiB) before
+    // every read, and a payload handed on keeps that buffer's allocation, so each read of a 2 KB
+    // chunk cleared 128 KiB and often faulted fresh pages in: that was the largest cost in the
+    // server's profile under load (benchmarks/serve_load.rs). 16 KiB holds a 20 ms chunk of
+    // 48 kHz stereo f32 in one read; larger frames take several reads.
+    ws.max_message_size(cap)
+        .max_frame_size(cap)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| session::run(socket, st, slot))
 }
+
+/// Each WebSocket's read buffer (see `stream`).
+const READ_BUFFER: usize = 16 << 10;
 
 /// Names temporary files of request bodies apart.
 static BODY_FILES: AtomicU64 = AtomicU64::new(0);
