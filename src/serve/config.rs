@@ -77,6 +77,16 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Serve the browser page (`--ui`) at `GET /`.
     pub ui: bool,
+    /// `--tls-cert` and `--tls-key`: PEM certificate chain and private key; with them the server
+    /// speaks only TLS (`https://`, `wss://`).
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where the server's TLS certificate chain and private key are (PEM files).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Why a WebSocket session was closed: its close code, and the reason label in the metrics.
