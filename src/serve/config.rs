@@ -179,6 +179,8 @@ pub enum Refusal {
     BodyTooLarge,
     /// The request body is not audio the file decoder reads.
     BadAudio,
+    /// A query parameter the route does not take, or a value it does not know.
+    BadRequest,
     /// The token (or the server) already holds its most sessions.
     TooManySessions,
     /// The server is shutting down.
@@ -188,12 +190,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::Unauthorized,
         Refusal::Origin,
         Refusal::UnknownPipeline,
         Refusal::BodyTooLarge,
         Refusal::BadAudio,
+        Refusal::BadRequest,
         Refusal::TooManySessions,
         Refusal::ShuttingDown,
         Refusal::PipelineError,
@@ -206,6 +209,7 @@ impl Refusal {
             Refusal::UnknownPipeline => 404,
             Refusal::BodyTooLarge => 413,
             Refusal::BadAudio => 400,
+            Refusal::BadRequest => 400,
             Refusal::TooManySessions => 429,
             Refusal::ShuttingDown => 503,
             Refusal::PipelineError => 500,
@@ -220,6 +224,7 @@ impl Refusal {
             Refusal::UnknownPipeline => "unknown_pipeline",
             Refusal::BodyTooLarge => "body_too_large",
             Refusal::BadAudio => "bad_audio",
+            Refusal::BadRequest => "bad_request",
             Refusal::TooManySessions => "too_many_sessions",
             Refusal::ShuttingDown => "shutting_down",
             Refusal::PipelineError => "pipeline_error",
