@@ -207,12 +207,13 @@ async fn client(
                 Ok(Message::Text(t)) => {
                     if let Some(k) = done_chunk(t.as_str()) {
                         let now = Instant::now();
+                        // The close's own `done` (chunk N) answers no pushed chunk.
                         if k < n_chunks {
                             if let Some(t0) = reader_sent.lock().unwrap().pop_front() {
                                 h.record(now.duration_since(t0).as_micros().max(1) as u64).unwrap();
                             }
+                            done += 1;
                         }
-                        done += 1;
                     }
                 }
                 Ok(Message::Close(f)) => {
@@ -247,8 +248,7 @@ async fn client(
     match tokio::time::timeout(Duration::from_secs(30), reader).await {
         Ok(Ok((h, done, code))) => {
             r.latency = Some(h);
-            // The close's own `done` (chunk N) is not a pushed chunk.
-            r.done = done.min(r.sent);
+            r.done = done;
             r.close_code = code;
         }
         _ => {
