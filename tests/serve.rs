@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use remotemedia::data::{AudioBuffer, Payload, Samples};
 use remotemedia::serve::protocol::{encode_outputs, Options, Out};
-use remotemedia::serve::{Limits, ServeConfig, Server, ServerState};
+use remotemedia::serve::{Limits, ServeConfig, Server, ServerState, TlsFiles};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -27,9 +27,14 @@ fn graph(path: &str) -> remotemedia::graph::Graph {
 
 /// A server on 127.0.0.1 (a free port) serving speech_vad and convert_gain, with `limits`.
 async fn start(limits: Limits, dir: &Path) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, Arc<ServerState>) {
+    start_with(limits, None, dir).await
+}
+
+/// The same, with TLS from these files when given.
+async fn start_with(limits: Limits, tls: Option<TlsFiles>, dir: &Path) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, Arc<ServerState>) {
     let tokens = dir.join("tokens.txt");
     std::fs::write(&tokens, format!("# test clients\n{TOKEN}\nother-token\n")).unwrap();
-    let config = ServeConfig { tokens: Some(tokens), allowed_origins: vec![], limits, ..ServeConfig::default() };
+    let config = ServeConfig { tokens: Some(tokens), allowed_origins: vec![], limits, tls, ..ServeConfig::default() };
     let state = ServerState::new(
         vec![("speech_vad".into(), graph("dataflows/speech_vad.yaml")), ("convert_gain".into(), graph("dataflows/convert_gain.yaml"))],
         config,
@@ -90,6 +95,20 @@ fn expected(chunk: u64, outputs: &[(String, Payload)]) -> Vec<Got> {
 /// message up to the close frame, and the close code and reason.
 async fn stream_session(addr: SocketAddr, pipeline: &str, audio: &AudioBuffer, chunk: usize, pause: Duration) -> (Vec<Got>, u16, String) {
     let (ws, _) = tokio_tungstenite::connect_async(request(addr, Some(TOKEN))).await.expect("connect");
+    session_over(ws, pipeline, audio, chunk, pause).await
+}
+
+/// The session of [`stream_session`] on a connected WebSocket (plain or TLS).
+async fn session_over<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    pipeline: &str,
+    audio: &AudioBuffer,
+    chunk: usize,
+    pause: Duration,
+) -> (Vec<Got>, u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut tx, mut rx) = ws.split();
     let reader = tokio::spawn(async move {
         let mut got = Vec::new();
@@ -164,6 +183,62 @@ async fn a_websocket_session_gives_exactly_the_outputs_of_a_local_session() {
     let clips = remote.iter().filter(|m| matches!(m, Got::Binary(b) if String::from_utf8_lossy(&b[..200.min(b.len())]).contains("\"clip\""))).count();
     assert!(segments > 0 && clips > 0, "segments {segments}, clips {clips}");
     let _ = stop.send(());
+}
+
+/// `--tls-cert/--tls-key` (tests/fixtures/tls: a self-signed localhost certificate): a `wss://`
+/// session gives exactly the messages of a plain one, the client checking the server's
+/// certificate against that one alone; a plain `ws://` client is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_session_gives_the_same_outputs_and_a_plain_client_is_refused() {
+    let dir = common::temp_dir("wss");
+    let fixtures = Path::new("tests/fixtures/tls");
+    let tls = TlsFiles { cert: fixtures.join("cert.pem"), key: fixtures.join("key.pem") };
+    let limits = Limits { max_ahead: Duration::from_secs(3600), ..Limits::default() };
+    let (addr, stop, state) = start_with(limits.clone(), Some(tls), &dir).await;
+    let (plain_addr, plain_stop, _) = start(limits, &dir).await;
+    let audio = sample();
+    let chunk = audio.sample_rate as usize / 50;
+
+    // The client trusts the fixture certificate only, with the same pure-Rust provider.
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from_pem_file(fixtures.join("cert.pem")).unwrap()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls_rustcrypto::provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = connector.connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp).await.expect("TLS handshake");
+    let mut req = format!("wss://localhost:{}/v1/stream", addr.port()).into_client_request().unwrap();
+    req.headers_mut().insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (ws, _) = tokio_tungstenite::client_async(req, tls).await.expect("WebSocket over TLS");
+    let (secure, code, reason) = session_over(ws, "speech_vad", &audio, chunk, Duration::ZERO).await;
+    assert_eq!((code, reason.as_str()), (1000, "session complete"));
+    let (plain, code, _) = stream_session(plain_addr, "speech_vad", &audio, chunk, Duration::ZERO).await;
+    assert_eq!(code, 1000);
+    // Everything but `ready` (its session id) and the summary (its wall time).
+    assert!(secure.len() > 100, "{} messages", secure.len());
+    assert_eq!(&secure[1..secure.len() - 1], &plain[1..plain.len() - 1]);
+
+    // A plain client on the TLS port gets no WebSocket (and no HTTP answer).
+    let plain_try = tokio::time::timeout(Duration::from_secs(20), tokio_tungstenite::connect_async(request(addr, Some(TOKEN)))).await.expect("refused, not hung");
+    assert!(plain_try.is_err(), "a plain ws:// client was let in on the TLS port");
+    let (status, _) = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        (buf.starts_with(b"HTTP/"), buf)
+    })
+    .await
+    .expect("closed, not hung");
+    assert!(!status, "plain HTTP was answered on the TLS port");
+    // The refused plain clients never became sessions.
+    assert_eq!(state.stats.sessions_total.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let _ = stop.send(());
+    let _ = plain_stop.send(());
 }
 
 /// A raw HTTP/1.1 request on loopback; the status and body.

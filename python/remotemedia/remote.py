@@ -2,14 +2,16 @@
 ones. ``remote.stream(name)`` gives a session with the same ``push``/``close`` (and ``apush``/
 ``aclose``) as a local ``Pipeline.stream()``, returning the same output types (``Audio``,
 ``VadResult``, ``Clip`` lists, ``Features``, JSON values); ``remote.run(name, audio)`` posts a whole
-buffer or file and returns the server's JSON result (as ``remotemedia run --json`` writes its
-outputs). Switching a program from local to remote changes one line::
+buffer or file and returns the same outputs as a local ``Pipeline.run_sync`` (``run_json`` gives the
+server's JSON document instead, as ``remotemedia run --json`` writes it). Switching a program from
+local to remote changes one line::
 
     session = Pipeline.from_yaml("speech_vad.yaml").stream()                   # local
     session = remotemedia.connect("http://host:8700", token=TOKEN).stream("speech_vad")  # remote
 
 The WebSocket client is the standard library's sockets (RFC 6455, no extension), so nothing is
-installed for it; the protocol is docs/protocol.md. Refusals raise :class:`RemoteError` with the
+installed for it; ``https://`` URLs (a server with ``--tls-cert``) go through the standard
+library's ``ssl`` (``cafile=`` trusts a private certificate). The protocol is docs/protocol.md. Refusals raise :class:`RemoteError` with the
 server's close code or HTTP status and its reason.
 """
 
@@ -52,38 +54,63 @@ class RemoteError(RemoteMediaError):
         return (type(self), (self.code, self.reason))
 
 
-def connect(url: str, token: Optional[str] = None, timeout: float = 30.0) -> "Remote":
-    """A handle on the server at ``url`` (``http://host:port``); nothing is sent until used."""
-    return Remote(url, token=token, timeout=timeout)
+def connect(url: str, token: Optional[str] = None, timeout: float = 30.0, cafile: Optional[str] = None) -> "Remote":
+    """A handle on the server at ``url`` (``http://host:port``, or ``https://`` for a server with
+    TLS; ``cafile``: a PEM certificate to trust besides the system's); nothing is sent until used."""
+    return Remote(url, token=token, timeout=timeout, cafile=cafile)
 
 
 class Remote:
     """The pipelines of one server (see the module docs)."""
 
-    def __init__(self, url: str, token: Optional[str] = None, timeout: float = 30.0):
+    def __init__(self, url: str, token: Optional[str] = None, timeout: float = 30.0, cafile: Optional[str] = None):
         u = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
-        if u.scheme not in ("http", "ws"):
-            raise InputError(f"remotemedia.connect: only http:// (and ws://) URLs are served, not {u.scheme}:// (put TLS in front)")
+        if u.scheme not in ("http", "ws", "https", "wss"):
+            raise InputError(f"remotemedia.connect: expected an http://, https://, ws:// or wss:// URL, not {u.scheme}://")
+        self.tls = u.scheme in ("https", "wss")
         self.host = u.hostname or "127.0.0.1"
-        self.port = u.port or 80
+        self.port = u.port or (443 if self.tls else 80)
         self.token = token
         self.timeout = float(timeout)
+        self._ssl = None
+        if self.tls:
+            import ssl
+
+            self._ssl = ssl.create_default_context(cafile=cafile)
 
     def _headers(self) -> str:
         return f"Authorization: Bearer {self.token}\r\n" if self.token else ""
 
+    def _connect(self) -> socket.socket:
+        """A TCP connection to the server, inside TLS for https:// (the certificate checked)."""
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        if self._ssl is not None:
+            try:
+                sock = self._ssl.wrap_socket(sock, server_hostname=self.host)
+            except Exception:
+                sock.close()
+                raise
+        return sock
+
     def _http(self, method: str, path: str, body: bytes = b"") -> Tuple[int, bytes]:
-        with socket.create_connection((self.host, self.port), timeout=self.timeout) as s:
+        with self._connect() as s:
             head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._headers()}"
                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
             s.sendall(head.encode() + body)
             chunks = []
             while True:
-                b = s.recv(1 << 16)
+                try:
+                    b = s.recv(1 << 16)
+                except ConnectionResetError:
+                    # A TLS server dropping a plain request: judged below by what came.
+                    break
                 if not b:
                     break
                 chunks.append(b)
         data = b"".join(chunks)
+        if not data.startswith(b"HTTP/"):
+            hint = "" if self.tls else " (a server with --tls-cert wants an https:// URL)"
+            raise RemoteError(0, f"no HTTP answer from {self.host}:{self.port}{hint}")
         head, _, rest = data.partition(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         if b"transfer-encoding: chunked" in head.lower():
@@ -96,9 +123,7 @@ class Remote:
         doc = _json_or_raise(status, body)
         return [p["name"] for p in doc["pipelines"]]
 
-    def run(self, name: str, audio: Any) -> Dict[str, Any]:
-        """Runs ``name`` once on ``audio`` (an ``Audio``, ``(samples, rate)``, or the path or bytes of
-        an audio file) on the server; the result document: ``{"pipeline", "input", "outputs"}``."""
+    def _post_run(self, name: str, audio: Any, query: str) -> Tuple[int, bytes]:
         if isinstance(audio, (bytes, bytearray)):
             body = bytes(audio)
         elif isinstance(audio, (str, os.PathLike)):
@@ -106,7 +131,27 @@ class Remote:
                 body = f.read()
         else:
             body = _wav_bytes(to_audio(audio))
-        status, data = self._http("POST", f"/v1/pipelines/{urllib.parse.quote(name, safe='')}/run", body)
+        return self._http("POST", f"/v1/pipelines/{urllib.parse.quote(name, safe='')}/run{query}", body)
+
+    def run(self, name: str, audio: Any) -> Dict[str, Any]:
+        """Runs ``name`` once on ``audio`` (an ``Audio``, ``(samples, rate)``, or the path or bytes of
+        an audio file) on the server; the outputs by node id, the same types and values as a local
+        ``Pipeline.run_sync`` on the same audio (``Audio``, ``VadResult``, ``Clip`` lists, ...)."""
+        status, data = self._post_run(name, audio, "?outputs=messages")
+        if status != 200:
+            _json_or_raise(status, data)
+        out: Dict[str, Any] = {}
+        pos = 0
+        while pos < len(data):
+            n, kind = struct.unpack_from("<IB", data, pos)
+            _apply(out, kind, data[pos + 5:pos + 5 + n])
+            pos += 5 + n
+        return out
+
+    def run_json(self, name: str, audio: Any) -> Dict[str, Any]:
+        """As :meth:`run`, but the server's JSON document: ``{"pipeline", "input", "outputs"}``,
+        the outputs as ``remotemedia run --json`` writes them (summaries, not samples)."""
+        status, data = self._post_run(name, audio, "")
         return _json_or_raise(status, data)
 
     def stream(self, name: str) -> "RemoteSession":
@@ -158,7 +203,7 @@ class _Socket:
     """A minimal RFC 6455 client connection: masked frames out, pings answered."""
 
     def __init__(self, remote: Remote, path: str):
-        self.sock = socket.create_connection((remote.host, remote.port), timeout=remote.timeout)
+        self.sock = remote._connect()
         # Small frames each way: Nagle's algorithm would hold them for the peer's delayed ACK.
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16)).decode()
@@ -303,24 +348,10 @@ class RemoteSession:
         out: Dict[str, Any] = {}
         while True:
             kind, data = self._ws.recv()
-            if kind == 2:
-                hlen = struct.unpack("<I", data[:4])[0]
-                head = json.loads(data[4:4 + hlen].decode("utf-8"))
-                _place(out, head, _decode_binary(head, data[4 + hlen:]))
-                continue
-            msg = self._check(kind, data)
-            t = msg.get("type")
-            if t == "done" and msg.get("chunk") == chunk:
+            msg = self._check(kind, data) if kind != 2 else {}
+            if msg.get("type") == "done" and msg.get("chunk") == chunk:
                 return out
-            if t == "vad":
-                v = VadResult({"segments": [tuple(s) for s in msg["segments"]],
-                               "frames": np.asarray(msg["frames"], dtype=bool),
-                               "probabilities": np.asarray(msg["probabilities"], dtype=np.float32)})
-                _place(out, msg, v)
-            elif t == "clips":
-                _place(out, msg, [])
-            elif t == "json":
-                _place(out, msg, msg["value"])
+            _apply(out, kind, data, msg)
 
     def push(self, chunk: Any) -> Dict[str, Any]:
         """Sends one chunk (an ``Audio`` or ``(samples, rate)``); returns the outputs it completed."""
@@ -373,6 +404,27 @@ class RemoteSession:
     def __exit__(self, *exc: Any) -> None:
         if not self._closed:
             self._end()
+
+
+def _apply(out: Dict[str, Any], kind: int, data: bytes, msg: Optional[Dict[str, Any]] = None) -> None:
+    """Puts one output message (text: 1, binary: 2) into ``out`` as the local API has it."""
+    if kind == 2:
+        hlen = struct.unpack("<I", data[:4])[0]
+        head = json.loads(data[4:4 + hlen].decode("utf-8"))
+        _place(out, head, _decode_binary(head, data[4 + hlen:]))
+        return
+    if msg is None:
+        msg = json.loads(data.decode("utf-8"))
+    t = msg.get("type")
+    if t == "vad":
+        v = VadResult({"segments": [tuple(s) for s in msg["segments"]],
+                       "frames": np.asarray(msg["frames"], dtype=bool),
+                       "probabilities": np.asarray(msg["probabilities"], dtype=np.float32)})
+        _place(out, msg, v)
+    elif t == "clips":
+        _place(out, msg, [])
+    elif t == "json":
+        _place(out, msg, msg["value"])
 
 
 def _decode_binary(head: Dict[str, Any], data: bytes) -> Any:

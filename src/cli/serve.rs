@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{load_graph, parse_workers, CliError};
-use crate::serve::{Limits, ServeConfig, Server, ServerState};
+use crate::serve::{Limits, ServeConfig, Server, ServerState, TlsFiles};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -31,6 +31,13 @@ pub struct ServeArgs {
     /// segments drawn live; docs/serving.md).
     #[arg(long)]
     pub ui: bool,
+    /// TLS certificate chain (PEM): with --tls-key, the server speaks only TLS (https://,
+    /// wss://), on rustls with a pure-Rust crypto provider.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Timely workers for every served pipeline (overrides the manifests' config.workers).
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
@@ -97,7 +104,11 @@ impl ServeArgs {
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             ..Limits::default()
         };
-        Ok(ServeConfig { tokens: self.tokens.clone(), allowed_origins: self.allow_origin.clone(), limits, ui: self.ui })
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+            _ => None,
+        };
+        Ok(ServeConfig { tokens: self.tokens.clone(), allowed_origins: self.allow_origin.clone(), limits, ui: self.ui, tls })
     }
 }
 
@@ -134,10 +145,10 @@ pub fn run(args: &ServeArgs, out: &mut String) -> Result<(), CliError> {
         let server = Server::bind(state, args.listen).await.map_err(|e| CliError::failure(super::plain(&e)))?;
         let names: Vec<&str> = server.state.pipelines.keys().map(String::as_str).collect();
         // Said at once on stderr (stdout is printed at exit): scripts wait for this line.
-        eprintln!("remotemedia serve: listening on http://{} (pipelines: {}){}", server.local_addr(), names.join(", "),
+        eprintln!("remotemedia serve: listening on {} (pipelines: {}){}", server.url(), names.join(", "),
             if server.state.tokens.enabled() { "" } else { "; no --tokens: every client is let in" });
         if args.ui {
-            eprintln!("remotemedia serve: the browser page is at http://{}/", server.local_addr());
+            eprintln!("remotemedia serve: the browser page is at {}/", server.url());
         }
         let signals = crate::serve::signals(std::sync::Arc::clone(&server.state));
         server.run(signals).await.map_err(|e| CliError::failure(super::plain(&e)))

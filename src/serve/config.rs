@@ -77,6 +77,16 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Serve the browser page (`--ui`) at `GET /`.
     pub ui: bool,
+    /// `--tls-cert` and `--tls-key`: PEM certificate chain and private key; with them the server
+    /// speaks only TLS (`https://`, `wss://`).
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where the server's TLS certificate chain and private key are (PEM files).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Why a WebSocket session was closed: its close code, and the reason label in the metrics.
@@ -169,6 +179,8 @@ pub enum Refusal {
     BodyTooLarge,
     /// The request body is not audio the file decoder reads.
     BadAudio,
+    /// A query parameter the route does not take, or a value it does not know.
+    BadRequest,
     /// The token (or the server) already holds its most sessions.
     TooManySessions,
     /// The server is shutting down.
@@ -178,12 +190,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::Unauthorized,
         Refusal::Origin,
         Refusal::UnknownPipeline,
         Refusal::BodyTooLarge,
         Refusal::BadAudio,
+        Refusal::BadRequest,
         Refusal::TooManySessions,
         Refusal::ShuttingDown,
         Refusal::PipelineError,
@@ -196,6 +209,7 @@ impl Refusal {
             Refusal::UnknownPipeline => 404,
             Refusal::BodyTooLarge => 413,
             Refusal::BadAudio => 400,
+            Refusal::BadRequest => 400,
             Refusal::TooManySessions => 429,
             Refusal::ShuttingDown => 503,
             Refusal::PipelineError => 500,
@@ -210,6 +224,7 @@ impl Refusal {
             Refusal::UnknownPipeline => "unknown_pipeline",
             Refusal::BodyTooLarge => "body_too_large",
             Refusal::BadAudio => "bad_audio",
+            Refusal::BadRequest => "bad_request",
             Refusal::TooManySessions => "too_many_sessions",
             Refusal::ShuttingDown => "shutting_down",
             Refusal::PipelineError => "pipeline_error",

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::config::Refusal;
 use super::stats::{merge_families, ServeStats};
-use super::{auth, session, ServerState};
+use super::{auth, protocol, session, ServerState};
 use crate::data::Payload;
 
 pub fn router(state: Arc<ServerState>) -> Router {
@@ -116,8 +116,19 @@ async fn stream(
     // refused with 1009 and a reason, while nothing larger than the cap is ever buffered.
     let cap = (l.max_frame_bytes.max(l.max_text_bytes)).saturating_mul(2).saturating_add(1 << 16);
     let st = Arc::clone(&state);
-    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| session::run(socket, st, slot))
+    // tungstenite zero-fills its read buffer up to `read_buffer_size` (default 128 KiB) before
+    // every read, and a payload handed on keeps that buffer's allocation, so each read of a 2 KB
+    // chunk cleared 128 KiB and often faulted fresh pages in: that was the largest cost in the
+    // server's profile under load (benchmarks/serve_load.rs). 16 KiB holds a 20 ms chunk of
+    // 48 kHz stereo f32 in one read; larger frames take several reads.
+    ws.max_message_size(cap)
+        .max_frame_size(cap)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| session::run(socket, st, slot))
 }
+
+/// Each WebSocket's read buffer (see `stream`).
+const READ_BUFFER: usize = 16 << 10;
 
 /// Names temporary files of request bodies apart.
 static BODY_FILES: AtomicU64 = AtomicU64::new(0);
@@ -146,8 +157,15 @@ async fn run(
         }
     };
     ServeStats::add(&state.stats.bytes_received, body.len() as u64);
+    // `?outputs=messages`: the outputs as a session's messages (exact samples and types, what the
+    // Python client decodes); otherwise the JSON document of `remotemedia run --json`.
+    let as_messages = match query.get("outputs").map(String::as_str) {
+        None | Some("json") => false,
+        Some("messages") => true,
+        Some(other) => return refuse(&state, Refusal::BadRequest, format!("outputs={other}: expected 'json' or 'messages'")),
+    };
     let st = Arc::clone(&state);
-    let job = tokio::task::spawn_blocking(move || -> Result<Value, (Refusal, String)> {
+    let job = tokio::task::spawn_blocking(move || -> Result<Response, (Refusal, String)> {
         let audio = decode_body(&body).map_err(|m| (Refusal::BadAudio, m))?;
         let served = &st.pipelines[&name];
         let input = json!({
@@ -158,15 +176,25 @@ async fn run(
             "duration_s": audio.duration_s(),
         });
         let out = served.pipeline.run(Payload::Audio(audio)).map_err(|e| (Refusal::PipelineError, e.to_string()))?;
+        if as_messages {
+            let options = protocol::Options { send_audio: true, vad_audio: true };
+            let mut msgs = Vec::new();
+            protocol::encode_outputs(0, &out.outputs, &options, &mut msgs);
+            let body = protocol::message_records(&msgs);
+            ServeStats::add(&st.stats.bytes_sent, body.len() as u64);
+            return Ok(([(header::CONTENT_TYPE, protocol::MESSAGES_CONTENT_TYPE)], body).into_response());
+        }
         let outputs: serde_json::Map<String, Value> =
             out.outputs.iter().map(|(id, p)| (id.clone(), crate::cli::report::payload_json(p))).collect();
-        Ok(json!({"pipeline": name, "input": input, "outputs": outputs}))
+        let doc = json!({"pipeline": name, "input": input, "outputs": outputs}).to_string();
+        ServeStats::add(&st.stats.bytes_sent, doc.len() as u64);
+        Ok(([(header::CONTENT_TYPE, "application/json")], doc).into_response())
     })
     .await;
     match job {
-        Ok(Ok(doc)) => {
+        Ok(Ok(resp)) => {
             ServeStats::add(&state.stats.http_runs, 1);
-            ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
+            resp
         }
         Ok(Err((r, m))) => refuse(&state, r, m),
         Err(e) => refuse(&state, Refusal::PipelineError, format!("the run did not complete: {e}")),

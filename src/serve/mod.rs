@@ -8,6 +8,7 @@
 //! - `session`: one WebSocket streaming session, with its bounded queues.
 //! - `http`: the routes, admission (auth, origin, session counts) and whole-file runs.
 //! - `stats`: the server's counters and the `/metrics` document.
+//! - `tls`: `--tls-cert/--tls-key` on rustls with a pure-Rust crypto provider.
 //! - `ui`: the browser page of `--ui` (`GET /`).
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod protocol;
 pub mod session;
 pub mod stats;
+pub mod tls;
 pub mod ui;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-pub use config::{CloseKind, Limits, Refusal, ServeConfig, PROTOCOL_VERSION};
+pub use config::{CloseKind, Limits, Refusal, ServeConfig, TlsFiles, PROTOCOL_VERSION};
 
 use crate::error::Error;
 use crate::graph::Graph;
@@ -45,6 +47,8 @@ pub struct ServerState {
     pub tokens: auth::Tokens,
     pub config: ServeConfig,
     pub stats: stats::ServeStats,
+    /// With `--tls-cert/--tls-key`: the TLS configuration every connection is accepted with.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Open sessions per token (the empty string when auth is off).
     per_token: Mutex<HashMap<String, usize>>,
     shutting_down: AtomicBool,
@@ -56,6 +60,11 @@ impl ServerState {
     /// Installs every `(name, graph)` on the shared pool (metrics on, for `/metrics`).
     pub fn new(graphs: Vec<(String, Graph)>, config: ServeConfig) -> Result<ServerState, Error> {
         let tokens = auth::Tokens::load(config.tokens.as_deref()).map_err(Error::Input)?;
+        // Read at start-up, so that a missing or malformed file stops the server before it listens.
+        let tls = match &config.tls {
+            Some(f) => Some(tls::server_config(&f.cert, &f.key).map_err(Error::Input)?),
+            None => None,
+        };
         let mut pipelines = BTreeMap::new();
         for (name, mut graph) in graphs {
             if pipelines.contains_key(&name) {
@@ -72,6 +81,7 @@ impl ServerState {
             tokens,
             config,
             stats: stats::ServeStats::default(),
+            tls,
             per_token: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             going_away: watch::channel(false).0,
@@ -153,6 +163,12 @@ impl Server {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
+    /// The server's base URL: `https://ADDR` with TLS, else `http://ADDR`.
+    pub fn url(&self) -> String {
+        let scheme = if self.state.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
+    }
+
     /// Serves until `stop` resolves; then refuses new work, lets open sessions go on for the
     /// shutdown grace, closes those left with 1001 and returns.
     pub async fn run(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), Error> {
@@ -176,17 +192,26 @@ impl Server {
             }
             let _ = stopped_tx.send(());
         });
-        // Outputs go out as several small messages per chunk: without TCP_NODELAY, Nagle's
-        // algorithm held the later ones back for the client's delayed ACK (~40 ms a chunk).
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped_rx.await;
-            })
-            .await
-            .map_err(|e| Error::Io { context: format!("serving on {addr}"), source: e })
+        let shutdown = async move {
+            let _ = stopped_rx.await;
+        };
+        let served = match &state.tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(self.listener, Arc::clone(config))
+                    .map_err(|e| Error::Io { context: format!("serving on {addr}"), source: e })?;
+                axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+            }
+            None => {
+                // Outputs go out as several small messages per chunk: without TCP_NODELAY,
+                // Nagle's algorithm held the later ones back for the client's delayed ACK
+                // (~40 ms a chunk). (The TLS listener sets it too.)
+                let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+            }
+        };
+        served.map_err(|e| Error::Io { context: format!("serving on {addr}"), source: e })
     }
 }
 

@@ -132,6 +132,25 @@ pub enum Out {
     Binary(Vec<u8>),
 }
 
+/// The content type of `POST /v1/pipelines/NAME/run?outputs=messages`.
+pub const MESSAGES_CONTENT_TYPE: &str = "application/vnd.remotemedia.messages";
+
+/// Messages as one HTTP body: per message a `u32` little-endian length, a kind byte (1: text,
+/// 2: binary, as the WebSocket opcodes) and the message's bytes.
+pub fn message_records(msgs: &[Out]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(msgs.iter().map(|m| 5 + match m { Out::Text(t) => t.len(), Out::Binary(b) => b.len() }).sum());
+    for m in msgs {
+        let (kind, bytes) = match m {
+            Out::Text(t) => (1u8, t.as_bytes()),
+            Out::Binary(b) => (2u8, b.as_slice()),
+        };
+        v.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        v.push(kind);
+        v.extend_from_slice(bytes);
+    }
+    v
+}
+
 /// The messages for one chunk's outputs (`chunk`: its index; the close's outputs carry the number
 /// of chunks pushed), each output node in the pipeline's output order.
 pub fn encode_outputs(chunk: u64, outputs: &[(String, Payload)], options: &Options, out: &mut Vec<Out>) {

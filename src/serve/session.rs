@@ -116,10 +116,26 @@ pub async fn run(socket: WebSocket, state: Arc<ServerState>, slot: SessionSlot) 
     drop(slot);
 }
 
+/// Writes the queued messages, flushing once per batch: a chunk's outputs (4-5 messages for
+/// speech_vad) then leave in one write syscall instead of one each, which is most of what the
+/// server's CPU went to under load (benchmarks/serve_load.rs).
 async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Message>) {
-    while let Some(m) = rx.recv().await {
-        let last = matches!(m, Message::Close(_));
-        if sink.send(m).await.is_err() || last {
+    'outer: while let Some(mut m) = rx.recv().await {
+        loop {
+            let last = matches!(m, Message::Close(_));
+            if sink.feed(m).await.is_err() {
+                break 'outer;
+            }
+            if last {
+                let _ = sink.flush().await;
+                break 'outer;
+            }
+            match rx.try_recv() {
+                Ok(next) => m = next,
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() {
             break;
         }
     }

@@ -27,16 +27,34 @@ def _binary():
     raise AssertionError("no target/*/remotemedia: build it with `cargo build` (scripts/test.sh does)")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+TLS = os.path.join(ROOT, "tests", "fixtures", "tls")
+
+
+def _serve(tmp_path_factory, *extra):
     tokens = tmp_path_factory.mktemp("serve") / "tokens.txt"
     tokens.write_text(TOKEN + "\n")
-    proc = subprocess.Popen([_binary(), "serve", MANIFEST, "--listen", "127.0.0.1:0", "--tokens", str(tokens)],
+    proc = subprocess.Popen([_binary(), "serve", MANIFEST, "--listen", "127.0.0.1:0", "--tokens", str(tokens), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
-    m = re.search(r"listening on (http://[0-9.:]+)", line)
+    m = re.search(r"listening on (https?://[0-9.:]+)", line)
     assert m, f"the server did not start: {line}{proc.stderr.read() if proc.poll() is not None else ''}"
-    yield m.group(1)
+    return proc, m.group(1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc, url = _serve(tmp_path_factory)
+    yield url
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """The same server with --tls-cert/--tls-key (the test certificate of tests/fixtures/tls)."""
+    proc, url = _serve(tmp_path_factory, "--tls-cert", os.path.join(TLS, "cert.pem"), "--tls-key", os.path.join(TLS, "key.pem"))
+    assert url.startswith("https://")
+    yield url
     proc.terminate()
     assert proc.wait(timeout=30) == 0
 
@@ -85,8 +103,49 @@ def test_refusals_raise_remote_error_with_their_code(server):
     assert e.value.code == 4004 and "'nope'" in e.value.reason
 
 
-def test_a_remote_run_equals_the_cli_json(server, tmp_path):
-    doc = remotemedia.connect(server, token=TOKEN).run("speech_vad", SAMPLE)
+@pytest.mark.requires_native
+def test_a_remote_run_gives_the_outputs_of_a_local_run_sync(server):
+    audio = remotemedia.load(SAMPLE)
+    samples = np.asarray(audio.samples)
+    local = remotemedia.Pipeline.from_yaml(MANIFEST, runtime_hint="rust")
+    remote = remotemedia.connect(server, token=TOKEN)
+    # int16 as loaded, a float32 copy of it, and the file itself (decoded by the server).
+    for data in (audio, (samples.astype(np.float32) / 32768.0, audio.sample_rate)):
+        want = local.run_sync(data)
+        got = remote.run("speech_vad", data)
+        _equal(got, want)
+    _equal(remote.run("speech_vad", SAMPLE), local.run_sync(audio))
+    got = remote.run("speech_vad", audio)
+    assert isinstance(got["resample_16k"], remotemedia.Audio)
+    assert got["vad"].segments and len(got["clips"]) == len(got["vad"].segments)
+
+
+@pytest.mark.requires_native
+def test_a_session_over_tls_gives_the_outputs_of_a_local_one_and_plain_http_is_refused(tls_server):
+    audio = remotemedia.load(SAMPLE)
+    samples, rate = np.asarray(audio.samples), audio.sample_rate
+    local = remotemedia.Pipeline.from_yaml(MANIFEST, runtime_hint="rust")
+    remote = remotemedia.connect(tls_server, token=TOKEN, cafile=os.path.join(TLS, "cert.pem"))
+    session, local_session = remote.stream("speech_vad"), local.stream()
+    step = rate // 50
+    for start in range(0, len(samples), step):
+        chunk = remotemedia.Audio(samples[start:start + step], rate)
+        _equal(session.push(chunk), local_session.push(chunk))
+    _equal(session.close(), local_session.close())
+    _equal(remote.run("speech_vad", audio), local.run_sync(audio))
+    import ssl
+    # Without the test certificate the server is not trusted.
+    with pytest.raises(ssl.SSLError):
+        remotemedia.connect(tls_server, token=TOKEN).pipelines()
+    # A plain client gets no HTTP answer from the TLS port.
+    plain = tls_server.replace("https://", "http://")
+    with pytest.raises(RemoteError) as e:
+        remotemedia.connect(plain, token=TOKEN).pipelines()
+    assert e.value.code == 0 and "https://" in e.value.reason
+
+
+def test_a_remote_run_json_equals_the_cli_json(server, tmp_path):
+    doc = remotemedia.connect(server, token=TOKEN).run_json("speech_vad", SAMPLE)
     out = tmp_path / "run.json"
     subprocess.run([_binary(), "run", MANIFEST, "--once", "--input", SAMPLE, "--json", str(out)], check=True,
                    stdout=subprocess.DEVNULL)
