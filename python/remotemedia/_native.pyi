@@ -45,6 +45,10 @@ def check_manifest(text: str, python_types: Optional[Dict[str, Any]] = None) -> 
     (type name -> Node subclass); returns the validated manifest as JSON or raises
     ``remotemedia.ManifestError`` listing every problem."""
 
+def parse_manifest(text: str, yaml: bool) -> str:
+    """Reads manifest text (YAML if ``yaml``, else JSON) into its tree, returned as JSON text, or
+    raises ``remotemedia.ManifestError`` at the problem's line and column."""
+
 def load_audio(path: str, rate: Optional[int] = None, mono: bool = False, dtype: Optional[str] = "float32") -> Any:
     """Decodes an audio file of any supported format into an ``Audio`` (the GIL released);
     ``remotemedia.load`` documents the arguments."""
