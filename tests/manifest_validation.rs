@@ -841,6 +841,17 @@ fn syntax_errors_give_line_and_column() {
     assert_eq!(p.expected, "valid JSON");
     has(&p.found, &["expected `,` or `}`"]);
 
+    // A text cut short is placed where it ends: the 1-based column after its last character.
+    let p = syntax_error(manifest::parse_json("{\"version\": \"1.0\", \"nodes\": ["));
+    assert_eq!((p.path.as_str(), p.found.as_str()), ("line 1, column 30", "a syntax error: EOF while parsing a list"));
+    let p = syntax_error(manifest::parse_json("{\"a\":\n"));
+    assert_eq!((p.path.as_str(), p.found.as_str()), ("line 2, column 1", "a syntax error: EOF while parsing a value"));
+
+    // A control character is placed where it stands, not at libyaml's line 1, column 1.
+    let p = syntax_error(manifest::parse_yaml("version: '1.0'\nname: a\u{7}b\nnodes: []\n"));
+    assert_eq!(p.path, "line 2, column 8");
+    assert_eq!(p.found, "a syntax error: unacceptable character #x0007: special characters are not allowed");
+
     // Bad indentation in YAML.
     let p = syntax_error(manifest::parse_yaml("version: \"1.0\"\nnodes:\n  - id: a\n   type: GainNode\n"));
     assert_eq!(p.expected, "valid YAML");

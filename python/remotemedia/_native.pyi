@@ -49,6 +49,10 @@ def kernel_times(manifest_text: str, audio: Any, repeats: int = 100) -> List[Tup
     """Each node of a chain of built-in nodes called directly (no engine), in order, ``repeats`` times
     on ``audio``: each node's id with its median call time in ns (benchmarks/python_bench.py)."""
 
+def parse_manifest(text: str, yaml: bool) -> str:
+    """Reads manifest text (YAML if ``yaml``, else JSON) into its tree, returned as JSON text, or
+    raises ``remotemedia.ManifestError`` at the problem's line and column."""
+
 def load_audio(path: str, rate: Optional[int] = None, mono: bool = False, dtype: Optional[str] = "float32") -> Any:
     """Decodes an audio file of any supported format into an ``Audio`` (the GIL released);
     ``remotemedia.load`` documents the arguments."""

@@ -138,8 +138,7 @@ class Pipeline:
                   **config: Any) -> "Pipeline":
         """A pipeline from a JSON manifest: a file path, or the JSON text itself (starting with ``{``).
         Keyword arguments are config fields; they override the manifest's ``config``."""
-        # Repeated keys and non-finite numbers are refused, as the native reader does.
-        tree = parse_json(_read_text(path_or_text))
+        tree = _parse(_read_text(path_or_text), yaml=False, runtime_hint=runtime_hint)
         return cls.from_dict(tree, runtime_hint=runtime_hint, **config)
 
     @classmethod
@@ -147,7 +146,7 @@ class Pipeline:
                   **config: Any) -> "Pipeline":
         """A pipeline from a YAML manifest file (or YAML text containing a newline).
         Keyword arguments are config fields; they override the manifest's ``config``."""
-        tree = parse_yaml(_read_text(path_or_text, yaml=True))
+        tree = _parse(_read_text(path_or_text, yaml=True), yaml=True, runtime_hint=runtime_hint)
         return cls.from_dict(tree, runtime_hint=runtime_hint, **config)
 
     # ---- building ----
@@ -572,6 +571,15 @@ def _native_checks(runtime_hint: str) -> bool:
         return _runtime.select_runtime(runtime_hint) == "rust"
     except RemoteMediaError:
         return False
+
+
+def _parse(text: str, *, yaml: bool, runtime_hint: str) -> Any:
+    """Manifest text as a tree: read by the engine where it will run the pipeline (the one reader
+    of manifest text then), else by the pure reader, in the same words. Either refuses repeated
+    keys, non-finite numbers and trees beyond the manifest limits."""
+    if _native_checks(runtime_hint):
+        return json.loads(_runtime.native_module().parse_manifest(text, yaml))
+    return parse_yaml(text) if yaml else parse_json(text)
 
 
 def _check_native(manifest: Any, instances: Iterable[Node]) -> Tuple[str, Dict[str, Any]]:

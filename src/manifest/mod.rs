@@ -152,7 +152,11 @@ pub fn parse_json(text: &str) -> Result<Value, ManifestError> {
     tree.map_err(|e| {
         limit_problem(&budget).unwrap_or_else(|| {
             let found = syntax_message(&e.to_string(), e.line(), e.column());
-            ManifestError { problems: vec![Problem::new(format!("line {}, column {}", e.line(), e.column()), "valid JSON", found)] }
+            // serde_json places a text cut short at its last character (column 0 on an empty
+            // last line); the problem is where the text ends, the 1-based column after it, as
+            // every other syntax error points at the character it could not take.
+            let column = if e.is_eof() { e.column() + 1 } else { e.column() };
+            ManifestError { problems: vec![Problem::new(format!("line {}, column {column}", e.line()), "valid JSON", found)] }
         })
     })
 }
@@ -165,6 +169,7 @@ pub fn parse_json(text: &str) -> Result<Value, ManifestError> {
 /// value again at every use, so an alias bomb is refused after `MANIFEST_VALUES` values.
 pub fn parse_yaml(text: &str) -> Result<Value, ManifestError> {
     check_text(text, nesting::check)?;
+    unprintable(text)?;
     let budget = Budget::default();
     let tree = TreeSeed { budget: &budget, depth: 0 }.deserialize(serde_norway::Deserializer::from_str(text)).map(|t| t.0);
     tree.map_err(|e| {
@@ -192,6 +197,23 @@ fn check_text(text: &str, scan: fn(&str, usize) -> Result<(), nesting::TooDeep>)
     scan(text, MANIFEST_NESTING).map_err(|t| {
         limit_error(nesting_problem(format!("line {}, column {}", t.line, t.column), t.depth))
     })
+}
+
+/// The first character YAML does not allow in a document (a control character other than tab,
+/// newline and carriage return; a noncharacter), at its line and 1-based column in characters.
+/// libyaml reports one as "control characters are not allowed at position N" at line 1, column
+/// 1 whatever its place; this says where it is, in the words of `_pure/tree.py` (PyYAML's).
+fn unprintable(text: &str) -> Result<(), ManifestError> {
+    let printable = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    };
+    let Some(at) = text.find(|c| !printable(c)) else { return Ok(()) };
+    let bad = text[at..].chars().next().map_or(0, u32::from);
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[..at].matches('\n').count() + 1;
+    let column = text[line_start..at].chars().count() + 1;
+    let found = format!("a syntax error: unacceptable character #x{bad:04x}: special characters are not allowed");
+    Err(ManifestError { problems: vec![Problem::new(format!("line {line}, column {column}"), "valid YAML", found)] })
 }
 
 fn limit_error(p: Problem) -> ManifestError {

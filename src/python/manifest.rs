@@ -10,6 +10,16 @@ use crate::manifest;
 use crate::nodes::{InputPorts, NodeType, Registry};
 use crate::python::errors;
 
+/// Reads manifest text (`yaml`: as YAML, else as JSON) into its tree, returned as JSON text, or
+/// raises `ManifestError` at the problem's line and column. With the extension present this is
+/// the only reader of manifest text (`Pipeline.from_json`/`from_yaml`); `_pure/tree.py` serves
+/// the pure runtime, in the same words.
+#[pyfunction]
+pub fn parse_manifest(py: Python<'_>, text: &str, yaml: bool) -> PyResult<String> {
+    let tree = if yaml { manifest::parse_yaml(text) } else { manifest::parse_json(text) };
+    Ok(tree.map_err(|e| errors::manifest_error(py, &e))?.to_string())
+}
+
 /// Validates a manifest tree (JSON text) against the built-in node types plus `python_types`
 /// (type name -> `remotemedia.Node` subclass) and returns the validated manifest
 /// (`manifest::to_manifest`: params checked and defaulted) as JSON text, or raises

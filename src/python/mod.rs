@@ -53,6 +53,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::validate_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::check_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_times, m)?)?;
+    m.add_function(wrap_pyfunction!(manifest::parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(convert::register_payload_types, m)?)?;
     m.add_function(wrap_pyfunction!(audio_file::load_audio, m)?)?;
     m.add_function(wrap_pyfunction!(audio_file::save_audio, m)?)?;

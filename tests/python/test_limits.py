@@ -149,6 +149,22 @@ def test_the_native_reader_says_the_same(how, manifest, expected):
     assert [tuple(p) for p in err.value.problems] == expected
 
 
+@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+@pytest.mark.parametrize("yaml,text", [
+    (False, '{"version": "1.0", "nodes": ['), (False, '{"a": 1'), (False, '{"a":\n'), (False, "{"), (False, '{"a": "x'),
+    (False, '[1,'), (False, '{"a": 1}x'), (False, '{"a": [}'), (False, '{"a": 1, "a": 2}'),
+    (True, "version: '1.0'\nname: a\x07b\nnodes: []\n"), (True, "a: 1\nb: caf\u00e9\x1b\n"),
+    (True, "a: 1\na: 2\n"), (True, "a: .nan\n"),
+])
+def test_both_readers_place_and_word_a_bad_text_alike(yaml, text):
+    from remotemedia._pure.tree import parse_json, parse_yaml
+    with pytest.raises(ManifestError) as pure:
+        (parse_yaml if yaml else parse_json)(text)
+    with pytest.raises(ManifestError) as native:
+        _runtime.native_module().parse_manifest(text, yaml)
+    assert native.value.problems == pure.value.problems
+
+
 def test_manifest_read_errors_are_manifest_errors(runtime, tmp_path):
     # A control character: PyYAML's reader raised yaml.reader.ReaderError as it was built.
     p = problems(runtime, "yaml", "version: '1.0'\nname: a\x07b\nnodes: []\n")

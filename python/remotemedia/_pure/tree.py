@@ -1,8 +1,11 @@
 """Reading manifest text into a tree as strictly as the Rust reader (``src/manifest/tree.rs``):
 a key repeated within one mapping and a number that is not finite (JSON ``NaN``/``Infinity``/
 ``1e400``, YAML ``.nan``/``.inf``) are problems with the same line, column and wording, instead of
-being silently merged or kept. Other syntax errors keep the Python parsers' positions; their
-messages use serde_json's words where the two parsers mean the same thing.
+being silently merged or kept. A JSON text cut short is placed after its end in serde_json's
+words, and a YAML control character where it stands in the words the engine uses too; other
+syntax errors keep the Python parsers' positions, their messages in serde_json's words where the
+two parsers mean the same thing. With the native extension present, ``Pipeline`` reads manifest
+text natively (``_native.parse_manifest``) and this module only reads the file's bytes.
 
 The manifest limits (:mod:`remotemedia.limits`) are held as the Rust reader holds them: the text's
 size and nesting before it is parsed (``nesting.py``), then, value by value in document order,
@@ -312,11 +315,13 @@ def _json_decoder() -> json.JSONDecoder:
     return decoder
 
 
-def _container_at(text: str, pos: int) -> str:
-    """``}`` or ``]``: what closes the innermost list or object open at ``pos``."""
+def _open_at(text: str) -> Tuple[List[str], bool, str]:
+    """Where a JSON prefix stands: the closers of the lists and objects still open (``}``/``]``,
+    innermost last), whether it ends inside a string, and its last character that is not space."""
     stack: List[str] = []
     in_string = escaped = False
-    for c in text[:pos]:
+    last = ""
+    for c in text:
         if in_string:
             if escaped:
                 escaped = False
@@ -330,7 +335,26 @@ def _container_at(text: str, pos: int) -> str:
             stack.append("}" if c == "{" else "]")
         elif c in "}]" and stack:
             stack.pop()
+        if not c.isspace():
+            last = c
+    return stack, in_string, last
+
+
+def _container_at(text: str, pos: int) -> str:
+    """``}`` or ``]``: what closes the innermost list or object open at ``pos``."""
+    stack = _open_at(text[:pos])[0]
     return stack[-1] if stack else "}"
+
+
+def _eof_words(text: str) -> str:
+    """serde_json's words for a JSON text cut short: in a string, where a value is due (at the
+    start, after ``,`` or ``:``), or else in the innermost list or object."""
+    stack, in_string, last = _open_at(text)
+    if in_string:
+        return "EOF while parsing a string"
+    if not stack or last in ",:":
+        return "EOF while parsing a value"
+    return f"EOF while parsing {'an object' if stack[-1] == '}' else 'a list'}"
 
 
 class _Slow(Exception):
@@ -405,7 +429,12 @@ def parse_json(text: str) -> Any:
     except json.JSONDecodeError as e:
         line, col = e.lineno, e.colno
         message = _SERDE_WORDS.get(e.msg, e.msg)
-        if e.msg == "Expecting ',' delimiter":
+        if e.pos >= len(text) or e.msg.startswith("Unterminated string"):
+            # Cut short: where the text ends, in serde_json's words (Python places an
+            # unterminated string at its start).
+            line, col = _location(text, len(text), True)
+            message = _eof_words(text)
+        elif e.msg == "Expecting ',' delimiter":
             message = f"expected `,` or `{_container_at(text, e.pos)}`"
     except _Limit as e:
         raise ManifestError([e.problem]) from None
