@@ -322,7 +322,7 @@ impl Cascade {
     /// [`process`](Cascade::process) through [`run_lanes`] with `L` lanes (at least
     /// `channels * sections`; the spare lanes have zero coefficients).
     fn process_lanes<const L: usize>(&mut self, samples: &mut [f32]) {
-        let (ch, n) = (self.channels, self.sections.len());
+        let (ch, n) = (self.channels, Self::stages::<L>(self.channels));
         let mut k = self.lanes::<L>();
         if self.vectorised {
             #[cfg(target_arch = "x86_64")]
@@ -336,14 +336,27 @@ impl Cascade {
         self.keep_lanes(&k);
     }
 
-    /// The lane kernel's coefficients and this cascade's state: lane `s * ch + c` is section `s`
-    /// of channel `c`.
+    /// The pipeline's stages with `L` lanes: as many sections as fit, the cascade's own last.
+    fn stages<const L: usize>(channels: usize) -> usize {
+        L / channels
+    }
+
+    /// The lane kernel's coefficients and this cascade's state: the cascade's sections are the
+    /// pipeline's last stages (lane `(pad + s) * ch + c` is section `s` of channel `c`), the
+    /// `pad` stages before them pass their input through (`b0 = 1`, exactly). The output then
+    /// always leaves from the top lanes, a fixed place the AVX2 kernel extracts without going
+    /// through memory; the pass-through stages add `DELAY` frames of pipeline fill each, not
+    /// work per frame (every lane is computed anyway).
     fn lanes<const L: usize>(&self) -> Lanes<L> {
         let (ch, n) = (self.channels, self.sections.len());
+        let pad = Self::stages::<L>(ch) - n;
         let mut k = Lanes::<L>::default();
+        for l in 0..pad * ch {
+            k.b0[l] = 1.0;
+        }
         for (s, sec) in self.sections.iter().enumerate() {
             for c in 0..ch {
-                let l = s * ch + c;
+                let l = (pad + s) * ch + c;
                 let st = self.state[c * n + s];
                 (k.b0[l], k.b1[l], k.b2[l], k.a1[l], k.a2[l]) = (sec.b[0], sec.b[1], sec.b[2], -sec.a[0], -sec.a[1]);
                 (k.x1[l], k.x2[l], k.y1[l], k.y2[l]) = (st[0], st[1], st[2], st[3]);
@@ -355,9 +368,10 @@ impl Cascade {
     /// Takes the state back from the lane kernel.
     fn keep_lanes<const L: usize>(&mut self, k: &Lanes<L>) {
         let (ch, n) = (self.channels, self.sections.len());
+        let pad = Self::stages::<L>(ch) - n;
         for s in 0..n {
             for c in 0..ch {
-                let l = s * ch + c;
+                let l = (pad + s) * ch + c;
                 self.state[c * n + s] = [k.x1[l], k.x2[l], k.y1[l], k.y2[l]];
             }
         }
@@ -395,13 +409,19 @@ impl Cascade {
 
     #[cfg(target_arch = "x86_64")]
     fn energy_lanes<const L: usize, const V: usize>(&mut self, samples: &[f32]) -> [f64; 2] {
-        let (ch, n) = (self.channels, self.sections.len());
+        let (ch, n) = (self.channels, Self::stages::<L>(self.channels));
         let mut k = self.lanes::<L>();
         let frames = samples.len() / ch;
         // SAFETY: only called where `vectorised` (AVX2 and FMA) holds, with one or two channels
         // and `L = 4 * V >= channels * sections`; the kernel reads `frames * ch` samples and
         // writes none.
-        let e = unsafe { ymm::run::<L, V, true>(&mut k, ch, n, samples.as_ptr(), std::ptr::null_mut(), frames) };
+        let e = unsafe {
+            if ch == 1 {
+                ymm::run::<L, V, 1, true>(&mut k, n, samples.as_ptr(), std::ptr::null_mut(), frames)
+            } else {
+                ymm::run::<L, V, 2, true>(&mut k, n, samples.as_ptr(), std::ptr::null_mut(), frames)
+            }
+        };
         self.keep_lanes(&k);
         e
     }
@@ -545,10 +565,14 @@ unsafe fn run_lanes_avx2<const L: usize>(k: &mut Lanes<L>, ch: usize, n: usize, 
     let (frames, ptr) = (samples.len() / ch.max(1), samples.as_mut_ptr());
     // In place: each frame's output is written after its input was read.
     match (ch, L) {
-        (1 | 2, 4) => _ = ymm::run::<L, 1, false>(k, ch, n, ptr, ptr, frames),
-        (1 | 2, 8) => _ = ymm::run::<L, 2, false>(k, ch, n, ptr, ptr, frames),
-        (1 | 2, 16) => _ = ymm::run::<L, 4, false>(k, ch, n, ptr, ptr, frames),
-        (1 | 2, 32) => _ = ymm::run::<L, 8, false>(k, ch, n, ptr, ptr, frames),
+        (1, 4) => _ = ymm::run::<L, 1, 1, false>(k, n, ptr, ptr, frames),
+        (1, 8) => _ = ymm::run::<L, 2, 1, false>(k, n, ptr, ptr, frames),
+        (1, 16) => _ = ymm::run::<L, 4, 1, false>(k, n, ptr, ptr, frames),
+        (1, 32) => _ = ymm::run::<L, 8, 1, false>(k, n, ptr, ptr, frames),
+        (2, 4) => _ = ymm::run::<L, 1, 2, false>(k, n, ptr, ptr, frames),
+        (2, 8) => _ = ymm::run::<L, 2, 2, false>(k, n, ptr, ptr, frames),
+        (2, 16) => _ = ymm::run::<L, 4, 2, false>(k, n, ptr, ptr, frames),
+        (2, 32) => _ = ymm::run::<L, 8, 2, false>(k, n, ptr, ptr, frames),
         _ => run_lanes::<L, true>(k, ch, n, samples),
     }
 }
@@ -572,21 +596,22 @@ mod ymm {
     /// depends on what the caller around it looks like (docs/performance.md, 08:00 rerun).
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
-    pub(super) unsafe fn run<const L: usize, const V: usize, const ENERGY: bool>(
+    pub(super) unsafe fn run<const L: usize, const V: usize, const CH: usize, const ENERGY: bool>(
         k: &mut Lanes<L>,
-        ch: usize,
         n: usize,
         input: *const f32,
         output: *mut f32,
         frames: usize,
     ) -> [f64; 2] {
-        assert!(L == 4 * V && (ch == 1 || ch == 2) && n * ch <= L);
+        // The output leaves from the top lanes (the cascade's last section; see `Cascade::lanes`).
+        let ch = CH;
+        assert!(L == 4 * V && (ch == 1 || ch == 2) && n * ch == L);
         let lag = DELAY * (n - 1);
         let load = |a: &[f64; L]| -> [__m256d; V] { std::array::from_fn(|i| unsafe { _mm256_loadu_pd(a[4 * i..].as_ptr()) }) };
         let (b0, b1, b2, a1, a2) = (load(&k.b0), load(&k.b1), load(&k.b2), load(&k.a1), load(&k.a2));
         let (mut x1, mut x2, mut y1, mut y2) = (load(&k.x1), load(&k.x2), load(&k.y1), load(&k.y2));
         let mut ring = [[_mm256_setzero_pd(); V]; DELAY];
-        let out_lane = (n - 1) * ch;
+        let out_lane = L - ch;
         let ptr = input;
         let mut energy = [_mm256_setzero_pd(); V];
         // A macro, not a closure: closures are not inlined here, and every step must be.
@@ -638,13 +663,13 @@ mod ymm {
                         energy[i] = _mm256_add_pd(energy[i], _mm256_mul_pd(y[i], y[i]));
                     }
                 } else {
+                    // The top lanes of the last register, rounded as `as f32` rounds.
                     let f = t - lag;
-                    let mut o = [0.0f64; L];
-                    for i in 0..V {
-                        _mm256_storeu_pd(o[4 * i..].as_mut_ptr(), y[i]);
-                    }
-                    for c in 0..ch {
-                        *output.add(f * ch + c) = o[out_lane + c] as f32;
+                    let o = _mm256_cvtpd_ps(y[V - 1]);
+                    if ch == 2 {
+                        _mm_store_sd(output.add(f * 2) as *mut f64, _mm_castps_pd(_mm_movehl_ps(o, o)));
+                    } else {
+                        _mm_store_ss(output.add(f), _mm_shuffle_ps::<0b11>(o, o));
                     }
                 }
             }
