@@ -387,14 +387,23 @@ impl Gate {
         (0..count)
             .map(|k| {
                 let start = (k * self.hop) as isize - (self.n / 2) as isize;
-                for (i, v) in self.frame.iter_mut().enumerate() {
-                    let t = start + i as isize;
-                    *v = if t >= 0 && (t as usize) < frames {
-                        let t = t as usize;
-                        samples[t * channels..(t + 1) * channels].iter().sum::<f32>() * inv * self.window[i]
-                    } else {
-                        0.0
-                    };
+                // Frame samples [lo, hi) lie inside the signal; the rest is zero padding.
+                let lo = ((-start).max(0) as usize).min(self.n);
+                let hi = ((frames as isize - start).max(0) as usize).clamp(lo, self.n);
+                self.frame[..lo].fill(0.0);
+                self.frame[hi..].fill(0.0);
+                let first = (start + lo as isize) as usize;
+                let (frame, window) = (&mut self.frame[lo..hi], &self.window[lo..hi]);
+                if channels == 1 {
+                    // The mix of one channel is the channel (`x * 1.0`, exactly).
+                    for ((v, &x), &w) in frame.iter_mut().zip(&samples[first..first + (hi - lo)]).zip(window) {
+                        *v = x * w;
+                    }
+                } else {
+                    let mixed = samples[first * channels..(first + hi - lo) * channels].chunks_exact(channels);
+                    for ((v, f), &w) in frame.iter_mut().zip(mixed).zip(window) {
+                        *v = f.iter().sum::<f32>() * inv * w;
+                    }
                 }
                 let _ = self.fft.process_with_scratch(&mut self.frame, &mut self.spec, &mut self.fft_scratch);
                 Levels::of(self.spec.iter().map(|c| c.norm_sqr()).collect())
@@ -634,28 +643,34 @@ impl Smoother {
         s
     }
 
-    /// Into `self.sums`: for each i, the triangle's weighted sum of `x` around i.
+    /// Into `self.sums`: for each i, the triangle's weighted sum of `x` around i. Each running
+    /// sum is a prefix sum (one add per value on the serial chain) and differences of it.
     fn triangle_sums<T: Copy + Into<f64>>(&mut self, x: &[T]) {
         let (h, n) = (self.h, x.len());
-        // Box sums over [j - h, j] of the zero-padded row, for j in 0..n + h.
-        let first = &mut self.first;
-        first.clear();
+        // prefix[j] = x[0] + ... + x[j - 1] of the zero-padded row, j in 0..=n + h.
+        let prefix = &mut self.first;
+        prefix.clear();
+        prefix.push(0.0);
         let mut run = 0.0;
         for j in 0..n + h {
             run += if j < n { x[j].into() } else { 0.0 };
-            if j > h {
-                run -= x[j - h - 1].into();
-            }
-            first.push(run);
+            prefix.push(run);
         }
-        // The triangle at i: sums over [i - h, i + h] = box sums over [j - h, j] for j in [i, i + h].
-        let mut run: f64 = first[..h].iter().sum();
+        // Box sums over [j - h, j] for j in 0..n + h, then their prefix sums: the triangle at i
+        // (sums over [i - h, i + h]) is the box sums over [j - h, j] for j in [i, i + h].
+        let boxed = |j: usize| prefix[j + 1] - prefix[(j + 1).saturating_sub(h + 1)];
         self.sums.clear();
-        for i in 0..n {
-            run += first[i + h];
+        self.sums.push(0.0);
+        let mut run = 0.0;
+        for j in 0..n + h {
+            run += boxed(j);
             self.sums.push(run);
-            run -= first[i];
         }
+        // sums[j] now holds the prefix of the box sums; the triangle at i is sums[i + h + 1] - sums[i].
+        for i in 0..n {
+            self.sums[i] = self.sums[i + h + 1] - self.sums[i];
+        }
+        self.sums.truncate(n);
     }
 
     /// `x` smoothed into `out` (`x` has the length given to [`Smoother::new`]).
