@@ -590,10 +590,12 @@ mod ymm {
     /// `input`). `ENERGY` true: nothing is written (`output` may be null) and the result is the
     /// sum of each channel's squared outputs.
     ///
-    /// Never inlined: the hot loop keeps 26 vector values live in 16 registers, and which of
-    /// them LLVM spills decided the speed (one spilled onto the recurrence through `y1` adds a
-    /// store-to-load round trip to every frame). Compiled on its own, its code no longer
-    /// depends on what the caller around it looks like (docs/performance.md, 08:00 rerun).
+    /// Never inlined, the channel count a constant, the output on fixed lanes: main's build at
+    /// 07:58 spent half of this loop's samples writing each frame's output through a stack copy
+    /// of the registers in a loop over a run-time channel count, and how LLVM laid that out
+    /// around the rest moved with the code of its callers (156 µs in one build, 219 µs in the
+    /// next with no filter change; docs/performance.md). Compiled on its own and with the output
+    /// extracted from the register directly, its code no longer depends on its callers.
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
     pub(super) unsafe fn run<const L: usize, const V: usize, const CH: usize, const ENERGY: bool>(
