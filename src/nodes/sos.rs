@@ -592,9 +592,9 @@ mod ymm {
     ///
     /// Never inlined, the channel count a constant, the output on fixed lanes: main's build at
     /// 07:58 spent half of this loop's samples writing each frame's output through a stack copy
-    /// of the registers in a loop over a run-time channel count, and how LLVM laid that out
-    /// around the rest moved with the code of its callers (156 µs in one build, 219 µs in the
-    /// next with no filter change; docs/performance.md). Compiled on its own and with the output
+    /// of the registers in a loop over a run-time channel count; how LLVM laid that out with
+    /// the rest most likely moved with the code of its callers (156 µs in one build, 219 µs in
+    /// the next with no filter change; the faster build's code was not kept to compare). Compiled on its own and with the output
     /// extracted from the register directly, its code no longer depends on its callers.
     #[target_feature(enable = "avx2,fma")]
     #[inline(never)]
