@@ -169,16 +169,28 @@ fn db(power: f32) -> f32 {
     10.0 * (power + EPS_POWER).log10()
 }
 
-/// One frame's per-bin levels in dB and its total power (what the quietest frames are chosen by).
+/// One frame's per-bin powers, its total power (what the quietest frames are chosen by) and,
+/// once a profile needs them, its levels in dB: a whole buffer's profile reads only its quietest
+/// tenth, so the logarithms of the other frames (most of the node's time once) are never taken.
 #[derive(Clone, Debug)]
 struct Levels {
+    power: Vec<f32>,
+    /// Empty until [`Levels::with_db`].
     db: Vec<f32>,
     total: f64,
 }
 
 impl Levels {
-    fn of(powers: &[f32]) -> Levels {
-        Levels { db: powers.iter().map(|&p| db(p)).collect(), total: powers.iter().map(|&p| p as f64).sum() }
+    fn of(power: Vec<f32>) -> Levels {
+        let total = power.iter().map(|&p| p as f64).sum();
+        Levels { power, db: Vec::new(), total }
+    }
+
+    fn with_db(&mut self) -> &Levels {
+        if self.db.is_empty() {
+            self.db = self.power.iter().map(|&p| db(p)).collect();
+        }
+        self
     }
 }
 
@@ -191,7 +203,7 @@ struct Profile {
 }
 
 impl Profile {
-    /// Mean and variance of every bin over `frames`.
+    /// Mean and variance of every bin over `frames` (their dB levels computed).
     fn of<'a>(frames: impl Iterator<Item = &'a Levels>, bins: usize, n_std: f32) -> Profile {
         let (mut sum, mut sq, mut n) = (vec![0f64; bins], vec![0f64; bins], 0usize);
         for f in frames {
@@ -210,10 +222,13 @@ impl Profile {
     }
 
     /// The profile of the quietest frames (see [`QUIET_FRACTION`]); ties keep frame order.
-    fn of_quietest(frames: &[Levels], bins: usize, n_std: f32) -> Profile {
+    fn of_quietest(frames: &mut [Levels], bins: usize, n_std: f32) -> Profile {
         let mut order: Vec<usize> = (0..frames.len()).collect();
         order.sort_by(|&a, &b| frames[a].total.total_cmp(&frames[b].total).then(a.cmp(&b)));
         let take = ((frames.len() as f64 * QUIET_FRACTION).ceil() as usize).max(MIN_QUIET_FRAMES).min(frames.len());
+        for &i in &order[..take] {
+            frames[i].with_db();
+        }
         Profile::of(order[..take].iter().map(|&i| &frames[i]), bins, n_std)
     }
 
@@ -240,9 +255,8 @@ pub struct Gate {
     window: Vec<f32>,
     fft: Arc<dyn RealToComplex<f32>>,
     ifft: Arc<dyn ComplexToReal<f32>>,
-    freq_kernel: Vec<f32>,
-    /// Scratch of [`smooth`].
-    smooth_scratch: Vec<f64>,
+    /// The mask's smoothing over frequency.
+    freq_smooth: Smoother,
     time_kernel: Vec<f32>,
     /// The noise profile: known (noise clip, or the whole buffer's quietest frames) or being
     /// learned; `None` only before a stream's first frame.
@@ -264,9 +278,11 @@ pub struct Gate {
     pending_from: usize,
     /// Masks of the last frames finished (the time smoothing looks back at them).
     history: VecDeque<Vec<Vec<f32>>>,
-    /// Per channel: the overlap-add accumulator and the window-square sum, from sample `out_pos`.
-    acc: Vec<VecDeque<f32>>,
-    wsum: VecDeque<f32>,
+    /// Per channel: the overlap-add accumulator and the window-square sum, from sample `out_pos`
+    /// (plain vectors: a frame's overlap-add is then one vectorised loop; the consumed front is
+    /// dropped once per push, as `input`'s).
+    acc: Vec<Vec<f32>>,
+    wsum: Vec<f32>,
     out_pos: usize,
     /// Samples pushed so far (the output has the same length).
     total_in: usize,
@@ -283,6 +299,9 @@ pub struct Gate {
     raw_mask: Vec<f32>,
     mask: Vec<f32>,
     masked: Vec<Complex<f32>>,
+    /// Spectra and masks of finished frames, reused by later frames instead of allocated.
+    spare_spectra: Vec<Vec<Complex<f32>>>,
+    spare_masks: Vec<Vec<f32>>,
 }
 
 impl Gate {
@@ -306,8 +325,7 @@ impl Gate {
             window: (0..n).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32).collect(),
             fft,
             ifft,
-            freq_kernel: triangle(gb),
-            smooth_scratch: Vec::new(),
+            freq_smooth: Smoother::new(gb, bins),
             time_kernel: triangle(gt),
             profile: None,
             learning: None,
@@ -319,8 +337,8 @@ impl Gate {
             pending: VecDeque::new(),
             pending_from: 0,
             history: VecDeque::new(),
-            acc: vec![VecDeque::new(); channels.max(1)],
-            wsum: VecDeque::new(),
+            acc: vec![Vec::new(); channels.max(1)],
+            wsum: Vec::new(),
             out_pos: 0,
             total_in: 0,
             frame: vec![0.0; n],
@@ -332,6 +350,8 @@ impl Gate {
             raw_mask: Vec::with_capacity(bins),
             mask: vec![0.0; bins],
             masked: vec![Complex::new(0.0, 0.0); bins],
+            spare_spectra: Vec::new(),
+            spare_masks: Vec::new(),
             params: params.clone(),
         };
         let n_std = params.n_std_thresh as f32;
@@ -342,11 +362,11 @@ impl Gate {
                     clip.len()
                 )));
             }
-            let levels = gate.mono_levels(clip, 1);
-            gate.profile = Some(Profile::of(levels.iter(), bins, n_std));
+            let mut levels = gate.mono_levels(clip, 1);
+            gate.profile = Some(Profile::of(levels.iter_mut().map(|l| &*l.with_db()), bins, n_std));
         } else if let Some(all) = profile_from {
-            let levels = gate.mono_levels(all, gate.channels);
-            gate.profile = Some(Profile::of_quietest(&levels, bins, n_std));
+            let mut levels = gate.mono_levels(all, gate.channels);
+            gate.profile = Some(Profile::of_quietest(&mut levels, bins, n_std));
         } else {
             gate.learning = Some(Vec::new());
         }
@@ -367,18 +387,26 @@ impl Gate {
         (0..count)
             .map(|k| {
                 let start = (k * self.hop) as isize - (self.n / 2) as isize;
-                for (i, v) in self.frame.iter_mut().enumerate() {
-                    let t = start + i as isize;
-                    *v = if t >= 0 && (t as usize) < frames {
-                        let t = t as usize;
-                        samples[t * channels..(t + 1) * channels].iter().sum::<f32>() * inv * self.window[i]
-                    } else {
-                        0.0
-                    };
+                // Frame samples [lo, hi) lie inside the signal; the rest is zero padding.
+                let lo = ((-start).max(0) as usize).min(self.n);
+                let hi = ((frames as isize - start).max(0) as usize).clamp(lo, self.n);
+                self.frame[..lo].fill(0.0);
+                self.frame[hi..].fill(0.0);
+                let first = (start + lo as isize) as usize;
+                let (frame, window) = (&mut self.frame[lo..hi], &self.window[lo..hi]);
+                if channels == 1 {
+                    // The mix of one channel is the channel (`x * 1.0`, exactly).
+                    for ((v, &x), &w) in frame.iter_mut().zip(&samples[first..first + (hi - lo)]).zip(window) {
+                        *v = x * w;
+                    }
+                } else {
+                    let mixed = samples[first * channels..(first + hi - lo) * channels].chunks_exact(channels);
+                    for ((v, f), &w) in frame.iter_mut().zip(mixed).zip(window) {
+                        *v = f.iter().sum::<f32>() * inv * w;
+                    }
                 }
                 let _ = self.fft.process_with_scratch(&mut self.frame, &mut self.spec, &mut self.fft_scratch);
-                let powers: Vec<f32> = self.spec.iter().map(|c| c.norm_sqr()).collect();
-                Levels::of(&powers)
+                Levels::of(self.spec.iter().map(|c| c.norm_sqr()).collect())
             })
             .collect()
     }
@@ -388,7 +416,11 @@ impl Gate {
         let ch = self.channels;
         self.total_in += samples.len() / ch;
         for (c, buf) in self.input.iter_mut().enumerate() {
-            buf.extend(samples.iter().skip(c).step_by(ch));
+            if ch == 1 {
+                buf.extend_from_slice(samples);
+            } else {
+                buf.extend(samples.iter().skip(c).step_by(ch));
+            }
         }
         while self.input[0].len() - self.input_from >= self.n {
             self.analyse();
@@ -432,17 +464,23 @@ impl Gate {
             for (m, s) in self.mono.iter_mut().zip(&self.spec) {
                 *m += s;
             }
-            spectra.push(self.spec.clone());
+            let mut kept = self.spare_spectra.pop().unwrap_or_default();
+            kept.clear();
+            kept.extend_from_slice(&self.spec);
+            spectra.push(kept);
         }
         self.input_from += self.hop;
-        let inv = 1.0 / self.channels as f32;
-        let mut mono = std::mem::take(&mut self.mono_power);
-        mono.clear();
-        mono.extend(self.mono.iter().map(|c| (c * inv).norm_sqr()));
         self.next += 1;
-        self.observe(&mono);
-        debug_assert_eq!(bins, mono.len());
-        self.mono_power = mono;
+        // The mono powers feed only a profile being learned or a running estimate.
+        if self.learning.is_some() || self.params.mode == Mode::Nonstationary {
+            let inv = 1.0 / self.channels as f32;
+            let mut mono = std::mem::take(&mut self.mono_power);
+            mono.clear();
+            mono.extend(self.mono.iter().map(|c| (c * inv).norm_sqr()));
+            self.observe(&mono);
+            debug_assert_eq!(bins, mono.len());
+            self.mono_power = mono;
+        }
         let profile = self.profile.as_ref().expect("observe sets a profile");
         let p = self.params.prop_decrease as f32;
         let raw = &mut self.raw_mask;
@@ -451,7 +489,9 @@ impl Gate {
             .map(|s| {
                 raw.clear();
                 raw.extend(s.iter().zip(&profile.threshold).map(|(x, &t)| if x.norm_sqr() > t { 1.0 } else { 1.0 - p }));
-                smooth(&raw[..], &self.freq_kernel, &mut self.smooth_scratch)
+                let mut mask = self.spare_masks.pop().unwrap_or_default();
+                self.freq_smooth.smooth(&raw[..], &mut mask);
+                mask
             })
             .collect();
         self.pending.push_back(Pending { spectra, masks });
@@ -466,7 +506,10 @@ impl Gate {
     fn observe(&mut self, mono: &[f32]) {
         let n_std = self.params.n_std_thresh as f32;
         if let Some(learning) = &mut self.learning {
-            learning.push(Levels::of(mono));
+            let mut levels = Levels::of(mono.to_vec());
+            // Every frame may be among the quietest later: its dB now, once.
+            levels.with_db();
+            learning.push(levels);
             self.profile = Some(Profile::of_quietest(learning, self.bins, n_std));
             if learning.len() >= self.learn_frames {
                 self.learning = None;
@@ -511,8 +554,11 @@ impl Gate {
         let mask = &mut self.mask;
         let start = (self.pending_from * self.hop) as isize - (self.n / 2) as isize;
         let out_start = start - self.out_pos as isize;
-        // The accumulators cover the frame (samples before 0 are dropped).
+        // The accumulators cover the frame (samples before 0 are dropped): frame sample
+        // `skip + i` lands on accumulator index `from + i`.
         let need = (out_start + self.n as isize).max(0) as usize;
+        let skip = ((-out_start).max(0) as usize).min(self.n);
+        let from = need - (self.n - skip);
         for c in 0..ch {
             mask.iter_mut().for_each(|v| *v = 0.0);
             for (m, &w) in frames.iter().zip(&weights) {
@@ -533,26 +579,23 @@ impl Gate {
             if acc.len() < need {
                 acc.resize(need, 0.0);
             }
-            for (i, (&y, &w)) in self.frame.iter().zip(&self.window).enumerate() {
-                let t = out_start + i as isize;
-                if t >= 0 {
-                    acc[t as usize] += y * scale * w;
-                }
+            for ((a, &y), &w) in acc[from..need].iter_mut().zip(&self.frame[skip..]).zip(&self.window[skip..]) {
+                *a += y * scale * w;
             }
         }
         if self.wsum.len() < need {
             self.wsum.resize(need, 0.0);
         }
-        for (i, &w) in self.window.iter().enumerate() {
-            let t = out_start + i as isize;
-            if t >= 0 {
-                self.wsum[t as usize] += w * w;
-            }
+        for (a, &w) in self.wsum[from..need].iter_mut().zip(&self.window[skip..]) {
+            *a += w * w;
         }
         let done = self.pending.pop_front().expect("front exists");
+        self.spare_spectra.extend(done.spectra);
         self.history.push_back(done.masks);
         if self.history.len() > look_ahead {
-            self.history.pop_front();
+            if let Some(old) = self.history.pop_front() {
+                self.spare_masks.extend(old);
+            }
         }
         self.pending_from += 1;
     }
@@ -576,44 +619,70 @@ impl Gate {
     }
 }
 
-/// `x` smoothed with a triangular kernel ([`triangle`]); near the ends the kernel is cut and
-/// renormalised. The triangle of half-width `h` is a box of `h + 1` ones convolved with itself,
-/// so this is two running sums (in f64: no drift) of the zero-padded input, divided by the same
-/// of a row of ones: O(n) whatever the width.
-fn smooth(x: &[f32], kernel: &[f32], scratch: &mut Vec<f64>) -> Vec<f32> {
-    let h = kernel.len() / 2;
-    let n = x.len();
-    if h == 0 || n == 0 {
-        return x.to_vec();
-    }
-    // Box sums over [i - h, i] of a zero-padded signal, for i in 0..n + h.
-    let boxed = |v: &dyn Fn(usize) -> f64, out: &mut Vec<f64>| {
-        out.clear();
-        let mut run = 0.0;
-        for i in 0..n + h {
-            run += if i < n { v(i) } else { 0.0 };
-            if i > h {
-                run -= v(i - h - 1);
-            }
-            out.push(run);
+/// Rows of a fixed length smoothed with the triangular kernel of half-width `h` ([`triangle`]);
+/// near the ends the kernel is cut and renormalised. The triangle of half-width `h` is a box of
+/// `h + 1` ones convolved with itself, so the sums are two running sums (in f64: no drift) of the
+/// zero-padded row, divided by the same sums of a row of ones, computed once here: O(1) per bin
+/// whatever the width. (Each call once recomputed those and read every value through a `dyn Fn`,
+/// a sixth of the node's time.)
+struct Smoother {
+    h: usize,
+    /// The kernel's sums over a row of ones: the normalisation at each bin.
+    weights: Vec<f64>,
+    first: Vec<f64>,
+    sums: Vec<f64>,
+}
+
+impl Smoother {
+    fn new(h: usize, len: usize) -> Smoother {
+        let mut s = Smoother { h, weights: Vec::new(), first: Vec::new(), sums: Vec::new() };
+        if h > 0 {
+            s.triangle_sums(&vec![1.0f64; len]);
+            s.weights = std::mem::take(&mut s.sums);
         }
-    };
-    // The triangle at i: sums over [i - h, i + h] = box sums over [j - h, j] for j in [i, i + h].
-    let twice = |v: &dyn Fn(usize) -> f64, first: &mut Vec<f64>| -> Vec<f64> {
-        boxed(v, first);
-        let mut run: f64 = first[..h].iter().sum();
-        (0..n)
-            .map(|i| {
-                run += first[i + h];
-                let s = run;
-                run -= first[i];
-                s
-            })
-            .collect()
-    };
-    let sums = twice(&|i| x[i] as f64, scratch);
-    let weights = twice(&|i| if i < n { 1.0 } else { 0.0 }, scratch);
-    sums.iter().zip(&weights).map(|(s, w)| (s / w) as f32).collect()
+        s
+    }
+
+    /// Into `self.sums`: for each i, the triangle's weighted sum of `x` around i. Each running
+    /// sum is a prefix sum (one add per value on the serial chain) and differences of it.
+    fn triangle_sums<T: Copy + Into<f64>>(&mut self, x: &[T]) {
+        let (h, n) = (self.h, x.len());
+        // prefix[j] = x[0] + ... + x[j - 1] of the zero-padded row, j in 0..=n + h.
+        let prefix = &mut self.first;
+        prefix.clear();
+        prefix.push(0.0);
+        let mut run = 0.0;
+        for j in 0..n + h {
+            run += if j < n { x[j].into() } else { 0.0 };
+            prefix.push(run);
+        }
+        // Box sums over [j - h, j] for j in 0..n + h, then their prefix sums: the triangle at i
+        // (sums over [i - h, i + h]) is the box sums over [j - h, j] for j in [i, i + h].
+        let boxed = |j: usize| prefix[j + 1] - prefix[(j + 1).saturating_sub(h + 1)];
+        self.sums.clear();
+        self.sums.push(0.0);
+        let mut run = 0.0;
+        for j in 0..n + h {
+            run += boxed(j);
+            self.sums.push(run);
+        }
+        // sums[j] now holds the prefix of the box sums; the triangle at i is sums[i + h + 1] - sums[i].
+        for i in 0..n {
+            self.sums[i] = self.sums[i + h + 1] - self.sums[i];
+        }
+        self.sums.truncate(n);
+    }
+
+    /// `x` smoothed into `out` (`x` has the length given to [`Smoother::new`]).
+    fn smooth(&mut self, x: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        if self.h == 0 || x.is_empty() {
+            out.extend_from_slice(x);
+            return;
+        }
+        self.triangle_sums(x);
+        out.extend(self.sums.iter().zip(&self.weights).map(|(s, w)| (s / w) as f32));
+    }
 }
 
 struct DenoiseNode {
@@ -711,7 +780,8 @@ mod tests {
         let x: Vec<f32> = (0..37).map(|i| if (i * 7) % 5 < 2 { 1.0 } else { 0.25 }).collect();
         for h in [0, 1, 3, 16, 40] {
             let k = triangle(h);
-            let got = smooth(&x, &k, &mut Vec::new());
+            let mut got = Vec::new();
+            Smoother::new(h, x.len()).smooth(&x, &mut got);
             for i in 0..x.len() {
                 let (mut s, mut w) = (0f64, 0f64);
                 for (j, &kj) in k.iter().enumerate() {

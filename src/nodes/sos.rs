@@ -322,17 +322,8 @@ impl Cascade {
     /// [`process`](Cascade::process) through [`run_lanes`] with `L` lanes (at least
     /// `channels * sections`; the spare lanes have zero coefficients).
     fn process_lanes<const L: usize>(&mut self, samples: &mut [f32]) {
-        let (ch, n) = (self.channels, self.sections.len());
-        let mut k = Lanes::<L>::default();
-        // Lane `s * ch + c` is section `s` of channel `c`.
-        for (s, sec) in self.sections.iter().enumerate() {
-            for c in 0..ch {
-                let l = s * ch + c;
-                let st = self.state[c * n + s];
-                (k.b0[l], k.b1[l], k.b2[l], k.a1[l], k.a2[l]) = (sec.b[0], sec.b[1], sec.b[2], -sec.a[0], -sec.a[1]);
-                (k.x1[l], k.x2[l], k.y1[l], k.y2[l]) = (st[0], st[1], st[2], st[3]);
-            }
-        }
+        let (ch, n) = (self.channels, Self::stages::<L>(self.channels));
+        let mut k = self.lanes::<L>();
         if self.vectorised {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `vectorised` is only set where the CPU has AVX2 and FMA.
@@ -342,12 +333,97 @@ impl Cascade {
         } else {
             run_lanes::<L, false>(&mut k, ch, n, samples);
         }
+        self.keep_lanes(&k);
+    }
+
+    /// The pipeline's stages with `L` lanes: as many sections as fit, the cascade's own last.
+    fn stages<const L: usize>(channels: usize) -> usize {
+        L / channels
+    }
+
+    /// The lane kernel's coefficients and this cascade's state: the cascade's sections are the
+    /// pipeline's last stages (lane `(pad + s) * ch + c` is section `s` of channel `c`), the
+    /// `pad` stages before them pass their input through (`b0 = 1`, exactly). The output then
+    /// always leaves from the top lanes, a fixed place the AVX2 kernel extracts without going
+    /// through memory; the pass-through stages add `DELAY` frames of pipeline fill each, not
+    /// work per frame (every lane is computed anyway).
+    fn lanes<const L: usize>(&self) -> Lanes<L> {
+        let (ch, n) = (self.channels, self.sections.len());
+        let pad = Self::stages::<L>(ch) - n;
+        let mut k = Lanes::<L>::default();
+        for l in 0..pad * ch {
+            k.b0[l] = 1.0;
+        }
+        for (s, sec) in self.sections.iter().enumerate() {
+            for c in 0..ch {
+                let l = (pad + s) * ch + c;
+                let st = self.state[c * n + s];
+                (k.b0[l], k.b1[l], k.b2[l], k.a1[l], k.a2[l]) = (sec.b[0], sec.b[1], sec.b[2], -sec.a[0], -sec.a[1]);
+                (k.x1[l], k.x2[l], k.y1[l], k.y2[l]) = (st[0], st[1], st[2], st[3]);
+            }
+        }
+        k
+    }
+
+    /// Takes the state back from the lane kernel.
+    fn keep_lanes<const L: usize>(&mut self, k: &Lanes<L>) {
+        let (ch, n) = (self.channels, self.sections.len());
+        let pad = Self::stages::<L>(ch) - n;
         for s in 0..n {
             for c in 0..ch {
-                let l = s * ch + c;
+                let l = (pad + s) * ch + c;
                 self.state[c * n + s] = [k.x1[l], k.x2[l], k.y1[l], k.y2[l]];
             }
         }
+    }
+
+    /// The energy (sum of squares) of each channel's output for `samples` (interleaved), with the
+    /// state carried as [`process`](Cascade::process) carries it, into `energy` (one per channel).
+    /// The output itself is not kept: the loudness meter needs only its energy, and mono or
+    /// stereo cascades of up to [`MAX_LANES`] lanes then square the outputs in the vectorised
+    /// kernel instead of writing them to a copy of the input and reading them back. The sums are
+    /// in f64 of the f64 outputs (the copying path squares the outputs rounded to f32: the same
+    /// up to 1e-7 relative).
+    pub fn energy(&mut self, samples: &[f32], energy: &mut [f64]) {
+        let (ch, lanes) = (self.channels, self.channels * self.sections.len());
+        energy.iter_mut().for_each(|e| *e = 0.0);
+        #[cfg(target_arch = "x86_64")]
+        if self.vectorised && ch <= 2 && lanes > 0 && lanes <= MAX_LANES {
+            let got = match lanes {
+                0..=4 => self.energy_lanes::<4, 1>(samples),
+                5..=8 => self.energy_lanes::<8, 2>(samples),
+                9..=16 => self.energy_lanes::<16, 4>(samples),
+                _ => self.energy_lanes::<MAX_LANES, 8>(samples),
+            };
+            energy.iter_mut().zip(got).for_each(|(e, g)| *e = g);
+            return;
+        }
+        let mut out = samples.to_vec();
+        self.process(&mut out);
+        for f in out.chunks_exact(ch) {
+            for (e, &y) in energy.iter_mut().zip(f) {
+                *e += y as f64 * y as f64;
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn energy_lanes<const L: usize, const V: usize>(&mut self, samples: &[f32]) -> [f64; 2] {
+        let (ch, n) = (self.channels, Self::stages::<L>(self.channels));
+        let mut k = self.lanes::<L>();
+        let frames = samples.len() / ch;
+        // SAFETY: only called where `vectorised` (AVX2 and FMA) holds, with one or two channels
+        // and `L = 4 * V >= channels * sections`; the kernel reads `frames * ch` samples and
+        // writes none.
+        let e = unsafe {
+            if ch == 1 {
+                ymm::run::<L, V, 1, true>(&mut k, n, samples.as_ptr(), std::ptr::null_mut(), frames)
+            } else {
+                ymm::run::<L, V, 2, true>(&mut k, n, samples.as_ptr(), std::ptr::null_mut(), frames)
+            }
+        };
+        self.keep_lanes(&k);
+        e
     }
 
     /// Filters one channel's f64 samples in place, continuing from its state. Long signals go
@@ -486,11 +562,17 @@ impl<const L: usize> Default for Lanes<L> {
 unsafe fn run_lanes_avx2<const L: usize>(k: &mut Lanes<L>, ch: usize, n: usize, samples: &mut [f32]) {
     // Mono and stereo (the usual cases) in 4-wide registers with the lane shift as a fixed
     // shuffle; LLVM vectorises the array code only 2 wide for them.
+    let (frames, ptr) = (samples.len() / ch.max(1), samples.as_mut_ptr());
+    // In place: each frame's output is written after its input was read.
     match (ch, L) {
-        (1 | 2, 4) => ymm::run::<L, 1>(k, ch, n, samples),
-        (1 | 2, 8) => ymm::run::<L, 2>(k, ch, n, samples),
-        (1 | 2, 16) => ymm::run::<L, 4>(k, ch, n, samples),
-        (1 | 2, 32) => ymm::run::<L, 8>(k, ch, n, samples),
+        (1, 4) => _ = ymm::run::<L, 1, 1, false>(k, n, ptr, ptr, frames),
+        (1, 8) => _ = ymm::run::<L, 2, 1, false>(k, n, ptr, ptr, frames),
+        (1, 16) => _ = ymm::run::<L, 4, 1, false>(k, n, ptr, ptr, frames),
+        (1, 32) => _ = ymm::run::<L, 8, 1, false>(k, n, ptr, ptr, frames),
+        (2, 4) => _ = ymm::run::<L, 1, 2, false>(k, n, ptr, ptr, frames),
+        (2, 8) => _ = ymm::run::<L, 2, 2, false>(k, n, ptr, ptr, frames),
+        (2, 16) => _ = ymm::run::<L, 4, 2, false>(k, n, ptr, ptr, frames),
+        (2, 32) => _ = ymm::run::<L, 8, 2, false>(k, n, ptr, ptr, frames),
         _ => run_lanes::<L, true>(k, ch, n, samples),
     }
 }
@@ -503,17 +585,37 @@ mod ymm {
     use super::{Lanes, DELAY};
     use std::arch::x86_64::*;
 
+    ///
+    /// `ENERGY` false: the last section's outputs overwrite the inputs' frames (`output` is
+    /// `input`). `ENERGY` true: nothing is written (`output` may be null) and the result is the
+    /// sum of each channel's squared outputs.
+    ///
+    /// Never inlined, the channel count a constant, the output on fixed lanes: main's build at
+    /// 07:58 spent half of this loop's samples writing each frame's output through a stack copy
+    /// of the registers in a loop over a run-time channel count; how LLVM laid that out with
+    /// the rest most likely moved with the code of its callers (156 µs in one build, 219 µs in
+    /// the next with no filter change; the faster build's code was not kept to compare). Compiled on its own and with the output
+    /// extracted from the register directly, its code no longer depends on its callers.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn run<const L: usize, const V: usize>(k: &mut Lanes<L>, ch: usize, n: usize, samples: &mut [f32]) {
-        assert!(L == 4 * V && (ch == 1 || ch == 2) && n * ch <= L);
-        let frames = samples.len() / ch;
+    #[inline(never)]
+    pub(super) unsafe fn run<const L: usize, const V: usize, const CH: usize, const ENERGY: bool>(
+        k: &mut Lanes<L>,
+        n: usize,
+        input: *const f32,
+        output: *mut f32,
+        frames: usize,
+    ) -> [f64; 2] {
+        // The output leaves from the top lanes (the cascade's last section; see `Cascade::lanes`).
+        let ch = CH;
+        assert!(L == 4 * V && (ch == 1 || ch == 2) && n * ch == L);
         let lag = DELAY * (n - 1);
         let load = |a: &[f64; L]| -> [__m256d; V] { std::array::from_fn(|i| unsafe { _mm256_loadu_pd(a[4 * i..].as_ptr()) }) };
         let (b0, b1, b2, a1, a2) = (load(&k.b0), load(&k.b1), load(&k.b2), load(&k.a1), load(&k.a2));
         let (mut x1, mut x2, mut y1, mut y2) = (load(&k.x1), load(&k.x2), load(&k.y1), load(&k.y2));
         let mut ring = [[_mm256_setzero_pd(); V]; DELAY];
-        let out_lane = (n - 1) * ch;
-        let ptr = samples.as_mut_ptr();
+        let out_lane = L - ch;
+        let ptr = input;
+        let mut energy = [_mm256_setzero_pd(); V];
         // A macro, not a closure: closures are not inlined here, and every step must be.
         macro_rules! step { ($t:expr, $mask:expr) => {{
             let (t, mask): (usize, Option<[__m256d; V]>) = ($t, $mask);
@@ -556,13 +658,21 @@ mod ymm {
             }
             ring[t % DELAY] = y;
             if t >= lag {
-                let f = t - lag;
-                let mut o = [0.0f64; L];
-                for i in 0..V {
-                    _mm256_storeu_pd(o[4 * i..].as_mut_ptr(), y[i]);
-                }
-                for c in 0..ch {
-                    *ptr.add(f * ch + c) = o[out_lane + c] as f32;
+                if ENERGY {
+                    // Every lane's square (the others' are dropped at the end): one add on
+                    // its own chain per step, off the recurrence.
+                    for i in 0..V {
+                        energy[i] = _mm256_add_pd(energy[i], _mm256_mul_pd(y[i], y[i]));
+                    }
+                } else {
+                    // The top lanes of the last register, rounded as `as f32` rounds.
+                    let f = t - lag;
+                    let o = _mm256_cvtpd_ps(y[V - 1]);
+                    if ch == 2 {
+                        _mm_store_sd(output.add(f * 2) as *mut f64, _mm_castps_pd(_mm_movehl_ps(o, o)));
+                    } else {
+                        _mm_store_ss(output.add(f), _mm_shuffle_ps::<0b11>(o, o));
+                    }
                 }
             }
         }}}
@@ -594,6 +704,9 @@ mod ymm {
         store(x2, &mut k.x2);
         store(y1, &mut k.y1);
         store(y2, &mut k.y2);
+        let mut sums = [0.0f64; L];
+        store(energy, &mut sums);
+        std::array::from_fn(|c| if c < ch { sums[out_lane + c] } else { 0.0 })
     }
 }
 
@@ -754,6 +867,37 @@ mod tests {
                         assert!((g as f64 - w).abs() < 1e-5 * w.abs().max(1.0), "order {order} ch {ch} frame {i}: {g} vs {w}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The energy kernel gives each channel's sum of squared outputs and leaves the state where
+    /// filtering would: spans of any length (shorter and longer than the pipeline), then the
+    /// filtered continuation equals filtering everything, for 1 to 3 channels and 2 to 9 sections
+    /// (the vectorised kernel, and the copying path for three channels).
+    #[test]
+    fn energy_equals_the_squared_filtered_output() {
+        for (order, ch) in [(2, 1), (2, 2), (3, 2), (9, 2), (4, 3)] {
+            let sections = butterworth(order, Pass::Bandpass, 300.0, 3000.0, 16000.0);
+            let frames = 900;
+            let x: Vec<f32> = (0..frames * ch).map(|i| ((i * 7919) % 211) as f32 / 105.0 - 1.0).collect();
+            let mut whole = x.clone();
+            Cascade::new(sections.clone(), ch).process(&mut whole);
+            let mut c = Cascade::new(sections.clone(), ch);
+            let mut pos = 0;
+            for span in [1, 2, 5, 40, 333] {
+                let mut got = vec![0.0; ch];
+                c.energy(&x[pos * ch..(pos + span) * ch], &mut got);
+                for (chan, g) in got.iter().enumerate() {
+                    let want: f64 = whole[pos * ch..(pos + span) * ch].iter().skip(chan).step_by(ch).map(|&y| y as f64 * y as f64).sum();
+                    assert!((g - want).abs() <= 1e-6 * want.max(1e-3), "order {order} ch {ch} span {span}: {g} vs {want}");
+                }
+                pos += span;
+            }
+            let mut rest = x[pos * ch..].to_vec();
+            c.process(&mut rest);
+            for (g, w) in rest.iter().zip(&whole[pos * ch..]) {
+                assert!((g - w).abs() <= 1e-6, "order {order} ch {ch}: {g} vs {w}");
             }
         }
     }
