@@ -585,6 +585,8 @@ mod ymm {
     use super::{Lanes, DELAY};
     use std::arch::x86_64::*;
 
+    /// The lane cascade over `frames` interleaved frames of `CH` (1 or 2) channels, in `V`
+    /// registers of four f64 lanes (`L = 4 * V`), the state taken from and left in `k`.
     ///
     /// `ENERGY` false: the last section's outputs overwrite the inputs' frames (`output` is
     /// `input`). `ENERGY` true: nothing is written (`output` may be null) and the result is the
