@@ -4,7 +4,7 @@ Users call it through :class:`remotemedia.Pipeline`; ``tests/python/test_stubs.p
 against the built module.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -40,18 +40,32 @@ def validate_manifest(manifest_text: str, python_nodes: Optional[Dict[str, Any]]
     """Validates manifest text (JSON or YAML); returns the canonical manifest as JSON or raises
     ``remotemedia.ManifestError`` listing every problem."""
 
-def check_manifest(text: str, python_types: Optional[Dict[str, Any]] = None) -> str:
+def check_manifest(text: str, python_types: Optional[Dict[str, Any]] = None) -> "CheckedManifest":
     """Validates a manifest tree (JSON text) against the built-in node types plus ``python_types``
-    (type name -> Node subclass); returns the validated manifest as JSON or raises
-    ``remotemedia.ManifestError`` listing every problem."""
+    (type name -> Node subclass); returns it checked, for ``NativePipeline`` to install as it is,
+    or raises ``remotemedia.ManifestError`` listing every problem."""
+
+def read_manifest(text: Optional[str], yaml: bool, path: Optional[str] = None, overrides: Optional[str] = None,
+                  python_types: Optional[Dict[str, Any]] = None) -> "CheckedManifest":
+    """``Pipeline.from_json``/``from_yaml``: reads manifest ``text`` (or the file at ``path``), lays
+    ``overrides`` (JSON text of config fields) over its ``config`` and validates it as
+    ``check_manifest`` does. ``FileNotFoundError`` for a missing file, else ``ManifestError``."""
+
+class CheckedManifest:
+    """A validated manifest with the node types it was checked against."""
+
+    def tree(self) -> Any:
+        """The manifest tree as read (config overrides laid over), as Python values."""
+    def validated(self) -> Dict[str, Any]:
+        """The validated manifest (params checked and defaulted), as Python values."""
 
 def kernel_times(manifest_text: str, audio: Any, repeats: int = 100) -> List[Tuple[str, int]]:
     """Each node of a chain of built-in nodes called directly (no engine), in order, ``repeats`` times
     on ``audio``: each node's id with its median call time in ns (benchmarks/python_bench.py)."""
 
-def parse_manifest(text: str, yaml: bool) -> str:
-    """Reads manifest text (YAML if ``yaml``, else JSON) into its tree, returned as JSON text, or
-    raises ``remotemedia.ManifestError`` at the problem's line and column."""
+def parse_manifest(text: Optional[str], yaml: bool, path: Optional[str] = None) -> Any:
+    """Reads manifest text (YAML if ``yaml``, else JSON), or the file at ``path``, into its tree
+    (Python values), or raises ``remotemedia.ManifestError`` at the problem's line and column."""
 
 def load_audio(path: str, rate: Optional[int] = None, mono: bool = False, dtype: Optional[str] = "float32") -> Any:
     """Decodes an audio file of any supported format into an ``Audio`` (the GIL released);
@@ -82,9 +96,12 @@ class NativeAudioWriter:
 class NativePipeline:
     """A manifest compiled into a timely dataflow and installed on the shared worker pool."""
 
-    def __init__(self, manifest_text: str, python_nodes: Optional[Dict[str, Any]] = None, clock: Optional[Any] = None) -> None:
-        """``clock``: an object with ``now()`` (and ``sleep()`` if ``virtual``), see
-        ``remotemedia.clock``; None for the engine's own monotonic clock."""
+    def __init__(self, manifest: Union[str, CheckedManifest], python_nodes: Optional[Dict[str, Any]] = None,
+                 clock: Optional[Any] = None, workers: Optional[int] = None) -> None:
+        """``manifest``: a ``CheckedManifest`` (installed as it is) or manifest text (read and
+        validated here). ``clock``: an object with ``now()`` (and ``sleep()`` if ``virtual``), see
+        ``remotemedia.clock``; None for the engine's own monotonic clock. ``workers``: another
+        worker count than the manifest's config."""
     def run(self, inputs: Dict[str, AudioTuple]) -> Dict[str, Any]:
         """Runs once (the GIL is released meanwhile); ``inputs`` maps source node ids to
         ``(samples, rate)``, or ``""`` to the input of every source node. Outputs are ``Audio`` /

@@ -28,7 +28,7 @@ from .nodes import BuiltinNode, Node, default_id_stem, registered_nodes
 from .session import Session
 from ._pure.schema import NodeTypeSpec, builtin_types
 from ._pure.validate import validate
-from ._pure.tree import parse_json, parse_yaml, read_text as _read_text
+from ._pure.tree import manifest_source, parse_json, parse_yaml, read_file
 
 __all__ = ["Pipeline"]
 
@@ -99,7 +99,7 @@ class Pipeline:
         self._runtime = _runtime.select_runtime(runtime_hint)
         self._engine: Any = None
         self._batch_engines: Dict[int, Any] = {}
-        #: The compiled pipeline: the pure runtime's Graph, or the engine's validated manifest.
+        #: The compiled pipeline: the pure runtime's Graph, or the engine's CheckedManifest.
         self._graph: Any = None
         #: The Python objects the native engine calls, by node id (Python nodes, and the numpy
         #: kernels of built-in nodes with ``runtime_hint: python``).
@@ -122,14 +122,19 @@ class Pipeline:
         checked = _check_native(manifest, []) if _native_checks(runtime_hint) else None
         if checked is None:
             validate(manifest, _types([]))
+        return cls._from_tree(copy.deepcopy(manifest), checked, runtime_hint)
+
+    @classmethod
+    def _from_tree(cls, top: Dict[str, Any], checked: Any, runtime_hint: str) -> "Pipeline":
+        """A pipeline from a validated manifest tree (taken over, not copied) and, on the native
+        engine, its :class:`_native.CheckedManifest`."""
         self = cls.__new__(cls)
-        top = copy.deepcopy(manifest)
+        self._had_edges = "edges" in top
         self._setup(top, runtime_hint)
         self._entries = list(top.pop("nodes"))
         self._edges = list(top.pop("edges", None) or [])
         declared = top.pop("outputs", None)
         self._outputs = list(declared) if declared is not None else None
-        self._had_edges = "edges" in manifest
         self._compile(checked)
         return self
 
@@ -138,16 +143,30 @@ class Pipeline:
                   **config: Any) -> "Pipeline":
         """A pipeline from a JSON manifest: a file path, or the JSON text itself (starting with ``{``).
         Keyword arguments are config fields; they override the manifest's ``config``."""
-        tree = _parse(_read_text(path_or_text), yaml=False, runtime_hint=runtime_hint)
-        return cls.from_dict(tree, runtime_hint=runtime_hint, **config)
+        return cls._read(path_or_text, False, runtime_hint, config)
 
     @classmethod
     def from_yaml(cls, path_or_text: Union[str, "os.PathLike[str]"], *, runtime_hint: str = "auto",
                   **config: Any) -> "Pipeline":
         """A pipeline from a YAML manifest file (or YAML text containing a newline).
         Keyword arguments are config fields; they override the manifest's ``config``."""
-        tree = _parse(_read_text(path_or_text, yaml=True), yaml=True, runtime_hint=runtime_hint)
-        return cls.from_dict(tree, runtime_hint=runtime_hint, **config)
+        return cls._read(path_or_text, True, runtime_hint, config)
+
+    @classmethod
+    def _read(cls, path_or_text: Any, yaml: bool, runtime_hint: str, config: Dict[str, Any]) -> "Pipeline":
+        """``from_json`` / ``from_yaml``. Where the engine will run the pipeline it alone reads the
+        file or text, lays ``config`` over the manifest's and validates it, in one call; config
+        values JSON cannot hold go the way of :meth:`from_dict`, whose validator names them."""
+        text, path = manifest_source(path_or_text, yaml)
+        if not _native_checks(runtime_hint):
+            text = text if text is not None else read_file(path)
+            return cls.from_dict(parse_yaml(text) if yaml else parse_json(text), runtime_hint=runtime_hint, **config)
+        native = _runtime.native_module()
+        if not _plain_json(config):
+            return cls.from_dict(native.parse_manifest(text, yaml, path), runtime_hint=runtime_hint, **config)
+        overrides = json.dumps(config, default=_json_default) if config else None
+        checked = native.read_manifest(text, yaml, path, overrides, _python_types([]))
+        return cls._from_tree(checked.tree(), checked, runtime_hint)
 
     # ---- building ----
 
@@ -227,14 +246,16 @@ class Pipeline:
 
     # ---- compilation ----
 
-    def _compile(self, checked: Optional[Tuple[str, Dict[str, Any]]] = None) -> None:
-        """Validates the pipeline and builds its engine. ``checked``: what :func:`_check_native`
-        already returned for this manifest (``from_dict``), so the engine validates it once."""
+    def _compile(self, checked: Any = None) -> None:
+        """Validates the pipeline and builds its engine. ``checked``: the engine's
+        ``CheckedManifest`` of this manifest where the constructor has it already; the engine
+        installs it as it is, so a manifest is read and validated once."""
         instances = {e.node_id: e for e in self._entries if isinstance(e, Node) and not isinstance(e, BuiltinNode)}
-        manifest = self.manifest
         if self._runtime == "rust":
             classes = _python_types(instances.values())
-            text, valid = checked if checked is not None else _check_native(manifest, instances.values())
+            if checked is None:
+                checked = _check_native(self.manifest, instances.values())
+            valid = checked.validated()
             nodes = valid["nodes"]
             builtin = builtin_types()
             self._python_nodes = self._instances(
@@ -249,10 +270,10 @@ class Pipeline:
             for n in nodes:
                 if n["runtime_hint"] == "python" and n["type"] in builtin:
                     self._callbacks[n["id"]] = KernelNode(n["id"], n["type"], n["params"])
-            self._engine = _runtime.native_module().NativePipeline(text, self._callbacks, self._clock)
-            self._graph = valid
+            self._engine = _runtime.native_module().NativePipeline(checked, self._callbacks, self._clock)
+            self._graph = checked
             return
-        graph = validate(manifest, _types(instances.values()))
+        graph = validate(self.manifest, _types(instances.values()))
         self._python_nodes = self._instances([(n.id, n.type.python_class, n.type.name, n.params) for n in graph.nodes], instances)
         self._sources = [graph.nodes[i].id for i in graph.sources()]
         from ._pure.executor import Executor
@@ -317,17 +338,17 @@ class Pipeline:
             f"received {type(data).__name__}"
         )
 
-    def _native_inputs(self, data: RunInput, inputs: Dict[str, Audio]) -> Dict[str, Tuple[np.ndarray, int]]:
+    def _native_payload(self, data: RunInput) -> Dict[str, Tuple[np.ndarray, int]]:
+        """``data`` as the native module takes it. The common call, ``(samples, rate)`` already in
+        a form the engine takes, goes as it is: the engine checks it (finiteness included, in the
+        same words) in its one copy of the input. Anything else is converted and checked here."""
+        if _plain_audio_tuple(data):
+            return {"": data}
+        inputs = self._inputs(data)
         if isinstance(data, Mapping):
             return {k: (a.samples, a.sample_rate) for k, a in inputs.items()}
         a = next(iter(inputs.values()))
         return {"": (a.samples, a.sample_rate)}
-
-    def _native_payload(self, data: RunInput) -> Dict[str, Tuple[np.ndarray, int]]:
-        """``data`` as the native module takes it."""
-        if _plain_audio_tuple(data):
-            return {"": data}
-        return self._native_inputs(data, self._inputs(data))
 
     def stream(self, chunks: Any = None) -> "Session":
         """Opens a streaming session (see :class:`~remotemedia.session.Session`): ``push`` chunks,
@@ -338,15 +359,9 @@ class Pipeline:
     def run_sync(self, data: RunInput) -> Dict[str, Any]:
         """Runs the pipeline once on ``data`` and returns the output nodes' outputs by node id."""
         self._ensure()
-        if self._runtime == "rust" and _plain_audio_tuple(data):
-            # The common call, (samples, rate) already in a form the engine takes: the engine
-            # checks finiteness itself, with the same message, in its one copy of the input, and
-            # returns its outputs as Audio / VadResult objects.
-            return self._engine.run({"": data})
-        inputs = self._inputs(data)
         if self._runtime == "rust":
-            return self._engine.run(self._native_inputs(data, inputs))
-        return self._engine.run(inputs)
+            return self._engine.run(self._native_payload(data))
+        return self._engine.run(self._inputs(data))
 
     def stream_file(self, path: Union[str, "os.PathLike[str]"], *, chunk_ms: int = 1000) -> "Session":
         """A streaming session fed from an audio file, decoded ``chunk_ms`` at a time as the session
@@ -375,11 +390,10 @@ class Pipeline:
 
         On the pure runtime the nodes run on this event loop (``async def`` nodes are awaited here)."""
         self._ensure()
-        inputs = self._inputs(data)
         if self._runtime == "python":
-            return await self._engine.run_async(inputs)
-        native_inputs = self._native_inputs(data, inputs)
-        return await native_call(lambda callback: self._engine.run_async(native_inputs, callback))
+            return await self._engine.run_async(self._inputs(data))
+        payload = self._native_payload(data)
+        return await native_call(lambda callback: self._engine.run_async(payload, callback))
 
     # ---- batches ----
 
@@ -408,7 +422,7 @@ class Pipeline:
         except TypeError:
             raise InputError(f"run_batch takes an iterable of items (each what run_sync takes), received {type(items).__name__}") from None
         if self._runtime == "python":
-            prepared = [self._batch_item(i, data) for i, data in enumerate(items)]
+            prepared = [self._batch_item(i, data, self._inputs) for i, data in enumerate(items)]
             results: List[Any] = []
             for inputs in prepared:
                 try:
@@ -419,13 +433,13 @@ class Pipeline:
         # Plain (samples, rate) tuples go to the engine as they are: it checks them in its one
         # copy of each, with the same words (and the item's index), and this loop is the batch's
         # serial part, which the workers wait for.
-        native = [{"": data} if _plain_audio_tuple(data) else self._native_inputs(data, self._batch_item(i, data)) for i, data in enumerate(items)]
+        native = [self._batch_item(i, data, self._native_payload) for i, data in enumerate(items)]
         raw = self._batch_engine(workers).run_batch(native)
         return [err if err is not None else out for out, err in raw]
 
-    def _batch_item(self, i: int, data: RunInput) -> Dict[str, Audio]:
+    def _batch_item(self, i: int, data: RunInput, convert: Any) -> Any:
         try:
-            return self._inputs(data)
+            return convert(data)
         except InputError as e:
             raise InputError(f"run_batch item {i}: {e}") from None
 
@@ -439,10 +453,7 @@ class Pipeline:
             return self._engine
         engine = self._batch_engines.get(workers)
         if engine is None:
-            manifest = self.manifest
-            manifest["config"] = {**(manifest.get("config") or {}), "workers": workers}
-            text = json.dumps(manifest, default=_json_default)
-            engine = _runtime.native_module().NativePipeline(text, self._callbacks, self._clock)
+            engine = _runtime.native_module().NativePipeline(self._graph, self._callbacks, self._clock, workers)
             self._batch_engines[workers] = engine
         return engine
 
@@ -573,24 +584,15 @@ def _native_checks(runtime_hint: str) -> bool:
         return False
 
 
-def _parse(text: str, *, yaml: bool, runtime_hint: str) -> Any:
-    """Manifest text as a tree: read by the engine where it will run the pipeline (the one reader
-    of manifest text then), else by the pure reader, in the same words. Either refuses repeated
-    keys, non-finite numbers and trees beyond the manifest limits."""
-    if _native_checks(runtime_hint):
-        return json.loads(_runtime.native_module().parse_manifest(text, yaml))
-    return parse_yaml(text) if yaml else parse_json(text)
-
-
-def _check_native(manifest: Any, instances: Iterable[Node]) -> Tuple[str, Dict[str, Any]]:
-    """Validates ``manifest`` in the engine (``ManifestError`` with every problem); returns its JSON
-    text and the engine's validated manifest. A Python value JSON cannot hold (an array, NaN, an
-    object...) never reaches the engine: the pure validator names it."""
+def _check_native(manifest: Any, instances: Iterable[Node]) -> Any:
+    """Validates ``manifest`` in the engine (``ManifestError`` with every problem); returns the
+    engine's ``CheckedManifest``, which ``NativePipeline`` installs as it is. A Python value JSON
+    cannot hold (an array, NaN, an object...) never reaches the engine: the pure validator names it."""
     instances = list(instances)
     if not _plain_json(manifest):
         validate(manifest, _types(instances))  # raises ManifestError naming the value
     text = json.dumps(manifest, default=_json_default)
-    return text, json.loads(_runtime.native_module().check_manifest(text, _python_types(instances)))
+    return _runtime.native_module().check_manifest(text, _python_types(instances))
 
 
 def _plain_json(v: Any, depth: int = 0) -> bool:

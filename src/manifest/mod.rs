@@ -273,17 +273,32 @@ pub fn parse_str(text: &str) -> Result<Value, ManifestError> {
     }
 }
 
-/// Reads a manifest file (`.json`, `.yaml` or `.yml`). A file larger than `MANIFEST_BYTES` is
-/// refused before it is read (and never more than that is read, whatever the file claims), and
-/// one that is not UTF-8 says where it stops being so; both as manifest problems.
+/// Reads a manifest file (`.json`, `.yaml` or `.yml`; other names by their first character, as
+/// [`parse_str`]), its text read by [`read_text`].
 pub fn read_file(path: &Path) -> Result<Value, Error> {
+    let text = read_text(path)?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let tree = match ext.as_str() {
+        "json" => parse_json(&text),
+        "yaml" | "yml" => parse_yaml(&text),
+        _ => parse_str(&text),
+    };
+    Ok(tree?)
+}
+
+/// A manifest file's text. A file larger than `MANIFEST_BYTES` is refused before it is read (and
+/// never more than that is read, whatever the file claims), and one that is not UTF-8 says where
+/// it stops being so; both as manifest problems, like a path that is not a regular file or cannot
+/// be looked at. A missing file is `Error::Io` (NotFound). The one reader of manifest files: the
+/// CLI's and the Python package's (`_native.read_manifest`).
+pub fn read_text(path: &Path) -> Result<String, Error> {
     use std::io::Read as _;
     let io = |source| Error::Io { context: format!("cannot read manifest {}", path.display()), source };
     // Only a regular file is opened: opening a FIFO or a device for reading can block forever.
     match std::fs::metadata(path) {
         Ok(m) if !m.is_file() => return Err(limit_error(not_regular_problem(m.is_dir())).into()),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(limit_error(Problem::new("manifest", "a readable file", e.to_string())).into())
+            return Err(limit_error(Problem::new("manifest", "a readable file", os_reason(&e))).into())
         }
         _ => {}
     }
@@ -297,14 +312,17 @@ pub fn read_file(path: &Path) -> Result<Value, Error> {
     if bytes.len() > MANIFEST_BYTES {
         return Err(limit_error(size_problem(bytes.len())).into());
     }
-    let text = String::from_utf8(bytes).map_err(|e| limit_error(utf8_problem(e.utf8_error().valid_up_to())))?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let tree = match ext.as_str() {
-        "json" => parse_json(&text),
-        "yaml" | "yml" => parse_yaml(&text),
-        _ => parse_str(&text),
-    };
-    Ok(tree?)
+    String::from_utf8(bytes).map_err(|e| limit_error(utf8_problem(e.utf8_error().valid_up_to())).into())
+}
+
+/// The system's words for an I/O error, without Rust's " (os error N)": what Python's
+/// `strerror` says, so both runtimes word an unreadable path alike.
+fn os_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
+    }
 }
 
 /// The problem of a manifest path that is not a regular file.

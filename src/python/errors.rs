@@ -18,11 +18,30 @@ fn instance(py: Python<'_>, name: &str, args: Bound<'_, PyTuple>) -> PyErr {
 }
 
 pub fn manifest_error(py: Python<'_>, e: &ManifestError) -> PyErr {
+    manifest_error_in(py, e, None)
+}
+
+/// `ManifestError` with `.source`: the file whose bytes could not be read as a manifest.
+pub fn manifest_error_in(py: Python<'_>, e: &ManifestError, source: Option<&str>) -> PyErr {
     let problems: Vec<(String, String, String)> =
         e.problems.iter().map(|p| (p.path.clone(), p.expected.clone(), p.found.clone())).collect();
-    match PyTuple::new(py, [problems]) {
+    match (problems, source).into_pyobject(py) {
         Ok(args) => instance(py, "ManifestError", args),
         Err(e) => e,
+    }
+}
+
+/// An error reading the manifest file at `path`: `FileNotFoundError` for a missing file (as
+/// `open` raises it), `ManifestError` naming the file for one that is not a readable regular
+/// UTF-8 file within the size limit.
+pub fn manifest_read_error(py: Python<'_>, e: &Error, path: &str) -> PyErr {
+    match e {
+        Error::Manifest(m) => manifest_error_in(py, m, Some(path)),
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            pyo3::exceptions::PyFileNotFoundError::new_err((2, "No such file or directory", path.to_string()))
+        }
+        Error::Io { source, .. } => pyo3::exceptions::PyOSError::new_err((source.raw_os_error().unwrap_or(0), source.to_string(), path.to_string())),
+        other => to_py(py, other),
     }
 }
 

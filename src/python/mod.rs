@@ -54,6 +54,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(manifest::check_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_times, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::parse_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(manifest::read_manifest, m)?)?;
+    m.add_class::<manifest::CheckedManifest>()?;
     m.add_function(wrap_pyfunction!(convert::register_payload_types, m)?)?;
     m.add_function(wrap_pyfunction!(audio_file::load_audio, m)?)?;
     m.add_function(wrap_pyfunction!(audio_file::save_audio, m)?)?;

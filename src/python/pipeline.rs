@@ -16,7 +16,7 @@ use crate::nodes::Registry;
 use crate::data::Payload;
 use crate::python::convert::{check_audio, payload_to_py, AudioView};
 use crate::python::errors;
-use crate::python::manifest::python_node_type;
+use crate::python::manifest::{python_node_type, CheckedManifest};
 use crate::python::pynode::PyNode;
 use crate::python::clock::PyClock;
 use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions, Event, Inbox};
@@ -49,7 +49,6 @@ fn node_types_in(tree: &Value) -> Vec<(String, String)> {
 fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<(Graph, Factories)> {
     let tree = manifest::parse_str(text).map_err(|e| errors::manifest_error(py, &e))?;
     let mut registry = Registry::builtin();
-    let mut instances: Vec<(String, Arc<Py<PyAny>>)> = Vec::new();
     if let Some(nodes) = python_nodes {
         let types = node_types_in(&tree);
         for (k, obj) in nodes.iter() {
@@ -59,17 +58,27 @@ fn build_graph(py: Python<'_>, text: &str, python_nodes: Option<&Bound<'_, PyDic
                     registry.register(python_node_type(ty.clone(), &obj));
                 }
             }
-            instances.push((id, Arc::new(obj.unbind())));
         }
     }
     let graph = manifest::validate(&tree, &registry).map_err(|e| errors::manifest_error(py, &e))?;
-    let mut factories = Factories::resolve(&graph, &registry).map_err(|e| errors::to_py(py, &e))?;
-    for (id, obj) in instances {
-        if let Some(n) = graph.node_index(&id) {
-            factories.set(n, Arc::new(move |_| Ok(Box::new(PyNode { obj: Arc::clone(&obj) }))));
+    let factories = factories_for(py, &graph, &registry, python_nodes)?;
+    Ok((graph, factories))
+}
+
+/// The node factories of a validated graph: the registry's, and for every node that has a Python
+/// instance, a call of that instance.
+fn factories_for(py: Python<'_>, graph: &Graph, registry: &Registry, python_nodes: Option<&Bound<'_, PyDict>>) -> PyResult<Factories> {
+    let mut factories = Factories::resolve(graph, registry).map_err(|e| errors::to_py(py, &e))?;
+    if let Some(nodes) = python_nodes {
+        for (k, obj) in nodes.iter() {
+            let id: String = k.extract()?;
+            if let Some(n) = graph.node_index(&id) {
+                let obj = Arc::new(obj.unbind());
+                factories.set(n, Arc::new(move |_| Ok(Box::new(PyNode { obj: Arc::clone(&obj) }))));
+            }
         }
     }
-    Ok((graph, factories))
+    Ok(factories)
 }
 
 /// A run's input, checked but still in the caller's arrays: `{"": audio}` for every source, or
@@ -210,15 +219,30 @@ pub struct NativePipeline {
 
 #[pymethods]
 impl NativePipeline {
+    /// `manifest`: a [`CheckedManifest`] (installed as it is) or manifest text (JSON or YAML,
+    /// read and validated here); `python_nodes`: the Python objects that run nodes, by id;
+    /// `workers`: another worker count than the manifest's config says (`run_batch(workers=)`).
     #[new]
-    #[pyo3(signature = (manifest_text, python_nodes=None, clock=None))]
+    #[pyo3(signature = (manifest, python_nodes=None, clock=None, workers=None))]
     fn new(
         py: Python<'_>,
-        manifest_text: &str,
+        manifest: &Bound<'_, PyAny>,
         python_nodes: Option<&Bound<'_, PyDict>>,
         clock: Option<&Bound<'_, PyAny>>,
+        workers: Option<usize>,
     ) -> PyResult<NativePipeline> {
-        let (graph, factories) = build_graph(py, manifest_text, python_nodes)?;
+        let (mut graph, factories) = match manifest.cast::<CheckedManifest>() {
+            Ok(checked) => {
+                let checked = checked.get();
+                let graph = checked.graph.clone();
+                let factories = factories_for(py, &graph, &checked.registry, python_nodes)?;
+                (graph, factories)
+            }
+            Err(_) => build_graph(py, &manifest.extract::<String>()?, python_nodes)?,
+        };
+        if let Some(n) = workers {
+            graph.config.workers = n;
+        }
         let manifest = manifest::to_manifest(&graph).to_string();
         let workers = graph.config.workers;
         let clock: Arc<dyn Clock> = match clock {

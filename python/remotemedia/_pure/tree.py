@@ -5,7 +5,7 @@ being silently merged or kept. A JSON text cut short is placed after its end in 
 words, and a YAML control character where it stands in the words the engine uses too; other
 syntax errors keep the Python parsers' positions, their messages in serde_json's words where the
 two parsers mean the same thing. With the native extension present, ``Pipeline`` reads manifest
-text natively (``_native.parse_manifest``) and this module only reads the file's bytes.
+files and text natively (``_native.read_manifest``) and this module only tells text from a path.
 
 The manifest limits (:mod:`remotemedia.limits`) are held as the Rust reader holds them: the text's
 size and nesting before it is parsed (``nesting.py``), then, value by value in document order,
@@ -163,22 +163,29 @@ class _Counter:
 
 
 def read_text(path_or_text: Any, yaml: bool = False) -> str:
-    """Manifest text: ``path_or_text`` itself when it is text (a ``str`` starting with ``{`` or
-    ``[``, or, for YAML, containing a newline), else the file it names, read as the native reader
-    reads one: refused before reading when larger than the limit, never read beyond it, and a
-    file that is not UTF-8 is a ManifestError saying where (``FileNotFoundError`` for a missing
-    file)."""
+    """Manifest text: ``path_or_text`` itself when it is text, else the file it names (see
+    :func:`manifest_source`), read by :func:`read_file`."""
+    text, path = manifest_source(path_or_text, yaml)
+    return text if text is not None else read_file(path)
+
+
+def manifest_source(path_or_text: Any, yaml: bool = False) -> Tuple[Optional[str], Optional[str]]:
+    """``(text, None)`` when ``path_or_text`` is manifest text (a ``str`` starting with ``{`` or
+    ``[``, or, for YAML, containing a newline), else ``(None, path)``: the file it names, for
+    :func:`read_file` or the native reader, which read it alike: refused before reading when
+    larger than the limit, never read beyond it, and a file that is not UTF-8 is a ManifestError
+    saying where (``FileNotFoundError`` for a missing file)."""
     if isinstance(path_or_text, str):
         s = path_or_text.lstrip()
         if s.startswith(("{", "[")) or (yaml and "\n" in path_or_text):
-            return path_or_text
+            return path_or_text, None
     try:
         path = os.fspath(path_or_text)
     except TypeError:
         raise ManifestError([("manifest", "manifest text or a file path", f"a {type(path_or_text).__name__}")]) from None
     if isinstance(path, bytes) and b"\0" in path or isinstance(path, str) and "\0" in path:
         raise ManifestError([("manifest", "a file path", f"a path with a NUL character: {path!r}")])
-    return read_file(path)
+    return None, os.fsdecode(path)
 
 
 def _shown(path: Any) -> str:
