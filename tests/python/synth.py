@@ -5,6 +5,7 @@ Same PRNG (xorshift64* seeded through splitmix64), same draw order and same form
 module, so a given seed gives the same signal structure (utterance and pause lengths, f0, vowels) and,
 up to floating-point rounding, the same samples. Pure Python loops where the Rust code is sequential
 (PRNG, jitter, pink filter): a few seconds of audio per second of CPU time, fine for tests.
+Test-only since the one CLI is Rust's (the package's CLI used it to print the same signals).
 """
 
 from __future__ import annotations

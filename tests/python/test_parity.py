@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from remotemedia import AudioResampleNode, FormatConverterNode, Pipeline, VADNode
-from remotemedia._pure import synth
+import synth
 from remotemedia.wav import read_wav
 
 pytestmark = pytest.mark.requires_native

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from remotemedia import AudioResampleNode, InputError, Pipeline, VADNode
-from remotemedia._pure import synth
+import synth
 
 RATE = 48000
 

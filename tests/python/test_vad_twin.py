@@ -4,7 +4,7 @@ formats, bad input, accuracy in noise. Agreement with the native node: test_pari
 import numpy as np
 import pytest
 
-from remotemedia._pure import synth
+import synth
 from remotemedia._pure import vad as vadmod
 
 
