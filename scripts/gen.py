@@ -115,17 +115,16 @@ def py_type(p: Dict[str, Any]) -> str:
 
 
 def positional_classes(root: str) -> set:
-    """Builder classes whose params may also be given by position: those nodes.py declares with
-    ``_positional = True``. Every other builder (one nodes.py makes from the schema alone too)
-    takes keywords only."""
+    """Builder classes whose params may also be given by position: those nodes.py's
+    ``POSITIONAL`` tuple names (read without importing the package). Every other builder takes
+    keywords only."""
     path = os.path.join(root, NODES_PY)
     if not os.path.exists(path):
         return set()
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read())
-    return {c.name for c in tree.body if isinstance(c, ast.ClassDef)
-            and any(isinstance(a, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_positional" for t in a.targets)
-                    and isinstance(a.value, ast.Constant) and a.value.value is True for a in c.body)}
+    return {name for a in tree.body if isinstance(a, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "POSITIONAL" for t in a.targets)
+            for name in ast.literal_eval(a.value)}
 
 
 #: The line after which nodes.pyi is generated; what stands above it (the custom-node API) is kept.

@@ -332,130 +332,21 @@ def _json_param(spec: Any, v: Any) -> Any:
     return [x.item() if isinstance(x, np.generic) else x for x in items]
 
 
-# One class per built-in node type: the signature, ports and defaults come from the schema; only
-# the Python-side docstring and whether params may be given by position are written here.
-
-
-class MixNode(_SchemaParams):
-    """Sums its f32 audio inputs sample by sample; shorter inputs are padded with silence."""
-
-
-class PassthroughNode(_SchemaParams):
-    """Passes its input on unchanged."""
-
-
-class AudioResampleNode(_SchemaParams):
-    """Resamples audio to ``output_rate`` Hz (f32 output; integer input is converted first)."""
-
-    _positional = True
-
-
-class VADNode(_SchemaParams):
-    """Voice activity detection: outputs ``segments``, ``frames`` and the unchanged ``audio``."""
-
-    _positional = True
-
-
-class SileroVADNode(_SchemaParams):
-    """Neural voice activity detection (Silero VAD v6, computed natively): outputs ``segments``,
-    ``frames`` and ``probabilities`` (one per 32 ms chunk) and the unchanged ``audio``.
-
-    Input: mono audio at 16000 or 8000 Hz. The defaults are silero-vad's ``get_speech_timestamps``
-    defaults (``neg_threshold=None``: ``threshold - 0.15``; ``max_speech_duration_s=None``: no
-    limit). ``mode="raw"`` makes each chunk's decision ``probability >= threshold`` instead.
-    """
-
-    _positional = True
-
-
-class FormatConverterNode(_SchemaParams):
-    """Converts samples to ``target_format``: ``"f32"``, ``"i16"`` or ``"i32"``."""
-
-    _positional = True
-
-
-class GainNode(_SchemaParams):
-    """Multiplies f32 audio by ``10 ** (gain_db / 20)``."""
-
-    _positional = True
-
-
-class ChannelMixNode(_SchemaParams):
-    """Changes the channel count: to mono by the mean of the channels (default), by one chosen
-    ``channel``, mono to ``channels``, or any mix as a ``matrix`` of gains (one row per output
-    channel, one gain per input channel). f32 output; audio already at that count passes unchanged."""
-
-    _positional = True
-
-
-class SegmentNode(_SchemaParams):
-    """Cuts a VAD result's audio into clips (a list of :class:`~remotemedia.payloads.Clip`), one per
-    speech segment: merges segments less than ``merge_gap_ms`` apart, drops those shorter than
-    ``min_duration_s``, pads by ``pad_ms``, splits clips longer than ``max_duration_s`` at their
-    quietest points."""
-
-    _positional = True
-
-
-class LogMelNode(_SchemaParams):
-    """Whisper's log-mel spectrogram of 16 kHz mono audio: a :class:`~remotemedia.payloads.Features`
-    of shape ``(frames, n_mels)`` at 100 frames/s (``.T`` is Whisper's layout). Params: ``n_mels``
-    (80 or 128), ``pad_or_trim_s`` (30 gives Whisper's 3000 frames), ``normalize`` (``"window"``,
-    ``"whole"`` or ``"none"``); see docs/nodes.md#logmelnode."""
-
-
-class FbankNode(_SchemaParams):
-    """Kaldi filterbank features of mono audio (kaldi-native-fbank's definition): a
-    :class:`~remotemedia.payloads.Features` of shape ``(frames, num_mel_bins)`` (+1 column with
-    ``use_energy``). Params as Kaldi names them (``frame_length_ms``, ``window_type``, ``snip_edges``,
-    ``num_mel_bins``, ``dither``, ...); see docs/nodes.md#fbanknode."""
-
-
-class MfccNode(_SchemaParams):
-    """Kaldi MFCCs of mono audio (kaldi-native-fbank's definition): a
-    :class:`~remotemedia.payloads.Features` of shape ``(frames, num_ceps)``. Params: the
-    :class:`FbankNode` front end's plus ``num_ceps``, ``cepstral_lifter``, ``use_energy``; see
-    docs/nodes.md#mfccnode."""
-
-
-class FilterNode(_SchemaParams):
-    """Butterworth filters and RBJ cookbook EQ bands, applied in order; f32 out.
-
-    ``bands`` is a list of dicts, e.g. ``[{"type": "highpass", "freq_hz": 80, "order": 4},
-    {"type": "peaking", "freq_hz": 3000, "gain_db": 4, "q": 1}]``; types ``lowpass``, ``highpass``,
-    ``bandpass``, ``bandstop`` (Butterworth), ``peaking``, ``lowshelf``, ``highshelf``, ``notch``
-    (docs/nodes.md#filternode). ``zero_phase`` filters whole buffers forward and backward.
-    """
-
-    _positional = True
-
-
-class LoudnessNode(_SchemaParams):
-    """ITU-R BS.1770-4 / EBU R128 loudness: outputs ``audio`` (normalised to ``target_lufs`` under
-    ``peak_ceiling_dbtp``, or unchanged with ``mode="measure"``) and a ``loudness`` report
-    (integrated LUFS, loudness range, true peak, the gain applied; docs/nodes.md#loudnessnode)."""
-
-    _positional = True
-
-
-class DenoiseNode(_SchemaParams):
-    """Spectral-gating noise reduction (as noisereduce): STFT bins under the noise profile's mean +
-    ``n_std_thresh`` std (dB) are attenuated by ``prop_decrease``, the mask smoothed over time and
-    frequency. The profile comes from ``noise_clip`` (mono samples at the audio's rate, a list or
-    an array) or the quietest frames; ``mode="nonstationary"`` follows changing noise. Streams lag
-    by ``n_fft + (time_mask_smooth_ms in hops) * n_fft / 4`` samples (docs/nodes.md#denoisenode)."""
-
-    _positional = True
+#: The built-in builders whose params may also be given by position, in the schema's order (a
+#: choice of the Python API; scripts/gen.py writes nodes.pyi's signatures from this tuple). The
+#: others take keywords only.
+POSITIONAL = (
+    "AudioResampleNode", "VADNode", "SileroVADNode", "FormatConverterNode", "GainNode", "ChannelMixNode",
+    "SegmentNode", "FilterNode", "LoudnessNode", "DenoiseNode",
+)
 
 
 def _builder(type_name: str) -> Type[BuiltinNode]:
-    """The builder class of a built-in node type: the one defined above, else one made from the
-    schema alone (keyword params, the engine's doc), so a node type added in Rust reaches Python
-    through regeneration of schema.json."""
-    cls = globals().get(type_name)
-    if cls is None:
-        cls = type(type_name, (_SchemaParams,), {"__doc__": _SchemaParams._types()[type_name].doc, "__module__": __name__})
-    return cls
+    """The builder class of a built-in node type, made from the schema alone: its signature,
+    ports, defaults and doc are the engine's (the doc nodes.pyi shows too), so a node type added
+    in Rust reaches Python through regeneration of schema.json."""
+    doc = _SchemaParams._types()[type_name].doc
+    return type(type_name, (_SchemaParams,), {"__doc__": doc, "__module__": __name__, "_positional": type_name in POSITIONAL})
 
 
 #: Every built-in node type's builder class, by type name (the schema's node types, in its order).
