@@ -4,7 +4,8 @@
 //!
 //! `python/remotemedia/prometheus.py` is a twin of this module: for the same document both produce
 //! byte-identical text (checked by `tests/prometheus.rs` and `tests/python/test_prometheus.py`
-//! against `tests/data/metrics_example.prom`). Keep the two in step.
+//! against `tests/data/metrics_example.prom`). The families are written once, here; the twin reads
+//! them from `schema.json` (`prometheus_families`, [`describe_families`]).
 //!
 //! What comes out:
 //!
@@ -93,6 +94,30 @@ const NODE_FAMILIES: &[Family] = &[
     field("remotemedia_node_circuit_opens_total", "counter", "Times the circuit breaker opened.", "circuit_opens"),
     field("remotemedia_node_circuit_rejections_total", "counter", "Node executions refused while the circuit was open.", "circuit_rejections"),
 ];
+
+/// The families as data, for `remotemedia schema` (`prometheus_families`), which the pure-Python
+/// twin reads instead of keeping a copy: `{"pipeline": [...], "node": [...]}`, each family
+/// `{name, kind, help}` with `field`, or with `quantiles` (`[label, field]` pairs), `sum` and `count`.
+pub fn describe_families() -> Value {
+    let list = |families: &[Family]| -> Value {
+        families
+            .iter()
+            .map(|f| {
+                let mut v = serde_json::json!({"name": f.name, "kind": f.kind, "help": f.help});
+                match &f.source {
+                    Source::Field(field) => v["field"] = serde_json::json!(field),
+                    Source::Summary { quantiles, sum, count } => {
+                        v["quantiles"] = serde_json::json!(quantiles);
+                        v["sum"] = serde_json::json!(sum);
+                        v["count"] = serde_json::json!(count);
+                    }
+                }
+                v
+            })
+            .collect()
+    };
+    serde_json::json!({"pipeline": list(PIPELINE_FAMILIES), "node": list(NODE_FAMILIES)})
+}
 
 /// The metrics document as Prometheus text. Anything that is not an object yields an empty string.
 pub fn to_prometheus(metrics: &Value) -> String {

@@ -25,7 +25,7 @@ const ERROR_KINDS: [(NodeErrorKind, &str, &str); 5] = [
 ];
 
 /// The whole document: versions, manifest fields, config fields, limits, error kinds, engine
-/// switches, node types.
+/// switches, Prometheus metric families, node types.
 pub fn describe() -> Value {
     let defaults = PipelineConfig::default().to_json();
     let config: Vec<Value> = config_fields()
@@ -65,6 +65,7 @@ pub fn describe() -> Value {
         })).collect::<Vec<_>>(),
         "cli_exit_codes": {"0": "success", "1": "the pipeline failed or an output could not be written",
                            "2": "bad arguments, manifest or input file"},
+        "prometheus_families": crate::metrics_prometheus::describe_families(),
         "node_types": Registry::builtin().describe(),
     })
 }
