@@ -3,7 +3,8 @@
 The native module imports this module and raises these very classes, so their constructors are
 kept small and stable:
 
-* ``ManifestError(problems)`` -- ``problems`` is a list of ``(path, expected, found)`` tuples.
+* ``ManifestError(problems, source=None)`` -- ``problems`` is a list of ``(path, expected, found)``
+  tuples; ``source`` the manifest file that could not be read.
 * ``NodeError(message, node_id, node_type, traceback=None, *, kind=, operation=, run=, item=,
   retries=, causes=)`` (``CircuitOpenError`` the same)
 * ``InputError(message)`` -- optionally ``node_id=`` / ``node_type=`` when a node rejected its input.

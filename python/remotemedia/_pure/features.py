@@ -11,7 +11,7 @@ arrive validated, with their defaults, from the engine's registry (``schema.json
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -470,3 +470,11 @@ class MfccStream(_KaldiStream):
 
 #: The stream class of each feature node type (the pure runtime's sessions and kernels).
 STREAMS = {"LogMelNode": LogMelStream, "FbankNode": FbankStream, "MfccNode": MfccStream}
+
+
+def mfcc_check_params(params: Dict[str, Any]) -> List[Tuple[str, str, str]]:
+    """MfccNode's cross-param check (src/nodes/mfcc.rs, check_ceps): at most as many cepstra as mel bins."""
+    ceps, bins = params.get("num_ceps"), params.get("num_mel_bins")
+    if ceps is not None and bins is not None and ceps > bins:
+        return [("num_ceps", f"at most num_mel_bins ({bins})", str(ceps))]
+    return []

@@ -118,12 +118,13 @@ def builtin_types() -> Dict[str, NodeTypeSpec]:
 
     types = {d["name"]: NodeTypeSpec.from_dict(d) for d in SCHEMA["node_types"]}
     # The twins of the Rust types' cross-param checks (their params structs' `problems`).
-    from . import channel_mix, resample, segment
+    from . import channel_mix, features, resample, segment
 
     for name, check in (
         ("ChannelMixNode", channel_mix.check_params),
         ("SegmentNode", segment.check_params),
         ("AudioResampleNode", resample.rate_pair_problems),
+        ("MfccNode", features.mfcc_check_params),
     ):
         if name in types:
             types[name].check = check

@@ -241,18 +241,6 @@ def describe_mistyped(v: Any) -> str:
     return base
 
 
-def _mfcc_ceps(params: Dict[str, Any]) -> List[Tuple[str, str, str]]:
-    """MfccNode (src/nodes/mfcc.rs, check_ceps): at most as many cepstra as mel bins."""
-    ceps, bins = params.get("num_ceps"), params.get("num_mel_bins")
-    if ceps is not None and bins is not None and ceps > bins:
-        return [("num_ceps", f"at most num_mel_bins ({bins})", str(ceps))]
-    return []
-
-
-#: Cross-param checks by node type: the twins of the Rust node types' ``check``.
-CROSS_CHECKS = {"MfccNode": _mfcc_ceps}
-
-
 def check_value(p: ParamSpec, v: Any) -> Tuple[bool, Any, str, str]:
     """``(True, normalised value, "", "")`` or ``(False, None, expected, found)``."""
     expected = describe_kind(p)
@@ -512,9 +500,6 @@ class _Validator:
         before = self.p.count()
         out = self.check_specs(base, t.params, given, t.name, "param", t.open_params)
         # The engine's cross-param checks (NodeType::check), once each param is valid on its own.
-        if self.p.count() == before and t.name in CROSS_CHECKS:
-            for param, expected, found in CROSS_CHECKS[t.name](out):
-                self.add(join(base, param), expected, found)
         if self.p.count() == before and t.check is not None:
             for param, expected, found in t.check(out):
                 self.add(join(base, param) if param else base, expected, found)
