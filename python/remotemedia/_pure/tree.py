@@ -29,7 +29,7 @@ from ..errors import ManifestError, Problem
 from ..limits import MANIFEST_BYTES, MANIFEST_NESTING, MANIFEST_STRING_BYTES, MANIFEST_VALUES
 from .nesting import too_deep, too_deep_json
 
-__all__ = ["parse_str", "parse_json", "parse_yaml", "read_text", "read_file", "check_text", "limit_problems"]
+__all__ = ["parse_str", "parse_json", "parse_yaml", "manifest_source", "read_file", "check_text", "limit_problems"]
 
 
 def parse_str(text: str) -> Any:
@@ -162,17 +162,10 @@ class _Counter:
             self.visit(x, depth)
 
 
-def read_text(path_or_text: Any, yaml: bool = False) -> str:
-    """Manifest text: ``path_or_text`` itself when it is text, else the file it names (see
-    :func:`manifest_source`), read by :func:`read_file`."""
-    text, path = manifest_source(path_or_text, yaml)
-    return text if text is not None else read_file(path)
-
-
 def manifest_source(path_or_text: Any, yaml: bool = False) -> Tuple[Optional[str], Optional[str]]:
     """``(text, None)`` when ``path_or_text`` is manifest text (a ``str`` starting with ``{`` or
     ``[``, or, for YAML, containing a newline), else ``(None, path)``: the file it names, for
-    :func:`read_file` or the native reader, which read it alike: refused before reading when
+    read_file or the native reader, which read it alike: refused before reading when
     larger than the limit, never read beyond it, and a file that is not UTF-8 is a ManifestError
     saying where (``FileNotFoundError`` for a missing file)."""
     if isinstance(path_or_text, str):
@@ -188,13 +181,8 @@ def manifest_source(path_or_text: Any, yaml: bool = False) -> Tuple[Optional[str
     return None, os.fsdecode(path)
 
 
-def _shown(path: Any) -> str:
-    """A path as messages show it."""
-    return os.fsdecode(path)
-
-
-def read_file(path: Any) -> str:
-    """A manifest file's text, read as the native reader reads one (``manifest::read_file``):
+def read_file(path: str) -> str:
+    """A manifest file's text, read as the native reader reads one (``manifest::read_text``):
     only a regular file is opened (a FIFO or device could block the read forever), one larger than
     the limit is refused before it is read, and one that is not UTF-8 is a ManifestError saying
     where; a missing file raises ``FileNotFoundError``."""
@@ -203,20 +191,20 @@ def read_file(path: Any) -> str:
     except FileNotFoundError:
         raise
     except OSError as e:  # a symlink loop, a path through a file, no permission
-        raise ManifestError([not_readable_problem(e.strerror or str(e))], source=_shown(path)) from None
+        raise ManifestError([not_readable_problem(e.strerror or str(e))], source=path) from None
     if not stat.S_ISREG(st.st_mode):
-        raise ManifestError([not_regular_problem(stat.S_ISDIR(st.st_mode))], source=_shown(path))
+        raise ManifestError([not_regular_problem(stat.S_ISDIR(st.st_mode))], source=path)
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > MANIFEST_BYTES:
-            raise ManifestError([size_problem(size)], source=_shown(path))
+            raise ManifestError([size_problem(size)], source=path)
         data = f.read(MANIFEST_BYTES + 1)
     if len(data) > MANIFEST_BYTES:
-        raise ManifestError([size_problem(len(data))], source=_shown(path))
+        raise ManifestError([size_problem(len(data))], source=path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ManifestError([utf8_problem(e.start)], source=_shown(path)) from None
+        raise ManifestError([utf8_problem(e.start)], source=path) from None
 
 
 # ---- JSON ----
