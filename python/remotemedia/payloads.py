@@ -376,7 +376,9 @@ class _Walk:
         if values.shape[1] == 0:
             raise OutputError(f"{self.at()}: features: features need at least 1 bin per frame")
         if not (math.isfinite(rate) and rate > 0):
-            raise OutputError(f"{self.at()}: features: features need a positive frame rate, found {_rust_f64(rate)}")
+            from ._pure.schema import rust_display_f64
+
+            raise OutputError(f"{self.at()}: features: features need a positive frame rate, found {rust_display_f64(rate)}")
         copy = np.array(values, dtype=np.float32, order="C").view(Features)
         copy.frame_rate = rate
         return copy
@@ -499,15 +501,6 @@ def _is_vad_shaped(d: dict) -> bool:
 def _json_number(x: Any) -> bool:
     # After the JSON walk: ints and floats, not booleans (serde's as_f64 is None for a bool).
     return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _rust_f64(x: float) -> str:
-    """``x`` as Rust's ``Display`` writes an f64 (never an exponent, no ``.0``)."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return np.format_float_positional(x, trim="-")
 
 
 def node_output(value: Any) -> Any:

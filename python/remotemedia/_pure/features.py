@@ -18,15 +18,11 @@ import numpy as np
 from ..errors import InputError
 from ..payloads import Features
 from .builtin import _as_f32_frames, _expect_audio, _one, _rust_f32
+from .schema import rust_display_f64 as _rust_f64
 
 __all__ = ["FrameStream", "LogMelStream", "FbankStream", "MfccStream", "STREAMS", "slaney_filters", "kaldi_filters"]
 
 _EPS32 = float(np.finfo(np.float32).eps)
-
-
-def _rust_f64(x: float) -> str:
-    """An f64 as Rust's ``Display`` writes it (shortest digits, no exponent)."""
-    return np.format_float_positional(np.float64(x), trim="-")
 
 
 # ---- framing (src/nodes/spectral.rs) ----

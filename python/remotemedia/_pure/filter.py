@@ -13,7 +13,7 @@ import numpy as np
 from ..audio import Audio
 from ..errors import InputError
 from .builtin import _as_f32_frames, _expect_audio, _one, _shaped_like, check_finite
-from .schema import _rust_display_f64 as _num
+from .schema import rust_display_f64 as _num
 from .sos import Cascade, butterworth, cookbook
 
 __all__ = ["FilterKernel", "FilterStream"]

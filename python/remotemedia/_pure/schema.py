@@ -131,7 +131,7 @@ def builtin_types() -> Dict[str, NodeTypeSpec]:
     return types
 
 
-def _rust_display_f64(x: float) -> str:
+def rust_display_f64(x: float) -> str:
     """``x`` as Rust's ``Display`` for f64 writes it: never an exponent, no ``.0`` on whole numbers."""
     from decimal import Decimal
 
@@ -189,7 +189,7 @@ def describe_kind(p: ParamSpec) -> str:
     if p.kind == "int":
         return f"an integer from {int(p.min)} to {int(p.max)}"
     if p.kind == "float":
-        return f"a number from {_rust_display_f64(p.min)} to {_rust_display_f64(p.max)}"
+        return f"a number from {rust_display_f64(p.min)} to {rust_display_f64(p.max)}"
     if p.kind == "choice":
         return "one of " + ", ".join(f'"{c}"' for c in p.choices or ())
     if p.kind == "int_choice":

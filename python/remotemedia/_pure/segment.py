@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from . import format as fmt
-from .schema import _rust_display_f64
+from .schema import rust_display_f64
 
 __all__ = ["spans", "check_params"]
 
@@ -36,7 +36,7 @@ def check_params(params: Dict[str, Any]) -> List[Tuple[str, str, str]]:
     """The problems no single param shows (``SegmentParams::problems``)."""
     mx, mn = params.get("max_duration_s"), params.get("min_duration_s", 0.25)
     if mx is not None and mn is not None and mx < mn:
-        return [("max_duration_s", f"at least min_duration_s ({_rust_display_f64(mn)})", _rust_display_f64(mx))]
+        return [("max_duration_s", f"at least min_duration_s ({rust_display_f64(mn)})", rust_display_f64(mx))]
     return []
 
 
