@@ -5,7 +5,7 @@ upmix, a 5.1 -> stereo matrix; the numpy twin gives the engine's bits; errors in
 import numpy as np
 import pytest
 
-from remotemedia import ChannelMixNode, InputError, Pipeline, _runtime
+from remotemedia import ChannelMixNode, InputError, Pipeline
 from remotemedia._pure.channel_mix import to_mono
 
 from conftest import tone
@@ -56,7 +56,7 @@ def test_refusals_name_the_node_and_what_it_needs(runtime, params, words):
     assert e.value.node_id == "m" and str(e.value).endswith(f": {words}"), str(e.value)
 
 
-@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="parity needs the native runtime")
+@pytest.mark.requires_native
 @pytest.mark.parametrize("dtype", [np.float32, np.int16, np.int32])
 def test_the_twin_gives_the_engines_bits(dtype):
     rng = np.random.default_rng(7)

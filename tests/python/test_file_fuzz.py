@@ -15,7 +15,7 @@ import pytest
 
 import remotemedia as rm
 
-pytestmark = pytest.mark.skipif(not rm.is_rust_runtime_available(), reason="compares the native readers with the pure one")
+pytestmark = pytest.mark.requires_native
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "fuzz_files.py")
 

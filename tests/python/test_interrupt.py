@@ -107,9 +107,9 @@ def test_a_node_calling_run_sync_on_a_pipeline_of_its_own_pool_never_hangs(runti
     assert done.stdout.strip() == expected, done.stdout
 
 
+@pytest.mark.requires_native
 def test_pools_are_released_when_their_last_pipeline_is_closed():
     # Native only: pools of distinct worker counts are shared while used, then their threads end.
-    pytest.importorskip("remotemedia._native")
     script = textwrap.dedent(
         """
         import gc, os, time
@@ -139,11 +139,11 @@ def test_pools_are_released_when_their_last_pipeline_is_closed():
     assert after <= before + 2, done.stdout  # and are gone
 
 
+@pytest.mark.requires_native
 def test_metrics_state_is_allocated_only_when_metrics_are_on():
     # 50 nodes on 64 workers: per-node per-worker latency histograms were allocated whatever
     # enable_metrics said (3,200 of them here). Peak RSS of the process is measured with metrics
     # off and then on, in separate subprocesses.
-    pytest.importorskip("remotemedia._native")
     script = textwrap.dedent(
         """
         import resource, sys

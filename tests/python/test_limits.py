@@ -46,7 +46,7 @@ NESTED_65 = f"a list or mapping nested {MANIFEST_NESTING + 1} deep"
 VALUES_EXPECTED = f"at most {MANIFEST_VALUES} values (lists, mappings and scalars; a YAML alias counts its value at every use)"
 
 
-@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+@pytest.mark.requires_native
 def test_the_shipped_limits_are_the_native_engines():
     assert json.loads(_runtime.native_module().limits_json()) == LIMITS
 
@@ -141,7 +141,7 @@ def test_manifest_limits_are_one_problem_on_both_runtimes(runtime, how, manifest
     good(runtime)
 
 
-@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+@pytest.mark.requires_native
 @pytest.mark.parametrize("how,manifest,expected", [c[1:] for c in CASES if c[1] != "dict"], ids=[c[0] for c in CASES if c[1] != "dict"])
 def test_the_native_reader_says_the_same(how, manifest, expected):
     with pytest.raises(ManifestError) as err:
@@ -149,7 +149,7 @@ def test_the_native_reader_says_the_same(how, manifest, expected):
     assert [tuple(p) for p in err.value.problems] == expected
 
 
-@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+@pytest.mark.requires_native
 @pytest.mark.parametrize("yaml,text", [
     (False, '{"version": "1.0", "nodes": ['), (False, '{"a": 1'), (False, '{"a":\n'), (False, "{"), (False, '{"a": "x'),
     (False, '[1,'), (False, '{"a": 1}x'), (False, '{"a": [}'), (False, '{"a": 1, "a": 2}'),
@@ -308,7 +308,7 @@ def test_the_docs_table_is_the_engines():
     assert {k: int(v) for k, v in rows} == LIMITS
 
 
-@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+@pytest.mark.requires_native
 def test_mutated_manifests_get_the_same_verdict_from_both_readers():
     # scripts/fuzz_manifests.py with a fixed seed and count, in a fresh interpreter, bounded in time.
     script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "fuzz_manifests.py")

@@ -21,7 +21,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from remotemedia import Audio, InputError, Node, Pipeline, _runtime
+from remotemedia import Audio, InputError, Node, Pipeline
 from remotemedia.limits import VALUE_ITEMS, VALUE_NESTING
 from remotemedia.payloads import Clip, Features, VadResult
 
@@ -291,7 +291,7 @@ def test_crash_cases_end_with_input_error_in_a_fresh_interpreter(runtime):
     assert lines[2].startswith("forever InputError bad output: cannot pass a generator between nodes"), lines
 
 
-@pytest.mark.skipif(not _runtime.is_rust_runtime_available(), reason="native module remotemedia._native not importable")
+@pytest.mark.requires_native
 def test_random_outputs_get_the_same_verdict_on_both_runtimes():
     # scripts/fuzz_outputs.py, a fixed seed and count: every value passed on as equal values or
     # refused with the same InputError by both runtimes. In a fresh interpreter (a crash fails

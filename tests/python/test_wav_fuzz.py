@@ -20,7 +20,7 @@ import pytest
 import remotemedia as rm
 from remotemedia import InputError
 
-pytestmark = pytest.mark.skipif(not rm.is_rust_runtime_available(), reason="compares the native reader with the pure one")
+pytestmark = pytest.mark.requires_native
 
 
 def valid_files(folder):
