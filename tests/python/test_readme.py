@@ -31,8 +31,10 @@ def test_the_readme_python_example_runs_as_written(runtime):
         "\nassert isinstance(out, dict) and isinstance(rest, dict)"
         "\nprint('README example ok')"
     )
-    # The package this test imported (a checkout's python/ or an installed wheel), native module included.
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(remotemedia.__file__)), REMOTEMEDIA_RUNTIME=runtime)
+    # The package this test imported (a checkout's python/ or an installed wheel), native module
+    # included; the rest of PYTHONPATH kept (REMOTEMEDIA_BLOCK_NATIVE reaches the child through it).
+    package_dir = os.path.dirname(os.path.dirname(remotemedia.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_dir, os.environ.get("PYTHONPATH", "")]), REMOTEMEDIA_RUNTIME=runtime)
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.splitlines() == ["[] 0.0", "README example ok"], p.stdout

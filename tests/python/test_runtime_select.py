@@ -13,17 +13,6 @@ from remotemedia import _runtime
 
 PYTHON_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
-BLOCK_NATIVE = """
-import sys
-class BlockNative:
-    # A meta path finder that makes `from remotemedia import _native` fail, as on a platform
-    # without a wheel.
-    def find_spec(self, name, path=None, target=None):
-        if name == "remotemedia._native":
-            raise ImportError("blocked by the test")
-        return None
-sys.meta_path.insert(0, BlockNative())
-"""
 
 SCENARIO = """
 import json, warnings
@@ -50,9 +39,13 @@ print(json.dumps(report))
 """
 
 
-def scenario(block=False, hint="auto", env=None):
-    code = (BLOCK_NATIVE if block else "") + SCENARIO.replace("HINT", repr(hint))
+def scenario(block=None, hint="auto", env=None):
+    """Runs SCENARIO in a fresh interpreter; block=True makes the native module unimportable there
+    (REMOTEMEDIA_BLOCK_NATIVE, see conftest.py), None leaves it as in this process."""
+    code = SCENARIO.replace("HINT", repr(hint))
     environ = {k: v for k, v in os.environ.items() if k != "REMOTEMEDIA_RUNTIME"}
+    if block:
+        environ["REMOTEMEDIA_BLOCK_NATIVE"] = "1"
     environ["PYTHONPATH"] = os.pathsep.join([os.path.abspath(PYTHON_DIR), environ.get("PYTHONPATH", "")])
     environ.update(env or {})
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=environ, capture_output=True, text=True, timeout=120)
@@ -94,6 +87,11 @@ def test_explicit_python_hint_does_not_warn():
 def test_bad_env_value_is_an_error():
     r = scenario(env={"REMOTEMEDIA_RUNTIME": "gpu"})
     assert r["error"] == "RemoteMediaError" and "REMOTEMEDIA_RUNTIME" in r["message"]
+
+
+def test_a_subprocess_sees_the_native_module_as_this_process_does():
+    # With REMOTEMEDIA_BLOCK_NATIVE=1 the Python subprocesses of the tests are blocked too.
+    assert scenario()["available"] is _runtime.is_rust_runtime_available()
 
 
 @pytest.mark.requires_native
