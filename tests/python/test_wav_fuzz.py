@@ -20,8 +20,6 @@ import pytest
 import remotemedia as rm
 from remotemedia import InputError
 
-pytestmark = pytest.mark.requires_native
-
 
 def valid_files(folder):
     """Valid WAVs as the writers make them (plain 16-bit, extensible 24-bit, float with fact, 6 channels)."""
@@ -109,6 +107,7 @@ def verdict(path, runtime):
         return ("InputError", str(e).split("; remotemedia reads ")[0])
 
 
+@pytest.mark.requires_native
 def test_both_readers_give_the_same_verdict_on_every_file(tmp_path):
     folder = tmp_path / "src"
     folder.mkdir()
