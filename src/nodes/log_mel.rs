@@ -249,11 +249,18 @@ impl LogMel {
                 // The whole windows go out; the frames of the window still open stay.
                 let row = WINDOW_FRAMES * self.n_mels;
                 let ready = if end { logs.len() } else { logs.len() / row * row };
-                self.held = logs.split_off(ready);
-                for w in logs.chunks_mut(row) {
-                    normalize(w, max_of(w));
+                if ready == 0 {
+                    // The common streaming case, no window complete: the frames stay where they
+                    // are (a `split_off(0)` would copy the open window on every push).
+                    self.held = logs;
+                    Vec::new()
+                } else {
+                    self.held = logs.split_off(ready);
+                    for w in logs.chunks_mut(row) {
+                        normalize(w, max_of(w));
+                    }
+                    logs
                 }
-                logs
             }
         };
         Features { values, bins: self.n_mels, frame_rate: FRAME_RATE }
