@@ -45,10 +45,11 @@ impl LaneRealFft {
             return None;
         }
         let half = n / 2;
-        // Radix 4 first (fewest operations per point), then 2, 5 and 3.
+        // Radix 8 first (a pass fewer: 200 = 8·5·5, three passes where 4·2·5·5 took four, and
+        // the first pass has no twiddles), then 4, 2, 5 and 3.
         let mut radices = Vec::new();
         let mut rest = half;
-        for p in [4, 2, 5, 3] {
+        for p in [8, 4, 2, 5, 3] {
             while rest % p == 0 {
                 radices.push(p);
                 rest /= p;
@@ -85,17 +86,77 @@ impl LaneRealFft {
         self.half + 1
     }
 
-    /// The power spectra `|X_k|²` of [`LANES`] frames (`frames`: `LANES × n`, frame after frame),
-    /// each multiplied by `window` first, into `out[k * stride + lane]` (bin-major, so that a
-    /// block of frames is ready for a bin-major mel product).
-    pub fn power(&mut self, frames: &[f32], window: &[f32], out: &mut [f32], stride: usize) {
-        assert!(frames.len() >= LANES * self.n && window.len() == self.n && stride >= LANES);
+    /// The power spectra `|X_k|²` of [`LANES`] frames (`frames`: frame `l` at
+    /// `frames[l * hop..][..n]`), each multiplied by `window` first, into `out[k * stride + lane]`
+    /// (bin-major). `hop` may be shorter than `n`: overlapping frames are read where they lie in
+    /// the signal, with no copy.
+    pub fn power(&mut self, frames: &[f32], hop: usize, window: &[f32], out: &mut [f32], stride: usize) {
+        assert!(frames.len() >= (LANES - 1) * hop + self.n && window.len() == self.n && stride >= LANES);
         assert!(out.len() >= self.half * stride + LANES);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `new` checked AVX2 and FMA; the asserts above bound every access.
         unsafe {
-            avx::power(self, frames, window, out, stride)
+            avx::power(self, frames, hop, window, out, stride)
         }
+    }
+
+    /// `log10(max(mel, floor))` of [`LANES`] frames (read as [`power`](LaneRealFft::power) reads
+    /// them), the mel product taken from the power spectra while they are in L1 and the log on
+    /// the filter sums while they are in registers; the first `count` frames' values are appended
+    /// to `out`, frame after frame (`frames × filters`, the node's output layout, written once).
+    /// Returns their maximum. `bank`'s filters must be a multiple of [`LANES`] (80 and 128 are).
+    pub fn mel_log10(
+        &mut self,
+        frames: &[f32],
+        hop: usize,
+        count: usize,
+        window: &[f32],
+        bank: &LaneMelBank,
+        floor: f32,
+        out: &mut Vec<f32>,
+    ) -> f32 {
+        assert!(frames.len() >= (LANES - 1) * hop + self.n && window.len() == self.n);
+        assert!((1..=LANES).contains(&count) && bank.bins == self.half + 1 && floor > 0.0);
+        let values = count * bank.filters();
+        out.reserve(values);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `new` checked AVX2 and FMA; the asserts above bound the reads, and `reserve`
+        // the `values` floats written after `out`'s end, all of them before `set_len`.
+        unsafe {
+            let max = avx::mel_log10(self, frames, hop, count, window, bank, floor, out.as_mut_ptr().add(out.len()));
+            out.set_len(out.len() + values);
+            max
+        }
+    }
+}
+
+/// A mel filter bank laid out for [`LaneRealFft::mel_log10`]: each filter's first bin and its
+/// weights, back to back.
+pub struct LaneMelBank {
+    /// `(first bin, offset into weights, number of weights)` per filter.
+    rows: Vec<(usize, usize, usize)>,
+    weights: Vec<f32>,
+    bins: usize,
+}
+
+impl LaneMelBank {
+    /// The bank of `rows` (each filter's first bin and weights) over spectra of `bins` bins;
+    /// `None` unless the filters come in whole [`LANES`] (the log's transpose is 8 × 8 tiles) and
+    /// every weight lies inside the spectrum.
+    pub fn new<'a>(rows: impl IntoIterator<Item = (usize, &'a [f32])>, bins: usize) -> Option<LaneMelBank> {
+        let mut bank = LaneMelBank { rows: Vec::new(), weights: Vec::new(), bins };
+        for (first, w) in rows {
+            if first + w.len() > bins {
+                return None;
+            }
+            bank.rows.push((first, bank.weights.len(), w.len()));
+            bank.weights.extend_from_slice(w);
+        }
+        (!bank.rows.is_empty() && bank.rows.len() % LANES == 0).then_some(bank)
+    }
+
+    pub fn filters(&self) -> usize {
+        self.rows.len()
     }
 }
 
@@ -118,7 +179,7 @@ fn avx2_fma() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
-    use super::{LaneRealFft, Stage, LANES};
+    use super::{LaneMelBank, LaneRealFft, Stage, LANES};
     use std::arch::x86_64::*;
 
     /// A complex value per frame.
@@ -219,6 +280,32 @@ mod avx {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
+    fn dft8(x: [C; 8]) -> [C; 8] {
+        // Two DFTs of 4 (even and odd samples), the odd one turned by w^k, w = e^{−2πi/8}.
+        const H: f32 = std::f32::consts::FRAC_1_SQRT_2;
+        let e = dft4([x[0], x[2], x[4], x[6]]);
+        let o = dft4([x[1], x[3], x[5], x[7]]);
+        let h = _mm256_set1_ps(H);
+        // w·o = ((re + im) + i(im − re))/√2; w³·o = ((im − re) − i(re + im))/√2.
+        let (s1, d1) = (_mm256_add_ps(o[1].re, o[1].im), _mm256_sub_ps(o[1].im, o[1].re));
+        let o1 = C { re: _mm256_mul_ps(s1, h), im: _mm256_mul_ps(d1, h) };
+        let o2 = neg_i(o[2]);
+        let (s3, d3) = (_mm256_add_ps(o[3].re, o[3].im), _mm256_sub_ps(o[3].im, o[3].re));
+        let o3 = C { re: _mm256_mul_ps(d3, h), im: _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(s3, h)) };
+        [
+            add(e[0], o[0]),
+            add(e[1], o1),
+            add(e[2], o2),
+            add(e[3], o3),
+            sub(e[0], o[0]),
+            sub(e[1], o1),
+            sub(e[2], o2),
+            sub(e[3], o3),
+        ]
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
     fn dft5(x: [C; 5]) -> [C; 5] {
         // cos and sin of 2π/5 and 4π/5.
         const C1: f32 = 0.309_017;
@@ -269,6 +356,7 @@ mod avx {
     pass!(pass3, 3, dft3);
     pass!(pass4, 4, dft4);
     pass!(pass5, 5, dft5);
+    pass!(pass8, 8, dft8);
 
     /// Eight rows of eight floats to eight columns.
     #[inline]
@@ -302,17 +390,17 @@ mod avx {
         ]
     }
 
-    /// SAFETY: AVX2 and FMA present; `frames`, `window` and `out` as `LaneRealFft::power` checks.
+    /// Frames to lanes, windowed, even samples to the real parts and odd ones to the imaginary
+    /// (an n/2-point complex transform), then the Stockham passes. Returns the buffer that holds
+    /// the transform Z (the other one is free). Eight samples of eight frames per tile.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn power(f: &mut LaneRealFft, frames: &[f32], window: &[f32], out: &mut [f32], stride: usize) {
+    unsafe fn transform(f: &mut LaneRealFft, frames: &[f32], hop: usize, window: &[f32]) -> (*mut f32, *mut f32) {
         let n = f.n;
-        // Frames to lanes, windowed, even samples to the real parts and odd ones to the
-        // imaginary: an n/2-point complex transform. Eight samples of eight frames per tile.
         let a = f.a.as_mut_ptr();
         for t in 0..n / 8 {
             let mut rows = [_mm256_setzero_ps(); 8];
             for (l, r) in rows.iter_mut().enumerate() {
-                *r = _mm256_loadu_ps(frames.as_ptr().add(l * n + 8 * t));
+                *r = _mm256_loadu_ps(frames.as_ptr().add(l * hop + 8 * t));
             }
             let cols = transpose8(rows);
             for q in 0..4 {
@@ -327,6 +415,7 @@ mod avx {
         let (mut src, mut dst) = (f.a.as_mut_ptr(), f.b.as_mut_ptr());
         for stage in &f.stages {
             match stage.radix {
+                8 => pass8(stage, src, dst),
                 4 => pass4(stage, src, dst),
                 2 => pass2(stage, src, dst),
                 5 => pass5(stage, src, dst),
@@ -334,11 +423,16 @@ mod avx {
             }
             std::mem::swap(&mut src, &mut dst);
         }
-        // The n-point real spectrum from the n/2-point transform Z, squared:
-        // X_k = (E_k + w^k·(−i)·D_k) / 2, E_k = Z_k + conj Z_{h−k}, D_k = Z_k − conj Z_{h−k}.
+        (src, dst)
+    }
+
+    /// The n-point real spectrum from the n/2-point transform Z at `src`, squared, into
+    /// `o[k * stride]` (a vector of [`LANES`] frames per bin):
+    /// X_k = (E_k + w^k·(−i)·D_k) / 2, E_k = Z_k + conj Z_{h−k}, D_k = Z_k − conj Z_{h−k}.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn split_power(f: &LaneRealFft, src: *const f32, o: *mut f32, stride: usize) {
         let h = f.half;
         let quarter = _mm256_set1_ps(0.25);
-        let o = out.as_mut_ptr();
         for (k, &w) in f.split.iter().enumerate() {
             // Z_h is Z_0: bins 0 and h read Z_0 twice (no division in the loop).
             let (i, j) = if k == 0 || k == h { (0, 0) } else { (k, h - k) };
@@ -350,6 +444,101 @@ mod avx {
             let p = _mm256_fmadd_ps(x.re, x.re, _mm256_mul_ps(x.im, x.im));
             _mm256_storeu_ps(o.add(k * stride), _mm256_mul_ps(p, quarter));
         }
+    }
+
+    /// SAFETY: AVX2 and FMA present; `frames`, `window` and `out` as `LaneRealFft::power` checks.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn power(f: &mut LaneRealFft, frames: &[f32], hop: usize, window: &[f32], out: &mut [f32], stride: usize) {
+        let (src, _) = transform(f, frames, hop, window);
+        split_power(f, src, out.as_mut_ptr(), stride);
+    }
+
+    /// `ln(x)` of eight positive normal floats: the same Cephes `logf` as
+    /// `spectral::log10_floored` (the exponent from the bits, the mantissa folded into
+    /// [√½, √2), a degree-9 polynomial in `m − 1`), with FMA.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn ln8(x: __m256) -> __m256 {
+        let bits = _mm256_castps_si256(x);
+        let exp = _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(126));
+        // The mantissa in [0.5, 1).
+        let m = _mm256_castsi256_ps(_mm256_or_si256(
+            _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
+            _mm256_set1_epi32(0x3f00_0000),
+        ));
+        let small = _mm256_cmp_ps::<_CMP_LT_OQ>(m, _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+        // e − 1 where the mantissa was doubled (the mask is −1 there).
+        let e = _mm256_cvtepi32_ps(_mm256_add_epi32(exp, _mm256_castps_si256(small)));
+        let one = _mm256_set1_ps(1.0);
+        let f = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(small, m)), one);
+        let z = _mm256_mul_ps(f, f);
+        let c = |v: f32| _mm256_set1_ps(v);
+        // The degree-8 polynomial by Estrin's scheme (pairs, then powers of f²): a chain of four
+        // multiply-adds where Horner's takes eight, so the filters' logs overlap better.
+        let p01 = _mm256_fmadd_ps(c(7.037_683_6e-2), f, c(-1.151_461_e-1));
+        let p23 = _mm256_fmadd_ps(c(1.167_699_9e-1), f, c(-1.242_014_1e-1));
+        let p45 = _mm256_fmadd_ps(c(1.424_932_3e-1), f, c(-1.666_805_8e-1));
+        let p67 = _mm256_fmadd_ps(c(2.000_071_4e-1), f, c(-2.499_999_4e-1));
+        let z2 = _mm256_mul_ps(z, z);
+        let q0 = _mm256_fmadd_ps(p01, z, p23);
+        let q1 = _mm256_fmadd_ps(p45, z, p67);
+        let q = _mm256_fmadd_ps(q0, z2, q1);
+        let mut y = _mm256_fmadd_ps(q, f, c(3.333_333_1e-1));
+        y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
+        y = _mm256_fmadd_ps(e, c(-2.121_944_4e-4), y);
+        y = _mm256_fnmadd_ps(z, c(0.5), y);
+        _mm256_fmadd_ps(e, c(0.693_359_375), _mm256_add_ps(f, y))
+    }
+
+    /// SAFETY: AVX2 and FMA present; `frames` and `window` as `LaneRealFft::mel_log10` checks;
+    /// `out` has room for `count × bank.filters()` floats.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn mel_log10(
+        f: &mut LaneRealFft,
+        frames: &[f32],
+        hop: usize,
+        count: usize,
+        window: &[f32],
+        bank: &LaneMelBank,
+        floor: f32,
+        out: *mut f32,
+    ) -> f32 {
+        // The power spectra go to the free buffer, a vector per bin (L1: 201 × 32 bytes).
+        let (src, power) = transform(f, frames, hop, window);
+        split_power(f, src, power, LANES);
+        let filters = bank.filters();
+        let (floor_v, at_floor) = (_mm256_set1_ps(floor), _mm256_set1_ps(floor.log10()));
+        let log10_e = _mm256_set1_ps(std::f32::consts::LOG10_E);
+        let mut max = _mm256_set1_ps(f32::NEG_INFINITY);
+        // Lanes past `count` hold stale frames: left out of the maximum.
+        let valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let w = bank.weights.as_ptr();
+        for m0 in (0..filters).step_by(LANES) {
+            let mut rows = [_mm256_setzero_ps(); LANES];
+            for (r, &(first, offset, len)) in rows.iter_mut().zip(&bank.rows[m0..m0 + LANES]) {
+                // Each filter's bins in ascending order from zero, as `MelBank::apply_block`.
+                let mut acc = _mm256_setzero_ps();
+                for j in 0..len {
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(power.add((first + j) * LANES)), _mm256_set1_ps(*w.add(offset + j)), acc);
+                }
+                *r = acc;
+            }
+            // The eight logs after the eight sums: independent chains, side by side.
+            for r in rows.iter_mut() {
+                let above = _mm256_cmp_ps::<_CMP_GT_OQ>(*r, floor_v);
+                // ln of the floor where the sum is under it (ln8 needs positive normal input).
+                let log = _mm256_mul_ps(ln8(_mm256_max_ps(*r, floor_v)), log10_e);
+                *r = _mm256_blendv_ps(at_floor, log, above);
+                max = _mm256_max_ps(max, _mm256_blendv_ps(_mm256_set1_ps(f32::NEG_INFINITY), *r, _mm256_castsi256_ps(valid)));
+            }
+            let cols = transpose8(rows);
+            for (t, c) in cols.iter().enumerate().take(count) {
+                _mm256_storeu_ps(out.add(t * filters + m0), *c);
+            }
+        }
+        let mut lanes = [0.0f32; LANES];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), max);
+        lanes.into_iter().fold(f32::NEG_INFINITY, f32::max)
     }
 }
 
@@ -370,7 +559,7 @@ mod tests {
             let bins = n / 2 + 1;
             let stride = LANES + 3;
             let mut out = vec![f32::NAN; bins * stride];
-            fft.power(&frames, &window, &mut out, stride);
+            fft.power(&frames, n, &window, &mut out, stride);
             for l in 0..LANES {
                 let x: Vec<f64> = (0..n).map(|i| frames[l * n + i] as f64 * window[i] as f64).collect();
                 let energy: f64 = x.iter().map(|v| v * v).sum::<f64>() * n as f64;

@@ -8,7 +8,7 @@
 //! `docs/nodes.md#logmelnode`; numpy twin: `python/remotemedia/_pure/features.py`.
 
 use super::params::node_params;
-use super::lane_fft::{LaneRealFft, LANES};
+use super::lane_fft::{LaneMelBank, LaneRealFft, LANES};
 use super::spectral::{log10_floored, mono_samples, FrameCount, FrameStream, Framing, MelBank, PowerSpectrum, Reflect};
 use super::{expect_audio, Inputs, Node, NodeType, ParamKind};
 use crate::data::{AudioBuffer, Features, Payload};
@@ -28,12 +28,6 @@ pub const FRAME_RATE: f64 = (SAMPLE_RATE as usize / HOP) as f64;
 const POWER_FLOOR: f32 = 1e-10;
 /// The normalisation floor sits this many decades below the maximum.
 const DYNAMIC_RANGE: f32 = 8.0;
-/// Frames transformed together: their spectra (bin-major, 201 × 32) and mel values stay in L1
-/// from the FFT to the log, and a whole buffer allocates nothing per frame but its output.
-/// A multiple of [`LANES`]: the FFT fills the block [`LANES`] frames at a time.
-const BLOCK: usize = 32;
-const _: () = assert!(BLOCK % LANES == 0);
-
 node_params! {
     /// `LogMelNode`'s params.
     pub struct LogMelParams {
@@ -61,61 +55,81 @@ impl LogMelParams {
 
 /// The largest of `values` (−∞ for none).
 fn max_of(values: &[f32]) -> f32 {
-    values.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    #[inline(always)]
+    fn body(values: &[f32]) -> f32 {
+        // Eight running maxima: a loop the compiler vectorises (one `fold` is a serial chain).
+        let mut m = [f32::NEG_INFINITY; 8];
+        let mut chunks = values.chunks_exact(8);
+        for c in &mut chunks {
+            for (m, &x) in m.iter_mut().zip(c) {
+                *m = m.max(x);
+            }
+        }
+        chunks.remainder().iter().chain(&m).copied().fold(f32::NEG_INFINITY, f32::max)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        unsafe fn wide(values: &[f32]) -> f32 {
+            body(values)
+        }
+        // SAFETY: the CPU has AVX2.
+        return unsafe { wide(values) };
+    }
+    body(values)
 }
 
 /// Whisper's normalisation, in place, over one window of log10 values whose maximum is `max`.
 fn normalize(values: &mut [f32], max: f32) {
+    #[inline(always)]
+    fn body(values: &mut [f32], floor: f32) {
+        for x in values {
+            // `/ 4` is `* 0.25` exactly; the multiply vectorises where a divide would not pay.
+            *x = (x.max(floor) + 4.0) * 0.25;
+        }
+    }
     let floor = max - DYNAMIC_RANGE;
-    for x in values {
-        *x = (x.max(floor) + 4.0) / 4.0;
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        unsafe fn wide(values: &mut [f32], floor: f32) {
+            body(values, floor)
+        }
+        // SAFETY: the CPU has AVX2.
+        return unsafe { wide(values, floor) };
     }
+    body(values, floor)
 }
 
-/// The mel product, log10 and the transpose back to frames × n_mels of a block's first `filled`
-/// frames (`block`: their power spectra, bin-major), appended to `logs`. Returns their maximum,
-/// taken while the values are in L1 (for 10 minutes of features a separate pass reads 19 MB).
-fn flush_block(bank: &MelBank, block: &[f32], mels: &mut [f32], filled: usize, logs: &mut Vec<f32>) -> f32 {
-    bank.apply_block_bin_major(block, BLOCK, mels);
-    log10_floored(mels, POWER_FLOOR);
-    let n_mels = bank.filters();
-    let mut max = f32::NEG_INFINITY;
-    for t in 0..filled {
-        logs.extend((0..n_mels).map(|m| {
-            let v = mels[m * BLOCK + t];
-            max = max.max(v);
-            v
-        }));
-    }
-    max
-}
-
-/// The power spectra of up to [`LANES`] frames into the columns of a bin-major block.
+/// The frame transform: frames in, `log10(max(mel, 1e-10))` rows out (frames × n_mels).
 enum Transform {
-    /// [`LANES`] frames per FFT (AVX2 and FMA).
-    Lanes(LaneRealFft),
-    /// One realfft per frame, and its windowed frame and power spectrum (other CPUs).
-    PerFrame(PowerSpectrum, Vec<f32>),
+    /// [`LANES`] frames per FFT (AVX2 and FMA), the mel product and the log fused after it.
+    Lanes(LaneRealFft, LaneMelBank),
+    /// One realfft per frame, its windowed frame and power spectrum (other CPUs).
+    PerFrame(PowerSpectrum, Vec<f32>, Vec<f32>),
 }
 
 impl Transform {
-    /// `frames`: `LANES × 400`, the first `count` of them in use; their windowed power spectra
-    /// go to `block[k * BLOCK + t]`, frame `t`, bin `k`.
-    fn power(&mut self, frames: &[f32], count: usize, window: &[f32], block: &mut [f32]) {
+    /// The rows of `count` frames (frame `t` at `frames[t * hop..][..400]`; the lane transform
+    /// reads [`LANES`] frames whatever `count`), appended to `out`. Returns their maximum.
+    fn rows(&mut self, frames: &[f32], hop: usize, count: usize, window: &[f32], bank: &MelBank, out: &mut Vec<f32>) -> f32 {
         match self {
-            // The unused lanes hold stale frames: their spectra are computed and ignored.
-            Transform::Lanes(fft) => fft.power(frames, window, block, BLOCK),
-            Transform::PerFrame(spectrum, scratch) => {
-                let mut power = [0.0f32; N_FFT / 2 + 1];
-                for (t, frame) in frames.chunks_exact(N_FFT).take(count).enumerate() {
+            Transform::Lanes(fft, lane_bank) => fft.mel_log10(frames, hop, count, window, lane_bank, POWER_FLOOR, out),
+            Transform::PerFrame(spectrum, scratch, power) => {
+                let start = out.len();
+                let n_mels = bank.filters();
+                for t in 0..count {
+                    let frame = &frames[t * hop..t * hop + N_FFT];
                     for ((s, x), w) in scratch.iter_mut().zip(frame).zip(window) {
                         *s = x * w;
                     }
-                    spectrum.power(scratch, &mut power, false);
-                    for (k, &p) in power.iter().enumerate() {
-                        block[k * BLOCK + t] = p;
-                    }
+                    spectrum.power(scratch, power, false);
+                    out.resize(out.len() + n_mels, 0.0);
+                    let row = out.len() - n_mels;
+                    bank.apply_block(power, power.len(), &mut out[row..]);
                 }
+                log10_floored(&mut out[start..], POWER_FLOOR);
+                max_of(&out[start..])
             }
         }
     }
@@ -130,12 +144,9 @@ pub struct LogMel {
     bank: MelBank,
     /// Periodic Hann of 400 points.
     window: Vec<f32>,
-    /// Scratch: up to [`LANES`] frames waiting for the FFT, frame after frame (`LANES × 400`).
+    /// Scratch: up to [`LANES`] frames that did not lie in place in the samples (the edges,
+    /// and the ends of runs), copied frame after frame (`LANES × 400`).
     lanes: Vec<f32>,
-    /// Scratch: the power spectra of up to [`BLOCK`] frames, bin-major (`201 × BLOCK`).
-    block: Vec<f32>,
-    /// Scratch: their mel values, filter-major (`n_mels × BLOCK`).
-    mels: Vec<f32>,
     /// log10 frames waiting for their window to complete (normalize "window" / "whole").
     held: Vec<f32>,
     /// The maximum of `held` (normalize "whole").
@@ -153,17 +164,17 @@ impl LogMel {
         let window = (0..N_FFT)
             .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32)
             .collect();
+        let bank = MelBank::slaney(SAMPLE_RATE as f64, N_FFT, n_mels, 0.0, SAMPLE_RATE as f64 / 2.0);
+        let lane_bank = LaneMelBank::new(bank.rows(), bank.bins());
         LogMel {
             frames: FrameStream::new(params.framing()),
-            fft: match LaneRealFft::new(N_FFT).filter(|_| lanes) {
-                Some(lanes) => Transform::Lanes(lanes),
-                None => Transform::PerFrame(PowerSpectrum::new(N_FFT), vec![0.0; N_FFT]),
+            fft: match (LaneRealFft::new(N_FFT).filter(|_| lanes), lane_bank) {
+                (Some(fft), Some(lane_bank)) => Transform::Lanes(fft, lane_bank),
+                _ => Transform::PerFrame(PowerSpectrum::new(N_FFT), vec![0.0; N_FFT], vec![0.0; N_FFT / 2 + 1]),
             },
-            bank: MelBank::slaney(SAMPLE_RATE as f64, N_FFT, n_mels, 0.0, SAMPLE_RATE as f64 / 2.0),
+            bank,
             window,
             lanes: vec![0.0; LANES * N_FFT],
-            block: vec![0.0; (N_FFT / 2 + 1) * BLOCK],
-            mels: vec![0.0; n_mels * BLOCK],
             held: Vec::new(),
             held_max: f32::NEG_INFINITY,
             n_mels,
@@ -176,80 +187,82 @@ impl LogMel {
         &self.bank
     }
 
-    /// Transforms the next samples of the signal; `None` ends it. Returns the frames now final:
-    /// those complete so far, normalised once their window is complete.
-    pub fn push(&mut self, samples: Option<&[f32]>) -> Features {
-        let n_mels = self.n_mels;
-        let frames = samples.map_or(0, |s| s.len() / HOP + 1);
-        let mut logs: Vec<f32> = Vec::with_capacity(frames * n_mels);
-        // Frames gather in `lanes`; every LANES of them go through the FFT together into the
-        // next columns of `block`; every BLOCK columns go through the mel product and the log.
-        let mut filled = 0;
+    /// The log10 mel rows of the frames that the next samples complete (`None`: the end of the
+    /// signal, its last frames), appended to `logs`. Returns their maximum.
+    fn transform(&mut self, samples: Option<&[f32]>, logs: &mut Vec<f32>) -> f32 {
+        logs.reserve(samples.map_or(LANES, |s| s.len() / HOP + 1) * self.n_mels);
+        let (fft, window, lanes, bank) = (&mut self.fft, &self.window, &mut self.lanes, &self.bank);
+        let mut max = f32::NEG_INFINITY;
+        // Frames in place in the samples go through the transform [`LANES`] at a time where they
+        // lie; the others (edges, the ends of runs) are gathered in `lanes` first.
         let mut gathered = 0;
-        let mut logs_max = f32::NEG_INFINITY;
-        let (fft, window, lanes, block, mels, bank) =
-            (&mut self.fft, &self.window, &mut self.lanes, &mut self.block, &mut self.mels, &self.bank);
-        let mut one = |frame: &[f32]| {
-            lanes[gathered * N_FFT..(gathered + 1) * N_FFT].copy_from_slice(frame);
-            gathered += 1;
-            if gathered == LANES {
-                fft.power(lanes, LANES, window, &mut block[filled..]);
-                gathered = 0;
-                filled += LANES;
-                if filled == BLOCK {
-                    logs_max = logs_max.max(flush_block(bank, block, mels, BLOCK, &mut logs));
-                    filled = 0;
+        let mut run = |frames: &[f32], count: usize| {
+            let mut i = 0;
+            while i < count {
+                if gathered == 0 && count - i >= LANES {
+                    max = max.max(fft.rows(&frames[i * HOP..], HOP, LANES, window, bank, logs));
+                    i += LANES;
+                    continue;
+                }
+                lanes[gathered * N_FFT..(gathered + 1) * N_FFT].copy_from_slice(&frames[i * HOP..i * HOP + N_FFT]);
+                gathered += 1;
+                i += 1;
+                if gathered == LANES {
+                    max = max.max(fft.rows(lanes, N_FFT, LANES, window, bank, logs));
+                    gathered = 0;
                 }
             }
         };
         match samples {
-            Some(s) => self.frames.push_frames(s, &mut one),
-            None => self.frames.finish_frames(&mut one),
+            Some(s) => self.frames.push_runs(s, &mut run),
+            None => self.frames.finish_runs(&mut run),
         }
-        // The last frames: a partial set of lanes, then a partial block.
         if gathered > 0 {
-            fft.power(lanes, gathered, window, &mut block[filled..]);
-            filled += gathered;
+            max = max.max(fft.rows(lanes, N_FFT, gathered, window, bank, logs));
         }
-        if filled > 0 {
-            logs_max = logs_max.max(flush_block(bank, block, mels, filled, &mut logs));
-        }
+        max
+    }
+
+    /// Transforms the next samples of the signal; `None` ends it. Returns the frames now final:
+    /// those complete so far, normalised once their window is complete.
+    pub fn push(&mut self, samples: Option<&[f32]>) -> Features {
         let end = samples.is_none();
-        let values = match self.params.normalize {
+        let mode = self.params.normalize;
+        let mut logs = if mode == "none" { Vec::new() } else { std::mem::take(&mut self.held) };
+        let max = self.transform(samples, &mut logs);
+        let values = match mode {
             "none" => logs,
-            mode => {
-                if self.held.is_empty() {
+            "whole" => {
+                self.held_max = self.held_max.max(max);
+                if end {
+                    if !logs.is_empty() {
+                        normalize(&mut logs, self.held_max);
+                    }
+                    self.held_max = f32::NEG_INFINITY;
+                    logs
+                } else {
                     self.held = logs;
-                } else {
-                    self.held.extend_from_slice(&logs);
+                    Vec::new()
                 }
-                self.held_max = self.held_max.max(logs_max);
-                let row = self.n_mels;
-                let ready = if mode == "window" {
-                    let whole = self.held.len() / (WINDOW_FRAMES * row) * WINDOW_FRAMES * row;
-                    if end { self.held.len() } else { whole }
-                } else if end {
-                    self.held.len()
+            }
+            _ => {
+                // The whole windows go out; the frames of the window still open stay.
+                let row = WINDOW_FRAMES * self.n_mels;
+                let ready = if end { logs.len() } else { logs.len() / row * row };
+                if ready == 0 {
+                    // The common streaming case, no window complete: the frames stay where they
+                    // are (a `split_off(0)` would copy the open window on every push).
+                    self.held = logs;
+                    Vec::new()
                 } else {
-                    0
-                };
-                let mut out: Vec<f32> =
-                    if ready == self.held.len() { std::mem::take(&mut self.held) } else { self.held.drain(..ready).collect() };
-                if mode == "window" {
-                    for w in out.chunks_mut(WINDOW_FRAMES * row) {
+                    self.held = logs.split_off(ready);
+                    for w in logs.chunks_mut(row) {
                         normalize(w, max_of(w));
                     }
-                } else if !out.is_empty() {
-                    normalize(&mut out, self.held_max);
-                    self.held_max = f32::NEG_INFINITY;
+                    logs
                 }
-                out
             }
         };
-        if end {
-            self.held.clear();
-            self.held_max = f32::NEG_INFINITY;
-        }
         Features { values, bins: self.n_mels, frame_rate: FRAME_RATE }
     }
 
@@ -263,13 +276,20 @@ impl LogMel {
     /// The features of one whole signal.
     pub fn whole(&mut self, samples: &[f32]) -> Features {
         self.reset();
-        let mut f = self.push(Some(samples));
-        let rest = self.push(None);
-        if f.values.is_empty() {
-            return rest;
+        let mut logs = Vec::new();
+        let max = self.transform(Some(samples), &mut logs);
+        let max = max.max(self.transform(None, &mut logs));
+        match self.params.normalize {
+            "none" => {}
+            "whole" if !logs.is_empty() => normalize(&mut logs, max),
+            "whole" => {}
+            _ => {
+                for w in logs.chunks_mut(WINDOW_FRAMES * self.n_mels) {
+                    normalize(w, max_of(w));
+                }
+            }
         }
-        f.values.extend_from_slice(&rest.values);
-        f
+        Features { values: logs, bins: self.n_mels, frame_rate: FRAME_RATE }
     }
 }
 
