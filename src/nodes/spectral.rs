@@ -413,23 +413,6 @@ impl MelBank {
         }
     }
 
-    /// The same product on a bin-major block: `spectra_t[k * width + t]` is bin `k` of frame `t`
-    /// (`bins × width`), `out_t[m * width + t]` filter `m` of frame `t` (`filters × width`).
-    /// Each weight then scales a contiguous row of `width` frames: a loop the compiler
-    /// vectorises, where the frame-major product dots a few bins at a time. Sums in the same
-    /// order as [`apply_block`](MelBank::apply_block), so the values are the same.
-    pub fn apply_block_bin_major(&self, spectra_t: &[f32], width: usize, out_t: &mut [f32]) {
-        for ((first, w), o) in self.rows.iter().zip(out_t.chunks_exact_mut(width)) {
-            o.fill(0.0);
-            for (j, &wj) in w.iter().enumerate() {
-                let s = &spectra_t[(first + j) * width..(first + j + 1) * width];
-                for (y, x) in o.iter_mut().zip(s) {
-                    *y += x * wj;
-                }
-            }
-        }
-    }
-
     /// librosa's `filters.mel(sr, n_fft, n_mels, fmin, fmax)` with its defaults (Slaney mel scale,
     /// Slaney area normalisation): the filters openai-whisper ships and HF computes. Designed in
     /// f64, stored as f32 (as Whisper's `mel_filters.npz`).
@@ -648,28 +631,6 @@ mod tests {
             assert!((y as f64 - want).abs() < 2e-7 * want.abs().max(1.0), "log10({x}): {y} vs {want}");
             if x <= 1e-10 {
                 assert_eq!(y, 1e-10f32.log10());
-            }
-        }
-    }
-
-    #[test]
-    fn bin_major_mel_product_equals_the_frame_major_one() {
-        let bank = MelBank::slaney(16000.0, 400, 80, 0.0, 8000.0);
-        let (frames, bins) = (7, 201);
-        let spectra: Vec<f32> = (0..frames * bins).map(|i| ((i * 7919) % 1000) as f32 * 0.01).collect();
-        let mut want = vec![0.0; frames * 80];
-        bank.apply_block(&spectra, bins, &mut want);
-        let mut t = vec![0.0; bins * frames];
-        for f in 0..frames {
-            for k in 0..bins {
-                t[k * frames + f] = spectra[f * bins + k];
-            }
-        }
-        let mut got_t = vec![0.0; 80 * frames];
-        bank.apply_block_bin_major(&t, frames, &mut got_t);
-        for f in 0..frames {
-            for m in 0..80 {
-                assert_eq!(got_t[m * frames + f], want[f * 80 + m], "frame {f} filter {m}");
             }
         }
     }
