@@ -24,6 +24,9 @@ use crate::runtime::retry::{Clock, Jitter, RetrySettings};
 #[derive(Clone)]
 pub struct Factories {
     by_node: Vec<Factory>,
+    /// Some node is built by a factory given with [`set`](Self::set) (a Python node, a test
+    /// double) instead of its type's.
+    replaced: bool,
 }
 
 impl Factories {
@@ -41,12 +44,13 @@ impl Factories {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Factories { by_node })
+        Ok(Factories { by_node, replaced: false })
     }
 
     /// Builds node `node` with `factory` instead of its type's.
     pub fn set(&mut self, node: usize, factory: Factory) {
         self.by_node[node] = factory;
+        self.replaced = true;
     }
 }
 
@@ -61,6 +65,10 @@ pub struct NodeTable {
     /// Time for retry delays and breaker cooldowns (a fake one in tests).
     pub clock: Arc<dyn Clock>,
     pub metrics: bool,
+    /// Some node's factory was given in place of its type's (see [`Factories::set`]): such a
+    /// node may need more than the calling thread offers (a Python node takes the GIL), so whole
+    /// runs of this graph stay on the workers (see `Pipeline::run_here`).
+    pub replaced: bool,
     /// Seeds each runner's jitter, so that pipelines, nodes and workers draw differently.
     seed: u64,
 }
@@ -70,7 +78,7 @@ impl NodeTable {
         let retry = graph.nodes.iter().map(|n| RetrySettings::for_node(&graph.config, n)).collect();
         let breakers = graph.nodes.iter().map(|n| Arc::new(Breaker::for_node(&graph.config, n))).collect();
         let metrics = graph.config.enable_metrics;
-        NodeTable { graph: Arc::new(graph), factories: factories.by_node, retry, breakers, clock, metrics, seed }
+        NodeTable { graph: Arc::new(graph), factories: factories.by_node, replaced: factories.replaced, retry, breakers, clock, metrics, seed }
     }
 
     /// A new instance of node `n` for `worker`: a factory's error or panic becomes the node's

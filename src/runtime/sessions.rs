@@ -174,6 +174,17 @@ impl InlineSession {
         InlineSession { worker: SessionWorker::new(table, worker, stats), jobs: Vec::with_capacity(1) }
     }
 
+    /// An executor of whole runs on the calling thread (see `Pipeline::run_here`): each job is
+    /// one item, every node is called with `Node::process` on this executor's own instance, as
+    /// a worker's node operator calls its worker's instance for every run (a stateful node's
+    /// `process` starts from a clean state each time), so a run here gives what it gives there.
+    /// Kept in a pipeline's free list and reused: its nodes are built once, on first use.
+    pub fn for_runs(table: Arc<NodeTable>, worker: usize) -> InlineSession {
+        let mut session = InlineSession::new(table, worker);
+        session.worker.whole_runs = true;
+        session
+    }
+
     /// Runs one job through the graph on the calling thread; its reply has been called when
     /// this returns. A node waiting out a retry delay is waited for here (on the pipeline's
     /// clock), unless `closed` says the pipeline has closed meanwhile: then it gives up, as the
@@ -233,6 +244,8 @@ pub(crate) struct SessionWorker {
     /// Sessions waiting out a retry, by due time.
     paused: BTreeMap<(Duration, u64), ()>,
     stats: Rc<RefCell<WorkerStats>>,
+    /// Jobs are whole runs (`Node::process` on the runners' own instances), not session chunks.
+    whole_runs: bool,
 }
 
 impl SessionWorker {
@@ -252,6 +265,7 @@ impl SessionWorker {
             work: VecDeque::new(),
             paused: BTreeMap::new(),
             stats,
+            whole_runs: false,
         }
     }
 
@@ -332,7 +346,11 @@ impl SessionWorker {
     /// retried later, else replies.
     fn advance(&mut self, mut p: Progress, instances: &mut HashMap<usize, Box<dyn Node>>, closed: bool) -> Result<(), Progress> {
         let graph = Arc::clone(&self.table.graph);
-        let call = if p.chunk.is_some() { Call::Push } else { Call::Finish };
+        let call = match (p.chunk.is_some(), self.whole_runs) {
+            (true, true) => Call::Process,
+            (true, false) => Call::Push,
+            (false, _) => Call::Finish,
+        };
         while p.pos < graph.order.len() {
             let n = graph.order[p.pos];
             let (inputs, retries) = match p.retry.take() {
@@ -352,7 +370,8 @@ impl SessionWorker {
                 },
             };
             let runner = &mut self.runners[n];
-            let instance = if runner.stateful() {
+            // A whole run uses the runner's own instance, as a worker's operator does.
+            let instance = if runner.stateful() && call != Call::Process {
                 match instances.entry(n) {
                     std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
                     std::collections::hash_map::Entry::Vacant(v) => match runner.session_instance() {
@@ -387,7 +406,8 @@ impl SessionWorker {
     }
 
     /// Node `n`'s inputs for a job: the chunk for a source node, else what its upstream nodes
-    /// gave. `None` when a chunk lacks one; a session's end goes ahead with what there is.
+    /// gave. `None` when a chunk (or a whole run) lacks one; a session's end goes ahead with
+    /// what there is.
     fn gather(&self, n: usize, call: Call, p: &mut Progress) -> Option<Option<Inputs>> {
         let graph = &self.table.graph;
         if let Some(slot) = self.sources.iter().position(|&s| s == n) {
@@ -409,7 +429,7 @@ impl SessionWorker {
                 }
             }
         }
-        if missing && call == Call::Push {
+        if missing && call != Call::Finish {
             return None;
         }
         Some(if entries.is_empty() { None } else { Some(Inputs::from_ports(entries)) })
