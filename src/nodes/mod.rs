@@ -21,6 +21,7 @@ pub mod segment;
 pub mod silero;
 pub mod silero_vad;
 pub mod sos;
+pub mod sos_split;
 pub mod spectral;
 pub mod vad;
 

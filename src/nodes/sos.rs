@@ -286,6 +286,18 @@ impl Cascade {
         self.channels
     }
 
+    /// The state, per channel, per section `[x1, x2, y1, y2]` (`state[c * sections + s]`):
+    /// for a caller that runs a span of the signal another way (`super::sos_split`) and
+    /// continues from where it left the filter.
+    pub fn state_mut(&mut self) -> &mut [[f64; 4]] {
+        &mut self.state
+    }
+
+    /// Whether this cascade runs the AVX2 and FMA kernels.
+    pub fn vectorised(&self) -> bool {
+        self.vectorised
+    }
+
     /// Forgets the state: the next call starts from silence.
     pub fn reset(&mut self) {
         self.state.fill([0.0; 4]);

@@ -106,7 +106,10 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
     if let SampleArray::F32(a) = &array {
         let v = slice_of(a, what)?;
         // Same words as the Python package's own check, so both runtimes say the same thing.
-        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        // The vectorised scan first: the early-exit `position` alone stays scalar, and was 28 %
+        // of a LoudnessNode run's profile on 10 s of 48 kHz stereo (about 30 µs per second).
+        let first_bad = if crate::nodes::all_finite(v) { None } else { v.iter().position(|x| !x.is_finite()) };
+        if let Some(i) = first_bad {
             let count = v.iter().filter(|x| !x.is_finite()).count();
             return Err(format!(
                 "samples contain NaN or infinity ({count} values, the first at frame {})",
