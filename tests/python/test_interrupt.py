@@ -17,16 +17,26 @@ CHILD = textwrap.dedent(
     import numpy as np
     from remotemedia import Audio, Node, Pipeline
 
+    # Ctrl-C raises KeyboardInterrupt even where the parent ignores SIGINT (a job started with `&`
+    # by a non-interactive shell inherits SIG_IGN, and Python then leaves it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     calls = []
     release = threading.Event()
     started = threading.Event()
 
     class Slow(Node):
-        '''Sleeps (GIL released) until released or for `each` seconds; counts its calls.'''
+        '''Sleeps (GIL released) until released or for `each` seconds; counts its calls.
+
+        In 50 ms slices, as work would look at signals: on the pure runtime this runs on the main
+        thread, and a SIGINT landing after a lock wait gave up the GIL but before it blocked is only
+        acted on when that wait ends (CPython), which one 60 s wait would turn into a timeout.'''
         def process(self, audio):
             calls.append(1)
             started.set()
-            release.wait(EACH)
+            deadline = time.monotonic() + EACH
+            while not release.wait(min(0.05, max(deadline - time.monotonic(), 0.0))) and time.monotonic() < deadline:
+                pass
             return Audio(audio.samples * np.float32(0.5), audio.sample_rate)
 
     main = threading.main_thread().ident
