@@ -32,7 +32,7 @@ use crate::graph::Graph;
 use crate::metrics::WorkerStats;
 use crate::nodes::{Inputs, Node};
 use crate::runtime::runner::{select_output, Call, NodeRunner, NodeTable, Outcome, Retry};
-use crate::runtime::runs::{Reply, RunOutput};
+use crate::runtime::runs::{ItemResult, Reply, RunOutput};
 
 /// One push (a chunk for every source node) or a session's end, queued for its worker.
 pub(crate) struct ChunkJob {
@@ -41,7 +41,9 @@ pub(crate) struct ChunkJob {
     pub run: u64,
     /// One payload per source node, manifest order; `None` ends the session.
     pub chunk: Option<Vec<Payload>>,
-    pub reply: Reply,
+    /// Who gets the result; `None`: the thread running the job on its own executor, to which
+    /// [`InlineSession::run`] returns it (no reply closure, no shared cell to hand it over).
+    pub reply: Option<Reply>,
     /// When it was queued, if metrics are on.
     pub started: Option<Instant>,
 }
@@ -140,7 +142,9 @@ impl SessionQueues {
 
 fn fail_jobs(jobs: impl IntoIterator<Item = ChunkJob>, message: &str) {
     for job in jobs {
-        (job.reply)(Err(Error::Engine(message.to_string())));
+        if let Some(reply) = job.reply {
+            reply(Err(Error::Engine(message.to_string())));
+        }
     }
 }
 
@@ -186,10 +190,10 @@ impl InlineSession {
     }
 
     /// Runs one job through the graph on the calling thread; its reply has been called when
-    /// this returns. A node waiting out a retry delay is waited for here (on the pipeline's
+    /// this returns, or, for a job without one, its result is returned. A node waiting out a retry delay is waited for here (on the pipeline's
     /// clock), unless `closed` says the pipeline has closed meanwhile: then it gives up, as the
     /// worker would. `sleep` waits out each pause (from Python: with the GIL released).
-    pub fn run(&mut self, job: ChunkJob, closed: impl Fn() -> bool, sleep: &mut dyn FnMut(Duration)) {
+    pub fn run(&mut self, job: ChunkJob, closed: impl Fn() -> bool, sleep: &mut dyn FnMut(Duration)) -> Option<ItemResult> {
         self.jobs.push(job);
         self.worker.accept(&mut self.jobs);
         let mut shut = closed();
@@ -199,6 +203,7 @@ impl InlineSession {
             sleep(wait);
             shut = closed();
         }
+        self.worker.kept.take()
     }
 }
 
@@ -246,6 +251,8 @@ pub(crate) struct SessionWorker {
     stats: Rc<RefCell<WorkerStats>>,
     /// Jobs are whole runs (`Node::process` on the runners' own instances), not session chunks.
     whole_runs: bool,
+    /// The result of the last job that had no reply, for [`InlineSession::run`] to return.
+    kept: Option<ItemResult>,
 }
 
 impl SessionWorker {
@@ -266,6 +273,7 @@ impl SessionWorker {
             paused: BTreeMap::new(),
             stats,
             whole_runs: false,
+            kept: None,
         }
     }
 
@@ -449,7 +457,10 @@ impl SessionWorker {
         if let Some(t) = p.job.started {
             self.stats.borrow_mut().runs.record_items(t.elapsed(), 1, result.is_err() as u64);
         }
-        (p.job.reply)(Ok(vec![result]));
+        match p.job.reply {
+            Some(reply) => reply(Ok(vec![result])),
+            None => self.kept = Some(result),
+        }
     }
 }
 
@@ -488,7 +499,7 @@ mod tests {
             let sink = Arc::clone(&got);
             let chunk = c.map(|c| vec![Payload::Audio(AudioBuffer::mono_f32(c.to_vec(), 48000))]);
             let reply: Reply = Box::new(move |r| sink.lock().unwrap().push(r));
-            session.run(ChunkJob { session: 0, run: k as u64, chunk, reply, started: None }, || false, &mut std::thread::sleep);
+            session.run(ChunkJob { session: 0, run: k as u64, chunk, reply: Some(reply), started: None }, || false, &mut std::thread::sleep);
             assert_eq!(got.lock().unwrap().len(), k + 1, "chunk {k} replied before run returned");
         }
         let total: usize = got
