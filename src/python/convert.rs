@@ -290,13 +290,29 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
 
-/// Audio samples as a numpy array, 1-D for mono, `(frames, channels)` otherwise. No copy: the
-/// buffer is handed to numpy.
+/// Arrays of at most this many bytes are copied into numpy's own memory rather than handed
+/// over (see [`vec_to_py`]): numpy keeps a cache of such small blocks.
+const SMALL_ARRAY_BYTES: usize = 1024;
+
+/// A buffer as a 1-D numpy array: a long one handed over (no copy; a second Python object, the
+/// buffer's owner, becomes the array's base), a short one copied, which is cheaper than making,
+/// attaching and later freeing that owner object. Either way the array is writable and the
+/// caller's own.
+fn vec_to_py<T: Element>(py: Python<'_>, v: Vec<T>) -> Bound<'_, numpy::PyArray1<T>> {
+    if std::mem::size_of_val(v.as_slice()) <= SMALL_ARRAY_BYTES {
+        numpy::PyArray1::from_slice(py, &v)
+    } else {
+        v.into_pyarray(py)
+    }
+}
+
+/// Audio samples as a numpy array, 1-D for mono, `(frames, channels)` otherwise. No copy but
+/// for short ones (see [`vec_to_py`]): the buffer is handed to numpy.
 fn samples_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, PyAny>> {
     let frames = a.frames();
     let channels = a.channels as usize;
     fn shaped<'py, T: numpy::Element>(py: Python<'py>, v: Vec<T>, frames: usize, channels: usize) -> PyResult<Bound<'py, PyAny>> {
-        let arr = v.into_pyarray(py);
+        let arr = vec_to_py(py, v);
         if channels == 1 {
             Ok(arr.into_any())
         } else {
@@ -337,8 +353,8 @@ fn vad_to_py<'py>(py: Python<'py>, v: VadResult, types: Option<&PackageTypes>) -
         None => PyDict::new(py).into_any(),
     };
     d.set_item(intern!(py, "segments"), segments_to_py(py, &v.segments)?)?;
-    d.set_item(intern!(py, "frames"), v.frames.into_pyarray(py))?;
-    d.set_item(intern!(py, "probabilities"), v.probabilities.into_pyarray(py))?;
+    d.set_item(intern!(py, "frames"), vec_to_py(py, v.frames))?;
+    d.set_item(intern!(py, "probabilities"), vec_to_py(py, v.probabilities))?;
     let audio = match types {
         Some(t) => t.audio(py, v.audio)?,
         None => audio_to_py(py, v.audio)?,

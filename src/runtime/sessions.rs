@@ -342,8 +342,7 @@ impl SessionWorker {
         let session = job.session;
         let progress = self.progress(job);
         // A whole run calls every node's runner instance, never a session's own.
-        let mut none = HashMap::new();
-        if let Err(p) = self.advance(progress, &mut none, false) {
+        if let Err(p) = self.advance(progress, None, false) {
             self.paused.insert((p.retry.as_ref().map_or(Duration::ZERO, |r| r.due), session), ());
             self.sessions.entry(session).or_default().paused = Some(p);
         }
@@ -362,7 +361,7 @@ impl SessionWorker {
                 },
             };
             let ended = progress.chunk.is_none();
-            match self.advance(progress, &mut state.instances, closed) {
+            match self.advance(progress, Some(&mut state.instances), closed) {
                 Ok(()) if ended => {
                     // Pushes after the end are refused by the handle; anything else queued is
                     // an engine fault, reported rather than dropped.
@@ -382,7 +381,9 @@ impl SessionWorker {
 
     /// Takes a job through the graph from where it stands; hands it back if a node must be
     /// retried later, else replies.
-    fn advance(&mut self, mut p: Progress, instances: &mut HashMap<usize, Box<dyn Node>>, closed: bool) -> Result<(), Progress> {
+    /// `instances`: the session's own instances of stateful nodes (`None` for a whole run, which
+    /// uses none).
+    fn advance(&mut self, mut p: Progress, mut instances: Option<&mut HashMap<usize, Box<dyn Node>>>, closed: bool) -> Result<(), Progress> {
         let graph = Arc::clone(&self.table.graph);
         let call = match (p.chunk.is_some(), self.whole_runs) {
             (true, true) => Call::Process,
@@ -409,8 +410,8 @@ impl SessionWorker {
             };
             let runner = &mut self.runners[n];
             // A whole run uses the runner's own instance, as a worker's operator does.
-            let instance = if runner.stateful() && call != Call::Process {
-                match instances.entry(n) {
+            let instance = match instances.as_deref_mut() {
+                Some(instances) if runner.stateful() && call != Call::Process => match instances.entry(n) {
                     std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
                     std::collections::hash_map::Entry::Vacant(v) => match runner.session_instance() {
                         Ok(node) => Some(v.insert(node)),
@@ -420,9 +421,8 @@ impl SessionWorker {
                             continue;
                         }
                     },
-                }
-            } else {
-                None
+                },
+                _ => None,
             };
             match runner.call(call, inputs, retries, instance) {
                 Outcome::Done(out) => p.outputs[n] = out,
@@ -434,7 +434,7 @@ impl SessionWorker {
                     return Err(p);
                 }
             }
-            if call == Call::Finish {
+            if let (Call::Finish, Some(instances)) = (call, instances.as_deref_mut()) {
                 instances.remove(&n);
             }
             p.pos += 1;
