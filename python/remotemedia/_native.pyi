@@ -107,6 +107,11 @@ class NativePipeline:
         ``(samples, rate)``, or ``""`` to the input of every source node. Outputs are ``Audio`` /
         ``VadResult`` objects once ``register_payload_types`` was called, plain
         ``(samples, rate)`` tuples and dicts before."""
+    def run_plain(self, data: Any) -> Optional[Dict[str, Any]]:
+        """``run({"": data})`` for ``data`` that is ``(samples, rate)`` as ``Pipeline.run_sync``
+        would pass it on unchanged (a tuple of a C-contiguous, non-empty float32/int16/int32
+        ``ndarray``, 1-D or 2-D with up to 8 channels, and an ``int`` rate); None, having done
+        nothing, for anything else."""
     def run_batch(self, items: List[Dict[str, AudioTuple]]) -> List[Tuple[Optional[Dict[str, Any]], Optional[BaseException]]]:
         """Checks every item, then runs them in parts of about 8 s of audio, each one epoch spread over
         the workers; one ``(outputs, error)`` per item, in input order."""

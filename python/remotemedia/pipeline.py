@@ -98,6 +98,8 @@ class Pipeline:
         self._edges: List[Dict[str, Any]] = []
         self._runtime = _runtime.select_runtime(runtime_hint)
         self._engine: Any = None
+        #: The engine's ``run_plain`` while it is compiled (``run_sync``'s fast path), else None.
+        self._run_plain: Any = None
         self._batch_engines: Dict[int, Any] = {}
         #: The compiled pipeline: the pure runtime's Graph, or the engine's CheckedManifest.
         self._graph: Any = None
@@ -231,6 +233,7 @@ class Pipeline:
     def _dirty(self) -> None:
         self._graph = None
         self._engine = None
+        self._run_plain = None
         self._batch_engines: Dict[int, Any] = {}
 
     @property
@@ -271,6 +274,7 @@ class Pipeline:
                 if n["runtime_hint"] == "python" and n["type"] in builtin:
                     self._callbacks[n["id"]] = KernelNode(n["id"], n["type"], n["params"])
             self._engine = _runtime.native_module().NativePipeline(checked, self._callbacks, self._clock)
+            self._run_plain = self._engine.run_plain
             self._graph = checked
             return
         graph = validate(self.manifest, _types(instances.values()))
@@ -358,6 +362,15 @@ class Pipeline:
 
     def run_sync(self, data: RunInput) -> Dict[str, Any]:
         """Runs the pipeline once on ``data`` and returns the output nodes' outputs by node id."""
+        # The common call first: a compiled native pipeline and ``(samples, rate)`` that needs
+        # nothing from the Python side (the engine tests what ``_plain_audio_tuple`` tests, and
+        # answers None for anything else, which then takes the general path below). Why: the
+        # wrapper's own checks and calls were ~0.6 µs of a ~10 µs run on 0.01 s of audio.
+        plain = self._run_plain
+        if plain is not None:
+            out = plain(data)
+            if out is not None:
+                return out
         self._ensure()
         if self._runtime == "rust":
             return self._engine.run(self._native_payload(data))

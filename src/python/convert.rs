@@ -1,13 +1,14 @@
 //! Conversions between Python values and payloads. numpy arrays come in with one copy (into the
 //! engine's own buffer) and go out with none (the buffer is handed to numpy).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{Element, IntoPyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple, PyType};
 use serde_json::Value;
 
 use crate::data::{AudioBuffer, Clip, Features, Payload, Samples, VadResult};
@@ -36,13 +37,59 @@ pub struct AudioView<'py> {
     array: SampleArray<'py>,
     rate: u32,
     channels: u16,
-    what: String,
+    /// What the input is called in error messages ("input", "input 'src'").
+    what: Cow<'static, str>,
 }
 
 /// Checks `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) without
 /// copying the samples. Errors are plain messages; the caller raises them as `InputError`.
 pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView<'py>, String> {
-    let (array, rate) = if let Ok(t) = obj.cast::<PyTuple>() {
+    let (array, rate) = unpack_audio(obj, what)?;
+    check_parts(array, rate, Cow::Owned(what.to_string()))
+}
+
+/// Most channels a [`plain_audio`] array may have: at most the package's `audio.MAX_CHANNELS`
+/// (256), so that nothing the package would refuse in its own words goes the plain way. Why
+/// not the same bound: that limit is the package's, not the engine's, and any bound up to it is
+/// right here (a wider array takes the package's path); 8 covers 7.1 audio.
+const PLAIN_MAX_CHANNELS: usize = 8;
+
+/// `(samples, sample_rate)` as the package's `pipeline._plain_audio_tuple` accepts it unchanged
+/// (a `tuple` of an `ndarray` -- not a subclass -- of float32, int16 or int32, 1-D or 2-D with
+/// 1 to [`PLAIN_MAX_CHANNELS`] channels, not empty, C-contiguous, and an `int` from 1 to
+/// 2**32-1), checked as a run's input; `None` for anything else, which the package converts or
+/// refuses in its own words before the engine sees it (see `NativePipeline::run_plain`).
+pub fn plain_audio<'py>(obj: &Bound<'py, PyAny>) -> Option<Result<AudioView<'py>, String>> {
+    let t = obj.cast_exact::<PyTuple>().ok()?;
+    if t.len() != 2 {
+        return None;
+    }
+    let (array, rate) = (t.get_item(0).ok()?, t.get_item(1).ok()?);
+    let r: i64 = rate.cast_exact::<PyInt>().ok()?.extract().ok()?;
+    if r <= 0 || r > u32::MAX as i64 {
+        return None;
+    }
+    // SAFETY: a type check of a live object, under the GIL.
+    if unsafe { numpy::npyffi::PyArray_CheckExact(obj.py(), array.as_ptr()) } == 0 {
+        return None;
+    }
+    let u = array.cast::<PyUntypedArray>().ok()?;
+    match u.shape() {
+        [n] if *n > 0 => {}
+        [n, c] if *n > 0 && (1..=PLAIN_MAX_CHANNELS).contains(c) => {}
+        _ => return None,
+    }
+    if !u.is_c_contiguous() {
+        return None;
+    }
+    sample_array(&array)?;
+    Some(check_parts(array, rate, Cow::Borrowed("input")))
+}
+
+/// The samples and the rate of `(samples, sample_rate)` or of an object with `.samples` and
+/// `.sample_rate`.
+fn unpack_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<(Bound<'py, PyAny>, Bound<'py, PyAny>), String> {
+    Ok(if let Ok(t) = obj.cast::<PyTuple>() {
         if t.len() != 2 {
             return Err(format!("{what}: expected (samples, sample_rate), got a tuple of {} items", t.len()));
         }
@@ -51,7 +98,11 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
         (obj.getattr("samples").map_err(|e| e.to_string())?, obj.getattr("sample_rate").map_err(|e| e.to_string())?)
     } else {
         return Err(format!("{what}: expected (samples, sample_rate) or remotemedia.Audio, got {}", type_name(obj)));
-    };
+    })
+}
+
+/// The checks of [`check_audio`] on the samples and the rate.
+fn check_parts<'py>(array: Bound<'py, PyAny>, rate: Bound<'py, PyAny>, what: Cow<'static, str>) -> Result<AudioView<'py>, String> {
     // A bool is an int to Python (and to extract), but True is no sample rate.
     if rate.cast::<PyBool>().is_ok() {
         return Err(format!("{what}: sample_rate must be an integer, got bool"));
@@ -68,12 +119,8 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
         Ok(u) if !u.is_aligned() => array.call_method0("copy").map_err(|e| format!("{what}: {e}"))?,
         _ => array,
     };
-    let array = if let Ok(a) = array.cast::<PyArrayDyn<f32>>() {
-        SampleArray::F32(a.clone())
-    } else if let Ok(a) = array.cast::<PyArrayDyn<i16>>() {
-        SampleArray::I16(a.clone())
-    } else if let Ok(a) = array.cast::<PyArrayDyn<i32>>() {
-        SampleArray::I32(a.clone())
+    let array = if let Some(a) = sample_array(&array) {
+        a
     } else {
         // The dtype of an array of another type; the type of anything else (an Audio has a dtype too).
         let dtype = match array.cast::<PyUntypedArray>() {
@@ -85,7 +132,7 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
     let untyped = array.untyped();
     let shape = untyped.shape().to_vec();
     if !untyped.is_c_contiguous() {
-        return Err(not_contiguous(what));
+        return Err(not_contiguous(&what));
     }
     let channels = match shape.as_slice() {
         [_] => 1,
@@ -104,7 +151,7 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
         return Err(format!("{what}: unsupported channel count {channels}"));
     }
     if let SampleArray::F32(a) = &array {
-        let v = slice_of(a, what)?;
+        let v = slice_of(a, &what)?;
         // Same words as the Python package's own check, so both runtimes say the same thing.
         // The vectorised scan first: the early-exit `position` alone stays scalar, and was 28 %
         // of a LoudnessNode run's profile on 10 s of 48 kHz stereo (about 30 µs per second).
@@ -117,7 +164,43 @@ pub fn check_audio<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<AudioView
             ));
         }
     }
-    Ok(AudioView { array, rate: rate as u32, channels: channels as u16, what: what.to_string() })
+    Ok(AudioView { array, rate: rate as u32, channels: channels as u16, what })
+}
+
+/// `array` as one of the engine's sample formats, if it is a numpy array of one (a dtype equal
+/// to float32, int16 or int32, as numpy compares them).
+///
+/// Why the identity test first: an array made the usual way holds numpy's one descriptor of its
+/// built-in type, and comparing pointers is free, where each typed cast asks numpy whether the
+/// dtypes are equivalent (a cast-safety lookup, `PyArray_GetCastInfo`): up to three such calls
+/// per input, twice on the fast path of `run_sync`. Any other descriptor (byte-swapped, with
+/// metadata, another name for the same type) goes through the casts as before.
+fn sample_array<'py>(array: &Bound<'py, PyAny>) -> Option<SampleArray<'py>> {
+    let py = array.py();
+    if let Ok(u) = array.cast::<PyUntypedArray>() {
+        let d = u.dtype();
+        // SAFETY: `array` is a numpy array whose descriptor is that of the type it is cast to.
+        unsafe {
+            if d.as_ptr() == f32::get_dtype(py).as_ptr() {
+                return Some(SampleArray::F32(array.cast_unchecked::<PyArrayDyn<f32>>().clone()));
+            }
+            if d.as_ptr() == i16::get_dtype(py).as_ptr() {
+                return Some(SampleArray::I16(array.cast_unchecked::<PyArrayDyn<i16>>().clone()));
+            }
+            if d.as_ptr() == i32::get_dtype(py).as_ptr() {
+                return Some(SampleArray::I32(array.cast_unchecked::<PyArrayDyn<i32>>().clone()));
+            }
+        }
+    }
+    if let Ok(a) = array.cast::<PyArrayDyn<f32>>() {
+        Some(SampleArray::F32(a.clone()))
+    } else if let Ok(a) = array.cast::<PyArrayDyn<i16>>() {
+        Some(SampleArray::I16(a.clone()))
+    } else if let Ok(a) = array.cast::<PyArrayDyn<i32>>() {
+        Some(SampleArray::I32(a.clone()))
+    } else {
+        None
+    }
 }
 
 /// The samples of a C-contiguous array, read under the GIL without numpy's borrow tracking.
@@ -207,13 +290,29 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
 
-/// Audio samples as a numpy array, 1-D for mono, `(frames, channels)` otherwise. No copy: the
-/// buffer is handed to numpy.
+/// Arrays of at most this many bytes are copied into numpy's own memory rather than handed
+/// over (see [`vec_to_py`]): numpy keeps a cache of such small blocks.
+const SMALL_ARRAY_BYTES: usize = 1024;
+
+/// A buffer as a 1-D numpy array: a long one handed over (no copy; a second Python object, the
+/// buffer's owner, becomes the array's base), a short one copied, which is cheaper than making,
+/// attaching and later freeing that owner object. Either way the array is writable and the
+/// caller's own.
+fn vec_to_py<T: Element>(py: Python<'_>, v: Vec<T>) -> Bound<'_, numpy::PyArray1<T>> {
+    if std::mem::size_of_val(v.as_slice()) <= SMALL_ARRAY_BYTES {
+        numpy::PyArray1::from_slice(py, &v)
+    } else {
+        v.into_pyarray(py)
+    }
+}
+
+/// Audio samples as a numpy array, 1-D for mono, `(frames, channels)` otherwise. No copy but
+/// for short ones (see [`vec_to_py`]): the buffer is handed to numpy.
 fn samples_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, PyAny>> {
     let frames = a.frames();
     let channels = a.channels as usize;
     fn shaped<'py, T: numpy::Element>(py: Python<'py>, v: Vec<T>, frames: usize, channels: usize) -> PyResult<Bound<'py, PyAny>> {
-        let arr = v.into_pyarray(py);
+        let arr = vec_to_py(py, v);
         if channels == 1 {
             Ok(arr.into_any())
         } else {
@@ -249,14 +348,13 @@ fn vad_to_py<'py>(py: Python<'py>, v: VadResult, types: Option<&PackageTypes>) -
     // array (numpy's zeros, ~0.5 µs a call) that is set here anyway.
     let d = match types {
         Some(t) => {
-            let cls = t.vad_result.bind(py);
-            cls.call_method1(intern!(py, "__new__"), (cls,))?
+            new_instance(t.vad_result.bind(py))?
         }
         None => PyDict::new(py).into_any(),
     };
     d.set_item(intern!(py, "segments"), segments_to_py(py, &v.segments)?)?;
-    d.set_item(intern!(py, "frames"), v.frames.into_pyarray(py))?;
-    d.set_item(intern!(py, "probabilities"), v.probabilities.into_pyarray(py))?;
+    d.set_item(intern!(py, "frames"), vec_to_py(py, v.frames))?;
+    d.set_item(intern!(py, "probabilities"), vec_to_py(py, v.probabilities))?;
     let audio = match types {
         Some(t) => t.audio(py, v.audio)?,
         None => audio_to_py(py, v.audio)?,
@@ -331,8 +429,7 @@ impl PackageTypes {
     /// An `Audio` wrapping engine output as `Audio._trusted` does (no checks), built without
     /// running Python code: `Audio.__new__(Audio)` and its two slots.
     fn audio<'py>(&self, py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, PyAny>> {
-        let cls = self.audio.bind(py);
-        let obj = cls.call_method1(intern!(py, "__new__"), (cls,))?;
+        let obj = new_instance(self.audio.bind(py))?;
         obj.setattr(intern!(py, "_sample_rate"), a.sample_rate)?;
         obj.setattr(intern!(py, "_samples"), samples_to_py(py, a)?)?;
         Ok(obj)
@@ -340,12 +437,32 @@ impl PackageTypes {
 
     /// A `Clip`, built as [`audio`](Self::audio) builds an `Audio`.
     fn clip<'py>(&self, py: Python<'py>, c: Clip) -> PyResult<Bound<'py, PyAny>> {
-        let cls = self.clip.bind(py);
-        let obj = cls.call_method1(intern!(py, "__new__"), (cls,))?;
+        let obj = new_instance(self.clip.bind(py))?;
         obj.setattr(intern!(py, "_sample_rate"), c.audio.sample_rate)?;
         obj.setattr(intern!(py, "_start_frame"), c.start_frame)?;
         obj.setattr(intern!(py, "_samples"), samples_to_py(py, c.audio)?)?;
         Ok(obj)
+    }
+}
+
+/// `cls.__new__(cls)` for a class of the package (no `__init__`): the class's own `tp_new`
+/// called with no arguments, as `type.__call__` calls it, which is what `__new__` (looked up on
+/// the class, the base's `tp_new_wrapper`) ends in too. Why: the lookup, the argument tuple and
+/// the wrapper's checks cost ~0.1 µs, and a VAD result builds two such objects.
+fn new_instance<'py>(cls: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = cls.py();
+    let Ok(ty) = cls.cast::<PyType>() else { return cls.call_method1(intern!(py, "__new__"), (cls,)) };
+    // SAFETY: `ty` is a live type object under the GIL; a non-null `Py_tp_new` slot is a
+    // `newfunc`, called here with an empty argument tuple and no keywords, and returns a new
+    // reference or null with an exception set.
+    unsafe {
+        let slot = pyo3::ffi::PyType_GetSlot(ty.as_type_ptr(), pyo3::ffi::Py_tp_new);
+        if slot.is_null() {
+            return cls.call_method1(intern!(py, "__new__"), (cls,));
+        }
+        let new: pyo3::ffi::newfunc = std::mem::transmute(slot);
+        let args = PyTuple::empty(py);
+        Bound::from_owned_ptr_or_err(py, new(ty.as_type_ptr(), args.as_ptr(), std::ptr::null_mut()))
     }
 }
 

@@ -212,11 +212,12 @@ impl Installed {
 
     /// Queues a streaming session's chunk (`None`: its end) for the session's worker.
     pub fn submit_chunk(&self, session: u64, input: Option<RunInput>, reply: Reply) -> Result<(), Error> {
-        self.sessions.push(self.chunk_job(session, input, reply)?)
+        self.sessions.push(self.chunk_job(session, input, Some(reply))?)
     }
 
     /// A session's chunk (`None`: its end) as a job: split over the source nodes, with a run id.
-    pub fn chunk_job(&self, session: u64, input: Option<RunInput>, reply: Reply) -> Result<ChunkJob, Error> {
+    /// `reply`: `None` for a job its caller runs on its own executor and takes the result of.
+    pub fn chunk_job(&self, session: u64, input: Option<RunInput>, reply: Option<Reply>) -> Result<ChunkJob, Error> {
         let chunk = input.map(|i| self.route(i)).transpose()?;
         let run = self.next_run.fetch_add(1, Ordering::SeqCst);
         let started = self.nodes.metrics.then(Instant::now);

@@ -148,24 +148,22 @@ impl Pipeline {
         if sessions.is_closed() {
             return Ok(Err(Error::Engine("the pipeline has been closed".into())));
         }
-        let cell: Arc<Mutex<Option<Result<Vec<ItemResult>, Error>>>> = Arc::new(Mutex::new(None));
-        let filler = Arc::clone(&cell);
-        let reply: Reply = Box::new(move |r| *filler.lock().unwrap_or_else(|e| e.into_inner()) = Some(r));
-        let job = match self.installed.chunk_job(0, Some(input), reply) {
+        // No reply: the executor returns the result to this thread (no boxed closure, no shared
+        // cell to fill and read back).
+        let job = match self.installed.chunk_job(0, Some(input), None) {
             Ok(job) => job,
             Err(e) => return Ok(Err(e)),
         };
         let taken = self.lock_inline().pop();
         let mut runner = taken.unwrap_or_else(|| Box::new(InlineSession::for_runs(Arc::clone(&self.installed.nodes), self.installed.first_worker)));
         let gave_up = std::cell::Cell::new(false);
-        runner.run(job, || gave_up.get() || sessions.is_closed(), &mut |d| {
+        let got = runner.run(job, || gave_up.get() || sessions.is_closed(), &mut |d| {
             if !wait(d) {
                 gave_up.set(true);
             }
         });
         self.lock_inline().push(runner);
-        let got = cell.lock().unwrap_or_else(|e| e.into_inner()).take();
-        Ok(got.ok_or_else(|| Error::Engine("a run completed without a result".into())).and_then(|r| single(r?)))
+        Ok(got.ok_or_else(|| Error::Engine("a run completed without a result".into())).and_then(|r| r.map_err(Error::Node)))
     }
 
     fn lock_inline(&self) -> MutexGuard<'_, Vec<Box<InlineSession>>> {
@@ -449,7 +447,7 @@ impl Session {
                 if self.installed.sessions.is_closed() {
                     return Err(Error::Engine("the pipeline has been closed".into()));
                 }
-                let job = self.installed.chunk_job(self.id, input, reply)?;
+                let job = self.installed.chunk_job(self.id, input, Some(reply))?;
                 let sessions = &self.installed.sessions;
                 session.run(job, || sessions.is_closed(), sleep);
                 Ok(())
@@ -467,21 +465,20 @@ impl Session {
         if let Err(e) = self.check_open() {
             return Ok(Err(e));
         }
-        {
-            let mut mode = self.lock_mode();
-            self.settle(&mut mode, true);
-            if !matches!(*mode, Mode::Inline(_)) {
-                return Err(input);
-            }
+        let mut mode = self.lock_mode();
+        self.settle(&mut mode, true);
+        let Mode::Inline(session) = &mut *mode else { return Err(input) };
+        if self.installed.sessions.is_closed() {
+            return Ok(Err(Error::Engine("the pipeline has been closed".into())));
         }
-        let cell: Arc<Mutex<Option<Result<Vec<ItemResult>, Error>>>> = Arc::new(Mutex::new(None));
-        let filler = Arc::clone(&cell);
-        let reply: Reply = Box::new(move |r| *filler.lock().unwrap_or_else(|e| e.into_inner()) = Some(r));
-        if let Err(e) = self.send_with(Some(input), reply, true, sleep) {
-            return Ok(Err(e));
-        }
-        let got = cell.lock().unwrap_or_else(|e| e.into_inner()).take();
-        Ok(got.ok_or_else(|| Error::Engine("a streaming chunk completed without a result".into())).and_then(|r| single(r?)))
+        // No reply: the executor returns the result here (see `Pipeline::run_here`).
+        let job = match self.installed.chunk_job(self.id, Some(input), None) {
+            Ok(job) => job,
+            Err(e) => return Ok(Err(e)),
+        };
+        let sessions = &self.installed.sessions;
+        let got = session.run(job, || sessions.is_closed(), sleep);
+        Ok(got.ok_or_else(|| Error::Engine("a streaming chunk completed without a result".into())).and_then(|r| r.map_err(Error::Node)))
     }
 
     /// Whether the session runs on its callers' threads (settled by its first call).

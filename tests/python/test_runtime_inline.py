@@ -130,3 +130,61 @@ def test_threads_calling_run_sync_at_once_get_their_own_answers():
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def plain_and_not_plain_inputs():
+    """Inputs next to the line ``run_sync``'s fast path (``NativePipeline.run_plain``) draws."""
+    x = tone_burst(0.05)
+    f = x.astype(np.float32) / 32768
+    yield "int16", (x, 48000)
+    yield "float32", (f, 48000)
+    yield "int32", (x.astype(np.int32), 48000)
+    yield "stereo", (np.ascontiguousarray(np.stack([x, x], axis=1)), 48000)
+    yield "300 channels", (np.zeros((4, 300), np.int16), 48000)
+    yield "float64", (f.astype(np.float64), 48000)
+    yield "big-endian float32", (f.astype(">f4"), 48000)
+    yield "list", (list(f[:100]), 48000)
+    yield "strided", (f[::2], 48000)
+    yield "Fortran stereo", (np.asfortranarray(np.stack([f, f], axis=1)), 48000)
+    yield "empty", (np.zeros(0, np.float32), 48000)
+    yield "3-D", (np.zeros((4, 2, 2), np.float32), 48000)
+    yield "ndarray subclass", (np.ma.masked_array(f), 48000)
+    yield "rate numpy int", (x, np.int64(48000))
+    yield "rate float", (x, 48000.0)
+    yield "rate bool", (x, True)
+    yield "rate 0", (x, 0)
+    yield "rate 2**32", (x, 2**32)
+    yield "rate int subclass", (x, type("Hz", (int,), {})(48000))
+    yield "list pair", [x, 48000]
+    yield "triple", (x, 48000, 1)
+    yield "NaN", (np.array([0.0, np.nan, 1.0], np.float32), 48000)
+    yield "Audio", Audio(x, 48000)
+    yield "dict", {"to_f32": (x, 48000)}
+
+
+def outcome(fn, data):
+    try:
+        return "ok", fn(data)
+    except Exception as e:  # the class and the words are what is compared
+        return type(e), str(e)
+
+
+@pytest.mark.parametrize("name,data", list(plain_and_not_plain_inputs()), ids=lambda v: v if isinstance(v, str) else "")
+def test_the_fast_path_takes_only_plain_inputs_and_answers_as_the_general_path(name, data):
+    from remotemedia.pipeline import _plain_audio_tuple
+
+    p = main_job()
+    p.run_sync((tone_burst(0.01), 48000))  # compiled
+    engine = p._engine
+    fast = outcome(engine.run_plain, data)
+    if fast == ("ok", None):
+        return  # not taken: run_sync goes the general way, which is what it always did
+    # Taken only where the package would have handed the input over unchanged ...
+    assert _plain_audio_tuple(data), name
+    # ... and then the same outputs, or the same error in the same words, as the general path.
+    general = outcome(lambda d: engine.run({"": d}), data)
+    assert fast[0] == general[0], (name, fast, general)
+    if fast[0] == "ok":
+        assert_same(fast[1], general[1])
+    else:
+        assert fast[1] == general[1]
