@@ -28,34 +28,10 @@ pub fn mono_samples<'a>(audio: &'a AudioBuffer, node: &str) -> Result<Cow<'a, [f
         Samples::F32(v) => Cow::Borrowed(v.as_slice()),
         other => Cow::Owned(crate::nodes::format::to_f32(other)),
     };
-    if let Some(i) = first_non_finite(&samples) {
+    if let Some(i) = crate::nodes::first_non_finite(&samples) {
         return Err(NodeError::invalid_input(format!("{node} input has a non-finite sample ({}) at index {i}", samples[i])));
     }
     Ok(samples)
-}
-
-/// The index of the first NaN or infinity in `values`. Blocks of 256 are tested with a loop that
-/// has no early exit, so that it vectorises (an exponent of all ones marks both), and only a
-/// block that has one is searched: `position(|x| !x.is_finite())` runs a sample at a time, which
-/// was a tenth of `LogMelNode`'s time.
-pub fn first_non_finite(values: &[f32]) -> Option<usize> {
-    #[inline(always)]
-    fn body(values: &[f32]) -> Option<usize> {
-        const EXP: u32 = 0x7f80_0000;
-        let block = |c: &[f32]| c.iter().fold(0u32, |any, x| any | ((x.to_bits() & EXP == EXP) as u32)) != 0;
-        let at = values.chunks(256).position(block)?;
-        values[at * 256..].iter().position(|x| !x.is_finite()).map(|i| at * 256 + i)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        #[target_feature(enable = "avx2")]
-        unsafe fn wide(values: &[f32]) -> Option<usize> {
-            body(values)
-        }
-        // SAFETY: the CPU has AVX2.
-        return unsafe { wide(values) };
-    }
-    body(values)
 }
 
 // ---- framing ----
@@ -559,27 +535,6 @@ pub fn empty_filter(bank: &MelBank) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The first NaN or infinity wherever it falls in or across the 256-sample blocks, and none
-    /// in finite samples (the largest and the subnormal included).
-    #[test]
-    fn first_non_finite_finds_the_first() {
-        let clean: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
-        let mut edge = clean.clone();
-        edge[3] = f32::MAX;
-        edge[4] = f32::MIN_POSITIVE / 4.0;
-        assert_eq!(first_non_finite(&edge), None);
-        for at in [0, 255, 256, 511, 999] {
-            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-                let mut x = clean.clone();
-                x[at] = bad;
-                if at + 300 < x.len() {
-                    x[at + 300] = f32::NAN;
-                }
-                assert_eq!(first_non_finite(&x), Some(at), "{bad} at {at}");
-            }
-        }
-    }
 
     #[test]
     fn reflections_match_numpy_and_kaldi() {
