@@ -142,15 +142,20 @@ dispatched! {
     fn box_sums(src: &[f32], w: usize, out: &mut [f32], cur: &mut Vec<f32>, next: &mut Vec<f32>) {
         let n = src.len() + 1 - w;
         let out = &mut out[..n];
-        out.fill(0.0);
-        cur.clear();
-        cur.extend_from_slice(src);
-        let (mut size, mut offset, mut rest) = (1, 0, w);
+        let (mut size, mut offset, mut rest, mut first) = (1, 0, w, true);
         loop {
+            // The sums of `size` values: `src` itself at first, then `cur`.
+            let row: &[f32] = if size == 1 { src } else { cur.as_slice() };
             if rest & 1 == 1 {
-                // cur[j] holds src[j] + ... + src[j + size - 1]; offset + size <= w.
-                for (o, &c) in out.iter_mut().zip(&cur[offset..offset + n]) {
-                    *o += c;
+                // row[j] holds src[j] + ... + src[j + size - 1]; offset + size <= w.
+                let part = &row[offset..offset + n];
+                if first {
+                    out.copy_from_slice(part);
+                    first = false;
+                } else {
+                    for (o, &c) in out.iter_mut().zip(part) {
+                        *o += c;
+                    }
                 }
                 offset += size;
             }
@@ -158,12 +163,9 @@ dispatched! {
             if rest == 0 {
                 break;
             }
-            let len = cur.len() - size;
+            let len = row.len() - size;
             next.clear();
-            next.resize(len, 0.0);
-            for ((d, &x), &y) in next.iter_mut().zip(&cur[..len]).zip(&cur[size..size + len]) {
-                *d = x + y;
-            }
+            next.extend(row[..len].iter().zip(&row[size..size + len]).map(|(&x, &y)| x + y));
             std::mem::swap(cur, next);
             size *= 2;
         }
@@ -203,6 +205,49 @@ dispatched! {
             }
         }
         part.iter().sum::<f64>() + tail
+    }
+}
+
+dispatched! {
+    /// `out = a * x + b * y`, or `out += ...` when `add`.
+    fn two_scaled(out: &mut [f32], a: f32, x: &[f32], b: f32, y: &[f32], add: bool) {
+        let pairs = out.iter_mut().zip(x.iter().zip(y));
+        if add {
+            for (o, (&u, &v)) in pairs {
+                *o += a * u + b * v;
+            }
+        } else {
+            for (o, (&u, &v)) in pairs {
+                *o = a * u + b * v;
+            }
+        }
+    }
+}
+
+dispatched! {
+    /// `out = w * x`.
+    fn scaled(out: &mut [f32], w: f32, x: &[f32]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = w * v;
+        }
+    }
+}
+
+dispatched! {
+    /// 1.0 where a power exceeds its threshold, else 0.0.
+    fn above_power(power: &[f32], threshold: &[f32], out: &mut [f32]) {
+        for ((o, &p), &t) in out.iter_mut().zip(power).zip(threshold) {
+            *o = if p > t { 1.0 } else { 0.0 };
+        }
+    }
+}
+
+dispatched! {
+    /// `frame = x * w`.
+    fn windowed(frame: &mut [f32], x: &[f32], w: &[f32]) {
+        for ((f, &v), &k) in frame.iter_mut().zip(x).zip(w) {
+            *f = v * k;
+        }
     }
 }
 
