@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use remotemedia::nodes::denoise::{DenoiseParams, Gate, Mode};
+use remotemedia::nodes::denoise::{DenoiseParams, Gate, Mode, Reuse};
 
 const RATE: u32 = 16000;
 
@@ -41,8 +41,9 @@ fn params() -> DenoiseParams {
     }
 }
 
-fn whole(p: &DenoiseParams, x: &[f32]) -> Vec<f32> {
-    Gate::whole(p, RATE, 1, x).expect("valid params")
+/// As the node runs it: what one call leaves (plans, buffers) kept for the next.
+fn whole(p: &DenoiseParams, x: &[f32], reuse: &mut Reuse) -> Vec<f32> {
+    Gate::whole_reusing(p, RATE, 1, x, reuse).expect("valid params")
 }
 
 fn report(what: &str, mut times: Vec<f64>, per: f64) {
@@ -57,11 +58,12 @@ fn main() {
     let seconds = 20.0;
     let x = noisy(seconds);
     let p = params();
-    std::hint::black_box(whole(&p, &x));
+    let mut reuse = Reuse::default();
+    std::hint::black_box(whole(&p, &x, &mut reuse));
     let (mut times, start) = (Vec::new(), Instant::now());
     while start.elapsed().as_secs_f64() < run_for || times.len() < 20 {
         let t = Instant::now();
-        std::hint::black_box(whole(&p, &x));
+        std::hint::black_box(whole(&p, &x, &mut reuse));
         times.push(t.elapsed().as_secs_f64());
     }
     report(&format!("whole buffer, per s of audio ({} runs)", times.len()), times, seconds);

@@ -169,6 +169,22 @@ const RISE_SLOWDOWN: f32 = 10.0;
 /// at 16 kHz with the default `n_fft`. Longer buffers are transformed again.
 const MAX_KEPT_SPECTRA: usize = 1 << 23;
 
+/// Buffers a node keeps from one whole-buffer call to the next are let go above this many values
+/// (16 MiB of kept spectra: about a minute at 16 kHz), so an idle node does not hold a long
+/// clip's memory.
+const MAX_REUSED: usize = 1 << 21;
+
+/// What one whole-buffer call leaves to the next on the same node ([`Gate::whole_reusing`]): the
+/// planned transforms and the memory of the kept spectra and window sums, so a node run on clip
+/// after clip neither plans again nor has fresh pages zeroed for them.
+#[derive(Default)]
+pub struct Reuse {
+    fft: Option<RealFft>,
+    kept: Vec<Complex<f32>>,
+    kept_power: Vec<f32>,
+    wsum: Vec<f32>,
+}
+
 /// `noisereduce`'s triangular kernel of half-width `n`: `[1, 2, ..., n+1, ..., 2, 1] / (n + 1)`.
 fn triangle(n: usize) -> Vec<f32> {
     (0..2 * n + 1).map(|i| (n + 1 - i.abs_diff(n)) as f32 / (n + 1) as f32).collect()
@@ -315,7 +331,7 @@ impl Gate {
     /// quietest frames give the profile when there is no noise clip (`None`: learn it from the
     /// stream's first `time_constant_s`).
     pub fn new(params: &DenoiseParams, rate: u32, channels: usize, profile_from: Option<&[f32]>) -> Result<Gate, NodeError> {
-        Gate::build(params, rate, channels, profile_from, false)
+        Gate::build(params, rate, channels, profile_from, None)
     }
 
     /// A whole buffer (interleaved, `channels`) denoised: the same as a gate built with
@@ -323,23 +339,40 @@ impl Gate {
     /// spectra kept for the gate when the audio is mono (see [`MAX_KEPT_SPECTRA`]) and the output
     /// normalised in place.
     pub fn whole(params: &DenoiseParams, rate: u32, channels: usize, samples: &[f32]) -> Result<Vec<f32>, NodeError> {
-        let mut gate = Gate::build(params, rate, channels, Some(samples), true)?;
+        Gate::whole_reusing(params, rate, channels, samples, &mut Reuse::default())
+    }
+
+    /// [`Gate::whole`] with what the last call on `reuse` left (and leaving its own there).
+    pub fn whole_reusing(params: &DenoiseParams, rate: u32, channels: usize, samples: &[f32], reuse: &mut Reuse) -> Result<Vec<f32>, NodeError> {
+        let mut gate = Gate::build(params, rate, channels, Some(samples), Some(reuse))?;
         let frames = samples.len() / gate.channels;
         for acc in &mut gate.acc {
             acc.reserve_exact(frames + gate.n);
         }
         gate.wsum.reserve_exact(frames + gate.n);
         gate.feed(samples);
-        Ok(gate.finish())
+        let out = gate.finish();
+        let small = |len: usize| len <= MAX_REUSED;
+        reuse.fft = Some(gate.fft);
+        reuse.kept = Some(gate.kept).filter(|v| small(v.capacity())).unwrap_or_default();
+        reuse.kept_power = Some(gate.kept_power).filter(|v| small(v.capacity())).unwrap_or_default();
+        reuse.wsum = Some(gate.wsum).filter(|v| small(v.capacity())).unwrap_or_default();
+        Ok(out)
     }
 
-    fn build(params: &DenoiseParams, rate: u32, channels: usize, profile_from: Option<&[f32]>, keep: bool) -> Result<Gate, NodeError> {
+    /// `reuse`: a whole buffer's call (its spectra may be kept); `None`: a stream.
+    fn build(params: &DenoiseParams, rate: u32, channels: usize, profile_from: Option<&[f32]>, reuse: Option<&mut Reuse>) -> Result<Gate, NodeError> {
+        let keep = reuse.is_some();
+        let mut reuse = reuse.map(std::mem::take).unwrap_or_default();
         let n = params.n_fft;
         let hop = params.hop();
         let bins = n / 2 + 1;
         let (gb, gt) = params.smoothing(rate);
         // Periodic Hann (scipy's default `get_window("hann", n)`).
         let window: Vec<f32> = (0..n).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32).collect();
+        reuse.kept.clear();
+        reuse.kept_power.clear();
+        reuse.wsum.clear();
         let mut gate = Gate {
             channels: channels.max(1),
             n,
@@ -348,7 +381,7 @@ impl Gate {
             synth: window.iter().map(|&w| w * (1.0 / n as f32)).collect(),
             window_sq: window.iter().map(|&w| w * w).collect(),
             window,
-            fft: RealFft::new(n),
+            fft: reuse.fft.take().filter(|f| f.size() == n).unwrap_or_else(|| RealFft::new(n)),
             level: Level::detect(),
             freq_smooth: Smoother::new(gb, bins, params.prop_decrease as f32),
             time_kernel: triangle(gt),
@@ -356,8 +389,8 @@ impl Gate {
             learning: None,
             learn_frames: ((params.time_constant_s * rate as f64 / hop as f64).ceil() as usize).max(1),
             alpha: (1.0 - (-(hop as f64) / (rate as f64 * params.time_constant_s)).exp()) as f32,
-            kept: Vec::new(),
-            kept_power: Vec::new(),
+            kept: std::mem::take(&mut reuse.kept),
+            kept_power: std::mem::take(&mut reuse.kept_power),
             input: Vec::new(),
             input_from: 0,
             next: 0,
@@ -365,7 +398,7 @@ impl Gate {
             pending_from: 0,
             history: VecDeque::new(),
             acc: vec![Vec::new(); channels.max(1)],
-            wsum: Vec::new(),
+            wsum: std::mem::take(&mut reuse.wsum),
             out_pos: 0,
             total_in: 0,
             frame: vec![0.0; n],
@@ -400,16 +433,15 @@ impl Gate {
             let keep = keep && ch == 1 && count * bins <= MAX_KEPT_SPECTRA;
             if keep {
                 gate.kept.reserve_exact(count * bins);
-                gate.kept_power = vec![0.0; count * bins];
+                gate.kept_power.reserve_exact(count * bins);
             }
             let mut totals = Vec::with_capacity(count);
             for k in 0..count {
                 gate.mono_spectrum(all, ch, k);
+                totals.push(kernels::powers(level, &gate.spec, &mut gate.mono_power));
                 if keep {
                     gate.kept.extend_from_slice(&gate.spec);
-                    totals.push(kernels::powers(level, &gate.spec, &mut gate.kept_power[k * bins..(k + 1) * bins]));
-                } else {
-                    totals.push(kernels::powers(level, &gate.spec, &mut gate.mono_power));
+                    gate.kept_power.extend_from_slice(&gate.mono_power);
                 }
             }
             // The levels of the quietest frames only (a tenth): their kept spectra, or their
@@ -432,6 +464,7 @@ impl Gate {
         }
         if gate.kept.is_empty() {
             gate.input = vec![vec![0.0; n / 2]; gate.channels];
+            gate.kept_power.clear();
         }
         Ok(gate)
     }
@@ -731,6 +764,7 @@ impl Gate {
 struct DenoiseNode {
     params: DenoiseParams,
     stream: Option<(u32, Gate)>,
+    reuse: Reuse,
 }
 
 impl DenoiseNode {
@@ -767,7 +801,7 @@ impl DenoiseNode {
 impl Node for DenoiseNode {
     fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         let (rate, channels, samples) = Self::samples(expect_audio(inputs.one()?)?)?;
-        let out = Gate::whole(&self.params, rate, channels.max(1) as usize, &samples)?;
+        let out = Gate::whole_reusing(&self.params, rate, channels.max(1) as usize, &samples, &mut self.reuse)?;
         Ok(Self::audio(out, rate, channels))
     }
 
@@ -805,7 +839,70 @@ pub fn node_type() -> NodeType {
              are attenuated by prop_decrease, with the mask smoothed over time and frequency; the profile from \
              noise_clip or the quietest frames, fixed (stationary) or running (nonstationary). f32/i16/i32 in, \
              f32 out, same length; streams lag by n_fft + (time_mask_smooth_ms in hops) * hop samples.",
-            |cfg| Ok(Box::new(DenoiseNode { params: DenoiseParams::from_params(cfg.params)?, stream: None })),
+            |cfg| Ok(Box::new(DenoiseNode { params: DenoiseParams::from_params(cfg.params)?, stream: None, reuse: Reuse::default() })),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(n_fft: usize, mode: Mode) -> DenoiseParams {
+        DenoiseParams {
+            mode,
+            n_fft,
+            n_std_thresh: DenoiseParams::DEFAULT_N_STD,
+            prop_decrease: 0.9,
+            freq_mask_smooth_hz: DenoiseParams::DEFAULT_FREQ_SMOOTH_HZ,
+            time_mask_smooth_ms: DenoiseParams::DEFAULT_TIME_SMOOTH_MS,
+            time_constant_s: DenoiseParams::DEFAULT_TIME_CONSTANT_S,
+            noise_clip: None,
+        }
+    }
+
+    /// Bursts of a tone in a deterministic noise floor.
+    fn noisy(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let noise = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                let tone = if (i / 4000) % 2 == 1 { (i as f32 * 0.07).sin() * 0.4 } else { 0.0 };
+                tone + noise * 0.05
+            })
+            .collect()
+    }
+
+    /// A whole mono buffer through the kept spectra equals the same buffer pushed through a gate
+    /// that transforms every frame itself (the stream path), sample for sample.
+    #[test]
+    fn kept_spectra_give_the_streams_result() {
+        for mode in [Mode::Stationary, Mode::Nonstationary] {
+            for n_fft in [256, 1024] {
+                let (p, x) = (params(n_fft, mode), noisy(37_123, 7));
+                let whole = Gate::whole(&p, 16000, 1, &x).unwrap();
+                let mut gate = Gate::new(&p, 16000, 1, Some(&x)).unwrap();
+                let mut pushed = gate.push(&x);
+                pushed.extend(gate.finish());
+                assert_eq!(whole, pushed, "{mode:?} n_fft {n_fft}");
+            }
+        }
+    }
+
+    /// What a call leaves for the next (plans, buffers) changes nothing: calls of other lengths,
+    /// sizes and channel counts in a row give what fresh calls give.
+    #[test]
+    fn reused_buffers_change_nothing() {
+        let mut reuse = Reuse::default();
+        let calls = [(1024, 1, 48_000), (1024, 1, 9_000), (512, 1, 20_000), (1024, 2, 30_000), (1024, 1, 48_000)];
+        for (i, &(n_fft, channels, len)) in calls.iter().enumerate() {
+            let (p, x) = (params(n_fft, Mode::Stationary), noisy(len, i as u64 + 3));
+            let fresh = Gate::whole(&p, 16000, channels, &x).unwrap();
+            let reused = Gate::whole_reusing(&p, 16000, channels, &x, &mut reuse).unwrap();
+            assert_eq!(fresh, reused, "call {i}");
+        }
     }
 }

@@ -49,6 +49,11 @@ impl RealFft {
         }
     }
 
+    /// The real length `n`.
+    pub fn size(&self) -> usize {
+        self.n
+    }
+
     /// The spectrum (`n/2 + 1` bins) of `input` (`n` samples, used as scratch).
     pub fn forward(&mut self, level: Level, input: &mut [f32], output: &mut [Complex<f32>]) {
         let half = self.n / 2;
