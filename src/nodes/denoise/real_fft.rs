@@ -34,7 +34,7 @@ fn twiddle(k: usize, n: usize) -> Complex<f32> {
 impl RealFft {
     /// The transforms of length `n`, a multiple of 4.
     pub fn new(n: usize) -> RealFft {
-        assert!(n % 4 == 0 && n >= 4, "RealFft needs a multiple of 4, got {n}");
+        assert!(n.is_multiple_of(4) && n >= 4, "RealFft needs a multiple of 4, got {n}");
         let mut planner = FftPlanner::<f32>::new();
         let (forward, inverse) = (planner.plan_fft_forward(n / 2), planner.plan_fft_inverse(n / 2));
         let scratch_len = forward.get_outofplace_scratch_len().max(inverse.get_outofplace_scratch_len());
