@@ -12,16 +12,21 @@
 //! is the numpy twin. Params, algorithm, latency and measured quality: `docs/nodes.md#denoisenode`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use realfft::num_complex::Complex;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use serde_json::Value;
 
 use super::{check_finite, expect_audio, param_f64, param_i64, param_str, Inputs, Node, NodeType, ParamKind, ParamSpec, Params};
 use crate::data::{AudioBuffer, Payload, Samples};
 use crate::error::NodeError;
 use crate::nodes::format::into_f32;
+use crate::nodes::spectral::log10_floored;
+
+mod kernels;
+mod real_fft;
+
+use kernels::{Level, Smoother};
+use real_fft::RealFft;
 
 pub const TYPE_NAME: &str = "DenoiseNode";
 
@@ -159,6 +164,26 @@ const EPS_POWER: f32 = 1e-20;
 /// The running estimate rises this many times more slowly on bins the gate calls signal, so a
 /// lasting rise of the noise is still learned while speech barely moves it.
 const RISE_SLOWDOWN: f32 = 10.0;
+/// A mono whole buffer keeps the spectra of its profile pass for the gate (one forward
+/// transform per frame instead of two) up to this many complex values, 64 MiB: about 4 minutes
+/// at 16 kHz with the default `n_fft`. Longer buffers are transformed again.
+const MAX_KEPT_SPECTRA: usize = 1 << 23;
+
+/// Buffers a node keeps from one whole-buffer call to the next are let go above this many values
+/// (16 MiB of kept spectra: about a minute at 16 kHz), so an idle node does not hold a long
+/// clip's memory.
+const MAX_REUSED: usize = 1 << 21;
+
+/// What one whole-buffer call leaves to the next on the same node ([`Gate::whole_reusing`]): the
+/// planned transforms and the memory of the kept spectra and window sums, so a node run on clip
+/// after clip neither plans again nor has fresh pages zeroed for them.
+#[derive(Default)]
+pub struct Reuse {
+    fft: Option<RealFft>,
+    kept: Vec<Complex<f32>>,
+    kept_power: Vec<f32>,
+    wsum: Vec<f32>,
+}
 
 /// `noisereduce`'s triangular kernel of half-width `n`: `[1, 2, ..., n+1, ..., 2, 1] / (n + 1)`.
 fn triangle(n: usize) -> Vec<f32> {
@@ -169,29 +194,24 @@ fn db(power: f32) -> f32 {
     10.0 * (power + EPS_POWER).log10()
 }
 
-/// One frame's per-bin powers, its total power (what the quietest frames are chosen by) and,
-/// once a profile needs them, its levels in dB: a whole buffer's profile reads only its quietest
-/// tenth, so the logarithms of the other frames (most of the node's time once) are never taken.
-#[derive(Clone, Debug)]
-struct Levels {
-    power: Vec<f32>,
-    /// Empty until [`Levels::with_db`].
-    db: Vec<f32>,
-    total: f64,
+/// [`db`] of every power, appended to `out`, with the vectorised logarithm (within 2e-7 of
+/// libm's relatively: the profile's levels, a tenth of the frames, took 6 % of the node in libm).
+fn extend_db(out: &mut Vec<f32>, power: &[f32]) {
+    let start = out.len();
+    out.extend(power.iter().map(|&p| p + EPS_POWER));
+    let row = &mut out[start..];
+    log10_floored(row, EPS_POWER);
+    row.iter_mut().for_each(|v| *v *= 10.0);
 }
 
-impl Levels {
-    fn of(power: Vec<f32>) -> Levels {
-        let total = power.iter().map(|&p| p as f64).sum();
-        Levels { power, db: Vec::new(), total }
-    }
-
-    fn with_db(&mut self) -> &Levels {
-        if self.db.is_empty() {
-            self.db = self.power.iter().map(|&p| db(p)).collect();
-        }
-        self
-    }
+/// The frames a profile is estimated from: the quietest by total power ([`QUIET_FRACTION`], at
+/// least [`MIN_QUIET_FRAMES`]), quietest first; ties keep frame order.
+fn quietest(totals: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..totals.len()).collect();
+    order.sort_by(|&a, &b| totals[a].total_cmp(&totals[b]).then(a.cmp(&b)));
+    let take = ((totals.len() as f64 * QUIET_FRACTION).ceil() as usize).max(MIN_QUIET_FRAMES).min(totals.len());
+    order.truncate(take);
+    order
 }
 
 /// Per-bin noise statistics in dB and the linear power threshold they give.
@@ -203,11 +223,11 @@ struct Profile {
 }
 
 impl Profile {
-    /// Mean and variance of every bin over `frames` (their dB levels computed).
-    fn of<'a>(frames: impl Iterator<Item = &'a Levels>, bins: usize, n_std: f32) -> Profile {
+    /// Mean and variance of every bin over `rows` (levels in dB).
+    fn of<'a>(rows: impl Iterator<Item = &'a [f32]>, bins: usize, n_std: f32) -> Profile {
         let (mut sum, mut sq, mut n) = (vec![0f64; bins], vec![0f64; bins], 0usize);
-        for f in frames {
-            for ((s, q), &d) in sum.iter_mut().zip(&mut sq).zip(&f.db) {
+        for row in rows {
+            for ((s, q), &d) in sum.iter_mut().zip(&mut sq).zip(row) {
                 *s += d as f64;
                 *q += d as f64 * d as f64;
             }
@@ -221,17 +241,6 @@ impl Profile {
         p
     }
 
-    /// The profile of the quietest frames (see [`QUIET_FRACTION`]); ties keep frame order.
-    fn of_quietest(frames: &mut [Levels], bins: usize, n_std: f32) -> Profile {
-        let mut order: Vec<usize> = (0..frames.len()).collect();
-        order.sort_by(|&a, &b| frames[a].total.total_cmp(&frames[b].total).then(a.cmp(&b)));
-        let take = ((frames.len() as f64 * QUIET_FRACTION).ceil() as usize).max(MIN_QUIET_FRAMES).min(frames.len());
-        for &i in &order[..take] {
-            frames[i].with_db();
-        }
-        Profile::of(order[..take].iter().map(|&i| &frames[i]), bins, n_std)
-    }
-
     fn update_threshold(&mut self, n_std: f32) {
         for ((t, m), v) in self.threshold.iter_mut().zip(&self.mean).zip(&self.var) {
             *t = 10f32.powf((m + n_std * v.sqrt()) / 10.0);
@@ -239,7 +248,15 @@ impl Profile {
     }
 }
 
-/// One analysed frame waiting for its time-smoothed mask: its spectra and its mask so far.
+/// A stream's frames while it learns its profile: their levels in dB (frames × bins, flat) and
+/// their total powers.
+struct Learning {
+    db: Vec<f32>,
+    totals: Vec<f64>,
+}
+
+/// One analysed frame waiting for its time-smoothed mask: its spectra (none when the gate keeps
+/// the whole buffer's) and its mask so far, per channel.
 struct Pending {
     spectra: Vec<Vec<Complex<f32>>>,
     masks: Vec<Vec<f32>>,
@@ -253,18 +270,27 @@ pub struct Gate {
     hop: usize,
     bins: usize,
     window: Vec<f32>,
-    fft: Arc<dyn RealToComplex<f32>>,
-    ifft: Arc<dyn ComplexToReal<f32>>,
+    /// The overlap-add's factors: the window over `n` (the inverse transform's scale, a power
+    /// of two, folded in exactly) and the window squared.
+    synth: Vec<f32>,
+    window_sq: Vec<f32>,
+    fft: RealFft,
+    level: Level,
     /// The mask's smoothing over frequency.
     freq_smooth: Smoother,
     time_kernel: Vec<f32>,
     /// The noise profile: known (noise clip, or the whole buffer's quietest frames) or being
     /// learned; `None` only before a stream's first frame.
     profile: Option<Profile>,
-    /// While a stream learns its profile: the levels of its frames so far.
-    learning: Option<Vec<Levels>>,
+    /// While a stream learns its profile: its frames so far.
+    learning: Option<Learning>,
     learn_frames: usize,
     alpha: f32,
+    /// A mono whole buffer's spectra (frames × bins, flat) from the profile pass, which the gate
+    /// reads instead of transforming the same frames again; empty otherwise (then `input`).
+    kept: Vec<Complex<f32>>,
+    /// Their powers, likewise: the mask compares these with the threshold.
+    kept_power: Vec<f32>,
     // ---- the stream's position ----
     /// Per channel: samples from the start of the next frame on, after the first `input_from`
     /// (already consumed: dropped in bulk, not one hop at a time, so a whole buffer is not
@@ -287,16 +313,12 @@ pub struct Gate {
     /// Samples pushed so far (the output has the same length).
     total_in: usize,
     /// Scratch buffers, kept so the per-frame work allocates only what a pending frame keeps
-    /// (its spectra and masks): the transforms' scratch (realfft's `process` would allocate
-    /// it on every call), the mono powers, the raw mask, the time-smoothed mask and the
-    /// masked spectrum.
+    /// (its spectra and masks): the frame, the mono spectrum and powers, the time-smoothed mask
+    /// and the masked spectrum.
     frame: Vec<f32>,
     spec: Vec<Complex<f32>>,
     mono: Vec<Complex<f32>>,
-    fft_scratch: Vec<Complex<f32>>,
-    ifft_scratch: Vec<Complex<f32>>,
     mono_power: Vec<f32>,
-    raw_mask: Vec<f32>,
     mask: Vec<f32>,
     masked: Vec<Complex<f32>>,
     /// Spectra and masks of finished frames, reused by later frames instead of allocated.
@@ -309,45 +331,80 @@ impl Gate {
     /// quietest frames give the profile when there is no noise clip (`None`: learn it from the
     /// stream's first `time_constant_s`).
     pub fn new(params: &DenoiseParams, rate: u32, channels: usize, profile_from: Option<&[f32]>) -> Result<Gate, NodeError> {
+        Gate::build(params, rate, channels, profile_from, None)
+    }
+
+    /// A whole buffer (interleaved, `channels`) denoised: the same as a gate built with
+    /// `profile_from: Some(samples)`, pushed `samples` and finished, with the profile pass's
+    /// spectra kept for the gate when the audio is mono (see [`MAX_KEPT_SPECTRA`]) and the output
+    /// normalised in place.
+    pub fn whole(params: &DenoiseParams, rate: u32, channels: usize, samples: &[f32]) -> Result<Vec<f32>, NodeError> {
+        Gate::whole_reusing(params, rate, channels, samples, &mut Reuse::default())
+    }
+
+    /// [`Gate::whole`] with what the last call on `reuse` left (and leaving its own there).
+    pub fn whole_reusing(params: &DenoiseParams, rate: u32, channels: usize, samples: &[f32], reuse: &mut Reuse) -> Result<Vec<f32>, NodeError> {
+        let mut gate = Gate::build(params, rate, channels, Some(samples), Some(reuse))?;
+        let frames = samples.len() / gate.channels;
+        for acc in &mut gate.acc {
+            acc.reserve_exact(frames + gate.n);
+        }
+        gate.wsum.reserve_exact(frames + gate.n);
+        gate.feed(samples);
+        let out = gate.finish();
+        let small = |len: usize| len <= MAX_REUSED;
+        reuse.fft = Some(gate.fft);
+        reuse.kept = Some(gate.kept).filter(|v| small(v.capacity())).unwrap_or_default();
+        reuse.kept_power = Some(gate.kept_power).filter(|v| small(v.capacity())).unwrap_or_default();
+        reuse.wsum = Some(gate.wsum).filter(|v| small(v.capacity())).unwrap_or_default();
+        Ok(out)
+    }
+
+    /// `reuse`: a whole buffer's call (its spectra may be kept); `None`: a stream.
+    fn build(params: &DenoiseParams, rate: u32, channels: usize, profile_from: Option<&[f32]>, reuse: Option<&mut Reuse>) -> Result<Gate, NodeError> {
+        let keep = reuse.is_some();
+        let mut reuse = reuse.map(std::mem::take).unwrap_or_default();
         let n = params.n_fft;
         let hop = params.hop();
         let bins = n / 2 + 1;
-        let mut planner = RealFftPlanner::<f32>::new();
-        let (fft, ifft) = (planner.plan_fft_forward(n), planner.plan_fft_inverse(n));
-        let (fft_scratch, ifft_scratch) = (fft.make_scratch_vec(), ifft.make_scratch_vec());
         let (gb, gt) = params.smoothing(rate);
+        // Periodic Hann (scipy's default `get_window("hann", n)`).
+        let window: Vec<f32> = (0..n).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32).collect();
+        reuse.kept.clear();
+        reuse.kept_power.clear();
+        reuse.wsum.clear();
         let mut gate = Gate {
             channels: channels.max(1),
             n,
             hop,
             bins,
-            // Periodic Hann (scipy's default `get_window("hann", n)`).
-            window: (0..n).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32).collect(),
-            fft,
-            ifft,
-            freq_smooth: Smoother::new(gb, bins),
+            synth: window.iter().map(|&w| w * (1.0 / n as f32)).collect(),
+            window_sq: window.iter().map(|&w| w * w).collect(),
+            window,
+            fft: reuse.fft.take().filter(|f| f.size() == n).unwrap_or_else(|| RealFft::new(n)),
+            level: Level::detect(),
+            freq_smooth: Smoother::new(gb, bins, params.prop_decrease as f32),
             time_kernel: triangle(gt),
             profile: None,
             learning: None,
             learn_frames: ((params.time_constant_s * rate as f64 / hop as f64).ceil() as usize).max(1),
             alpha: (1.0 - (-(hop as f64) / (rate as f64 * params.time_constant_s)).exp()) as f32,
-            input: vec![vec![0.0; n / 2]; channels.max(1)],
+            kept: std::mem::take(&mut reuse.kept),
+            kept_power: std::mem::take(&mut reuse.kept_power),
+            input: Vec::new(),
             input_from: 0,
             next: 0,
             pending: VecDeque::new(),
             pending_from: 0,
             history: VecDeque::new(),
             acc: vec![Vec::new(); channels.max(1)],
-            wsum: Vec::new(),
+            wsum: std::mem::take(&mut reuse.wsum),
             out_pos: 0,
             total_in: 0,
             frame: vec![0.0; n],
             spec: vec![Complex::new(0.0, 0.0); bins],
             mono: vec![Complex::new(0.0, 0.0); bins],
-            fft_scratch,
-            ifft_scratch,
-            mono_power: Vec::with_capacity(bins),
-            raw_mask: Vec::with_capacity(bins),
+            mono_power: vec![0.0; bins],
             mask: vec![0.0; bins],
             masked: vec![Complex::new(0.0, 0.0); bins],
             spare_spectra: Vec::new(),
@@ -355,6 +412,7 @@ impl Gate {
             params: params.clone(),
         };
         let n_std = params.n_std_thresh as f32;
+        let level = gate.level;
         if let Some(clip) = &params.noise_clip {
             if clip.len() < n {
                 return Err(NodeError::invalid_input(format!(
@@ -362,13 +420,51 @@ impl Gate {
                     clip.len()
                 )));
             }
-            let mut levels = gate.mono_levels(clip, 1);
-            gate.profile = Some(Profile::of(levels.iter_mut().map(|l| &*l.with_db()), bins, n_std));
+            let mut levels = Vec::new();
+            for k in 0..gate.frame_count(clip.len()) {
+                gate.mono_spectrum(clip, 1, k);
+                kernels::powers(level, &gate.spec, &mut gate.mono_power);
+                extend_db(&mut levels, &gate.mono_power);
+            }
+            gate.profile = Some(Profile::of(levels.chunks_exact(bins), bins, n_std));
         } else if let Some(all) = profile_from {
-            let mut levels = gate.mono_levels(all, gate.channels);
-            gate.profile = Some(Profile::of_quietest(&mut levels, bins, n_std));
+            let ch = gate.channels;
+            let count = gate.frame_count(all.len() / ch);
+            let keep = keep && ch == 1 && count * bins <= MAX_KEPT_SPECTRA;
+            if keep {
+                gate.kept.reserve_exact(count * bins);
+                gate.kept_power.reserve_exact(count * bins);
+            }
+            let mut totals = Vec::with_capacity(count);
+            for k in 0..count {
+                gate.mono_spectrum(all, ch, k);
+                totals.push(kernels::powers(level, &gate.spec, &mut gate.mono_power));
+                if keep {
+                    gate.kept.extend_from_slice(&gate.spec);
+                    gate.kept_power.extend_from_slice(&gate.mono_power);
+                }
+            }
+            // The levels of the quietest frames only (a tenth): their kept spectra, or their
+            // frames transformed again.
+            let rows = quietest(&totals);
+            let mut levels = Vec::with_capacity(rows.len() * bins);
+            for &k in &rows {
+                let power = if keep {
+                    &gate.kept_power[k * bins..(k + 1) * bins]
+                } else {
+                    gate.mono_spectrum(all, ch, k);
+                    kernels::powers(level, &gate.spec, &mut gate.mono_power);
+                    &gate.mono_power[..]
+                };
+                extend_db(&mut levels, power);
+            }
+            gate.profile = Some(Profile::of(levels.chunks_exact(bins), bins, n_std));
         } else {
-            gate.learning = Some(Vec::new());
+            gate.learning = Some(Learning { db: Vec::new(), totals: Vec::new() });
+        }
+        if gate.kept.is_empty() {
+            gate.input = vec![vec![0.0; n / 2]; gate.channels];
+            gate.kept_power.clear();
         }
         Ok(gate)
     }
@@ -378,55 +474,61 @@ impl Gate {
         self.n + (self.time_kernel.len() / 2) * self.hop
     }
 
-    /// Levels of the mono mix of every frame of `samples` (interleaved, `channels`), the frames
-    /// laid out as the gate lays out a stream's.
-    fn mono_levels(&mut self, samples: &[f32], channels: usize) -> Vec<Levels> {
+    /// How many frames a buffer of `frames` samples per channel has: they start every hop from
+    /// `-n / 2` until one starts at or after its last sample.
+    fn frame_count(&self, frames: usize) -> usize {
+        (frames + self.n / 2).div_ceil(self.hop)
+    }
+
+    /// Into `self.spec`: the spectrum of frame `k` of the mono mix of `samples` (interleaved,
+    /// `channels`), the frame laid out as the gate lays out a stream's.
+    fn mono_spectrum(&mut self, samples: &[f32], channels: usize, k: usize) {
         let frames = samples.len() / channels;
-        let count = (frames + self.n / 2).div_ceil(self.hop);
         let inv = 1.0 / channels as f32;
-        (0..count)
-            .map(|k| {
-                let start = (k * self.hop) as isize - (self.n / 2) as isize;
-                // Frame samples [lo, hi) lie inside the signal; the rest is zero padding.
-                let lo = ((-start).max(0) as usize).min(self.n);
-                let hi = ((frames as isize - start).max(0) as usize).clamp(lo, self.n);
-                self.frame[..lo].fill(0.0);
-                self.frame[hi..].fill(0.0);
-                let first = (start + lo as isize) as usize;
-                let (frame, window) = (&mut self.frame[lo..hi], &self.window[lo..hi]);
-                if channels == 1 {
-                    // The mix of one channel is the channel (`x * 1.0`, exactly).
-                    for ((v, &x), &w) in frame.iter_mut().zip(&samples[first..first + (hi - lo)]).zip(window) {
-                        *v = x * w;
-                    }
-                } else {
-                    let mixed = samples[first * channels..(first + hi - lo) * channels].chunks_exact(channels);
-                    for ((v, f), &w) in frame.iter_mut().zip(mixed).zip(window) {
-                        *v = f.iter().sum::<f32>() * inv * w;
-                    }
-                }
-                let _ = self.fft.process_with_scratch(&mut self.frame, &mut self.spec, &mut self.fft_scratch);
-                Levels::of(self.spec.iter().map(|c| c.norm_sqr()).collect())
-            })
-            .collect()
+        let start = (k * self.hop) as isize - (self.n / 2) as isize;
+        // Frame samples [lo, hi) lie inside the signal; the rest is zero padding.
+        let lo = ((-start).max(0) as usize).min(self.n);
+        let hi = ((frames as isize - start).max(0) as usize).clamp(lo, self.n);
+        self.frame[..lo].fill(0.0);
+        self.frame[hi..].fill(0.0);
+        let first = (start + lo as isize) as usize;
+        let (frame, window) = (&mut self.frame[lo..hi], &self.window[lo..hi]);
+        if channels == 1 {
+            // The mix of one channel is the channel (`x * 1.0`, exactly).
+            kernels::windowed(self.level, frame, &samples[first..first + (hi - lo)], window);
+        } else {
+            let mixed = samples[first * channels..(first + hi - lo) * channels].chunks_exact(channels);
+            for ((v, f), &w) in frame.iter_mut().zip(mixed).zip(window) {
+                *v = f.iter().sum::<f32>() * inv * w;
+            }
+        }
+        self.fft.forward(self.level, &mut self.frame, &mut self.spec);
     }
 
     /// Pushes interleaved samples; returns the denoised samples now final (interleaved).
     pub fn push(&mut self, samples: &[f32]) -> Vec<f32> {
+        self.feed(samples);
+        self.drain(false)
+    }
+
+    /// Takes interleaved samples and analyses every frame they complete.
+    fn feed(&mut self, samples: &[f32]) {
         let ch = self.channels;
         self.total_in += samples.len() / ch;
-        for (c, buf) in self.input.iter_mut().enumerate() {
-            if ch == 1 {
-                buf.extend_from_slice(samples);
-            } else {
-                buf.extend(samples.iter().skip(c).step_by(ch));
+        if self.kept.is_empty() {
+            for (c, buf) in self.input.iter_mut().enumerate() {
+                if ch == 1 {
+                    buf.extend_from_slice(samples);
+                } else {
+                    buf.extend(samples.iter().skip(c).step_by(ch));
+                }
             }
         }
-        while self.input[0].len() - self.input_from >= self.n {
+        // Frame `next` ends at sample `next * hop + n / 2`.
+        while self.next * self.hop + self.n / 2 <= self.total_in {
             self.analyse();
         }
         self.drop_consumed();
-        self.drain(false)
     }
 
     /// Drops the consumed input samples.
@@ -450,50 +552,62 @@ impl Gate {
         self.drain(true)
     }
 
-    /// Analyses the next frame (the first `n` samples of `input`) and finishes every frame whose
-    /// time-smoothing window is now complete.
+    /// Analyses the next frame (the first `n` samples of `input`, or its kept spectrum) and
+    /// finishes every frame whose time-smoothing window is now complete.
     fn analyse(&mut self) {
-        let (n, bins) = (self.n, self.bins);
-        self.mono.iter_mut().for_each(|c| *c = Complex::new(0.0, 0.0));
-        let mut spectra = Vec::with_capacity(self.channels);
-        for c in 0..self.channels {
-            for ((f, &x), &w) in self.frame.iter_mut().zip(&self.input[c][self.input_from..self.input_from + n]).zip(&self.window) {
-                *f = x * w;
+        let (n, bins, k, level) = (self.n, self.bins, self.next, self.level);
+        let kept = !self.kept.is_empty();
+        // The mono spectrum feeds only a profile being learned or a running estimate.
+        let needs_mono = self.learning.is_some() || self.params.mode == Mode::Nonstationary;
+        let mut spectra = Vec::new();
+        if !kept {
+            spectra.reserve(self.channels);
+            if needs_mono {
+                self.mono.fill(Complex::new(0.0, 0.0));
             }
-            let _ = self.fft.process_with_scratch(&mut self.frame, &mut self.spec, &mut self.fft_scratch);
-            for (m, s) in self.mono.iter_mut().zip(&self.spec) {
-                *m += s;
+            for c in 0..self.channels {
+                kernels::windowed(level, &mut self.frame, &self.input[c][self.input_from..self.input_from + n], &self.window);
+                let mut kept = self.spare_spectra.pop().unwrap_or_default();
+                kept.resize(bins, Complex::new(0.0, 0.0));
+                self.fft.forward(level, &mut self.frame, &mut kept);
+                if needs_mono {
+                    for (m, s) in self.mono.iter_mut().zip(&kept) {
+                        *m += s;
+                    }
+                }
+                spectra.push(kept);
             }
-            let mut kept = self.spare_spectra.pop().unwrap_or_default();
-            kept.clear();
-            kept.extend_from_slice(&self.spec);
-            spectra.push(kept);
+            self.input_from += self.hop;
         }
-        self.input_from += self.hop;
         self.next += 1;
-        // The mono powers feed only a profile being learned or a running estimate.
-        if self.learning.is_some() || self.params.mode == Mode::Nonstationary {
-            let inv = 1.0 / self.channels as f32;
+        if needs_mono {
             let mut mono = std::mem::take(&mut self.mono_power);
-            mono.clear();
-            mono.extend(self.mono.iter().map(|c| (c * inv).norm_sqr()));
-            self.observe(&mono);
-            debug_assert_eq!(bins, mono.len());
+            let total = if kept {
+                // (The total feeds only a profile being learned: never with kept spectra.)
+                mono.copy_from_slice(&self.kept_power[k * bins..(k + 1) * bins]);
+                0.0
+            } else {
+                if self.channels > 1 {
+                    let inv = 1.0 / self.channels as f32;
+                    self.mono.iter_mut().for_each(|c| *c *= inv);
+                }
+                kernels::powers(level, &self.mono, &mut mono)
+            };
+            self.observe(&mono, total);
             self.mono_power = mono;
         }
         let profile = self.profile.as_ref().expect("observe sets a profile");
-        let p = self.params.prop_decrease as f32;
-        let raw = &mut self.raw_mask;
-        let masks = spectra
-            .iter()
-            .map(|s| {
-                raw.clear();
-                raw.extend(s.iter().zip(&profile.threshold).map(|(x, &t)| if x.norm_sqr() > t { 1.0 } else { 1.0 - p }));
-                let mut mask = self.spare_masks.pop().unwrap_or_default();
-                self.freq_smooth.smooth(&raw[..], &mut mask);
-                mask
-            })
-            .collect();
+        let mut masks = Vec::with_capacity(self.channels);
+        for c in 0..self.channels {
+            if kept {
+                kernels::above_power(level, &self.kept_power[k * bins..(k + 1) * bins], &profile.threshold, self.freq_smooth.row_mut());
+            } else {
+                kernels::above(level, &spectra[c], &profile.threshold, self.freq_smooth.row_mut());
+            }
+            let mut mask = self.spare_masks.pop().unwrap_or_default();
+            self.freq_smooth.smooth(level, &mut mask);
+            masks.push(mask);
+        }
         self.pending.push_back(Pending { spectra, masks });
         let look_ahead = self.time_kernel.len() / 2;
         while self.pending.len() > look_ahead {
@@ -501,17 +615,19 @@ impl Gate {
         }
     }
 
-    /// Updates the noise profile with a frame's mono powers: while a stream learns its profile,
-    /// the quietest of its frames so far; then, in nonstationary mode, the running estimate.
-    fn observe(&mut self, mono: &[f32]) {
+    /// Updates the noise profile with a frame's mono powers and their total: while a stream
+    /// learns its profile, the quietest of its frames so far; then, in nonstationary mode, the
+    /// running estimate.
+    fn observe(&mut self, mono: &[f32], total: f64) {
         let n_std = self.params.n_std_thresh as f32;
+        let bins = self.bins;
         if let Some(learning) = &mut self.learning {
-            let mut levels = Levels::of(mono.to_vec());
             // Every frame may be among the quietest later: its dB now, once.
-            levels.with_db();
-            learning.push(levels);
-            self.profile = Some(Profile::of_quietest(learning, self.bins, n_std));
-            if learning.len() >= self.learn_frames {
+            extend_db(&mut learning.db, mono);
+            learning.totals.push(total);
+            let rows = quietest(&learning.totals);
+            self.profile = Some(Profile::of(rows.iter().map(|&i| &learning.db[i * bins..(i + 1) * bins]), bins, n_std));
+            if learning.totals.len() >= self.learn_frames {
                 self.learning = None;
             }
             return;
@@ -533,26 +649,23 @@ impl Gate {
     /// where there are none: the stream's start, or its end), applies it and overlap-adds it.
     fn finish_frame(&mut self) {
         let look_ahead = self.time_kernel.len() / 2;
-        let Some(current) = self.pending.front() else { return };
-        let mut frames: Vec<&Vec<Vec<f32>>> = Vec::with_capacity(self.time_kernel.len());
-        let mut weights: Vec<f32> = Vec::with_capacity(self.time_kernel.len());
-        for (j, w) in self.time_kernel.iter().enumerate() {
-            let offset = j as isize - look_ahead as isize;
-            let m = if offset < 0 {
-                let back = (-offset) as usize;
-                (back <= self.history.len()).then(|| &self.history[self.history.len() - back])
-            } else {
-                self.pending.get(offset as usize).map(|p| &p.masks)
-            };
-            if let Some(m) = m {
-                frames.push(m);
-                weights.push(*w);
-            }
+        if self.pending.is_empty() {
+            return;
         }
-        let total: f32 = weights.iter().sum();
+        let (bins, k, level) = (self.bins, self.pending_from, self.level);
+        // The masks of frame `k + j - look_ahead`, where it exists.
+        let (history, pending) = (&self.history, &self.pending);
+        let masks_at = |j: usize| -> Option<&Vec<Vec<f32>>> {
+            if j < look_ahead {
+                let back = look_ahead - j;
+                (back <= history.len()).then(|| &history[history.len() - back])
+            } else {
+                pending.get(j - look_ahead).map(|p| &p.masks)
+            }
+        };
+        let total: f32 = self.time_kernel.iter().enumerate().filter(|&(j, _)| masks_at(j).is_some()).map(|(_, w)| w).sum();
         let ch = self.channels;
-        let mask = &mut self.mask;
-        let start = (self.pending_from * self.hop) as isize - (self.n / 2) as isize;
+        let start = (k * self.hop) as isize - (self.n / 2) as isize;
         let out_start = start - self.out_pos as isize;
         // The accumulators cover the frame (samples before 0 are dropped): frame sample
         // `skip + i` lands on accumulator index `from + i`.
@@ -560,35 +673,38 @@ impl Gate {
         let skip = ((-out_start).max(0) as usize).min(self.n);
         let from = need - (self.n - skip);
         for c in 0..ch {
-            mask.iter_mut().for_each(|v| *v = 0.0);
-            for (m, &w) in frames.iter().zip(&weights) {
-                for (v, &x) in mask.iter_mut().zip(&m[c]) {
-                    *v += w * x;
+            // The weighted sum of the masks present, two rows a pass.
+            let (mut held, mut started): (Option<(f32, &[f32])>, bool) = (None, false);
+            for (j, &w) in self.time_kernel.iter().enumerate() {
+                let Some(m) = masks_at(j) else { continue };
+                match held.take() {
+                    None => held = Some((w, &m[c])),
+                    Some((a, x)) => {
+                        kernels::two_scaled(level, &mut self.mask, a, x, w, &m[c], started);
+                        started = true;
+                    }
                 }
             }
-            let spec = &mut self.masked;
-            for ((o, s), &m) in spec.iter_mut().zip(&current.spectra[c]).zip(mask.iter()) {
-                *o = s * (m / total);
+            if let Some((a, x)) = held {
+                if started {
+                    kernels::add_scaled(level, &mut self.mask, a, x);
+                } else {
+                    kernels::scaled(level, &mut self.mask, a, x);
+                }
             }
-            // The inverse transform needs real DC and Nyquist bins.
-            spec[0].im = 0.0;
-            spec[self.bins - 1].im = 0.0;
-            let _ = self.ifft.process_with_scratch(spec, &mut self.frame, &mut self.ifft_scratch);
-            let scale = 1.0 / self.n as f32;
+            let spec = if self.kept.is_empty() { &pending[0].spectra[c][..] } else { &self.kept[k * bins..(k + 1) * bins] };
+            kernels::apply(level, spec, &self.mask, 1.0 / total, &mut self.masked);
+            self.fft.inverse(level, &mut self.masked, &mut self.frame);
             let acc = &mut self.acc[c];
             if acc.len() < need {
                 acc.resize(need, 0.0);
             }
-            for ((a, &y), &w) in acc[from..need].iter_mut().zip(&self.frame[skip..]).zip(&self.window[skip..]) {
-                *a += y * scale * w;
-            }
+            kernels::overlap_add(level, &mut acc[from..need], &self.frame[skip..], &self.synth[skip..]);
         }
         if self.wsum.len() < need {
             self.wsum.resize(need, 0.0);
         }
-        for (a, &w) in self.wsum[from..need].iter_mut().zip(&self.window[skip..]) {
-            *a += w * w;
-        }
+        kernels::add_scaled(level, &mut self.wsum[from..need], 1.0, &self.window_sq[skip..]);
         let done = self.pending.pop_front().expect("front exists");
         self.spare_spectra.extend(done.spectra);
         self.history.push_back(done.masks);
@@ -606,88 +722,49 @@ impl Gate {
         let next_start = ((self.pending_from * self.hop) as isize - (self.n / 2) as isize).max(0) as usize;
         let limit = if end { self.total_in } else { next_start.min(self.total_in) };
         let count = limit.saturating_sub(self.out_pos);
-        let ch = self.channels;
-        let mut out = vec![0f32; count * ch];
-        for (c, acc) in self.acc.iter_mut().enumerate() {
-            for (i, (y, w)) in acc.drain(..count.min(acc.len())).zip(self.wsum.iter()).enumerate() {
-                out[i * ch + c] = if *w > 1e-8 { y / w } else { 0.0 };
+        let (ch, level) = (self.channels, self.level);
+        for acc in &mut self.acc {
+            if acc.len() < count {
+                acc.resize(count, 0.0);
             }
         }
-        self.wsum.drain(..count.min(self.wsum.len()));
+        if self.wsum.len() < count {
+            self.wsum.resize(count, 0.0);
+        }
         self.out_pos += count;
+        let out = if ch == 1 {
+            let acc = &mut self.acc[0];
+            let mut out = if end {
+                // The accumulator is the output: no copy.
+                let mut all = std::mem::take(acc);
+                all.truncate(count);
+                all
+            } else {
+                let part = acc[..count].to_vec();
+                acc.drain(..count);
+                part
+            };
+            kernels::normalise(level, &mut out, &self.wsum[..count]);
+            out
+        } else {
+            let mut out = vec![0f32; count * ch];
+            for (c, acc) in self.acc.iter_mut().enumerate() {
+                kernels::normalise(level, &mut acc[..count], &self.wsum[..count]);
+                for (o, y) in out.iter_mut().skip(c).step_by(ch).zip(acc.drain(..count)) {
+                    *o = y;
+                }
+            }
+            out
+        };
+        self.wsum.drain(..count);
         out
-    }
-}
-
-/// Rows of a fixed length smoothed with the triangular kernel of half-width `h` ([`triangle`]);
-/// near the ends the kernel is cut and renormalised. The triangle of half-width `h` is a box of
-/// `h + 1` ones convolved with itself, so the sums are two running sums (in f64: no drift) of the
-/// zero-padded row, divided by the same sums of a row of ones, computed once here: O(1) per bin
-/// whatever the width. (Each call once recomputed those and read every value through a `dyn Fn`,
-/// a sixth of the node's time.)
-struct Smoother {
-    h: usize,
-    /// The kernel's sums over a row of ones: the normalisation at each bin.
-    weights: Vec<f64>,
-    first: Vec<f64>,
-    sums: Vec<f64>,
-}
-
-impl Smoother {
-    fn new(h: usize, len: usize) -> Smoother {
-        let mut s = Smoother { h, weights: Vec::new(), first: Vec::new(), sums: Vec::new() };
-        if h > 0 {
-            s.triangle_sums(&vec![1.0f64; len]);
-            s.weights = std::mem::take(&mut s.sums);
-        }
-        s
-    }
-
-    /// Into `self.sums`: for each i, the triangle's weighted sum of `x` around i. Each running
-    /// sum is a prefix sum (one add per value on the serial chain) and differences of it.
-    fn triangle_sums<T: Copy + Into<f64>>(&mut self, x: &[T]) {
-        let (h, n) = (self.h, x.len());
-        // prefix[j] = x[0] + ... + x[j - 1] of the zero-padded row, j in 0..=n + h.
-        let prefix = &mut self.first;
-        prefix.clear();
-        prefix.push(0.0);
-        let mut run = 0.0;
-        for j in 0..n + h {
-            run += if j < n { x[j].into() } else { 0.0 };
-            prefix.push(run);
-        }
-        // Box sums over [j - h, j] for j in 0..n + h, then their prefix sums: the triangle at i
-        // (sums over [i - h, i + h]) is the box sums over [j - h, j] for j in [i, i + h].
-        let boxed = |j: usize| prefix[j + 1] - prefix[(j + 1).saturating_sub(h + 1)];
-        self.sums.clear();
-        self.sums.push(0.0);
-        let mut run = 0.0;
-        for j in 0..n + h {
-            run += boxed(j);
-            self.sums.push(run);
-        }
-        // sums[j] now holds the prefix of the box sums; the triangle at i is sums[i + h + 1] - sums[i].
-        for i in 0..n {
-            self.sums[i] = self.sums[i + h + 1] - self.sums[i];
-        }
-        self.sums.truncate(n);
-    }
-
-    /// `x` smoothed into `out` (`x` has the length given to [`Smoother::new`]).
-    fn smooth(&mut self, x: &[f32], out: &mut Vec<f32>) {
-        out.clear();
-        if self.h == 0 || x.is_empty() {
-            out.extend_from_slice(x);
-            return;
-        }
-        self.triangle_sums(x);
-        out.extend(self.sums.iter().zip(&self.weights).map(|(s, w)| (s / w) as f32));
     }
 }
 
 struct DenoiseNode {
     params: DenoiseParams,
     stream: Option<(u32, Gate)>,
+    reuse: Reuse,
 }
 
 impl DenoiseNode {
@@ -724,9 +801,7 @@ impl DenoiseNode {
 impl Node for DenoiseNode {
     fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         let (rate, channels, samples) = Self::samples(expect_audio(inputs.one()?)?)?;
-        let mut gate = Gate::new(&self.params, rate, channels.max(1) as usize, Some(&samples))?;
-        let mut out = gate.push(&samples);
-        out.extend(gate.finish());
+        let out = Gate::whole_reusing(&self.params, rate, channels.max(1) as usize, &samples, &mut self.reuse)?;
         Ok(Self::audio(out, rate, channels))
     }
 
@@ -764,7 +839,7 @@ pub fn node_type() -> NodeType {
              are attenuated by prop_decrease, with the mask smoothed over time and frequency; the profile from \
              noise_clip or the quietest frames, fixed (stationary) or running (nonstationary). f32/i16/i32 in, \
              f32 out, same length; streams lag by n_fft + (time_mask_smooth_ms in hops) * hop samples.",
-            |cfg| Ok(Box::new(DenoiseNode { params: DenoiseParams::from_params(cfg.params)?, stream: None })),
+            |cfg| Ok(Box::new(DenoiseNode { params: DenoiseParams::from_params(cfg.params)?, stream: None, reuse: Reuse::default() })),
         )
     }
 }
@@ -773,26 +848,61 @@ pub fn node_type() -> NodeType {
 mod tests {
     use super::*;
 
-    /// The running-sum smoothing equals the kernel applied directly, cut and renormalised at the
-    /// ends, for widths from none to wider than the row.
+    fn params(n_fft: usize, mode: Mode) -> DenoiseParams {
+        DenoiseParams {
+            mode,
+            n_fft,
+            n_std_thresh: DenoiseParams::DEFAULT_N_STD,
+            prop_decrease: 0.9,
+            freq_mask_smooth_hz: DenoiseParams::DEFAULT_FREQ_SMOOTH_HZ,
+            time_mask_smooth_ms: DenoiseParams::DEFAULT_TIME_SMOOTH_MS,
+            time_constant_s: DenoiseParams::DEFAULT_TIME_CONSTANT_S,
+            noise_clip: None,
+        }
+    }
+
+    /// Bursts of a tone in a deterministic noise floor.
+    fn noisy(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let noise = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                let tone = if (i / 4000) % 2 == 1 { (i as f32 * 0.07).sin() * 0.4 } else { 0.0 };
+                tone + noise * 0.05
+            })
+            .collect()
+    }
+
+    /// A whole mono buffer through the kept spectra equals the same buffer pushed through a gate
+    /// that transforms every frame itself (the stream path), sample for sample.
     #[test]
-    fn smooth_equals_the_direct_kernel() {
-        let x: Vec<f32> = (0..37).map(|i| if (i * 7) % 5 < 2 { 1.0 } else { 0.25 }).collect();
-        for h in [0, 1, 3, 16, 40] {
-            let k = triangle(h);
-            let mut got = Vec::new();
-            Smoother::new(h, x.len()).smooth(&x, &mut got);
-            for i in 0..x.len() {
-                let (mut s, mut w) = (0f64, 0f64);
-                for (j, &kj) in k.iter().enumerate() {
-                    let t = i as isize + j as isize - h as isize;
-                    if t >= 0 && (t as usize) < x.len() {
-                        s += kj as f64 * x[t as usize] as f64;
-                        w += kj as f64;
-                    }
-                }
-                assert!((got[i] as f64 - s / w).abs() < 1e-6, "h {h} i {i}: {} vs {}", got[i], s / w);
+    fn kept_spectra_give_the_streams_result() {
+        for mode in [Mode::Stationary, Mode::Nonstationary] {
+            for n_fft in [256, 1024] {
+                let (p, x) = (params(n_fft, mode), noisy(37_123, 7));
+                let whole = Gate::whole(&p, 16000, 1, &x).unwrap();
+                let mut gate = Gate::new(&p, 16000, 1, Some(&x)).unwrap();
+                let mut pushed = gate.push(&x);
+                pushed.extend(gate.finish());
+                assert_eq!(whole, pushed, "{mode:?} n_fft {n_fft}");
             }
+        }
+    }
+
+    /// What a call leaves for the next (plans, buffers) changes nothing: calls of other lengths,
+    /// sizes and channel counts in a row give what fresh calls give.
+    #[test]
+    fn reused_buffers_change_nothing() {
+        let mut reuse = Reuse::default();
+        let calls = [(1024, 1, 48_000), (1024, 1, 9_000), (512, 1, 20_000), (1024, 2, 30_000), (1024, 1, 48_000)];
+        for (i, &(n_fft, channels, len)) in calls.iter().enumerate() {
+            let (p, x) = (params(n_fft, Mode::Stationary), noisy(len, i as u64 + 3));
+            let fresh = Gate::whole(&p, 16000, channels, &x).unwrap();
+            let reused = Gate::whole_reusing(&p, 16000, channels, &x, &mut reuse).unwrap();
+            assert_eq!(fresh, reused, "call {i}");
         }
     }
 }
