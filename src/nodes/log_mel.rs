@@ -104,8 +104,10 @@ fn normalize(values: &mut [f32], max: f32) {
 /// The frame transform: frames in, `log10(max(mel, 1e-10))` rows out (frames × n_mels).
 enum Transform {
     /// 16 frames per FFT (AVX-512F) or [`LANES`] (AVX2 and FMA), the mel product and the log
-    /// fused after it.
-    Lanes(LaneRealFft, LaneMelBank),
+    /// fused after it; with the 16-lane plan, an 8-lane one for groups of up to 8 frames (the
+    /// edges and the ends of runs: a 16-lane transform of 2 frames is half wasted, and the two
+    /// kernels give the same bits).
+    Lanes(LaneRealFft, Option<LaneRealFft>, LaneMelBank),
     /// One realfft per frame, its windowed frame and power spectrum (other CPUs).
     PerFrame(PowerSpectrum, Vec<f32>, Vec<f32>),
 }
@@ -114,8 +116,17 @@ impl Transform {
     /// Frames per call of [`rows`](Transform::rows) (the per-frame path takes them in groups too).
     fn lanes(&self) -> usize {
         match self {
-            Transform::Lanes(fft, _) => fft.lanes(),
+            Transform::Lanes(fft, ..) => fft.lanes(),
             Transform::PerFrame(..) => LANES,
+        }
+    }
+
+    /// The smaller group [`rows`](Transform::rows) takes at its own cost: [`LANES`] where a
+    /// narrower plan sits beside the wide one, else [`lanes`](Transform::lanes).
+    fn narrow_lanes(&self) -> usize {
+        match self {
+            Transform::Lanes(_, Some(narrow), _) => narrow.lanes(),
+            _ => self.lanes(),
         }
     }
 
@@ -124,7 +135,10 @@ impl Transform {
     /// their maximum.
     fn rows(&mut self, frames: &[f32], hop: usize, count: usize, window: &[f32], bank: &MelBank, out: &mut Vec<f32>) -> f32 {
         match self {
-            Transform::Lanes(fft, lane_bank) => fft.mel_log10(frames, hop, count, window, lane_bank, POWER_FLOOR, out),
+            Transform::Lanes(_, Some(narrow), lane_bank) if count <= narrow.lanes() => {
+                narrow.mel_log10(frames, hop, count, window, lane_bank, POWER_FLOOR, out)
+            }
+            Transform::Lanes(fft, _, lane_bank) => fft.mel_log10(frames, hop, count, window, lane_bank, POWER_FLOOR, out),
             Transform::PerFrame(spectrum, scratch, power) => {
                 let start = out.len();
                 let n_mels = bank.filters();
@@ -180,7 +194,10 @@ impl LogMel {
         LogMel {
             frames: FrameStream::new(params.framing()),
             fft: match (lanes.and_then(|w| w.map_or_else(|| LaneRealFft::new(N_FFT), |w| LaneRealFft::with_lanes(N_FFT, w))), lane_bank) {
-                (Some(fft), Some(lane_bank)) => Transform::Lanes(fft, lane_bank),
+                (Some(fft), Some(lane_bank)) => {
+                    let narrow = (fft.lanes() > LANES).then(|| LaneRealFft::with_lanes(N_FFT, LANES)).flatten();
+                    Transform::Lanes(fft, narrow, lane_bank)
+                }
                 _ => Transform::PerFrame(PowerSpectrum::new(N_FFT), vec![0.0; N_FFT], vec![0.0; N_FFT / 2 + 1]),
             },
             bank,
@@ -201,19 +218,24 @@ impl LogMel {
     /// The log10 mel rows of the frames that the next samples complete (`None`: the end of the
     /// signal, its last frames), appended to `logs`. Returns their maximum.
     fn transform(&mut self, samples: Option<&[f32]>, logs: &mut Vec<f32>) -> f32 {
-        logs.reserve(samples.map_or(MAX_LANES, |s| s.len() / HOP + 1) * self.n_mels);
-        let width = self.fft.lanes();
+        // Room for every frame up to the end of the signal if it ended after these samples: the
+        // end's frames then land in the same buffer (a `reserve` by the next call would move the
+        // rows written so far: 1 MB at 30 s, 7 % of a call through Python).
+        logs.reserve(self.frames.frames_to_come(samples.map_or(0, |s| s.len())) * self.n_mels);
+        let (width, narrow) = (self.fft.lanes(), self.fft.narrow_lanes());
         let (fft, window, lanes, bank) = (&mut self.fft, &self.window, &mut self.lanes, &self.bank);
         let mut max = f32::NEG_INFINITY;
-        // Frames in place in the samples go through the transform [`LANES`] at a time where they
-        // lie; the others (edges, the ends of runs) are gathered in `lanes` first.
+        // Frames in place in the samples go through the transform `width` at a time where they
+        // lie (a run's last `narrow` to `width` frames through the narrow plan); the others
+        // (edges, the ends of runs) are gathered in `lanes` first.
         let mut gathered = 0;
         let mut run = |frames: &[f32], count: usize| {
             let mut i = 0;
             while i < count {
-                if gathered == 0 && count - i >= width {
-                    max = max.max(fft.rows(&frames[i * HOP..], HOP, width, window, bank, logs));
-                    i += width;
+                if gathered == 0 && count - i >= narrow {
+                    let group = if count - i >= width { width } else { narrow };
+                    max = max.max(fft.rows(&frames[i * HOP..], HOP, group, window, bank, logs));
+                    i += group;
                     continue;
                 }
                 lanes[gathered * N_FFT..(gathered + 1) * N_FFT].copy_from_slice(&frames[i * HOP..i * HOP + N_FFT]);
@@ -288,9 +310,7 @@ impl LogMel {
     /// The features of one whole signal.
     pub fn whole(&mut self, samples: &[f32]) -> Features {
         self.reset();
-        // Every frame's room at once, the end's too (its padding, up to `pad_or_trim_s`): the
-        // second `transform` would otherwise move the first's rows to grow the buffer.
-        let mut logs = Vec::with_capacity(self.frames.framing().frames(samples.len()) * self.n_mels);
+        let mut logs = Vec::new();
         let max = self.transform(Some(samples), &mut logs);
         let max = max.max(self.transform(None, &mut logs));
         match self.params.normalize {
@@ -451,8 +471,8 @@ mod tests {
                 let params = LogMelParams { normalize, n_mels, pad_or_trim_s: pad, ..LogMelParams::default() };
                 let mut wide = LogMel::with_transform(params.clone(), Some(Some(MAX_LANES)));
                 let mut narrow = LogMel::with_transform(params.clone(), Some(Some(LANES)));
-                assert!(matches!(&wide.fft, Transform::Lanes(f, _) if f.lanes() == MAX_LANES));
-                assert!(matches!(&narrow.fft, Transform::Lanes(f, _) if f.lanes() == LANES));
+                assert!(matches!(&wide.fft, Transform::Lanes(f, Some(n), _) if f.lanes() == MAX_LANES && n.lanes() == LANES));
+                assert!(matches!(&narrow.fft, Transform::Lanes(f, None, _) if f.lanes() == LANES));
                 let want = narrow.whole(&x);
                 assert_eq!(wide.whole(&x).values, want.values, "{n_mels} mels, pad {pad:?}, {normalize}, whole");
                 let mut got = Vec::new();
