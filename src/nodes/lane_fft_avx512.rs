@@ -233,18 +233,8 @@ unsafe fn transform(f: &mut LaneRealFft, frames: &[f32], hop: usize, window: &[f
     let n = f.n;
     let a = f.a.as_mut_ptr();
     let p = frames.as_ptr();
-    // The samples the next 16 frames at this hop will read and these do not (`16 · hop` floats
-    // past this group's end), fetched while this group is turned: sixteen strided streams are
-    // more than the hardware prefetcher follows (10 min: 31 -> 26 µs per second of audio). A
-    // prefetch never faults, past the input's end too.
-    let (ahead, tiles) = ((W - 1) * hop + n, n / 16);
-    let per_tile = (W * hop).div_ceil(tiles).next_multiple_of(16);
+    let tiles = n / 16;
     for t in 0..tiles {
-        let mut at = ahead + t * per_tile;
-        while at < ahead + (t + 1) * per_tile {
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at) as *const i8);
-            at += 16;
-        }
         let cols = transpose16(std::array::from_fn(|l| _mm512_loadu_ps(p.add(l * hop + 16 * t))));
         for q in 0..8 {
             let i = 16 * t + 2 * q;
