@@ -26,6 +26,18 @@ fn speech_like(seconds: f64) -> Vec<f32> {
 }
 
 fn main() {
+    // Which lane kernel `LogMel` takes here (`LaneRealFft::new`): the figures depend on it.
+    #[cfg(target_arch = "x86_64")]
+    let kernel = if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        "16 lanes (AVX-512F)"
+    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        "8 lanes (AVX2 + FMA)"
+    } else {
+        "realfft per frame"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let kernel = "realfft per frame";
+    println!("kernel: {kernel}");
     for normalize in ["whole", "window"] {
         for (seconds, reps) in [(1.0, 3000), (30.0, 300), (600.0, 20)] {
             let x = speech_like(seconds);

@@ -8,9 +8,14 @@
 //! whole, with no shuffles inside the transform: a self-sorting (Stockham) mixed-radix complex
 //! FFT of n/2 points over even/odd-packed samples, then the split into the n-point real spectrum,
 //! fused with `|X_k|²`. AVX2 and FMA on x86-64 only: [`LaneRealFft::new`] says `None` elsewhere
-//! (and for sizes it does not handle), and the caller keeps its per-frame realfft path.
+//! (and for sizes it does not handle), and the caller keeps its per-frame realfft path. Where the
+//! CPU has AVX-512F the plan runs [`MAX_LANES`] frames at once instead (`lane_fft_avx512.rs`, the
+//! same arithmetic at twice the width); [`LaneRealFft::lanes`] says which.
 
+/// Frames per transform in the AVX2 kernel.
 pub const LANES: usize = 8;
+/// Frames per transform in the AVX-512 kernel: the most a plan reads at once.
+pub const MAX_LANES: usize = 16;
 
 /// One pass of the mixed-radix FFT: radix `p` turns transforms of length `l` into transforms of
 /// length `l·p`.
@@ -24,24 +29,38 @@ struct Stage {
     twiddles: Vec<(f32, f32)>,
 }
 
-/// The plan of an `n`-point real FFT over [`LANES`] frames, and its buffers.
+/// The plan of an `n`-point real FFT over [`LANES`] or [`MAX_LANES`] frames, and its buffers.
 pub struct LaneRealFft {
     n: usize,
     half: usize,
+    /// Frames per transform: [`LANES`] (AVX2) or [`MAX_LANES`] (AVX-512).
+    lanes: usize,
     stages: Vec<Stage>,
     /// `e^{−2πik/n}` for `k` in `0..=n/2`: the even/odd split of the real spectrum.
     split: Vec<(f32, f32)>,
-    /// Two buffers of `half` complex lane vectors (re then im, `2 · LANES` floats each).
+    /// Two buffers of `half` complex lane vectors (re then im, `2 · lanes` floats each).
     a: Vec<f32>,
     b: Vec<f32>,
 }
 
 impl LaneRealFft {
-    /// The plan for `n` points; `None` unless the CPU has AVX2 and FMA, `n` is a multiple of 16
+    /// The plan for `n` points, [`MAX_LANES`] frames at once where the CPU has AVX-512F,
+    /// [`LANES`] otherwise; `None` unless the CPU has AVX2 and FMA, `n` is a multiple of 16
     /// (whole 8 × 8 tiles when the frames are turned into lanes) and `n / 2` has no prime factor
     /// above 5.
     pub fn new(n: usize) -> Option<LaneRealFft> {
-        if !avx2_fma() || n == 0 || n % 16 != 0 {
+        LaneRealFft::with_lanes(n, if avx512() { MAX_LANES } else { LANES })
+    }
+
+    /// The plan for `n` points in the kernel of `lanes` frames ([`LANES`] or [`MAX_LANES`]);
+    /// `None` where the CPU lacks that kernel's instructions (the tests run both).
+    pub fn with_lanes(n: usize, lanes: usize) -> Option<LaneRealFft> {
+        let kernel = match lanes {
+            LANES => avx2_fma(),
+            MAX_LANES => avx2_fma() && avx512(),
+            _ => false,
+        };
+        if !kernel || n == 0 || n % 16 != 0 {
             return None;
         }
         let half = n / 2;
@@ -72,8 +91,13 @@ impl LaneRealFft {
             l = len;
         }
         let split = (0..=half).map(|k| unit(-(k as f64) / n as f64)).collect();
-        let buffer = vec![0.0; half * 2 * LANES];
-        Some(LaneRealFft { n, half, stages, split, a: buffer.clone(), b: buffer })
+        let buffer = vec![0.0; half * 2 * lanes];
+        Some(LaneRealFft { n, half, lanes, stages, split, a: buffer.clone(), b: buffer })
+    }
+
+    /// Frames per transform: [`LANES`] or [`MAX_LANES`].
+    pub fn lanes(&self) -> usize {
+        self.lanes
     }
 
     /// Points per transform.
@@ -86,21 +110,27 @@ impl LaneRealFft {
         self.half + 1
     }
 
-    /// The power spectra `|X_k|²` of [`LANES`] frames (`frames`: frame `l` at
-    /// `frames[l * hop..][..n]`), each multiplied by `window` first, into `out[k * stride + lane]`
-    /// (bin-major). `hop` may be shorter than `n`: overlapping frames are read where they lie in
-    /// the signal, with no copy.
+    /// The power spectra `|X_k|²` of [`lanes`](LaneRealFft::lanes) frames (`frames`: frame `l`
+    /// at `frames[l * hop..][..n]`), each multiplied by `window` first, into
+    /// `out[k * stride + lane]` (bin-major). `hop` may be shorter than `n`: overlapping frames are
+    /// read where they lie in the signal, with no copy.
     pub fn power(&mut self, frames: &[f32], hop: usize, window: &[f32], out: &mut [f32], stride: usize) {
-        assert!(frames.len() >= (LANES - 1) * hop + self.n && window.len() == self.n && stride >= LANES);
-        assert!(out.len() >= self.half * stride + LANES);
+        let lanes = self.lanes;
+        assert!(frames.len() >= (lanes - 1) * hop + self.n && window.len() == self.n && stride >= lanes);
+        assert!(out.len() >= self.half * stride + lanes);
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `new` checked AVX2 and FMA; the asserts above bound every access.
+        // SAFETY: `with_lanes` checked the kernel's instructions (AVX2 and FMA, and AVX-512F for
+        // 16 lanes); the asserts above bound every access.
         unsafe {
-            avx::power(self, frames, hop, window, out, stride)
+            if lanes == MAX_LANES {
+                avx512::power(self, frames, hop, window, out, stride)
+            } else {
+                avx::power(self, frames, hop, window, out, stride)
+            }
         }
     }
 
-    /// `log10(max(mel, floor))` of [`LANES`] frames (read as [`power`](LaneRealFft::power) reads
+    /// `log10(max(mel, floor))` of [`lanes`](LaneRealFft::lanes) frames (read as [`power`](LaneRealFft::power) reads
     /// them), the mel product taken from the power spectra while they are in L1 and the log on
     /// the filter sums while they are in registers; the first `count` frames' values are appended
     /// to `out`, frame after frame (`frames × filters`, the node's output layout, written once).
@@ -115,15 +145,22 @@ impl LaneRealFft {
         floor: f32,
         out: &mut Vec<f32>,
     ) -> f32 {
-        assert!(frames.len() >= (LANES - 1) * hop + self.n && window.len() == self.n);
-        assert!((1..=LANES).contains(&count) && bank.bins == self.half + 1 && floor > 0.0);
+        let lanes = self.lanes;
+        assert!(frames.len() >= (lanes - 1) * hop + self.n && window.len() == self.n);
+        assert!((1..=lanes).contains(&count) && bank.bins == self.half + 1 && floor > 0.0);
         let values = count * bank.filters();
         out.reserve(values);
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `new` checked AVX2 and FMA; the asserts above bound the reads, and `reserve`
-        // the `values` floats written after `out`'s end, all of them before `set_len`.
+        // SAFETY: `with_lanes` checked the kernel's instructions; the asserts above bound the
+        // reads, and `reserve` the `values` floats written after `out`'s end, all of them before
+        // `set_len`.
         unsafe {
-            let max = avx::mel_log10(self, frames, hop, count, window, bank, floor, out.as_mut_ptr().add(out.len()));
+            let end = out.as_mut_ptr().add(out.len());
+            let max = if lanes == MAX_LANES {
+                avx512::mel_log10(self, frames, hop, count, window, bank, floor, end)
+            } else {
+                avx::mel_log10(self, frames, hop, count, window, bank, floor, end)
+            };
             out.set_len(out.len() + values);
             max
         }
@@ -166,6 +203,18 @@ fn unit(turns: f64) -> (f32, f32) {
     (a.cos() as f32, a.sin() as f32)
 }
 
+/// AVX-512F: the 16-lane kernel (it also needs [`avx2_fma`]).
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -176,6 +225,10 @@ fn avx2_fma() -> bool {
         false
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[path = "lane_fft_avx512.rs"]
+mod avx512;
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
@@ -361,7 +414,7 @@ mod avx {
     /// Eight rows of eight floats to eight columns.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    pub(super) fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
         let t0 = _mm256_unpacklo_ps(r[0], r[1]);
         let t1 = _mm256_unpackhi_ps(r[0], r[1]);
         let t2 = _mm256_unpacklo_ps(r[2], r[3]);
@@ -546,21 +599,22 @@ mod avx {
 mod tests {
     use super::*;
 
-    /// Every supported size against a direct f64 DFT, on different frames in every lane.
+    /// Every supported size against a direct f64 DFT, on different frames in every lane, in
+    /// each kernel this CPU has.
     #[test]
     fn power_spectra_equal_a_direct_dft() {
-        for n in [16, 32, 48, 80, 96, 160, 400, 512] {
-            let Some(mut fft) = LaneRealFft::new(n) else {
-                eprintln!("no AVX2 + FMA: nothing to test");
-                return;
+        for (n, lanes) in [16, 32, 48, 80, 96, 160, 400, 512].into_iter().flat_map(|n| [(n, LANES), (n, MAX_LANES)]) {
+            let Some(mut fft) = LaneRealFft::with_lanes(n, lanes) else {
+                eprintln!("no kernel of {lanes} lanes on this CPU: not tested");
+                continue;
             };
-            let frames: Vec<f32> = (0..LANES * n).map(|i| ((i * 7919 + 13) % 1009) as f32 / 1009.0 - 0.5).collect();
+            let frames: Vec<f32> = (0..lanes * n).map(|i| ((i * 7919 + 13) % 1009) as f32 / 1009.0 - 0.5).collect();
             let window: Vec<f32> = (0..n).map(|i| 0.5 + 0.5 * (i as f32 / n as f32)).collect();
             let bins = n / 2 + 1;
-            let stride = LANES + 3;
+            let stride = lanes + 3;
             let mut out = vec![f32::NAN; bins * stride];
             fft.power(&frames, n, &window, &mut out, stride);
-            for l in 0..LANES {
+            for l in 0..lanes {
                 let x: Vec<f64> = (0..n).map(|i| frames[l * n + i] as f64 * window[i] as f64).collect();
                 let energy: f64 = x.iter().map(|v| v * v).sum::<f64>() * n as f64;
                 for k in 0..bins {
@@ -572,7 +626,59 @@ mod tests {
                     }
                     let want = re * re + im * im;
                     let got = out[k * stride + l] as f64;
-                    assert!((got - want).abs() <= 1e-6 * energy, "n {n} lane {l} bin {k}: {got} vs {want}");
+                    assert!((got - want).abs() <= 1e-6 * energy, "n {n}, {lanes} lanes, lane {l} bin {k}: {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 kernel gives the AVX2 kernel's bits: power spectra, and the fused mel sums and
+    /// logs of 1 to 16 frames (with Whisper's 80- and 128-filter banks; overlapping frames read in
+    /// place, and quiet frames under the floor), each 16-lane call against two 8-lane calls. Says
+    /// which kernels ran; on a CPU without AVX-512F there is nothing to compare, and it says so.
+    #[test]
+    fn avx512_equals_avx2() {
+        let detected = avx2_fma() && avx512();
+        let (Some(mut wide), Some(mut narrow)) = (LaneRealFft::with_lanes(400, MAX_LANES), LaneRealFft::with_lanes(400, LANES)) else {
+            assert!(!detected, "AVX-512F detected but no 16-lane plan");
+            eprintln!("avx512_equals_avx2: no AVX-512F (or no AVX2) on this CPU, the 16-lane kernel did not run");
+            return;
+        };
+        assert_eq!(LaneRealFft::new(400).map(|f| f.lanes()), Some(MAX_LANES), "the default plan takes the AVX-512 kernel");
+        eprintln!("avx512_equals_avx2: ran the AVX-512 kernel ({MAX_LANES} lanes) against the AVX2 kernel ({LANES} lanes)");
+        let hop = 160;
+        // Speech-like tones, then silence for the last frames (under the 1e-10 floor).
+        let x: Vec<f32> = (0..MAX_LANES * hop + 400)
+            .map(|i| if i < 2000 { (i as f32 * 0.05).sin() * 0.3 + ((i * 7919) % 101) as f32 * 1e-4 } else { 0.0 })
+            .collect();
+        let window: Vec<f32> = (0..400).map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / 400.0).cos()).collect();
+        let mut out_wide = vec![f32::NAN; 201 * MAX_LANES + MAX_LANES];
+        wide.power(&x, hop, &window, &mut out_wide, MAX_LANES);
+        let mut out_narrow = vec![f32::NAN; 201 * LANES + LANES];
+        for half in 0..2 {
+            narrow.power(&x[half * LANES * hop..], hop, &window, &mut out_narrow, LANES);
+            for k in 0..201 {
+                for l in 0..LANES {
+                    assert_eq!(out_wide[k * MAX_LANES + half * LANES + l].to_bits(), out_narrow[k * LANES + l].to_bits(), "bin {k} frame {}", half * LANES + l);
+                }
+            }
+        }
+        for n_mels in [80, 128] {
+            let mel = crate::nodes::spectral::MelBank::slaney(16000.0, 400, n_mels, 0.0, 8000.0);
+            let bank = LaneMelBank::new(mel.rows(), mel.bins()).expect("whole groups of 8 filters");
+            for count in 1..=MAX_LANES {
+                let mut got = Vec::new();
+                let max = wide.mel_log10(&x, hop, count, &window, &bank, 1e-10, &mut got);
+                let mut want = Vec::new();
+                let mut want_max = narrow.mel_log10(&x, hop, count.min(LANES), &window, &bank, 1e-10, &mut want);
+                if count > LANES {
+                    want_max = want_max.max(narrow.mel_log10(&x[LANES * hop..], hop, count - LANES, &window, &bank, 1e-10, &mut want));
+                }
+                assert_eq!(got.len(), count * n_mels);
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{n_mels} mels, {count} frames");
+                assert_eq!(max.to_bits(), want_max.to_bits(), "{n_mels} mels, {count} frames: maximum");
+                if count >= 14 {
+                    assert!(got.contains(&1e-10f32.log10()), "the silent frames reach the floor");
                 }
             }
         }

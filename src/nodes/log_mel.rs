@@ -8,7 +8,7 @@
 //! `docs/nodes.md#logmelnode`; numpy twin: `python/remotemedia/_pure/features.py`.
 
 use super::params::node_params;
-use super::lane_fft::{LaneMelBank, LaneRealFft, LANES};
+use super::lane_fft::{LaneMelBank, LaneRealFft, LANES, MAX_LANES};
 use super::spectral::{log10_floored, mono_samples, FrameCount, FrameStream, Framing, MelBank, PowerSpectrum, Reflect};
 use super::{expect_audio, Inputs, Node, NodeType, ParamKind};
 use crate::data::{AudioBuffer, Features, Payload};
@@ -103,18 +103,42 @@ fn normalize(values: &mut [f32], max: f32) {
 
 /// The frame transform: frames in, `log10(max(mel, 1e-10))` rows out (frames × n_mels).
 enum Transform {
-    /// [`LANES`] frames per FFT (AVX2 and FMA), the mel product and the log fused after it.
-    Lanes(LaneRealFft, LaneMelBank),
+    /// 16 frames per FFT (AVX-512F) or [`LANES`] (AVX2 and FMA), the mel product and the log
+    /// fused after it; with the 16-lane plan, an 8-lane one for groups of up to 8 frames (the
+    /// edges and the ends of runs: a 16-lane transform of 2 frames is half wasted, and the two
+    /// kernels give the same bits).
+    Lanes(LaneRealFft, Option<LaneRealFft>, LaneMelBank),
     /// One realfft per frame, its windowed frame and power spectrum (other CPUs).
     PerFrame(PowerSpectrum, Vec<f32>, Vec<f32>),
 }
 
 impl Transform {
+    /// Frames per call of [`rows`](Transform::rows) (the per-frame path takes them in groups too).
+    fn lanes(&self) -> usize {
+        match self {
+            Transform::Lanes(fft, ..) => fft.lanes(),
+            Transform::PerFrame(..) => LANES,
+        }
+    }
+
+    /// The smaller group [`rows`](Transform::rows) takes at its own cost: [`LANES`] where a
+    /// narrower plan sits beside the wide one, else [`lanes`](Transform::lanes).
+    fn narrow_lanes(&self) -> usize {
+        match self {
+            Transform::Lanes(_, Some(narrow), _) => narrow.lanes(),
+            _ => self.lanes(),
+        }
+    }
+
     /// The rows of `count` frames (frame `t` at `frames[t * hop..][..400]`; the lane transform
-    /// reads [`LANES`] frames whatever `count`), appended to `out`. Returns their maximum.
+    /// reads [`lanes`](Transform::lanes) frames whatever `count`), appended to `out`. Returns
+    /// their maximum.
     fn rows(&mut self, frames: &[f32], hop: usize, count: usize, window: &[f32], bank: &MelBank, out: &mut Vec<f32>) -> f32 {
         match self {
-            Transform::Lanes(fft, lane_bank) => fft.mel_log10(frames, hop, count, window, lane_bank, POWER_FLOOR, out),
+            Transform::Lanes(_, Some(narrow), lane_bank) if count <= narrow.lanes() => {
+                narrow.mel_log10(frames, hop, count, window, lane_bank, POWER_FLOOR, out)
+            }
+            Transform::Lanes(fft, _, lane_bank) => fft.mel_log10(frames, hop, count, window, lane_bank, POWER_FLOOR, out),
             Transform::PerFrame(spectrum, scratch, power) => {
                 let start = out.len();
                 let n_mels = bank.filters();
@@ -144,8 +168,8 @@ pub struct LogMel {
     bank: MelBank,
     /// Periodic Hann of 400 points.
     window: Vec<f32>,
-    /// Scratch: up to [`LANES`] frames that did not lie in place in the samples (the edges,
-    /// and the ends of runs), copied frame after frame (`LANES × 400`).
+    /// Scratch: up to [`MAX_LANES`] frames that did not lie in place in the samples (the edges,
+    /// and the ends of runs), copied frame after frame (`lanes × 400`).
     lanes: Vec<f32>,
     /// log10 frames waiting for their window to complete (normalize "window" / "whole").
     held: Vec<f32>,
@@ -155,11 +179,12 @@ pub struct LogMel {
 
 impl LogMel {
     pub fn new(params: LogMelParams) -> LogMel {
-        LogMel::with_transform(params, true)
+        LogMel::with_transform(params, Some(None))
     }
 
-    /// `lanes`: the lane FFT where the CPU has it; false: realfft per frame (the tests compare).
-    fn with_transform(params: LogMelParams, lanes: bool) -> LogMel {
+    /// `lanes`: `Some(None)` the widest lane FFT the CPU has, `Some(Some(w))` the kernel of `w`
+    /// lanes if it has that one, `None` realfft per frame (the tests compare them).
+    fn with_transform(params: LogMelParams, lanes: Option<Option<usize>>) -> LogMel {
         let n_mels = params.n_mels as usize;
         let window = (0..N_FFT)
             .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32)
@@ -168,13 +193,16 @@ impl LogMel {
         let lane_bank = LaneMelBank::new(bank.rows(), bank.bins());
         LogMel {
             frames: FrameStream::new(params.framing()),
-            fft: match (LaneRealFft::new(N_FFT).filter(|_| lanes), lane_bank) {
-                (Some(fft), Some(lane_bank)) => Transform::Lanes(fft, lane_bank),
+            fft: match (lanes.and_then(|w| w.map_or_else(|| LaneRealFft::new(N_FFT), |w| LaneRealFft::with_lanes(N_FFT, w))), lane_bank) {
+                (Some(fft), Some(lane_bank)) => {
+                    let narrow = (fft.lanes() > LANES).then(|| LaneRealFft::with_lanes(N_FFT, LANES)).flatten();
+                    Transform::Lanes(fft, narrow, lane_bank)
+                }
                 _ => Transform::PerFrame(PowerSpectrum::new(N_FFT), vec![0.0; N_FFT], vec![0.0; N_FFT / 2 + 1]),
             },
             bank,
             window,
-            lanes: vec![0.0; LANES * N_FFT],
+            lanes: vec![0.0; MAX_LANES * N_FFT],
             held: Vec::new(),
             held_max: f32::NEG_INFINITY,
             n_mels,
@@ -190,25 +218,31 @@ impl LogMel {
     /// The log10 mel rows of the frames that the next samples complete (`None`: the end of the
     /// signal, its last frames), appended to `logs`. Returns their maximum.
     fn transform(&mut self, samples: Option<&[f32]>, logs: &mut Vec<f32>) -> f32 {
-        logs.reserve(samples.map_or(LANES, |s| s.len() / HOP + 1) * self.n_mels);
+        // Room for every frame up to the end of the signal if it ended after these samples: the
+        // end's frames then land in the same buffer (a `reserve` by the next call would move the
+        // rows written so far: 1 MB at 30 s, 7 % of a call through Python).
+        logs.reserve(self.frames.frames_to_come(samples.map_or(0, |s| s.len())) * self.n_mels);
+        let (width, narrow) = (self.fft.lanes(), self.fft.narrow_lanes());
         let (fft, window, lanes, bank) = (&mut self.fft, &self.window, &mut self.lanes, &self.bank);
         let mut max = f32::NEG_INFINITY;
-        // Frames in place in the samples go through the transform [`LANES`] at a time where they
-        // lie; the others (edges, the ends of runs) are gathered in `lanes` first.
+        // Frames in place in the samples go through the transform `width` at a time where they
+        // lie (a run's last `narrow` to `width` frames through the narrow plan); the others
+        // (edges, the ends of runs) are gathered in `lanes` first.
         let mut gathered = 0;
         let mut run = |frames: &[f32], count: usize| {
             let mut i = 0;
             while i < count {
-                if gathered == 0 && count - i >= LANES {
-                    max = max.max(fft.rows(&frames[i * HOP..], HOP, LANES, window, bank, logs));
-                    i += LANES;
+                if gathered == 0 && count - i >= narrow {
+                    let group = if count - i >= width { width } else { narrow };
+                    max = max.max(fft.rows(&frames[i * HOP..], HOP, group, window, bank, logs));
+                    i += group;
                     continue;
                 }
                 lanes[gathered * N_FFT..(gathered + 1) * N_FFT].copy_from_slice(&frames[i * HOP..i * HOP + N_FFT]);
                 gathered += 1;
                 i += 1;
-                if gathered == LANES {
-                    max = max.max(fft.rows(lanes, N_FFT, LANES, window, bank, logs));
+                if gathered == width {
+                    max = max.max(fft.rows(lanes, N_FFT, width, window, bank, logs));
                     gathered = 0;
                 }
             }
@@ -402,7 +436,7 @@ mod tests {
         for normalize in ["window", "whole", "none"] {
             let params = LogMelParams { normalize, ..LogMelParams::default() };
             let lanes = LogMel::new(params.clone()).whole(&x);
-            let per_frame = LogMel::with_transform(params, false).whole(&x);
+            let per_frame = LogMel::with_transform(params, None).whole(&x);
             assert_eq!(lanes.frames(), per_frame.frames());
             // "none" keeps values far under the maximum, where two f32 FFTs differ relatively
             // (1.3e-4 in log10 here): compare those the normalisation keeps, on its scale (/ 4).
@@ -417,6 +451,37 @@ mod tests {
                 .map(|(a, b)| (a.max(floor) - b.max(floor)).abs() / scale)
                 .fold(0.0, f32::max);
             assert!(worst < 1e-4, "{normalize}: {worst}");
+        }
+    }
+
+    /// The AVX-512 kernel (16 frames at once) gives the AVX2 kernel's features bit for bit, whole
+    /// and streamed in chunks that leave partial groups of lanes, 80 and 128 bins, padded to 30 s
+    /// or not. Says which kernels ran (on a CPU without AVX-512F only the AVX2 one exists, and the
+    /// test says it compared nothing).
+    #[test]
+    fn avx512_kernel_gives_the_avx2_kernels_features() {
+        if LaneRealFft::with_lanes(N_FFT, MAX_LANES).is_none() || LaneRealFft::with_lanes(N_FFT, LANES).is_none() {
+            eprintln!("no AVX-512F (or no AVX2) on this CPU: the 16-lane kernel did not run, nothing compared");
+            return;
+        }
+        eprintln!("comparing the AVX-512 kernel (16 lanes) with the AVX2 kernel (8 lanes)");
+        let x = signal(16000 * 31 + 1234);
+        for (n_mels, pad) in [(80, None), (128, None), (80, Some(30.0))] {
+            for normalize in ["window", "whole", "none"] {
+                let params = LogMelParams { normalize, n_mels, pad_or_trim_s: pad, ..LogMelParams::default() };
+                let mut wide = LogMel::with_transform(params.clone(), Some(Some(MAX_LANES)));
+                let mut narrow = LogMel::with_transform(params.clone(), Some(Some(LANES)));
+                assert!(matches!(&wide.fft, Transform::Lanes(f, Some(n), _) if f.lanes() == MAX_LANES && n.lanes() == LANES));
+                assert!(matches!(&narrow.fft, Transform::Lanes(f, None, _) if f.lanes() == LANES));
+                let want = narrow.whole(&x);
+                assert_eq!(wide.whole(&x).values, want.values, "{n_mels} mels, pad {pad:?}, {normalize}, whole");
+                let mut got = Vec::new();
+                for c in x.chunks(16000 + 333) {
+                    got.extend(wide.push(Some(c)).values);
+                }
+                got.extend(wide.push(None).values);
+                assert_eq!(got, want.values, "{n_mels} mels, pad {pad:?}, {normalize}, streamed");
+            }
         }
     }
 

@@ -146,6 +146,15 @@ impl FrameStream {
         self.next
     }
 
+    /// The most frames the next [`push_runs`](FrameStream::push_runs) of `more` samples, or
+    /// the [`finish_runs`](FrameStream::finish_runs) after it, can hand over: those of the signal
+    /// if it ended there (what a caller reserves room for, so that its buffer is not moved while
+    /// it grows).
+    pub fn frames_to_come(&self, more: usize) -> usize {
+        let room = self.framing.exact_len.map_or(usize::MAX, |l| l.saturating_sub(self.received));
+        self.framing.frames(self.received + more.min(room)).saturating_sub(self.next)
+    }
+
     /// Adds samples; calls `emit` with each frame now complete, in order. The frame is a scratch
     /// copy the caller may modify.
     pub fn push(&mut self, chunk: &[f32], mut emit: impl FnMut(&mut [f32])) {
