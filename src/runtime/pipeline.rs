@@ -98,7 +98,7 @@ impl Executors {
 
     fn put(&self, e: Box<InlineSession>) {
         let p = Box::into_raw(e);
-        if let Err(_) = self.idle.compare_exchange(std::ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed) {
+        if self.idle.compare_exchange(std::ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed).is_err() {
             // SAFETY: the slot refused `p`, which is still ours alone, from `Box::into_raw` above.
             self.lock().push(unsafe { Box::from_raw(p) });
         }
@@ -108,6 +108,12 @@ impl Executors {
         self.more.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+// The slot hands executors from thread to thread, as the lock's `Vec` did: they must be `Send`.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<InlineSession>()
+};
 
 impl Drop for Executors {
     fn drop(&mut self) {
