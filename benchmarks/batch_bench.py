@@ -17,12 +17,16 @@
    ratio is set against run_batch's from part 1 (target >= 0.9 of it). The commands run in a
    rotating order (each round starts with the next one), and each round also times the
    filesystem's own peer: creating as many small files as the batch writes, each under a
-   temporary name renamed over the previous round's, on one thread, in the same folder kind.
-   Why: on a journal-less ext4 (this VM's root) a new inode costs 100-1,000+ µs of kernel CPU
-   when many files were deleted in the last ~30 s (the allocator reads and skips every recently
-   freed inode), so a command's per-item time depended on what ran just before it (a 1-worker
-   command first in every round measured 285 µs per item against 95 µs for 2 workers, a
-   "superlinear" 3x). ``--scratch DIR`` puts the folders elsewhere (e.g. /dev/shm).
+   temporary name then renamed, on one thread, in the same folder kind. Every command of every
+   round (and every peer round) writes into a fresh folder of its own, as a user's batch would,
+   and nothing is deleted until the end. Why: on ext4 (this VM's root, mounted with the default
+   ``auto_da_alloc``) a rename that replaces an existing file starts writing the new file back
+   on the renaming thread, 2,000-2,800 µs per file here against ~50 µs for a new name, so
+   rounds that wrote over the previous round's outputs measured that instead of the batch (a
+   2-worker / 1-worker ratio of 0.64 in one run, 0.95 in the next); and on a journal-less ext4
+   a new inode costs 100-1,000+ µs of kernel CPU when many files were deleted in the last
+   ~30 s. The folder's filesystem and mount options are printed. ``--scratch DIR`` puts the
+   folders elsewhere (e.g. /dev/shm).
 
     python benchmarks/batch_bench.py [--quick] [--items N] [--binary PATH] [--scratch DIR] [--json FILE]
 """
@@ -202,25 +206,34 @@ def find_binary(given):
     return shutil.which("remotemedia")
 
 
-def filesystem_of(path):
-    """The filesystem type holding `path` (from /proc/mounts: the longest mount point above it)."""
-    path, best = os.path.realpath(path), ("", "unknown")
+def mount_of(path):
+    """(mount point, filesystem type, options) of the filesystem holding `path`: /proc/mounts'
+    longest mount point above it, with ext4's full option list (defaults such as auto_da_alloc
+    included) from /proc/fs/ext4/DEVICE/options where it is readable."""
+    path, best = os.path.realpath(path), ("", "unknown", "", "")
     try:
         with open("/proc/mounts") as f:
             for line in f:
                 parts = line.split()
-                if len(parts) >= 3 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")):
+                if len(parts) >= 4 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")):
                     if len(parts[1]) >= len(best[0]):
-                        best = (parts[1], parts[2])
+                        best = (parts[1], parts[2], parts[3], parts[0])
     except OSError:
         pass
-    return best[1]
+    options = best[2]
+    if best[1] == "ext4":
+        try:
+            with open(f"/proc/fs/ext4/{os.path.basename(best[3])}/options") as f:
+                options = ",".join(f.read().split())
+        except OSError:
+            pass
+    return best[0], best[1], options
 
 
 def create_files(folder, count, size):
     """The filesystem's peer of a batch's writes: `count` files of `size` bytes, each written under
-    a temporary name and renamed over the previous round's (what the CLI does), on one thread.
-    Returns the wall seconds."""
+    a temporary name and renamed into place (what the CLI does), on one thread, into `folder`
+    (a fresh one each round). Returns the wall seconds."""
     os.makedirs(folder, exist_ok=True)
     data = b"x" * size
     t = time.perf_counter()
@@ -256,7 +269,8 @@ def cli_part(binary, items, repeats, scratch=None):
             # Rotating order: no command always follows the same one (see the module's note).
             for name in names[r % len(names):] + names[:r % len(names)]:
                 cmd = commands[name]
-                out = os.path.join(tmp, f"out-{name.replace(' ', '_')}")
+                # A fresh folder per command and round (see the module's note).
+                out = os.path.join(tmp, f"out-{name.replace(' ', '_')}-{r}")
                 r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
                 res = subprocess.run(cmd + ["--out", out], capture_output=True, text=True)
@@ -272,15 +286,16 @@ def cli_part(binary, items, repeats, scratch=None):
                     walls[name].append(report["wall_s"])
                     whole[name].append(elapsed)
                     cpus[name].append(cpu)
-            size = max(1, int(np.median([os.path.getsize(os.path.join(tmp, "out-1_process", n))
-                                         for n in os.listdir(os.path.join(tmp, "out-1_process"))
-                                         if n != "report.json"][:64] or [1])))
-            wall = create_files(os.path.join(tmp, "fs-peer"), len(items), size)
+            first = os.path.join(tmp, f"out-1_process-{r}")
+            size = max(1, int(np.median([os.path.getsize(os.path.join(first, n))
+                                         for n in os.listdir(first) if n != "report.json"][:64] or [1])))
+            wall = create_files(os.path.join(tmp, f"fs-peer-{r}"), len(items), size)
             if r > 0:
                 fs_walls.append(wall)
-        same = _same_outputs(os.path.join(tmp, "out-1_process"), os.path.join(tmp, "out-2_processes"))
+        same = _same_outputs(os.path.join(tmp, f"out-1_process-{repeats}"), os.path.join(tmp, f"out-2_processes-{repeats}"))
         result = {k: stats(walls[k], len(items)) for k in commands}
-        result["filesystem"] = {"type": filesystem_of(tmp), **stats(fs_walls, len(items))}
+        mount, fstype, options = mount_of(tmp)
+        result["filesystem"] = {"type": fstype, "mount": mount, "options": options, **stats(fs_walls, len(items))}
         for k in commands:
             result[k]["command_median_ms"] = float(np.median(whole[k])) * 1e3
             # CPU of the whole command (all processes, start-up and file I/O included).
@@ -355,6 +370,7 @@ def main():
     else:
         cli, same = cli_part(binary, items, max(3, repeats // 3), args.scratch)
         fs = cli["filesystem"]
+        print(f"{'output folders on':<44} {fs['type']} at {fs['mount']} ({fs['options']}); a fresh folder per command and round")
         print(f"{'creating the output files alone (' + fs['type'] + ')':<44} per file median "
               f"{fs['per_item_median_us']:>8.1f} µs  p99 {fs['per_item_p99_us']:>8.1f} µs  (1 thread, same folder kind: "
               f"the filesystem's share of each item)")

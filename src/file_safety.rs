@@ -12,7 +12,9 @@
 //! case-insensitive file system (`x.wav` and `x.WAV` both writing `x.gain.wav`); [`same_file`]
 //! catches an output that is an input; [`AtomicFile`] writes to a temporary name in the same
 //! folder and renames it into place on [`AtomicFile::commit`], so an interrupted or failed write
-//! (Ctrl-C, a full disk) never leaves a truncated file under the final name.
+//! (Ctrl-C, a full disk) never leaves a truncated file under the final name; a file already
+//! there is replaced by exchanging the two names, then removed (see `replace_into`: a rename
+//! over it made ext4 write the new file back at once, ~2 ms a file).
 //!
 //! Not covered: power loss (no fsync is made, to keep batches of small files fast), and a
 //! temporary file left by a process that was killed (`.NAME.PID-N.part`, hidden, in the output
@@ -263,8 +265,46 @@ impl AtomicFile {
             source: e.into_error(),
         })?;
         drop(file);
-        std::fs::rename(&self.temp, &self.target).map_err(|e| self.io_error(e))
+        replace_into(&self.temp, &self.target)
     }
+}
+
+/// Moves the finished temporary file `temp` to `target`. A regular file already at `target` is
+/// replaced at once: the name holds the old whole file or the new one, never neither.
+///
+/// Why not a plain rename over an existing file: ext4, mounted with its default
+/// `auto_da_alloc`, allocates and starts writing back the new file's blocks on the renaming
+/// thread when a rename replaces a file (a guard for programs that do not fsync). Measured on
+/// this project's VMs: 2,000-2,800 µs per 600-byte file replaced, against ~50 µs for a new one,
+/// so `remotemedia batch` into a folder holding a previous run's outputs was ~8x slower and
+/// did not scale with workers. Exchanging the two names (`renameat2` with `RENAME_EXCHANGE`,
+/// Linux 3.15+) and then removing the old file, now under the temporary name, is as atomic
+/// for anyone reading the name and costs what a new file costs (~50 µs). Where the target is
+/// missing or not a regular file, or the filesystem cannot exchange names: a plain rename.
+fn replace_into(temp: &Path, target: &Path) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error::Io { context: format!("cannot write '{}'", target.display()), source: e };
+    #[cfg(target_os = "linux")]
+    if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_file()) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| io(e.into()));
+        let (from, to) = (c(temp)?, c(target)?);
+        // SAFETY: two NUL-terminated paths that live across the call; the syscall reads them only.
+        let r = unsafe {
+            libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_EXCHANGE)
+        };
+        if r == 0 {
+            return std::fs::remove_file(temp).map_err(|e| Error::Io {
+                context: format!("wrote '{}', but cannot remove the file it replaced, now at '{}'", target.display(), temp.display()),
+                source: e,
+            });
+        }
+        let e = std::io::Error::last_os_error();
+        // Not supported here (kernel, filesystem), or the target went away meanwhile: rename.
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::ENOENT)) {
+            return Err(io(e));
+        }
+    }
+    std::fs::rename(temp, target).map_err(io)
 }
 
 impl Write for AtomicFile {
@@ -386,6 +426,34 @@ mod tests {
         assert!(AtomicFile::create(&dir).is_err());
         write_atomic(&dir.join("b.json"), b"{}").expect("write_atomic");
         assert_eq!(std::fs::read(dir.join("b.json")).expect("read"), b"{}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A commit over an existing file replaces it (exchanging the names where the system can):
+    /// a second link to the old file still reads the old bytes, the name reads the new ones,
+    /// and no temporary file is left; a symbolic link at the target is replaced, not followed.
+    #[cfg(unix)]
+    #[test]
+    fn a_commit_replaces_the_file_at_its_name_and_leaves_nothing_else() {
+        let dir = temp_dir("replace");
+        let target = dir.join("x.vad.json");
+        std::fs::write(&target, b"old").expect("write");
+        std::fs::hard_link(&target, dir.join("keep")).expect("link");
+        for round in 0..3 {
+            let mut f = AtomicFile::create(&target).expect("create");
+            f.write_all(format!("new {round}").as_bytes()).expect("write");
+            f.commit().expect("commit");
+            assert_eq!(std::fs::read(&target).expect("read"), format!("new {round}").as_bytes());
+            assert_eq!(std::fs::read(dir.join("keep")).expect("read"), b"old", "the old file was replaced, not rewritten");
+            assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 2, "round {round}: only the target and the link");
+        }
+        let elsewhere = dir.join("elsewhere");
+        std::fs::write(&elsewhere, b"pointee").expect("write");
+        let link = dir.join("l.json");
+        std::os::unix::fs::symlink(&elsewhere, &link).expect("symlink");
+        write_atomic(&link, b"{}").expect("write_atomic");
+        assert!(std::fs::symlink_metadata(&link).expect("meta").file_type().is_file());
+        assert_eq!(std::fs::read(&elsewhere).expect("read"), b"pointee");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

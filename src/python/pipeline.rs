@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -148,9 +148,20 @@ fn run_input(py: Python<'_>, inputs: &Bound<'_, PyDict>) -> PyResult<RunInput> {
 }
 
 fn outputs_to_py<'py>(py: Python<'py>, out: RunOutput) -> PyResult<Bound<'py, PyDict>> {
+    outputs_keyed(py, out, &[])
+}
+
+/// As [`outputs_to_py`], keyed by `keys`' string object for an output id found there (made
+/// once per pipeline, its hash cached) instead of a new string per run. Why: making, hashing
+/// and later freeing the key was ~50 ns of a ~8 µs run on 0.01 s of audio.
+fn outputs_keyed<'py>(py: Python<'py>, out: RunOutput, keys: &[(String, Py<PyString>)]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (id, p) in out.outputs {
-        d.set_item(id, payload_to_py(py, p)?)?;
+        let value = payload_to_py(py, p)?;
+        match keys.iter().find(|(k, _)| *k == id) {
+            Some((_, key)) => d.set_item(key.bind(py), value)?,
+            None => d.set_item(id, value)?,
+        }
     }
     Ok(d)
 }
@@ -215,6 +226,8 @@ fn completions() -> &'static tokio::sync::mpsc::UnboundedSender<Completion> {
 pub struct NativePipeline {
     inner: Pipeline,
     manifest: String,
+    /// The output nodes' ids as interned Python strings, the keys of every run's outputs.
+    keys: Vec<(String, Py<PyString>)>,
 }
 
 #[pymethods]
@@ -244,6 +257,11 @@ impl NativePipeline {
             graph.config.workers = n;
         }
         let manifest = manifest::to_manifest(&graph).to_string();
+        let keys = graph.output_nodes().into_iter().map(|n| {
+            let id = graph.nodes[n].id.clone();
+            let key = PyString::intern(py, &id).unbind();
+            (id, key)
+        }).collect();
         let workers = graph.config.workers;
         let clock: Arc<dyn Clock> = match clock {
             Some(c) if !c.is_none() => Arc::new(PyClock::new(c)?),
@@ -253,7 +271,7 @@ impl NativePipeline {
         let inner = py
             .detach(|| WorkerPool::shared(workers).and_then(|pool| pool.install_factories(graph, factories, clock)))
             .map_err(|e| errors::to_py(py, &e))?;
-        Ok(NativePipeline { inner, manifest })
+        Ok(NativePipeline { inner, manifest, keys })
     }
 
     /// Runs one input; blocks the calling thread (not the interpreter) until the outputs are ready.
@@ -366,14 +384,14 @@ impl NativePipeline {
                 return Err(e);
             }
             match ran {
-                Ok(result) => return outputs_to_py(py, result.map_err(|e| errors::to_py(py, &e))?),
+                Ok(result) => return outputs_keyed(py, result.map_err(|e| errors::to_py(py, &e))?, &self.keys),
                 Err(back) => input = back,
             }
         }
         let mut pending = self.inner.start(input).map_err(|e| errors::to_py(py, &e))?;
         loop {
             match py.detach(|| pending.wait_for(batch::POLL)) {
-                Ok(Some(out)) => return outputs_to_py(py, out),
+                Ok(Some(out)) => return outputs_keyed(py, out, &self.keys),
                 Ok(None) => py.check_signals()?,
                 Err(e) => return Err(errors::to_py(py, &e)),
             }

@@ -264,6 +264,10 @@ pub(crate) struct SessionWorker {
     whole_runs: bool,
     /// The result of the last job that had no reply, for [`InlineSession::run`] to return.
     kept: Option<ItemResult>,
+    /// A finished job's per-node vectors (outputs, uses), emptied, for the next job to fill.
+    /// Why: allocating and freeing both for every run was ~30-40 ns of a ~8 µs run on 0.01 s
+    /// of audio, which runs one job at a time here.
+    spare: Option<(Vec<Option<Payload>>, Vec<usize>)>,
 }
 
 impl SessionWorker {
@@ -285,6 +289,7 @@ impl SessionWorker {
             stats,
             whole_runs: false,
             kept: None,
+            spare: None,
         }
     }
 
@@ -323,16 +328,11 @@ impl SessionWorker {
     }
 
     /// A fresh job at its first node, as `drive` starts each one.
-    fn progress(&self, mut job: ChunkJob) -> Progress {
-        Progress {
-            chunk: job.chunk.take().map(|c| c.into_iter().map(Some).collect()),
-            job,
-            pos: 0,
-            outputs: vec![None; self.runners.len()],
-            uses: self.uses.clone(),
-            error: None,
-            retry: None,
-        }
+    fn progress(&mut self, mut job: ChunkJob) -> Progress {
+        let (mut outputs, mut uses) = self.spare.take().unwrap_or_default();
+        outputs.resize_with(self.runners.len(), || None);
+        uses.extend_from_slice(&self.uses);
+        Progress { chunk: job.chunk.take().map(|c| c.into_iter().map(Some).collect()), job, pos: 0, outputs, uses, error: None, retry: None }
     }
 
     /// Runs a whole run's job (see [`InlineSession::run`]) on an idle executor: through the
@@ -487,6 +487,9 @@ impl SessionWorker {
         if let Some(t) = p.job.started {
             self.stats.borrow_mut().runs.record_items(t.elapsed(), 1, result.is_err() as u64);
         }
+        p.outputs.clear();
+        p.uses.clear();
+        self.spare = Some((std::mem::take(&mut p.outputs), std::mem::take(&mut p.uses)));
         match p.job.reply {
             Some(reply) => reply(Ok(vec![result])),
             None => self.kept = Some(result),
