@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use remotemedia::nodes::denoise::{DenoiseParams, Gate, Mode, Reuse};
+use remotemedia::nodes::denoise::{DenoiseParams, Gate, Mode, Reuse, Smoothing};
 
 const RATE: u32 = 16000;
 
@@ -37,6 +37,7 @@ fn params() -> DenoiseParams {
         freq_mask_smooth_hz: DenoiseParams::DEFAULT_FREQ_SMOOTH_HZ,
         time_mask_smooth_ms: DenoiseParams::DEFAULT_TIME_SMOOTH_MS,
         time_constant_s: DenoiseParams::DEFAULT_TIME_CONSTANT_S,
+        smoothing: Smoothing::Preserve,
         noise_clip: None,
     }
 }

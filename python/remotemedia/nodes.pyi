@@ -49,7 +49,7 @@ class ChannelMixNode(BuiltinNode):
 @final
 class DenoiseNode(BuiltinNode):
     """Spectral-gating noise reduction: STFT bins below the noise profile's mean + n_std_thresh std (dB) are attenuated by prop_decrease, with the mask smoothed over time and frequency; the profile from noise_clip or the quietest frames, fixed (stationary) or running (nonstationary). f32/i16/i32 in, f32 out, same length; streams lag by n_fft + (time_mask_smooth_ms in hops) * hop samples."""
-    def __init__(self, mode: Literal["stationary", "nonstationary"] = "stationary", n_fft: Literal[256, 512, 1024, 2048, 4096] = 1024, n_std_thresh: float = 1.5, prop_decrease: float = 1.0, freq_mask_smooth_hz: float = 500.0, time_mask_smooth_ms: float = 50.0, time_constant_s: float = 2.0, noise_clip: Optional[Sequence[float]] = None, *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None) -> None: ...
+    def __init__(self, mode: Literal["stationary", "nonstationary"] = "stationary", n_fft: Literal[256, 512, 1024, 2048, 4096] = 1024, n_std_thresh: float = 1.5, prop_decrease: float = 1.0, freq_mask_smooth_hz: float = 500.0, time_mask_smooth_ms: float = 50.0, time_constant_s: float = 2.0, noise_clip: Optional[Sequence[float]] = None, smoothing: Literal["preserve", "average"] = "preserve", *, node_id: Optional[str] = None, runtime_hint: Optional[str] = None) -> None: ...
 
 @final
 class FbankNode(BuiltinNode):

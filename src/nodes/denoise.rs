@@ -1,7 +1,8 @@
 //! `DenoiseNode`: spectral-gating noise reduction. Each STFT bin is kept when its level is above
 //! the noise profile's mean + `n_std_thresh` standard deviations (in dB) for that frequency, and
 //! attenuated by `prop_decrease` otherwise; the mask is smoothed over frequency and time with the
-//! triangular kernel noisereduce uses, and the signal is rebuilt by weighted overlap-add.
+//! triangular kernel noisereduce uses (by default, [`Smoothing::Preserve`], never below the frame's
+//! own 0/1 mask, so a kept bin stays kept), and the signal is rebuilt by weighted overlap-add.
 //!
 //! The noise profile comes from `noise_clip` when given, otherwise from the quietest tenth of the
 //! frames (of the whole buffer; in a stream, of its first `time_constant_s`). `stationary` keeps
@@ -39,6 +40,16 @@ pub enum Mode {
     Nonstationary,
 }
 
+/// How the mask's smoothing treats the bins the threshold kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Smoothing {
+    /// The smoothed mask, but never below the frame's raw mask: a kept bin stays kept (a
+    /// harmonic between gated bins is not averaged down with them), the gated ones are softened.
+    Preserve,
+    /// noisereduce's: the plain weighted average of the raw masks around the bin.
+    Average,
+}
+
 /// Every param of `DenoiseNode`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DenoiseParams {
@@ -49,12 +60,14 @@ pub struct DenoiseParams {
     pub freq_mask_smooth_hz: f64,
     pub time_mask_smooth_ms: f64,
     pub time_constant_s: f64,
+    pub smoothing: Smoothing,
     /// Noise-only samples (mono, at the audio's rate).
     pub noise_clip: Option<Vec<f32>>,
 }
 
 impl DenoiseParams {
     pub const MODES: &'static [&'static str] = &["stationary", "nonstationary"];
+    pub const SMOOTHINGS: &'static [&'static str] = &["preserve", "average"];
     pub const N_FFT: &'static [i64] = &[256, 512, 1024, 2048, 4096];
     pub const DEFAULT_N_FFT: usize = 1024;
     pub const DEFAULT_N_STD: f64 = 1.5;
@@ -113,6 +126,15 @@ impl DenoiseParams {
                 ParamKind::List { item: Box::new(ParamKind::Float { min: -1000.0, max: 1000.0 }), min_len: 1, max_len: Self::MAX_NOISE_CLIP },
                 "noise-only samples (mono, at the audio's sample rate) to take the noise profile from",
             ),
+            ParamSpec::with_default(
+                "smoothing",
+                ParamKind::Choice(Self::SMOOTHINGS),
+                Value::from("preserve"),
+                "preserve: the smoothed mask never falls below the bin's own 0/1 gate, so a bin above the threshold \
+                 passes whole and smoothing only softens the gating (at 20 dB SNR it raises STOI and segmental SNR, \
+                 which average lowers); average: noisereduce's plain weighted average (kept bins between gated ones \
+                 are lowered; higher PESQ)",
+            ),
         ]
     }
 
@@ -120,6 +142,10 @@ impl DenoiseParams {
         let mode = match param_str(params, "mode")?.unwrap_or("stationary") {
             "nonstationary" => Mode::Nonstationary,
             _ => Mode::Stationary,
+        };
+        let smoothing = match param_str(params, "smoothing")?.unwrap_or("preserve") {
+            "average" => Smoothing::Average,
+            _ => Smoothing::Preserve,
         };
         let noise_clip = match params.get("noise_clip") {
             None | Some(Value::Null) => None,
@@ -138,6 +164,7 @@ impl DenoiseParams {
             freq_mask_smooth_hz: param_f64(params, "freq_mask_smooth_hz")?.unwrap_or(Self::DEFAULT_FREQ_SMOOTH_HZ),
             time_mask_smooth_ms: param_f64(params, "time_mask_smooth_ms")?.unwrap_or(Self::DEFAULT_TIME_SMOOTH_MS),
             time_constant_s: param_f64(params, "time_constant_s")?.unwrap_or(Self::DEFAULT_TIME_CONSTANT_S),
+            smoothing,
             noise_clip,
         })
     }
@@ -256,10 +283,13 @@ struct Learning {
 }
 
 /// One analysed frame waiting for its time-smoothed mask: its spectra (none when the gate keeps
-/// the whole buffer's) and its mask so far, per channel.
+/// the whole buffer's), its mask so far and, with `Smoothing::Preserve`, its raw 0/1 mask (the
+/// frequency smoothing's row is overwritten by the frames analysed before this one finishes),
+/// per channel.
 struct Pending {
     spectra: Vec<Vec<Complex<f32>>>,
     masks: Vec<Vec<f32>>,
+    raw: Vec<Vec<f32>>,
 }
 
 /// The gate for one stream of interleaved audio: frames in, denoised samples out, in order.
@@ -598,17 +628,25 @@ impl Gate {
         }
         let profile = self.profile.as_ref().expect("observe sets a profile");
         let mut masks = Vec::with_capacity(self.channels);
+        let preserve = self.params.smoothing == Smoothing::Preserve;
+        let mut raw = Vec::with_capacity(if preserve { self.channels } else { 0 });
         for c in 0..self.channels {
             if kept {
                 kernels::above_power(level, &self.kept_power[k * bins..(k + 1) * bins], &profile.threshold, self.freq_smooth.row_mut());
             } else {
                 kernels::above(level, &spectra[c], &profile.threshold, self.freq_smooth.row_mut());
             }
+            if preserve {
+                let mut row = self.spare_masks.pop().unwrap_or_default();
+                row.clear();
+                row.extend_from_slice(self.freq_smooth.row_mut());
+                raw.push(row);
+            }
             let mut mask = self.spare_masks.pop().unwrap_or_default();
             self.freq_smooth.smooth(level, &mut mask);
             masks.push(mask);
         }
-        self.pending.push_back(Pending { spectra, masks });
+        self.pending.push_back(Pending { spectra, masks, raw });
         let look_ahead = self.time_kernel.len() / 2;
         while self.pending.len() > look_ahead {
             self.finish_frame();
@@ -693,7 +731,11 @@ impl Gate {
                 }
             }
             let spec = if self.kept.is_empty() { &pending[0].spectra[c][..] } else { &self.kept[k * bins..(k + 1) * bins] };
-            kernels::apply(level, spec, &self.mask, 1.0 / total, &mut self.masked);
+            match pending[0].raw.get(c) {
+                // The max with the raw 0/1 mask folded into the gain: one more vector op a bin.
+                Some(raw) => kernels::apply_keeping(level, spec, &self.mask, raw, 1.0 / total, &mut self.masked),
+                None => kernels::apply(level, spec, &self.mask, 1.0 / total, &mut self.masked),
+            }
             self.fft.inverse(level, &mut self.masked, &mut self.frame);
             let acc = &mut self.acc[c];
             if acc.len() < need {
@@ -707,6 +749,7 @@ impl Gate {
         kernels::add_scaled(level, &mut self.wsum[from..need], 1.0, &self.window_sq[skip..]);
         let done = self.pending.pop_front().expect("front exists");
         self.spare_spectra.extend(done.spectra);
+        self.spare_masks.extend(done.raw);
         self.history.push_back(done.masks);
         if self.history.len() > look_ahead {
             if let Some(old) = self.history.pop_front() {
@@ -857,6 +900,7 @@ mod tests {
             freq_mask_smooth_hz: DenoiseParams::DEFAULT_FREQ_SMOOTH_HZ,
             time_mask_smooth_ms: DenoiseParams::DEFAULT_TIME_SMOOTH_MS,
             time_constant_s: DenoiseParams::DEFAULT_TIME_CONSTANT_S,
+            smoothing: Smoothing::Preserve,
             noise_clip: None,
         }
     }
@@ -880,14 +924,14 @@ mod tests {
     /// that transforms every frame itself (the stream path), sample for sample.
     #[test]
     fn kept_spectra_give_the_streams_result() {
-        for mode in [Mode::Stationary, Mode::Nonstationary] {
+        for (mode, smoothing) in [(Mode::Stationary, Smoothing::Preserve), (Mode::Nonstationary, Smoothing::Preserve), (Mode::Stationary, Smoothing::Average)] {
             for n_fft in [256, 1024] {
-                let (p, x) = (params(n_fft, mode), noisy(37_123, 7));
+                let (p, x) = (DenoiseParams { smoothing, ..params(n_fft, mode) }, noisy(37_123, 7));
                 let whole = Gate::whole(&p, 16000, 1, &x).unwrap();
                 let mut gate = Gate::new(&p, 16000, 1, Some(&x)).unwrap();
                 let mut pushed = gate.push(&x);
                 pushed.extend(gate.finish());
-                assert_eq!(whole, pushed, "{mode:?} n_fft {n_fft}");
+                assert_eq!(whole, pushed, "{mode:?} {smoothing:?} n_fft {n_fft}");
             }
         }
     }

@@ -73,6 +73,8 @@ class Gate:
         self.n_std = float(params["n_std_thresh"])
         self.prop = float(params["prop_decrease"])
         self.nonstationary = params["mode"] == "nonstationary"
+        # "preserve": the final mask never below the frame's raw mask (a kept bin stays kept).
+        self.preserve = params.get("smoothing", "preserve") == "preserve"
         tc = float(params["time_constant_s"])
         gb = int(math.floor(float(params["freq_mask_smooth_hz"]) / (rate / (n / 2.0))))
         gt = int(math.floor(float(params["time_mask_smooth_ms"]) / (self.hop / rate * 1000.0)))
@@ -143,7 +145,7 @@ class Gate:
         self._observe(mono)
         raw = np.where(np.abs(spectra) ** 2 > self.profile.threshold, 1.0, 1.0 - self.prop)
         masks = np.stack([_smooth(m, self.freq_kernel) for m in raw])
-        self.pending.append((spectra, masks))
+        self.pending.append((spectra, masks, raw if self.preserve else None))
         while len(self.pending) > self.time_kernel.size // 2:
             self._finish_frame()
 
@@ -164,7 +166,7 @@ class Gate:
 
     def _finish_frame(self) -> None:
         look = self.time_kernel.size // 2
-        spectra, _ = self.pending[0]
+        spectra, _, raw = self.pending[0]
         mask = np.zeros((self.channels, self.bins))
         total = 0.0
         for j, w in enumerate(self.time_kernel):
@@ -176,7 +178,10 @@ class Gate:
             if m is not None:
                 mask += w * m
                 total += w
-        spec = spectra * (mask / total)
+        mask = mask / total
+        if raw is not None:
+            mask = np.maximum(mask, raw)
+        spec = spectra * mask
         spec[:, 0] = spec[:, 0].real
         spec[:, -1] = spec[:, -1].real
         y = np.fft.irfft(spec, self.n, axis=1) * self.window
@@ -188,7 +193,7 @@ class Gate:
         lo = max(-start, 0)
         self.acc[:, start + lo : start + self.n] += y[:, lo:]
         self.wsum[start + lo : start + self.n] += self.window[lo:] ** 2
-        _, masks = self.pending.popleft()
+        _, masks, _ = self.pending.popleft()
         self.history.append(masks)
         if len(self.history) > look:
             self.history.popleft()

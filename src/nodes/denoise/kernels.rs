@@ -277,6 +277,24 @@ dispatched! {
 }
 
 dispatched! {
+    /// [`apply`] with the gain never below `raw` (the frame's 0/1 mask): a bin the threshold kept
+    /// passes whole. The smoothed gain is at least `1 - prop_decrease`, so this is the max with
+    /// the raw mask as `1 - prop_decrease` (gated) .. 1 (kept), as the numpy twin writes it.
+    fn apply_keeping(spec: &[Complex<f32>], mask: &[f32], raw: &[f32], scale: f32, out: &mut [Complex<f32>]) {
+        for (((o, s), &m), &r) in out.iter_mut().zip(spec).zip(mask).zip(raw) {
+            let g = (m * scale).max(r);
+            *o = Complex::new(s.re * g, s.im * g);
+        }
+        if let Some(first) = out.first_mut() {
+            first.im = 0.0;
+        }
+        if let Some(last) = out.last_mut() {
+            last.im = 0.0;
+        }
+    }
+}
+
+dispatched! {
     /// `acc += y * w` (the overlap-add of one windowed frame).
     fn overlap_add(acc: &mut [f32], y: &[f32], w: &[f32]) {
         for ((a, &v), &k) in acc.iter_mut().zip(y).zip(w) {
@@ -338,6 +356,39 @@ mod tests {
                 for (j, &o) in out.iter().enumerate() {
                     assert_eq!(o, src[j..j + w].iter().sum::<f32>(), "{level:?} w {w} j {j}");
                 }
+            }
+        }
+    }
+
+    /// Keeping the raw mask: the gain is at least the average's everywhere, exactly the
+    /// average's where the raw mask is gated and 1 where it is kept; the same at every level.
+    #[test]
+    fn keeping_never_lowers_the_average_and_changes_only_kept_bins() {
+        let n = 67;
+        let spec: Vec<Complex<f32>> = (0..n).map(|i| Complex::new((i as f32 * 0.37).sin(), (i as f32 * 0.11).cos())).collect();
+        let raw: Vec<f32> = (0..n).map(|i| if (i * 7) % 5 < 2 { 1.0 } else { 0.0 }).collect();
+        // A time-smoothed sum of masks in [1 - p, 1] with weights summing to `total`.
+        let (p, total) = (0.8f32, 2.5f32);
+        let mask: Vec<f32> = (0..n).map(|i| total * (1.0 - p + p * ((i as f32 * 0.53).sin() * 0.5 + 0.5))).collect();
+        let unit: Vec<Complex<f32>> = vec![Complex::new(1.0, 0.0); n];
+        let mut want = None;
+        for level in Level::all() {
+            let (mut avg, mut keep) = (vec![Complex::new(0.0, 0.0); n], vec![Complex::new(0.0, 0.0); n]);
+            apply(level, &unit, &mask, 1.0 / total, &mut avg);
+            apply_keeping(level, &unit, &mask, &raw, 1.0 / total, &mut keep);
+            for i in 0..n {
+                assert!(keep[i].re >= avg[i].re, "{level:?} {i}");
+                if raw[i] == 0.0 {
+                    assert_eq!(keep[i], avg[i], "{level:?} {i}");
+                } else {
+                    assert_eq!(keep[i].re, 1.0f32.max(avg[i].re), "{level:?} {i}");
+                }
+            }
+            let mut out = vec![Complex::new(0.0, 0.0); n];
+            apply_keeping(level, &spec, &mask, &raw, 1.0 / total, &mut out);
+            match &want {
+                None => want = Some(out),
+                Some(w) => assert_eq!(w, &out, "{level:?}"),
             }
         }
     }
