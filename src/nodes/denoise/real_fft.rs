@@ -102,20 +102,24 @@ fn reverse(from: &[Complex<f32>], to: &mut [Complex<f32>]) {
     }
 }
 
+/// The part both splits share, for bin `k` (`o`) and bin `n/2 − k` (`r`): their sum and
+/// difference and the twiddled cross terms, realfft's operations in realfft's order. Inlined
+/// into each vector level's copy of the split loop.
+#[inline(always)]
+fn twiddled(o: Complex<f32>, r: Complex<f32>, tw: Complex<f32>) -> (Complex<f32>, Complex<f32>, f32, f32) {
+    let (sum, diff) = (o + r, o - r);
+    let real = (sum * tw.re).im + (diff * tw.im).re;
+    let imag = (sum * tw.im).im - (diff * tw.re).re;
+    (sum, diff, real, imag)
+}
+
 super::kernels::dispatched! {
     /// realfft's forward split on bins `k` (`out`) and `n/2 − k` (`rev`, reversed).
     fn split_forward(twiddles: &[Complex<f32>], out: &mut [Complex<f32>], rev: &mut [Complex<f32>]) {
         for ((tw, o), r) in twiddles.iter().zip(out.iter_mut()).zip(rev.iter_mut()) {
-            let sum = *o + *r;
-            let diff = *o - *r;
-            let twiddled_re_sum = sum * tw.re;
-            let twiddled_im_sum = sum * tw.im;
-            let twiddled_re_diff = diff * tw.re;
-            let twiddled_im_diff = diff * tw.im;
+            let (sum, diff, real, imag) = twiddled(*o, *r, *tw);
             let half_sum_re = 0.5 * sum.re;
             let half_diff_im = 0.5 * diff.im;
-            let real = twiddled_re_sum.im + twiddled_im_diff.re;
-            let imag = twiddled_im_sum.im - twiddled_re_diff.re;
             *o = Complex::new(half_sum_re + real, half_diff_im + imag);
             *r = Complex::new(half_sum_re - real, imag - half_diff_im);
         }
@@ -126,14 +130,7 @@ super::kernels::dispatched! {
     /// realfft's inverse pre-processing on bins `k` (`inp`) and `n/2 − k` (`rev`, reversed).
     fn split_inverse(twiddles: &[Complex<f32>], inp: &mut [Complex<f32>], rev: &mut [Complex<f32>]) {
         for ((tw, o), r) in twiddles.iter().zip(inp.iter_mut()).zip(rev.iter_mut()) {
-            let sum = *o + *r;
-            let diff = *o - *r;
-            let twiddled_re_sum = sum * tw.re;
-            let twiddled_im_sum = sum * tw.im;
-            let twiddled_re_diff = diff * tw.re;
-            let twiddled_im_diff = diff * tw.im;
-            let real = twiddled_re_sum.im + twiddled_im_diff.re;
-            let imag = twiddled_im_sum.im - twiddled_re_diff.re;
+            let (sum, diff, real, imag) = twiddled(*o, *r, *tw);
             *o = Complex::new(sum.re - real, diff.im - imag);
             *r = Complex::new(sum.re + real, -imag - diff.im);
         }
