@@ -265,46 +265,46 @@ impl AtomicFile {
             source: e.into_error(),
         })?;
         drop(file);
-        replace_into(&self.temp, &self.target)
+        self.replace_into()
     }
-}
 
-/// Moves the finished temporary file `temp` to `target`. A regular file already at `target` is
-/// replaced at once: the name holds the old whole file or the new one, never neither.
-///
-/// Why not a plain rename over an existing file: ext4, mounted with its default
-/// `auto_da_alloc`, allocates and starts writing back the new file's blocks on the renaming
-/// thread when a rename replaces a file (a guard for programs that do not fsync). Measured on
-/// this project's VMs: 2,000-2,800 µs per 600-byte file replaced, against ~50 µs for a new one,
-/// so `remotemedia batch` into a folder holding a previous run's outputs was ~8x slower and
-/// did not scale with workers. Exchanging the two names (`renameat2` with `RENAME_EXCHANGE`,
-/// Linux 3.15+) and then removing the old file, now under the temporary name, is as atomic
-/// for anyone reading the name and costs what a new file costs (~50 µs). Where the target is
-/// missing or not a regular file, or the filesystem cannot exchange names: a plain rename.
-fn replace_into(temp: &Path, target: &Path) -> Result<(), Error> {
-    let io = |e: std::io::Error| Error::Io { context: format!("cannot write '{}'", target.display()), source: e };
-    #[cfg(target_os = "linux")]
-    if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_file()) {
-        use std::os::unix::ffi::OsStrExt;
-        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| io(e.into()));
-        let (from, to) = (c(temp)?, c(target)?);
-        // SAFETY: two NUL-terminated paths that live across the call; the syscall reads them only.
-        let r = unsafe {
-            libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_EXCHANGE)
-        };
-        if r == 0 {
-            return std::fs::remove_file(temp).map_err(|e| Error::Io {
-                context: format!("wrote '{}', but cannot remove the file it replaced, now at '{}'", target.display(), temp.display()),
-                source: e,
-            });
+    /// Moves the finished temporary file to `target`. A regular file already at `target` is
+    /// replaced at once: the name holds the old whole file or the new one, never neither.
+    ///
+    /// Why not a plain rename over an existing file: ext4, mounted with its default
+    /// `auto_da_alloc`, allocates and starts writing back the new file's blocks on the renaming
+    /// thread when a rename replaces a file (a guard for programs that do not fsync). Measured on
+    /// this project's VMs: 2,000-2,800 µs per 600-byte file replaced, against ~50 µs for a new one,
+    /// so `remotemedia batch` into a folder holding a previous run's outputs was ~8x slower and
+    /// did not scale with workers. Exchanging the two names (`renameat2` with `RENAME_EXCHANGE`,
+    /// Linux 3.15+) and then removing the old file, now under the temporary name, is as atomic
+    /// for anyone reading the name and costs what a new file costs (~50 µs). Where the target is
+    /// missing or not a regular file, or the filesystem cannot exchange names: a plain rename.
+    fn replace_into(&self) -> Result<(), Error> {
+        let (temp, target, io) = (&self.temp, &self.target, |e| self.io_error(e));
+        #[cfg(target_os = "linux")]
+        if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_file()) {
+            use std::os::unix::ffi::OsStrExt;
+            let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|e| io(e.into()));
+            let (from, to) = (c(temp)?, c(target)?);
+            // SAFETY: two NUL-terminated paths that live across the call; the syscall reads them only.
+            let r = unsafe {
+                libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_EXCHANGE)
+            };
+            if r == 0 {
+                return std::fs::remove_file(temp).map_err(|e| Error::Io {
+                    context: format!("wrote '{}', but cannot remove the file it replaced, now at '{}'", target.display(), temp.display()),
+                    source: e,
+                });
+            }
+            let e = std::io::Error::last_os_error();
+            // Not supported here (kernel, filesystem), or the target went away meanwhile: rename.
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::ENOENT)) {
+                return Err(io(e));
+            }
         }
-        let e = std::io::Error::last_os_error();
-        // Not supported here (kernel, filesystem), or the target went away meanwhile: rename.
-        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::ENOENT)) {
-            return Err(io(e));
-        }
+        std::fs::rename(temp, target).map_err(io)
     }
-    std::fs::rename(temp, target).map_err(io)
 }
 
 impl Write for AtomicFile {
