@@ -179,7 +179,7 @@ fn main() {
     let p_off = install(false);
     let p_on = install(true);
     let i16_1s: Vec<i16> = tone48.iter().map(|x| (x * 32767.0) as i16).collect();
-    let raw = Payload::Audio(AudioBuffer { samples: Samples::I16(i16_1s), sample_rate: 48_000, channels: 1 });
+    let raw = Payload::Audio(AudioBuffer { samples: Samples::I16(i16_1s.into()), sample_rate: 48_000, channels: 1 });
     let mut k_fmt = build_node(&registry, "FormatConverterNode", serde_json::json!({"target_format": "f32"}));
     let mut k_rs = build_node(&registry, "AudioResampleNode", serde_json::json!({"output_rate": 16000}));
     let mut k_vad = build_node(&registry, "VADNode", serde_json::json!({"frame_duration_ms": 30}));
@@ -390,7 +390,7 @@ fn main() {
     let items: Vec<Payload> = (0..64)
         .map(|k| {
             let x: Vec<i16> = test_signal(48_000, 1.0).iter().enumerate().map(|(i, v)| ((v * (1.0 + k as f32 / 64.0) * 20000.0) as i16).wrapping_add((i % 7) as i16)).collect();
-            Payload::Audio(AudioBuffer { samples: Samples::I16(x), sample_rate: 48_000, channels: 1 })
+            Payload::Audio(AudioBuffer { samples: Samples::I16(x.into()), sample_rate: 48_000, channels: 1 })
         })
         .collect();
     let batch_pipeline = |workers: usize| {

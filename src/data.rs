@@ -9,12 +9,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Sample storage in one of the three formats the engine understands.
+pub use crate::sample_vec::SampleVec;
+
+/// Sample storage in one of the three formats the engine understands, each owned or lent
+/// ([`SampleVec`]: a caller's array read in place).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Samples {
-    F32(Vec<f32>),
-    I16(Vec<i16>),
-    I32(Vec<i32>),
+    F32(SampleVec<f32>),
+    I16(SampleVec<i16>),
+    I32(SampleVec<i32>),
 }
 
 /// The name of a sample format, as written in manifests (`"f32"`, `"i16"`, `"i32"`).
@@ -96,7 +99,7 @@ impl AudioBuffer {
 
     /// A mono f32 buffer; the most common case in tests and examples.
     pub fn mono_f32(samples: Vec<f32>, sample_rate: u32) -> AudioBuffer {
-        AudioBuffer { samples: Samples::F32(samples), sample_rate, channels: 1 }
+        AudioBuffer { samples: Samples::F32(samples.into()), sample_rate, channels: 1 }
     }
 
     /// Number of frames (samples per channel).
@@ -122,9 +125,9 @@ impl AudioBuffer {
         let ch = self.channels.max(1) as usize;
         let (a, b) = (start.min(self.frames()) * ch, end.min(self.frames()).max(start.min(self.frames())) * ch);
         let samples = match &self.samples {
-            Samples::F32(v) => Samples::F32(v[a..b].to_vec()),
-            Samples::I16(v) => Samples::I16(v[a..b].to_vec()),
-            Samples::I32(v) => Samples::I32(v[a..b].to_vec()),
+            Samples::F32(v) => Samples::F32(v[a..b].to_vec().into()),
+            Samples::I16(v) => Samples::I16(v[a..b].to_vec().into()),
+            Samples::I32(v) => Samples::I32(v[a..b].to_vec().into()),
         };
         AudioBuffer { samples, sample_rate: self.sample_rate, channels: self.channels }
     }
@@ -146,9 +149,9 @@ impl AudioBuffer {
             ));
         }
         match (&mut self.samples, &other.samples) {
-            (Samples::F32(a), Samples::F32(b)) => a.extend_from_slice(b),
-            (Samples::I16(a), Samples::I16(b)) => a.extend_from_slice(b),
-            (Samples::I32(a), Samples::I32(b)) => a.extend_from_slice(b),
+            (Samples::F32(a), Samples::F32(b)) => a.make_mut().extend_from_slice(b),
+            (Samples::I16(a), Samples::I16(b)) => a.make_mut().extend_from_slice(b),
+            (Samples::I32(a), Samples::I32(b)) => a.make_mut().extend_from_slice(b),
             (a, b) => return Err(format!("cannot append {} samples to {} samples", b.format().name(), a.format().name())),
         }
         Ok(())

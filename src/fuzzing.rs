@@ -339,13 +339,13 @@ fn samples(u: &mut Bytes, n: usize) -> Samples {
             0 => (0..n).map(|_| u.u16() as i16).collect(),
             1 => (0..n).map(|_| u.pick(&[i16::MIN, i16::MAX, 0, -1, 1])).collect(),
             _ => vec![0; n],
-        }),
+        }.into()),
         1 => Samples::I32(match u.below(3) {
             0 => (0..n).map(|_| u.u32() as i32).collect(),
             1 => (0..n).map(|_| u.pick(&[i32::MIN, i32::MAX, 0, -1, 1])).collect(),
             _ => vec![0; n],
-        }),
-        _ => Samples::F32(f32_samples(u, n)),
+        }.into()),
+        _ => Samples::F32(f32_samples(u, n).into()),
     }
 }
 

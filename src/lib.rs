@@ -21,6 +21,7 @@ pub mod metrics_prometheus;
 pub mod nodes;
 pub mod npy;
 pub mod runtime;
+pub mod sample_vec;
 pub mod schema;
 #[cfg(feature = "serve")]
 pub mod serve;

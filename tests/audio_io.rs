@@ -31,12 +31,12 @@ fn round_trips_every_format_and_channel_count() {
     let dir = temp_dir("roundtrip");
     let f = sine(4800, 2, 48000);
     let buffers = [
-        AudioBuffer::new(Samples::F32(f.clone()), 48000, 2).expect("buffer"),
-        AudioBuffer::new(Samples::F32(vec![f32::MAX, -0.0, 1e-40, -1.0]), 8000, 1).expect("buffer"),
+        AudioBuffer::new(Samples::F32(f.clone().into()), 48000, 2).expect("buffer"),
+        AudioBuffer::new(Samples::F32(vec![f32::MAX, -0.0, 1e-40, -1.0].into()), 8000, 1).expect("buffer"),
         AudioBuffer::new(Samples::I16(f.iter().map(|x| (x * 32767.0) as i16).collect()), 16000, 1).expect("buffer"),
-        AudioBuffer::new(Samples::I16(vec![i16::MIN, i16::MAX, 0, -1, 1, 2]), 22050, 3).expect("buffer"),
-        AudioBuffer::new(Samples::I32(vec![i32::MIN, i32::MAX, 0, -1, 1, 1 << 20]), 96000, 6).expect("buffer"),
-        AudioBuffer::new(Samples::I16(vec![]), 44100, 2).expect("buffer"),
+        AudioBuffer::new(Samples::I16(vec![i16::MIN, i16::MAX, 0, -1, 1, 2].into()), 22050, 3).expect("buffer"),
+        AudioBuffer::new(Samples::I32(vec![i32::MIN, i32::MAX, 0, -1, 1, 1 << 20].into()), 96000, 6).expect("buffer"),
+        AudioBuffer::new(Samples::I16(vec![].into()), 44100, 2).expect("buffer"),
     ];
     for (i, audio) in buffers.iter().enumerate() {
         let path = dir.join(format!("{i}.wav"));
@@ -70,7 +70,7 @@ fn twenty_four_bit_fills_the_i32_range() {
     let audio = read_wav(&path).expect("read");
     assert_eq!((audio.channels, audio.sample_rate), (2, 48000));
     let want: Vec<i32> = values.iter().map(|v| v * 256).collect();
-    assert_eq!(audio.samples, Samples::I32(want));
+    assert_eq!(audio.samples, Samples::I32(want.into()));
     // Full scale stays full scale: -2^23 reads as -1.0, 2^22 as 0.5.
     let f = audio.samples.to_f32_vec();
     assert_eq!((f[0], f[5]), (-1.0, 0.5));
@@ -83,7 +83,7 @@ fn eight_bit_fills_the_i16_range() {
     let path = dir.join("a.wav");
     write_with_hound(&path, 8, 1, &[-128, 127, 0, 64]);
     let audio = read_wav(&path).expect("read");
-    assert_eq!(audio.samples, Samples::I16(vec![-32768, 32512, 0, 16384]));
+    assert_eq!(audio.samples, Samples::I16(vec![-32768, 32512, 0, 16384].into()));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -151,7 +151,7 @@ fn truncated_and_unsupported_files_are_named_errors() {
     f64_wav[44..52].copy_from_slice(&0.5f64.to_le_bytes());
     f64_wav[52..60].copy_from_slice(&(-0.25f64).to_le_bytes());
     std::fs::write(&path, &f64_wav).expect("write");
-    assert_eq!(read_wav(&path).expect("f64 reads").samples, Samples::F32(vec![0.5, -0.25]));
+    assert_eq!(read_wav(&path).expect("f64 reads").samples, Samples::F32(vec![0.5, -0.25].into()));
     // A format tag nothing decodes is refused by number and name.
     wav[20..22].copy_from_slice(&0x1234u16.to_le_bytes());
     std::fs::write(&path, &wav).expect("write");
@@ -166,7 +166,7 @@ fn write_errors_name_the_path() {
     let path = dir.join("no-such-dir").join("out.wav");
     let err = write_wav(&path, &AudioBuffer::mono_f32(vec![0.0; 4], 8000)).expect_err("wrote into a missing dir");
     assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("out.wav"), "{err}");
-    let partial = AudioBuffer { samples: Samples::I16(vec![1, 2, 3]), sample_rate: 8000, channels: 2 };
+    let partial = AudioBuffer { samples: Samples::I16(vec![1, 2, 3].into()), sample_rate: 8000, channels: 2 };
     let err = write_wav(dir.join("p.wav"), &partial).expect_err("partial frame written");
     assert!(matches!(err, Error::Input(_)) && err.to_string().contains("p.wav"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -30,7 +30,7 @@ fn graph(text: &str) -> remotemedia::Graph {
 fn gain_samples(p: &Payload) -> Vec<f32> {
     match p {
         Payload::Audio(a) => match &a.samples {
-            Samples::F32(v) => v.clone(),
+            Samples::F32(v) => v.to_vec(),
             other => panic!("expected f32 audio, found {}", other.format().name()),
         },
         other => panic!("expected audio, found {}", other.kind()),

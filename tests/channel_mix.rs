@@ -11,7 +11,7 @@ use remotemedia::{RunInput, WorkerPool};
 /// `channels` channels of `frames` frames; channel c of frame i holds `(c + 1) * i / 1000`.
 fn ramp(channels: u16, frames: usize) -> AudioBuffer {
     let v: Vec<f32> = (0..frames).flat_map(|i| (0..channels).map(move |c| (c + 1) as f32 * i as f32 / 1000.0)).collect();
-    AudioBuffer::new(Samples::F32(v), 16000, channels).unwrap()
+    AudioBuffer::new(Samples::F32(v.into()), 16000, channels).unwrap()
 }
 
 fn mix(params: &str, input: AudioBuffer) -> Result<AudioBuffer, String> {
@@ -65,10 +65,10 @@ fn one_channel_mono_upmix_and_a_matrix() {
 
 #[test]
 fn integers_are_converted_by_the_format_convention_and_mono_passes_unchanged() {
-    let stereo = AudioBuffer::new(Samples::I16(vec![16384, 0, -32768, -32768, 32767, 1]), 8000, 2).unwrap();
+    let stereo = AudioBuffer::new(Samples::I16(vec![16384, 0, -32768, -32768, 32767, 1].into()), 8000, 2).unwrap();
     let out = mix("{}", stereo).unwrap();
     assert_eq!(f32s(&out), [0.25, -1.0, (32767.0 / 32768.0 + 1.0 / 32768.0) / 2.0]);
-    let mono = AudioBuffer::new(Samples::I16(vec![5, 6, 7]), 8000, 1).unwrap();
+    let mono = AudioBuffer::new(Samples::I16(vec![5, 6, 7].into()), 8000, 1).unwrap();
     assert_eq!(mix("{}", mono.clone()).unwrap(), mono);
 }
 

@@ -66,7 +66,7 @@ fn run_writes_json_and_a_wav_with_the_gain_applied() {
     let manifest = write(&dir, "convert_gain.yaml", CONVERT_GAIN);
     let input = dir.join("tone.wav");
     let tone = tone_i16();
-    write_wav(&input, &AudioBuffer { samples: Samples::I16(tone.clone()), sample_rate: 8000, channels: 1 }).expect("write tone");
+    write_wav(&input, &AudioBuffer { samples: Samples::I16(tone.clone().into()), sample_rate: 8000, channels: 1 }).expect("write tone");
     let (json_path, wav_path) = (dir.join("out.json"), dir.join("out.wav"));
     let out = cli(&["run", s(&manifest), "--input", s(&input), "--json", s(&json_path), "--output", s(&wav_path), "--workers", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
@@ -152,7 +152,7 @@ fn bench_prints_percentiles_and_draws_a_png() {
     let dir = temp_dir("bench");
     let manifest = write(&dir, "convert_gain.yaml", CONVERT_GAIN);
     let input = dir.join("tone.wav");
-    write_wav(&input, &AudioBuffer { samples: Samples::I16(tone_i16()), sample_rate: 8000, channels: 1 }).expect("write tone");
+    write_wav(&input, &AudioBuffer { samples: Samples::I16(tone_i16().into()), sample_rate: 8000, channels: 1 }).expect("write tone");
     let (png, prom) = (dir.join("latency.png"), dir.join("metrics.prom"));
     let prom_arg = format!("--prometheus={}", s(&prom));
     let out = cli(&["bench", s(&manifest), "-i", s(&input), "--iterations", "20", "--warmup", "2", "--plot", s(&png), &prom_arg]);
@@ -330,7 +330,7 @@ edges:
 "#,
     );
     let input = dir.join("tone.wav");
-    write_wav(&input, &AudioBuffer { samples: Samples::I16(tone_i16()), sample_rate: 8000, channels: 1 }).expect("write tone");
+    write_wav(&input, &AudioBuffer { samples: Samples::I16(tone_i16().into()), sample_rate: 8000, channels: 1 }).expect("write tone");
     let png = dir.join("before_after.png");
     let out = cli(&["run", s(&manifest), "-i", s(&input), "--plot", s(&png)]);
     let stdout = text(&out.stdout);

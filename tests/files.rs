@@ -43,7 +43,7 @@ fn stereo_i16() -> AudioBuffer {
         v.push((12000.0 * (2.0 * std::f64::consts::PI * 330.0 * t).sin()).round() as i16);
         v.push((9000.0 * (2.0 * std::f64::consts::PI * 1250.0 * t).sin()).round() as i16);
     }
-    AudioBuffer::new(Samples::I16(v), 44100, 2).expect("audio")
+    AudioBuffer::new(Samples::I16(v.into()), 44100, 2).expect("audio")
 }
 
 fn ffmpeg(src: &Path, dst: &Path, args: &[&str]) {
@@ -65,7 +65,7 @@ fn flac_written_here_reads_back_bit_exact_and_info_describes_it() {
     assert_eq!(audio_io::read(&flac).expect("read flac"), a);
     // 24-bit: i32 audio keeps its top 24 bits exactly.
     let i24: Vec<i32> = (0..4096).map(|i| ((i * 2654435761u64 as i64) % (1 << 23)) as i32 * 256).collect();
-    let b = AudioBuffer::new(Samples::I32(i24), 96000, 1).expect("audio");
+    let b = AudioBuffer::new(Samples::I32(i24.into()), 96000, 1).expect("audio");
     let flac24 = dir.join("b.flac");
     audio_io::write(&flac24, &b, OutSpec::default()).expect("write flac 24");
     assert_eq!(audio_io::read(&flac24).expect("read"), b);

@@ -245,21 +245,21 @@ fn i32_round_trips() {
 fn convert_moves_same_format_and_helpers_agree() {
     let v = vec![0.25f32, -0.5];
     let ptr = v.as_ptr();
-    match convert(Samples::F32(v), SampleFormat::F32) {
+    match convert(Samples::F32(v.into()), SampleFormat::F32) {
         Samples::F32(out) => assert_eq!(out.as_ptr(), ptr),
         other => panic!("wrong format {:?}", other.format()),
     }
-    let ints = Samples::I16(vec![16384, -32768]);
+    let ints = Samples::I16(vec![16384, -32768].into());
     assert_eq!(to_f32(&ints), vec![0.5, -1.0]);
     assert_eq!(into_f32(ints.clone()), vec![0.5, -1.0]);
     assert_eq!(ints.to_f32_vec(), vec![0.5, -1.0]);
-    assert_eq!(Samples::I32(vec![1 << 30]).into_f32_vec(), vec![0.5]);
+    assert_eq!(Samples::I32(vec![1 << 30].into()).into_f32_vec(), vec![0.5]);
     let mut scratch = Vec::with_capacity(1);
     i16_to_f32_into(&[16384, 8192, -16384], &mut scratch);
     assert_eq!(scratch, vec![0.5, 0.25, -0.5]);
     i16_to_f32_into(&[], &mut scratch);
     assert!(scratch.is_empty());
-    assert_eq!(convert(Samples::F32(vec![]), SampleFormat::I16), Samples::I16(vec![]));
+    assert_eq!(convert(Samples::F32(vec![].into()), SampleFormat::I16), Samples::I16(vec![].into()));
 }
 
 fn converter(target: &str) -> Box<dyn Node> {
@@ -280,7 +280,7 @@ fn node_converts_stereo_and_keeps_rate_channels_and_interleaving() {
         samples.push((i * 32) as i16);
         samples.push((-i * 32) as i16);
     }
-    let audio = AudioBuffer::new(Samples::I16(samples.clone()), 44100, 2).expect("valid buffer");
+    let audio = AudioBuffer::new(Samples::I16(samples.clone().into()), 44100, 2).expect("valid buffer");
     let mut node = converter("f32");
     let out = node.process(Inputs::single(Payload::Audio(audio))).expect("converts");
     let Payload::Audio(out) = out else { panic!("expected audio") };
@@ -295,7 +295,7 @@ fn node_converts_stereo_and_keeps_rate_channels_and_interleaving() {
     let Payload::Audio(again) = back.process(Inputs::single(Payload::Audio(out))).expect("converts") else {
         panic!("expected audio")
     };
-    assert_eq!(again.samples, Samples::I16(samples));
+    assert_eq!(again.samples, Samples::I16(samples.into()));
     assert_eq!(again.channels, 2);
 }
 
@@ -330,7 +330,7 @@ fn node_rejects_bad_params_and_non_audio_input() {
     assert_eq!(e.kind, NodeErrorKind::InvalidInput);
     // Empty audio is fine.
     let out = node.process(Inputs::single(Payload::Audio(AudioBuffer::mono_f32(vec![], 16000)))).expect("empty ok");
-    assert_eq!(out.audio().map(|a| a.samples.clone()), Some(Samples::I16(vec![])));
+    assert_eq!(out.audio().map(|a| a.samples.clone()), Some(Samples::I16(vec![].into())));
 }
 
 #[test]
@@ -344,13 +344,13 @@ fn from_le_bytes_decodes_known_patterns_at_any_alignment() {
         let mut storage = vec![0u64; 4];
         let raw: &mut [u8] = bytemuck::cast_slice_mut(&mut storage);
         raw[offset..offset + 8].copy_from_slice(&f32_bytes);
-        assert_eq!(Samples::from_le_bytes(SampleFormat::F32, &raw[offset..offset + 8]), Ok(Samples::F32(vec![1.0, -2.0])));
+        assert_eq!(Samples::from_le_bytes(SampleFormat::F32, &raw[offset..offset + 8]), Ok(Samples::F32(vec![1.0, -2.0].into())));
         raw[offset..offset + 4].copy_from_slice(&i16_bytes);
-        assert_eq!(Samples::from_le_bytes(SampleFormat::I16, &raw[offset..offset + 4]), Ok(Samples::I16(vec![-32768, 1])));
+        assert_eq!(Samples::from_le_bytes(SampleFormat::I16, &raw[offset..offset + 4]), Ok(Samples::I16(vec![-32768, 1].into())));
         raw[offset..offset + 8].copy_from_slice(&i32_bytes);
-        assert_eq!(Samples::from_le_bytes(SampleFormat::I32, &raw[offset..offset + 8]), Ok(Samples::I32(vec![-2, 1 << 30])));
+        assert_eq!(Samples::from_le_bytes(SampleFormat::I32, &raw[offset..offset + 8]), Ok(Samples::I32(vec![-2, 1 << 30].into())));
     }
-    assert_eq!(Samples::from_le_bytes(SampleFormat::I16, &[]), Ok(Samples::I16(vec![])));
+    assert_eq!(Samples::from_le_bytes(SampleFormat::I16, &[]), Ok(Samples::I16(vec![].into())));
 }
 
 #[test]
@@ -359,7 +359,7 @@ fn from_le_bytes_rejects_partial_samples_and_round_trips() {
         let err = Samples::from_le_bytes(format, &vec![0u8; len]).expect_err("partial sample accepted");
         assert!(err.contains(&len.to_string()) && err.contains(format.name()), "{err}");
     }
-    let all = Samples::I16(all_i16());
+    let all = Samples::I16(all_i16().into());
     let bytes = all.to_le_bytes();
     assert_eq!(bytes.len(), 2 * 65536);
     // Misaligned copy of the same bytes.

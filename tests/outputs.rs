@@ -83,7 +83,7 @@ outputs: [to_f32]
 "#;
     let pipeline = WorkerPool::shared(1).unwrap().install(manifest::load_str(text, &Registry::builtin()).unwrap()).unwrap();
     let i16_input = RunInput::All(Payload::Audio(
-        AudioBuffer::new(remotemedia::Samples::I16(vec![1, 2]), 8000, 1).unwrap(),
+        AudioBuffer::new(remotemedia::Samples::I16(vec![1, 2].into()), 8000, 1).unwrap(),
     ));
     let e = pipeline.run(i16_input).unwrap_err().to_string();
     assert!(e.contains("node 'bad' (GainNode)"), "{e}");
@@ -151,7 +151,7 @@ fn declared_outputs_and_clips_cross_processes() {
                 if on { (8000.0 * (2.0 * std::f64::consts::PI * 300.0 * t).sin()) as i16 } else { 0 }
             })
             .collect();
-        let a = AudioBuffer::new(remotemedia::Samples::I16(v), 16_000, 1).unwrap();
+        let a = AudioBuffer::new(remotemedia::Samples::I16(v.into()), 16_000, 1).unwrap();
         write_wav(inputs.join(format!("item_{k}.wav")), &a).unwrap();
     }
     let (one, two) = (dir.join("one"), dir.join("two"));

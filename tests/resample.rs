@@ -183,7 +183,7 @@ fn i16_and_i32_input_use_the_project_scaling() {
     let x16: Vec<i16> = (0..n).map(|k| (16384.0 * (2.0 * PI * 997.0 * k as f64 / 48000.0).sin()).round() as i16).collect();
     let out = run_node(
         serde_json::json!({"output_rate": 16000}),
-        AudioBuffer::new(Samples::I16(x16), 48000, 1).expect("buffer"),
+        AudioBuffer::new(Samples::I16(x16.into()), 48000, 1).expect("buffer"),
     )
     .expect("runs");
     assert_eq!((out.sample_rate, out.channels), (16000, 1));
@@ -196,7 +196,7 @@ fn i16_and_i32_input_use_the_project_scaling() {
     let x32: Vec<i32> = (0..n).map(|k| (1073741824.0 * (2.0 * PI * 997.0 * k as f64 / 48000.0).sin()).round() as i32).collect();
     let out = run_node(
         serde_json::json!({"output_rate": 16000, "quality": "high"}),
-        AudioBuffer::new(Samples::I32(x32), 48000, 1).expect("buffer"),
+        AudioBuffer::new(Samples::I32(x32.into()), 48000, 1).expect("buffer"),
     )
     .expect("runs");
     let snr = snr_db(out.as_f32().expect("f32"), 997.0, 16000, 128);
@@ -207,7 +207,7 @@ fn i16_and_i32_input_use_the_project_scaling() {
 fn equal_rates_pass_through_as_f32() {
     let out = run_node(
         serde_json::json!({"output_rate": 16000}),
-        AudioBuffer::new(Samples::I16(vec![-32768, 0, 16384, 32767]), 16000, 2).expect("buffer"),
+        AudioBuffer::new(Samples::I16(vec![-32768, 0, 16384, 32767].into()), 16000, 2).expect("buffer"),
     )
     .expect("runs");
     assert_eq!(out.as_f32().expect("f32"), &[-1.0, 0.0, 0.5, 32767.0 / 32768.0]);

@@ -148,7 +148,7 @@ fn after_a_vad_node_the_clips_are_its_segments_cut_from_its_audio() {
 
 #[test]
 fn clips_survive_serde_as_they_cross_processes() {
-    let clip = Clip { start_frame: 4800, audio: AudioBuffer::new(Samples::I16(vec![1, -2, 3, -4]), 8000, 2).unwrap() };
+    let clip = Clip { start_frame: 4800, audio: AudioBuffer::new(Samples::I16(vec![1, -2, 3, -4].into()), 8000, 2).unwrap() };
     let p = Payload::Clips(vec![clip.clone(), Clip { start_frame: 9000, ..clip }]);
     let text = serde_json::to_string(&p).expect("serialise");
     assert_eq!(serde_json::from_str::<Payload>(&text).expect("deserialise"), p);

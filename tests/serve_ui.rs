@@ -57,7 +57,7 @@ fn padded_sample(path: &Path) -> f64 {
     s.extend_from_slice(v);
     s.extend(std::iter::repeat_n(0i16, rate * 3 / 2));
     let secs = s.len() as f64 / rate as f64;
-    remotemedia::audio_io::write_wav(path, &AudioBuffer::new(Samples::I16(s), a.sample_rate, 1).unwrap()).unwrap();
+    remotemedia::audio_io::write_wav(path, &AudioBuffer::new(Samples::I16(s.into()), a.sample_rate, 1).unwrap()).unwrap();
     secs
 }
 

@@ -107,13 +107,13 @@ fn formats_and_channels() {
     // i16 is scaled by 1/32768 before the network.
     let q: Vec<i16> = x.iter().map(|v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect();
     let qf: Vec<f32> = q.iter().map(|&v| v as f32 / 32768.0).collect();
-    let from_i16 = run(n.as_mut(), AudioBuffer { samples: Samples::I16(q), sample_rate: 16000, channels: 1 }).unwrap();
+    let from_i16 = run(n.as_mut(), AudioBuffer { samples: Samples::I16(q.into()), sample_rate: 16000, channels: 1 }).unwrap();
     assert_eq!(from_i16.probabilities, run(n.as_mut(), AudioBuffer::mono_f32(qf, 16000)).unwrap().probabilities);
     // Identical channels average to the mono signal; the audio passes through unchanged.
     let stereo: Vec<f32> = x.iter().flat_map(|&v| [v, v]).collect();
-    let st = run(n.as_mut(), AudioBuffer { samples: Samples::F32(stereo.clone()), sample_rate: 16000, channels: 2 }).unwrap();
+    let st = run(n.as_mut(), AudioBuffer { samples: Samples::F32(stereo.clone().into()), sample_rate: 16000, channels: 2 }).unwrap();
     assert_eq!(st.probabilities, mono.probabilities);
-    assert_eq!(st.audio.samples, Samples::F32(stereo));
+    assert_eq!(st.audio.samples, Samples::F32(stereo.into()));
 }
 
 #[test]

@@ -228,17 +228,17 @@ fn formats_and_channels() {
     let mono = run(&mut *n, AudioBuffer::mono_f32(x.clone(), 16000)).expect("runs");
     // Identical channels average to the mono signal exactly.
     let stereo: Vec<f32> = x.iter().flat_map(|s| [*s, *s]).collect();
-    let st = run(&mut *n, AudioBuffer::new(Samples::F32(stereo.clone()), 16000, 2).expect("buffer")).expect("runs");
+    let st = run(&mut *n, AudioBuffer::new(Samples::F32(stereo.clone().into()), 16000, 2).expect("buffer")).expect("runs");
     assert_eq!(st.frames, mono.frames);
-    assert_eq!(st.audio.samples, Samples::F32(stereo), "audio passed on unchanged");
+    assert_eq!(st.audio.samples, Samples::F32(stereo.into()), "audio passed on unchanged");
     // Opposite-phase channels cancel: silence.
     let anti: Vec<f32> = x.iter().flat_map(|s| [*s, -*s]).collect();
-    let a = run(&mut *n, AudioBuffer::new(Samples::F32(anti), 16000, 2).expect("buffer")).expect("runs");
+    let a = run(&mut *n, AudioBuffer::new(Samples::F32(anti.into()), 16000, 2).expect("buffer")).expect("runs");
     assert!(a.segments.is_empty());
     // i16 and i32 are scaled to ±1: decisions match f32 up to quantisation.
     let i16s: Vec<i16> = x.iter().map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect();
     let i32s: Vec<i32> = x.iter().map(|s| (*s as f64 * 2147483648.0).round().clamp(-2147483648.0, 2147483647.0) as i32).collect();
-    for samples in [Samples::I16(i16s), Samples::I32(i32s)] {
+    for samples in [Samples::I16(i16s.into()), Samples::I32(i32s.into())] {
         let v = run(&mut *n, AudioBuffer::new(samples, 16000, 1).expect("buffer")).expect("runs");
         let agree = v.frames.iter().zip(&mono.frames).filter(|(a, b)| a == b).count() as f64 / v.frames.len() as f64;
         assert!(agree >= 0.99, "agreement {agree}");
@@ -291,7 +291,7 @@ fn bad_input_is_rejected_without_panic() {
     let x = synth::mix_at_snr(&speech, &truth, &nz, 10.0);
     s.push(&vec![0.0; 16000 * 3]).expect("push");
     assert!(s.push(&x).expect("push").iter().any(|d| *d), "still detects speech afterwards");
-    let stereo = AudioBuffer::new(Samples::F32(vec![3e38; 9600]), 16000, 2).expect("buffer");
+    let stereo = AudioBuffer::new(Samples::F32(vec![3e38; 9600].into()), 16000, 2).expect("buffer");
     assert!(run(&mut *n, stereo).is_ok(), "channel mean of huge values does not overflow");
     // Bad params fail when the node is built.
     let reg = Registry::builtin();

@@ -419,7 +419,8 @@ class Pipeline:
         On the native engine every item is checked first; then parts of about 8 s of audio, each
         one epoch, are spread over ``workers`` timely workers (default: the pipeline's ``workers``;
         another count uses a second installation of the same pipeline, kept for reuse, whose
-        metrics are its own), each item copied in by the worker that runs it. The
+        metrics are its own), each item read in place from its array by the worker that runs it
+        (no copy: do not write the arrays from another thread while the batch runs). The
         pure-Python runtime runs the items one after another (``workers`` is checked, then
         ignored).
 

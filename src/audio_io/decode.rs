@@ -388,18 +388,18 @@ impl Decoding {
         }
         let before = out.len();
         match out {
-            Samples::F32(v) => buf.copy_to_slice_interleaved::<f32, _>(tail(v, n)),
-            Samples::I16(v) => buf.copy_to_slice_interleaved::<i16, _>(tail(v, n)),
-            Samples::I32(v) => buf.copy_to_slice_interleaved::<i32, _>(tail(v, n)),
+            Samples::F32(v) => buf.copy_to_slice_interleaved::<f32, _>(tail(v.make_mut(), n)),
+            Samples::I16(v) => buf.copy_to_slice_interleaved::<i16, _>(tail(v.make_mut(), n)),
+            Samples::I32(v) => buf.copy_to_slice_interleaved::<i32, _>(tail(v.make_mut(), n)),
         }
         // Priming frames still to drop come out of this packet first.
         let drop = self.skip.min(frames as u64) as usize;
         if drop > 0 {
             let (a, b) = (before, before + drop * channels);
             match out {
-                Samples::F32(v) => drop_range(v, a, b),
-                Samples::I16(v) => drop_range(v, a, b),
-                Samples::I32(v) => drop_range(v, a, b),
+                Samples::F32(v) => drop_range(v.make_mut(), a, b),
+                Samples::I16(v) => drop_range(v.make_mut(), a, b),
+                Samples::I32(v) => drop_range(v.make_mut(), a, b),
             }
             self.skip -= drop as u64;
         }
@@ -408,9 +408,9 @@ impl Decoding {
             kept = kept.min(limit.saturating_sub(self.decoded));
             let end = before + kept as usize * channels;
             match out {
-                Samples::F32(v) => v.truncate(end),
-                Samples::I16(v) => v.truncate(end),
-                Samples::I32(v) => v.truncate(end),
+                Samples::F32(v) => v.make_mut().truncate(end),
+                Samples::I16(v) => v.make_mut().truncate(end),
+                Samples::I32(v) => v.make_mut().truncate(end),
             }
         }
         self.decoded += kept;
@@ -488,9 +488,9 @@ fn drop_range<T>(v: &mut Vec<T>, a: usize, b: usize) {
 /// Appends `more` to `out` (same format).
 pub fn append_samples(out: &mut Samples, more: Samples) {
     match (out, more) {
-        (Samples::F32(a), Samples::F32(b)) => a.extend_from_slice(&b),
-        (Samples::I16(a), Samples::I16(b)) => a.extend_from_slice(&b),
-        (Samples::I32(a), Samples::I32(b)) => a.extend_from_slice(&b),
+        (Samples::F32(a), Samples::F32(b)) => a.make_mut().extend_from_slice(&b),
+        (Samples::I16(a), Samples::I16(b)) => a.make_mut().extend_from_slice(&b),
+        (Samples::I32(a), Samples::I32(b)) => a.make_mut().extend_from_slice(&b),
         (a, b) => unreachable!("append_samples: {:?} onto {:?}", b.format(), a.format()),
     }
 }

@@ -213,9 +213,9 @@ fn read_stored_as_is(file: &mut File, header: &WavHeader, left: &mut u64, path: 
         }
     };
     let out = match header.encoding {
-        Encoding::Int { bytes: 2, .. } => Samples::I16(fill_from_file(file, at, n / 2).map_err(read)?),
-        Encoding::Int { bytes: 4, .. } => Samples::I32(fill_from_file(file, at, n / 4).map_err(read)?),
-        Encoding::Float { bits: 32 } => Samples::F32(fill_from_file(file, at, n / 4).map_err(read)?),
+        Encoding::Int { bytes: 2, .. } => Samples::I16(fill_from_file(file, at, n / 2).map_err(read)?.into()),
+        Encoding::Int { bytes: 4, .. } => Samples::I32(fill_from_file(file, at, n / 4).map_err(read)?.into()),
+        Encoding::Float { bits: 32 } => Samples::F32(fill_from_file(file, at, n / 4).map_err(read)?.into()),
         _ => return Ok(None),
     };
     *left = 0;
@@ -275,17 +275,17 @@ fn pread_all(file: &File, ptr: *mut u8, len: usize, offset: u64) -> std::io::Res
 
 fn reserve(s: &mut Samples, n: usize) {
     match s {
-        Samples::F32(v) => v.reserve_exact(n),
-        Samples::I16(v) => v.reserve_exact(n),
-        Samples::I32(v) => v.reserve_exact(n),
+        Samples::F32(v) => v.make_mut().reserve_exact(n),
+        Samples::I16(v) => v.make_mut().reserve_exact(n),
+        Samples::I32(v) => v.make_mut().reserve_exact(n),
     }
 }
 
 /// Splits `s` at sample `at`, returning the tail (like `Vec::split_off`).
 fn split_off(s: &mut Samples, at: usize) -> Samples {
     match s {
-        Samples::F32(v) => Samples::F32(v.split_off(at)),
-        Samples::I16(v) => Samples::I16(v.split_off(at)),
-        Samples::I32(v) => Samples::I32(v.split_off(at)),
+        Samples::F32(v) => Samples::F32(v.make_mut().split_off(at).into()),
+        Samples::I16(v) => Samples::I16(v.make_mut().split_off(at).into()),
+        Samples::I32(v) => Samples::I32(v.make_mut().split_off(at).into()),
     }
 }

@@ -281,20 +281,20 @@ fn data_size(size: u64, avail: u64, riff_size: u64, body: u64, block: u64) -> Re
 /// them to `out`, whose format is [`WavHeader::sample_format`].
 pub fn decode_into(encoding: Encoding, bytes: &[u8], out: &mut Samples) {
     match (encoding, out) {
-        (Encoding::Int { bytes: 1, .. }, Samples::I16(v)) => v.extend(bytes.iter().map(|&b| ((b as i16) - 128) << 8)),
+        (Encoding::Int { bytes: 1, .. }, Samples::I16(v)) => v.make_mut().extend(bytes.iter().map(|&b| ((b as i16) - 128) << 8)),
         (Encoding::Int { bytes: 2, .. }, Samples::I16(v)) => {
-            v.extend(bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])))
+            v.make_mut().extend(bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])))
         }
         (Encoding::Int { bytes: 3, .. }, Samples::I32(v)) => {
-            v.extend(bytes.chunks_exact(3).map(|c| i32::from_le_bytes([0, c[0], c[1], c[2]])))
+            v.make_mut().extend(bytes.chunks_exact(3).map(|c| i32::from_le_bytes([0, c[0], c[1], c[2]])))
         }
         (Encoding::Int { bytes: 4, .. }, Samples::I32(v)) => {
-            v.extend(bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            v.make_mut().extend(bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
         }
         (Encoding::Float { bits: 32 }, Samples::F32(v)) => {
-            v.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            v.make_mut().extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
         }
-        (Encoding::Float { bits: 64 }, Samples::F32(v)) => v.extend(
+        (Encoding::Float { bits: 64 }, Samples::F32(v)) => v.make_mut().extend(
             bytes.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32),
         ),
         (e, out) => unreachable!("decode_into: {e:?} into {:?}", out.format()),
@@ -304,9 +304,9 @@ pub fn decode_into(encoding: Encoding, bytes: &[u8], out: &mut Samples) {
 /// An empty sample vector of `format` with room for `n` samples.
 pub fn samples_with_capacity(format: SampleFormat, n: usize) -> Samples {
     match format {
-        SampleFormat::F32 => Samples::F32(Vec::with_capacity(n)),
-        SampleFormat::I16 => Samples::I16(Vec::with_capacity(n)),
-        SampleFormat::I32 => Samples::I32(Vec::with_capacity(n)),
+        SampleFormat::F32 => Samples::F32(Vec::with_capacity(n).into()),
+        SampleFormat::I16 => Samples::I16(Vec::with_capacity(n).into()),
+        SampleFormat::I32 => Samples::I32(Vec::with_capacity(n).into()),
     }
 }
 

@@ -385,8 +385,8 @@ mod tests {
 
     #[test]
     fn peak_is_relative_to_full_scale() {
-        assert_eq!(peak(&AudioBuffer { samples: Samples::I16(vec![0, -32768, 100]), sample_rate: 8000, channels: 1 }), 1.0);
-        assert_eq!(peak(&AudioBuffer { samples: Samples::I32(vec![1 << 30]), sample_rate: 8000, channels: 1 }), 0.5);
+        assert_eq!(peak(&AudioBuffer { samples: Samples::I16(vec![0, -32768, 100].into()), sample_rate: 8000, channels: 1 }), 1.0);
+        assert_eq!(peak(&AudioBuffer { samples: Samples::I32(vec![1 << 30].into()), sample_rate: 8000, channels: 1 }), 0.5);
         assert_eq!(peak(&AudioBuffer::mono_f32(vec![0.25, f32::NAN, -0.5], 8000)), 0.5);
         assert_eq!(peak(&AudioBuffer::mono_f32(vec![], 8000)), 0.0);
     }

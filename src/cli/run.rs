@@ -107,7 +107,7 @@ pub fn run(args: &RunArgs, out: &mut String) -> Result<(), CliError> {
     let mut moved = if args.plot.is_some() {
         None
     } else {
-        let empty = AudioBuffer { samples: Samples::F32(Vec::new()), ..input.audio };
+        let empty = AudioBuffer { samples: Samples::F32(Vec::new().into()), ..input.audio };
         Some(std::mem::replace(&mut input.audio, empty))
     };
     let mut run_once = || {

@@ -186,7 +186,7 @@ fn mixed(audio: &AudioBuffer, gains: &[Vec<f32>]) -> AudioBuffer {
         Samples::I32(v) => mix_frames(v, input, gains, s_i32_to_f32),
     };
     let channels = gains.len().max(1) as u16;
-    AudioBuffer { samples: Samples::F32(samples), sample_rate: audio.sample_rate, channels }
+    AudioBuffer { samples: Samples::F32(samples.into()), sample_rate: audio.sample_rate, channels }
 }
 
 fn channels_text(n: usize) -> String {
@@ -266,32 +266,32 @@ mod tests {
 
     fn stereo(l: &[f32], r: &[f32]) -> AudioBuffer {
         let v: Vec<f32> = l.iter().zip(r).flat_map(|(a, b)| [*a, *b]).collect();
-        AudioBuffer { samples: Samples::F32(v), sample_rate: 16000, channels: 2 }
+        AudioBuffer { samples: Samples::F32(v.into()), sample_rate: 16000, channels: 2 }
     }
 
     #[test]
     fn mean_select_upmix_and_matrix() {
         let a = stereo(&[1.0, 0.5, -1.0], &[0.0, 0.5, 1.0]);
-        assert_eq!(to_mono(a.clone()).samples, Samples::F32(vec![0.5, 0.5, 0.0]));
+        assert_eq!(to_mono(a.clone()).samples, Samples::F32(vec![0.5, 0.5, 0.0].into()));
         let right = Mix::Select { channel: 1, channels: 1 }.apply(a.clone()).unwrap();
-        assert_eq!(right.samples, Samples::F32(vec![0.0, 0.5, 1.0]));
+        assert_eq!(right.samples, Samples::F32(vec![0.0, 0.5, 1.0].into()));
         let up = Mix::Mean { channels: 3 }.apply(AudioBuffer::mono_f32(vec![0.25, -0.5], 8000)).unwrap();
-        assert_eq!((up.channels, up.samples), (3, Samples::F32(vec![0.25, 0.25, 0.25, -0.5, -0.5, -0.5])));
+        assert_eq!((up.channels, up.samples), (3, Samples::F32(vec![0.25, 0.25, 0.25, -0.5, -0.5, -0.5].into())));
         let swap = Mix::Matrix(vec![vec![0.0, 1.0], vec![1.0, 0.0]]).apply(a).unwrap();
-        assert_eq!(swap.samples, Samples::F32(vec![0.0, 1.0, 0.5, 0.5, 1.0, -1.0]));
+        assert_eq!(swap.samples, Samples::F32(vec![0.0, 1.0, 0.5, 0.5, 1.0, -1.0].into()));
     }
 
     #[test]
     fn integers_use_the_format_convention_and_mono_passes_unchanged() {
-        let i16s = AudioBuffer { samples: Samples::I16(vec![16384, -16384, 32767, 32767]), sample_rate: 8000, channels: 2 };
-        assert_eq!(to_mono(i16s).samples, Samples::F32(vec![0.0, 32767.0 / 32768.0]));
-        let mono = AudioBuffer { samples: Samples::I16(vec![1, 2, 3]), sample_rate: 8000, channels: 1 };
+        let i16s = AudioBuffer { samples: Samples::I16(vec![16384, -16384, 32767, 32767].into()), sample_rate: 8000, channels: 2 };
+        assert_eq!(to_mono(i16s).samples, Samples::F32(vec![0.0, 32767.0 / 32768.0].into()));
+        let mono = AudioBuffer { samples: Samples::I16(vec![1, 2, 3].into()), sample_rate: 8000, channels: 1 };
         assert_eq!(to_mono(mono.clone()), mono);
     }
 
     #[test]
     fn mixes_this_input_cannot_take_are_errors() {
-        let six = AudioBuffer { samples: Samples::F32(vec![0.0; 12]), sample_rate: 8000, channels: 6 };
+        let six = AudioBuffer { samples: Samples::F32(vec![0.0; 12].into()), sample_rate: 8000, channels: 6 };
         let e = Mix::Mean { channels: 2 }.apply(six.clone()).unwrap_err();
         assert!(e.contains("no default mix from 6 to 2 channels"), "{e}");
         let e = Mix::Select { channel: 6, channels: 1 }.apply(six.clone()).unwrap_err();

@@ -819,7 +819,7 @@ impl DenoiseNode {
     }
 
     fn audio(samples: Vec<f32>, rate: u32, channels: u16) -> Payload {
-        Payload::Audio(AudioBuffer { samples: Samples::F32(samples), sample_rate: rate, channels })
+        Payload::Audio(AudioBuffer { samples: Samples::F32(samples.into()), sample_rate: rate, channels })
     }
 
     fn chunk(&mut self, audio: AudioBuffer) -> Result<Payload, NodeError> {
@@ -863,7 +863,7 @@ impl Node for DenoiseNode {
         match &mut head {
             Some(Payload::Audio(a)) => {
                 if let Samples::F32(v) = &mut a.samples {
-                    v.extend(tail);
+                    v.make_mut().extend(tail);
                 }
             }
             _ => head = Some(Self::audio(tail, rate, channels)),

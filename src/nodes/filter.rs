@@ -224,7 +224,7 @@ impl FilterNode {
             cascade.process(&mut samples);
         }
         self.streaming = stream;
-        Ok(Payload::Audio(AudioBuffer { samples: Samples::F32(samples), sample_rate: rate, channels }))
+        Ok(Payload::Audio(AudioBuffer { samples: Samples::F32(samples.into()), sample_rate: rate, channels }))
     }
 }
 

@@ -140,30 +140,40 @@ pub fn convert(samples: Samples, target: SampleFormat) -> Samples {
         (s @ Samples::F32(_), SampleFormat::F32)
         | (s @ Samples::I16(_), SampleFormat::I16)
         | (s @ Samples::I32(_), SampleFormat::I32) => s,
-        (Samples::I16(v), SampleFormat::F32) => Samples::F32(i16_to_f32(&v)),
-        (Samples::I32(v), SampleFormat::F32) => Samples::F32(i32_to_f32_in_place(v)),
-        (Samples::F32(v), SampleFormat::I16) => Samples::I16(f32_to_i16(&v)),
-        (Samples::I32(v), SampleFormat::I16) => Samples::I16(i32_to_i16(&v)),
-        (Samples::F32(v), SampleFormat::I32) => Samples::I32(f32_to_i32(&v)),
-        (Samples::I16(v), SampleFormat::I32) => Samples::I32(i16_to_i32(&v)),
+        (Samples::I16(v), SampleFormat::F32) => Samples::F32(i16_to_f32(&v).into()),
+        (Samples::I32(v), SampleFormat::F32) => Samples::F32(i32_into_f32(v).into()),
+        (Samples::F32(v), SampleFormat::I16) => Samples::I16(f32_to_i16(&v).into()),
+        (Samples::I32(v), SampleFormat::I16) => Samples::I16(i32_to_i16(&v).into()),
+        (Samples::F32(v), SampleFormat::I32) => Samples::I32(f32_to_i32(&v).into()),
+        (Samples::I16(v), SampleFormat::I32) => Samples::I32(i16_to_i32(&v).into()),
     }
 }
 
 /// The samples as f32 (a copy; integer formats are converted with the module's convention).
 pub fn to_f32(samples: &Samples) -> Vec<f32> {
     match samples {
-        Samples::F32(v) => v.clone(),
+        Samples::F32(v) => v.to_vec(),
         Samples::I16(v) => i16_to_f32(v),
         Samples::I32(v) => i32_to_f32(v),
     }
 }
 
-/// The samples as f32, moving the vector when it already is f32 and converting i32 in place.
+/// The samples as f32, moving the vector when it already is f32 and converting i32 in place
+/// (lent samples are read where they lie: copied, or converted into a new vector).
 pub fn into_f32(samples: Samples) -> Vec<f32> {
     match samples {
-        Samples::F32(v) => v,
+        Samples::F32(v) => v.into_vec(),
         Samples::I16(v) => i16_to_f32(&v),
-        Samples::I32(v) => i32_to_f32_in_place(v),
+        Samples::I32(v) => i32_into_f32(v),
+    }
+}
+
+/// i32 samples as f32: converted in their own memory when owned, into a new vector when lent.
+fn i32_into_f32(v: crate::data::SampleVec<i32>) -> Vec<f32> {
+    if v.is_lent() {
+        i32_to_f32(&v)
+    } else {
+        i32_to_f32_in_place(v.into_vec())
     }
 }
 
@@ -234,13 +244,9 @@ impl Samples {
         }
         // The closures only see exact-size chunks, so the conversions cannot fail.
         Ok(match format {
-            SampleFormat::F32 => Samples::F32(pod_from_le(bytes, |b| {
-                f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-            })),
-            SampleFormat::I16 => Samples::I16(pod_from_le(bytes, |b| i16::from_le_bytes([b[0], b[1]]))),
-            SampleFormat::I32 => Samples::I32(pod_from_le(bytes, |b| {
-                i32::from_le_bytes([b[0], b[1], b[2], b[3]])
-            })),
+            SampleFormat::F32 => Samples::F32(pod_from_le(bytes, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).into()),
+            SampleFormat::I16 => Samples::I16(pod_from_le(bytes, |b| i16::from_le_bytes([b[0], b[1]])).into()),
+            SampleFormat::I32 => Samples::I32(pod_from_le(bytes, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).into()),
         })
     }
 
@@ -286,7 +292,7 @@ impl Node for FormatConverter {
     fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         let mut audio = expect_audio(inputs.one()?)?;
         // Moving the samples out and back keeps same-format input copy-free.
-        let samples = std::mem::replace(&mut audio.samples, Samples::F32(Vec::new()));
+        let samples = std::mem::replace(&mut audio.samples, Samples::F32(Vec::new().into()));
         audio.samples = convert(samples, self.target);
         Ok(Payload::Audio(audio))
     }

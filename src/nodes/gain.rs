@@ -22,7 +22,7 @@ impl Node for Gain {
     fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         let mut audio = expect_audio(inputs.one()?)?;
         match &mut audio.samples {
-            Samples::F32(v) => v.iter_mut().for_each(|x| *x *= self.factor),
+            Samples::F32(v) => v.make_mut().iter_mut().for_each(|x| *x *= self.factor),
             other => {
                 return Err(NodeError::invalid_input(format!(
                     "GainNode needs f32 samples, received {}; put a FormatConverterNode before it",

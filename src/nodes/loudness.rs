@@ -682,7 +682,7 @@ impl LoudnessNode {
             "gain_db": gain_db,
             "peak_limited": limited,
         });
-        Ok(Self::output(AudioBuffer { samples: Samples::F32(samples), sample_rate: rate, channels }, report))
+        Ok(Self::output(AudioBuffer { samples: Samples::F32(samples.into()), sample_rate: rate, channels }, report))
     }
 
     /// One chunk of a stream: measured, then (normalize) scaled by a gain that ramps from the
@@ -731,7 +731,7 @@ impl LoudnessNode {
             "gain_db": if self.params.mode == Mode::Normalize { gain_after } else { 0.0 },
             "peak_limited": limited,
         });
-        Ok(Self::output(AudioBuffer { samples: Samples::F32(samples), sample_rate: rate, channels }, report))
+        Ok(Self::output(AudioBuffer { samples: Samples::F32(samples.into()), sample_rate: rate, channels }, report))
     }
 }
 
@@ -749,7 +749,7 @@ impl Node for LoudnessNode {
         let audio = match inputs {
             Some(i) => expect_audio(i.one()?)?,
             None => match &self.stream {
-                Some((m, _)) => AudioBuffer { samples: Samples::F32(Vec::new()), sample_rate: m.rate, channels: m.channels as u16 },
+                Some((m, _)) => AudioBuffer { samples: Samples::F32(Vec::new().into()), sample_rate: m.rate, channels: m.channels as u16 },
                 None => return Ok(None),
             },
         };

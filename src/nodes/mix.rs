@@ -30,10 +30,11 @@ impl Node for Mix {
             let (Samples::F32(a), Samples::F32(b)) = (&mut acc.samples, &next.samples) else {
                 unreachable!("checked by expect_f32")
             };
+            let a = a.make_mut();
             if b.len() > a.len() {
                 a.resize(b.len(), 0.0);
             }
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += *y);
+            a.iter_mut().zip(b.iter()).for_each(|(x, y)| *x += *y);
         }
         Ok(Payload::Audio(acc))
     }

@@ -716,7 +716,7 @@ impl Resampler {
         };
         let mut out = Vec::new();
         self.process_interleaved(samples, &mut out)?;
-        Ok(AudioBuffer { samples: Samples::F32(out), sample_rate: self.output_rate, channels: input.channels })
+        Ok(AudioBuffer { samples: Samples::F32(out.into()), sample_rate: self.output_rate, channels: input.channels })
     }
 }
 
@@ -807,7 +807,7 @@ impl ResampleNode {
     }
 
     fn output(&self, samples: Vec<f32>, channels: u16) -> Payload {
-        Payload::Audio(AudioBuffer { samples: Samples::F32(samples), sample_rate: self.output_rate, channels })
+        Payload::Audio(AudioBuffer { samples: Samples::F32(samples.into()), sample_rate: self.output_rate, channels })
     }
 }
 
@@ -816,11 +816,11 @@ impl Node for ResampleNode {
         let audio = self.checked_audio(inputs)?;
         if audio.sample_rate == self.output_rate {
             let samples = crate::nodes::format::into_f32(audio.samples);
-            return Ok(Payload::Audio(AudioBuffer { samples: Samples::F32(samples), ..audio }));
+            return Ok(Payload::Audio(AudioBuffer { samples: Samples::F32(samples.into()), ..audio }));
         }
         // Integer input becomes f32 before the resampler's output is allocated, in place for i32
         // and with the i16 buffer freed at once: the input is never held twice.
-        let audio = AudioBuffer { samples: Samples::F32(crate::nodes::format::into_f32(audio.samples)), ..audio };
+        let audio = AudioBuffer { samples: Samples::F32(crate::nodes::format::into_f32(audio.samples).into()), ..audio };
         let out = self.resampler(audio.sample_rate, audio.channels)?.process_whole(&audio)?;
         Ok(Payload::Audio(out))
     }

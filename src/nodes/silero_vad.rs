@@ -426,7 +426,7 @@ impl Node for SileroVadNode {
         let rate = vad.rate();
         vad.finish(&mut step);
         let audio =
-            audio.unwrap_or(AudioBuffer { samples: Samples::F32(Vec::new()), sample_rate: rate, channels });
+            audio.unwrap_or(AudioBuffer { samples: Samples::F32(Vec::new().into()), sample_rate: rate, channels });
         Ok(Some(SileroVadNode::result(step, audio)))
     }
 }

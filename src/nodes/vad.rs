@@ -698,7 +698,7 @@ impl Node for VadNode {
             segments: Vec::new(),
             frames: Vec::new(),
             frame_duration_ms: ms,
-            audio: AudioBuffer { samples: Samples::F32(Vec::new()), sample_rate: rate, channels: stream.channels },
+            audio: AudioBuffer { samples: Samples::F32(Vec::new().into()), sample_rate: rate, channels: stream.channels },
             probabilities: Vec::new(),
         });
         if let Some(state) = &mut self.state {

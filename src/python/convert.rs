@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use numpy::{Element, IntoPyArray, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::intern;
@@ -11,7 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple, PyType};
 use serde_json::Value;
 
-use crate::data::{AudioBuffer, Clip, Features, Payload, Samples, VadResult};
+use crate::data::{AudioBuffer, Clip, Features, Payload, SampleVec, Samples, VadResult};
+use crate::sample_vec::Lender;
 use crate::limits::{VALUE_ITEMS, VALUE_NESTING};
 
 /// Reads `(samples, sample_rate)` (or an object with `.samples` and `.sample_rate`) into audio.
@@ -245,56 +246,43 @@ impl AudioView<'_> {
             Ok(slice_of(a, what)?.to_vec())
         }
         let samples = match &self.array {
-            SampleArray::F32(a) => Samples::F32(read(a, &self.what)?),
-            SampleArray::I16(a) => Samples::I16(read(a, &self.what)?),
-            SampleArray::I32(a) => Samples::I32(read(a, &self.what)?),
+            SampleArray::F32(a) => Samples::F32(read(a, &self.what)?.into()),
+            SampleArray::I16(a) => Samples::I16(read(a, &self.what)?.into()),
+            SampleArray::I32(a) => Samples::I32(read(a, &self.what)?.into()),
         };
         AudioBuffer::new(samples, self.rate, self.channels).map_err(|e| format!("{}: {e}", self.what))
     }
 
-    /// The samples' count and a deferred [`copy`](Self::copy): what can fail is checked now,
-    /// under the GIL (the samples read as one slice, the buffer's shape), and the closure copies
-    /// them wherever it runs, without the GIL. Why: in `run_batch` the copy (96 KB for 1 s of
-    /// 48 kHz int16) was ~40 % of the calling thread's time per item (perf, 2,048 items), and the
-    /// calling thread is the batch's serial part; deferred, the worker that runs the item copies
-    /// it. The closure holds a reference to the array, so its buffer outlives the copy even when
-    /// the batch is abandoned (Ctrl-C) before the item ran; dropped without the GIL, that
-    /// reference is released by pyo3 the next time a thread holds the GIL.
-    pub fn deferred_copy(&self) -> Result<(u64, DeferredCopy), String> {
-        fn raw<T: numpy::Element + Copy + Send + 'static>(
-            a: &Bound<'_, PyArrayDyn<T>>,
-            what: &str,
-            wrap: fn(Vec<T>) -> Samples,
-        ) -> Result<(usize, Box<dyn FnOnce() -> Samples + Send>), String> {
-            let (ptr, len) = {
-                let ro = a.readonly();
-                let slice = ro.as_slice().map_err(|_| not_contiguous(what))?;
-                (slice.as_ptr() as usize, slice.len())
-            };
-            let keep: Py<PyArrayDyn<T>> = a.clone().unbind();
-            Ok((
-                len,
-                Box::new(move || {
-                    // SAFETY: `keep` holds the array, so its contiguous buffer of `len` elements
-                    // at `ptr` (checked above under the GIL) stays allocated until this returns.
-                    let v = unsafe { std::slice::from_raw_parts(ptr as *const T, len) }.to_vec();
-                    drop(keep);
-                    wrap(v)
-                }),
-            ))
+    /// The samples lent to the engine: read where they lie in the caller's array, with no copy.
+    /// For calls that hold their caller until the engine is done with the input (`run_sync`,
+    /// `run_batch`): the array must not be written meanwhile, which a caller blocked in the call
+    /// does not do (a second Python thread writing it would race, as with numpy's own
+    /// GIL-free operations). The buffer holds a reference to the array, so its memory outlives
+    /// every reader, even one still running after Ctrl-C abandoned the call; dropped without
+    /// the GIL, that reference is released by pyo3 the next time a thread holds the GIL. Calls
+    /// that return before the engine reads the input (`run_async`, streaming pushes, whose nodes
+    /// may keep samples past the call) [`copy`](Self::copy) it instead.
+    ///
+    /// Why: the copy was a pass over the whole input plus the page faults of a fresh buffer,
+    /// ~6 % of a `LogMelNode` call on 30 s and what `run_batch`'s calling thread spent most on.
+    pub fn lend(&self) -> Result<AudioBuffer, String> {
+        fn lent<T: numpy::Element + Send + Sync + 'static>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> Result<SampleVec<T>, String> {
+            let slice = slice_of(a, what)?;
+            let (ptr, len) = (slice.as_ptr(), slice.len());
+            let lender: Lender = Arc::new(a.clone().unbind());
+            // SAFETY: `ptr` is the array's contiguous buffer of `len` elements (checked above
+            // under the GIL); the lender holds the array, which keeps that buffer allocated for
+            // as long as any `SampleVec` made from it; the engine only reads lent samples.
+            Ok(unsafe { SampleVec::lent(ptr, len, lender) })
         }
-        let (len, make) = match &self.array {
-            SampleArray::F32(a) => raw(a, &self.what, Samples::F32)?,
-            SampleArray::I16(a) => raw(a, &self.what, Samples::I16)?,
-            SampleArray::I32(a) => raw(a, &self.what, Samples::I32)?,
+        let samples = match &self.array {
+            SampleArray::F32(a) => Samples::F32(lent(a, &self.what)?),
+            SampleArray::I16(a) => Samples::I16(lent(a, &self.what)?),
+            SampleArray::I32(a) => Samples::I32(lent(a, &self.what)?),
         };
-        let (rate, channels, what) = (self.rate, self.channels, self.what.clone());
-        Ok((len as u64, Box::new(move || AudioBuffer::new(make(), rate, channels).map_err(|e| format!("{what}: {e}")))))
+        AudioBuffer::new(samples, self.rate, self.channels).map_err(|e| format!("{}: {e}", self.what))
     }
 }
-
-/// A copy of checked audio, to be made on another thread (see [`AudioView::deferred_copy`]).
-pub type DeferredCopy = Box<dyn FnOnce() -> Result<AudioBuffer, String> + Send>;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
@@ -317,7 +305,8 @@ fn vec_to_py<T: Element>(py: Python<'_>, v: Vec<T>) -> Bound<'_, numpy::PyArray1
 }
 
 /// Audio samples as a numpy array, 1-D for mono, `(frames, channels)` otherwise. No copy but
-/// for short ones (see [`vec_to_py`]): the buffer is handed to numpy.
+/// for short ones (see [`vec_to_py`]): the buffer is handed to numpy. Samples lent by the
+/// caller (an input passed through) are copied, so an output never aliases an input array.
 fn samples_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, PyAny>> {
     let frames = a.frames();
     let channels = a.channels as usize;
@@ -330,9 +319,9 @@ fn samples_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, Py
         }
     }
     match a.samples {
-        Samples::F32(v) => shaped(py, v, frames, channels),
-        Samples::I16(v) => shaped(py, v, frames, channels),
-        Samples::I32(v) => shaped(py, v, frames, channels),
+        Samples::F32(v) => shaped(py, v.into_vec(), frames, channels),
+        Samples::I16(v) => shaped(py, v.into_vec(), frames, channels),
+        Samples::I32(v) => shaped(py, v.into_vec(), frames, channels),
     }
 }
 

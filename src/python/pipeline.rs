@@ -20,7 +20,7 @@ use crate::python::manifest::{python_node_type, CheckedManifest};
 use crate::python::pynode::PyNode;
 use crate::python::clock::PyClock;
 use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions, Event, Inbox};
-use crate::runtime::{Clock, Factories, ItemInput, ItemResult, Loader, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, WorkerPool};
+use crate::runtime::{Clock, Factories, ItemInput, ItemResult, Pipeline, RealClock, Reply, RunInput, RunOutput, Session, WorkerPool};
 
 /// Validates a manifest (JSON or YAML text) and returns its canonical JSON, or raises
 /// `remotemedia.errors.ManifestError` listing every problem.
@@ -101,27 +101,14 @@ impl InputView<'_> {
 }
 
 impl InputView<'_> {
-    /// As [`copy`](Self::copy), made later by the worker that runs the item (see
-    /// [`AudioView::deferred_copy`]): the weight (samples) places it, the loader copies it.
-    fn deferred_copy(&self) -> Result<(u64, Loader), String> {
+    /// The input lent to the engine, no copy (see [`AudioView::lend`]): for calls that hold their
+    /// caller until the engine is done with it.
+    fn lend(&self) -> Result<RunInput, String> {
         Ok(match self {
-            InputView::All(a) => {
-                let (weight, copy) = a.deferred_copy()?;
-                (weight, Box::new(move || copy().map(|a| RunInput::All(Payload::Audio(a)))))
-            }
-            InputView::Named(v) => {
-                let mut weight = 0;
-                let mut copies = Vec::with_capacity(v.len());
-                for (k, a) in v {
-                    let (w, copy) = a.deferred_copy()?;
-                    weight += w;
-                    copies.push((k.clone(), copy));
-                }
-                let load: Loader = Box::new(move || {
-                    copies.into_iter().map(|(k, copy)| Ok((k, Payload::Audio(copy()?)))).collect::<Result<_, String>>().map(RunInput::Named)
-                });
-                (weight, load)
-            }
+            InputView::All(a) => RunInput::All(Payload::Audio(a.lend()?)),
+            InputView::Named(v) => RunInput::Named(
+                v.iter().map(|(k, a)| Ok((k.clone(), Payload::Audio(a.lend()?)))).collect::<Result<_, String>>()?,
+            ),
         })
     }
 }
@@ -288,7 +275,7 @@ impl NativePipeline {
     /// Ctrl-C raises `KeyboardInterrupt` at once and cancels the run (a node already running
     /// finishes; the outputs are dropped).
     fn run<'py>(&self, py: Python<'py>, inputs: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyDict>> {
-        let input = run_input(py, inputs)?;
+        let input = check_input(py, inputs)?.lend().map_err(|m| errors::input_error(py, m))?;
         self.run_checked(py, input)
     }
 
@@ -299,7 +286,7 @@ impl NativePipeline {
     /// dict around the input cost ~0.6 µs a call, 6 % of a run on 0.01 s of audio.
     fn run_plain<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(view) = plain_audio(data) else { return Ok(None) };
-        let audio = view.and_then(|v| v.copy()).map_err(|m| errors::input_error(py, m))?;
+        let audio = view.and_then(|v| v.lend()).map_err(|m| errors::input_error(py, m))?;
         self.run_checked(py, RunInput::All(Payload::Audio(audio))).map(Some)
     }
 
@@ -307,8 +294,8 @@ impl NativePipeline {
     /// `(None, exception)` per item, in input order.
     ///
     /// Every item is checked before anything runs (a bad one raises `InputError` naming it).
-    /// The engine's batch scheduler then runs them (runtime/batch.rs): copied in part by part,
-    /// a bounded window in flight, each result built into Python objects here as it comes, in
+    /// The engine's batch scheduler then runs them (runtime/batch.rs), each read in place from
+    /// its array (lent, not copied: see `AudioView::lend`), a bounded window in flight, each result built into Python objects here as it comes, in
     /// order, while the workers run the later items. Ctrl-C stops handing items over, cancels
     /// those in flight (nodes already running finish) and raises `KeyboardInterrupt` within
     /// [`batch::POLL`]; the pipeline stays usable.
@@ -399,8 +386,8 @@ impl NativePipeline {
     }
 }
 
-/// `run_batch`'s side of the batch scheduler: hands each checked item over (the worker that runs
-/// it copies it in), builds each result into Python objects, releases the GIL while waiting, and
+/// `run_batch`'s side of the batch scheduler: hands each checked item over (lent: the worker
+/// that runs it reads the caller's array), builds each result into Python objects, releases the GIL while waiting, and
 /// turns Ctrl-C into a cancellation.
 struct PyBatch<'py, 'a> {
     py: Python<'py>,
@@ -415,8 +402,8 @@ impl BatchDriver<ItemResult> for PyBatch<'_, '_> {
         if self.error.is_some() {
             return None;
         }
-        match self.items.get(index)?.deferred_copy() {
-            Ok((weight, load)) => Some(ItemInput::Load { weight, load }),
+        match self.items.get(index)?.lend() {
+            Ok(input) => Some(ItemInput::Ready(input)),
             Err(m) => {
                 self.error = Some(errors::input_error(self.py, format!("run_batch item {index}: {m}")));
                 None

@@ -670,7 +670,7 @@ mod tests {
         let x: Vec<i16> = (0..n)
             .map(|i| if (2 * n / 5..3 * n / 5).contains(&i) { ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 16384.0) as i16 } else { 0 })
             .collect();
-        RunInput::All(Payload::Audio(AudioBuffer::new(crate::data::Samples::I16(x), rate, 1).expect("audio")))
+        RunInput::All(Payload::Audio(AudioBuffer::new(crate::data::Samples::I16(x.into()), rate, 1).expect("audio")))
     }
 
     /// A run on the workers (`start` never runs inline).
@@ -762,7 +762,7 @@ mod tests {
             {"id":"flaky","type":"FlakyNode","reliability":{"retry_policy":"fixed","max_retries":2,"retry_base_delay_ms":1}}"#;
         let p = main_job(text, &registry);
         assert!(p.runs_inline(), "a type's own factory, even a test's, runs inline");
-        let samples = |n: usize| RunInput::All(Payload::Audio(AudioBuffer::new(crate::data::Samples::I16(vec![7; n]), 16000, 1).expect("audio")));
+        let samples = |n: usize| RunInput::All(Payload::Audio(AudioBuffer::new(crate::data::Samples::I16(vec![7; n].into()), 16000, 1).expect("audio")));
 
         fails.store(1, Ordering::SeqCst);
         let mut waits = Vec::new();

@@ -120,7 +120,7 @@ pub fn decode_pcm(bytes: &[u8], start: &Start) -> Result<AudioBuffer, Refusal> {
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                 return Err((CloseKind::BadMessage, format!("sample {i} of the frame is not finite")));
             }
-            Samples::F32(v)
+            Samples::F32(v.into())
         }
     };
     AudioBuffer::new(samples, start.sample_rate, start.channels).map_err(|e| (CloseKind::BadMessage, e))
@@ -336,7 +336,7 @@ mod tests {
         let l = Limits::default();
         let s = parse_start(r#"{"type":"start","pipeline":"p","sample_rate":8000,"channels":2,"format":"s16le"}"#, &l).unwrap();
         let a = decode_pcm(&[1, 0, 0xff, 0xff, 0, 0x80, 0xff, 0x7f], &s).unwrap();
-        assert_eq!(a.samples, Samples::I16(vec![1, -1, i16::MIN, i16::MAX]));
+        assert_eq!(a.samples, Samples::I16(vec![1, -1, i16::MIN, i16::MAX].into()));
         assert_eq!(a.frames(), 2);
         assert!(decode_pcm(&[1, 0, 2], &s).is_err());
         assert!(decode_pcm(&[], &s).is_err());

@@ -59,7 +59,7 @@ pub fn item_audio(k: usize, rate: u32) -> AudioBuffer {
     let n = rate as usize / 10;
     let samples: Vec<i16> =
         (0..n).map(|i| (amp * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / rate as f64).sin()).round() as i16).collect();
-    AudioBuffer::new(Samples::I16(samples), rate, 1).expect("valid audio")
+    AudioBuffer::new(Samples::I16(samples.into()), rate, 1).expect("valid audio")
 }
 
 /// A folder of 600 items of 2 s at 48 kHz and the CONVERT_GAIN manifest beside it: far more than
@@ -70,7 +70,7 @@ pub fn long_batch(dir: &Path) -> (PathBuf, PathBuf) {
     let inputs = dir.join("in");
     std::fs::create_dir_all(&inputs).expect("in dir");
     let tone: Vec<i16> = (0..96_000).map(|i| ((i % 100) as i16 - 50) * 100).collect();
-    let audio = AudioBuffer::new(Samples::I16(tone), 48_000, 1).expect("audio");
+    let audio = AudioBuffer::new(Samples::I16(tone.into()), 48_000, 1).expect("audio");
     for k in 0..600 {
         write_wav(inputs.join(format!("item_{k:03}.wav")), &audio).expect("input");
     }
