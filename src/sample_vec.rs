@@ -23,7 +23,10 @@ pub struct SampleVec<T>(Store<T>);
 
 enum Store<T> {
     Owned(Vec<T>),
-    Lent { ptr: *const T, len: usize, _lender: Lender },
+    /// `finite`: every value was found finite when the buffer was lent (f32 input from Python is
+    /// checked at the boundary), so a node need not scan it again; lent buffers are read-only, so
+    /// it stays true.
+    Lent { ptr: *const T, len: usize, finite: bool, _lender: Lender },
 }
 
 // SAFETY: a lent buffer is only ever read (no method hands out `&mut` to it: `make_mut` copies
@@ -39,7 +42,23 @@ impl<T> SampleVec<T> {
     /// `ptr` must point to `len` initialised, aligned `T`s that stay allocated while `lender`
     /// lives, and that nothing writes while any `SampleVec` made from them exists.
     pub unsafe fn lent(ptr: *const T, len: usize, lender: Lender) -> SampleVec<T> {
-        SampleVec(Store::Lent { ptr, len, _lender: lender })
+        SampleVec(Store::Lent { ptr, len, finite: false, _lender: lender })
+    }
+
+    /// This lent buffer, marked as having been checked: every value is finite (NaN and the
+    /// infinities are not). A node may then skip its own scan ([`known_finite`](Self::known_finite)).
+    /// Owned buffers are not marked (a node writing one could make it untrue).
+    pub fn checked_finite(mut self) -> SampleVec<T> {
+        if let Store::Lent { finite, .. } = &mut self.0 {
+            *finite = true;
+        }
+        self
+    }
+
+    /// Whether every value is known to be finite without looking (see
+    /// [`checked_finite`](Self::checked_finite)); `false` means not known, not that one is not.
+    pub fn known_finite(&self) -> bool {
+        matches!(self.0, Store::Lent { finite: true, .. })
     }
 
     /// The samples as a slice.
@@ -118,7 +137,9 @@ impl<T: Clone> Clone for SampleVec<T> {
     fn clone(&self) -> SampleVec<T> {
         match &self.0 {
             Store::Owned(v) => SampleVec(Store::Owned(v.clone())),
-            Store::Lent { ptr, len, _lender } => SampleVec(Store::Lent { ptr: *ptr, len: *len, _lender: _lender.clone() }),
+            Store::Lent { ptr, len, finite, _lender } => {
+                SampleVec(Store::Lent { ptr: *ptr, len: *len, finite: *finite, _lender: _lender.clone() })
+            }
         }
     }
 }
@@ -171,6 +192,18 @@ mod tests {
         assert_eq!(Arc::strong_count(&lender), 3);
         drop((v, copy));
         assert_eq!(Arc::strong_count(&lender), 1);
+    }
+
+    #[test]
+    fn only_a_lent_buffer_marked_checked_is_known_finite() {
+        let (v, _lender) = lent(vec![1.0, 2.0]);
+        assert!(!v.known_finite());
+        let v = v.checked_finite();
+        assert!(v.known_finite() && v.clone().known_finite());
+        let mut w = v.clone();
+        w.make_mut()[0] = f32::NAN;
+        assert!(!w.known_finite(), "a copy made to be written is not known finite");
+        assert!(!SampleVec::from(vec![1.0f32]).checked_finite().known_finite());
     }
 
     #[test]

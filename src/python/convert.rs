@@ -276,7 +276,8 @@ impl AudioView<'_> {
             Ok(unsafe { SampleVec::lent(ptr, len, lender) })
         }
         let samples = match &self.array {
-            SampleArray::F32(a) => Samples::F32(lent(a, &self.what)?),
+            // `check_samples` found every f32 finite: nodes need not scan them again.
+            SampleArray::F32(a) => Samples::F32(lent(a, &self.what)?.checked_finite()),
             SampleArray::I16(a) => Samples::I16(lent(a, &self.what)?),
             SampleArray::I32(a) => Samples::I32(lent(a, &self.what)?),
         };
