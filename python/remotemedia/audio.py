@@ -6,7 +6,8 @@ own layout, so C-contiguous arrays reach the engine without reshuffling.
 
 Copies: inputs are copied at most once. A C-contiguous array of an accepted dtype is wrapped as it
 is; a non-contiguous one (a strided slice, a transposed view, Fortran order) is copied once into
-C order. Nothing else copies on the Python side.
+C order. Nothing else copies on the Python side; the native engine reads the array in place for
+``run_sync`` and ``run_batch`` and copies it once for ``await run`` and streaming pushes.
 """
 
 from __future__ import annotations

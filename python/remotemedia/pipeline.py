@@ -345,7 +345,7 @@ class Pipeline:
     def _native_payload(self, data: RunInput) -> Dict[str, Tuple[np.ndarray, int]]:
         """``data`` as the native module takes it. The common call, ``(samples, rate)`` already in
         a form the engine takes, goes as it is: the engine checks it (finiteness included, in the
-        same words) in its one copy of the input. Anything else is converted and checked here."""
+        same words) as it takes the input in. Anything else is converted and checked here."""
         if _plain_audio_tuple(data):
             return {"": data}
         inputs = self._inputs(data)
