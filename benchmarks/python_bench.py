@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
-import numpy as np
+# numpy's OpenBLAS starts a thread per core whose idle spin showed as 4-7 % of this process's
+# samples (perf) on a 2-core machine, taken from whichever side was being timed; nothing timed
+# here calls BLAS. Set before numpy loads; a value already in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 from remotemedia import AudioResampleNode, FormatConverterNode, PassthroughNode, Pipeline, VADNode
 from remotemedia import _native

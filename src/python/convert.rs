@@ -311,8 +311,14 @@ fn vec_to_py<T: Element>(py: Python<'_>, v: Vec<T>) -> Bound<'_, numpy::PyArray1
 fn samples_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, PyAny>> {
     let frames = a.frames();
     let channels = a.channels as usize;
-    fn shaped<'py, T: numpy::Element>(py: Python<'py>, v: Vec<T>, frames: usize, channels: usize) -> PyResult<Bound<'py, PyAny>> {
-        let arr = vec_to_py(py, v);
+    fn shaped<'py, T: numpy::Element + Clone>(py: Python<'py>, v: SampleVec<T>, frames: usize, channels: usize) -> PyResult<Bound<'py, PyAny>> {
+        // Lent samples are copied once, straight into numpy's memory when that is where a short
+        // array goes anyway (`into_vec` then `vec_to_py` would copy a short one twice).
+        let arr = if v.is_lent() && std::mem::size_of_val(v.as_slice()) <= SMALL_ARRAY_BYTES {
+            numpy::PyArray1::from_slice(py, &v)
+        } else {
+            vec_to_py(py, v.into_vec())
+        };
         if channels == 1 {
             Ok(arr.into_any())
         } else {
@@ -320,9 +326,9 @@ fn samples_to_py<'py>(py: Python<'py>, a: AudioBuffer) -> PyResult<Bound<'py, Py
         }
     }
     match a.samples {
-        Samples::F32(v) => shaped(py, v.into_vec(), frames, channels),
-        Samples::I16(v) => shaped(py, v.into_vec(), frames, channels),
-        Samples::I32(v) => shaped(py, v.into_vec(), frames, channels),
+        Samples::F32(v) => shaped(py, v, frames, channels),
+        Samples::I16(v) => shaped(py, v, frames, channels),
+        Samples::I32(v) => shaped(py, v, frames, channels),
     }
 }
 
