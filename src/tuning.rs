@@ -50,7 +50,7 @@ pub const SWITCHES: &[Switch] = &[
     Switch { name: KEEP_MALLOC, kind: SwitchKind::Flag, per_pool: false,
              doc: "1: keep glibc's malloc thresholds (default: raised, so large buffers are reused)" },
     Switch { name: NO_SIMD, kind: SwitchKind::Flag, per_pool: false,
-             doc: "1: Silero VAD's dense kernel without AVX2/FMA (for comparisons)" },
+             doc: "1: every kernel of the nodes' own on its portable path, without AVX2/FMA/AVX-512 (for comparisons; the FFT crates choose their own)" },
     Switch { name: SCALAR_IIR, kind: SwitchKind::Flag, per_pool: false,
              doc: "1: FilterNode's scalar loop instead of the AVX2/FMA block kernel (for comparisons)" },
 ];

@@ -63,6 +63,11 @@ def kernel_times(manifest_text: str, audio: Any, repeats: int = 100) -> List[Tup
     """Each node of a chain of built-in nodes called directly (no engine), in order, ``repeats`` times
     on ``audio``: each node's id with its median call time in ns (benchmarks/python_bench.py)."""
 
+def simd_features() -> Dict[str, Dict[str, bool]]:
+    """``{"used": {...}, "hardware": {...}}``: which of ``avx2``, ``fma``, ``avx512f``, ``avx512vl``
+    the nodes' own kernels use in this process (none under ``REMOTEMEDIA_NO_SIMD=1``) and which the
+    CPU has."""
+
 def parse_manifest(text: Optional[str], yaml: bool, path: Optional[str] = None) -> Any:
     """Reads manifest text (YAML if ``yaml``, else JSON), or the file at ``path``, into its tree
     (Python values), or raises ``remotemedia.ManifestError`` at the problem's line and column."""

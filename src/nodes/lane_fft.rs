@@ -48,16 +48,23 @@ impl LaneRealFft {
     /// [`LANES`] otherwise; `None` unless the CPU has AVX2 and FMA, `n` is a multiple of 16
     /// (whole 8 × 8 tiles when the frames are turned into lanes) and `n / 2` has no prime factor
     /// above 5.
+    /// `REMOTEMEDIA_NO_SIMD=1` makes it `None` too (see `nodes::cpu`).
     pub fn new(n: usize) -> Option<LaneRealFft> {
-        LaneRealFft::with_lanes(n, if avx512() { MAX_LANES } else { LANES })
+        let cpu = crate::nodes::cpu::simd();
+        if !cpu.avx2_fma() {
+            return None;
+        }
+        LaneRealFft::with_lanes(n, if cpu.avx512() { MAX_LANES } else { LANES })
     }
 
     /// The plan for `n` points in the kernel of `lanes` frames ([`LANES`] or [`MAX_LANES`]);
-    /// `None` where the CPU lacks that kernel's instructions (the tests run both).
+    /// `None` where the CPU lacks that kernel's instructions (the tests run both, whatever
+    /// `REMOTEMEDIA_NO_SIMD` says).
     pub fn with_lanes(n: usize, lanes: usize) -> Option<LaneRealFft> {
+        let hw = crate::nodes::cpu::hardware();
         let kernel = match lanes {
-            LANES => avx2_fma(),
-            MAX_LANES => avx2_fma() && avx512(),
+            LANES => hw.avx2_fma(),
+            MAX_LANES => hw.avx512(),
             _ => false,
         };
         if !kernel || n == 0 || n % 16 != 0 {
@@ -203,28 +210,6 @@ fn unit(turns: f64) -> (f32, f32) {
     (a.cos() as f32, a.sin() as f32)
 }
 
-/// AVX-512F: the 16-lane kernel (it also needs [`avx2_fma`]).
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
 #[cfg(target_arch = "x86_64")]
 #[path = "lane_fft_avx512.rs"]
@@ -638,13 +623,15 @@ mod tests {
     /// which kernels ran; on a CPU without AVX-512F there is nothing to compare, and it says so.
     #[test]
     fn avx512_equals_avx2() {
-        let detected = avx2_fma() && avx512();
+        let detected = crate::nodes::cpu::hardware().avx512();
         let (Some(mut wide), Some(mut narrow)) = (LaneRealFft::with_lanes(400, MAX_LANES), LaneRealFft::with_lanes(400, LANES)) else {
             assert!(!detected, "AVX-512F detected but no 16-lane plan");
             eprintln!("avx512_equals_avx2: no AVX-512F (or no AVX2) on this CPU, the 16-lane kernel did not run");
             return;
         };
-        assert_eq!(LaneRealFft::new(400).map(|f| f.lanes()), Some(MAX_LANES), "the default plan takes the AVX-512 kernel");
+        if crate::nodes::cpu::simd().avx512() {
+            assert_eq!(LaneRealFft::new(400).map(|f| f.lanes()), Some(MAX_LANES), "the default plan takes the AVX-512 kernel");
+        }
         eprintln!("avx512_equals_avx2: ran the AVX-512 kernel ({MAX_LANES} lanes) against the AVX2 kernel ({LANES} lanes)");
         let hop = 160;
         // Speech-like tones, then silence for the last frames (under the 1e-10 floor).

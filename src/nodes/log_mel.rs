@@ -68,7 +68,7 @@ fn max_of(values: &[f32]) -> f32 {
         chunks.remainder().iter().chain(&m).copied().fold(f32::NEG_INFINITY, f32::max)
     }
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
+    if crate::nodes::cpu::simd().avx2 {
         #[target_feature(enable = "avx2")]
         unsafe fn wide(values: &[f32]) -> f32 {
             body(values)
@@ -90,7 +90,7 @@ fn normalize(values: &mut [f32], max: f32) {
     }
     let floor = max - DYNAMIC_RANGE;
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
+    if crate::nodes::cpu::simd().avx2 {
         #[target_feature(enable = "avx2")]
         unsafe fn wide(values: &mut [f32], floor: f32) {
             body(values, floor)

@@ -257,7 +257,7 @@ impl PeakMeter {
 fn interpolated_peak(buf: &[f32], phases: &[usize], floor: f32) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if crate::nodes::cpu::simd().avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             return unsafe { interpolated_peak_avx2(buf, phases, floor) };
         }

@@ -2,6 +2,7 @@
 //! validation checks manifests against, and the registry that maps type names to both.
 
 pub mod channel_mix;
+pub mod cpu;
 pub mod denoise;
 pub mod describe;
 pub mod fbank;
@@ -356,7 +357,7 @@ pub fn first_non_finite(values: &[f32]) -> Option<usize> {
         values[at * 256..].iter().position(|x| !x.is_finite()).map(|i| at * 256 + i)
     }
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
+    if cpu::simd().avx2 {
         #[target_feature(enable = "avx2")]
         unsafe fn wide(values: &[f32]) -> Option<usize> {
             body(values)

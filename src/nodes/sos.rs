@@ -529,8 +529,7 @@ fn simd_available() -> bool {
         static AVAILABLE: OnceLock<bool> = OnceLock::new();
         *AVAILABLE.get_or_init(|| {
             !crate::tuning::flag_on(crate::tuning::SCALAR_IIR)
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
+                && crate::nodes::cpu::simd().avx2_fma()
         })
     }
     #[cfg(not(target_arch = "x86_64"))]

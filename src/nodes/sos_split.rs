@@ -88,7 +88,7 @@ impl Split {
     pub fn new(sections: &[Section]) -> Option<Split> {
         let [s0, s1] = sections else { return None };
         #[cfg(target_arch = "x86_64")]
-        if !std::is_x86_feature_detected!("avx512f") || s1.b[0] == 0.0 || !s1.b[0].is_finite() {
+        if !crate::nodes::cpu::simd().avx512() || s1.b[0] == 0.0 || !s1.b[0].is_finite() {
             return None;
         }
         #[cfg(not(target_arch = "x86_64"))]

@@ -488,7 +488,7 @@ pub fn log10_floored(values: &mut [f32], floor: f32) {
 fn has_avx2() -> bool {
     use std::sync::OnceLock;
     static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| is_x86_feature_detected!("avx2"))
+    *HAS.get_or_init(|| crate::nodes::cpu::simd().avx2)
 }
 
 /// The natural log of a positive normal `x` in plain arithmetic that vectorises (Cephes'

@@ -1,5 +1,6 @@
 //! `_native.kernel_times`: a chain's node kernels called directly, one after another on the same
-//! input, each timed alone: the floor `run_sync` is measured against (benchmarks/python_bench.py).
+//! input, each timed alone: the floor `run_sync` is measured against (benchmarks/python_bench.py);
+//! and which instructions those kernels use in this process (`_native.simd_features`).
 
 use std::time::Instant;
 
@@ -55,4 +56,24 @@ pub fn kernel_times(py: Python<'_>, manifest_text: &str, audio: &Bound<'_, PyAny
             .collect())
     });
     timed.map_err(|m| errors::to_py(py, &Error::Engine(m)))
+}
+
+/// The instructions the nodes' own kernels use in this process (`nodes::cpu::simd`: none under
+/// `REMOTEMEDIA_NO_SIMD=1`) and what the hardware has, as `{"used": {...}, "hardware": {...}}`
+/// with `avx2`, `fma`, `avx512f` and `avx512vl` flags: for bug reports, and for the tests that
+/// compare the portable paths with the vector ones.
+#[pyfunction]
+pub fn simd_features(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    use crate::nodes::cpu::{hardware, simd, Features};
+    let flags = |f: Features| -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+        let d = pyo3::types::PyDict::new(py);
+        for (name, on) in [("avx2", f.avx2), ("fma", f.fma), ("avx512f", f.avx512f), ("avx512vl", f.avx512vl)] {
+            d.set_item(name, on)?;
+        }
+        Ok(d)
+    };
+    let out = pyo3::types::PyDict::new(py);
+    out.set_item("used", flags(simd())?)?;
+    out.set_item("hardware", flags(hardware())?)?;
+    Ok(out)
 }

@@ -53,6 +53,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::validate_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::check_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(kernels::kernel_times, m)?)?;
+    m.add_function(wrap_pyfunction!(kernels::simd_features, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::parse_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(manifest::read_manifest, m)?)?;
     m.add_class::<manifest::CheckedManifest>()?;

@@ -25,8 +25,9 @@ impl Level {
             use std::sync::OnceLock;
             static LEVEL: OnceLock<Level> = OnceLock::new();
             *LEVEL.get_or_init(|| {
-                let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-                if avx2 && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+                let cpu = crate::nodes::cpu::simd();
+                let avx2 = cpu.avx2_fma();
+                if cpu.avx512() && cpu.avx512vl {
                     Level::Avx512
                 } else if avx2 {
                     Level::Avx2

@@ -88,27 +88,17 @@ pub enum Simd {
     None,
 }
 
-/// Checked once per process. `REMOTEMEDIA_NO_SIMD=1` forces the portable path (the unit test
-/// runs every path this CPU has).
+/// From `nodes::cpu`: `REMOTEMEDIA_NO_SIMD=1` forces the portable path (the unit test runs every
+/// path this CPU has).
 pub fn simd() -> Simd {
-    use std::sync::OnceLock;
-    static LEVEL: OnceLock<Simd> = OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        if crate::tuning::flag_on(crate::tuning::NO_SIMD) {
-            return Simd::None;
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            if avx2 && is_x86_feature_detected!("avx512f") {
-                return Simd::Avx512;
-            }
-            if avx2 {
-                return Simd::Avx2;
-            }
-        }
+    let cpu = crate::nodes::cpu::simd();
+    if cpu.avx512() {
+        Simd::Avx512
+    } else if cpu.avx2_fma() {
+        Simd::Avx2
+    } else {
         Simd::None
-    })
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -393,11 +383,12 @@ mod tests {
             })];
             #[cfg(target_arch = "x86_64")]
             {
-                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                let hw = crate::nodes::cpu::hardware();
+                if hw.avx2_fma() {
                     // SAFETY: the CPU has AVX2 and FMA; the shapes are those `dense` checks.
                     paths.push(Box::new(|w, b, i, c, o, oc, r| unsafe { avx::dense(w, b, i, c, o, oc, r) }));
                 }
-                if is_x86_feature_detected!("avx512f") {
+                if hw.avx512() {
                     // SAFETY: as above, with AVX-512.
                     paths.push(Box::new(|w, b, i, c, o, oc, r| unsafe { avx512::dense(w, b, i, c, o, oc, r) }));
                 }
