@@ -318,3 +318,30 @@ def test_spawn_through_python_starts_python_copies_and_matches_one_process(tmp_p
         a = read_wav(str(tmp_path / "one" / f"item_{k}.gain.wav"))
         b = read_wav(str(tmp_path / "two" / f"item_{k}.gain.wav"))
         assert np.array_equal(a.samples, b.samples)
+
+
+def test_batch_writes_features_as_npy_next_to_the_audio(tmp_path):
+    # Issue 16's CLI shape: a features output becomes NAME.NODE.npy, a (frames, bins) float32
+    # array numpy loads, equal to what the same pipeline gives from Python; audio stays .wav.
+    from remotemedia import AudioResampleNode, LogMelNode, Pipeline
+    from remotemedia.audio import Audio
+    from remotemedia.wav import write_wav
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    t = np.arange(48000 * 2) / 48000
+    for k in range(2):
+        x = (0.2 * np.sin(2 * np.pi * (300 + 200 * k) * t) * (t % 0.5 < 0.3)).astype(np.float32)
+        write_wav(str(inputs / f"clip_{k}.wav"), Audio(np.round(x * 32767).astype(np.int16), 48000))
+    nodes = [AudioResampleNode(16000, node_id="resample"), LogMelNode(n_mels=80, node_id="log_mel")]
+    manifest = tmp_path / "features.json"
+    p = Pipeline(nodes, outputs=["resample", "log_mel"])
+    manifest.write_text(json.dumps(p.manifest))
+    done = cli("batch", str(manifest), str(inputs), "--out", str(out), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    for k in range(2):
+        features = np.load(out / f"clip_{k}.log_mel.npy")
+        assert features.dtype == np.float32 and features.shape == (200, 80)
+        want = p.run_sync(read_wav(str(inputs / f"clip_{k}.wav")))["log_mel"]
+        np.testing.assert_allclose(features, np.asarray(want), atol=1e-6, rtol=0)
+        assert read_wav(str(out / f"clip_{k}.resample.wav")).sample_rate == 16000
