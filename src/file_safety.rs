@@ -215,18 +215,39 @@ pub fn inside(dir: &Path, name: &str) -> Result<PathBuf, Error> {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A file written under a temporary name in its final folder and renamed into place by
-/// [`commit`](AtomicFile::commit). Dropped without a commit (an error, a panic), the temporary
-/// file is removed and whatever was under the final name is untouched.
+/// A file written where no one sees it and given its final name by
+/// [`commit`](AtomicFile::commit). Dropped without a commit (an error, a panic), nothing is left
+/// and whatever was under the final name is untouched.
+///
+/// On Linux the file has no name at all until the commit (`O_TMPFILE` in the target's folder,
+/// then `linkat` to the final name): a process killed mid-write leaves nothing behind, and a new
+/// output costs one directory change instead of three (create a temporary name, then rename:
+/// remove it and add the final one), which is what several workers writing into one folder wait
+/// on each other for. Elsewhere, or where the filesystem has no unnamed files (NFS, older
+/// overlayfs) or `/proc` is missing: a hidden temporary name in the same folder, renamed.
 pub struct AtomicFile {
-    temp: PathBuf,
+    temp: Temp,
     target: PathBuf,
     file: Option<BufWriter<File>>,
 }
 
+/// Where an [`AtomicFile`]'s bytes are until the commit.
+enum Temp {
+    /// An `O_TMPFILE` inode in the target's folder, reachable only through the open file.
+    Unnamed,
+    /// A hidden name next to the target.
+    Named(PathBuf),
+}
+
 impl AtomicFile {
-    /// Creates the temporary file next to `target`. Refuses a target that is a directory.
+    /// Creates the file, unnamed where the system allows (see the type), else under a temporary
+    /// name next to `target`. Refuses a target that is a directory.
     pub fn create(target: &Path) -> Result<AtomicFile, Error> {
+        AtomicFile::create_with(target, true)
+    }
+
+    /// `create`, with `unnamed: false` forcing the temporary name (for the tests of that path).
+    fn create_with(target: &Path, unnamed: bool) -> Result<AtomicFile, Error> {
         let io = |e: std::io::Error| Error::Io { context: format!("cannot write '{}'", target.display()), source: e };
         if target.is_dir() {
             return Err(Error::Io {
@@ -236,10 +257,20 @@ impl AtomicFile {
         }
         let name = target.file_name().ok_or_else(|| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name")))?;
         let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = dir.join(format!(".{}.{}-{n}.part", name.to_string_lossy(), std::process::id()));
+        let wrap = |file: File| Some(BufWriter::with_capacity(1 << 16, file));
+        #[cfg(target_os = "linux")]
+        if unnamed && proc_fd_available() {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Any failure (no O_TMPFILE on this filesystem or kernel, or a real error that the
+            // named path will then meet and report in its own words) falls back to a name.
+            if let Ok(file) = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).open(dir) {
+                return Ok(AtomicFile { temp: Temp::Unnamed, target: target.to_path_buf(), file: wrap(file) });
+            }
+        }
+        let _ = unnamed;
+        let temp = temp_name(dir, name);
         let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp).map_err(io)?;
-        Ok(AtomicFile { temp, target: target.to_path_buf(), file: Some(BufWriter::with_capacity(1 << 16, file)) })
+        Ok(AtomicFile { temp: Temp::Named(temp), target: target.to_path_buf(), file: wrap(file) })
     }
 
     /// The final path.
@@ -257,18 +288,60 @@ impl AtomicFile {
         Error::Io { context: format!("cannot write '{}'", self.target.display()), source: e }
     }
 
-    /// Flushes, closes and renames the file into place; only now does the final name change.
+    /// Flushes and closes the file and gives it its final name; only now does that name change.
     pub fn commit(mut self) -> Result<(), Error> {
         let writer = self.file.take().expect("AtomicFile committed twice");
         let file = writer.into_inner().map_err(|e| Error::Io {
             context: format!("cannot write '{}'", self.target.display()),
             source: e.into_error(),
         })?;
-        drop(file);
-        self.replace_into()
+        match &self.temp {
+            Temp::Named(temp) => {
+                drop(file);
+                self.replace_into(temp)
+            }
+            Temp::Unnamed => self.link_unnamed(file),
+        }
     }
 
-    /// Moves the finished temporary file to `target`. A regular file already at `target` is
+    /// Names the unnamed file `target`; a file already there is replaced as by
+    /// [`replace_into`](Self::replace_into), through a temporary name (`linkat` never replaces).
+    #[cfg(target_os = "linux")]
+    fn link_unnamed(&self, file: File) -> Result<(), Error> {
+        use std::os::unix::io::AsRawFd;
+        let link = |to: &Path| -> std::io::Result<()> {
+            use std::os::unix::ffi::OsStrExt;
+            let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+            let to = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+            // SAFETY: two NUL-terminated paths that live across the call; the syscall reads them only.
+            let r = unsafe { libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        };
+        match link(&self.target) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                let dir = self.target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let temp = temp_name(dir, self.target.file_name().unwrap_or_default());
+                link(&temp).map_err(|e| self.io_error(e))?;
+                drop(file);
+                self.replace_into(&temp).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&temp);
+                })
+            }
+            Err(e) => Err(self.io_error(e)),
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn link_unnamed(&self, _file: File) -> Result<(), Error> {
+        unreachable!("unnamed files are made on Linux only")
+    }
+
+    /// Moves the finished file at `temp` to `target`. A regular file already at `target` is
     /// replaced at once: the name holds the old whole file or the new one, never neither.
     ///
     /// Why not a plain rename over an existing file: ext4, mounted with its default
@@ -280,8 +353,8 @@ impl AtomicFile {
     /// Linux 3.15+) and then removing the old file, now under the temporary name, is as atomic
     /// for anyone reading the name and costs what a new file costs (~50 µs). Where the target is
     /// missing or not a regular file, or the filesystem cannot exchange names: a plain rename.
-    fn replace_into(&self) -> Result<(), Error> {
-        let (temp, target, io) = (&self.temp, &self.target, |e| self.io_error(e));
+    fn replace_into(&self, temp: &Path) -> Result<(), Error> {
+        let (target, io) = (&self.target, |e| self.io_error(e));
         #[cfg(target_os = "linux")]
         if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_file()) {
             use std::os::unix::ffi::OsStrExt;
@@ -305,6 +378,25 @@ impl AtomicFile {
         }
         std::fs::rename(temp, target).map_err(io)
     }
+
+    /// Whether the file has no name until the commit (see the type).
+    pub fn is_unnamed(&self) -> bool {
+        matches!(self.temp, Temp::Unnamed)
+    }
+}
+
+/// A hidden name for `name`'s temporary file in `dir`, unique within this process.
+fn temp_name(dir: &Path, name: &std::ffi::OsStr) -> PathBuf {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{}.{}-{n}.part", name.to_string_lossy(), std::process::id()))
+}
+
+/// Whether `/proc/self/fd` is there: `linkat` names an unnamed file through it (the other way,
+/// `AT_EMPTY_PATH`, needs a capability most processes lack).
+#[cfg(target_os = "linux")]
+fn proc_fd_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| Path::new("/proc/self/fd").is_dir())
 }
 
 impl Write for AtomicFile {
@@ -319,8 +411,9 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.temp);
+        // An unnamed file goes with its descriptor; a named one is removed.
+        if let (Some(_), Temp::Named(temp)) = (self.file.take(), &self.temp) {
+            let _ = std::fs::remove_file(temp);
         }
     }
 }
@@ -406,26 +499,54 @@ mod tests {
 
     #[test]
     fn atomic_file_appears_only_on_commit() {
-        let dir = temp_dir("atomic");
-        let target = dir.join("out.wav");
-        std::fs::write(&target, b"old").expect("write");
-        // Dropped without commit: the old content stays and no temporary file is left.
-        {
-            let mut f = AtomicFile::create(&target).expect("create");
-            f.write_all(b"half-written").expect("write");
+        for unnamed in [true, false] {
+            let dir = temp_dir(if unnamed { "atomic-unnamed" } else { "atomic-named" });
+            let target = dir.join("out.wav");
+            std::fs::write(&target, b"old").expect("write");
+            // Dropped without commit: the old content stays and no temporary file is left.
+            {
+                let mut f = AtomicFile::create_with(&target, unnamed).expect("create");
+                f.write_all(b"half-written").expect("write");
+                f.flush().expect("flush");
+                // While written, an unnamed file is nowhere in the folder; a named one is hidden.
+                let entries = std::fs::read_dir(&dir).expect("list").count();
+                assert_eq!(entries, if f.is_unnamed() { 1 } else { 2 }, "unnamed asked: {unnamed}");
+                assert!(unnamed || !f.is_unnamed());
+            }
+            assert_eq!(std::fs::read(&target).expect("read"), b"old");
+            assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
+            // Committed: the new content replaces the old, still no temporary file.
+            let mut f = AtomicFile::create_with(&target, unnamed).expect("create");
+            f.write_all(b"new").expect("write");
+            f.commit().expect("commit");
+            assert_eq!(std::fs::read(&target).expect("read"), b"new");
+            assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
+            // A new name: the file appears whole.
+            let mut f = AtomicFile::create_with(&dir.join("fresh.wav"), unnamed).expect("create");
+            f.write_all(b"fresh").expect("write");
+            f.commit().expect("commit");
+            assert_eq!(std::fs::read(dir.join("fresh.wav")).expect("read"), b"fresh");
+            assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 2);
+            // A directory is not overwritten.
+            assert!(AtomicFile::create_with(&dir, unnamed).is_err());
+            write_atomic(&dir.join("b.json"), b"{}").expect("write_atomic");
+            assert_eq!(std::fs::read(dir.join("b.json")).expect("read"), b"{}");
+            let _ = std::fs::remove_dir_all(&dir);
         }
-        assert_eq!(std::fs::read(&target).expect("read"), b"old");
-        assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
-        // Committed: the new content replaces the old, still no temporary file.
-        let mut f = AtomicFile::create(&target).expect("create");
-        f.write_all(b"new").expect("write");
-        f.commit().expect("commit");
-        assert_eq!(std::fs::read(&target).expect("read"), b"new");
-        assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
-        // A directory is not overwritten.
-        assert!(AtomicFile::create(&dir).is_err());
-        write_atomic(&dir.join("b.json"), b"{}").expect("write_atomic");
-        assert_eq!(std::fs::read(dir.join("b.json")).expect("read"), b"{}");
+    }
+
+    /// Where the system has unnamed files (Linux, a filesystem with `O_TMPFILE`, `/proc`), they
+    /// are what `create` makes: this machine's temp folder is checked, so a regression to the
+    /// named path here is seen.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn create_makes_an_unnamed_file_where_the_system_can() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = temp_dir("unnamed-probe");
+        let probe = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).open(&dir).is_ok();
+        let f = AtomicFile::create(&dir.join("x.wav")).expect("create");
+        assert_eq!(f.is_unnamed(), probe && proc_fd_available());
+        drop(f);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -439,8 +560,10 @@ mod tests {
         let target = dir.join("x.vad.json");
         std::fs::write(&target, b"old").expect("write");
         std::fs::hard_link(&target, dir.join("keep")).expect("link");
-        for round in 0..3 {
-            let mut f = AtomicFile::create(&target).expect("create");
+        for round in 0..4 {
+            // Both ways of making the file: unnamed (linked to a temporary name first, since
+            // the target exists) and named.
+            let mut f = AtomicFile::create_with(&target, round % 2 == 0).expect("create");
             f.write_all(format!("new {round}").as_bytes()).expect("write");
             f.commit().expect("commit");
             assert_eq!(std::fs::read(&target).expect("read"), format!("new {round}").as_bytes());
