@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import operator
-from typing import Any, List
+from typing import Any, Iterator, List
 
 import numpy as np
 
@@ -511,6 +511,30 @@ def node_output(value: Any) -> Any:
     value a rule or limit was broken (see ``payload_from_py`` in src/python/convert.rs for the
     rules; the native engine applies the same ones with the same words)."""
     return _Walk().payload(value)
+
+
+def payload_arrays(value: Any) -> Iterator[np.ndarray]:
+    """Every numpy array a payload holds (audio and clip samples, features, a VAD result's arrays,
+    those inside dicts, lists and tuples)."""
+    if isinstance(value, (Audio, Clip)):
+        yield value.samples
+    elif isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from payload_arrays(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from payload_arrays(v)
+
+
+def unshared(value: Any, sources: List[np.ndarray]) -> Any:
+    """``value``, or its :func:`private_copy` where one of its arrays shares memory with one of
+    ``sources`` (a run's input arrays): an output of the pure runtime never aliases the caller's
+    input, as the native engine's never does (a pass-through node there hands back its own copy)."""
+    if sources and any(np.may_share_memory(a, s) for a in payload_arrays(value) for s in sources):
+        return private_copy(value)
+    return value
 
 
 def private_copy(value: Any) -> Any:

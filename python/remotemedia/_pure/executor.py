@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 from ..clock import SystemClock
 from ..errors import CircuitOpenError, InputError, NodeError, RemoteMediaError, is_transient, node_error_from_exception
 from ..nodes import DEFAULT_PORT, Node
-from ..payloads import OutputError, VadResult, node_output, payload_kind, private_copy
+from ..payloads import OutputError, VadResult, node_output, payload_arrays, payload_kind, private_copy, unshared
 from .builtin import KernelNode
 from .graph import Graph
 from .metrics import Metrics
@@ -63,7 +63,7 @@ class Executor:
             self._record_run(start, ok=False)
             raise
         self._record_run(start, ok=True)
-        return self._result(outputs)
+        return self._result(outputs, inputs)
 
     async def run_async(self, inputs: Mapping[str, Any]) -> Dict[str, Any]:
         """As :meth:`run`, awaiting ``async def`` nodes on the caller's event loop."""
@@ -98,7 +98,7 @@ class Executor:
             self._record_run(start, ok=False)
             raise
         self._record_run(start, ok=True)
-        return self._result(outputs)
+        return self._result(outputs, inputs)
 
     def node_call(self, i: int, node_inputs: Mapping[str, Any]) -> Callable[[], Any]:
         """One call of node ``i`` on ``node_inputs``. A Python node gets inputs of its own (the
@@ -225,8 +225,10 @@ class Executor:
         if self.metrics.enabled:
             self.metrics.pipeline.record(time.perf_counter_ns() - start, ok)
 
-    def _result(self, outputs: List[Any]) -> Dict[str, Any]:
-        return {self.graph.nodes[i].id: outputs[i] for i in self.graph.output_nodes()}
+    def _result(self, outputs: List[Any], inputs: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+        """The output nodes' outputs by id, none sharing memory with the run's input arrays."""
+        sources = [a for v in (inputs or {}).values() for a in payload_arrays(v)]
+        return {self.graph.nodes[i].id: unshared(outputs[i], sources) for i in self.graph.output_nodes()}
 
     def initialize(self) -> None:
         for impl in self.impls:

@@ -362,4 +362,4 @@ class PureSession:
             ex._record_run(start, ok=False)
             raise
         ex._record_run(start, ok=True)
-        return {k: v for k, v in ex._result(outputs).items() if v is not None}
+        return {k: v for k, v in ex._result(outputs, inputs).items() if v is not None}
