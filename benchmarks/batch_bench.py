@@ -16,8 +16,9 @@
    read and written included, on the workers) and the whole command's time. The 2-worker / 1-worker
    ratio is set against run_batch's from part 1 (target >= 0.9 of it). The commands run in a
    rotating order (each round starts with the next one), and each round also times the
-   filesystem's own peer: creating as many small files as the batch writes, each under a
-   temporary name then renamed, on one thread, in the same folder kind. Every command of every
+   filesystem's own peer: creating as many small files as the batch writes, the way the CLI
+   makes them (on Linux unnamed, then linked to their names), on one thread, in the same folder
+   kind. Every command of every
    round (and every peer round) writes into a fresh folder of its own, as a user's batch would,
    and nothing is deleted until the end. Why: on ext4 (this VM's root, mounted with the default
    ``auto_da_alloc``) a rename that replaces an existing file starts writing the new file back
@@ -230,19 +231,52 @@ def mount_of(path):
     return best[0], best[1], options
 
 
+def _linkat():
+    """libc's ``linkat``, or None where it cannot name an unnamed file (not Linux, no /proc)."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.linkat
+
+
 def create_files(folder, count, size):
-    """The filesystem's peer of a batch's writes: `count` files of `size` bytes, each written under
-    a temporary name and renamed into place (what the CLI does), on one thread, into `folder`
-    (a fresh one each round). Returns the wall seconds."""
+    """The filesystem's peer of a batch's writes: `count` files of `size` bytes made the way the
+    CLI makes each output (src/file_safety.rs): on Linux an unnamed file (``O_TMPFILE``) written
+    and then linked to its name, else written under a temporary name and renamed; on one thread,
+    into `folder` (a fresh one each round). Returns the wall seconds."""
     os.makedirs(folder, exist_ok=True)
     data = b"x" * size
+    linkat = _linkat()
     t = time.perf_counter()
     for k in range(count):
+        final = os.path.join(folder, f"f{k:05d}.json")
+        if linkat is not None:
+            try:
+                fd = os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o666)
+            except OSError:
+                linkat = None  # no unnamed files on this filesystem: the named way, as the CLI
+            else:
+                try:
+                    os.write(fd, data)
+                    # AT_FDCWD = -100, AT_SYMLINK_FOLLOW = 0x400
+                    if linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, final.encode(), 0x400) != 0:
+                        raise OSError(ctypes_errno(), "linkat")
+                finally:
+                    os.close(fd)
+                continue
         tmp = os.path.join(folder, f".f{k:05d}.part")
         with open(tmp, "wb") as f:
             f.write(data)
-        os.rename(tmp, os.path.join(folder, f"f{k:05d}.json"))
+        os.rename(tmp, final)
     return time.perf_counter() - t
+
+
+def ctypes_errno():
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 def cli_part(binary, items, repeats, scratch=None):
