@@ -92,108 +92,20 @@ fn halves(v: __m512) -> (__m256, __m256) {
 
 // ---- small forward DFTs (the AVX2 kernel's, at this width) ----
 
+/// `w·a` and `w³·b`, as the AVX2 kernel's `eighths`.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn dft2(x: [C; 2]) -> [C; 2] {
-    [add(x[0], x[1]), sub(x[0], x[1])]
+fn eighths(a: C, b: C) -> (C, C) {
+    let h = _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2);
+    let (s1, d1) = (_mm512_add_ps(a.re, a.im), _mm512_sub_ps(a.im, a.re));
+    let (s3, d3) = (_mm512_add_ps(b.re, b.im), _mm512_sub_ps(b.im, b.re));
+    (
+        C { re: _mm512_mul_ps(s1, h), im: _mm512_mul_ps(d1, h) },
+        C { re: _mm512_mul_ps(d3, h), im: _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(s3, h)) },
+    )
 }
 
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn dft3(x: [C; 3]) -> [C; 3] {
-    const S: f32 = 0.866_025_4; // sin(2π/3)
-    let t1 = add(x[1], x[2]);
-    let t2 = neg_i(scale(sub(x[1], x[2]), S));
-    let a = add_scaled(x[0], t1, -0.5);
-    [add(x[0], t1), add(a, t2), sub(a, t2)]
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn dft4(x: [C; 4]) -> [C; 4] {
-    let a = add(x[0], x[2]);
-    let b = sub(x[0], x[2]);
-    let c = add(x[1], x[3]);
-    let d = neg_i(sub(x[1], x[3]));
-    [add(a, c), add(b, d), sub(a, c), sub(b, d)]
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn dft8(x: [C; 8]) -> [C; 8] {
-    // Two DFTs of 4 (even and odd samples), the odd one turned by w^k, w = e^{−2πi/8}.
-    const H: f32 = std::f32::consts::FRAC_1_SQRT_2;
-    let e = dft4([x[0], x[2], x[4], x[6]]);
-    let o = dft4([x[1], x[3], x[5], x[7]]);
-    let h = _mm512_set1_ps(H);
-    // w·o = ((re + im) + i(im − re))/√2; w³·o = ((im − re) − i(re + im))/√2.
-    let (s1, d1) = (_mm512_add_ps(o[1].re, o[1].im), _mm512_sub_ps(o[1].im, o[1].re));
-    let o1 = C { re: _mm512_mul_ps(s1, h), im: _mm512_mul_ps(d1, h) };
-    let o2 = neg_i(o[2]);
-    let (s3, d3) = (_mm512_add_ps(o[3].re, o[3].im), _mm512_sub_ps(o[3].im, o[3].re));
-    let o3 = C { re: _mm512_mul_ps(d3, h), im: _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(s3, h)) };
-    [
-        add(e[0], o[0]),
-        add(e[1], o1),
-        add(e[2], o2),
-        add(e[3], o3),
-        sub(e[0], o[0]),
-        sub(e[1], o1),
-        sub(e[2], o2),
-        sub(e[3], o3),
-    ]
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn dft5(x: [C; 5]) -> [C; 5] {
-    // cos and sin of 2π/5 and 4π/5.
-    const C1: f32 = 0.309_017;
-    const C2: f32 = -0.809_017;
-    const S1: f32 = 0.951_056_5;
-    const S2: f32 = 0.587_785_24;
-    let t1 = add(x[1], x[4]);
-    let t2 = add(x[2], x[3]);
-    let t3 = sub(x[1], x[4]);
-    let t4 = sub(x[2], x[3]);
-    let a1 = add_scaled(add_scaled(x[0], t1, C1), t2, C2);
-    let a2 = add_scaled(add_scaled(x[0], t1, C2), t2, C1);
-    let b1 = neg_i(add_scaled(scale(t3, S1), t4, S2));
-    let b2 = neg_i(add_scaled(scale(t3, S2), t4, -S1));
-    [add(x[0], add(t1, t2)), add(a1, b1), add(a2, b2), sub(a2, b2), sub(a1, b1)]
-}
-
-/// One Stockham pass, as the AVX2 kernel's `pass!` (its comment says the layout).
-macro_rules! pass {
-    ($name:ident, $p:literal, $dft:ident) => {
-        #[inline]
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn $name(stage: &Stage, src: *const f32, dst: *mut f32) {
-            let (l, m_out) = (stage.l, stage.m_out);
-            let m = $p * m_out;
-            for k in 0..l {
-                let tw = &stage.twiddles[k * ($p - 1)..(k + 1) * ($p - 1)];
-                for j in 0..m_out {
-                    let mut x = [load(src, k * m + j); $p];
-                    for s in 1..$p {
-                        let v = load(src, k * m + s * m_out + j);
-                        x[s] = if k == 0 { v } else { rotate(v, tw[s - 1]) };
-                    }
-                    let y = $dft(x);
-                    for q in 0..$p {
-                        store(dst, (k + l * q) * m_out + j, y[q]);
-                    }
-                }
-            }
-        }
-    };
-}
-
-pass!(pass2, 2, dft2);
-pass!(pass3, 3, dft3);
-pass!(pass4, 4, dft4);
-pass!(pass5, 5, dft5);
-pass!(pass8, 8, dft8);
+lane_passes!("avx512f,avx2,fma");
 
 /// Sixteen rows of sixteen floats to sixteen columns: pairs of rows interleaved, then pairs of
 /// pairs, then the 128-bit quarters gathered (64 shuffles; two 8 × 8 AVX2 transposes and their

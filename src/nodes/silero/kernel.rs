@@ -101,6 +101,66 @@ pub fn simd() -> Simd {
     }
 }
 
+/// The row and column loops around a module's `block4x2` / `block8x1`, compiled for `$feature`:
+/// one body for the AVX2 and AVX-512 kernels, which differ only in their blocks (the names
+/// resolve in the module that expands it).
+#[cfg(target_arch = "x86_64")]
+macro_rules! vector_drivers {
+    ($feature:literal) => {
+        #[target_feature(enable = $feature)]
+        pub unsafe fn dense(w: &Matrix, bias: &[f32], input: &[f32], cols: &[usize], out: &mut [f32], out_cols: &[usize], relu: bool) {
+            let (k, rows) = (w.k, w.rows);
+            let wp = w.data.as_ptr();
+            let ip = input.as_ptr();
+            let op = out.as_mut_ptr();
+            let act = |v: f32| if relu { v.max(0.0) } else { v };
+            let pairs = cols.len() / 2;
+            let mut r = 0;
+            while r + 4 <= rows {
+                let a = [wp.add(r * k), wp.add((r + 1) * k), wp.add((r + 2) * k), wp.add((r + 3) * k)];
+                for p in 0..pairs {
+                    let (c0, c1) = (2 * p, 2 * p + 1);
+                    let s = block4x2(a, ip.add(cols[c0]), ip.add(cols[c1]), k);
+                    for q in 0..4 {
+                        *op.add(out_cols[c0] + r + q) = act(bias[r + q] + s[q][0]);
+                        *op.add(out_cols[c1] + r + q) = act(bias[r + q] + s[q][1]);
+                    }
+                }
+                if cols.len() % 2 == 1 {
+                    let c = cols.len() - 1;
+                    let s = block4x2(a, ip.add(cols[c]), ip.add(cols[c]), k);
+                    for q in 0..4 {
+                        *op.add(out_cols[c] + r + q) = act(bias[r + q] + s[q][0]);
+                    }
+                }
+                r += 4;
+            }
+            for r in r..rows {
+                for (&c, &o) in cols.iter().zip(out_cols) {
+                    let v = bias[r] + super::dot(w.row(r), &input[c..c + k]);
+                    *op.add(o + r) = act(v);
+                }
+            }
+        }
+
+        #[target_feature(enable = $feature)]
+        pub unsafe fn matvec_add(w: &Matrix, x: &[f32], y: &mut [f32]) {
+            let k = w.k;
+            let mut r = 0;
+            while r + 8 <= w.rows {
+                let s = block8x1(w.data.as_ptr().add(r * k), k, x.as_ptr(), k);
+                for q in 0..8 {
+                    y[r + q] += s[q];
+                }
+                r += 8;
+            }
+            for r in r..w.rows {
+                y[r] += super::dot(w.row(r), x);
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx {
     use super::Matrix;
@@ -168,57 +228,7 @@ mod avx {
         out
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dense(w: &Matrix, bias: &[f32], input: &[f32], cols: &[usize], out: &mut [f32], out_cols: &[usize], relu: bool) {
-        let (k, rows) = (w.k, w.rows);
-        let wp = w.data.as_ptr();
-        let ip = input.as_ptr();
-        let op = out.as_mut_ptr();
-        let act = |v: f32| if relu { v.max(0.0) } else { v };
-        let pairs = cols.len() / 2;
-        let mut r = 0;
-        while r + 4 <= rows {
-            let a = [wp.add(r * k), wp.add((r + 1) * k), wp.add((r + 2) * k), wp.add((r + 3) * k)];
-            for p in 0..pairs {
-                let (c0, c1) = (2 * p, 2 * p + 1);
-                let s = block4x2(a, ip.add(cols[c0]), ip.add(cols[c1]), k);
-                for q in 0..4 {
-                    *op.add(out_cols[c0] + r + q) = act(bias[r + q] + s[q][0]);
-                    *op.add(out_cols[c1] + r + q) = act(bias[r + q] + s[q][1]);
-                }
-            }
-            if cols.len() % 2 == 1 {
-                let c = cols.len() - 1;
-                let s = block4x2(a, ip.add(cols[c]), ip.add(cols[c]), k);
-                for q in 0..4 {
-                    *op.add(out_cols[c] + r + q) = act(bias[r + q] + s[q][0]);
-                }
-            }
-            r += 4;
-        }
-        for r in r..rows {
-            for (&c, &o) in cols.iter().zip(out_cols) {
-                let v = bias[r] + super::dot(w.row(r), &input[c..c + k]);
-                *op.add(o + r) = act(v);
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn matvec_add(w: &Matrix, x: &[f32], y: &mut [f32]) {
-        let k = w.k;
-        let mut r = 0;
-        while r + 8 <= w.rows {
-            let s = block8x1(w.data.as_ptr().add(r * k), k, x.as_ptr(), k);
-            for q in 0..8 {
-                y[r + q] += s[q];
-            }
-            r += 8;
-        }
-        for r in r..w.rows {
-            y[r] += super::dot(w.row(r), x);
-        }
-    }
+    vector_drivers!("avx2,fma");
 }
 
 /// The AVX2 kernels' shapes at 16 lanes; the tail of each row (k not a multiple of 16) is read
@@ -297,57 +307,7 @@ mod avx512 {
         out
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn dense(w: &Matrix, bias: &[f32], input: &[f32], cols: &[usize], out: &mut [f32], out_cols: &[usize], relu: bool) {
-        let (k, rows) = (w.k, w.rows);
-        let wp = w.data.as_ptr();
-        let ip = input.as_ptr();
-        let op = out.as_mut_ptr();
-        let act = |v: f32| if relu { v.max(0.0) } else { v };
-        let pairs = cols.len() / 2;
-        let mut r = 0;
-        while r + 4 <= rows {
-            let a = [wp.add(r * k), wp.add((r + 1) * k), wp.add((r + 2) * k), wp.add((r + 3) * k)];
-            for p in 0..pairs {
-                let (c0, c1) = (2 * p, 2 * p + 1);
-                let s = block4x2(a, ip.add(cols[c0]), ip.add(cols[c1]), k);
-                for q in 0..4 {
-                    *op.add(out_cols[c0] + r + q) = act(bias[r + q] + s[q][0]);
-                    *op.add(out_cols[c1] + r + q) = act(bias[r + q] + s[q][1]);
-                }
-            }
-            if cols.len() % 2 == 1 {
-                let c = cols.len() - 1;
-                let s = block4x2(a, ip.add(cols[c]), ip.add(cols[c]), k);
-                for q in 0..4 {
-                    *op.add(out_cols[c] + r + q) = act(bias[r + q] + s[q][0]);
-                }
-            }
-            r += 4;
-        }
-        for r in r..rows {
-            for (&c, &o) in cols.iter().zip(out_cols) {
-                let v = bias[r] + super::dot(w.row(r), &input[c..c + k]);
-                *op.add(o + r) = act(v);
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn matvec_add(w: &Matrix, x: &[f32], y: &mut [f32]) {
-        let k = w.k;
-        let mut r = 0;
-        while r + 8 <= w.rows {
-            let s = block8x1(w.data.as_ptr().add(r * k), k, x.as_ptr(), k);
-            for q in 0..8 {
-                y[r + q] += s[q];
-            }
-            r += 8;
-        }
-        for r in r..w.rows {
-            y[r] += super::dot(w.row(r), x);
-        }
-    }
+    vector_drivers!("avx512f");
 }
 
 #[cfg(test)]
