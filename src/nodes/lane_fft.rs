@@ -210,11 +210,100 @@ fn unit(turns: f64) -> (f32, f32) {
     (a.cos() as f32, a.sin() as f32)
 }
 
+/// The complex lane vector `C` (one complex value per frame, `lanes` frames) and its
+/// arithmetic, from one width's intrinsics: `add`, `sub`, `rotate` (by a twiddle), `scale`,
+/// `add_scaled`, `neg_i` (−i·a), `eighths` (the √2 turns of `dft8`), `load` and `store` (of
+/// complex vector `i` of a buffer of them, re then im). One body for the AVX2 and AVX-512
+/// kernels, so the same operations run at both widths.
+macro_rules! lane_complex {
+    (
+        feature: $feature:literal, vector: $v:ty, lanes: $lanes:expr,
+        add: $add:ident, sub: $sub:ident, mul: $mul:ident, fmadd: $fmadd:ident,
+        fmsub: $fmsub:ident, set1: $set1:ident, zero: $zero:ident,
+        loadu: $loadu:ident, storeu: $storeu:ident $(,)?
+    ) => {
+        /// A complex value per frame.
+        #[derive(Clone, Copy)]
+        struct C {
+            re: $v,
+            im: $v,
+        }
+
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn add(a: C, b: C) -> C {
+            C { re: $add(a.re, b.re), im: $add(a.im, b.im) }
+        }
+
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn sub(a: C, b: C) -> C {
+            C { re: $sub(a.re, b.re), im: $sub(a.im, b.im) }
+        }
+
+        /// `a · (wr + i·wi)`, the same twiddle on every lane.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn rotate(a: C, (wr, wi): (f32, f32)) -> C {
+            let (wr, wi) = ($set1(wr), $set1(wi));
+            C { re: $fmsub(a.re, wr, $mul(a.im, wi)), im: $fmadd(a.re, wi, $mul(a.im, wr)) }
+        }
+
+        /// `a · s`, real `s`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn scale(a: C, s: f32) -> C {
+            let s = $set1(s);
+            C { re: $mul(a.re, s), im: $mul(a.im, s) }
+        }
+
+        /// `a + b · s`, real `s`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn add_scaled(a: C, b: C, s: f32) -> C {
+            let s = $set1(s);
+            C { re: $fmadd(b.re, s, a.re), im: $fmadd(b.im, s, a.im) }
+        }
+
+        /// `−i · a`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn neg_i(a: C) -> C {
+            C { re: a.im, im: $sub($zero(), a.re) }
+        }
+
+        /// `w·a` and `w³·b`, w = e^{−2πi/8}: ((re + im) + i(im − re))/√2 and
+        /// ((im − re) − i(re + im))/√2, the odd half of `dft8`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn eighths(a: C, b: C) -> (C, C) {
+            let h = $set1(std::f32::consts::FRAC_1_SQRT_2);
+            let (s1, d1) = ($add(a.re, a.im), $sub(a.im, a.re));
+            let (s3, d3) = ($add(b.re, b.im), $sub(b.im, b.re));
+            (C { re: $mul(s1, h), im: $mul(d1, h) }, C { re: $mul(d3, h), im: $sub($zero(), $mul(s3, h)) })
+        }
+
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn load(p: *const f32, i: usize) -> C {
+            let p = p.add(i * 2 * $lanes);
+            C { re: $loadu(p), im: $loadu(p.add($lanes)) }
+        }
+
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn store(p: *mut f32, i: usize, v: C) {
+            let p = p.add(i * 2 * $lanes);
+            $storeu(p, v.re);
+            $storeu(p.add($lanes), v.im);
+        }
+    };
+}
+
 /// The small forward DFTs (2, 3, 4, 5 and 8 points) and the Stockham passes built on them,
 /// compiled for `$feature`: one body for the AVX2 and AVX-512 kernels, which run the same
-/// operations at two widths. It works on the complex vector type `C` and the helpers (`add`,
-/// `sub`, `scale`, `add_scaled`, `neg_i`, `rotate`, `eighths`, `load`, `store`) of the module
-/// that expands it, so both kernels give the same bits (`tests::avx512_equals_avx2`).
+/// operations at two widths, on the `C` and helpers of the module's [`lane_complex!`], so both
+/// kernels give the same bits (`tests::avx512_equals_avx2`).
 macro_rules! lane_passes {
     ($feature:literal) => {
         #[inline]
@@ -328,90 +417,12 @@ mod avx {
     use super::{LaneMelBank, LaneRealFft, Stage, LANES};
     use std::arch::x86_64::*;
 
-    /// A complex value per frame.
-    #[derive(Clone, Copy)]
-    struct C {
-        re: __m256,
-        im: __m256,
+    lane_complex! {
+        feature: "avx2,fma", vector: __m256, lanes: LANES,
+        add: _mm256_add_ps, sub: _mm256_sub_ps, mul: _mm256_mul_ps, fmadd: _mm256_fmadd_ps,
+        fmsub: _mm256_fmsub_ps, set1: _mm256_set1_ps, zero: _mm256_setzero_ps,
+        loadu: _mm256_loadu_ps, storeu: _mm256_storeu_ps,
     }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn add(a: C, b: C) -> C {
-        C { re: _mm256_add_ps(a.re, b.re), im: _mm256_add_ps(a.im, b.im) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn sub(a: C, b: C) -> C {
-        C { re: _mm256_sub_ps(a.re, b.re), im: _mm256_sub_ps(a.im, b.im) }
-    }
-
-    /// `a · (wr + i·wi)`, the same twiddle on every lane.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn rotate(a: C, (wr, wi): (f32, f32)) -> C {
-        let (wr, wi) = (_mm256_set1_ps(wr), _mm256_set1_ps(wi));
-        C {
-            re: _mm256_fmsub_ps(a.re, wr, _mm256_mul_ps(a.im, wi)),
-            im: _mm256_fmadd_ps(a.re, wi, _mm256_mul_ps(a.im, wr)),
-        }
-    }
-
-    /// `a · s`, real `s`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn scale(a: C, s: f32) -> C {
-        let s = _mm256_set1_ps(s);
-        C { re: _mm256_mul_ps(a.re, s), im: _mm256_mul_ps(a.im, s) }
-    }
-
-    /// `a + b · s`, real `s`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn add_scaled(a: C, b: C, s: f32) -> C {
-        let s = _mm256_set1_ps(s);
-        C { re: _mm256_fmadd_ps(b.re, s, a.re), im: _mm256_fmadd_ps(b.im, s, a.im) }
-    }
-
-    /// `−i · a`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn neg_i(a: C) -> C {
-        C { re: a.im, im: _mm256_sub_ps(_mm256_setzero_ps(), a.re) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn load(p: *const f32, i: usize) -> C {
-        let p = p.add(i * 2 * LANES);
-        C { re: _mm256_loadu_ps(p), im: _mm256_loadu_ps(p.add(LANES)) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn store(p: *mut f32, i: usize, v: C) {
-        let p = p.add(i * 2 * LANES);
-        _mm256_storeu_ps(p, v.re);
-        _mm256_storeu_ps(p.add(LANES), v.im);
-    }
-
-    // ---- small forward DFTs ----
-
-    /// `w·a` and `w³·b`, w = e^{−2πi/8}: ((re + im) + i(im − re))/√2 and
-    /// ((im − re) − i(re + im))/√2, the odd half of `dft8`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn eighths(a: C, b: C) -> (C, C) {
-        let h = _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2);
-        let (s1, d1) = (_mm256_add_ps(a.re, a.im), _mm256_sub_ps(a.im, a.re));
-        let (s3, d3) = (_mm256_add_ps(b.re, b.im), _mm256_sub_ps(b.im, b.re));
-        (
-            C { re: _mm256_mul_ps(s1, h), im: _mm256_mul_ps(d1, h) },
-            C { re: _mm256_mul_ps(d3, h), im: _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(s3, h)) },
-        )
-    }
-
     lane_passes!("avx2,fma");
 
     /// Eight rows of eight floats to eight columns.

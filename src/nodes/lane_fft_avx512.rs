@@ -15,73 +15,13 @@ use std::arch::x86_64::*;
 /// Frames per vector.
 pub(super) const W: usize = 16;
 
-/// A complex value per frame.
-#[derive(Clone, Copy)]
-struct C {
-    re: __m512,
-    im: __m512,
+lane_complex! {
+    feature: "avx512f,avx2,fma", vector: __m512, lanes: W,
+    add: _mm512_add_ps, sub: _mm512_sub_ps, mul: _mm512_mul_ps, fmadd: _mm512_fmadd_ps,
+    fmsub: _mm512_fmsub_ps, set1: _mm512_set1_ps, zero: _mm512_setzero_ps,
+    loadu: _mm512_loadu_ps, storeu: _mm512_storeu_ps,
 }
-
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn add(a: C, b: C) -> C {
-    C { re: _mm512_add_ps(a.re, b.re), im: _mm512_add_ps(a.im, b.im) }
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn sub(a: C, b: C) -> C {
-    C { re: _mm512_sub_ps(a.re, b.re), im: _mm512_sub_ps(a.im, b.im) }
-}
-
-/// `a · (wr + i·wi)`, the same twiddle on every lane.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn rotate(a: C, (wr, wi): (f32, f32)) -> C {
-    let (wr, wi) = (_mm512_set1_ps(wr), _mm512_set1_ps(wi));
-    C {
-        re: _mm512_fmsub_ps(a.re, wr, _mm512_mul_ps(a.im, wi)),
-        im: _mm512_fmadd_ps(a.re, wi, _mm512_mul_ps(a.im, wr)),
-    }
-}
-
-/// `a · s`, real `s`.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn scale(a: C, s: f32) -> C {
-    let s = _mm512_set1_ps(s);
-    C { re: _mm512_mul_ps(a.re, s), im: _mm512_mul_ps(a.im, s) }
-}
-
-/// `a + b · s`, real `s`.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn add_scaled(a: C, b: C, s: f32) -> C {
-    let s = _mm512_set1_ps(s);
-    C { re: _mm512_fmadd_ps(b.re, s, a.re), im: _mm512_fmadd_ps(b.im, s, a.im) }
-}
-
-/// `−i · a`.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn neg_i(a: C) -> C {
-    C { re: a.im, im: _mm512_sub_ps(_mm512_setzero_ps(), a.re) }
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn load(p: *const f32, i: usize) -> C {
-    let p = p.add(i * 2 * W);
-    C { re: _mm512_loadu_ps(p), im: _mm512_loadu_ps(p.add(W)) }
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn store(p: *mut f32, i: usize, v: C) {
-    let p = p.add(i * 2 * W);
-    _mm512_storeu_ps(p, v.re);
-    _mm512_storeu_ps(p.add(W), v.im);
-}
+lane_passes!("avx512f,avx2,fma");
 
 /// Frames 0-7 and 8-15 of a vector.
 #[inline]
@@ -89,23 +29,6 @@ unsafe fn store(p: *mut f32, i: usize, v: C) {
 fn halves(v: __m512) -> (__m256, __m256) {
     (_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))))
 }
-
-// ---- small forward DFTs (the AVX2 kernel's, at this width) ----
-
-/// `w·a` and `w³·b`, as the AVX2 kernel's `eighths`.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn eighths(a: C, b: C) -> (C, C) {
-    let h = _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2);
-    let (s1, d1) = (_mm512_add_ps(a.re, a.im), _mm512_sub_ps(a.im, a.re));
-    let (s3, d3) = (_mm512_add_ps(b.re, b.im), _mm512_sub_ps(b.im, b.re));
-    (
-        C { re: _mm512_mul_ps(s1, h), im: _mm512_mul_ps(d1, h) },
-        C { re: _mm512_mul_ps(d3, h), im: _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(s3, h)) },
-    )
-}
-
-lane_passes!("avx512f,avx2,fma");
 
 /// Sixteen rows of sixteen floats to sixteen columns: pairs of rows interleaved, then pairs of
 /// pairs, then the 128-bit quarters gathered (64 shuffles; two 8 × 8 AVX2 transposes and their
