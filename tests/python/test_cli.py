@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -345,3 +346,42 @@ def test_batch_writes_features_as_npy_next_to_the_audio(tmp_path):
         want = p.run_sync(read_wav(str(inputs / f"clip_{k}.wav")))["log_mel"]
         np.testing.assert_allclose(features, np.asarray(want), atol=1e-6, rtol=0)
         assert read_wav(str(out / f"clip_{k}.resample.wav")).sample_rate == 16000
+
+
+def test_a_batch_killed_outright_leaves_only_whole_outputs(tmp_path):
+    # SIGKILL gives the CLI no chance to clean up: what is in the output folder then is what the
+    # writes themselves leave. Each output is written unnamed and linked to its name whole (on
+    # Linux), so there is no temporary file to leave behind, and every named output reads back.
+    from remotemedia.audio import Audio
+    from remotemedia.wav import write_wav
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    t = np.arange(48000 * 4) / 48000
+    x = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    for k in range(300):
+        write_wav(str(inputs / f"item_{k:03d}.wav"), Audio(x, 48000))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text('version: "1.0"\nnodes:\n  - {id: gain, type: GainNode, params: {gain_db: -6.0}}\n'
+                        '  - {id: rs, type: AudioResampleNode, params: {output_rate: 16000}}\n'
+                        'edges:\n  - {from: gain, to: rs}\n')
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.Popen([sys.executable, "-m", "remotemedia", "batch", str(manifest), str(inputs), "--out", str(out),
+                          "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and p.poll() is None:
+            if out.is_dir() and sum(1 for n in os.listdir(out) if n.endswith(".wav")) >= 20:
+                break
+            time.sleep(0.005)
+        assert p.poll() is None, "the batch finished before it could be killed: give it more items"
+        p.kill()
+    finally:
+        p.wait(timeout=30)
+    names = os.listdir(out)
+    written = [n for n in names if n.endswith(".rs.wav")]
+    assert 20 <= len(written) < 300, len(written)
+    assert [n for n in names if not n.endswith(".rs.wav")] == [], names
+    for n in written:
+        assert read_wav(str(out / n)).samples.shape == (16000 * 4,)
