@@ -474,7 +474,7 @@ mod tests {
         let factories = Factories::resolve(&graph, &registry).expect("factories");
         let id = pool.next_pipeline_id();
         let nodes = NodeTable::new(graph, factories, Arc::new(RealClock::new()), id);
-        Arc::new(Installed::new(id, nodes, pool.workers(), pool.process(), pool.processes(), pool.balance))
+        Arc::new(Installed::new(id, nodes, pool.workers(), pool.process(), pool.processes(), pool.balance, None))
     }
 
     /// Two workers build the dataflow; a run of eight items through a gain node comes back whole,
