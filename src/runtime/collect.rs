@@ -76,7 +76,8 @@ enum Collected {
     Output { run: u64, item: u64, slot: u32, payload: Option<Payload> },
     Error { run: u64, item: u64, error: WireError },
     /// A keyed item finished at its home: what its `KeyedIo::finish` made of it.
-    Finished { run: u64, item: u64, text: String },
+    /// `failed`: the item's result was an error (for process 0's run metrics).
+    Finished { run: u64, item: u64, text: String, failed: bool },
 }
 
 impl Collected {
@@ -245,11 +246,12 @@ fn home<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>, input: Co
                         Ok(RunOutput { outputs, finished: None })
                     }
                 };
+                let failed = result.is_err();
                 let text = match &installed.keyed {
                     Some(io) => (io.finish)(key, result),
                     None => String::new(),
                 };
-                Some((cap, Collected::Finished { run, item, text }))
+                Some((cap, Collected::Finished { run, item, text, failed }))
             };
             handle.for_each(|cap, data| {
                 for c in data.drain(..) {
@@ -325,7 +327,7 @@ fn cluster_collector<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installe
                     let settled = match c {
                         Collected::Output { run, item, slot, payload } => runs.deliver(run, item, slot as usize, payload),
                         Collected::Error { run, item, error } => runs.fail(run, item, error.into()),
-                        Collected::Finished { run, item, text } => runs.finished(run, item, text),
+                        Collected::Finished { run, item, text, failed } => runs.finished(run, item, text, failed),
                     };
                     settled.complete(runs, Some(&mut stats.borrow_mut().runs));
                 }

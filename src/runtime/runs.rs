@@ -204,10 +204,12 @@ impl PendingRun {
         })
     }
 
-    /// A keyed item finished in its own process: settled with the text that came back.
-    fn finished(&mut self, item: u64, text: String) -> Option<usize> {
+    /// A keyed item finished in its own process: settled with the text that came back
+    /// (`failed`: its result there was an error, counted in the run's metrics).
+    fn finished(&mut self, item: u64, text: String, failed: bool) -> Option<usize> {
         let item = item as usize;
         self.update(item, |run| {
+            run.failed += failed as u64;
             if run.finished.is_empty() {
                 run.finished = vec![None; run.errors.len()];
             }
@@ -331,8 +333,8 @@ impl RunTable {
     }
 
     /// A keyed item finished in its own process (see [`KeyedIo`]).
-    pub fn finished(&self, run: u64, item: u64, text: String) -> Settled {
-        self.settle(run, |r| r.finished(item, text))
+    pub fn finished(&self, run: u64, item: u64, text: String, failed: bool) -> Settled {
+        self.settle(run, |r| r.finished(item, text, failed))
     }
 
     /// An item's failure (only its first counts).
