@@ -1,6 +1,7 @@
-//! Runs in flight: what a caller hands over for each item ([`RunInput`], or a loader that makes
-//! it on the worker), what comes back ([`RunOutput`], one [`ItemResult`] per item), and the table
-//! where the sinks deliver each item's outputs until the item, and then its run, is settled.
+//! Runs in flight: what a caller hands over for each item ([`RunInput`], a loader that makes it
+//! on the worker, or a key the worker's own process makes and finishes it from), what comes back
+//! ([`RunOutput`], one [`ItemResult`] per item), and the table where the sinks deliver each item's
+//! outputs until the item, and then its run, is settled.
 //!
 //! An item is settled once every sink has delivered it or it has failed; a run once all its items
 //! are. Whoever settles the last item completes the run there and then (on whichever worker), so
