@@ -119,6 +119,12 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         }
         WorkerPool::new(workers).map_err(CliError::from_run)?
     };
+    // A terminal's Ctrl-C reaches every process of a group started by hand: process 0 stops the
+    // batch cleanly and the others end with the dataflow, so a first SIGINT/SIGTERM in a process
+    // other than 0 is held from the moment the group is connected (dying would cost process 0
+    // its report); a second one stops it at once. (Held only after listing the inputs, the signal
+    // could land while this process still lists them and process 0 already runs items.)
+    let held = (pool.process() != 0).then(Interrupt::catch);
     // Every process lists the inputs and plans the outputs itself: each reads and writes the
     // items its workers run (only the item's index travels out, and its report back).
     let files = Arc::new(list_inputs(&args.input_dir)?);
@@ -132,14 +138,10 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
     if pool.process() != 0 {
         // This process lends its workers, and reads and writes the items they run: process 0
         // hands the items out and collects their reports. The dataflow ends when process 0
-        // closes it; dropping the pool waits for that. A terminal's Ctrl-C reaches every process
-        // of a group started by hand: process 0 stops the batch cleanly and this one ends with
-        // the dataflow, so a first SIGINT/SIGTERM here is held (dying now would cost process 0
-        // its report); a second one stops this process at once.
-        let interrupt = Interrupt::catch();
+        // closes it; dropping the pool waits for that (with the signal still held, above).
         drop(pipeline);
         drop(pool);
-        drop(interrupt);
+        drop(held);
         return Ok(());
     }
     let total_workers = workers * processes;

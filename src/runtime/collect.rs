@@ -229,6 +229,8 @@ fn home<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>, input: Co
     let output_ids: Vec<String> = installed.collected[..installed.returned].iter().map(|&s| graph.nodes[s].id.clone()).collect();
     builder.build(move |_caps| {
         let mut gathering: std::collections::HashMap<(u64, u64), Gathered> = std::collections::HashMap::new();
+        // The least time of the input's frontier when last looked at (`None`: all passed).
+        let mut seen_frontier: Option<u64> = Some(0);
         move |frontiers| {
             let mut out = output.activate();
             let slots = installed.collected.len();
@@ -290,6 +292,12 @@ fn home<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>, input: Co
             // Runs the frontier has passed: nothing more comes for their items here. Items still
             // gathering are finished with what they have (an output that never came, such as a
             // node's empty result, is left out, as in one process).
+            // Looked for only when the frontier has moved (not on every batch of records).
+            let least = frontiers[0].frontier().iter().min().copied();
+            if least == seen_frontier {
+                return;
+            }
+            seen_frontier = least;
             let passed = |run: u64| frontiers.iter().all(|f| !f.less_equal(&run));
             if !gathering.is_empty() {
                 let done: Vec<(u64, u64)> = gathering.keys().copied().filter(|&(run, _)| passed(run)).collect();
