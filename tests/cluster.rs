@@ -52,6 +52,11 @@ fn results(out: &Path) -> (Vec<Value>, Vec<(String, String)>) {
             m.remove("duration_ms");
         }
     }
+    (items, output_files(out))
+}
+
+/// Every output file in `out` (report.json left out) with its decoded content, sorted by name.
+fn output_files(out: &Path) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(out)
         .expect("out dir")
         .filter_map(|e| e.ok())
@@ -67,7 +72,7 @@ fn results(out: &Path) -> (Vec<Value>, Vec<(String, String)>) {
         })
         .collect();
     files.sort();
-    (items, files)
+    files
 }
 
 fn check_expected(items: &[Value]) {
@@ -141,20 +146,6 @@ fn hand_started_processes_with_two_workers_each_match_one_process() {
     let (items, files) = results(&out);
     check_expected(&items);
     assert_eq!(results(&single), (items, files));
-}
-
-/// The output files (report.json left out) of one output folder, decoded as in [`results`].
-fn output_files(out: &Path) -> Vec<(String, String)> {
-    let (_, files) = results_of_files(out);
-    files
-}
-
-fn results_of_files(out: &Path) -> (Vec<Value>, Vec<(String, String)>) {
-    // `results` needs a report; a process other than 0 writes none.
-    if !out.join("report.json").exists() {
-        std::fs::write(out.join("report.json"), r#"{"results": []}"#).expect("placeholder report");
-    }
-    results(out)
 }
 
 /// Two hand-started processes, one worker each, given different input and output folders that
