@@ -126,7 +126,8 @@ impl WorkerPool {
     /// Starts this process's share of a process group (see [`crate::runtime::cluster`]): connects
     /// to every peer within the configured timeout, then starts `config.workers` workers whose
     /// dataflows span every process. Every process must install the same pipelines in the same
-    /// order; items submitted on process 0 are spread over all workers and collected there.
+    /// order; items submitted on process 0 are spread over all workers and collected there (a
+    /// keyed item is loaded and finished by its worker's own process: `install_keyed`).
     pub fn cluster(config: &crate::runtime::cluster::ClusterConfig) -> Result<Arc<WorkerPool>, Error> {
         let tuning = Tuning::from_env()?;
         crate::runtime::alloc::tune();
