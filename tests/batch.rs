@@ -360,3 +360,41 @@ fn cli_batch_stops_cleanly_on_sigint_and_sigterm() {
         assert!(stray.is_empty(), "temporary files left: {stray:?}");
     }
 }
+
+/// Keyed items in one process: each is made by the pipeline's own `KeyedIo::load` from its key
+/// on the worker it runs on (item k is k/10 everywhere, so the gain's output is k/10 x 10^(-6/20)),
+/// a key the loader refuses is that item's load error, and a pipeline installed without a
+/// `KeyedIo` refuses keyed items with an error saying what it needs.
+#[test]
+fn keyed_items_are_made_by_the_pipelines_keyed_loader() {
+    use remotemedia::runtime::{ItemInput, KeyedIo, LOAD_OPERATION};
+    use std::sync::{mpsc, Arc};
+    let io = KeyedIo {
+        load: Arc::new(|key| match key {
+            9 => Err("no item 9 here".to_string()),
+            k => Ok(RunInput::from(AudioBuffer::mono_f32(vec![k as f32 / 10.0; 160], 16_000))),
+        }),
+        finish: Arc::new(|_, _| String::new()),
+    };
+    for workers in [1, 2] {
+        let pool = WorkerPool::new(workers).expect("pool");
+        let pipeline = pool.install_keyed(graph(CONVERT_GAIN), io.clone()).expect("install");
+        let items = [0u64, 3, 9, 5].iter().map(|&key| ItemInput::Keyed { weight: 160, key }).collect();
+        let (tx, rx) = mpsc::channel();
+        pipeline.submit_items(items, None, Box::new(move |r| tx.send(r).expect("send"))).expect("submit");
+        let results = rx.recv().expect("reply").expect("run");
+        let gain = 10f32.powf(-6.0 / 20.0);
+        for (i, key) in [0u64, 3, 5].iter().enumerate() {
+            let index = if i == 2 { 3 } else { i };
+            let out = results[index].as_ref().expect("ok");
+            assert!(out.finished.is_none(), "one process hands the outputs over, unfinished");
+            let v = gain_samples(out.get("gain").expect("gain"));
+            assert!(v.iter().all(|x| (x - *key as f32 / 10.0 * gain).abs() < 1e-6), "item with key {key}: {:?}", &v[..2]);
+        }
+        let e = results[2].as_ref().expect_err("key 9 fails");
+        assert_eq!((e.operation.as_str(), e.message.as_str(), e.kind), (LOAD_OPERATION, "no item 9 here", NodeErrorKind::InvalidInput));
+        let plain = pool.install(graph(CONVERT_GAIN)).expect("install");
+        let refused = plain.submit_items(vec![ItemInput::Keyed { weight: 1, key: 0 }], None, Box::new(|_| {})).err().expect("refused");
+        assert_eq!(refused.to_string(), "engine error: keyed items need a pipeline installed with a keyed loader (install_keyed)");
+    }
+}

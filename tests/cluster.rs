@@ -52,6 +52,11 @@ fn results(out: &Path) -> (Vec<Value>, Vec<(String, String)>) {
             m.remove("duration_ms");
         }
     }
+    (items, output_files(out))
+}
+
+/// Every output file in `out` (report.json left out) with its decoded content, sorted by name.
+fn output_files(out: &Path) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(out)
         .expect("out dir")
         .filter_map(|e| e.ok())
@@ -67,7 +72,7 @@ fn results(out: &Path) -> (Vec<Value>, Vec<(String, String)>) {
         })
         .collect();
     files.sort();
-    (items, files)
+    files
 }
 
 fn check_expected(items: &[Value]) {
@@ -141,6 +146,106 @@ fn hand_started_processes_with_two_workers_each_match_one_process() {
     let (items, files) = results(&out);
     check_expected(&items);
     assert_eq!(results(&single), (items, files));
+}
+
+/// Two hand-started processes, one worker each, given different input and output folders that
+/// hold the same file names: an item is read and written by the process whose worker runs it
+/// (one part of 12 items: item k on worker k % 2, which is process k % 2), so each folder of
+/// outputs holds its own process's items, equal to one process's outputs, and the copy of
+/// item 3 that only process 1 sees (corrupt) is item 3's read error in process 0's report.
+#[test]
+fn each_process_reads_and_writes_the_items_its_worker_runs() {
+    let dir = temp_dir("own_io");
+    let (manifest, inputs) = setup(&dir);
+    let inputs1 = dir.join("in1");
+    std::fs::create_dir_all(&inputs1).expect("in1");
+    for e in std::fs::read_dir(&inputs).expect("in").filter_map(|e| e.ok()) {
+        std::fs::copy(e.path(), inputs1.join(e.file_name())).expect("copy input");
+    }
+    std::fs::write(inputs1.join("item_03.wav"), b"RIFF not really a wave file").expect("corrupt copy");
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hosts");
+    let (out0, out1) = (dir.join("out0"), dir.join("out1"));
+    let start = |i: &str, input: &Path, out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+            .args(["batch", s(&manifest), s(input), "--out", s(out), "--workers", "1"])
+            .args(["--processes", "2", "--process-index", i, "--hosts", s(&hosts), "--connect-timeout", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a process")
+    };
+    let p1 = start("1", &inputs1, &out1);
+    let p0 = start("0", &inputs, &out0);
+    let o0 = p0.wait_with_output().expect("process 0");
+    let o1 = p1.wait_with_output().expect("process 1");
+    assert_eq!(o0.status.code(), Some(1), "items 3 and 5 fail: {}", text(&o0));
+    assert!(o1.status.success(), "{}", text(&o1));
+    assert!(String::from_utf8_lossy(&o0.stdout).contains("batch: 12 items, 10 ok, 2 failed"), "{}", text(&o0));
+    let (items, files0) = results(&out0);
+    let item3 = &items[3];
+    assert_eq!((item3["status"].as_str(), item3["error"]["stage"].as_str()), (Some("error"), Some("read")), "{item3}");
+    assert_eq!(items[5]["error"]["node_id"], "vad", "{}", items[5]);
+    assert_eq!(items.iter().filter(|i| i["status"] == "ok").count(), 10);
+    let one = dir.join("one");
+    let o = cli(&["batch", s(&manifest), s(&inputs), "--out", s(&one), "--workers", "1"]);
+    assert_eq!(o.status.code(), Some(1), "item 5 fails: {}", text(&o));
+    let (items_one, files_one) = results(&one);
+    for (k, (two, one)) in items.iter().zip(&items_one).enumerate() {
+        if k != 3 {
+            assert_eq!(two, one, "item {k}: the same report entry as from one process");
+        }
+    }
+    let of_item = |files: &[(String, String)], parity: usize| -> Vec<(String, String)> {
+        files.iter().filter(|(n, _)| n[5..7].parse::<usize>().map(|k| k % 2 == parity).unwrap_or(false)).cloned().collect()
+    };
+    let files1 = output_files(&out1);
+    assert_eq!(files0, of_item(&files_one, 0), "process 0 wrote the even items, the same as one process");
+    assert_eq!(files1, of_item(&files_one, 1).into_iter().filter(|(n, _)| !n.starts_with("item_03")).collect::<Vec<_>>(), "process 1 wrote the odd items but its unreadable item 3");
+    assert!(files0.iter().all(|(n, _)| n[5..7].parse::<usize>().map(|k| k % 2 == 0).unwrap_or(false)), "{files0:?}");
+}
+
+/// Processes that list different input files (a name missing in one of them) report the items
+/// whose names disagree as engine errors naming both, instead of writing one file's outputs
+/// under another's name.
+#[test]
+fn processes_that_see_different_input_files_say_so() {
+    let dir = temp_dir("listing");
+    let (manifest, inputs) = setup(&dir);
+    let inputs1 = dir.join("in1");
+    std::fs::create_dir_all(&inputs1).expect("in1");
+    for e in std::fs::read_dir(&inputs).expect("in").filter_map(|e| e.ok()) {
+        if e.file_name() != "item_00.wav" {
+            std::fs::copy(e.path(), inputs1.join(e.file_name())).expect("copy input");
+        }
+    }
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hosts");
+    let out = dir.join("out");
+    let start = |i: &str, input: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+            .args(["batch", s(&manifest), s(input), "--out", s(&out), "--workers", "1"])
+            .args(["--processes", "2", "--process-index", i, "--hosts", s(&hosts), "--connect-timeout", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a process")
+    };
+    let p1 = start("1", &inputs1);
+    let p0 = start("0", &inputs);
+    let o0 = p0.wait_with_output().expect("process 0");
+    let o1 = p1.wait_with_output().expect("process 1");
+    assert_eq!(o0.status.code(), Some(1), "{}", text(&o0));
+    assert!(o1.status.success(), "{}", text(&o1));
+    let (items, _) = results(&out);
+    // Process 1 runs the odd items; its item 1 is item_02.wav, ... and it has no item 11.
+    assert_eq!(items[1]["error"]["stage"], "engine", "{}", items[1]);
+    let message = items[1]["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("found \"item_02.wav\"") && message.contains("not 'item_01.wav'") && message.contains("every process must see the same input files"), "{message}");
+    assert_eq!(items[11]["error"]["stage"], "read", "{}", items[11]);
+    assert!(items[11]["error"]["message"].as_str().unwrap_or("").contains("this process lists only 11 input files, so it has no item 11"), "{}", items[11]);
+    assert_eq!(items[0]["status"], "ok", "process 0's own items are untouched: {}", items[0]);
+    assert!(!out.join("item_01.gain.wav").exists() && !out.join("item_01.vad.json").exists(), "item 1 was read by no process");
 }
 
 #[test]

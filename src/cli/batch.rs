@@ -4,8 +4,9 @@
 //!
 //! The engine's batch scheduler (runtime/batch.rs) runs the items: each file is read and decoded
 //! on the worker its item is placed on, and its outputs are encoded and written by the worker
-//! that completes it, so file I/O runs in parallel like the nodes do (a process group reads and
-//! writes on process 0). Every output's name is planned and checked for collisions
+//! that completes it, so file I/O runs in parallel like the nodes do, in a process group too:
+//! every process lists the inputs itself, only an item's index goes out to the process that
+//! runs it and only its report entry comes back to process 0, which writes `report.json`. Every output's name is planned and checked for collisions
 //! (output_plan.rs) before anything is written, and each file is written under a temporary name
 //! and renamed (`file_safety::write_atomic`, through cli/outputs.rs), so an interrupted batch
 //! never leaves a half-written file. Every input file gets one entry in
@@ -31,7 +32,7 @@ use crate::audio_io::OutSpec;
 use crate::error::NodeError;
 use crate::runtime::batch::{self, BatchDriver, BatchItem, BatchOptions};
 use crate::runtime::cluster::ClusterConfig;
-use crate::runtime::{ItemInput, ItemResult, Pipeline, RunInput, WorkerPool, CANCEL_OPERATION, LOAD_OPERATION};
+use crate::runtime::{ItemInput, ItemResult, KeyedIo, Pipeline, RunInput, RunOutput, WorkerPool, CANCEL_OPERATION, LOAD_OPERATION};
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
@@ -61,7 +62,9 @@ pub struct BatchArgs {
     /// and its own --process-index; see docs/distributed.md).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub processes: u64,
-    /// Cluster mode: this process's index, 0 to N-1. Process 0 reads the inputs and writes the outputs.
+    /// Cluster mode: this process's index, 0 to N-1. Every process reads and writes the items its
+    /// workers run (it needs the input and output directories at the same paths); process 0 hands
+    /// the items out and writes report.json.
     #[arg(long, value_name = "I", default_value_t = 0)]
     pub process_index: usize,
     /// Cluster mode: file listing every process's host:port, one per line, in process order.
@@ -116,31 +119,37 @@ pub fn run(args: &BatchArgs, out: &mut String) -> Result<(), CliError> {
         }
         WorkerPool::new(workers).map_err(CliError::from_run)?
     };
-    let pipeline = pool.install(graph).map_err(|e| CliError::failure(format!("cannot install the pipeline: {e}")))?;
-    if pool.process() != 0 {
-        // This process only lends its workers: process 0 feeds the items and collects them. The
-        // dataflow ends when process 0 closes it; dropping the pool waits for that. A terminal's
-        // Ctrl-C reaches every process of a group started by hand: process 0 stops the batch
-        // cleanly and this one ends with the dataflow, so a first SIGINT/SIGTERM here is held
-        // (dying now would cost process 0 its report); a second one stops this process at once.
-        let interrupt = Interrupt::catch();
-        drop(pipeline);
-        drop(pool);
-        drop(interrupt);
-        return Ok(());
-    }
-    let files = list_inputs(&args.input_dir)?;
+    // A terminal's Ctrl-C reaches every process of a group started by hand: process 0 stops the
+    // batch cleanly and the others end with the dataflow, so a first SIGINT/SIGTERM in a process
+    // other than 0 is held from the moment the group is connected (dying would cost process 0
+    // its report); a second one stops it at once. (Held only after listing the inputs, the signal
+    // could land while this process still lists them and process 0 already runs items.)
+    let held = (pool.process() != 0).then(Interrupt::catch);
+    // Every process lists the inputs and plans the outputs itself: each reads and writes the
+    // items its workers run (only the item's index travels out, and its report back).
+    let files = Arc::new(list_inputs(&args.input_dir)?);
     output_plan::check_folders(&args.input_dir, &args.out)?;
     output_plan::check_plan(&files, &output_ids)?;
     let spec = args.encode.spec()?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::failure(format!("cannot create output directory '{}': {e}", args.out.display())))?;
+    let io = ItemIo::new(Arc::clone(&files), &args.out, spec);
+    let pipeline = pool.install_keyed(graph, io.keyed()).map_err(|e| CliError::failure(format!("cannot install the pipeline: {e}")))?;
+    if pool.process() != 0 {
+        // This process lends its workers, and reads and writes the items they run: process 0
+        // hands the items out and collects their reports. The dataflow ends when process 0
+        // closes it; dropping the pool waits for that (with the signal still held, above).
+        drop(pipeline);
+        drop(pool);
+        drop(held);
+        return Ok(());
+    }
     let total_workers = workers * processes;
     let min_items = if args.chunk == 0 { total_workers } else { args.chunk };
     let bar = progress_bar(files.len() as u64, args.no_progress);
     let started = Instant::now();
     let interrupt = Interrupt::catch();
-    let reports = run_items(&pipeline, files, &args.out, spec, min_items, &bar, &interrupt)?;
+    let reports = run_items(&pipeline, &io, min_items, &bar, &interrupt)?;
     drop(interrupt);
     bar.finish_and_clear();
     let wall = started.elapsed();
@@ -246,38 +255,121 @@ fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// The batch's side of the scheduler: hands out one loader per file and keeps the reports.
+/// What every process of the batch needs to read and finish any item by its index: the sorted
+/// input files (each process lists them itself), where the outputs go, and when each item's
+/// reading started (in µs since `epoch`, in the process that read it: its duration runs from
+/// there to its outputs written, both on the same worker).
+struct ItemIo {
+    files: Arc<Vec<PathBuf>>,
+    out_dir: PathBuf,
+    spec: OutSpec,
+    starts: Arc<Vec<AtomicU64>>,
+    epoch: Instant,
+}
+
+impl ItemIo {
+    fn new(files: Arc<Vec<PathBuf>>, out_dir: &Path, spec: OutSpec) -> Arc<ItemIo> {
+        let starts = Arc::new((0..files.len()).map(|_| AtomicU64::new(0)).collect());
+        Arc::new(ItemIo { files, out_dir: out_dir.to_path_buf(), spec, starts, epoch: Instant::now() })
+    }
+
+    /// Reads item `index`'s file (on the worker the item is placed on).
+    fn load(&self, index: usize) -> Result<RunInput, String> {
+        let Some(path) = self.files.get(index) else {
+            return Err(format!(
+                "this process lists only {} input files, so it has no item {index}: every process must see the same input folder",
+                self.files.len()
+            ));
+        };
+        self.starts[index].store(self.epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
+        crate::audio_io::read(path).map(RunInput::from).map_err(|e| e.to_string())
+    }
+
+    /// On the worker that completed item `index`: its outputs written, or its error described,
+    /// and how long it took since its file was read.
+    fn finish(&self, index: usize, result: ItemResult) -> ItemReport {
+        let status = match result {
+            Ok(o) => match write_item(&self.files[index], &self.out_dir, self.spec, &o.outputs) {
+                Ok(written) => Status::Ok(written),
+                Err(e) => Status::Failed(e),
+            },
+            Err(e) if e.operation == CANCEL_OPERATION && e.node_id.is_empty() => Status::Cancelled,
+            Err(e) if e.operation == LOAD_OPERATION && e.node_id.is_empty() => Status::Failed(json!({"stage": "read", "message": e.message})),
+            Err(e) => Status::Failed(node_error(&e)),
+        };
+        let began = Duration::from_micros(self.starts.get(index).map_or(0, |s| s.load(Ordering::Relaxed)));
+        let duration_ms = self.epoch.elapsed().saturating_sub(began).as_secs_f64() * 1000.0;
+        ItemReport { input: self.files.get(index).map(|p| name_of(p)).unwrap_or_default(), status, duration_ms }
+    }
+
+    /// The runtime's side: items made and finished by key (the item's index) in whichever
+    /// process runs them; the finished text is the item's report entry, as JSON.
+    fn keyed(self: &Arc<Self>) -> KeyedIo {
+        let (load, finish) = (Arc::clone(self), Arc::clone(self));
+        KeyedIo {
+            load: Arc::new(move |key| load.load(key as usize)),
+            finish: Arc::new(move |key, result| item_json(&finish.finish(key as usize, result)).to_string()),
+        }
+    }
+
+    /// Process 0's side: an item finished in its own process arrives as its report entry's text
+    /// (checked to name the same input as here); any other result is finished here.
+    fn report(&self, index: usize, result: ItemResult) -> ItemReport {
+        let text = match result {
+            Ok(RunOutput { finished: Some(text), .. }) => text,
+            other => return self.finish(index, other),
+        };
+        let input = name_of(&self.files[index]);
+        let engine = |message: String| ItemReport {
+            input: input.clone(),
+            status: Status::Failed(json!({"stage": "engine", "message": message})),
+            duration_ms: 0.0,
+        };
+        let Ok(entry) = serde_json::from_str::<Value>(&text) else {
+            return engine(format!("the process that ran this item sent an unreadable report: {text}"));
+        };
+        // An empty name: that process has no file at this index (its read error says so).
+        let found = entry["input"].as_str().unwrap_or("");
+        if !found.is_empty() && found != input {
+            return engine(format!(
+                "the process that ran this item found {} at its place in the input folder, not '{input}': every process must see the same input files",
+                entry["input"]
+            ));
+        }
+        let status = match entry["status"].as_str() {
+            Some("ok") => Status::Ok(entry["outputs"].as_array().cloned().unwrap_or_default()),
+            Some("cancelled") => Status::Cancelled,
+            _ => Status::Failed(entry["error"].clone()),
+        };
+        ItemReport { input, status, duration_ms: entry["duration_ms"].as_f64().unwrap_or(0.0) }
+    }
+}
+
+/// The batch's side of the scheduler: hands out one keyed item per file and keeps the reports.
 struct FileBatch<'a> {
     files: &'a [PathBuf],
     reports: Vec<Option<ItemReport>>,
-    /// When each item's loader started, in µs since `epoch`: its duration runs from there.
-    starts: Arc<Vec<AtomicU64>>,
-    epoch: Instant,
     bar: &'a indicatif::ProgressBar,
     interrupt: &'a Interrupt,
 }
 
-impl BatchDriver<(Status, f64)> for FileBatch<'_> {
+impl BatchDriver<ItemReport> for FileBatch<'_> {
     fn next_item(&mut self, index: usize) -> Option<ItemInput> {
-        let path = self.files.get(index)?.clone();
+        let path = self.files.get(index)?;
         // What the file weighs before it is read: its size, about 2 bytes a sample for 16-bit PCM
         // (a compressed file weighs less than it decodes to; placement only needs an estimate).
-        let weight = std::fs::metadata(&path).map(|m| m.len() / 2).unwrap_or(1);
-        let (starts, epoch) = (Arc::clone(&self.starts), self.epoch);
-        let load = Box::new(move || {
-            starts[index].store(epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
-            crate::audio_io::read(&path).map(RunInput::from).map_err(|e| e.to_string())
-        });
-        Some(ItemInput::Load { weight, load })
+        let weight = std::fs::metadata(path).map(|m| m.len() / 2).unwrap_or(1);
+        Some(ItemInput::Keyed { weight, key: index as u64 })
     }
 
-    fn deliver(&mut self, index: usize, item: BatchItem<(Status, f64)>) {
-        let (status, duration_ms) = match item {
+    fn deliver(&mut self, index: usize, item: BatchItem<ItemReport>) {
+        let input = name_of(&self.files[index]);
+        let report = match item {
             BatchItem::Done(done) => done,
-            BatchItem::Lost(m) => (Status::Failed(json!({"stage": "engine", "message": m})), 0.0),
-            BatchItem::Cancelled => (Status::Cancelled, 0.0),
+            BatchItem::Lost(m) => ItemReport { input, status: Status::Failed(json!({"stage": "engine", "message": m})), duration_ms: 0.0 },
+            BatchItem::Cancelled => ItemReport { input, status: Status::Cancelled, duration_ms: 0.0 },
         };
-        self.reports[index] = Some(ItemReport { input: name_of(&self.files[index]), status, duration_ms });
+        self.reports[index] = Some(report);
         self.bar.inc(1);
     }
 
@@ -295,45 +387,21 @@ impl BatchDriver<(Status, f64)> for FileBatch<'_> {
 /// Runs every file as an item; returns one report per file, in input order.
 fn run_items(
     pipeline: &Pipeline,
-    files: Vec<PathBuf>,
-    out_dir: &Path,
-    spec: OutSpec,
+    io: &Arc<ItemIo>,
     min_items: usize,
     bar: &indicatif::ProgressBar,
     interrupt: &Interrupt,
 ) -> Result<Vec<ItemReport>, CliError> {
     let workers = pipeline.workers() * pipeline.pool().processes();
     let options = BatchOptions { min_items_per_worker: min_items.div_ceil(workers.max(1)), ..BatchOptions::default() };
-    let files = Arc::new(files);
-    let starts: Arc<Vec<AtomicU64>> = Arc::new((0..files.len()).map(|_| AtomicU64::new(0)).collect());
-    let epoch = Instant::now();
-    // On the worker that completed the item: its outputs written, or its error described.
+    let files = &io.files;
+    // On the worker that settled the item: in one process its outputs are written there; in a
+    // process group they already were, where it ran, and its report entry came back.
     let finish = {
-        let (files, starts, out_dir) = (Arc::clone(&files), Arc::clone(&starts), out_dir.to_path_buf());
-        Arc::new(move |index: usize, result: ItemResult| {
-            let status = match result {
-                Ok(o) => match write_item(&files[index], &out_dir, spec, &o.outputs) {
-                    Ok(written) => Status::Ok(written),
-                    Err(e) => Status::Failed(e),
-                },
-                Err(e) if e.operation == CANCEL_OPERATION && e.node_id.is_empty() => Status::Cancelled,
-                Err(e) if e.operation == LOAD_OPERATION && e.node_id.is_empty() => {
-                    Status::Failed(json!({"stage": "read", "message": e.message}))
-                }
-                Err(e) => Status::Failed(node_error(&e)),
-            };
-            let began = Duration::from_micros(starts[index].load(Ordering::Relaxed));
-            (status, epoch.elapsed().saturating_sub(began).as_secs_f64() * 1000.0)
-        })
+        let io = Arc::clone(io);
+        Arc::new(move |index: usize, result: ItemResult| io.report(index, result))
     };
-    let mut driver = FileBatch {
-        files: &files,
-        reports: (0..files.len()).map(|_| None).collect(),
-        starts: Arc::clone(&starts),
-        epoch,
-        bar,
-        interrupt,
-    };
+    let mut driver = FileBatch { files, reports: (0..files.len()).map(|_| None).collect(), bar, interrupt };
     batch::run(pipeline, &mut driver, finish, &options).map_err(|e| CliError::failure(e.to_string()))?;
     // Every entry is filled above; a gap would be a bug, reported rather than dropped.
     Ok(driver

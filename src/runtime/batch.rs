@@ -407,7 +407,7 @@ fn item_weight(item: &ItemInput) -> u64 {
     match item {
         ItemInput::Ready(RunInput::All(p)) => lanes::weight(Some(p)),
         ItemInput::Ready(RunInput::Named(m)) => m.values().map(|p| lanes::weight(Some(p))).sum::<u64>().max(1),
-        ItemInput::Load { weight, .. } => (*weight).max(1),
+        ItemInput::Load { weight, .. } | ItemInput::Keyed { weight, .. } => (*weight).max(1),
     }
 }
 

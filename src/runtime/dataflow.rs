@@ -25,9 +25,9 @@ use crate::graph::Graph;
 use crate::metrics::WorkerStats;
 use crate::nodes::Inputs;
 use crate::runtime::collect;
-use crate::runtime::installed::{Entry, Installed};
+use crate::runtime::installed::{Entry, EntryInput, Installed};
 use crate::runtime::runner::{select_output, Call, NodeRunner, Outcome, Retry};
-use crate::runtime::runs::{cancelled_error, catch_load};
+use crate::runtime::runs::{cancelled_error, catch_load, Loader};
 use crate::runtime::sessions::SessionWorker;
 
 /// One item's payload on an edge. `run` is also the record's timely time (carried in the record
@@ -45,6 +45,10 @@ pub(crate) type RecordStream<'scope> = Stream<'scope, u64, Vec<Record>>;
 type EntryStream<'scope> = Stream<'scope, u64, Vec<Entry>>;
 type Stats = Rc<RefCell<WorkerStats>>;
 
+/// The keyed items this worker loaded and will finish (their home, in a process group), with
+/// their keys, by (run, item): shared by its loader and its home collector (collect.rs).
+pub(crate) type Homed = Rc<RefCell<std::collections::HashMap<(u64, u64), u64>>>;
+
 /// Builds `installed`'s dataflow on this worker. Returns the first node-construction error, if
 /// any; the operators are built regardless, so that every worker's dataflow has the same shape.
 pub(crate) fn build(worker: &mut Worker, installed: &Arc<Installed>, stats: Stats) -> Result<(), NodeError> {
@@ -54,10 +58,11 @@ pub(crate) fn build(worker: &mut Worker, installed: &Arc<Installed>, stats: Stat
     let name = format!("pipeline-{}", installed.id);
     worker.dataflow_named::<u64, _, _>(&name, |scope| {
         let entries = input_operator(scope, installed, Rc::clone(&stats));
+        let homed = Homed::default();
         let loaded = if scope.peers() == 1 {
-            load_operator(scope, installed, entries, LocalPact, Rc::clone(&stats))
+            load_operator(scope, installed, entries, LocalPact, Rc::clone(&stats), Rc::clone(&homed))
         } else {
-            load_operator(scope, installed, entries, Exchange::new(|e: &Entry| e.lane as u64), Rc::clone(&stats))
+            load_operator(scope, installed, entries, Exchange::new(|e: &Entry| e.lane as u64), Rc::clone(&stats), Rc::clone(&homed))
         };
         let mut source_streams = loaded.into_iter();
         let slots = placement_slots(&graph);
@@ -97,7 +102,7 @@ pub(crate) fn build(worker: &mut Worker, installed: &Arc<Installed>, stats: Stat
             nodes.iter().map(|&s| node_out[s].clone().expect("every node was built")).collect()
         };
         if installed.cross_process {
-            collect::cluster(scope, installed, streams(&installed.collected), Rc::clone(&stats));
+            collect::cluster(scope, installed, streams(&installed.collected), Rc::clone(&stats), homed);
         } else {
             // Every collected node is a sink or upstream of one: once the sinks' frontiers pass a
             // run, nothing more can come for it from any of them.
@@ -178,8 +183,8 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>,
                 installed.enter(sub.run, sub.pending).complete(&installed.runs, Some(&mut stats.borrow_mut().runs));
                 let at = held.delayed(&sub.run);
                 let mut session = out.session(&at);
-                for (item, ((payloads, _), lane)) in sub.items.into_iter().zip(lanes).enumerate() {
-                    session.give(Entry { run: sub.run, item: item as u64, lane, payloads });
+                for (item, ((input, _), lane)) in sub.items.into_iter().zip(lanes).enumerate() {
+                    session.give(Entry { run: sub.run, item: item as u64, lane, input });
                 }
             }
             if closed {
@@ -200,6 +205,7 @@ fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
     entries: EntryStream<'scope>,
     pact: P,
     stats: Stats,
+    homed: Homed,
 ) -> Vec<RecordStream<'scope>> {
     let mut builder = OperatorBuilder::new("Load".to_owned(), scope);
     let mut input = builder.new_input(entries, pact);
@@ -215,26 +221,39 @@ fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
         move |_frontiers| {
             let mut handles: Vec<_> = outputs.iter_mut().map(|o| o.activate()).collect();
             input.for_each(|cap, data| {
-                for Entry { run, item, lane, payloads } in data.drain(..) {
-                    let payloads = match payloads {
-                        Some(p) => p,
-                        None => {
-                            // No loader: the item failed before it started (recorded then).
-                            let Some(load) = installed.take_loader(run, item) else { continue };
-                            if installed.runs.is_cancelled(run) {
-                                installed.record_error(run, item, cancelled_error(), Some(&mut stats.borrow_mut().runs));
-                                continue;
+                for Entry { run, item, lane, input } in data.drain(..) {
+                    let load: Loader = match input {
+                        EntryInput::Ready(p) => {
+                            for (handle, payload) in handles.iter_mut().zip(p) {
+                                handle.session(&cap).give(Record { run, item, lane, payload });
                             }
-                            let made = catch_load(load).and_then(|input| {
-                                installed.route(input).map_err(|e| NodeError::invalid_input(e.to_string()))
-                            });
-                            match made {
-                                Ok(p) => p,
-                                Err(e) => {
-                                    installed.record_error(run, item, e, Some(&mut stats.borrow_mut().runs));
-                                    continue;
-                                }
+                            continue;
+                        }
+                        // No loader: the item failed before it started (recorded then).
+                        EntryInput::Staged => match installed.take_loader(run, item) {
+                            Some(load) => load,
+                            None => continue,
+                        },
+                        // This worker is the item's home: it finishes it too (collect.rs).
+                        EntryInput::Keyed(key) => {
+                            homed.borrow_mut().insert((run, item), key);
+                            match installed.keyed.clone() {
+                                Some(io) => Box::new(move || (io.load)(key)),
+                                None => Box::new(|| Err("this process has no loader for keyed items".to_string())),
                             }
+                        }
+                    };
+                    if installed.runs.is_cancelled(run) {
+                        installed.record_error(run, item, cancelled_error(), Some(&mut stats.borrow_mut().runs));
+                        continue;
+                    }
+                    let made = catch_load(load)
+                        .and_then(|input| installed.route(input).map_err(|e| NodeError::invalid_input(e.to_string())));
+                    let payloads = match made {
+                        Ok(p) => p,
+                        Err(e) => {
+                            installed.record_error(run, item, e, Some(&mut stats.borrow_mut().runs));
+                            continue;
                         }
                     };
                     for (handle, payload) in handles.iter_mut().zip(payloads) {

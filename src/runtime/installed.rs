@@ -17,26 +17,36 @@ use crate::graph::Graph;
 use crate::metrics::NodeStats;
 use crate::runtime::lanes::{self, Lanes};
 use crate::runtime::runner::NodeTable;
-use crate::runtime::runs::{catch_load, fail_runs, ItemHandler, ItemInput, Loader, PendingRun, Reply, RunInput, RunTable, Settled};
+use crate::runtime::runs::{catch_load, fail_runs, ItemHandler, ItemInput, KeyedIo, Loader, PendingRun, Reply, RunInput, RunTable, Settled};
 use crate::runtime::sessions::{ChunkJob, SessionQueues};
 
 /// One item on its way from the input operator to the loader: its run, index and lane, and its
-/// payload per source node, or a note that its loader waits in [`Installed::staged`].
+/// input (see [`EntryInput`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
     pub run: u64,
     pub item: u64,
     /// The worker it is placed on (see lanes.rs), or its index where items are not balanced.
     pub lane: u32,
-    /// `None`: made by the loader staged under `(run, item)`.
-    pub payloads: Option<Vec<Payload>>,
+    pub input: EntryInput,
+}
+
+/// What an [`Entry`] carries of its item's input.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum EntryInput {
+    /// Its payload per source node.
+    Ready(Vec<Payload>),
+    /// Made by the loader staged under `(run, item)` in [`Installed::staged`] (this process only).
+    Staged,
+    /// Made by the [`KeyedIo`] of the process the item lands in, from this key.
+    Keyed(u64),
 }
 
 /// One run waiting for the input operator.
 pub(crate) struct Submission {
     pub run: u64,
-    /// Per item, its payloads (or `None`: staged) and its weight for placement.
-    pub items: Vec<(Option<Vec<Payload>>, u64)>,
+    /// Per item, its input and its weight for placement.
+    pub items: Vec<(EntryInput, u64)>,
     /// Entered into the table of runs in flight by the input operator, on worker 0: the caller
     /// touches only the queue, so the table's memory stays with the workers.
     pub pending: PendingRun,
@@ -73,6 +83,9 @@ pub(crate) struct Installed {
     /// Loaders of items made on their workers, by (run, item), until the loader operator there
     /// takes them.
     pub staged: Mutex<HashMap<(u64, u64), Loader>>,
+    /// This process's loader and finisher of keyed items ([`ItemInput::Keyed`]), if installed
+    /// with one.
+    pub keyed: Option<KeyedIo>,
     /// Streaming sessions' jobs, one queue per worker of this process.
     pub sessions: SessionQueues,
     /// Timely's index of this process's first worker.
@@ -97,7 +110,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Installed {
     /// `workers`: this process's; `process`/`processes`: its place in its group (0 of 1 alone);
     /// `balance`: place whole items by outstanding work (else by index).
-    pub fn new(id: u64, nodes: NodeTable, workers: usize, process: usize, processes: usize, balance: bool) -> Installed {
+    /// `keyed`: this process's I/O for keyed items.
+    pub fn new(id: u64, nodes: NodeTable, workers: usize, process: usize, processes: usize, balance: bool, keyed: Option<KeyedIo>) -> Installed {
         let graph = &nodes.graph;
         let sources: Vec<usize> = graph.sources().collect();
         let sinks: Vec<usize> = graph.sinks().collect();
@@ -119,6 +133,7 @@ impl Installed {
             next_run: AtomicU64::new(0),
             next_session: AtomicU64::new(0),
             staged: Mutex::new(HashMap::new()),
+            keyed,
             sessions: SessionQueues::new(workers),
             first_worker: process * workers,
             cross_process,
@@ -160,24 +175,41 @@ impl Installed {
         for (i, item) in items.into_iter().enumerate() {
             let input = match item {
                 ItemInput::Ready(input) => input,
+                // Only a key crosses processes: the process the item lands in makes it.
+                ItemInput::Keyed { weight, key } if self.cross_process => {
+                    if self.keyed.is_none() {
+                        return Err(Error::Engine("keyed items need a pipeline installed with a keyed loader (install_keyed)".into()));
+                    }
+                    prepared.push((EntryInput::Keyed(key), weight.max(1)));
+                    continue;
+                }
+                // In one process a key is a loader like any other.
+                ItemInput::Keyed { weight, key } => {
+                    let Some(io) = self.keyed.clone() else {
+                        return Err(Error::Engine("keyed items need a pipeline installed with a keyed loader (install_keyed)".into()));
+                    };
+                    prepared.push((EntryInput::Staged, weight.max(1)));
+                    loaders.push((i as u64, Box::new(move || (io.load)(key)) as Loader));
+                    continue;
+                }
                 // A process group cannot send a loader to another process: it runs here.
                 ItemInput::Load { load, .. } if self.cross_process => match catch_load(load) {
                     Ok(input) => input,
                     Err(e) => {
-                        prepared.push((None, 1));
+                        prepared.push((EntryInput::Staged, 1));
                         failed.push((i as u64, e));
                         continue;
                     }
                 },
                 ItemInput::Load { weight, load } => {
-                    prepared.push((None, weight.max(1)));
+                    prepared.push((EntryInput::Staged, weight.max(1)));
                     loaders.push((i as u64, load));
                     continue;
                 }
             };
             let payloads = self.route(input)?;
             let weight = lanes::weight(payloads.first());
-            prepared.push((Some(payloads), weight));
+            prepared.push((EntryInput::Ready(payloads), weight));
         }
         let mut pending = PendingRun::new(prepared.len(), self.collected.len(), reply, on_item, timed.then(Instant::now));
         for (i, e) in failed {
@@ -312,7 +344,7 @@ mod tests {
         let registry = Registry::builtin();
         let graph = crate::manifest::load_str(text, &registry).expect("manifest");
         let factories = Factories::resolve(&graph, &registry).expect("factories");
-        Installed::new(0, NodeTable::new(graph, factories, Arc::new(RealClock::new()), 0), 1, 0, 1, true)
+        Installed::new(0, NodeTable::new(graph, factories, Arc::new(RealClock::new()), 0), 1, 0, 1, true, None)
     }
 
     fn audio(v: f32) -> Payload {

@@ -35,7 +35,7 @@ pub(crate) mod sessions;
 
 pub use batch::{BatchDriver, BatchItem, BatchOptions, CancelToken};
 pub use dataflow::Record;
-pub use pipeline::{StartedRun, CANCEL_OPERATION, ItemHandler, ItemInput, ItemResult, Loader, Pipeline, Reply, RunInput, RunOutput, Session, LOAD_OPERATION};
+pub use pipeline::{StartedRun, CANCEL_OPERATION, ItemHandler, ItemInput, ItemResult, KeyedIo, Loader, Pipeline, Reply, RunInput, RunOutput, Session, LOAD_OPERATION};
 pub use pool::WorkerPool;
 pub use retry::{Clock, FakeClock, RealClock, RetrySettings};
 pub use runner::Factories;

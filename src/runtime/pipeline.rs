@@ -21,7 +21,7 @@ use crate::runtime::reply::ReplySlot;
 use crate::runtime::retry::{Clock, RealClock};
 use crate::runtime::runner::{Factories, NodeTable};
 use crate::runtime::sessions::InlineSession;
-pub use crate::runtime::runs::{CANCEL_OPERATION, ItemHandler, ItemInput, ItemResult, Loader, Reply, RunInput, RunOutput, LOAD_OPERATION};
+pub use crate::runtime::runs::{CANCEL_OPERATION, ItemHandler, ItemInput, ItemResult, KeyedIo, Loader, Reply, RunInput, RunOutput, LOAD_OPERATION};
 
 impl WorkerPool {
     /// Compiles `graph` (its node types from [`Registry::builtin`]) into a dataflow on every
@@ -46,12 +46,24 @@ impl WorkerPool {
 
     /// Installs `graph` with these factories (one per node).
     pub fn install_factories(self: &Arc<Self>, graph: Graph, factories: Factories, clock: Arc<dyn Clock>) -> Result<Pipeline, Error> {
+        self.install_parts(graph, factories, clock, None)
+    }
+
+    /// As [`install`](Self::install), with this process's loader and finisher of keyed items
+    /// ([`ItemInput::Keyed`]). In a process group every process installs the pipeline with its
+    /// own: given at install, before any item can reach this process's workers.
+    pub fn install_keyed(self: &Arc<Self>, graph: Graph, io: KeyedIo) -> Result<Pipeline, Error> {
+        let factories = Factories::resolve(&graph, &Registry::builtin())?;
+        self.install_parts(graph, factories, Arc::new(RealClock::new()), Some(io))
+    }
+
+    fn install_parts(self: &Arc<Self>, graph: Graph, factories: Factories, clock: Arc<dyn Clock>, keyed: Option<KeyedIo>) -> Result<Pipeline, Error> {
         self.check_alive()?;
         let id = self.next_pipeline_id();
         // Whole items go to the workers with the least work outstanding (lanes.rs), unless
         // `REMOTEMEDIA_BALANCE=0` asked the pool for placement by item index (for comparisons).
         let nodes = NodeTable::new(graph, factories, clock, id);
-        let installed = Arc::new(Installed::new(id, nodes, self.workers(), self.process(), self.processes(), self.balance));
+        let installed = Arc::new(Installed::new(id, nodes, self.workers(), self.process(), self.processes(), self.balance, keyed));
         // Dropping the handle closes the dataflow on every worker, also when building it failed.
         let pipeline = Pipeline { installed, pool: Arc::clone(self), inline: Executors::default() };
         self.install_dataflow(&pipeline.installed)?;

@@ -126,7 +126,8 @@ impl WorkerPool {
     /// Starts this process's share of a process group (see [`crate::runtime::cluster`]): connects
     /// to every peer within the configured timeout, then starts `config.workers` workers whose
     /// dataflows span every process. Every process must install the same pipelines in the same
-    /// order; items submitted on process 0 are spread over all workers and collected there.
+    /// order; items submitted on process 0 are spread over all workers and collected there (a
+    /// keyed item is loaded and finished by its worker's own process: `install_keyed`).
     pub fn cluster(config: &crate::runtime::cluster::ClusterConfig) -> Result<Arc<WorkerPool>, Error> {
         let tuning = Tuning::from_env()?;
         crate::runtime::alloc::tune();
@@ -474,7 +475,7 @@ mod tests {
         let factories = Factories::resolve(&graph, &registry).expect("factories");
         let id = pool.next_pipeline_id();
         let nodes = NodeTable::new(graph, factories, Arc::new(RealClock::new()), id);
-        Arc::new(Installed::new(id, nodes, pool.workers(), pool.process(), pool.processes(), pool.balance))
+        Arc::new(Installed::new(id, nodes, pool.workers(), pool.process(), pool.processes(), pool.balance, None))
     }
 
     /// Two workers build the dataflow; a run of eight items through a gain node comes back whole,

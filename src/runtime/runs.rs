@@ -1,6 +1,7 @@
-//! Runs in flight: what a caller hands over for each item ([`RunInput`], or a loader that makes
-//! it on the worker), what comes back ([`RunOutput`], one [`ItemResult`] per item), and the table
-//! where the sinks deliver each item's outputs until the item, and then its run, is settled.
+//! Runs in flight: what a caller hands over for each item ([`RunInput`], a loader that makes it
+//! on the worker, or a key the worker's own process makes and finishes it from), what comes back
+//! ([`RunOutput`], one [`ItemResult`] per item), and the table where the sinks deliver each item's
+//! outputs until the item, and then its run, is settled.
 //!
 //! An item is settled once every sink has delivered it or it has failed; a run once all its items
 //! are. Whoever settles the last item completes the run there and then (on whichever worker), so
@@ -52,6 +53,21 @@ pub enum ItemInput {
     /// A loader's error fails the item with an `InvalidInput` error whose operation is
     /// [`LOAD_OPERATION`].
     Load { weight: u64, load: Loader },
+    /// Made and finished in whichever process the item is placed on, by that process's
+    /// [`KeyedIo`] (registered when the pipeline was installed there): only `key` travels out, and
+    /// only the finished text comes back (a process group's batch reads and writes its files on
+    /// the workers that run them). `weight` as for `Load`.
+    Keyed { weight: u64, key: u64 },
+}
+
+/// What every process of a group registers for keyed items ([`ItemInput::Keyed`]): `load`
+/// makes an item's input from its key, and `finish` turns the item's result into the short text
+/// (JSON, say) its process sends back in place of the outputs, on the worker that completed it.
+/// A load error fails the item as a [`Loader`]'s does (then `finish` gets that error).
+#[derive(Clone)]
+pub struct KeyedIo {
+    pub load: Arc<dyn Fn(u64) -> Result<RunInput, String> + Send + Sync>,
+    pub finish: Arc<dyn Fn(u64, ItemResult) -> String + Send + Sync>,
 }
 
 /// The operation named in the error of an item whose loader failed.
@@ -79,6 +95,9 @@ impl From<RunInput> for ItemInput {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunOutput {
     pub outputs: Vec<(String, Payload)>,
+    /// A keyed item's result as its own process finished it ([`KeyedIo::finish`]), in place of
+    /// `outputs` (then empty); `None` for every other item.
+    pub finished: Option<String>,
 }
 
 impl RunOutput {
@@ -113,6 +132,8 @@ pub(crate) struct PendingRun {
     unsettled: usize,
     /// Items that failed (for the run's metrics).
     failed: u64,
+    /// Keyed items finished in their own process: the text that came back (see [`KeyedIo`]).
+    finished: Vec<Option<String>>,
     /// The work its items hold on their workers' lanes, per item (lane, weight), given back as
     /// each item settles (see lanes.rs).
     held: Option<(Arc<Lanes>, Vec<(u32, u64)>)>,
@@ -130,6 +151,7 @@ impl PendingRun {
             settled: vec![false; items],
             unsettled: items,
             failed: 0,
+            finished: Vec::new(),
             held: None,
         }
     }
@@ -183,6 +205,20 @@ impl PendingRun {
         })
     }
 
+    /// A keyed item finished in its own process: settled with the text that came back
+    /// (`failed`: its result there was an error, counted in the run's metrics).
+    fn finished(&mut self, item: u64, text: String, failed: bool) -> Option<usize> {
+        let item = item as usize;
+        self.update(item, |run| {
+            run.failed += failed as u64;
+            if run.finished.is_empty() {
+                run.finished = vec![None; run.errors.len()];
+            }
+            run.finished[item] = Some(text);
+            run.awaited[item] = 0;
+        })
+    }
+
     /// Records the first error an item meets; later ones (other branches) are dropped.
     fn fail(&mut self, item: u64, error: NodeError) -> Option<usize> {
         self.update(item as usize, |run| run.errors[item as usize] = Some(error))
@@ -198,12 +234,15 @@ impl PendingRun {
                 Err(e)
             }
             None => {
+                if let Some(text) = self.finished.get_mut(item).and_then(Option::take) {
+                    return Ok(RunOutput { outputs: Vec::new(), finished: Some(text) });
+                }
                 let outputs = std::mem::take(&mut self.outputs[item])
                     .into_iter()
                     .zip(output_ids)
                     .filter_map(|(p, id)| p.map(|p| (id.clone(), p)))
                     .collect();
-                Ok(RunOutput { outputs })
+                Ok(RunOutput { outputs, finished: None })
             }
         }
     }
@@ -292,6 +331,11 @@ impl RunTable {
     pub fn deliver(&self, run: u64, item: u64, sink_slot: usize, payload: Option<Payload>) -> Settled {
         let payload = payload.filter(|_| sink_slot < self.output_ids.len());
         self.settle(run, |r| r.deliver(item, sink_slot, payload))
+    }
+
+    /// A keyed item finished in its own process (see [`KeyedIo`]).
+    pub fn finished(&self, run: u64, item: u64, text: String, failed: bool) -> Settled {
+        self.settle(run, |r| r.finished(item, text, failed))
     }
 
     /// An item's failure (only its first counts).

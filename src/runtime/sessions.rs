@@ -482,6 +482,7 @@ impl SessionWorker {
             }
             None => Ok(RunOutput {
                 outputs: self.outputs.iter().filter_map(|&s| p.outputs[s].take().map(|o| (graph.nodes[s].id.clone(), o))).collect(),
+                finished: None,
             }),
         };
         if let Some(t) = p.job.started {
