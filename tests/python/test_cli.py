@@ -367,8 +367,10 @@ def test_a_batch_killed_outright_leaves_only_whole_outputs(tmp_path):
                         'edges:\n  - {from: gain, to: rs}\n')
     env = dict(os.environ)
     env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    # Two workers whatever the machine, so the batch lasts long enough to be caught mid-way.
     p = subprocess.Popen([sys.executable, "-m", "remotemedia", "batch", str(manifest), str(inputs), "--out", str(out),
-                          "--no-progress"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          "--no-progress", "--workers", "2"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and p.poll() is None:
