@@ -117,27 +117,51 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
+/// A two-process group's hosts file in `dir`, on two free local ports.
+fn two_hosts(dir: &Path) -> PathBuf {
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hosts");
+    hosts
+}
+
+/// Process `index` of the group in `hosts`, started by hand: `batch` of `manifest` over `input`
+/// into `out` with `workers` workers, then `more` flags.
+fn member(manifest: &Path, input: &Path, out: &Path, hosts: &Path, index: &str, workers: &str, more: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args(["batch", s(manifest), s(input), "--out", s(out), "--workers", workers])
+        .args(["--processes", "2", "--process-index", index, "--hosts", s(hosts), "--connect-timeout", "20"])
+        .args(more)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a process")
+}
+
+/// Both processes of a pair run to the end, process 1 started first (it must wait for process
+/// 0 to come up); their outputs, process 0's first.
+fn run_pair(start: impl Fn(&str) -> Child) -> (Output, Output) {
+    let p1 = start("1");
+    let p0 = start("0");
+    (p0.wait_with_output().expect("process 0"), p1.wait_with_output().expect("process 1"))
+}
+
+/// A copy of the input folder `from` at `to`, without the file named `except`.
+fn copy_inputs(from: &Path, to: &Path, except: Option<&str>) {
+    std::fs::create_dir_all(to).expect("input copy");
+    for e in std::fs::read_dir(from).expect("inputs").filter_map(|e| e.ok()) {
+        if except.is_none_or(|x| e.file_name() != x) {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy input");
+        }
+    }
+}
+
 #[test]
 fn hand_started_processes_with_two_workers_each_match_one_process() {
     let dir = temp_dir("hand");
     let (manifest, inputs) = setup(&dir);
-    let hosts = dir.join("hosts");
-    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hosts");
+    let hosts = two_hosts(&dir);
     let out = dir.join("two");
-    let start = |i: &str| {
-        Command::new(env!("CARGO_BIN_EXE_remotemedia"))
-            .args(["batch", s(&manifest), s(&inputs), "--out", s(&out), "--workers", "2"])
-            .args(["--processes", "2", "--process-index", i, "--hosts", s(&hosts), "--connect-timeout", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start a process")
-    };
-    // The higher index first: it must wait for process 0 to come up.
-    let p1 = start("1");
-    let p0 = start("0");
-    let o0 = p0.wait_with_output().expect("process 0");
-    let o1 = p1.wait_with_output().expect("process 1");
+    let (o0, o1) = run_pair(|i| member(&manifest, &inputs, &out, &hosts, i, "2", &[]));
     assert_eq!(o0.status.code(), Some(1), "{}", text(&o0));
     assert!(o1.status.success(), "{}", text(&o1));
     let single = dir.join("one");
@@ -158,27 +182,14 @@ fn each_process_reads_and_writes_the_items_its_worker_runs() {
     let dir = temp_dir("own_io");
     let (manifest, inputs) = setup(&dir);
     let inputs1 = dir.join("in1");
-    std::fs::create_dir_all(&inputs1).expect("in1");
-    for e in std::fs::read_dir(&inputs).expect("in").filter_map(|e| e.ok()) {
-        std::fs::copy(e.path(), inputs1.join(e.file_name())).expect("copy input");
-    }
+    copy_inputs(&inputs, &inputs1, None);
     std::fs::write(inputs1.join("item_03.wav"), b"RIFF not really a wave file").expect("corrupt copy");
-    let hosts = dir.join("hosts");
-    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hosts");
+    let hosts = two_hosts(&dir);
     let (out0, out1) = (dir.join("out0"), dir.join("out1"));
-    let start = |i: &str, input: &Path, out: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_remotemedia"))
-            .args(["batch", s(&manifest), s(input), "--out", s(out), "--workers", "1"])
-            .args(["--processes", "2", "--process-index", i, "--hosts", s(&hosts), "--connect-timeout", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start a process")
-    };
-    let p1 = start("1", &inputs1, &out1);
-    let p0 = start("0", &inputs, &out0);
-    let o0 = p0.wait_with_output().expect("process 0");
-    let o1 = p1.wait_with_output().expect("process 1");
+    let (o0, o1) = run_pair(|i| {
+        let (input, out) = if i == "0" { (&inputs, &out0) } else { (&inputs1, &out1) };
+        member(&manifest, input, out, &hosts, i, "1", &[])
+    });
     assert_eq!(o0.status.code(), Some(1), "items 3 and 5 fail: {}", text(&o0));
     assert!(o1.status.success(), "{}", text(&o1));
     assert!(String::from_utf8_lossy(&o0.stdout).contains("batch: 12 items, 10 ok, 2 failed"), "{}", text(&o0));
@@ -213,28 +224,10 @@ fn processes_that_see_different_input_files_say_so() {
     let dir = temp_dir("listing");
     let (manifest, inputs) = setup(&dir);
     let inputs1 = dir.join("in1");
-    std::fs::create_dir_all(&inputs1).expect("in1");
-    for e in std::fs::read_dir(&inputs).expect("in").filter_map(|e| e.ok()) {
-        if e.file_name() != "item_00.wav" {
-            std::fs::copy(e.path(), inputs1.join(e.file_name())).expect("copy input");
-        }
-    }
-    let hosts = dir.join("hosts");
-    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hosts");
+    copy_inputs(&inputs, &inputs1, Some("item_00.wav"));
+    let hosts = two_hosts(&dir);
     let out = dir.join("out");
-    let start = |i: &str, input: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_remotemedia"))
-            .args(["batch", s(&manifest), s(input), "--out", s(&out), "--workers", "1"])
-            .args(["--processes", "2", "--process-index", i, "--hosts", s(&hosts), "--connect-timeout", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start a process")
-    };
-    let p1 = start("1", &inputs1);
-    let p0 = start("0", &inputs);
-    let o0 = p0.wait_with_output().expect("process 0");
-    let o1 = p1.wait_with_output().expect("process 1");
+    let (o0, o1) = run_pair(|i| member(&manifest, if i == "0" { &inputs } else { &inputs1 }, &out, &hosts, i, "1", &[]));
     assert_eq!(o0.status.code(), Some(1), "{}", text(&o0));
     assert!(o1.status.success(), "{}", text(&o1));
     let (items, _) = results(&out);
@@ -333,18 +326,9 @@ fn signal(pid: u32, sig: libc::c_int) {
 
 /// Two hand-started processes with `--peer-timeout 1`; returns (process 0, process 1, out dir).
 fn start_pair(dir: &Path, manifest: &Path, inputs: &Path) -> (Child, Child, PathBuf) {
-    let hosts = dir.join("hosts");
-    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).expect("hosts");
+    let hosts = two_hosts(dir);
     let out = dir.join("out");
-    let start = |i: &str| {
-        Command::new(env!("CARGO_BIN_EXE_remotemedia"))
-            .args(["batch", s(manifest), s(inputs), "--out", s(&out), "--workers", "1", "--no-progress"])
-            .args(["--processes", "2", "--process-index", i, "--hosts", s(&hosts), "--connect-timeout", "20", "--peer-timeout", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start a process")
-    };
+    let start = |i: &str| member(manifest, inputs, &out, &hosts, i, "1", &["--no-progress", "--peer-timeout", "1"]);
     let p1 = start("1");
     let p0 = start("0");
     (p0, p1, out)
