@@ -10,15 +10,15 @@
 //! Outputs: [`safe_component`] turns node ids into file-name parts that cannot leave the output
 //! folder; [`collisions`] finds planned names that would overwrite each other on a
 //! case-insensitive file system (`x.wav` and `x.WAV` both writing `x.gain.wav`); [`same_file`]
-//! catches an output that is an input; [`AtomicFile`] writes to a temporary name in the same
-//! folder and renames it into place on [`AtomicFile::commit`], so an interrupted or failed write
-//! (Ctrl-C, a full disk) never leaves a truncated file under the final name; a file already
-//! there is replaced by exchanging the two names, then removed (see `replace_into`: a rename
-//! over it made ext4 write the new file back at once, ~2 ms a file).
+//! catches an output that is an input; [`AtomicFile`] writes an unnamed file in the same folder
+//! (Linux) or one under a temporary name, and names it only on [`AtomicFile::commit`], so an
+//! interrupted or failed write (Ctrl-C, a full disk) never leaves a truncated file under the
+//! final name; a file already there is replaced by exchanging the two names, then removed (see
+//! `replace_into`: a rename over it made ext4 write the new file back at once, ~2 ms a file).
 //!
-//! Not covered: power loss (no fsync is made, to keep batches of small files fast), and a
-//! temporary file left by a process that was killed (`.NAME.PID-N.part`, hidden, in the output
-//! folder).
+//! Not covered: power loss (no fsync is made, to keep batches of small files fast), and, where
+//! files cannot be unnamed, the temporary file left by a process that was killed
+//! (`.NAME.PID-N.part`, hidden, in the output folder).
 
 use std::fs::{File, Metadata};
 use std::io::{BufWriter, Write};
@@ -256,7 +256,7 @@ impl AtomicFile {
             });
         }
         let name = target.file_name().ok_or_else(|| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name")))?;
-        let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = folder_of(target);
         let wrap = |file: File| Some(BufWriter::with_capacity(1 << 16, file));
         #[cfg(target_os = "linux")]
         if unnamed && proc_fd_available() {
@@ -324,8 +324,7 @@ impl AtomicFile {
         match link(&self.target) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                let dir = self.target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                let temp = temp_name(dir, self.target.file_name().unwrap_or_default());
+                let temp = temp_name(folder_of(&self.target), self.target.file_name().unwrap_or_default());
                 link(&temp).map_err(|e| self.io_error(e))?;
                 drop(file);
                 self.replace_into(&temp).inspect_err(|_| {
@@ -383,6 +382,11 @@ impl AtomicFile {
     pub fn is_unnamed(&self) -> bool {
         matches!(self.temp, Temp::Unnamed)
     }
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// A hidden name for `name`'s temporary file in `dir`, unique within this process.

@@ -473,7 +473,7 @@ pub fn log10_floored(values: &mut [f32], floor: f32) {
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
+    if crate::nodes::cpu::simd().avx2 {
         #[target_feature(enable = "avx2")]
         unsafe fn wide(values: &mut [f32], floor: f32) {
             body(values, floor)
@@ -482,13 +482,6 @@ pub fn log10_floored(values: &mut [f32], floor: f32) {
         return unsafe { wide(values, floor) };
     }
     body(values, floor)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| crate::nodes::cpu::simd().avx2)
 }
 
 /// The natural log of a positive normal `x` in plain arithmetic that vectorises (Cephes'

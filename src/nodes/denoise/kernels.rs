@@ -19,25 +19,16 @@ pub enum Level {
 }
 
 impl Level {
+    /// From `nodes::cpu` (detected once per process; nothing off x86-64).
     pub fn detect() -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::sync::OnceLock;
-            static LEVEL: OnceLock<Level> = OnceLock::new();
-            *LEVEL.get_or_init(|| {
-                let cpu = crate::nodes::cpu::simd();
-                let avx2 = cpu.avx2_fma();
-                if cpu.avx512() && cpu.avx512vl {
-                    Level::Avx512
-                } else if avx2 {
-                    Level::Avx2
-                } else {
-                    Level::Plain
-                }
-            })
+        let cpu = crate::nodes::cpu::simd();
+        if cpu.avx512() && cpu.avx512vl {
+            Level::Avx512
+        } else if cpu.avx2_fma() {
+            Level::Avx2
+        } else {
+            Level::Plain
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        Level::Plain
     }
 
     /// Every level this CPU can run, for the tests that compare them.
