@@ -243,10 +243,7 @@ fn home<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>, input: Co
                         e.item = Some(item);
                         Err(e)
                     }
-                    None => {
-                        let outputs = std::mem::take(&mut g.outputs).into_iter().zip(&output_ids).filter_map(|(p, id)| p.map(|p| (id.clone(), p))).collect();
-                        Ok(RunOutput { outputs, finished: None })
-                    }
+                    None => Ok(RunOutput::from_slots(std::mem::take(&mut g.outputs), &output_ids)),
                 };
                 let failed = result.is_err();
                 let text = match &installed.keyed {

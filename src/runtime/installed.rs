@@ -175,21 +175,19 @@ impl Installed {
         for (i, item) in items.into_iter().enumerate() {
             let input = match item {
                 ItemInput::Ready(input) => input,
-                // Only a key crosses processes: the process the item lands in makes it.
-                ItemInput::Keyed { weight, key } if self.cross_process => {
-                    if self.keyed.is_none() {
-                        return Err(Error::Engine("keyed items need a pipeline installed with a keyed loader (install_keyed)".into()));
-                    }
-                    prepared.push((EntryInput::Keyed(key), weight.max(1)));
-                    continue;
-                }
-                // In one process a key is a loader like any other.
                 ItemInput::Keyed { weight, key } => {
-                    let Some(io) = self.keyed.clone() else {
+                    let Some(io) = &self.keyed else {
                         return Err(Error::Engine("keyed items need a pipeline installed with a keyed loader (install_keyed)".into()));
                     };
-                    prepared.push((EntryInput::Staged, weight.max(1)));
-                    loaders.push((i as u64, Box::new(move || (io.load)(key)) as Loader));
+                    if self.cross_process {
+                        // Only a key crosses processes: the process the item lands in makes it.
+                        prepared.push((EntryInput::Keyed(key), weight.max(1)));
+                    } else {
+                        // In one process a key is a loader like any other.
+                        let io = io.clone();
+                        prepared.push((EntryInput::Staged, weight.max(1)));
+                        loaders.push((i as u64, Box::new(move || (io.load)(key)) as Loader));
+                    }
                     continue;
                 }
                 // A process group cannot send a loader to another process: it runs here.

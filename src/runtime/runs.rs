@@ -105,6 +105,13 @@ impl RunOutput {
     pub fn get(&self, node_id: &str) -> Option<&Payload> {
         self.outputs.iter().find(|(id, _)| id == node_id).map(|(_, p)| p)
     }
+
+    /// An item's outputs from what each returned node delivered (`slots`, in the order of
+    /// `output_ids`); a node that delivered nothing is left out.
+    pub(crate) fn from_slots(slots: Vec<Option<Payload>>, output_ids: &[String]) -> RunOutput {
+        let outputs = slots.into_iter().zip(output_ids).filter_map(|(p, id)| p.map(|p| (id.clone(), p))).collect();
+        RunOutput { outputs, finished: None }
+    }
 }
 
 /// The result of one item: its outputs, or the first node error it met.
@@ -237,12 +244,7 @@ impl PendingRun {
                 if let Some(text) = self.finished.get_mut(item).and_then(Option::take) {
                     return Ok(RunOutput { outputs: Vec::new(), finished: Some(text) });
                 }
-                let outputs = std::mem::take(&mut self.outputs[item])
-                    .into_iter()
-                    .zip(output_ids)
-                    .filter_map(|(p, id)| p.map(|p| (id.clone(), p)))
-                    .collect();
-                Ok(RunOutput { outputs, finished: None })
+                Ok(RunOutput::from_slots(std::mem::take(&mut self.outputs[item]), output_ids))
             }
         }
     }
