@@ -232,13 +232,20 @@ def mount_of(path):
 
 
 def _linkat():
-    """libc's ``linkat``, or None where it cannot name an unnamed file (not Linux, no /proc)."""
+    """``link(fd, path)``: names the unnamed file open as ``fd`` (libc's ``linkat`` through
+    /proc), raising OSError; None where that cannot be done (not Linux, no /proc)."""
     if not sys.platform.startswith("linux") or not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
         return None
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    return libc.linkat
+
+    def link(fd, path):
+        # AT_FDCWD = -100, AT_SYMLINK_FOLLOW = 0x400
+        if libc.linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, path.encode(), 0x400) != 0:
+            raise OSError(ctypes.get_errno(), "linkat", path)
+
+    return link
 
 
 def create_files(folder, count, size):
@@ -248,21 +255,19 @@ def create_files(folder, count, size):
     into `folder` (a fresh one each round). Returns the wall seconds."""
     os.makedirs(folder, exist_ok=True)
     data = b"x" * size
-    linkat = _linkat()
+    link = _linkat()
     t = time.perf_counter()
     for k in range(count):
         final = os.path.join(folder, f"f{k:05d}.json")
-        if linkat is not None:
+        if link is not None:
             try:
                 fd = os.open(folder, os.O_WRONLY | os.O_TMPFILE, 0o666)
             except OSError:
-                linkat = None  # no unnamed files on this filesystem: the named way, as the CLI
+                link = None  # no unnamed files on this filesystem: the named way, as the CLI
             else:
                 try:
                     os.write(fd, data)
-                    # AT_FDCWD = -100, AT_SYMLINK_FOLLOW = 0x400
-                    if linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, final.encode(), 0x400) != 0:
-                        raise OSError(ctypes_errno(), "linkat")
+                    link(fd, final)
                 finally:
                     os.close(fd)
                 continue
@@ -272,11 +277,6 @@ def create_files(folder, count, size):
         os.rename(tmp, final)
     return time.perf_counter() - t
 
-
-def ctypes_errno():
-    import ctypes
-
-    return ctypes.get_errno()
 
 
 def cli_part(binary, items, repeats, scratch=None):
