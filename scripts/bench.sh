@@ -20,6 +20,9 @@ echo "== feature nodes vs HF WhisperFeatureExtractor / kaldi-native-fbank (and t
 echo "== batch and cluster benchmark (run_batch 1 vs 2 workers; remotemedia batch 1 vs 2 processes)"
 cargo build --release --quiet --bin remotemedia
 "$VENV/bin/python" benchmarks/batch_bench.py --binary target/release/remotemedia "$@"
+echo "== scaling sweep (1, 2, 4, ... workers up to the usable cores: run_batch and its pinned-process ceiling, remotemedia batch, spawn, streaming from Python and Rust threads)"
+cargo bench --quiet --bench stream_scaling --no-run
+"$VENV/bin/python" benchmarks/scaling_bench.py --binary target/release/remotemedia
 echo "== audio files (decode vs soundfile; batch of 1,000 mixed files; run --stream memory 1 min vs 2 h)"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements/files.pip
 "$VENV/bin/python" benchmarks/decode_bench.py --binary target/release/remotemedia
