@@ -52,7 +52,7 @@ pub struct BatchArgs {
     #[arg(long, short, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// Items per epoch at least (0: one per worker in the whole group; parts also carry about
-    /// 8 s of audio each).
+    /// 8 s of audio each, W/2 times that on W > 2 workers).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub chunk: usize,
     /// Do not draw the progress bar (it is never drawn when stderr is not a terminal).
