@@ -20,10 +20,27 @@ pub const MAX_LISTED: usize = 20;
 /// 2^15 or 2^31); NaN samples are ignored.
 pub fn peak(audio: &AudioBuffer) -> f64 {
     match &audio.samples {
-        Samples::F32(v) => v.iter().map(|x| x.abs()).fold(0.0f32, f32::max) as f64,
+        Samples::F32(v) => peak_f32(v) as f64,
         Samples::I16(v) => v.iter().map(|&x| (x as i32).unsigned_abs()).max().unwrap_or(0) as f64 / 32768.0,
         Samples::I32(v) => v.iter().map(|&x| (x as i64).unsigned_abs()).max().unwrap_or(0) as f64 / 2147483648.0,
     }
+}
+
+/// The largest `|x|` in `v`, NaN ignored (a comparison with NaN is false). Eight running maxima,
+/// one per lane, so the compiler keeps them in one vector register: a fold over `f32::max` is
+/// one dependent scalar step per sample (~2 % of a `remotemedia batch` of 1 s items in a
+/// profile, for the report's peak of each output).
+fn peak_f32(v: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (m, &x) in lanes.iter_mut().zip(c) {
+            let a = x.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    tail.iter().map(|x| x.abs()).chain(lanes).fold(0.0f32, |m, a| if a > m { a } else { m })
 }
 
 fn fmt_peak(p: f64) -> String {
@@ -389,6 +406,19 @@ mod tests {
         assert_eq!(peak(&AudioBuffer { samples: Samples::I32(vec![1 << 30].into()), sample_rate: 8000, channels: 1 }), 0.5);
         assert_eq!(peak(&AudioBuffer::mono_f32(vec![0.25, f32::NAN, -0.5], 8000)), 0.5);
         assert_eq!(peak(&AudioBuffer::mono_f32(vec![], 8000)), 0.0);
+        // Every position of the lanes and the tail, with NaN and infinities around it.
+        for n in [1usize, 7, 8, 9, 16, 17, 1000] {
+            for at in [0, n / 2, n - 1] {
+                let mut v: Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.01).collect();
+                v[at] = -0.75;
+                if n > 2 {
+                    v[(at + 1) % n] = f32::NAN;
+                }
+                assert_eq!(peak_f32(&v), 0.75, "n {n}, peak at {at}");
+            }
+        }
+        assert_eq!(peak_f32(&[f32::NAN; 9]), 0.0, "all NaN: nothing to count");
+        assert_eq!(peak_f32(&[0.1, f32::NEG_INFINITY, 0.2]), f32::INFINITY);
     }
 
     #[test]
