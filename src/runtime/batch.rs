@@ -73,7 +73,7 @@ impl BatchOptions {
     /// two per worker: a worker that finished its item waited for the caller to wake and hand the
     /// next part over, and every epoch's progress messages went to all 16 workers. Measured on
     /// 2 cores with 16 workers (2,048 items of 1 s): 115-120 µs of CPU per item scaled, against
-    /// 166-167 µs unscaled; 2 workers are unchanged (docs/performance.md).
+    /// 166-200 µs unscaled; 2 workers are unchanged (docs/performance.md).
     pub fn part_for(&self, workers: usize) -> (u64, usize) {
         let scale = (workers / 2).max(1);
         (self.part_weight.saturating_mul(scale as u64), self.part_items.max(1).saturating_mul(scale))
