@@ -349,3 +349,34 @@ edges:
     assert!(stderr.contains("cannot draw the plot to") && stderr.contains("no_such_dir"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The command's process runs without transparent huge pages (see
+/// `runtime::no_huge_pages_for_this_process`): read from the kernel's view of a running
+/// `remotemedia serve`, which lives until it is stopped.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_command_turns_transparent_huge_pages_off_for_its_process() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_remotemedia"))
+        .args(["serve", "dataflows/speech_vad.yaml", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start remotemedia serve");
+    let status = format!("/proc/{}/status", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut last = String::new();
+    let off = loop {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        last = text.lines().find(|l| l.starts_with("THP_enabled:")).unwrap_or("").to_string();
+        if last.split_whitespace().nth(1) == Some("0") {
+            break true;
+        }
+        if std::time::Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(off, "the process's status line is {last:?} (no line: this kernel does not report it), expected THP_enabled: 0");
+}

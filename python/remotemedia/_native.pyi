@@ -16,9 +16,10 @@ def noop() -> None:
 def version() -> str:
     """The extension's version."""
 
-def cli_main(argv: List[str]) -> int:
+def cli_main(argv: List[str], own_process: bool = False) -> int:
     """Runs the ``remotemedia`` command line (the Rust CLI) on ``argv``, program name first, writing
-    to the process's stdout and stderr; returns the exit code."""
+    to the process's stdout and stderr; returns the exit code. ``own_process``: the process is the
+    command's own (the ``remotemedia`` script), set up as the binary sets up its own."""
 
 def silero_weights() -> bytes:
     """The Silero VAD weights file embedded in the extension (safetensors layout)."""

@@ -56,7 +56,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     saved = os.environ.get("REMOTEMEDIA_SELF_COMMAND")
     os.environ["REMOTEMEDIA_SELF_COMMAND"] = json.dumps([sys.executable, "-m", "remotemedia"])
     try:
-        return int(native.cli_main(args))
+        # Called as the command (no argv given), the process is the command's own.
+        return int(native.cli_main(args, own_process=argv is None))
     finally:
         if saved is None:
             os.environ.pop("REMOTEMEDIA_SELF_COMMAND", None)

@@ -33,6 +33,7 @@ pub mod runner;
 pub(crate) mod runs;
 pub(crate) mod sessions;
 
+pub use alloc::no_huge_pages_for_this_process;
 pub use batch::{BatchDriver, BatchItem, BatchOptions, CancelToken};
 pub use dataflow::Record;
 pub use pipeline::{StartedRun, CANCEL_OPERATION, ItemHandler, ItemInput, ItemResult, KeyedIo, Loader, Pipeline, Reply, RunInput, RunOutput, Session, LOAD_OPERATION};

@@ -296,6 +296,37 @@ def test_ctrl_c_ends_a_long_command_as_it_ends_the_binary():
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="transparent huge pages are Linux's")
+def test_the_command_turns_huge_pages_off_for_its_process_and_a_call_from_python_does_not():
+    # As the binary (tests/cli.rs): the command's own process runs without transparent huge
+    # pages. Read from the kernel while a long `bench` runs, then Ctrl-C.
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([sys.executable, "-m", "remotemedia", "bench", SPEECH_VAD, "-n", "10000000"], cwd=REPO, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, line = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and p.poll() is None:
+            with open(f"/proc/{p.pid}/status") as f:
+                line = next((l.strip() for l in f if l.startswith("THP_enabled:")), "")
+            if line.split()[1:] == ["0"]:
+                break
+            time.sleep(0.02)
+    finally:
+        p.kill()
+        p.wait()
+    assert line.split()[1:] == ["0"], f"status line {line!r} (none: this kernel does not report it)"
+    # main() called from a program (argv given) leaves that program's process as it was.
+    from remotemedia import cli as cli_module
+
+    def thp():
+        with open("/proc/self/status") as f:
+            return next(l.split()[1] for l in f if l.startswith("THP_enabled:"))
+
+    before = thp()
+    assert cli_module.main(["limits"]) == 0
+    assert thp() == before
+
+
 def test_spawn_through_python_starts_python_copies_and_matches_one_process(tmp_path):
     # Inside Python the executable is the interpreter: spawn must start `python -m remotemedia`,
     # not `python batch ...` (which failed with "can't open file 'batch'").
