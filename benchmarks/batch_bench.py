@@ -289,16 +289,35 @@ def create_files(folder, count, size):
 
 
 
+def batch_folder(tmp, items):
+    """The main job's manifest and a folder of the items as 48 kHz WAV files, in `tmp`: (manifest
+    path, input folder)."""
+    manifest = os.path.join(tmp, "speech_vad.json")
+    with open(manifest, "w") as f:
+        json.dump(MANIFEST, f)
+    inputs = os.path.join(tmp, "in")
+    os.makedirs(inputs)
+    for k, x in enumerate(items):
+        write_wav(os.path.join(inputs, f"item_{k:05d}.wav"), to_audio((x, 48000)))
+    return manifest, inputs
+
+
+def run_batch_command(cmd, out, items):
+    """Runs a `remotemedia batch` (or `spawn ... batch`) command line writing into `out`; every
+    item must succeed. Returns its report.json."""
+    res = subprocess.run(cmd + ["--out", out], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr}")
+    with open(os.path.join(out, "report.json")) as f:
+        report = json.load(f)
+    assert report["ok"] == items, report["failed"]
+    return report
+
+
 def cli_part(binary, items, repeats, scratch=None):
     tmp = tempfile.mkdtemp(prefix="remotemedia-batch-bench-", dir=scratch)
     try:
-        manifest = os.path.join(tmp, "speech_vad.json")
-        with open(manifest, "w") as f:
-            json.dump(MANIFEST, f)
-        inputs = os.path.join(tmp, "in")
-        os.makedirs(inputs)
-        for k, x in enumerate(items):
-            write_wav(os.path.join(inputs, f"item_{k:04d}.wav"), to_audio((x, 48000)))
+        manifest, inputs = batch_folder(tmp, items)
         commands = {
             "1 process": [binary, "batch", manifest, inputs, "--workers", "1", "--no-progress"],
             "1 process x 2 workers": [binary, "batch", manifest, inputs, "--workers", "2", "--no-progress"],
@@ -317,15 +336,10 @@ def cli_part(binary, items, repeats, scratch=None):
                 out = os.path.join(tmp, f"out-{name.replace(' ', '_')}-{r}")
                 r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
-                res = subprocess.run(cmd + ["--out", out], capture_output=True, text=True)
+                report = run_batch_command(cmd, out, len(items))
                 elapsed = time.perf_counter() - t
                 r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
-                if res.returncode != 0:
-                    raise SystemExit(f"{' '.join(cmd)} failed ({res.returncode}): {res.stderr}")
-                with open(os.path.join(out, "report.json")) as f:
-                    report = json.load(f)
-                assert report["ok"] == len(items), report["failed"]
                 if r > 0:  # the first round warms the page cache and the binary
                     walls[name].append(report["wall_s"])
                     whole[name].append(elapsed)

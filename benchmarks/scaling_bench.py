@@ -44,11 +44,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from batch_bench import MANIFEST, HalfBatch, find_binary, mount_of, speech_like_i16, stats  # noqa: E402
+from batch_bench import (  # noqa: E402
+    MANIFEST, HalfBatch, batch_folder, find_binary, mount_of, run_batch_command, speech_like_i16, stats)
 
 from remotemedia import AudioResampleNode, Pipeline, VADNode  # noqa: E402
-from remotemedia.audio import to_audio  # noqa: E402
-from remotemedia.wav import write_wav  # noqa: E402
 
 
 def usable_cores():
@@ -105,13 +104,7 @@ def cli_part(binary, items, counts, rounds, scratch):
     rotating order, each into a fresh folder; the batch's own wall time from report.json."""
     tmp = tempfile.mkdtemp(prefix="remotemedia-scaling-", dir=scratch)
     try:
-        manifest = os.path.join(tmp, "speech_vad.json")
-        with open(manifest, "w") as f:
-            json.dump(MANIFEST, f)
-        inputs = os.path.join(tmp, "in")
-        os.makedirs(inputs)
-        for k, x in enumerate(items):
-            write_wav(os.path.join(inputs, f"item_{k:05d}.wav"), to_audio((x, 48000)))
+        manifest, inputs = batch_folder(tmp, items)
         commands = {}
         for w in counts:
             commands[("batch", w)] = ["batch", manifest, inputs, "--workers", str(w), "--no-progress"]
@@ -125,12 +118,7 @@ def cli_part(binary, items, counts, rounds, scratch):
         for r in range(rounds + 1):
             for key in names[r % len(names):] + names[: r % len(names)]:
                 out = os.path.join(tmp, f"out-{key[0]}-{key[1]}-{r}")
-                res = subprocess.run([binary, *commands[key], "--out", out], capture_output=True, text=True)
-                if res.returncode != 0:
-                    raise SystemExit(f"{' '.join(commands[key])} failed ({res.returncode}): {res.stderr}")
-                with open(os.path.join(out, "report.json")) as f:
-                    report = json.load(f)
-                assert report["ok"] == len(items), report["failed"]
+                report = run_batch_command([binary, *commands[key]], out, len(items))
                 if r > 0:  # the first round warms the page cache and the binary
                     walls[key].append(report["wall_s"])
                 shutil.rmtree(out, ignore_errors=True)

@@ -26,22 +26,9 @@ const RESAMPLE_VAD: &str = r#"{"version": "1.0",
             {"id": "vad", "type": "VADNode", "params": {"frame_duration_ms": 30}}],
   "edges": [{"from": "resample", "to": "vad"}]}"#;
 
-/// 2 s of a speech-like signal (voiced harmonics gated at 1.5 Hz, a little noise) as 20 ms chunks.
+/// 2 s of the crate's speech-like test signal (`synth::speech_like`) as 20 ms chunks.
 fn chunks() -> Vec<Payload> {
-    let rate = 48_000.0f64;
-    let mut noise = 0x9e37_79b9_7f4a_7c15u64;
-    let x: Vec<f32> = (0..96_000)
-        .map(|i| {
-            let t = i as f64 / rate;
-            let gate = if (2.0 * std::f64::consts::PI * 1.5 * t).sin() > 0.0 { 0.5 } else { 0.0 };
-            let voiced: f64 = (1..6).map(|h| (2.0 * std::f64::consts::PI * 140.0 * h as f64 * t).sin() / h as f64).sum();
-            noise ^= noise << 13;
-            noise ^= noise >> 7;
-            noise ^= noise << 17;
-            let n = (noise >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-            (voiced * gate * 0.3 + n * 0.006) as f32
-        })
-        .collect();
+    let (x, _) = remotemedia::synth::speech_like(48_000, 2.0, 7);
     x.chunks(960).map(|c| Payload::Audio(AudioBuffer::mono_f32(c.to_vec(), 48_000))).collect()
 }
 
