@@ -70,6 +70,14 @@ def speech_like_i16(seed, seconds=1.0, rate=48000):
     return np.round(x * 32767).astype(np.int16)
 
 
+def usable_cores():
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def pct(values, q):
     v = np.sort(np.asarray(values, dtype=np.float64))
     return float(v[int(round(q * (v.size - 1)))])
@@ -391,11 +399,7 @@ def main():
         return half_child(args.half_child)
     repeats = 5 if args.quick else 15
     items = [speech_like_i16(k) for k in range(args.items)]
-    cores = os.cpu_count()
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = cores
+    usable = usable_cores()
     print(f"== batch benchmark: {args.items} items of 1 s 48 kHz int16 -> f32 -> 16 kHz -> VAD; "
           f"{usable} usable cores, load average {os.getloadavg()[0]:.1f}")
     results = {"items": args.items, "cores": usable, "loadavg_start": os.getloadavg()[0]}

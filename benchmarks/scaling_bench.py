@@ -45,16 +45,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from batch_bench import (  # noqa: E402
-    MANIFEST, HalfBatch, batch_folder, find_binary, mount_of, run_batch_command, speech_like_i16, stats)
+    MANIFEST, HalfBatch, batch_folder, find_binary, mount_of, run_batch_command, speech_like_i16, stats, usable_cores)
+from streaming_bench import CHUNK, RATE, speech_like, summarize  # noqa: E402
 
 from remotemedia import AudioResampleNode, Pipeline, VADNode  # noqa: E402
-
-
-def usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def default_counts(cores):
@@ -133,17 +127,14 @@ def cli_part(binary, items, counts, rounds, scratch):
 
 def python_streaming_part(counts, seconds, rounds):
     """W Python threads pushing 20 ms chunks into sessions of their own on a W-worker pipeline."""
-    rate = 48000
-    t = np.arange(2 * rate) / rate
-    env = (np.sin(2 * np.pi * 1.5 * t) > 0) * 0.5
-    x = (sum(np.sin(2 * np.pi * 140 * h * t) / h for h in range(1, 6)) * env * 0.3).astype(np.float32)
-    chunks = [x[i : i + 960] for i in range(0, x.size, 960)]
+    x = speech_like(2.0)
+    chunks = [x[i : i + CHUNK] for i in range(0, x.size - CHUNK + 1, CHUNK)]
     pipes = {w: Pipeline([AudioResampleNode(16000, node_id="resample"), VADNode(frame_duration_ms=30, node_id="vad")],
                          runtime_hint="rust", workers=w) for w in counts}
     for p in pipes.values():
         s = p.stream()
         for c in chunks[:10]:
-            s.push((c, rate))
+            s.push((c, RATE))
         s.close()
     rates = {w: [] for w in counts}
     lats = {w: [] for w in counts}
@@ -161,7 +152,7 @@ def python_streaming_part(counts, seconds, rounds):
                     s = p.stream()
                     for c in chunks:
                         t0 = clock()
-                        s.push((c, rate))
+                        s.push((c, RATE))
                         mine.append(clock() - t0)
                     s.close()
 
@@ -179,10 +170,9 @@ def python_streaming_part(counts, seconds, rounds):
             lats[w].extend(v for vs in lat for v in vs)
     out = {}
     for w in counts:
-        ns = np.sort(np.asarray(lats[w], dtype=np.float64))
+        s = summarize(lats[w])
         r = float(np.median(rates[w]))
-        out[w] = {"pushes_per_s": r, "streams": r / 50, "p50_us": float(ns[ns.size // 2]) / 1e3,
-                  "p99_us": float(ns[int(round(0.99 * (ns.size - 1)))]) / 1e3}
+        out[w] = {"pushes_per_s": r, "streams": r / 50, "p50_us": s["median_us"], "p99_us": s["p99_us"]}
     return out
 
 

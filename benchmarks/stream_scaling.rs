@@ -19,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use remotemedia::data::{AudioBuffer, Payload};
+use remotemedia::runtime::affinity;
 use remotemedia::{manifest, Pipeline, Registry, WorkerPool};
 
 const RESAMPLE_VAD: &str = r#"{"version": "1.0",
@@ -67,7 +68,7 @@ fn engine_round(p: &Pipeline, chunks: &[Payload], n: usize, seconds: f64) -> (f6
 /// One ceiling process: pinned to `cpu` before its pool starts (so its worker inherits the CPU),
 /// it says "ready", waits for a line, pushes for `seconds` and prints its pushes and wall seconds.
 fn child(cpu: usize, seconds: f64) {
-    pin(cpu);
+    affinity::pin_current_thread(cpu);
     let p = pipeline(1);
     let chunks = chunks();
     push_for(&p, &chunks[..10], Instant::now() + Duration::from_millis(50));
@@ -80,35 +81,20 @@ fn child(cpu: usize, seconds: f64) {
     println!("{} {}", lat.len(), start.elapsed().as_secs_f64());
 }
 
-fn pin(cpu: usize) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cpu;
-}
-
-/// The CPUs this process may use.
+/// The CPUs this process may use (the engine's own reading of them).
 fn cpus() -> Vec<usize> {
-    #[cfg(target_os = "linux")]
-    // SAFETY: as in `pin`; sched_getaffinity writes at most the set's size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            return (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect();
-        }
+    let allowed = affinity::allowed_cpus();
+    if allowed.is_empty() {
+        return (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect();
     }
-    (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect()
+    allowed
 }
 
 /// `n` pinned child processes, each pushing its share for `seconds`: their pushes per second together.
 fn ceiling_round(n: usize, seconds: f64) -> f64 {
     let exe = std::env::current_exe().expect("own path");
     let cpus = cpus();
+    // All started before any is waited for, so they warm up side by side.
     let mut kids: Vec<(Child, BufReader<std::process::ChildStdout>)> = (0..n)
         .map(|k| {
             let mut c = Command::new(&exe)
@@ -117,13 +103,15 @@ fn ceiling_round(n: usize, seconds: f64) -> f64 {
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("ceiling child");
-            let mut out = BufReader::new(c.stdout.take().expect("stdout"));
-            let mut line = String::new();
-            out.read_line(&mut line).expect("ready");
-            assert_eq!(line.trim(), "ready", "ceiling child failed to start");
+            let out = BufReader::new(c.stdout.take().expect("stdout"));
             (c, out)
         })
         .collect();
+    for (_, out) in &mut kids {
+        let mut line = String::new();
+        out.read_line(&mut line).expect("ready");
+        assert_eq!(line.trim(), "ready", "ceiling child failed to start");
+    }
     for (c, _) in &mut kids {
         writeln!(c.stdin.as_mut().expect("stdin"), "go").expect("go");
     }
