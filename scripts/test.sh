@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust suite (cargo test), then builds the Python extension into a local
-# virtualenv and runs the pytest suite on both runtimes. Needs only Rust and Python 3.9+;
+# virtualenv and runs the pytest suite on both runtimes. Needs only Rust and Python 3.10+;
 # installs maturin, numpy, pyyaml and pytest from PyPI into .venv on first use, plus the
 # test-only references listed in tests/requirements/ (*.pip into .venv, *.apt from the
 # distribution's packages): the product itself never needs them.
