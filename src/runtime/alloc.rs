@@ -24,7 +24,8 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Turns transparent huge pages off for this process (Linux; elsewhere nothing happens): the
-/// command line calls it first thing, for the process is its own.
+/// command's binary before `main` (src/main.rs: the Rust runtime allocates before `main`), the
+/// pip `remotemedia` script when the extension starts the command in a process of its own.
 ///
 /// Why: mimalloc asks for huge pages on the memory it reserves (`MADV_HUGEPAGE`, honoured by
 /// kernels whose THP mode is `madvise` or `always`), and each worker's heap then faults its
