@@ -53,6 +53,11 @@ PY="${PY:-python3}"
     free -g 2>/dev/null | head -2; uname -r
     echo "transparent huge pages: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
 } 2>&1 | tee "$OUT/machine.txt"
+# What the bundle needs of this machine, said plainly rather than as pip's "not a supported wheel".
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
+    || { echo "run.sh needs Python 3.10 or newer as \$PY (now: $("$PY" --version 2>&1))" >&2; exit 1; }
+"$PY" -c 'import numpy' 2>/dev/null || { echo "run.sh needs numpy in $PY ($PY -m pip install numpy)" >&2; exit 1; }
+"$PY" -m pip --version >/dev/null 2>&1 || { echo "run.sh needs pip in $PY, to unpack the wheel" >&2; exit 1; }
 # The package goes into the bundle's own folder, not into this Python's site-packages.
 rm -rf "$B/site"
 "$PY" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --target "$B/site" "$B"/*.whl || exit 1
