@@ -367,8 +367,16 @@ fn the_command_turns_transparent_huge_pages_off_for_its_process() {
         .spawn()
         .expect("start remotemedia serve");
     // Its first line says it listens: everything it sets up before serving is allocated by then.
-    let mut first = String::new();
-    let _ = std::io::BufReader::new(child.stderr.take().expect("stderr")).read_line(&mut first);
+    // Read on a thread of its own, so that a server that never says so fails the test in 20 s
+    // instead of hanging it.
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_default();
     let read = |file: &str, key: &str| -> String {
         let text = std::fs::read_to_string(format!("/proc/{}/{file}", child.id())).unwrap_or_default();
         text.lines().find(|l| l.starts_with(key)).unwrap_or("").to_string()
