@@ -416,13 +416,13 @@ class Pipeline:
         an :class:`InputError` when a node rejected its input). A failing item does not stop the
         others, and nothing is raised for it.
 
-        On the native engine every item is checked first; then parts of about 8 s of audio (W/2 times that on W > 2 workers), each
-        one epoch, are spread over ``workers`` timely workers (default: the pipeline's ``workers``;
-        another count uses a second installation of the same pipeline, kept for reuse, whose
-        metrics are its own), each item read in place from its array by the worker that runs it
-        (no copy: do not write the arrays from another thread while the batch runs). The
-        pure-Python runtime runs the items one after another (``workers`` is checked, then
-        ignored).
+        On the native engine every item is checked first; then parts of about 8 s of audio (W/2
+        times that on W > 2 workers), each one epoch, are spread over ``workers`` timely workers
+        (default: the pipeline's ``workers``; another count uses a second installation of the
+        same pipeline, kept for reuse, whose metrics are its own), each item read in place from
+        its array by the worker that runs it (no copy: do not write the arrays from another
+        thread while the batch runs). The pure-Python runtime runs the items one after another
+        (``workers`` is checked, then ignored).
 
         Raises :class:`InputError` before running anything if an item is not audio (naming it),
         and :class:`ManifestError` if ``workers`` is not an integer from 1 to the workers limit.

@@ -36,8 +36,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// with 2 workers 77-85 MB against 34-48 MB and 8,800-10,700 items/s against 8,300-12,100; with
 /// 1 worker the same speed. A command's process lives for one batch, so the huge pages' one
 /// advantage (fewer TLB misses in a long-lived working set) never pays their cost back. Not
-/// done for the Python extension: the host process is the caller's, not ours. Children (the
-/// processes `spawn` starts) inherit the setting.
+/// done where the extension runs in someone's program (`run_batch`, or `cli.main([...])`
+/// called from code): that process is the caller's, not ours. Children (the processes `spawn`
+/// starts) inherit the setting.
 pub fn no_huge_pages_for_this_process() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process's memory map; the other
