@@ -263,7 +263,9 @@ impl Features {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Payload {
     Audio(AudioBuffer),
-    Vad(VadResult),
+    /// Boxed, so that a payload is the size of an `AudioBuffer`: the engine moves payloads
+    /// several times a node call, and at 136 bytes each move was a `memcpy` call.
+    Vad(Box<VadResult>),
     /// Clips cut from one recording, in time order.
     Clips(Vec<Clip>),
     /// Model features: frames × bins f32 with a frame rate.

@@ -375,7 +375,7 @@ fn payload(u: &mut Bytes) -> Payload {
         0 => Payload::Json(json!({"x": 1})),
         1 => {
             let audio = buffer(u);
-            Payload::Vad(VadResult { segments: vec![(0.0, 0.01)], frames: vec![true], frame_duration_ms: 10, audio, probabilities: Vec::new() })
+            Payload::Vad(Box::new(VadResult { segments: vec![(0.0, 0.01)], frames: vec![true], frame_duration_ms: 10, audio, probabilities: Vec::new() }))
         }
         2 => {
             let mut m = std::collections::BTreeMap::new();

@@ -19,7 +19,7 @@ fn node(params: serde_json::Value) -> Box<dyn Node> {
 
 fn vad(p: Payload) -> VadResult {
     match p {
-        Payload::Vad(v) => v,
+        Payload::Vad(v) => *v,
         other => panic!("expected a VAD result, got {}", other.kind()),
     }
 }

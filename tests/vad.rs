@@ -19,7 +19,7 @@ fn node(params: serde_json::Value) -> Box<dyn Node> {
 
 fn run(node: &mut dyn Node, audio: AudioBuffer) -> Result<VadResult, remotemedia::NodeError> {
     match node.process(Inputs::single(Payload::Audio(audio)))? {
-        Payload::Vad(v) => Ok(v),
+        Payload::Vad(v) => Ok(*v),
         other => panic!("expected a VAD result, got {}", other.kind()),
     }
 }

@@ -430,7 +430,7 @@ mod tests {
             audio: AudioBuffer::mono_f32(vec![0.0; 16000], 16000),
             probabilities: Vec::new(),
         };
-        let p = Payload::Vad(v);
+        let p = Payload::Vad(Box::new(v));
         let mut text = String::new();
         describe_payload(&mut text, "vad", &p, 2, false);
         assert!(text.contains("2 speech segments"), "{text}");

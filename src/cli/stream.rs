@@ -55,7 +55,7 @@ impl Sum {
     fn add(slot: &mut Option<Sum>, p: Payload) -> Result<(), String> {
         match (slot.as_mut(), p) {
             (None, Payload::Audio(a)) => *slot = Some(Sum::Audio(a)),
-            (None, Payload::Vad(v)) => *slot = Some(Sum::Vad(v)),
+            (None, Payload::Vad(v)) => *slot = Some(Sum::Vad(*v)),
             (None, Payload::Clips(c)) => *slot = Some(Sum::Clips(c)),
             (Some(Sum::Clips(acc)), Payload::Clips(c)) => acc.extend(c),
             (None, Payload::Features(f)) => *slot = Some(Sum::Features(f)),
@@ -75,7 +75,7 @@ impl Sum {
     fn into_payload(self) -> Payload {
         match self {
             Sum::Audio(a) => Payload::Audio(a),
-            Sum::Vad(v) => Payload::Vad(v),
+            Sum::Vad(v) => Payload::Vad(Box::new(v)),
             Sum::Clips(c) => Payload::Clips(c),
             Sum::Features(f) => Payload::Features(f),
             Sum::Last(p) => p,

@@ -242,7 +242,7 @@ impl Node for ChannelMix {
 fn check(params: &Params) -> Vec<(String, String, String)> {
     match ChannelMixParams::from_params(params) {
         Ok(p) => p.problems(),
-        Err(e) => vec![(String::new(), "params ChannelMixNode can read".into(), e.message)],
+        Err(e) => vec![(String::new(), "params ChannelMixNode can read".into(), e.into_fields().message)],
     }
 }
 

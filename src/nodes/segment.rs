@@ -178,7 +178,7 @@ struct Segment {
 /// The VAD result a SegmentNode is given, or an error saying what it needs.
 fn expect_vad(inputs: Inputs) -> Result<VadResult, NodeError> {
     match inputs.one()? {
-        Payload::Vad(v) => Ok(v),
+        Payload::Vad(v) => Ok(*v),
         other => Err(NodeError::invalid_input(format!(
             "SegmentNode needs a VAD result (speech segments and their audio), received {}; put it after a VAD node, \
              on the VAD's whole output (no output_key)",
@@ -217,7 +217,7 @@ impl Node for Segment {
 fn check(params: &Params) -> Vec<(String, String, String)> {
     match SegmentParams::from_params(params) {
         Ok(p) => p.problems(),
-        Err(e) => vec![(String::new(), "params SegmentNode can read".into(), e.message)],
+        Err(e) => vec![(String::new(), "params SegmentNode can read".into(), e.into_fields().message)],
     }
 }
 

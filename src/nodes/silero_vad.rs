@@ -359,13 +359,13 @@ impl SileroVadNode {
     }
 
     fn result(step: Step, audio: AudioBuffer) -> Payload {
-        Payload::Vad(VadResult {
+        Payload::Vad(Box::new(VadResult {
             segments: step.segments,
             frames: step.frames,
             frame_duration_ms: FRAME_MS,
             audio,
             probabilities: step.probabilities,
-        })
+        }))
     }
 
     fn push_chunk(&mut self, audio: AudioBuffer) -> Result<Step, NodeError> {

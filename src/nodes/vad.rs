@@ -669,18 +669,18 @@ impl Node for VadNode {
         let mut frames = state.push(&mono)?;
         frames.extend(state.finish());
         let ms = self.params.frame_duration_ms as u32;
-        Ok(Payload::Vad(VadResult {
+        Ok(Payload::Vad(Box::new(VadResult {
             segments: segments(&frames, ms),
             frames,
             frame_duration_ms: ms,
             audio,
             probabilities: Vec::new(),
-        }))
+        })))
     }
 
     fn push(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
         let audio = expect_audio(inputs.one()?)?;
-        Ok(Payload::Vad(self.push_chunk(audio)?))
+        Ok(Payload::Vad(Box::new(self.push_chunk(audio)?)))
     }
 
     /// The last chunk's decisions, those of a pause still undecided, and the segment still open,
@@ -691,7 +691,7 @@ impl Node for VadNode {
             Some(inputs) => Some(self.push_chunk(expect_audio(inputs.one()?)?)?),
             None => None,
         };
-        let Some(mut stream) = self.stream.take() else { return Ok(last.map(Payload::Vad)) };
+        let Some(mut stream) = self.stream.take() else { return Ok(last.map(|v| Payload::Vad(Box::new(v)))) };
         let rate = self.state.as_ref().map_or(0, |s| s.config().sample_rate);
         let ms = self.params.frame_duration_ms as u32;
         let mut result = last.unwrap_or_else(|| VadResult {
@@ -709,7 +709,7 @@ impl Node for VadNode {
         if let Some(start) = stream.open_since {
             result.segments.push((seconds(start, ms), seconds(stream.frames_done, ms)));
         }
-        Ok(Some(Payload::Vad(result)))
+        Ok(Some(Payload::Vad(Box::new(result))))
     }
 }
 

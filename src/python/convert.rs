@@ -521,7 +521,7 @@ pub fn payload_to_py<'py>(py: Python<'py>, p: Payload) -> PyResult<Bound<'py, Py
             Some(t) => t.audio(py, a),
             None => audio_to_py(py, a),
         },
-        Payload::Vad(v) => vad_to_py(py, v, types),
+        Payload::Vad(v) => vad_to_py(py, *v, types),
         Payload::Clips(clips) => {
             let list = PyList::empty(py);
             for c in clips {
@@ -676,7 +676,7 @@ impl Walk {
         }
         if let Ok(d) = obj.cast::<PyDict>() {
             if let Some(v) = self.vad(d) {
-                return v.map(Payload::Vad);
+                return v.map(|v| Payload::Vad(Box::new(v)));
             }
             self.enter(obj)?;
             let mut m = BTreeMap::new();

@@ -104,6 +104,7 @@ struct WireError {
 impl From<NodeError> for WireError {
     fn from(e: NodeError) -> Self {
         use crate::error::NodeErrorKind as K;
+        let e = e.into_fields();
         let kind = match e.kind {
             K::Permanent => 0,
             K::Transient => 1,
