@@ -804,6 +804,55 @@ mod tests {
         assert!(here(&p, samples(5)).is_ok(), "the executor works after a given-up run");
     }
 
+    /// A straight chain's whole run passes each output to the next node itself; a node in the
+    /// middle that must be retried hands the run to the general bookkeeping, which calls it
+    /// again and feeds the nodes after it: the result is the workers' (and a graph that is no
+    /// chain, its middle node an output too, gives the same values through the general path).
+    #[test]
+    fn a_retry_in_the_middle_of_a_chain_feeds_the_nodes_after_it() {
+        use std::sync::atomic::AtomicU32;
+        struct Flaky(Arc<AtomicU32>);
+        impl crate::nodes::Node for Flaky {
+            fn process(&mut self, inputs: crate::nodes::Inputs) -> Result<Payload, crate::error::NodeError> {
+                if self.0.load(Ordering::SeqCst) > 0 {
+                    self.0.fetch_sub(1, Ordering::SeqCst);
+                    return Err(crate::error::NodeError::transient("not yet"));
+                }
+                inputs.one()
+            }
+        }
+        let fails = Arc::new(AtomicU32::new(0));
+        let mut registry = Registry::builtin();
+        let f = Arc::clone(&fails);
+        registry.register(crate::nodes::NodeType::new("FlakyNode", "test", move |_| Ok(Box::new(Flaky(Arc::clone(&f))))));
+        let nodes = r#"{"id":"to_f32","type":"FormatConverterNode","params":{"target_format":"f32"}},
+            {"id":"flaky","type":"FlakyNode","reliability":{"retry_policy":"fixed","max_retries":3,"retry_base_delay_ms":1}},
+            {"id":"resample_16k","type":"AudioResampleNode","params":{"output_rate":16000}},
+            {"id":"vad","type":"VADNode","params":{"frame_duration_ms":30}}"#;
+        let p = main_job(nodes, &registry);
+        let there = on_workers(&p, tone_burst(1.0, 48000)).expect("runs on the workers");
+        fails.store(2, Ordering::SeqCst);
+        let mut waits = 0;
+        let got = p.run_here(tone_burst(1.0, 48000), &mut |d| {
+            waits += 1;
+            std::thread::sleep(d);
+            true
+        });
+        assert_eq!(got.ok().expect("inline").expect("the retries succeed"), there);
+        assert_eq!((waits, fails.load(Ordering::SeqCst)), (2, 0), "two retry delays waited out");
+        assert_eq!(here(&p, tone_burst(1.0, 48000)).expect("the next run"), there, "the executor is reused");
+
+        // The same nodes with the flaky node's output returned as well: no longer a straight
+        // chain, the same VAD result.
+        let mut tree: serde_json::Value = serde_json::from_str(&manifest_of(nodes)).expect("manifest");
+        tree["outputs"] = serde_json::json!(["flaky", "vad"]);
+        let graph = manifest::load_str(&tree.to_string(), &registry).expect("manifest");
+        let q = WorkerPool::shared(1).expect("pool").install_with(graph, &registry, Arc::new(RealClock::new())).expect("install");
+        let both = here(&q, tone_burst(1.0, 48000)).expect("runs here");
+        assert_eq!(both.get("vad"), there.get("vad"));
+        assert_eq!(both.get("flaky").and_then(Payload::audio).map(|a| a.sample_rate), Some(48000));
+    }
+
     /// Runs stay on the workers where a worker's records are needed (metrics) or a node's
     /// factory was given in place of its type's (a Python node): `run_here` hands the input back
     /// and `run` still works.
