@@ -234,6 +234,14 @@ struct Progress {
     retry: Option<Retry>,
 }
 
+/// How a session's next job goes through the graph (see `SessionWorker::drive`).
+enum Next {
+    /// A chunk of a straight chain, node to node.
+    Chain(ChunkJob),
+    /// A job resumed after a retry, a session's end, or a chunk of any other graph.
+    Advance(Progress),
+}
+
 #[derive(Default)]
 struct SessionState {
     /// Per node, this session's own instance of a stateful node.
@@ -276,23 +284,41 @@ pub(crate) struct SessionWorker {
     chain: bool,
 }
 
-/// Whether `graph` is a straight chain: one source, each later node (in topological order) fed
+/// Whether `graph` is a straight chain: each node after the first (in topological order) fed
 /// by exactly one edge, from the node before it, whole (no `output_key`) on the default port,
-/// every node feeding at most that one edge, and the last node the run's only output. Such a
-/// run needs none of `advance`'s bookkeeping (outputs kept per node, uses counted, inputs
-/// gathered and selected): each node's output is the next one's input.
+/// every node feeding at most that one edge, and the last node the run's only output. (The
+/// first node of a topological order has no inputs and the last no outgoing edge, so that is
+/// one source and one sink.) Such a run needs none of `advance`'s bookkeeping (outputs kept per
+/// node, uses counted, inputs gathered and selected): each node's output is the next one's input.
 fn straight_chain(graph: &Graph, outputs: &[usize]) -> bool {
     let order = &graph.order;
     let Some(&last) = order.last() else { return false };
     outputs == [last]
-        && graph.nodes[order[0]].inputs.is_empty()
         && order.windows(2).all(|w| {
             let (from, to) = (&graph.nodes[w[0]], &graph.nodes[w[1]]);
             let [e] = to.inputs[..] else { return false };
             let edge = &graph.edges[e];
             from.outputs.len() == 1 && edge.from == w[0] && edge.output_key.is_none() && edge.port == crate::nodes::DEFAULT_PORT
         })
-        && graph.nodes[last].outputs.is_empty()
+}
+
+/// The instance node `n` runs on for `call`: a session's own instance of a stateful node,
+/// built on the session's first chunk, for a push or the session's end (`instances`: that
+/// session's); `None`, the runner's own instance, for a whole run (as a worker's operator
+/// calls it) and for a stateless node.
+fn session_instance<'a>(
+    runner: &NodeRunner,
+    n: usize,
+    call: Call,
+    instances: Option<&'a mut FxHashMap<usize, Box<dyn Node>>>,
+) -> Result<Option<&'a mut Box<dyn Node>>, NodeError> {
+    match instances {
+        Some(instances) if runner.stateful() && call != Call::Process => match instances.entry(n) {
+            Entry::Occupied(e) => Ok(Some(e.into_mut())),
+            Entry::Vacant(v) => Ok(Some(v.insert(runner.session_instance()?))),
+        },
+        _ => Ok(None),
+    }
 }
 
 impl SessionWorker {
@@ -400,19 +426,12 @@ impl SessionWorker {
         let (graph, runners) = (&*self.table.graph, &mut self.runners);
         for (pos, &n) in graph.order.iter().enumerate() {
             let runner = &mut runners[n];
-            // A session's stateful node runs on the session's own instance, as in `advance`.
-            let instance = match instances.as_deref_mut() {
-                Some(instances) if runner.stateful() && call == Call::Push => match instances.entry(n) {
-                    Entry::Occupied(e) => Some(e.into_mut()),
-                    Entry::Vacant(v) => match runner.session_instance() {
-                        Ok(node) => Some(v.insert(node)),
-                        Err(e) => {
-                            self.deliver(job, Err(e));
-                            return Ok(());
-                        }
-                    },
-                },
-                _ => None,
+            let instance = match session_instance(runner, n, call, instances.as_deref_mut()) {
+                Ok(instance) => instance,
+                Err(e) => {
+                    self.deliver(job, Err(e));
+                    return Ok(());
+                }
             };
             match runner.call(call, payload.take().map(Inputs::single), 0, instance) {
                 Outcome::Done(out) => payload = out,
@@ -422,6 +441,8 @@ impl SessionWorker {
                 }
                 Outcome::Retry(r) => {
                     let mut p = self.progress(job);
+                    // The chunk was consumed; an empty one still tells `advance` this is a
+                    // chunk (`process`/`push`), not the session's end.
                     p.chunk = Some(Vec::new());
                     p.pos = pos;
                     p.retry = Some(r);
@@ -442,18 +463,18 @@ impl SessionWorker {
         let Some(mut state) = self.sessions.remove(&session) else { return };
         state.listed = false;
         loop {
-            let ran = match state.paused.take() {
-                Some(p) => Err(p),
+            let next = match state.paused.take() {
+                Some(p) => Next::Advance(p),
                 None => match state.backlog.pop_front() {
                     // A chunk of a straight chain goes node to node (see `run_chain`).
-                    Some(job) if self.chain && job.chunk.is_some() => Ok(job),
-                    Some(job) => Err(self.progress(job)),
+                    Some(job) if self.chain && job.chunk.is_some() => Next::Chain(job),
+                    Some(job) => Next::Advance(self.progress(job)),
                     None => break,
                 },
             };
-            let (ran, ended) = match ran {
-                Ok(job) => (self.run_chain(job, Some(&mut state.instances)), false),
-                Err(progress) => {
+            let (ran, ended) = match next {
+                Next::Chain(job) => (self.run_chain(job, Some(&mut state.instances)), false),
+                Next::Advance(progress) => {
                     let ended = progress.chunk.is_none();
                     (self.advance(progress, Some(&mut state.instances), closed), ended)
                 }
@@ -506,20 +527,13 @@ impl SessionWorker {
                 },
             };
             let runner = &mut self.runners[n];
-            // A whole run uses the runner's own instance, as a worker's operator does.
-            let instance = match instances.as_deref_mut() {
-                Some(instances) if runner.stateful() && call != Call::Process => match instances.entry(n) {
-                    Entry::Occupied(e) => Some(e.into_mut()),
-                    Entry::Vacant(v) => match runner.session_instance() {
-                        Ok(node) => Some(v.insert(node)),
-                        Err(e) => {
-                            p.error.get_or_insert(e);
-                            p.pos += 1;
-                            continue;
-                        }
-                    },
-                },
-                _ => None,
+            let instance = match session_instance(runner, n, call, instances.as_deref_mut()) {
+                Ok(instance) => instance,
+                Err(e) => {
+                    p.error.get_or_insert(e);
+                    p.pos += 1;
+                    continue;
+                }
             };
             match runner.call(call, inputs, retries, instance) {
                 Outcome::Done(out) => p.outputs[n] = out,
