@@ -46,7 +46,7 @@ pub const SWITCHES: &[Switch] = &[
     Switch { name: IDLE_SPIN_US, kind: SwitchKind::Micros, per_pool: true,
              doc: "how long an idle worker polls before parking (default 100 with a core to itself, else timely's 10)" },
     Switch { name: BALANCE, kind: SwitchKind::Flag, per_pool: true,
-             doc: "0: place batch items by index instead of by outstanding work (for comparisons; default 1)" },
+             doc: "0: place batch items on workers by index when a part starts, instead of each free worker taking the next (for comparisons; default 1)" },
     Switch { name: KEEP_MALLOC, kind: SwitchKind::Flag, per_pool: false,
              doc: "1: keep glibc's malloc thresholds (default: raised, so large buffers are reused)" },
     Switch { name: NO_SIMD, kind: SwitchKind::Flag, per_pool: false,
@@ -75,7 +75,8 @@ pub struct Tuning {
     pub reply_spin: Option<Duration>,
     /// `None`: the pool's default for its core count.
     pub idle_spin: Option<Duration>,
-    /// Place whole batch items by outstanding work (else by index).
+    /// Let free workers take a batch's items, and place single runs by outstanding work (else
+    /// place every item by index).
     pub balance: bool,
 }
 

@@ -7,7 +7,7 @@
 //! order (the graph's deterministic topological order).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use crate::graph::Graph;
 use crate::metrics::WorkerStats;
 use crate::nodes::Inputs;
 use crate::runtime::collect;
-use crate::runtime::installed::{Entry, EntryInput, Installed};
+use crate::runtime::installed::{Entry, EntryInput, Installed, ItemQueue, TAKE_WEIGHT};
 use crate::runtime::runner::{select_output, Call, NodeRunner, Outcome, Retry};
 use crate::runtime::runs::{cancelled_error, catch_load, Loader};
 use crate::runtime::sessions::SessionWorker;
@@ -153,6 +153,7 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>,
     let mut output = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Entry>>>::from(output);
     let installed = Arc::clone(installed);
     let worker_index = scope.index();
+    let peers = scope.peers();
     if worker_index == 0 {
         let _ = installed.activator.set(scope.worker().sync_activator_for(info.address.to_vec()));
     }
@@ -169,6 +170,22 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>,
             };
             let mut out = output.activate();
             for mut sub in submissions.drain(..) {
+                if installed.lanes.is_some() && sub.items.len() > 1 {
+                    // Several items on several workers of one process: each worker takes the
+                    // next item when it is free (see ItemQueue), so none is given to a worker
+                    // that has lost its CPU. At most one entry per item: a run of 2 items wakes
+                    // 2 workers, starting from a different one each run.
+                    installed.enter(sub.run, sub.pending).complete(&installed.runs, Some(&mut stats.borrow_mut().runs));
+                    let takers = sub.items.len().min(peers);
+                    let queue = Arc::new(ItemQueue::new(sub.items, takers));
+                    let at = held.delayed(&sub.run);
+                    let mut session = out.session(&at);
+                    for k in 0..takers {
+                        let lane = ((sub.run as usize + k) % peers) as u32;
+                        session.give(Entry { run: sub.run, item: 0, lane, input: EntryInput::Queued(Arc::clone(&queue)) });
+                    }
+                    continue;
+                }
                 // Whole items go to the workers with the least work outstanding; the run gives
                 // that work back as its items settle.
                 let lanes: Vec<u32> = match &installed.lanes {
@@ -198,7 +215,10 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>,
 }
 
 /// The loader: on the worker each item was placed on, makes the item's input (an item handed
-/// over ready passes through) and sends it to every source node.
+/// over ready passes through) and sends it to every source node. A run's queued items
+/// ([`ItemQueue`]) it takes a few at a time (one of 1 s, see [`TAKE_WEIGHT`]), the next only
+/// once those have gone on to the node operators, so that a worker holds little more than it
+/// is running.
 fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
     scope: Scope<'scope, u64>,
     installed: &Arc<Installed>,
@@ -216,54 +236,79 @@ fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
         outputs.push(OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<Record>>>::from(output));
         streams.push(stream);
     }
+    let activator = scope.activator_for(Rc::clone(&builder.operator_info().address));
+    let own_lane = scope.index() as u32;
     let installed = Arc::clone(installed);
     builder.build(move |_caps| {
+        // Runs whose queued items this worker takes, oldest first, each with a capability per
+        // output that holds the run open here until its queue is empty.
+        let mut queued: VecDeque<(u64, Arc<ItemQueue>, Vec<Capability<u64>>)> = VecDeque::new();
+        let mut taken = Vec::new();
         move |_frontiers| {
             let mut handles: Vec<_> = outputs.iter_mut().map(|o| o.activate()).collect();
             input.for_each(|cap, data| {
                 for Entry { run, item, lane, input } in data.drain(..) {
-                    let load: Loader = match input {
-                        EntryInput::Ready(p) => {
-                            for (handle, payload) in handles.iter_mut().zip(p) {
-                                handle.session(&cap).give(Record { run, item, lane, payload });
-                            }
-                            continue;
-                        }
-                        // No loader: the item failed before it started (recorded then).
-                        EntryInput::Staged => match installed.take_loader(run, item) {
-                            Some(load) => load,
-                            None => continue,
-                        },
-                        // This worker is the item's home: it finishes it too (collect.rs).
-                        EntryInput::Keyed(key) => {
-                            homed.borrow_mut().insert((run, item), key);
-                            match installed.keyed.clone() {
-                                Some(io) => Box::new(move || (io.load)(key)),
-                                None => Box::new(|| Err("this process has no loader for keyed items".to_string())),
-                            }
-                        }
-                    };
-                    if installed.runs.is_cancelled(run) {
-                        installed.record_error(run, item, cancelled_error(), Some(&mut stats.borrow_mut().runs));
+                    if let EntryInput::Queued(queue) = input {
+                        queued.push_back((run, queue, (0..handles.len()).map(|port| cap.delayed(&run, port)).collect()));
                         continue;
                     }
-                    let made = catch_load(load)
-                        .and_then(|input| installed.route(input).map_err(|e| NodeError::invalid_input(e.to_string())));
-                    let payloads = match made {
-                        Ok(p) => p,
-                        Err(e) => {
-                            installed.record_error(run, item, e, Some(&mut stats.borrow_mut().runs));
-                            continue;
-                        }
-                    };
-                    for (handle, payload) in handles.iter_mut().zip(payloads) {
+                    for (handle, payload) in handles.iter_mut().zip(make_input(&installed, &stats, &homed, run, item, input).into_iter().flatten()) {
                         handle.session(&cap).give(Record { run, item, lane, payload });
                     }
                 }
             });
+            while let Some((run, queue, caps)) = queued.front() {
+                queue.take(TAKE_WEIGHT, &mut taken);
+                if taken.is_empty() {
+                    queued.pop_front();
+                    continue;
+                }
+                let run = *run;
+                for (item, input) in taken.drain(..) {
+                    for ((handle, cap), payload) in handles.iter_mut().zip(caps).zip(make_input(&installed, &stats, &homed, run, item, input).into_iter().flatten()) {
+                        handle.session(cap).give(Record { run, item, lane: own_lane, payload });
+                    }
+                }
+                // The next items once these have gone on: timely runs the operators they fed
+                // before it runs this one again.
+                activator.activate();
+                break;
+            }
         }
     });
     streams
+}
+
+/// An item's input per source node, made on this worker; `None` (nothing to send) for an item
+/// that failed or was cancelled before it started, recorded against it.
+fn make_input(installed: &Installed, stats: &Stats, homed: &Homed, run: u64, item: u64, input: EntryInput) -> Option<Vec<Payload>> {
+    let load: Loader = match input {
+        EntryInput::Ready(p) => return Some(p),
+        // No loader: the item failed before it started (recorded then).
+        EntryInput::Staged => installed.take_loader(run, item)?,
+        // This worker is the item's home: it finishes it too (collect.rs).
+        EntryInput::Keyed(key) => {
+            homed.borrow_mut().insert((run, item), key);
+            match installed.keyed.clone() {
+                Some(io) => Box::new(move || (io.load)(key)),
+                None => Box::new(|| Err("this process has no loader for keyed items".to_string())),
+            }
+        }
+        // Queues are taken apart by the loader, never nested.
+        EntryInput::Queued(_) => return None,
+    };
+    if installed.runs.is_cancelled(run) {
+        installed.record_error(run, item, cancelled_error(), Some(&mut stats.borrow_mut().runs));
+        return None;
+    }
+    let made = catch_load(load).and_then(|input| installed.route(input).map_err(|e| NodeError::invalid_input(e.to_string())));
+    match made {
+        Ok(p) => Some(p),
+        Err(e) => {
+            installed.record_error(run, item, e, Some(&mut stats.borrow_mut().runs));
+            None
+        }
+    }
 }
 
 /// One node, run by its [`NodeRunner`], and where its results go.

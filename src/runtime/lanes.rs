@@ -1,12 +1,13 @@
-//! Spreads whole items over a pool's workers by the work each still has outstanding, instead of
+//! Spreads single runs over a pool's workers by the work each still has outstanding, instead of
 //! by item index.
 //!
-//! Why: with a fixed `item % workers`, a worker that loses part of its CPU (to the caller copying
-//! the next part of a batch in, to another process) finishes its share late while the others
-//! idle, and items of different lengths split unevenly. Worker 0's input operator gives each item
-//! to the worker with the fewest samples outstanding; a run's table entry gives them back as its
-//! items settle. Callers that hand a batch over a few parts at a time (`run_batch` from Python)
-//! thereby steer later parts away from a worker that has fallen behind.
+//! Why: with a fixed `item % workers`, a worker that loses part of its CPU (to the caller, to
+//! another process) finishes its share late while the others idle, and items of different
+//! lengths split unevenly. Worker 0's input operator gives a run's one item to the worker with
+//! the fewest samples outstanding; the run's table entry gives them back as it settles. A run of
+//! several items (a batch's part) is not placed here at all: its items wait in a queue that free
+//! workers take from (`ItemQueue` in installed.rs), which also covers what no count can foresee,
+//! such as a worker preempted by the caller's thread.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
