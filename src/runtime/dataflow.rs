@@ -170,7 +170,7 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>,
             };
             let mut out = output.activate();
             for mut sub in submissions.drain(..) {
-                if installed.lanes.is_some() && sub.items.len() > 1 {
+                if installed.take_items && sub.items.len() > 1 {
                     // Several items on several workers of one process: each worker takes the
                     // next item when it is free (see ItemQueue), so none is given to a worker
                     // that has lost its CPU. At most one entry per item: a run of 2 items wakes
@@ -216,7 +216,7 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>,
 
 /// The loader: on the worker each item was placed on, makes the item's input (an item handed
 /// over ready passes through) and sends it to every source node. A run's queued items
-/// ([`ItemQueue`]) it takes a few at a time (one of 1 s, see [`TAKE_WEIGHT`]), the next only
+/// ([`ItemQueue`]) it takes a few at a time (one of 1 s on 2 workers, see [`TAKE_WEIGHT`]), the next only
 /// once those have gone on to the node operators, so that a worker holds little more than it
 /// is running.
 fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
@@ -238,6 +238,9 @@ fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
     }
     let activator = scope.activator_for(Rc::clone(&builder.operator_info().address));
     let own_lane = scope.index() as u32;
+    // W/2 times as much on W > 2 workers, like a batch's parts (batch.rs): every take ends in
+    // progress messages to every worker.
+    let take_weight = TAKE_WEIGHT * (scope.peers() as u64 / 2).max(1);
     let installed = Arc::clone(installed);
     builder.build(move |_caps| {
         // Runs whose queued items this worker takes, oldest first, each with a capability per
@@ -258,7 +261,7 @@ fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
                 }
             });
             while let Some((run, queue, caps)) = queued.front() {
-                queue.take(TAKE_WEIGHT, &mut taken);
+                queue.take(take_weight, &mut taken);
                 if taken.is_empty() {
                     queued.pop_front();
                     continue;

@@ -15,7 +15,7 @@ use crate::data::Payload;
 use crate::error::{Error, NodeError};
 use crate::graph::Graph;
 use crate::metrics::NodeStats;
-use crate::runtime::lanes::{self, Lanes};
+use crate::runtime::lanes::{self, Lanes, Placement};
 use crate::runtime::runner::NodeTable;
 use crate::runtime::runs::{catch_load, fail_runs, ItemHandler, ItemInput, KeyedIo, Loader, PendingRun, Reply, RunInput, RunTable, Settled};
 use crate::runtime::sessions::{ChunkJob, SessionQueues};
@@ -150,9 +150,10 @@ pub(crate) struct Installed {
     /// travel to worker 0 through the dataflow (see `dataflow::forward_to_first`).
     pub cross_process: bool,
     /// Outstanding work per worker, when whole items are balanced over several workers of one
-    /// process (see lanes.rs); `None` for one worker or a process group. Where it is set, a run
-    /// of several items queues them for the workers to take instead ([`ItemQueue`]).
+    /// process (see lanes.rs); `None` for one worker or a process group.
     pub lanes: Option<Arc<Lanes>>,
+    /// A run of several items queues them for the workers to take instead ([`ItemQueue`]).
+    pub take_items: bool,
     pub queued_errors: Mutex<Vec<(u64, u64, NodeError)>>,
     /// Node operators that may hold items waiting for a retry: woken on close so that those
     /// items fail at once instead of keeping the dataflow alive until their delay ends.
@@ -166,9 +167,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Installed {
     /// `workers`: this process's; `process`/`processes`: its place in its group (0 of 1 alone);
-    /// `balance`: place whole items by outstanding work (else by index).
+    /// `placement`: the pool's (see lanes.rs).
     /// `keyed`: this process's I/O for keyed items.
-    pub fn new(id: u64, nodes: NodeTable, workers: usize, process: usize, processes: usize, balance: bool, keyed: Option<KeyedIo>) -> Installed {
+    pub fn new(id: u64, nodes: NodeTable, workers: usize, process: usize, processes: usize, placement: Placement, keyed: Option<KeyedIo>) -> Installed {
         let graph = &nodes.graph;
         let sources: Vec<usize> = graph.sources().collect();
         let sinks: Vec<usize> = graph.sinks().collect();
@@ -194,7 +195,8 @@ impl Installed {
             sessions: SessionQueues::new(workers),
             first_worker: process * workers,
             cross_process,
-            lanes: (workers > 1 && !cross_process && balance).then(|| Arc::new(Lanes::new(workers))),
+            lanes: (workers > 1 && !cross_process && placement != Placement::ByIndex).then(|| Arc::new(Lanes::new(workers))),
+            take_items: workers > 1 && !cross_process && placement == Placement::Taken,
             queued_errors: Mutex::new(Vec::new()),
             retry_wakers: Mutex::new(Vec::new()),
         }
@@ -427,7 +429,7 @@ mod tests {
         let registry = Registry::builtin();
         let graph = crate::manifest::load_str(text, &registry).expect("manifest");
         let factories = Factories::resolve(&graph, &registry).expect("factories");
-        Installed::new(0, NodeTable::new(graph, factories, Arc::new(RealClock::new()), 0), 1, 0, 1, true, None)
+        Installed::new(0, NodeTable::new(graph, factories, Arc::new(RealClock::new()), 0), 1, 0, 1, Placement::Taken, None)
     }
 
     fn audio(v: f32) -> Payload {

@@ -13,6 +13,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::data::Payload;
 
+/// How a pool puts the items of its runs on its workers (one process's; a process group always
+/// places by index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Item `k` of a run on worker `k % workers` (`REMOTEMEDIA_BALANCE=0`, for comparisons).
+    ByIndex,
+    /// Each item on the worker with the least work outstanding when its run starts ([`Lanes`]).
+    Outstanding,
+    /// A run's one item as `Outstanding`; a run of several queued for free workers to take
+    /// (`ItemQueue` in installed.rs).
+    Taken,
+}
+
+impl Placement {
+    /// Items are taken where every worker can have a CPU of its own (`cpus`: those this process
+    /// may use), placed by outstanding work where the workers outnumber the CPUs. Why: a worker
+    /// takes its next items once it has passed the last ones on, which costs timely a round of
+    /// scheduling and progress messages to every other worker; where the workers share CPUs,
+    /// that woke parked workers over and over (16 workers on 2 cores: 2-3x the context switches
+    /// and 15-30 % more CPU per item than placing), and "the worker that is free" means little
+    /// when the kernel time-slices them all anyway.
+    pub fn for_pool(balance: bool, workers: usize, cpus: usize) -> Placement {
+        match (balance, workers <= cpus) {
+            (false, _) => Placement::ByIndex,
+            (true, true) => Placement::Taken,
+            (true, false) => Placement::Outstanding,
+        }
+    }
+}
+
 /// Outstanding work per worker of one process, in samples.
 #[derive(Debug)]
 pub(crate) struct Lanes {
@@ -61,6 +91,14 @@ pub(crate) fn weight(payload: Option<&Payload>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_takes_items_where_each_worker_can_have_a_cpu() {
+        assert_eq!(Placement::for_pool(true, 2, 2), Placement::Taken);
+        assert_eq!(Placement::for_pool(true, 16, 2), Placement::Outstanding);
+        assert_eq!(Placement::for_pool(false, 2, 2), Placement::ByIndex);
+        assert_eq!(Placement::for_pool(false, 16, 2), Placement::ByIndex);
+    }
 
     #[test]
     fn items_go_to_the_worker_with_the_least_outstanding_work() {

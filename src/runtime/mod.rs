@@ -36,6 +36,7 @@ pub(crate) mod sessions;
 pub use alloc::no_huge_pages_for_this_process;
 pub use batch::{BatchDriver, BatchItem, BatchOptions, CancelToken};
 pub use dataflow::Record;
+pub use lanes::Placement;
 pub use pipeline::{StartedRun, CANCEL_OPERATION, ItemHandler, ItemInput, ItemResult, KeyedIo, Loader, Pipeline, Reply, RunInput, RunOutput, Session, LOAD_OPERATION};
 pub use pool::WorkerPool;
 pub use retry::{Clock, FakeClock, RealClock, RetrySettings};

@@ -60,10 +60,11 @@ impl WorkerPool {
     fn install_parts(self: &Arc<Self>, graph: Graph, factories: Factories, clock: Arc<dyn Clock>, keyed: Option<KeyedIo>) -> Result<Pipeline, Error> {
         self.check_alive()?;
         let id = self.next_pipeline_id();
-        // Whole items go to the workers with the least work outstanding (lanes.rs), unless
-        // `REMOTEMEDIA_BALANCE=0` asked the pool for placement by item index (for comparisons).
+        // The pool's placement (lanes.rs): items taken by free workers, or placed by outstanding
+        // work where the workers outnumber the CPUs, or by index where `REMOTEMEDIA_BALANCE=0`
+        // asked for it (for comparisons).
         let nodes = NodeTable::new(graph, factories, clock, id);
-        let installed = Arc::new(Installed::new(id, nodes, self.workers(), self.process(), self.processes(), self.balance, keyed));
+        let installed = Arc::new(Installed::new(id, nodes, self.workers(), self.process(), self.processes(), self.placement, keyed));
         // Dropping the handle closes the dataflow on every worker, also when building it failed.
         let pipeline = Pipeline { installed, pool: Arc::clone(self), inline: Executors::default() };
         self.install_dataflow(&pipeline.installed)?;

@@ -19,6 +19,7 @@ use crate::error::{Error, NodeError};
 use crate::metrics::WorkerStats;
 use crate::runtime::dataflow;
 use crate::runtime::installed::Installed;
+use crate::runtime::lanes::Placement;
 use crate::runtime::panic::{is_worker_of, register_worker};
 use crate::tuning::Tuning;
 
@@ -96,9 +97,9 @@ pub struct WorkerPool {
     /// How long a caller polls for its reply before blocking, and how many callers may poll at
     /// once (the cores the workers leave free); `REMOTEMEDIA_REPLY_SPIN_US` (tuning.rs) sets the first.
     reply_spin: Duration,
-    /// Place whole batch items by outstanding work (`REMOTEMEDIA_BALANCE`, read with the pool's
-    /// other switches when it started).
-    pub(crate) balance: bool,
+    /// How items are put on the workers (lanes.rs): from `REMOTEMEDIA_BALANCE`, read with the
+    /// pool's other switches when it started, and whether each worker can have a CPU.
+    pub(crate) placement: Placement,
     spin_slots: usize,
     spinning: AtomicUsize,
     /// The CPU each of this process's workers is pinned to, if it is (see affinity.rs).
@@ -233,7 +234,7 @@ impl WorkerPool {
             guards: Mutex::new(Some(guards)),
             // 100 µs unless REMOTEMEDIA_REPLY_SPIN_US says otherwise (0 turns polling off).
             reply_spin: tuning.reply_spin.unwrap_or(Duration::from_micros(100)),
-            balance: tuning.balance,
+            placement: Placement::for_pool(tuning.balance, workers, available_cpus()),
             spin_slots: free_cores(workers),
             spinning: AtomicUsize::new(0),
             pinned,
@@ -262,6 +263,11 @@ impl WorkerPool {
 
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// How this pool puts the items of its runs on its workers (see lanes.rs).
+    pub fn placement(&self) -> Placement {
+        self.placement
     }
 
     /// The CPU each of this process's workers is pinned to (`None`: not pinned).
@@ -416,10 +422,14 @@ impl WorkerPool {
     }
 }
 
+/// The CPUs this process may run on.
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
 /// Cores left over when every worker has one.
 fn free_cores(workers: usize) -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    cores.saturating_sub(workers)
+    available_cpus().saturating_sub(workers)
 }
 
 /// How long an idle worker polls before parking. Waking a parked thread costs 50-100 µs on the
@@ -475,7 +485,7 @@ mod tests {
         let factories = Factories::resolve(&graph, &registry).expect("factories");
         let id = pool.next_pipeline_id();
         let nodes = NodeTable::new(graph, factories, Arc::new(RealClock::new()), id);
-        Arc::new(Installed::new(id, nodes, pool.workers(), pool.process(), pool.processes(), pool.balance, None))
+        Arc::new(Installed::new(id, nodes, pool.workers(), pool.process(), pool.processes(), pool.placement, None))
     }
 
     /// Two workers build the dataflow; a run of eight items through a gain node comes back whole,
