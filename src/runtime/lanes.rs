@@ -31,9 +31,9 @@ impl Placement {
     /// may use), placed by outstanding work where the workers outnumber the CPUs. Why: a worker
     /// takes its next items once it has passed the last ones on, which costs timely a round of
     /// scheduling and progress messages to every other worker; where the workers share CPUs,
-    /// that woke parked workers over and over (16 workers on 2 cores: 2-3x the context switches
-    /// and 15-30 % more CPU per item than placing), and "the worker that is free" means little
-    /// when the kernel time-slices them all anyway.
+    /// that woke parked workers over and over (16 workers on 2 cores: about twice the context
+    /// switches and 15-35 % more CPU per item than placing), and "the worker that is free"
+    /// means little when the kernel time-slices them all anyway.
     pub fn for_pool(balance: bool, workers: usize, cpus: usize) -> Placement {
         match (balance, workers <= cpus) {
             (false, _) => Placement::ByIndex,
