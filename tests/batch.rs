@@ -143,6 +143,57 @@ fn batch_items_go_to_whichever_worker_is_free() {
     }
 }
 
+/// A pool with more workers than CPUs places items instead (taking them there woke parked
+/// workers over and over; lanes.rs): on the worker with the least audio outstanding, not by
+/// index. One 20 s item and twenty 1 s items put the long one on worker 0 and every short one
+/// elsewhere, since no other worker reaches 20 s (placing by index would give worker 0 the long
+/// item and a share of the short ones).
+#[test]
+fn a_crowded_pool_places_batch_items_by_the_audio_each_worker_has_outstanding() {
+    use remotemedia::nodes::{Inputs, Node};
+    use remotemedia::runtime::Placement;
+    use remotemedia::{NodeError, NodeType};
+    /// Answers with the index of the worker it runs on, as a one-sample buffer.
+    struct Where(usize);
+    impl Node for Where {
+        fn process(&mut self, _inputs: Inputs) -> Result<Payload, NodeError> {
+            Ok(Payload::Audio(AudioBuffer::mono_f32(vec![self.0 as f32], 16000)))
+        }
+    }
+    let mut registry = remotemedia::Registry::builtin();
+    registry.register(NodeType::new("WhereNode", "which worker ran the item", |c| Ok(Box::new(Where(c.worker)))));
+    let text = "version: \"1.0\"\nnodes:\n  - {id: where, type: WhereNode}\n";
+    let graph = remotemedia::manifest::validate(&remotemedia::manifest::parse_str(text).expect("parse"), &registry).expect("valid");
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let pool = WorkerPool::new(cpus + 1).expect("pool");
+    let by_index = remotemedia::tuning::Tuning::from_env().is_ok_and(|t| !t.balance);
+    assert_eq!(pool.placement(), if by_index { Placement::ByIndex } else { Placement::Outstanding });
+    let pipeline = pool.install_with(graph, &registry, std::sync::Arc::new(remotemedia::runtime::RealClock::new())).expect("install");
+    let second = |seconds: usize| RunInput::All(Payload::Audio(AudioBuffer::mono_f32(vec![0.1; 16000 * seconds], 16000)));
+    let items: Vec<RunInput> = std::iter::once(second(20)).chain((0..20).map(|_| second(1))).collect();
+    for round in 0..3 {
+        let placed: Vec<usize> = pipeline
+            .run_batch(items.clone())
+            .expect("batch")
+            .iter()
+            .map(|r| {
+                let out = r.as_ref().expect("item ok").get("where").expect("output");
+                out.audio().and_then(|a| a.as_f32()).expect("f32 audio")[0] as usize
+            })
+            .collect();
+        if by_index {
+            // `REMOTEMEDIA_BALANCE=0`: item k on worker k % workers.
+            assert_eq!(placed, (0..items.len()).map(|k| k % (cpus + 1)).collect::<Vec<_>>(), "round {round}");
+            continue;
+        }
+        assert_eq!(placed[0], 0, "round {round}: the long item goes first, to worker 0");
+        let short_on_0 = placed[1..].iter().filter(|&&w| w == 0).count();
+        // The 20 short items fill the other workers, none of which reaches worker 0's 20 s; a
+        // tie may send the last to 0.
+        assert!(short_on_0 <= 1, "round {round}: {short_on_0} short items joined the long one: {placed:?}");
+    }
+}
+
 #[test]
 fn a_failing_item_is_reported_while_the_others_complete() {
     let pool = WorkerPool::new(2).expect("pool");

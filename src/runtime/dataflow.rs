@@ -216,9 +216,9 @@ fn input_operator<'scope>(scope: Scope<'scope, u64>, installed: &Arc<Installed>,
 
 /// The loader: on the worker each item was placed on, makes the item's input (an item handed
 /// over ready passes through) and sends it to every source node. A run's queued items
-/// ([`ItemQueue`]) it takes a few at a time (one of 1 s on 2 workers, see [`TAKE_WEIGHT`]), the next only
-/// once those have gone on to the node operators, so that a worker holds little more than it
-/// is running.
+/// ([`ItemQueue`]) it takes a few at a time (one of 1 s on 2 workers, see [`TAKE_WEIGHT`]), the
+/// next only once those have gone on to the node operators, so that a worker holds little more
+/// than it is running.
 fn load_operator<'scope, P: ParallelizationContract<u64, Vec<Entry>>>(
     scope: Scope<'scope, u64>,
     installed: &Arc<Installed>,

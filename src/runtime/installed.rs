@@ -42,22 +42,22 @@ pub enum EntryInput {
     /// Made by the [`KeyedIo`] of the process the item lands in, from this key.
     Keyed(u64),
     /// Not an item: the run's items wait in this queue, and the worker that receives the entry
-    /// takes them one at a time as it becomes free (see [`ItemQueue`]). Never leaves its
-    /// process: only a pool of one process queues items.
+    /// takes a few at a time as it becomes free (see [`ItemQueue`]). Never leaves its process:
+    /// only a pool of one process queues items.
     #[serde(skip)]
     Queued(Arc<ItemQueue>),
 }
 
 /// A run's items, each taken by whichever of the process's workers is free first: every worker
-/// gets an [`EntryInput::Queued`] entry for the run, and its loader takes the next item only
-/// once the one before has gone through its nodes' operators.
+/// gets an [`EntryInput::Queued`] entry for the run, and its loader takes the next items (see
+/// [`take`](Self::take)) only once those it took before have gone on to its node operators.
 ///
 /// Why not place each item on a worker when the run starts (lanes.rs): on a machine with no
 /// core to spare, the caller's thread (building each result into Python objects, handing the
 /// next part over) takes its CPU from one worker at a time. The items placed on that worker
 /// waited while the other finished its own and parked: with 2 workers on 2 cores, the
-/// preempted worker was switched out involuntarily ~270 times a 2,048-item batch, the other
-/// parked ~80 times, and the pool kept 1.55-1.89 cores busy. Taken as they become free, the
+/// preempted worker was switched out involuntarily 170-300 times a 2,048-item batch, the other
+/// parked 68-96 times, and the pool kept 1.55-1.89 cores busy (docs/performance.md). Taken as they become free, the
 /// items go to the worker that has the CPU.
 #[derive(Debug)]
 pub struct ItemQueue {
@@ -178,6 +178,8 @@ impl Installed {
         let output_ids = outputs.iter().map(|&s| graph.nodes[s].id.clone()).collect();
         let collected: Vec<usize> = outputs.iter().chain(sinks.iter().filter(|s| !outputs.contains(s))).copied().collect();
         let cross_process = processes > 1;
+        // Several workers in one process: items are spread by the pool's placement.
+        let spread = workers > 1 && !cross_process;
         Installed {
             id,
             nodes: Arc::new(nodes),
@@ -195,8 +197,8 @@ impl Installed {
             sessions: SessionQueues::new(workers),
             first_worker: process * workers,
             cross_process,
-            lanes: (workers > 1 && !cross_process && placement != Placement::ByIndex).then(|| Arc::new(Lanes::new(workers))),
-            take_items: workers > 1 && !cross_process && placement == Placement::Taken,
+            lanes: (spread && placement != Placement::ByIndex).then(|| Arc::new(Lanes::new(workers))),
+            take_items: spread && placement == Placement::Taken,
             queued_errors: Mutex::new(Vec::new()),
             retry_wakers: Mutex::new(Vec::new()),
         }
