@@ -10,9 +10,12 @@
 #   bash DIR/run.sh [OUT]                    # needs python3 (3.10+) with numpy and pip; OUT default /tmp/scaling-out
 #
 # run.sh prints the machine, runs the sweep up to every usable core (ROUNDS, default 7; ARGS are
-# passed on, e.g. ARGS="--items 512 --workers 1,2"), then two diagnostics on the largest worker
-# counts (DIAG, default 8,16): run_batch with the workers unpinned, and 8,192 items. Everything it
-# prints lands in OUT as .txt and .json.
+# passed on, e.g. ARGS="--items 512 --workers 1,2"), then diagnostics on the largest worker counts
+# (DIAG, default 8,16): run_batch thread by thread (benchmarks/batch_threads.py: what each thread
+# ran, waited for a CPU, parked), with the workers unpinned, with items placed by index instead of
+# taken (REMOTEMEDIA_BALANCE=0), and on 8,192 items. Everything it prints lands in OUT as .txt and
+# .json (eleven files; where fewer may come back, `tar czf FILE -C OUT .` after it). Each part has its own time limit (PART_LIMIT, default 300 s), so
+# one that hangs costs that part, not the run; on 2 cores the whole run takes ~4 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR="${1:-dist/scaling}"
@@ -38,7 +41,7 @@ for line in sys.stdin:
 copy() { if command -v strip >/dev/null; then strip -o "$2" "$1"; else cp "$1" "$2"; fi; }
 copy target/release/remotemedia "$DIR/remotemedia"
 copy "$stream" "$DIR/stream_scaling"
-cp benchmarks/scaling_bench.py benchmarks/batch_bench.py benchmarks/streaming_bench.py "$DIR/benchmarks/"
+cp benchmarks/scaling_bench.py benchmarks/batch_bench.py benchmarks/streaming_bench.py benchmarks/batch_threads.py "$DIR/benchmarks/"
 
 cat > "$DIR/run.sh" <<'RUN'
 #!/usr/bin/env bash
@@ -65,15 +68,26 @@ export PYTHONPATH="$B/site" PYTHONUNBUFFERED=1
 "$PY" -c "import numpy, remotemedia, remotemedia._native as n; print('numpy', numpy.__version__, remotemedia.__file__, 'simd', n.simd_features()['used'])" || exit 1
 SCRATCH=/dev/shm; [ -d /dev/shm ] && [ -w /dev/shm ] || SCRATCH=/tmp
 cd "$B"
-echo "== the scaling sweep"
-"$PY" benchmarks/scaling_bench.py --binary "$B/remotemedia" --stream-binary "$B/stream_scaling" --scratch "$SCRATCH" \
-    --rounds "${ROUNDS:-7}" ${ARGS:-} --json "$OUT/scaling.json" 2>&1 | tee "$OUT/scaling.txt"
-echo "== diagnostic: run_batch with the workers unpinned"
-REMOTEMEDIA_PIN_WORKERS=0 "$PY" benchmarks/scaling_bench.py --workers "${DIAG:-8,16}" --rounds 5 --skip cli,pystream,rsstream \
-    --json "$OUT/unpinned.json" 2>&1 | tee "$OUT/unpinned.txt"
-echo "== diagnostic: 8,192 items"
-"$PY" benchmarks/scaling_bench.py --workers "${DIAG:-8,16}" --items 8192 --rounds 3 --skip cli,pystream,rsstream \
-    --json "$OUT/items8k.json" 2>&1 | tee "$OUT/items8k.txt"
+LIMIT="${PART_LIMIT:-300}"
+DIAG="${DIAG:-8,16}"
+# Each part under its own limit; a part that ran out of time says so and the next one runs.
+part() {
+    local name="$1"; shift
+    echo "== $name"
+    timeout "$LIMIT" "$@" 2>&1 | tee "$OUT/$name.txt"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" = 124 ] && echo "== $name: stopped after $LIMIT s (PART_LIMIT)" | tee -a "$OUT/$name.txt"
+    return 0
+}
+part scaling "$PY" benchmarks/scaling_bench.py --binary "$B/remotemedia" --stream-binary "$B/stream_scaling" --scratch "$SCRATCH" \
+    --rounds "${ROUNDS:-7}" ${ARGS:-} --json "$OUT/scaling.json"
+part threads "$PY" benchmarks/batch_threads.py --workers "2,$DIAG" --json "$OUT/threads.json"
+REMOTEMEDIA_PIN_WORKERS=0 part unpinned "$PY" benchmarks/scaling_bench.py --workers "$DIAG" --rounds 5 --skip cli,pystream,rsstream \
+    --json "$OUT/unpinned.json"
+REMOTEMEDIA_BALANCE=0 part by_index "$PY" benchmarks/scaling_bench.py --workers "$DIAG" --rounds 5 --skip cli,pystream,rsstream \
+    --json "$OUT/by_index.json"
+part items8k "$PY" benchmarks/scaling_bench.py --workers "$DIAG" --items 8192 --rounds 3 --skip cli,pystream,rsstream \
+    --json "$OUT/items8k.json"
 echo "== done: $OUT"
 RUN
 chmod +x "$DIR/run.sh"
