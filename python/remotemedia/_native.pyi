@@ -118,9 +118,11 @@ class NativePipeline:
         would pass it on unchanged (a tuple of a C-contiguous, non-empty float32/int16/int32
         ``ndarray``, 1-D or 2-D with up to 8 channels, and an ``int`` rate); None, having done
         nothing, for anything else."""
-    def run_batch(self, items: List[Dict[str, AudioTuple]]) -> List[Tuple[Optional[Dict[str, Any]], Optional[BaseException]]]:
-        """Checks every item, then runs them in parts of about 8 s of audio, each one epoch spread over
-        the workers; one ``(outputs, error)`` per item, in input order."""
+    def run_batch(self, items: List[Any], convert: Callable[[int, Any], Dict[str, AudioTuple]]) -> List[Union[Dict[str, Any], BaseException]]:
+        """Checks every item (``(samples, rate)`` as ``run_plain`` takes it here, anything else after
+        ``convert(index, item)`` has made it what ``run`` takes), then runs them in parts of about
+        8 s of audio, each one epoch spread over the workers; per item, in input order, its outputs
+        or the exception it met."""
     def run_async(self, inputs: Dict[str, AudioTuple], callback: Callable[[Optional[Dict[str, Any]], Optional[BaseException]], None]) -> None:
         """Starts a run; ``callback(outputs, error)`` is called from the completion thread."""
     def stream(self) -> NativeSession:

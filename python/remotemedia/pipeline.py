@@ -444,12 +444,13 @@ class Pipeline:
                 except RemoteMediaError as e:
                     results.append(e)
             return results
-        # Plain (samples, rate) tuples go to the engine as they are: it checks them in its one
-        # copy of each, with the same words (and the item's index), and this loop is the batch's
-        # serial part, which the workers wait for.
-        native = [self._batch_item(i, data, self._native_payload) for i, data in enumerate(items)]
-        raw = self._batch_engine(workers).run_batch(native)
-        return [err if err is not None else out for out, err in raw]
+        # The engine checks plain (samples, rate) tuples itself, in the same words (and the
+        # item's index), and calls back here only for other items: a loop over every item here
+        # would be a serial part of the batch that the workers wait for.
+        return self._batch_engine(workers).run_batch(items, self._native_batch_item)
+
+    def _native_batch_item(self, i: int, data: RunInput) -> Dict[str, Tuple[np.ndarray, int]]:
+        return self._batch_item(i, data, self._native_payload)
 
     def _batch_item(self, i: int, data: RunInput, convert: Any) -> Any:
         try:

@@ -248,3 +248,34 @@ def test_items_of_every_dtype_and_stereo_match_run_sync_and_are_released(runtime
     del items, out, a, got, want
     p.run_sync((x, 16000))  # a call that takes the GIL: references dropped on workers are released by now
     assert [sys.getrefcount(a) for a in arrays] == before
+
+
+def test_items_taken_as_they_are_and_items_converted_first_give_run_syncs_outputs_and_words(runtime):
+    # On the native runtime a plain (samples, rate) tuple is checked by the engine and anything
+    # else is converted by the package first (called back per item): a batch mixing both must
+    # give each item what run_sync gives it, and a bad item of either kind run_sync's own words
+    # after its index.
+    p = Pipeline.from_dict(CONVERT_GAIN, runtime_hint=runtime)
+    x = tone(440.0, rate=16000, seconds=0.1, amplitude=0.25, dtype=np.float32)
+    wide = np.stack([x, x], axis=1)
+    items = [
+        (x, 16000),  # plain
+        to_audio((x, 16000)),  # an Audio object
+        (wide[:, 0], 16000),  # not contiguous: the package copies it
+        (np.round(x * 32767).astype(np.int16), np.int64(16000)),  # a numpy rate
+        {"to_f32": (x, 16000)},  # by source id
+    ]
+    out = p.run_batch(items, workers=2)
+    assert len(out) == len(items)
+    for it, got in zip(items, out):
+        want = p.run_sync(it)["gain"]
+        np.testing.assert_array_equal(np.asarray(got["gain"].samples), np.asarray(want.samples))
+        assert got["gain"].sample_rate == want.sample_rate == 16000
+    inf = x.copy()
+    inf[3] = np.inf
+    for bad in ((inf[1::2], 8000), (x.astype(np.float64), 16000), (x, 0), (x[:0], 16000), "not audio", (x, 16000, 1)):
+        with pytest.raises(InputError) as sync_error:
+            p.run_sync(bad)
+        with pytest.raises(InputError) as batch_error:
+            p.run_batch([items[0], bad], workers=2)
+        assert str(batch_error.value) == f"run_batch item 1: {sync_error.value}"
