@@ -15,7 +15,7 @@ use crate::graph::Graph;
 use crate::metrics::{NodeStats, WorkerStats};
 use crate::nodes::Registry;
 use crate::runtime::breaker::Breaker;
-use crate::runtime::installed::Installed;
+use crate::runtime::installed::{Installed, RunIds};
 use crate::runtime::pool::WorkerPool;
 use crate::runtime::reply::ReplySlot;
 use crate::runtime::retry::{Clock, RealClock};
@@ -213,7 +213,7 @@ impl Pipeline {
         }
         // No reply: the executor returns the result to this thread (no boxed closure, no shared
         // cell to fill and read back).
-        let job = match self.installed.chunk_job(0, Some(input), None) {
+        let job = match self.installed.chunk_job(0, Some(input), None, None) {
             Ok(job) => job,
             Err(e) => return Ok(Err(e)),
         };
@@ -446,10 +446,10 @@ pub struct Session {
 /// Where a session's chunks run, settled by its first call.
 enum Mode {
     Unsettled,
-    /// On the calling threads.
-    Inline(Box<InlineSession>),
-    /// On its worker.
-    Worker,
+    /// On the calling threads; its chunks numbered from the ids it holds.
+    Inline(Box<InlineSession>, RunIds),
+    /// On its worker; likewise.
+    Worker(RunIds),
 }
 
 impl Session {
@@ -485,9 +485,9 @@ impl Session {
         if matches!(mode, Mode::Unsettled) {
             *mode = if blocking && !self.installed.nodes.metrics {
                 let worker = self.installed.first_worker + self.worker();
-                Mode::Inline(Box::new(InlineSession::new(Arc::clone(&self.installed.nodes), worker)))
+                Mode::Inline(Box::new(InlineSession::new(Arc::clone(&self.installed.nodes), worker)), RunIds::default())
             } else {
-                Mode::Worker
+                Mode::Worker(RunIds::default())
             };
         }
     }
@@ -502,16 +502,17 @@ impl Session {
         let mut mode = self.lock_mode();
         self.settle(&mut mode, blocking);
         match &mut *mode {
-            Mode::Inline(session) => {
+            Mode::Inline(session, ids) => {
                 if self.installed.sessions.is_closed() {
                     return Err(Error::Engine("the pipeline has been closed".into()));
                 }
-                let job = self.installed.chunk_job(self.id, input, Some(reply))?;
+                let job = self.installed.chunk_job(self.id, input, Some(reply), Some(ids))?;
                 let sessions = &self.installed.sessions;
                 session.run(job, || sessions.is_closed(), sleep);
                 Ok(())
             }
-            _ => self.installed.submit_chunk(self.id, input, reply),
+            Mode::Worker(ids) => self.installed.submit_chunk(self.id, input, reply, ids),
+            Mode::Unsettled => unreachable!("settled above"),
         }
     }
 
@@ -526,12 +527,12 @@ impl Session {
         }
         let mut mode = self.lock_mode();
         self.settle(&mut mode, true);
-        let Mode::Inline(session) = &mut *mode else { return Err(input) };
+        let Mode::Inline(session, ids) = &mut *mode else { return Err(input) };
         if self.installed.sessions.is_closed() {
             return Ok(Err(Error::Engine("the pipeline has been closed".into())));
         }
         // No reply: the executor returns the result here (see `Pipeline::run_here`).
-        let job = match self.installed.chunk_job(self.id, Some(input), None) {
+        let job = match self.installed.chunk_job(self.id, Some(input), None, Some(ids)) {
             Ok(job) => job,
             Err(e) => return Ok(Err(e)),
         };
@@ -542,7 +543,7 @@ impl Session {
 
     /// Whether the session runs on its callers' threads (settled by its first call).
     pub fn runs_inline(&self) -> bool {
-        matches!(*self.lock_mode(), Mode::Inline(_))
+        matches!(*self.lock_mode(), Mode::Inline(..))
     }
 
     /// Queues one chunk; `reply` gets its outputs (one item) when its worker has run it (on a
@@ -575,7 +576,7 @@ impl Session {
     fn blocking(&self, input: Option<RunInput>) -> Result<RunOutput, Error> {
         let mut mode = self.lock_mode();
         self.settle(&mut mode, true);
-        if let Mode::Inline(_) = &*mode {
+        if let Mode::Inline(..) = &*mode {
             drop(mode);
             // The reply is called before `send` returns: a plain cell, no waiting.
             let cell: Arc<Mutex<Option<Result<Vec<ItemResult>, Error>>>> = Arc::new(Mutex::new(None));
@@ -615,6 +616,7 @@ mod tests {
     use super::*;
     use crate::data::{AudioBuffer, Payload};
     use crate::manifest;
+    use crate::runtime::installed::RUN_ID_BLOCK;
 
     fn pipeline(metrics: bool) -> Pipeline {
         let text = format!(
@@ -636,6 +638,27 @@ mod tests {
     /// `push_here` runs a session's chunks on the calling thread, with the same outputs as
     /// `push`, and never sleeps without a retry to wait for; on a pipeline with metrics the
     /// session lives on a worker, and the input comes back untouched for `push`.
+    /// Sessions number their chunks from blocks of run ids of their own (see `RunIds`): ten
+    /// pushes into two sessions, on their callers' threads and on a worker, write the pipeline's
+    /// counter once per session, and a run after them still gets an id above every id drawn
+    /// (runs are timely epochs: their ids must rise).
+    #[test]
+    fn sessions_draw_run_ids_a_block_at_a_time_and_runs_still_rise() {
+        for metrics in [false, true] {
+            let p = pipeline(metrics);
+            let (a, b) = (p.session(), p.session());
+            for k in 0..5 {
+                a.push(chunk(k)).expect("push a");
+                b.push(chunk(k)).expect("push b");
+            }
+            assert_eq!(a.runs_inline(), !metrics);
+            assert_eq!(p.installed.next_run.load(std::sync::atomic::Ordering::SeqCst), 2 * RUN_ID_BLOCK, "metrics {metrics}");
+            let mut started = p.start(chunk(0)).expect("start");
+            assert_eq!(started.run, 2 * RUN_ID_BLOCK);
+            assert!(started.wait_for(Duration::from_secs(10)).expect("run").is_some(), "the run completes");
+        }
+    }
+
     #[test]
     fn push_here_runs_inline_sessions_and_hands_back_worker_ones() {
         let p = pipeline(false);
