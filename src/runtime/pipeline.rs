@@ -512,7 +512,8 @@ impl Session {
                 Ok(())
             }
             Mode::Worker(ids) => self.installed.submit_chunk(self.id, input, reply, ids),
-            Mode::Unsettled => unreachable!("settled above"),
+            // `settle` above leaves no session unsettled; an error rather than a panic regardless.
+            Mode::Unsettled => Err(Error::Engine("a streaming session was used before it was set up".into())),
         }
     }
 
