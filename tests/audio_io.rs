@@ -190,3 +190,46 @@ fn bundled_speech_sample_reads_as_documented() {
         assert!((-46.0..-34.0).contains(&quiet), "noise floor {quiet:.1} dBFS in {pause:?}");
     }
 }
+
+/// The header is parsed from the file's first 4 KB read once (`reader::PrefixReader`): chunks
+/// that lie past them (a long odd-sized `LIST` before the data, padded to even) are read from
+/// the file, with the same samples, and a file cut inside a chunk header past them gets the
+/// same error naming the byte.
+#[test]
+fn header_chunks_past_the_first_read_are_found_and_checked() {
+    let dir = temp_dir("long-header");
+    let samples: Vec<i16> = (0..3000).map(|i| ((i * 37) % 2000 - 1000) as i16).collect();
+    let mut fmt = Vec::new();
+    for v in [1u16, 1] {
+        fmt.extend_from_slice(&v.to_le_bytes());
+    }
+    fmt.extend_from_slice(&16000u32.to_le_bytes());
+    fmt.extend_from_slice(&32000u32.to_le_bytes());
+    fmt.extend_from_slice(&2u16.to_le_bytes());
+    fmt.extend_from_slice(&16u16.to_le_bytes());
+    let list = vec![b'x'; 10_001];
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut body = b"WAVE".to_vec();
+    for (id, chunk) in [(b"fmt ", &fmt), (b"LIST", &list), (b"data", &data)] {
+        body.extend_from_slice(id);
+        body.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+        body.extend_from_slice(chunk);
+        if chunk.len() % 2 == 1 {
+            body.push(0);
+        }
+    }
+    let mut file = b"RIFF".to_vec();
+    file.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    file.extend_from_slice(&body);
+    let path = dir.join("long_list.wav");
+    std::fs::write(&path, &file).expect("write");
+    let back = read_wav(&path).expect("read");
+    assert_eq!(back, AudioBuffer::new(Samples::I16(samples.into()), 16000, 1).expect("buffer"));
+    // Cut 4 bytes into the data chunk's header, which starts past the first 4 KB.
+    let at = 12 + 8 + fmt.len() + 8 + list.len() + 1;
+    assert!(at > 4096);
+    std::fs::write(&path, &file[..at + 4]).expect("write");
+    let e = read_wav(&path).expect_err("truncated").to_string();
+    assert!(e.ends_with(&format!("is truncated: it ends inside a chunk header at byte {at}")), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
