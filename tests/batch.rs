@@ -85,6 +85,42 @@ fn multi_worker_pools_pin_each_worker_to_its_own_allowed_cpu() {
     assert!(crowded.pinned_cpus().iter().all(Option::is_none), "more workers than CPUs: none pinned");
 }
 
+/// Answers with the index of the worker it runs on, as a one-sample buffer; an input whose first
+/// sample is 1.0 holds it for 0.5 s first (a slow item, marked).
+struct Where(usize);
+
+impl remotemedia::Node for Where {
+    fn process(&mut self, inputs: remotemedia::nodes::Inputs) -> Result<Payload, remotemedia::NodeError> {
+        let a = remotemedia::nodes::expect_audio(inputs.one()?)?;
+        if a.as_f32().and_then(|x| x.first()) == Some(&1.0) {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        Ok(Payload::Audio(AudioBuffer::mono_f32(vec![self.0 as f32], 16000)))
+    }
+}
+
+/// A one-node pipeline of [`Where`] (node id `where`) on `pool`.
+fn where_pipeline(pool: &std::sync::Arc<WorkerPool>) -> remotemedia::Pipeline {
+    let mut registry = remotemedia::Registry::builtin();
+    registry.register(remotemedia::NodeType::new("WhereNode", "which worker ran the item", |c| Ok(Box::new(Where(c.worker)))));
+    let text = "version: \"1.0\"\nnodes:\n  - {id: where, type: WhereNode}\n";
+    let graph = remotemedia::manifest::validate(&remotemedia::manifest::parse_str(text).expect("parse"), &registry).expect("valid");
+    pool.install_with(graph, &registry, std::sync::Arc::new(remotemedia::runtime::RealClock::new())).expect("install")
+}
+
+/// The worker each item of a batch on a [`where_pipeline`] ran on, in input order.
+fn workers_that_ran(pipeline: &remotemedia::Pipeline, items: &[RunInput]) -> Vec<usize> {
+    pipeline
+        .run_batch(items.to_vec())
+        .expect("batch")
+        .iter()
+        .map(|r| {
+            let out = r.as_ref().expect("item ok").get("where").expect("output");
+            out.audio().and_then(|a| a.as_f32()).expect("f32 audio")[0] as usize
+        })
+        .collect()
+}
+
 /// A batch's items are taken by whichever worker is free, not placed on workers when the batch
 /// starts: with 2 workers, an item that holds its worker for half a second (the first, marked
 /// by its first sample) leaves the other 20 to the other worker, but for the one its worker
@@ -94,24 +130,6 @@ fn multi_worker_pools_pin_each_worker_to_its_own_allowed_cpu() {
 /// CPU the test checks that and stops.)
 #[test]
 fn batch_items_go_to_whichever_worker_is_free() {
-    use remotemedia::nodes::{expect_audio, Inputs, Node};
-    use remotemedia::{NodeError, NodeType};
-    /// Answers with the index of the worker it runs on, as a one-sample buffer; an input whose
-    /// first sample is 1.0 holds it for 0.5 s first.
-    struct Where(usize);
-    impl Node for Where {
-        fn process(&mut self, inputs: Inputs) -> Result<Payload, NodeError> {
-            let a = expect_audio(inputs.one()?)?;
-            if a.as_f32().and_then(|x| x.first()) == Some(&1.0) {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            }
-            Ok(Payload::Audio(AudioBuffer::mono_f32(vec![self.0 as f32], 16000)))
-        }
-    }
-    let mut registry = remotemedia::Registry::builtin();
-    registry.register(NodeType::new("WhereNode", "which worker ran the item", |c| Ok(Box::new(Where(c.worker)))));
-    let text = "version: \"1.0\"\nnodes:\n  - {id: where, type: WhereNode}\n";
-    let graph = remotemedia::manifest::validate(&remotemedia::manifest::parse_str(text).expect("parse"), &registry).expect("valid");
     let pool = WorkerPool::new(2).expect("pool");
     let by_index = remotemedia::tuning::Tuning::from_env().is_ok_and(|t| !t.balance);
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -120,7 +138,7 @@ fn batch_items_go_to_whichever_worker_is_free() {
         eprintln!("batch_items_go_to_whichever_worker_is_free: {cpus} CPU(s), REMOTEMEDIA_BALANCE off: {by_index}; items are placed, not taken");
         return;
     }
-    let pipeline = pool.install_with(graph, &registry, std::sync::Arc::new(remotemedia::runtime::RealClock::new())).expect("install");
+    let pipeline = where_pipeline(&pool);
     // 1 s at 48 kHz each: heavy enough that a worker takes them one at a time.
     let item = |first: f32| {
         let mut x = vec![0.1f32; 48000];
@@ -129,15 +147,7 @@ fn batch_items_go_to_whichever_worker_is_free() {
     };
     let items: Vec<RunInput> = std::iter::once(item(1.0)).chain((0..20).map(|_| item(0.1))).collect();
     for round in 0..3 {
-        let ran_on: Vec<usize> = pipeline
-            .run_batch(items.clone())
-            .expect("batch")
-            .iter()
-            .map(|r| {
-                let out = r.as_ref().expect("item ok").get("where").expect("output");
-                out.audio().and_then(|a| a.as_f32()).expect("f32 audio")[0] as usize
-            })
-            .collect();
+        let ran_on = workers_that_ran(&pipeline, &items);
         let with_slow = ran_on[1..].iter().filter(|&&w| w == ran_on[0]).count();
         assert!(with_slow <= 1, "round {round}: {with_slow} items waited behind the slow one: {ran_on:?}");
     }
@@ -150,37 +160,16 @@ fn batch_items_go_to_whichever_worker_is_free() {
 /// item and a share of the short ones).
 #[test]
 fn a_crowded_pool_places_batch_items_by_the_audio_each_worker_has_outstanding() {
-    use remotemedia::nodes::{Inputs, Node};
     use remotemedia::runtime::Placement;
-    use remotemedia::{NodeError, NodeType};
-    /// Answers with the index of the worker it runs on, as a one-sample buffer.
-    struct Where(usize);
-    impl Node for Where {
-        fn process(&mut self, _inputs: Inputs) -> Result<Payload, NodeError> {
-            Ok(Payload::Audio(AudioBuffer::mono_f32(vec![self.0 as f32], 16000)))
-        }
-    }
-    let mut registry = remotemedia::Registry::builtin();
-    registry.register(NodeType::new("WhereNode", "which worker ran the item", |c| Ok(Box::new(Where(c.worker)))));
-    let text = "version: \"1.0\"\nnodes:\n  - {id: where, type: WhereNode}\n";
-    let graph = remotemedia::manifest::validate(&remotemedia::manifest::parse_str(text).expect("parse"), &registry).expect("valid");
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let pool = WorkerPool::new(cpus + 1).expect("pool");
     let by_index = remotemedia::tuning::Tuning::from_env().is_ok_and(|t| !t.balance);
     assert_eq!(pool.placement(), if by_index { Placement::ByIndex } else { Placement::Outstanding });
-    let pipeline = pool.install_with(graph, &registry, std::sync::Arc::new(remotemedia::runtime::RealClock::new())).expect("install");
+    let pipeline = where_pipeline(&pool);
     let second = |seconds: usize| RunInput::All(Payload::Audio(AudioBuffer::mono_f32(vec![0.1; 16000 * seconds], 16000)));
     let items: Vec<RunInput> = std::iter::once(second(20)).chain((0..20).map(|_| second(1))).collect();
     for round in 0..3 {
-        let placed: Vec<usize> = pipeline
-            .run_batch(items.clone())
-            .expect("batch")
-            .iter()
-            .map(|r| {
-                let out = r.as_ref().expect("item ok").get("where").expect("output");
-                out.audio().and_then(|a| a.as_f32()).expect("f32 audio")[0] as usize
-            })
-            .collect();
+        let placed = workers_that_ran(&pipeline, &items);
         if by_index {
             // `REMOTEMEDIA_BALANCE=0`: item k on worker k % workers.
             assert_eq!(placed, (0..items.len()).map(|k| k % (cpus + 1)).collect::<Vec<_>>(), "round {round}");
